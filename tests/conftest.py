@@ -1,0 +1,48 @@
+"""Shared fixtures: paths to the data beside the checkout, temporary run folders, seeding."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """`SCRATCHLAB_SHARED_DATA`, else the `shared/data` folder beside (or inside) the checkout."""
+    env = os.environ.get("SCRATCHLAB_SHARED_DATA")
+    candidates = [Path(env)] if env else []
+    candidates += [REPO_ROOT.parent / "shared" / "data", REPO_ROOT / "shared" / "data"]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    return candidates[0]
+
+
+@pytest.fixture(scope="session")
+def cifar_npz() -> Path:
+    """The CIFAR-10 JPEG-bytes archive from ../shared/data (skips where it is absent)."""
+    path = shared_data_dir() / "cifar10-jpeg.npz"
+    if not path.is_file():
+        pytest.skip(f"CIFAR-10 archive not found at {path} (set SCRATCHLAB_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def taco_annotations() -> Path:
+    """The real TACO annotations file from ../shared/data (skips where it is absent)."""
+    path = shared_data_dir() / "taco" / "annotations.json"
+    if not path.is_file():
+        pytest.skip(f"TACO annotations not found at {path} (set SCRATCHLAB_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _quiet_progress(monkeypatch):
+    """No progress bars in test output."""
+    monkeypatch.setenv("SCRATCHLAB_QUIET", "1")
