@@ -1,0 +1,107 @@
+"""Shared by the benchmarks: timing, the device name, and the results log.
+
+Every benchmark run appends one JSON line to bench/results.jsonl (`bench`, `device`, `date`,
+`command`, its metrics and ratios) and rewrites bench/RESULTS.md, the latest line of each
+(bench, device) pair as a table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = BENCH_DIR / "results.jsonl"
+SUMMARY = BENCH_DIR / "RESULTS.md"
+
+
+def device_name(device: torch.device | str) -> str:
+    """The device as torch names it (`NVIDIA H100 80GB HBM3`), or `cpu`."""
+    device = torch.device(device)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def synchronize(device: torch.device | str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], Any], device: torch.device | str) -> float:
+    """Wall seconds of `fn()`, with the device synchronised before and after."""
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, device: torch.device | str) -> dict[str, list[float]]:
+    """Time each function `repeats` times, alternating between them so drift hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(timed(fn, device))
+    return times
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def record(bench: str, device: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Append one result line to results.jsonl, rewrite RESULTS.md and print the line."""
+    line = {
+        "bench": bench,
+        "device": device,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
+        "torch": torch.__version__,
+        **metrics,
+    }
+    with RESULTS.open("a") as f:
+        f.write(json.dumps(line) + "\n")
+    write_summary()
+    print(json.dumps(line, indent=2))
+    return line
+
+
+def write_summary() -> None:
+    """RESULTS.md: the latest result of each (bench, device), one section per bench."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    if RESULTS.exists():
+        for text in RESULTS.read_text().splitlines():
+            if text.strip():
+                entry = json.loads(text)
+                latest[(entry["bench"], entry["device"])] = entry
+    lines = ["# Benchmark results", "", "Latest run of each benchmark on each device, from `bench/results.jsonl`",
+             "(every run appends a line there; this page is rewritten by `bench/common.py`).", ""]
+    for bench in sorted({b for b, _ in latest}):
+        lines += [f"## {bench}", ""]
+        for (b, device), entry in sorted(latest.items()):
+            if b != bench:
+                continue
+            lines += [f"**{device}** — {entry['date']}, torch {entry.get('torch', '?')}: `{entry['command']}`", ""]
+            lines += ["| metric | value |", "| --- | --- |"]
+            for key, value in entry.items():
+                if key not in {"bench", "device", "date", "command", "torch"}:
+                    lines.append(f"| {key} | {_fmt(value)} |")
+            lines.append("")
+    SUMMARY.write_text("\n".join(lines))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value)
+        return text if len(text) < 200 else text[:197] + "..."
+    return str(value)

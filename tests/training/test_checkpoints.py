@@ -1,0 +1,96 @@
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from scratchlab.errors import CheckpointError, TrainingDivergedError
+from scratchlab.training import ClassifierTrainer, FitResult, TensorLoader, load_checkpoint
+from scratchlab.util import atomic_write_bytes
+
+JOB = Path(__file__).with_name("resume_job.py")
+
+
+def run_job(prefix, epochs, hang_after=0, loader="tensor"):
+    cmd = [sys.executable, str(JOB), str(prefix), str(epochs), "--hang-after", str(hang_after), "--loader", loader]
+    if not hang_after:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        return
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def outputs(prefix):
+    fit = FitResult.from_json(Path(f"{prefix}.fit.json").read_text())
+    return fit, torch.load(f"{prefix}.weights.pt")
+
+
+@pytest.mark.parametrize("loader", ["tensor", "dataloader"])
+def test_killed_run_resumes_to_identical_numbers_and_weights(tmp_path, loader):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run_job(straight, 6, loader=loader)
+    run_job(resumed, 6, hang_after=3, loader=loader)
+    assert load_checkpoint(f"{resumed}_last.pt")["epoch"] == 3
+    run_job(resumed, 6, loader=loader)
+    fit_a, weights_a = outputs(straight)
+    fit_b, weights_b = outputs(resumed)
+    assert fit_a.num_epochs == 6 and fit_a == fit_b
+    for key in weights_a:
+        assert torch.equal(weights_a[key], weights_b[key]), key
+
+
+def tiny_trainer(lr=0.1):
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    return ClassifierTrainer(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=lr))
+
+
+def test_nan_loss_stops_with_epoch_and_batch_and_keeps_last_checkpoint(tmp_path):
+    x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
+    trainer = tiny_trainer()
+    prefix = tmp_path / "run"
+    trainer.fit(TensorLoader(x, y, batch_size=5), TensorLoader(x, y, batch_size=5), 2, checkpoints=prefix, print_every=0)
+    good = Path(f"{prefix}_last.pt").read_bytes()
+    x_bad = x.clone()
+    x_bad[7] = float("nan")
+    with pytest.raises(TrainingDivergedError, match=r"epoch 3, batch 2.*run_last\.pt is kept"):
+        trainer.fit(TensorLoader(x_bad, y, batch_size=5), TensorLoader(x, y, batch_size=5), 4, checkpoints=prefix, resume=True, print_every=0)
+    assert Path(f"{prefix}_last.pt").read_bytes() == good
+
+
+def test_interrupted_write_never_replaces_a_good_file(tmp_path, monkeypatch):
+    target = tmp_path / "ckpt.pt"
+    atomic_write_bytes(target, b"good")
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_bytes(target, b"half-writ")
+    assert target.read_bytes() == b"good"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_damaged_checkpoint_is_a_clear_error(tmp_path):
+    bad = tmp_path / "run_last.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="delete it"):
+        load_checkpoint(bad)
+
+
+def test_resume_without_checkpoint_starts_from_scratch(tmp_path):
+    x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
+    fit = tiny_trainer().fit(TensorLoader(x, y, batch_size=10), TensorLoader(x, y, batch_size=10), 2,
+                             checkpoints=tmp_path / "new", resume=True, print_every=0)
+    assert fit.num_epochs == 2 and (tmp_path / "new_best.pt").exists()

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+from scratchlab.training import BatchResult, ClassifierTrainer, LayerTrainer, TensorLoader
+from scratchlab.util import seed_everything
+
+
+def digits(n):
+    data = load_digits()
+    x = torch.tensor(data.images[:n] / 16.0, dtype=torch.float32).unsqueeze(1)
+    return x, torch.tensor(data.target[:n])
+
+
+def test_scratch_mlp_overfits_20_samples_within_20_epochs():
+    from scratchlab import optim, scratch
+
+    seed_everything(0)
+    x, y = digits(20)
+    model = scratch.MLP(64, 10, [128, 128, 128], activation="relu", wstd=0.1)
+    trainer = LayerTrainer(model, scratch.CrossEntropyLoss(), optim.VanillaSGD(model.params(), learn_rate=0.05))
+    loader = TensorLoader(x, y, batch_size=10, shuffle=True, seed=0)
+    fit = trainer.fit(loader, loader, num_epochs=20, print_every=0)
+    assert max(fit.train_acc) == 100.0
+
+
+def test_torch_cnn_overfits_50_samples():
+    seed_everything(0)
+    x, y = digits(50)
+    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(256, 10))
+    trainer = ClassifierTrainer(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-2))
+    loader = TensorLoader(x, y, batch_size=10, shuffle=True, seed=0)
+    fit = trainer.fit(loader, loader, num_epochs=15, print_every=0)
+    assert fit.train_acc[-1] >= 90.0
+
+
+def test_binary_single_logit_model_counts_correct_by_sign():
+    seed_everything(0)
+    x = torch.randn(200, 2)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    model = nn.Linear(2, 1)
+    trainer = ClassifierTrainer(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.5))
+    loader = TensorLoader(x, y, batch_size=50)
+    fit = trainer.fit(loader, loader, num_epochs=10, print_every=0)
+    with torch.no_grad():
+        expected = 100.0 * ((model(x).squeeze(1) > 0).long() == y).float().mean().item()
+    assert fit.test_acc[-1] == pytest.approx(expected)
+    assert fit.test_acc[-1] > 95.0
+
+
+def test_train_batch_returns_python_numbers_equal_to_a_manual_step():
+    seed_everything(0)
+    x, y = torch.randn(8, 5), torch.randint(0, 3, (8,))
+    model = nn.Linear(5, 3)
+    reference = nn.Linear(5, 3)
+    reference.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        correct_before = int((model(x).argmax(1) == y).sum())
+    trainer = ClassifierTrainer(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+    result = trainer.train_batch((x, y))
+    assert result.num_correct == correct_before
+    assert isinstance(result, BatchResult) and isinstance(result.loss, float)
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.1)
+    loss = nn.functional.cross_entropy(reference(x), y)
+    loss.backward()
+    ref_opt.step()
+    assert result.loss == pytest.approx(loss.item())
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.allclose(p, q)
+
+
+def test_bf16_autocast_trains_on_cpu():
+    seed_everything(0)
+    x, y = digits(50)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    trainer = ClassifierTrainer(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-2), precision="bf16")
+    fit = trainer.fit(TensorLoader(x, y, batch_size=25), TensorLoader(x, y, batch_size=25), 5, print_every=0)
+    assert np.isfinite(fit.train_loss).all() and fit.train_acc[-1] > fit.train_acc[0]
+
+
+def test_max_batches_limits_each_epoch():
+    x, y = digits(50)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    trainer = ClassifierTrainer(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+    fit = trainer.fit(TensorLoader(x, y, batch_size=5), TensorLoader(x, y, batch_size=5), 3, max_batches=2, print_every=0)
+    assert len(fit.train_loss) == 6 and len(fit.test_loss) == 6
