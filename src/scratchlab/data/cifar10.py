@@ -1,0 +1,164 @@
+"""CIFAR-10 (`cifar10`): 32x32 RGB images of 10 classes; splits train (50,000) and test (10,000).
+
+Looked for, in order: `root` when given (else `$SCRATCHLAB_DATA`, then
+``~/.cache/scratchlab/data``), each path itself and one level below it, in any of the forms of
+`scratchlab.data.cifar_formats`; else downloaded by torchvision when `download=True`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from scratchlab.data.base import LabeledTensorDataset
+from scratchlab.data.cache import cache_dir, load_cached, save_cached, source_key
+from scratchlab.data.cifar_formats import PickleSource, Source, check_split, find_cifar10
+from scratchlab.data.registry import register_dataset
+from scratchlab.errors import ConfigError, DatasetNotFoundError
+from scratchlab.util import resolve_device
+
+DATA_ENV = "SCRATCHLAB_DATA"
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+# Per-channel mean and standard deviation of the 50,000 training images scaled to [0, 1],
+# computed from cifar10-jpeg.npz (tests/data/test_cifar10.py recomputes them from the data).
+CIFAR10_MEAN = (0.4913, 0.4821, 0.4465)
+CIFAR10_STD = (0.2452, 0.2428, 0.2606)
+DTYPES = ("float32", "uint8")
+
+
+def cifar10_mean_std() -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std) of the CIFAR-10 training images in [0, 1]."""
+    return CIFAR10_MEAN, CIFAR10_STD
+
+
+def default_data_dir() -> Path:
+    """Where CIFAR-10 is looked for last and downloaded to: ``<cache folder>/data``."""
+    return cache_dir() / "data"
+
+
+def search_places(root: str | os.PathLike | None) -> list[Path]:
+    """`root` alone when given; else `$SCRATCHLAB_DATA` (when set) and the default data folder."""
+    if root is not None:
+        return [Path(root).expanduser()]
+    env = os.environ.get(DATA_ENV)
+    return ([Path(env).expanduser()] if env else []) + [default_data_dir()]
+
+
+def locate_cifar10(split: str, root=None, download: bool = False) -> Source:
+    """The CIFAR-10 source to read `split` from, downloading it when asked and not found."""
+    places = search_places(root)
+    source, _ = find_cifar10(places)
+    if source is None and download:
+        source = _download(places[0], split)
+    if source is None:
+        where = ", ".join(str(p) for p in places)
+        raise DatasetNotFoundError(
+            f"CIFAR-10 not found in {where} (nor one level below); provide it in one of three "
+            f"ways: pass root=PATH (a folder holding cifar-10-batches-py, a train/<class>/ and "
+            f"test/<class>/ image tree, or cifar10-jpeg.npz; or that file itself), set "
+            f"{DATA_ENV}=PATH, or pass download=True to fetch it with torchvision"
+        )
+    check_split(source, split)
+    return source
+
+
+def _download(target: Path, split: str) -> Source:
+    from torchvision.datasets import CIFAR10
+
+    try:
+        CIFAR10(str(target), train=split == "train", download=True)
+    except Exception as exc:  # network, disk: any failure is reported the same way
+        raise DatasetNotFoundError(
+            f"downloading CIFAR-10 to {target} failed ({exc}); check the connection or provide "
+            f"the data with root=PATH or {DATA_ENV}"
+        ) from None
+    return PickleSource(target / "cifar-10-batches-py")
+
+
+def select_indices(labels: np.ndarray, limit: int | None, stratified: bool,
+                   num_classes: int) -> np.ndarray | None:
+    """Indices of the first `limit` examples, or of a class-balanced subset; None means all."""
+    if limit is None or limit >= len(labels):
+        return None
+    if not stratified:
+        return np.arange(limit)
+    per_class = np.full(num_classes, limit // num_classes)
+    per_class[: limit % num_classes] += 1
+    chosen = [np.flatnonzero(labels == c)[:k] for c, k in enumerate(per_class)]
+    return np.sort(np.concatenate(chosen))
+
+
+def read_images(source: Source, split: str, indices: np.ndarray | None, cache: bool,
+                device: torch.device | None = None) -> np.ndarray:
+    """Decoded uint8 NCHW images of `split`, through the cache for compressed sources.
+
+    A full split is cached after decoding; a subset (`indices`) is decoded on its own unless the
+    full split is already cached.
+    """
+    if source.kind == "pickle":
+        return source.read(split, indices)
+    key = source_key(source.files(split))
+    images = load_cached(source.path, split, key) if cache else None
+    if images is not None:
+        return images if indices is None else images[indices]
+    images = source.read(split, indices, device=device)
+    if cache and indices is None:
+        save_cached(source.path, split, key, images)
+    return images
+
+
+def _check_options(limit: Any, dtype: str) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"limit must be a positive integer or None, got {limit!r}")
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+
+
+@register_dataset("cifar10", splits=("train", "test"))
+def load_cifar10(
+    split: str = "train",
+    root: str | os.PathLike | None = None,
+    *,
+    limit: int | None = None,
+    stratified: bool = False,
+    dtype: str = "float32",
+    device: str | torch.device | None = None,
+    cache: bool = True,
+    download: bool = False,
+    transform=None,
+) -> LabeledTensorDataset:
+    """CIFAR-10 split `split` as one tensor pair: x (N, 3, 32, 32), y (N,) int64.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+        root: A folder holding the data (or one level above it), or the ``.npz`` file itself.
+        limit: Keep the first `limit` images (with `stratified`, a class-balanced subset taking
+            the first images of each class).
+        stratified: See `limit`.
+        dtype: ``"float32"`` (values in [0, 1]) or ``"uint8"`` (0..255).
+        device: Put the whole split on this device (JPEG decoding also runs there when it is
+            CUDA and nothing is cached).
+        cache: Read and write the decoded images as ``.npy`` (see `scratchlab.data.cache`).
+        download: Fetch the pickles with torchvision when the data is not found.
+        transform: Applied to each image in `__getitem__`.
+    """
+    _check_options(limit, dtype)
+    source = locate_cifar10(split, root, download)
+    classes = source.classes(split)
+    labels = source.labels(split)
+    indices = select_indices(labels, limit, stratified, len(classes))
+    dev = resolve_device(device) if device is not None else None
+    images = read_images(source, split, indices, cache, dev)
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    y = torch.from_numpy(labels if indices is None else labels[indices])
+    if dev is not None:
+        x, y = x.to(dev), y.to(dev)
+    if dtype == "float32":
+        x = x.float().div_(255)
+    return LabeledTensorDataset(x, y, classes, name="cifar10", transform=transform)

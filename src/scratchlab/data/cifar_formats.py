@@ -1,0 +1,220 @@
+"""The three on-disk forms of CIFAR-10 and how to find them.
+
+- ``pickle``: torchvision's ``cifar-10-batches-py`` folder (``data_batch_1..5``, ``test_batch``,
+  ``batches.meta``), the original lossless release.
+- ``folder``: an image-folder tree ``train/<class>/*.png|jpg`` and ``test/<class>/...``.
+- ``npz``: JPEG bytes per image (keys ``{split}_jpeg``, ``{split}_offsets``, ``{split}_labels``,
+  ``classes``), as in ``cifar10-jpeg.npz``.
+
+Every reader returns images as uint8 NCHW numpy arrays and labels as int64.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scratchlab.errors import DatasetNotFoundError
+from scratchlab.util import progress
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+PICKLE_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+DECODE_BATCH = 2048
+
+
+def _natural_key(path: Path) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+class PickleSource:
+    """torchvision's ``cifar-10-batches-py`` folder."""
+
+    kind = "pickle"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @staticmethod
+    def matches(path: Path) -> bool:
+        return path.is_dir() and (path / "batches.meta").is_file()
+
+    def has_split(self, split: str) -> bool:
+        return all((self.path / f).is_file() for f in PICKLE_FILES[split])
+
+    def files(self, split: str) -> list[Path]:
+        return [self.path / f for f in PICKLE_FILES[split]]
+
+    def classes(self, split: str = "train") -> list[str]:
+        with open(self.path / "batches.meta", "rb") as f:
+            meta = pickle.load(f, encoding="latin1")
+        return [str(c) for c in meta["label_names"]]
+
+    def _batches(self, split: str) -> list[dict]:
+        out = []
+        for file in self.files(split):
+            with open(file, "rb") as f:
+                out.append(pickle.load(f, encoding="latin1"))
+        return out
+
+    def labels(self, split: str) -> np.ndarray:
+        return np.concatenate([np.asarray(b["labels"], np.int64) for b in self._batches(split)])
+
+    def read(self, split: str, indices: np.ndarray | None = None, device=None) -> np.ndarray:
+        data = np.concatenate([np.asarray(b["data"], np.uint8) for b in self._batches(split)])
+        data = data.reshape(-1, 3, 32, 32)
+        return data if indices is None else data[indices]
+
+
+class FolderSource:
+    """An image-folder tree ``<split>/<class>/<image>``; classes sorted by name."""
+
+    kind = "folder"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @staticmethod
+    def matches(path: Path) -> bool:
+        return path.is_dir() and any(
+            (path / s).is_dir() and any(c.is_dir() for c in (path / s).iterdir())
+            for s in PICKLE_FILES
+        )
+
+    def has_split(self, split: str) -> bool:
+        return (self.path / split).is_dir()
+
+    def classes(self, split: str = "train") -> list[str]:
+        folder = self.path / (split if self.has_split(split) else "test")
+        return sorted(c.name for c in folder.iterdir() if c.is_dir())
+
+    def _listing(self, split: str) -> tuple[list[Path], np.ndarray]:
+        files, labels = [], []
+        for label, name in enumerate(self.classes(split)):
+            images = [p for p in (self.path / split / name).iterdir()
+                      if p.suffix.lower() in IMAGE_SUFFIXES]
+            images.sort(key=_natural_key)
+            files += images
+            labels += [label] * len(images)
+        return files, np.asarray(labels, np.int64)
+
+    def files(self, split: str) -> list[Path]:
+        return self._listing(split)[0]
+
+    def labels(self, split: str) -> np.ndarray:
+        return self._listing(split)[1]
+
+    def read(self, split: str, indices: np.ndarray | None = None, device=None) -> np.ndarray:
+        from torchvision.io import ImageReadMode, decode_image, read_file
+
+        files = self.files(split)
+        chosen = files if indices is None else [files[i] for i in indices]
+        images = [decode_image(read_file(str(f)), mode=ImageReadMode.RGB)
+                  for f in progress(chosen, desc=f"decoding {split} images", unit="img")]
+        return torch.stack(images).numpy() if images else np.zeros((0, 3, 32, 32), np.uint8)
+
+
+class NpzSource:
+    """JPEG bytes per image in one ``.npz`` file."""
+
+    kind = "npz"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @staticmethod
+    def matches(path: Path) -> bool:
+        if not (path.is_file() and path.suffix == ".npz"):
+            return False
+        try:
+            with np.load(path) as data:
+                return "classes" in data.files and any(f"{s}_jpeg" in data.files for s in PICKLE_FILES)
+        except (OSError, ValueError):
+            return False
+
+    def has_split(self, split: str) -> bool:
+        with np.load(self.path) as data:
+            return {f"{split}_jpeg", f"{split}_offsets", f"{split}_labels"} <= set(data.files)
+
+    def files(self, split: str) -> list[Path]:
+        return [self.path]
+
+    def classes(self, split: str = "train") -> list[str]:
+        with np.load(self.path) as data:
+            return [str(c) for c in data["classes"]]
+
+    def labels(self, split: str) -> np.ndarray:
+        with np.load(self.path) as data:
+            return data[f"{split}_labels"].astype(np.int64)
+
+    def read(self, split: str, indices: np.ndarray | None = None, device=None) -> np.ndarray:
+        with np.load(self.path) as data:
+            jpeg = torch.from_numpy(data[f"{split}_jpeg"])
+            offsets = data[f"{split}_offsets"]
+        if indices is None:
+            indices = np.arange(len(offsets) - 1)
+        return decode_jpeg_bytes(jpeg, offsets, indices, device=device)
+
+
+def decode_jpeg_bytes(jpeg: torch.Tensor, offsets: np.ndarray, indices: np.ndarray,
+                      device=None) -> np.ndarray:
+    """Decode images `indices` of a concatenated JPEG byte tensor, in batches (on `device`)."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    out = np.empty((len(indices), 3, 32, 32), np.uint8)
+    starts = range(0, len(indices), DECODE_BATCH)
+    for start in progress(starts, desc="decoding JPEG", unit="batch"):
+        chunk = indices[start:start + DECODE_BATCH]
+        data = [jpeg[offsets[i]:offsets[i + 1]] for i in chunk]
+        images = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+        out[start:start + len(chunk)] = torch.stack(images).cpu().numpy()
+    return out
+
+
+Source = PickleSource | FolderSource | NpzSource
+_KINDS = (PickleSource, FolderSource, NpzSource)
+
+
+def _match(path: Path) -> Source | None:
+    for kind in _KINDS:
+        if kind.matches(path):
+            return kind(path)
+    return None
+
+
+def find_cifar10(places: list[Path]) -> tuple[Source | None, list[Path]]:
+    """The first CIFAR-10 source in `places` (each checked itself, then one level down).
+
+    One level down, ``cifar-10-batches-py`` and ``cifar10-jpeg.npz`` are tried first, then other
+    entries in name order. Returns the source (or None) and every path that was looked at.
+    """
+    looked: list[Path] = []
+    for place in places:
+        place = place.expanduser()
+        looked.append(place)
+        found = _match(place)
+        if found is not None:
+            return found, looked
+        if not place.is_dir():
+            continue
+        preferred = [place / "cifar-10-batches-py", place / "cifar10-jpeg.npz"]
+        others = sorted(p for p in place.iterdir() if p not in preferred)
+        for child in [p for p in preferred if p.exists()] + others:
+            looked.append(child)
+            found = _match(child)
+            if found is not None:
+                return found, looked
+    return None, looked
+
+
+def check_split(source: Source, split: str) -> None:
+    """Raise `DatasetNotFoundError` when `source` lacks `split`."""
+    if not source.has_split(split):
+        raise DatasetNotFoundError(
+            f"CIFAR-10 found at {source.path} ({source.kind}) has no {split!r} split; "
+            f"add it there or point root/SCRATCHLAB_DATA at a complete copy"
+        )
