@@ -1,1 +1,50 @@
-"""models"""
+"""Model families (torch.nn): MLP, CNN, residual nets, YourCNN and the inductive-bias nets.
+
+`build_model(spec)` builds any of them from one mapping of options; `summary(model, input_size)`
+reports trainable parameters, multiply-adds and receptive field.
+"""
+
+from scratchlab.models.cnn import CNN
+from scratchlab.models.inductive import (
+    DeeperCNN,
+    SimpleCNN,
+    ThreeLayerMLP,
+    TwoLayerMLP,
+    WiderCNN,
+    edge_detector_kernels,
+    init_edge_detectors,
+)
+from scratchlab.models.layers import ACTIVATIONS, POOLINGS, eval_mode, make_activation, make_pool
+from scratchlab.models.mlp import MLP
+from scratchlab.models.registry import build_model, known_keys, model_names, register_model
+from scratchlab.models.resnet import ResidualBlock, ResidualBottleneckBlock, ResNet
+from scratchlab.models.summary import LayerRow, ModelSummary, summary
+from scratchlab.models.yourcnn import YourCNN
+
+__all__ = [
+    "ACTIVATIONS",
+    "CNN",
+    "MLP",
+    "POOLINGS",
+    "DeeperCNN",
+    "LayerRow",
+    "ModelSummary",
+    "ResNet",
+    "ResidualBlock",
+    "ResidualBottleneckBlock",
+    "SimpleCNN",
+    "ThreeLayerMLP",
+    "TwoLayerMLP",
+    "WiderCNN",
+    "YourCNN",
+    "build_model",
+    "edge_detector_kernels",
+    "eval_mode",
+    "init_edge_detectors",
+    "known_keys",
+    "make_activation",
+    "make_pool",
+    "model_names",
+    "register_model",
+    "summary",
+]

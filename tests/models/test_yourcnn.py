@@ -1,0 +1,75 @@
+"""YourCNN: input sizes, pooling schedule, identity-initialised blocks, it learns."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from scratchlab.models import ResidualBlock, YourCNN, summary
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "models.md"
+
+
+def small(**kwargs) -> YourCNN:
+    args = dict(channels=[8, 8, 16, 16], pool_every=2, stem_channels=8)
+    return YourCNN((3, 32, 32), 10, **{**args, **kwargs})
+
+
+def test_forward_on_32_and_28_pixel_inputs():
+    net = YourCNN((3, 32, 32), 10).eval()
+    with torch.no_grad():
+        assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+        assert net(torch.randn(2, 3, 28, 28)).shape == (2, 10)
+
+
+def test_pooling_never_collapses_the_map():
+    net = small(channels=[8] * 12, pool_every=1, min_map_size=4)
+    pools = [m for m in net.feature_extractor if isinstance(m, nn.MaxPool2d)]
+    assert len(pools) == 3  # 32 -> 16 -> 8 -> 4, then no more
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_residual_blocks_start_as_identity():
+    net = small()
+    blocks = [m for m in net.modules() if isinstance(m, ResidualBlock)]
+    assert len(blocks) == 2
+    x = torch.rand(2, 8, 8, 8)  # non-negative, as after a ReLU
+    torch.testing.assert_close(blocks[0](x), x)
+
+
+def test_channels_last_gives_the_same_scores():
+    torch.manual_seed(0)
+    net = small().eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        ref = net(x)
+        out = net.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last))
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_fits_a_small_batch():
+    torch.manual_seed(0)
+    net = YourCNN(
+        (3, 8, 8), 10, [8, 8, 16, 16], 2, [], dropout=0.0, stem_channels=8, min_map_size=2
+    )
+    x, y = torch.randn(32, 3, 8, 8), torch.arange(32) % 10
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(25):
+        opt.zero_grad()
+        scores = net(x)
+        loss = nn.functional.cross_entropy(scores, y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+    assert (scores.argmax(1) == y).all()
+
+
+def test_docs_state_the_parameter_count():
+    params = summary(YourCNN((3, 32, 32), 10), (3, 32, 32)).params
+    numbers = {int(n.replace(",", "")) for n in re.findall(r"\d[\d,]{4,}", DOCS.read_text())}
+    assert params in numbers
