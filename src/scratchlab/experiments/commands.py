@@ -1,9 +1,145 @@
-"""Subcommands of the `scratchlab` command for this area (registered by `scratchlab.cli`)."""
+"""`scratchlab run-exp | sweep | results | plot | report` (registered by `scratchlab.cli`)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from scratchlab.experiments.cli_args import add_config_flags
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this area's subcommands to the `scratchlab` parser."""
+    """Add the experiment subcommands to the `scratchlab` parser."""
+    p = subparsers.add_parser("run-exp", help="train one run; writes <out-dir>/<name>_L<L>_K<K>.json",
+                              description="Train one run. Every ExperimentConfig field has a flag; a rerun resumes from its checkpoint.")
+    add_config_flags(p)
+    p.set_defaults(func=cmd_run_exp)
+
+    p = subparsers.add_parser("sweep", help="run every config of a sweep YAML file (resumable)")
+    p.add_argument("file", type=Path, help="sweep YAML: name, base, grid, seeds, out_dir")
+    p.add_argument("--out-dir", type=Path, default=None, help="override the file's out_dir")
+    p.add_argument("--executor", choices=["local", "ray"], default="local")
+    p.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1: in this process)")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--gpus-per-run", type=float, default=None, help="GPUs each Ray task reserves")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
+    p.set_defaults(func=cmd_sweep)
+
+    p = subparsers.add_parser("results", help="list, show or compare stored results")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
+    ls = actions.add_parser("ls", help="one line per run")
+    ls.add_argument("dir", type=Path)
+    ls.add_argument("pattern", nargs="?", default="*")
+    ls.set_defaults(func=cmd_results_ls)
+    show = actions.add_parser("show", help="one run's config and summary")
+    show.add_argument("path", type=Path, help="a results JSON file")
+    show.set_defaults(func=cmd_results_show)
+    compare = actions.add_parser("compare", help="best test accuracy mean +- std over seeds, per run group")
+    compare.add_argument("dir", type=Path)
+    compare.add_argument("pattern", nargs="?", default="*")
+    compare.add_argument("--metric", default="best_test_acc")
+    compare.set_defaults(func=cmd_results_compare)
+
+    p = subparsers.add_parser("plot", help="overlaid learning curves of matching runs, one PNG")
+    p.add_argument("dir", type=Path)
+    p.add_argument("pattern", help="glob on run names, e.g. 'exp1_1_L*_K32*'")
+    p.add_argument("-o", "--output", type=Path, default=None, help="PNG path (default: <dir>/<pattern>.png)")
+    p.set_defaults(func=cmd_plot)
+
+    p = subparsers.add_parser("report", help="a self-contained HTML report of a results folder")
+    p.add_argument("dir", type=Path)
+    p.add_argument("-o", "--output", type=Path, default=None, help="HTML path (default: <dir>/report.html)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_run_exp(args: argparse.Namespace) -> int:
+    from scratchlab.experiments.cli_args import config_from_args
+    from scratchlab.experiments.runner import run_experiment
+
+    config = config_from_args(args)
+    result = run_experiment(config, verbose=True)
+    print(f"best test accuracy {result.summary['best_test_acc']:.2f}% after {result.fit.num_epochs} epochs; results: {result.path}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from scratchlab.experiments.executors import run_configs
+    from scratchlab.experiments.sweep import expand, load_sweep, write_manifest
+
+    spec = load_sweep(args.file)
+    configs = expand(spec, args.out_dir)
+    write_manifest(spec, configs)
+    print(f"sweep {spec.name}: {len(configs)} runs -> {configs[0].out_dir}", flush=True)
+
+    def report(outcome):
+        detail = f": {outcome.error}" if outcome.error else ""
+        print(f"  {outcome.status:6s} {outcome.run_name}{detail}", flush=True)
+
+    outcomes = run_configs(configs, executor=args.executor, jobs=args.jobs, fail_fast=args.fail_fast,
+                           address=args.address, gpus_per_run=args.gpus_per_run, on_outcome=report)
+    failed = [o for o in outcomes if o.status == "failed"]
+    print(f"sweep {spec.name}: {len(outcomes) - len(failed)} finished, {len(failed)} failed; "
+          f"compare with: scratchlab results compare {configs[0].out_dir}")
+    return 1 if failed else 0
+
+
+def cmd_results_ls(args: argparse.Namespace) -> int:
+    from scratchlab.experiments.store import runs_table
+
+    table = runs_table(args.dir, args.pattern)
+    print(table.drop(columns=["error"]).to_string(index=False) if len(table) else f"no results in {args.dir}")
+    return 0
+
+
+def cmd_results_show(args: argparse.Namespace) -> int:
+    import json
+
+    from scratchlab.experiments.runner import read_result
+
+    data = read_result(args.path)
+    print(json.dumps({k: data.get(k) for k in ("config", "summary", "status", "error", "environment")}, indent=2))
+    return 0
+
+
+def cmd_results_compare(args: argparse.Namespace) -> int:
+    from scratchlab.errors import ConfigError
+    from scratchlab.experiments.store import aggregate, runs_table
+
+    table = runs_table(args.dir, args.pattern)
+    if args.metric not in table.columns:
+        raise ConfigError(f"unknown metric {args.metric!r}; use one of {list(table.columns[2:])}")
+    if table.empty:
+        raise ConfigError(f"no results in {args.dir} match {args.pattern!r}")
+    groups = aggregate(table, args.metric)
+    print(groups.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    failed = table[table["status"] != "ok"]
+    for _, row in failed.iterrows():
+        print(f"failed: {row['run_name']}: {row['error']}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from scratchlab.errors import ConfigError
+    from scratchlab.experiments.store import load_runs
+    from scratchlab.training import FitResult
+    from scratchlab.viz import plot_exp_results
+
+    runs = [r for r in load_runs(args.dir, args.pattern) if r.get("results")]
+    if not runs:
+        raise ConfigError(f"no finished runs in {args.dir} match {args.pattern!r}")
+    fig, _ = plot_exp_results({r["config"]["run_name"]: FitResult.from_dict(r["results"]) for r in runs})
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in args.pattern)
+    output = args.output or Path(args.dir) / f"{safe}.png"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=100, bbox_inches="tight")
+    print(f"plot of {len(runs)} runs: {output}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from scratchlab.experiments.report import build_report
+
+    output = args.output or Path(args.dir) / "report.html"
+    path = build_report(args.dir).save(output)
+    print(f"report: {path}")
+    return 0

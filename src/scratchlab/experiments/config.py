@@ -1,0 +1,119 @@
+"""`ExperimentConfig`: everything one run needs, validated. Unknown or invalid fields are errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from scratchlab.errors import ConfigError
+
+Optimizer = Literal["sgd", "momentum", "rmsprop", "adam", "adamw"]
+
+
+class ExperimentConfig(BaseModel):
+    """One training run: data, model, optimizer, budget and output. Every field has a CLI flag."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # identity and output
+    run_name: str = Field("exp", min_length=1, pattern=r"^[A-Za-z0-9_.+=-]+$", description="name of the run; its results file is <out_dir>/<run_name>.json")
+    out_dir: Path = Field(Path("results"), description="folder of results JSON files (and checkpoints/)")
+    seed: int = Field(42, ge=0, description="seeds python, numpy and torch")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu, cuda or cuda:N")
+    # data
+    dataset: str = Field("cifar10", description="dataset name (scratchlab.data.dataset_names())")
+    data_root: str | None = Field(None, description="where the dataset lives (default: its own search path)")
+    dataset_options: dict[str, Any] = Field(default_factory=dict, description="options passed to get_dataset")
+    train_split: str = Field("train", description="split to train on")
+    test_split: str = Field("test", description="split to evaluate on each epoch")
+    train_limit: int | None = Field(None, ge=1, description="use only this many training samples (class-balanced)")
+    test_limit: int | None = Field(None, ge=1, description="use only this many test samples (class-balanced)")
+    normalize: bool = Field(False, description="standardise inputs per channel with training-set statistics")
+    augment: list[Literal["crop", "flip"]] = Field(default_factory=list, description="GPU-side augmentation of training batches: crop (pad 4, random translate), flip")
+    # budget
+    bs_train: int = Field(128, ge=1, description="training batch size")
+    bs_test: int | None = Field(None, ge=1, description="test batch size (default: bs_train // 4)")
+    batches: int | None = Field(100, ge=1, description="at most this many batches per epoch (None: all)")
+    epochs: int = Field(100, ge=1, description="maximum number of epochs")
+    early_stopping: int | None = Field(3, ge=1, description="patience in epochs on test loss (None: off)")
+    checkpoints: bool = Field(True, description="save <out_dir>/checkpoints/<run_name>_{last,best}.pt; a rerun resumes")
+    # optimization
+    optimizer: Optimizer = Field("adam", description="sgd, momentum, rmsprop, adam or adamw")
+    optimizer_impl: Literal["torch", "scratch"] = Field("torch", description="torch.optim or scratchlab.optim")
+    lr: float = Field(1e-3, gt=0, description="learning rate")
+    reg: float = Field(1e-3, ge=0, description="L2 regularisation (weight decay)")
+    momentum: float = Field(0.9, ge=0, lt=1, description="momentum (beta1 for adam)")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of the cross-entropy loss")
+    # model
+    model_type: str = Field("cnn", description="model family (scratchlab.models.model_names())")
+    filters_per_layer: list[int] = Field(default_factory=lambda: [64], min_length=1, description="K: channels per block")
+    layers_per_block: int = Field(2, ge=1, description="L: conv layers per K entry")
+    pool_every: int = Field(2, ge=1, description="P: pool after every P convs")
+    hidden_dims: list[int] = Field(default_factory=lambda: [1024], description="H: hidden sizes of the classifier head")
+    activation: str = Field("relu", description="relu, lrelu, tanh, sigmoid, none")
+    activation_params: dict[str, Any] = Field(default_factory=dict, description="e.g. {negative_slope: 0.01}")
+    batchnorm: bool = Field(False, description="batch normalisation (ResNet, MLP)")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout probability")
+    bottleneck: bool = Field(False, description="bottleneck residual blocks (ResNet)")
+    pooling: Literal["max", "avg"] = Field("max", description="pooling type")
+    pooling_params: dict[str, Any] = Field(default_factory=dict, description="e.g. {kernel_size: 2}")
+    conv_params: dict[str, Any] = Field(default_factory=dict, description="e.g. {kernel_size: 3, padding: 1}")
+    model_options: dict[str, Any] = Field(default_factory=dict, description="other model arguments, e.g. {kernel_size: 7}")
+    # speed
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast on GPUs")
+    compile: bool = Field(False, description="torch.compile the model")
+    channels_last: bool = Field(False, description="channels-last memory format for conv nets")
+
+    @field_validator("filters_per_layer", "hidden_dims")
+    @classmethod
+    def _positive_sizes(cls, sizes: list[int]) -> list[int]:
+        if any(s < 1 for s in sizes):
+            raise ValueError(f"sizes must be >= 1, got {sizes}")
+        return sizes
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        if self.optimizer_impl == "scratch" and self.optimizer == "adamw":
+            raise ValueError("optimizer adamw has no scratch implementation; use optimizer_impl torch")
+        return self
+
+    @property
+    def channels(self) -> list[int]:
+        """Every conv layer's channels: each K repeated L times (`[32, 64]`, L=2 -> `[32, 32, 64, 64]`)."""
+        return [k for k in self.filters_per_layer for _ in range(self.layers_per_block)]
+
+    @property
+    def test_batch_size(self) -> int:
+        return self.bs_test or max(self.bs_train // 4, 1)
+
+    @classmethod
+    def create(cls, **fields: Any) -> ExperimentConfig:
+        """Validate `fields`; errors become one `ConfigError` naming each bad field."""
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def describe_validation_error(exc: ValidationError, what: str = "experiment config", known: list[str] | None = None) -> str:
+    """One line per pydantic error joined by '; ', each naming the field, what was wrong and the value."""
+    known = known if known is not None else list(ExperimentConfig.model_fields)
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown field (known fields: {', '.join(known)})"
+        elif "input" in err and err["type"] != "missing":
+            msg = f"{msg} (got {err['input']!r})"
+        parts.append(f"{field}: {msg}")
+    return f"invalid {what}: " + "; ".join(parts)
+
+
+def config_field_names() -> list[str]:
+    return list(ExperimentConfig.model_fields)

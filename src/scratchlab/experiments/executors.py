@@ -1,0 +1,138 @@
+"""Where a sweep's runs execute: in this process, in local worker processes, or as Ray tasks.
+
+Every executor skips runs whose results file is complete, records a failing run (its error in its
+results file) and goes on, unless `fail_fast`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import multiprocessing
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from scratchlab.errors import ConfigError, ScratchlabError, require
+from scratchlab.experiments.config import ExperimentConfig
+from scratchlab.experiments.runner import read_result, record_failure, result_path, run_experiment
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class RunOutcome:
+    """What happened to one run of a sweep: `done` (skipped, already finished), `ok` or `failed`."""
+
+    run_name: str
+    status: str
+    error: str | None = None
+
+
+def is_finished(config: ExperimentConfig) -> bool:
+    """True when the run's results file exists, succeeded and was made from the same config."""
+    path = result_path(config)
+    if not path.exists():
+        return False
+    try:
+        data = read_result(path)
+    except ConfigError:
+        return False
+    return data.get("status") == "ok" and data.get("config") == config.to_dict()
+
+
+def run_one(config_data: dict[str, Any], verbose: bool = False, threads: int | None = None) -> RunOutcome:
+    """Run one config (given as a dict, so it can cross process boundaries); never raises for a run error."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    config = ExperimentConfig.create(**config_data)
+    try:
+        run_experiment(config, verbose=verbose)
+        return RunOutcome(config.run_name, "ok")
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a failing run is recorded, the sweep goes on
+        failure = record_failure(config, exc)
+        return RunOutcome(config.run_name, "failed", failure.error)
+
+
+def run_configs(
+    configs: list[ExperimentConfig],
+    executor: str = "local",
+    jobs: int = 1,
+    fail_fast: bool = False,
+    address: str | None = None,
+    gpus_per_run: float | None = None,
+    verbose: bool = False,
+    on_outcome: Callable[[RunOutcome], None] | None = None,
+) -> list[RunOutcome]:
+    """Run every unfinished config; returns one outcome per config, in order."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"executor {executor!r} is unknown; use one of {', '.join(EXECUTORS)}")
+    if jobs < 1:
+        raise ConfigError(f"jobs must be >= 1, got {jobs}")
+    outcomes: dict[str, RunOutcome] = {}
+    todo = []
+    for config in configs:
+        if is_finished(config):
+            outcomes[config.run_name] = RunOutcome(config.run_name, "done")
+            if on_outcome:
+                on_outcome(outcomes[config.run_name])
+        else:
+            todo.append(config)
+
+    def collect(outcome: RunOutcome) -> None:
+        outcomes[outcome.run_name] = outcome
+        if on_outcome:
+            on_outcome(outcome)
+        if fail_fast and outcome.status == "failed":
+            raise FailFast(outcome)
+
+    try:
+        if executor == "ray":
+            _run_ray(todo, collect, address, gpus_per_run)
+        elif jobs == 1:
+            for config in todo:
+                collect(run_one(config.to_dict(), verbose=verbose))
+        else:
+            _run_processes(todo, collect, jobs)
+    except FailFast as stop:
+        raise ScratchlabError(f"run {stop.outcome.run_name} failed ({stop.outcome.error}); stopping (--fail-fast)") from None
+    return [outcomes[c.run_name] for c in configs if c.run_name in outcomes]
+
+
+class FailFast(Exception):
+    def __init__(self, outcome: RunOutcome) -> None:
+        super().__init__(outcome.run_name)
+        self.outcome = outcome
+
+
+def _run_processes(todo: list[ExperimentConfig], collect: Callable[[RunOutcome], None], jobs: int) -> None:
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")
+    with futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        pending = [pool.submit(run_one, c.to_dict(), False, threads) for c in todo]
+        try:
+            for future in futures.as_completed(pending):
+                collect(future.result())
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def _run_ray(todo: list[ExperimentConfig], collect: Callable[[RunOutcome], None], address: str | None, gpus_per_run: float | None) -> None:
+    ray = require("ray", "distributed")
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    refs = []
+    for config in todo:
+        gpus = gpus_per_run if gpus_per_run is not None else (1 if config.device.startswith("cuda") else 0)
+        task = ray.remote(num_cpus=1, num_gpus=gpus)(run_one)
+        refs.append(task.remote(config.to_dict(), False, 1))
+    remaining = list(refs)
+    while remaining:
+        ready, remaining = ray.wait(remaining, num_returns=1)
+        collect(ray.get(ready[0]))

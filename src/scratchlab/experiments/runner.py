@@ -1,0 +1,136 @@
+"""`run_experiment(config)`: one run from config to `out_dir/<run_name>.json`; `load_experiment(path)`."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from scratchlab.errors import ConfigError, ScratchlabError
+from scratchlab.experiments.config import ExperimentConfig
+from scratchlab.experiments.environment import environment
+from scratchlab.experiments.pipeline import build_data, build_optimizer, build_run_model
+from scratchlab.models import summary as model_summary
+from scratchlab.training import ClassifierTrainer, FitResult
+from scratchlab.util import atomic_write_json, resolve_device, seed_everything
+
+
+@dataclass
+class RunResult:
+    """A finished (or failed) run: its config, history, summary numbers and result file."""
+
+    config: ExperimentConfig
+    fit: FitResult | None
+    path: Path
+    status: str = "ok"
+    error: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def result_path(config: ExperimentConfig) -> Path:
+    return Path(config.out_dir) / f"{config.run_name}.json"
+
+
+def checkpoint_prefix(config: ExperimentConfig) -> Path:
+    return Path(config.out_dir) / "checkpoints" / config.run_name
+
+
+def as_config(config: ExperimentConfig | dict[str, Any]) -> ExperimentConfig:
+    return config if isinstance(config, ExperimentConfig) else ExperimentConfig.create(**config)
+
+
+def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = True) -> RunResult:
+    """Train one run and write its results file atomically; a rerun resumes from its checkpoint.
+
+    Raises ScratchlabError subclasses for user errors (bad config, missing data, NaN loss).
+    """
+    config = as_config(config)
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    data = build_data(config, device)
+    model = build_run_model(config, data.input_shape, data.num_classes)
+    info = model_summary(model, data.input_shape)
+    trainer = ClassifierTrainer(
+        model, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing), build_optimizer(config, model),
+        device=device, precision=config.precision, compile=config.compile, channels_last=config.channels_last,
+    )
+    timing = EpochTimer(checkpoint_prefix(config).with_suffix(".timing.json") if config.checkpoints else None)
+    fit = trainer.fit(
+        data.train, data.test, config.epochs,
+        checkpoints=checkpoint_prefix(config) if config.checkpoints else None,
+        early_stopping=config.early_stopping, max_batches=config.batches, resume=config.checkpoints,
+        print_every=1 if verbose else 0, on_epoch_end=timing,
+    )
+    summary = {
+        "best_test_acc": fit.best_test_acc,
+        "final_test_acc": fit.test_acc[-1] if fit.test_acc else None,
+        "final_train_acc": fit.train_acc[-1] if fit.train_acc else None,
+        "epochs": fit.num_epochs,
+        "epochs_to_best": fit.epochs_to_best,
+        "params": info.params,
+        "flops": info.flops,
+        "train_seconds": sum(timing.seconds),
+        "seconds_per_epoch": timing.seconds,
+    }
+    path = write_result(config, fit, summary, device)
+    return RunResult(config, fit, path, summary=summary)
+
+
+def write_result(config: ExperimentConfig, fit: FitResult | None, summary: dict[str, Any], device: Any, error: str | None = None) -> Path:
+    """Write `out_dir/<run_name>.json`: config, results (FitResult fields), summary, environment."""
+    payload = {
+        "config": config.to_dict(),
+        "results": fit.to_dict() if fit is not None else None,
+        "summary": summary,
+        "status": "failed" if error else "ok",
+        "error": error,
+        "environment": environment(device),
+    }
+    return atomic_write_json(result_path(config), payload)
+
+
+def record_failure(config: ExperimentConfig, error: BaseException) -> RunResult:
+    """Write a failed run's file (status `failed` and the message) so a sweep can go on."""
+    message = str(error) if isinstance(error, ScratchlabError) else f"{type(error).__name__}: {error}"
+    path = write_result(config, None, {}, "cpu", error=message)
+    return RunResult(config, None, path, status="failed", error=message)
+
+
+def read_result(path: str | Path) -> dict[str, Any]:
+    """The raw content of a results file; a broken file is a ConfigError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"results file {path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"results file {path} is not valid JSON ({exc})") from None
+
+
+def load_experiment(path: str | Path) -> tuple[ExperimentConfig, FitResult]:
+    """The config and FitResult stored in a results file (the classic `load_experiment`)."""
+    data = read_result(path)
+    if data.get("results") is None:
+        raise ConfigError(f"{path} holds no results (status {data.get('status')!r}: {data.get('error')})")
+    return ExperimentConfig.create(**data["config"]), FitResult.from_dict(data["results"])
+
+
+class EpochTimer:
+    """`on_epoch_end` callback keeping each epoch's wall time, persisted so resume keeps them."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.seconds: list[float] = []
+        if path is not None and path.exists():
+            self.seconds = json.loads(path.read_text())
+        self.start = time.perf_counter()
+
+    def __call__(self, epoch: int, _fit: FitResult) -> None:
+        now = time.perf_counter()
+        self.seconds = [*self.seconds[: epoch - 1], now - self.start]
+        self.start = now
+        if self.path is not None:
+            atomic_write_json(self.path, self.seconds, indent=None)

@@ -1,0 +1,122 @@
+"""Sweeps: a YAML file of shared fields, a grid of varied fields and a number of seeds -> many runs.
+
+    name: exp1_1                  # run-name prefix
+    out_dir: results/exp1_1
+    seeds: 2                      # runs per grid point (seed, seed+1, ...)
+    base: {dataset: cifar10, epochs: 10, pool_every: 2}
+    grid:
+      filters_per_layer: [[32], [64]]
+      layers_per_block: [2, 4, 8, 16]
+
+Each run gets a deterministic name from the prefix and its varied values (`exp1_1_L2_K32`, with
+`_s43` for extra seeds); finished runs are skipped when the sweep is run again.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from scratchlab.errors import ConfigError
+from scratchlab.experiments.config import ExperimentConfig, describe_validation_error
+from scratchlab.util import atomic_write_json
+
+SHORT_NAMES = {"layers_per_block": "L", "filters_per_layer": "K", "pool_every": "P", "hidden_dims": "H", "model_type": "M"}
+
+
+class SweepSpec(BaseModel):
+    """A sweep file's content."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.+=-]+$")
+    base: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    seeds: int = Field(1, ge=1)
+    out_dir: Path | None = None
+
+    @field_validator("grid")
+    @classmethod
+    def _non_empty_lists(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in grid.items():
+            if not values:
+                raise ValueError(f"grid field {key!r} has no values")
+        return grid
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep YAML file; every problem is a one-line ConfigError."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"sweep file {path} does not exist") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"sweep file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"sweep file {path} must be a mapping with name, base, grid, seeds, out_dir")
+    try:
+        return SweepSpec(**data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, f"sweep file {path}", list(SweepSpec.model_fields))) from None
+
+
+def format_value(value: Any) -> str:
+    """A value as it appears in a run name: lists joined by '-', floats compactly."""
+    if isinstance(value, (list, tuple)):
+        return "-".join(format_value(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return "-".join(f"{k}{format_value(v)}" for k, v in sorted(value.items()))
+    return str(value)
+
+
+def run_name(prefix: str, config: ExperimentConfig, varied: list[str], seed_suffix: bool) -> str:
+    """`prefix` + classic `_L{L}_K{K}` when either varies + `_{field}{value}` per other varied field."""
+    parts = [prefix]
+    if "layers_per_block" in varied or "filters_per_layer" in varied:
+        parts.append(f"L{config.layers_per_block}_K{format_value(config.filters_per_layer)}")
+    for key in varied:
+        if key not in ("layers_per_block", "filters_per_layer"):
+            parts.append(f"{SHORT_NAMES.get(key, key)}{format_value(getattr(config, key))}")
+    if seed_suffix:
+        parts.append(f"s{config.seed}")
+    return "_".join(parts)
+
+
+def expand(spec: SweepSpec, out_dir: str | Path | None = None) -> list[ExperimentConfig]:
+    """Every run of a sweep: the full cross product of the grid, times the seeds."""
+    unknown = sorted(set(spec.grid) - set(ExperimentConfig.model_fields))
+    if unknown:
+        raise ConfigError(f"sweep grid field(s) {unknown} are not config fields")
+    for key in ("run_name", "seed"):
+        if key in spec.grid:
+            raise ConfigError(f"sweep grid cannot vary {key!r}; use the name and seeds keys")
+    directory = Path(out_dir or spec.out_dir or Path("results") / spec.name)
+    varied = list(spec.grid)
+    base_seed = int(spec.base.get("seed", 42))
+    configs, names = [], set()
+    for values in itertools.product(*spec.grid.values()):
+        for i in range(spec.seeds):
+            fields = {**spec.base, **dict(zip(varied, values, strict=True)), "seed": base_seed + i, "out_dir": directory}
+            config = ExperimentConfig.create(**fields)
+            name = run_name(spec.name, config, varied, seed_suffix=spec.seeds > 1)
+            if name in names:
+                raise ConfigError(f"two runs of sweep {spec.name!r} would both be named {name!r}; make the grid values distinct")
+            names.add(name)
+            configs.append(config.model_copy(update={"run_name": name}))
+    return configs
+
+
+def write_manifest(spec: SweepSpec, configs: list[ExperimentConfig]) -> Path:
+    """`<out_dir>/<name>.sweep.json`: the sweep's shared fields, grid and run names (for reports)."""
+    directory = Path(configs[0].out_dir) if configs else Path(spec.out_dir or ".")
+    return atomic_write_json(
+        directory / f"{spec.name}.sweep.json",
+        {"name": spec.name, "base": spec.base, "grid": spec.grid, "seeds": spec.seeds, "runs": [c.run_name for c in configs]},
+    )

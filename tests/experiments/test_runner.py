@@ -1,0 +1,77 @@
+import json
+
+import pytest
+import torch
+
+from scratchlab.errors import ConfigError, ScratchlabError
+from scratchlab.experiments import ExperimentConfig, load_experiment, run_experiment
+from scratchlab.experiments.pipeline import balanced_subset
+
+
+def test_run_writes_the_classic_file_and_loads_back(tiny):
+    result = run_experiment({**tiny, "run_name": "exp1_1_L1_K8"}, verbose=False)
+    data = json.loads(result.path.read_text())
+    assert result.path.name == "exp1_1_L1_K8.json"
+    assert set(data) >= {"config", "results", "summary", "environment"}
+    assert data["environment"]["torch"] == torch.__version__
+    assert len(data["summary"]["seconds_per_epoch"]) == 3
+    config, fit = load_experiment(result.path)
+    assert config == result.config and fit == result.fit
+    assert data["summary"]["best_test_acc"] == max(fit.test_acc)
+    assert data["summary"]["params"] == sum(p.numel() for p in torch.nn.Linear(64, 16).parameters()) + 16 * 10 + 10
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(tiny, tmp_path):
+    a = run_experiment({**tiny, "run_name": "a", "checkpoints": False}, verbose=False)
+    b = run_experiment({**tiny, "run_name": "b", "checkpoints": False}, verbose=False)
+    c = run_experiment({**tiny, "run_name": "c", "checkpoints": False, "seed": 7}, verbose=False)
+    assert a.fit == b.fit
+    assert a.fit.train_loss != c.fit.train_loss
+
+
+def test_rerun_with_more_epochs_continues_from_checkpoint(tiny):
+    short = run_experiment({**tiny, "run_name": "r", "epochs": 2}, verbose=False)
+    longer = run_experiment({**tiny, "run_name": "r", "epochs": 3}, verbose=False)
+    straight = run_experiment({**tiny, "run_name": "s", "epochs": 3}, verbose=False)
+    assert longer.fit.train_loss[: len(short.fit.train_loss)] == short.fit.train_loss
+    assert longer.fit == straight.fit
+
+
+def test_scratch_optimizer_implementation_trains(tiny):
+    result = run_experiment({**tiny, "run_name": "scratch", "optimizer": "momentum", "optimizer_impl": "scratch", "epochs": 4}, verbose=False)
+    assert result.fit.test_acc[-1] > result.fit.test_acc[0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"dataset": "imagenet"}, "unknown dataset"),
+        ({"model_type": "transformer"}, "model_type"),
+        ({"test_split": "holdout"}, "no split"),
+        ({"model_type": "cnn", "filters_per_layer": [4], "layers_per_block": 6, "pool_every": 1}, r"feature_extractor\[\d+\].*cannot take a map"),
+    ],
+)
+def test_user_errors_are_scratchlab_errors(tiny, fields, message):
+    with pytest.raises(ScratchlabError, match=message):
+        run_experiment({**tiny, **fields}, verbose=False)
+
+
+def test_missing_results_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_experiment(tmp_path / "nope.json")
+
+
+def test_balanced_subset_is_balanced_and_seeded():
+    y = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+    x = torch.arange(100)
+    xs, ys = balanced_subset(x, y, 30, seed=1)
+    assert torch.bincount(ys).tolist() == [10, 10, 10]
+    assert torch.equal(y[xs], ys)
+    assert torch.equal(balanced_subset(x, y, 30, seed=1)[0], xs)
+    assert not torch.equal(balanced_subset(x, y, 30, seed=2)[0], xs)
+
+
+def test_config_fields_round_trip_through_the_file(tiny):
+    result = run_experiment({**tiny, "run_name": "rt", "activation_params": {}, "dropout": 0.1}, verbose=False)
+    config, _ = load_experiment(result.path)
+    assert isinstance(config, ExperimentConfig) and config.dropout == 0.1
