@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="scratchlab", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"scratchlab {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser, required=True)
     for module_name in COMMAND_MODULES:
         module = importlib.import_module(module_name)
         module.register(subparsers)

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_sweep)
 
     p = subparsers.add_parser("results", help="list, show or compare stored results")
-    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p), required=True)
     ls = actions.add_parser("ls", help="one line per run")
     ls.add_argument("dir", type=Path)
     ls.add_argument("pattern", nargs="?", default="*")

@@ -106,6 +106,8 @@ def read_result(path: str | Path) -> dict[str, Any]:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise ConfigError(f"results file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"results file {path} cannot be read ({exc.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"results file {path} is not valid JSON ({exc})") from None
 

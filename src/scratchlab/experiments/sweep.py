@@ -55,6 +55,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"sweep file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"sweep file {path} cannot be read ({exc.strerror}); give a YAML file") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"sweep file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
