@@ -1,9 +1,38 @@
-"""Subcommands of the `scratchlab` command for this area (registered by `scratchlab.cli`)."""
+"""`scratchlab study list | NAME [--quick] [--seeds N] [--device D] [--out DIR]`."""
 
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this area's subcommands to the `scratchlab` parser."""
+    """Add the `study` subcommand to the `scratchlab` parser."""
+    p = subparsers.add_parser("study", help="run a packaged study (scratchlab study list)",
+                              description="Run a packaged study: its experiments, table.csv, figures and report.html.")
+    p.add_argument("name", help="study name, or 'list'")
+    p.add_argument("--quick", action="store_true", help="small budget: minutes on a CPU")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per condition (default: the study's)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default results/studies/NAME)")
+    p.set_defaults(func=cmd_study)
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from scratchlab.studies.registry import STUDIES, get_study
+
+    if args.name == "list":
+        for name in STUDIES:
+            print(f"{name:22s} {get_study(name).DESCRIPTION}")
+        return 0
+    study = get_study(args.name)
+    start = time.perf_counter()
+    result = study.run(quick=args.quick, seeds=args.seeds, device=args.device, out_dir=args.out)
+    out = result.save()
+    if not result.summary.empty:
+        print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    for finding in result.findings:
+        print(f"- {finding}")
+    print(f"study {args.name} finished in {time.perf_counter() - start:.0f} s; report: {out / 'report.html'}")
+    return 0
