@@ -75,3 +75,18 @@ def test_config_fields_round_trip_through_the_file(tiny):
     result = run_experiment({**tiny, "run_name": "rt", "activation_params": {}, "dropout": 0.1}, verbose=False)
     config, _ = load_experiment(result.path)
     assert isinstance(config, ExperimentConfig) and config.dropout == 0.1
+
+
+def test_load_model_returns_the_trained_weights(tiny):
+    from scratchlab.experiments import load_model
+
+    result = run_experiment({**tiny, "run_name": "weights"}, verbose=False)
+    model = load_model(result.path)
+    for key, value in result.model.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value.cpu())
+
+
+def test_early_stopping_monitor_is_configurable(tiny):
+    result = run_experiment({**tiny, "run_name": "es", "epochs": 30, "early_stopping": 1, "early_stopping_monitor": "train_acc",
+                             "early_stopping_min_delta": 50.0}, verbose=False)
+    assert result.fit.num_epochs == 2

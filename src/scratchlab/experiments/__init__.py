@@ -3,7 +3,7 @@
 from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.experiments.executors import RunOutcome, run_configs
 from scratchlab.experiments.report import build_report
-from scratchlab.experiments.runner import RunResult, load_experiment, run_experiment
+from scratchlab.experiments.runner import RunResult, load_experiment, load_model, run_experiment
 from scratchlab.experiments.store import aggregate, load_runs, runs_table
 from scratchlab.experiments.sweep import SweepSpec, expand, load_sweep
 
@@ -16,6 +16,7 @@ __all__ = [
     "build_report",
     "expand",
     "load_experiment",
+    "load_model",
     "load_runs",
     "load_sweep",
     "run_configs",

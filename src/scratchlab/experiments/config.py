@@ -37,7 +37,9 @@ class ExperimentConfig(BaseModel):
     bs_test: int | None = Field(None, ge=1, description="test batch size (default: bs_train // 4)")
     batches: int | None = Field(100, ge=1, description="at most this many batches per epoch (None: all)")
     epochs: int = Field(100, ge=1, description="maximum number of epochs")
-    early_stopping: int | None = Field(3, ge=1, description="patience in epochs on test loss (None: off)")
+    early_stopping: int | None = Field(3, ge=1, description="patience in epochs without improvement (None: off)")
+    early_stopping_monitor: Literal["test_loss", "test_acc", "train_loss", "train_acc"] = Field("test_loss", description="what early stopping watches")
+    early_stopping_min_delta: float = Field(0.0, ge=0, description="smallest change that counts as an improvement")
     checkpoints: bool = Field(True, description="save <out_dir>/checkpoints/<run_name>_{last,best}.pt; a rerun resumes")
     # optimization
     optimizer: Optimizer = Field("adam", description="sgd, momentum, rmsprop, adam or adamw")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from scratchlab.errors import ConfigError, ScratchlabError
@@ -15,7 +16,7 @@ from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.experiments.environment import environment
 from scratchlab.experiments.pipeline import build_data, build_optimizer, build_run_model
 from scratchlab.models import summary as model_summary
-from scratchlab.training import ClassifierTrainer, FitResult
+from scratchlab.training import ClassifierTrainer, EarlyStopping, FitResult, load_checkpoint
 from scratchlab.util import atomic_write_json, resolve_device, seed_everything
 
 
@@ -29,6 +30,7 @@ class RunResult:
     status: str = "ok"
     error: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    model: nn.Module | None = field(default=None, repr=False)
 
 
 def result_path(config: ExperimentConfig) -> Path:
@@ -62,7 +64,7 @@ def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = Tr
     fit = trainer.fit(
         data.train, data.test, config.epochs,
         checkpoints=checkpoint_prefix(config) if config.checkpoints else None,
-        early_stopping=config.early_stopping, max_batches=config.batches, resume=config.checkpoints,
+        early_stopping=early_stopping(config), max_batches=config.batches, resume=config.checkpoints,
         print_every=1 if verbose else 0, on_epoch_end=timing,
     )
     summary = {
@@ -77,7 +79,34 @@ def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = Tr
         "seconds_per_epoch": timing.seconds,
     }
     path = write_result(config, fit, summary, device)
-    return RunResult(config, fit, path, summary=summary)
+    return RunResult(config, fit, path, summary=summary, model=model)
+
+
+def early_stopping(config: ExperimentConfig) -> EarlyStopping | None:
+    if config.early_stopping is None:
+        return None
+    return EarlyStopping(config.early_stopping, config.early_stopping_monitor, config.early_stopping_min_delta)
+
+
+def load_model(path: str | Path, which: str = "last", device: str | torch.device = "cpu") -> nn.Module:
+    """The trained model of a results file: rebuilt from its config, weights from its checkpoint.
+
+    Args:
+        path: the run's `<run_name>.json`.
+        which: `last` (end of training) or `best` (best test accuracy).
+    """
+    from scratchlab.experiments.pipeline import build_data
+
+    config, _ = load_experiment(path)
+    if which not in ("last", "best"):
+        raise ConfigError(f"which must be 'last' or 'best', got {which!r}")
+    checkpoint = checkpoint_prefix(config).with_name(f"{config.run_name}_{which}.pt")
+    if not checkpoint.exists():
+        raise ConfigError(f"run {config.run_name} has no checkpoint {checkpoint} (was it run with checkpoints off?)")
+    data = build_data(config.model_copy(update={"device": "cpu"}), torch.device("cpu"))
+    model = build_run_model(config, data.input_shape, data.num_classes)
+    model.load_state_dict(load_checkpoint(checkpoint)["model"])
+    return model.to(device).eval()
 
 
 def write_result(config: ExperimentConfig, fit: FitResult | None, summary: dict[str, Any], device: Any, error: str | None = None) -> Path:
