@@ -90,3 +90,23 @@ def test_early_stopping_monitor_is_configurable(tiny):
     result = run_experiment({**tiny, "run_name": "es", "epochs": 30, "early_stopping": 1, "early_stopping_monitor": "train_acc",
                              "early_stopping_min_delta": 50.0}, verbose=False)
     assert result.fit.num_epochs == 2
+
+
+def test_scratch_engine_trains_a_scratch_mlp_through_run_experiment(tiny):
+    from scratchlab import scratch
+    from scratchlab.experiments import load_model
+
+    fields = {**tiny, "run_name": "scr", "engine": "scratch", "optimizer": "sgd", "optimizer_impl": "scratch", "lr": 0.1, "epochs": 4}
+    result = run_experiment(fields, verbose=False)
+    assert isinstance(result.model, scratch.MLP)
+    assert result.summary["params"] == 64 * 16 + 16 + 16 * 10 + 10
+    assert result.fit.test_acc[-1] > 50.0
+    model = load_model(result.path)
+    assert isinstance(model, scratch.MLP)
+    for (p, _), (q, _) in zip(model.params(), result.model.params(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_scratch_engine_needs_scratch_optimizer(tiny):
+    with pytest.raises(ConfigError, match="optimizer_impl scratch"):
+        ExperimentConfig.create(**{**tiny, "engine": "scratch"})

@@ -49,6 +49,7 @@ class ExperimentConfig(BaseModel):
     momentum: float = Field(0.9, ge=0, lt=1, description="momentum (beta1 for adam)")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of the cross-entropy loss")
     # model
+    engine: Literal["torch", "scratch"] = Field("torch", description="torch.nn model with autograd, or the from-scratch engine (model_type mlp) with explicit backward")
     model_type: str = Field("cnn", description="model family (scratchlab.models.model_names())")
     filters_per_layer: list[int] = Field(default_factory=lambda: [64], min_length=1, description="K: channels per block")
     layers_per_block: int = Field(2, ge=1, description="L: conv layers per K entry")
@@ -79,6 +80,13 @@ class ExperimentConfig(BaseModel):
     def _consistent(self) -> ExperimentConfig:
         if self.optimizer_impl == "scratch" and self.optimizer == "adamw":
             raise ValueError("optimizer adamw has no scratch implementation; use optimizer_impl torch")
+        if self.engine == "scratch":
+            if self.model_type != "mlp":
+                raise ValueError(f"engine scratch builds model_type mlp only, got {self.model_type!r}")
+            if self.optimizer_impl != "scratch":
+                raise ValueError("engine scratch trains with scratchlab.optim: set optimizer_impl scratch")
+            if self.precision != "fp32" or self.compile:
+                raise ValueError("engine scratch runs in fp32 without compile")
         return self
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 
 from scratchlab import optim as scratch_optim
+from scratchlab import scratch
 from scratchlab.data import get_dataset
 from scratchlab.data.transforms import batch_random_crop, batch_random_flip
 from scratchlab.errors import ConfigError
@@ -117,9 +119,24 @@ def build_run_model(config: ExperimentConfig, input_shape: tuple[int, ...], num_
     return build_model(model_spec(config, input_shape, num_classes))
 
 
+def build_scratch_model(config: ExperimentConfig, input_shape: tuple[int, ...], num_classes: int) -> Any:
+    """A from-scratch `scratch.MLP` (engine scratch): Linear, activation, [Dropout], ..., Linear."""
+    return scratch.MLP(
+        math.prod(input_shape), num_classes, config.hidden_dims, activation=config.activation,
+        dropout=config.dropout, wstd=float(config.model_options.get("wstd", 0.1)),
+    )
+
+
+def trainable_params(model: Any) -> list[Any]:
+    """Trainable parameters: (param, grad) pairs of a scratch model, or torch parameters."""
+    if isinstance(model, nn.Module):
+        return [p for p in model.parameters() if p.requires_grad]
+    return model.params()
+
+
 def build_optimizer(config: ExperimentConfig, model: nn.Module) -> Any:
     """A torch.optim or scratchlab.optim optimizer over the trainable parameters."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = trainable_params(model)
     if not params:
         raise ConfigError(f"model {config.model_type!r} has no trainable parameters")
     lr, reg, mu = config.lr, config.reg, config.momentum

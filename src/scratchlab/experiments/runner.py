@@ -11,12 +11,25 @@ from typing import Any
 import torch
 from torch import nn
 
+from scratchlab import scratch
 from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.experiments.environment import environment
-from scratchlab.experiments.pipeline import build_data, build_optimizer, build_run_model
+from scratchlab.experiments.pipeline import (
+    RunData,
+    build_data,
+    build_optimizer,
+    build_run_model,
+    build_scratch_model,
+)
 from scratchlab.models import summary as model_summary
-from scratchlab.training import ClassifierTrainer, EarlyStopping, FitResult, load_checkpoint
+from scratchlab.training import (
+    ClassifierTrainer,
+    EarlyStopping,
+    FitResult,
+    LayerTrainer,
+    load_checkpoint,
+)
 from scratchlab.util import atomic_write_json, resolve_device, seed_everything
 
 
@@ -54,12 +67,7 @@ def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = Tr
     seed_everything(config.seed)
     device = resolve_device(config.device)
     data = build_data(config, device)
-    model = build_run_model(config, data.input_shape, data.num_classes)
-    info = model_summary(model, data.input_shape)
-    trainer = ClassifierTrainer(
-        model, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing), build_optimizer(config, model),
-        device=device, precision=config.precision, compile=config.compile, channels_last=config.channels_last,
-    )
+    model, trainer, info = build_trainer(config, data, device)
     timing = EpochTimer(checkpoint_prefix(config).with_suffix(".timing.json") if config.checkpoints else None)
     fit = trainer.fit(
         data.train, data.test, config.epochs,
@@ -73,13 +81,29 @@ def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = Tr
         "final_train_acc": fit.train_acc[-1] if fit.train_acc else None,
         "epochs": fit.num_epochs,
         "epochs_to_best": fit.epochs_to_best,
-        "params": info.params,
-        "flops": info.flops,
+        "params": info["params"],
+        "flops": info["flops"],
         "train_seconds": sum(timing.seconds),
         "seconds_per_epoch": timing.seconds,
     }
     path = write_result(config, fit, summary, device)
     return RunResult(config, fit, path, summary=summary, model=model)
+
+
+def build_trainer(config: ExperimentConfig, data: RunData, device: torch.device) -> tuple[Any, Any, dict[str, Any]]:
+    """The model, its trainer and its size (params, multiply-adds) for a config."""
+    if config.engine == "scratch":
+        model = build_scratch_model(config, data.input_shape, data.num_classes).to(device=device)
+        params = sum(p.numel() for p, _ in model.params())
+        trainer = LayerTrainer(model, scratch.CrossEntropyLoss(), build_optimizer(config, model))
+        return model, trainer, {"params": params, "flops": None}
+    model = build_run_model(config, data.input_shape, data.num_classes)
+    info = model_summary(model, data.input_shape)
+    trainer = ClassifierTrainer(
+        model, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing), build_optimizer(config, model),
+        device=device, precision=config.precision, compile=config.compile, channels_last=config.channels_last,
+    )
+    return model, trainer, {"params": info.params, "flops": info.flops}
 
 
 def early_stopping(config: ExperimentConfig) -> EarlyStopping | None:
@@ -104,9 +128,10 @@ def load_model(path: str | Path, which: str = "last", device: str | torch.device
     if not checkpoint.exists():
         raise ConfigError(f"run {config.run_name} has no checkpoint {checkpoint} (was it run with checkpoints off?)")
     data = build_data(config.model_copy(update={"device": "cpu"}), torch.device("cpu"))
-    model = build_run_model(config, data.input_shape, data.num_classes)
+    model, _, _ = build_trainer(config, data, torch.device("cpu"))
     model.load_state_dict(load_checkpoint(checkpoint)["model"])
-    return model.to(device).eval()
+    model = model.to(device=torch.device(device)) if config.engine == "scratch" else model.to(device)
+    return model.train(False) if config.engine == "scratch" else model.eval()
 
 
 def write_result(config: ExperimentConfig, fit: FitResult | None, summary: dict[str, Any], device: Any, error: str | None = None) -> Path:
