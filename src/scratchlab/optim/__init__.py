@@ -1,1 +1,19 @@
-"""optim"""
+"""From-scratch optimizers and learning-rate schedules.
+
+They accept (param, grad) pairs from `scratchlab.scratch` layers or torch parameters.
+"""
+
+from scratchlab.optim.base import Optimizer
+from scratchlab.optim.optimizers import Adam, MomentumSGD, RMSProp, VanillaSGD
+from scratchlab.optim.schedules import ExponentialDecay, Schedule, StepDecay
+
+__all__ = [
+    "Adam",
+    "ExponentialDecay",
+    "MomentumSGD",
+    "Optimizer",
+    "RMSProp",
+    "Schedule",
+    "StepDecay",
+    "VanillaSGD",
+]
