@@ -100,7 +100,8 @@ def make_image(
     draw = ImageDraw.Draw(image)
     for cls, box in zip(classes, boxes, strict=True):
         _draw(draw, int(cls), box, _object_colour(rng, background))
-    pixels = np.asarray(image, dtype=np.float32) + rng.normal(0, NOISE_STD, size=(imgsz, imgsz, 3))
+    noise = rng.standard_normal(size=(imgsz, imgsz, 3), dtype=np.float32) * NOISE_STD
+    pixels = np.asarray(image, dtype=np.float32) + noise
     return np.clip(pixels, 0, 255).astype(np.uint8), boxes, classes
 
 
@@ -120,7 +121,7 @@ def _write_split(out: Path, split: str, count: int, opts: ShapesOptions, rng: np
         folder.mkdir(parents=True)
     for i in range(count):
         pixels, boxes, classes = make_image(rng, opts.imgsz, opts.max_objects)
-        Image.fromarray(pixels).save(images / f"{i:06d}.png")
+        Image.fromarray(pixels).save(images / f"{i:06d}.png", compress_level=1)
         (labels / f"{i:06d}.txt").write_text(_yolo_lines(boxes, classes, opts.imgsz))
 
 
