@@ -1,27 +1,30 @@
 """Low-level helpers shared by every layer: seeding, devices, atomic files, progress bars.
 
 Sits at the bottom of the import layers next to `scratchlab.errors`; it imports nothing else from
-scratchlab.
+scratchlab. Names are imported on first use (importing torch is slow; the CLI parser needs none).
 """
 
-from scratchlab.util.atomic import (
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    torch_save_atomic,
-)
-from scratchlab.util.device import resolve_device
-from scratchlab.util.progress import progress
-from scratchlab.util.seeding import get_rng_state, seed_everything, set_rng_state
+from __future__ import annotations
 
-__all__ = [
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "atomic_write_text",
-    "get_rng_state",
-    "progress",
-    "resolve_device",
-    "seed_everything",
-    "set_rng_state",
-    "torch_save_atomic",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "atomic_write_bytes": "scratchlab.util.atomic",
+    "atomic_write_json": "scratchlab.util.atomic",
+    "atomic_write_text": "scratchlab.util.atomic",
+    "torch_save_atomic": "scratchlab.util.atomic",
+    "resolve_device": "scratchlab.util.device",
+    "progress": "scratchlab.util.progress",
+    "get_rng_state": "scratchlab.util.seeding",
+    "seed_everything": "scratchlab.util.seeding",
+    "set_rng_state": "scratchlab.util.seeding",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'scratchlab.util' has no attribute {name!r}")
