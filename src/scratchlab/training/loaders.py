@@ -2,10 +2,12 @@
 
 `TensorLoader` yields what `DataLoader(TensorDataset(...))` would (a list of tensors per batch)
 without per-item Python work: one `randperm` per epoch and one gather per tensor per batch.
+`TensorLoader.shard` gives one process of a data-parallel run its rows of every global batch.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -13,6 +15,14 @@ from typing import Any
 import torch
 
 from scratchlab.errors import ConfigError, ShapeError
+
+
+class ShardBatch(list):
+    """One rank's rows of a global batch (a list of tensors) that knows the global batch's size."""
+
+    def __init__(self, tensors: list[torch.Tensor], global_size: int) -> None:
+        super().__init__(tensors)
+        self.global_size = global_size
 
 
 class TensorLoader:
@@ -57,6 +67,7 @@ class TensorLoader:
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.rank, self.world_size = 0, 1
 
     @property
     def dataset_size(self) -> int:
@@ -71,14 +82,29 @@ class TensorLoader:
         order = torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle else None
         for i in range(len(self)):
             lo, hi = i * self.batch_size, min((i + 1) * self.batch_size, n)
+            rows = slice(lo + self.rank, hi, self.world_size)
             if order is None:
-                batch = [t[lo:hi] for t in self.tensors]
+                batch = [t[rows] for t in self.tensors]
             else:
-                index = order[lo:hi]
+                index = order[rows]
                 batch = [t[index] for t in self.tensors]
             if self.transform is not None:
                 batch[0] = self.transform(batch[0])
-            yield batch
+            yield batch if self.world_size == 1 else ShardBatch(batch, hi - lo)
+
+    def shard(self, rank: int, world_size: int) -> TensorLoader:
+        """The share of process `rank` of `world_size`: rows `rank, rank + W, ...` of every batch.
+
+        The shard shares the tensors and the shuffling generator: with the same seed every rank
+        draws the same permutation, so the W shards make up exactly the unsharded global batches.
+        """
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ConfigError(f"rank must be in 0..{world_size - 1} for world size {world_size}, got {rank}")
+        if self.batch_size < world_size:
+            raise ConfigError(f"batch size {self.batch_size} is smaller than the {world_size} processes; use a global batch of at least {world_size}")
+        shard = copy.copy(self)
+        shard.rank, shard.world_size = rank, world_size
+        return shard
 
     def state_dict(self) -> dict[str, Any]:
         """The shuffling generator's state (for exact resume)."""

@@ -15,8 +15,8 @@ from scratchlab.errors import ConfigError, TrainingDivergedError
 from scratchlab.training.checkpoints import CheckpointFiles
 from scratchlab.training.early_stopping import EarlyStopping, as_early_stopping
 from scratchlab.training.results import BatchResult, EpochResult, FitResult
-from scratchlab.util import get_rng_state, progress, set_rng_state
-from scratchlab.util.progress import progress_enabled
+from scratchlab.util import get_rng_state, set_rng_state
+from scratchlab.util.progress_bars import progress, progress_enabled
 
 EpochCallback = Callable[[int, FitResult], None]
 Number = float | int | torch.Tensor
@@ -73,6 +73,7 @@ class Trainer(abc.ABC):
         total = _num_batches(loader, max_batches)
         losses: list[Number] = []
         corrects: list[Number] = []
+        sizes: list[int] = []
         seen, running_correct = 0, 0.0
         show = progress_enabled(verbose)
         with progress(total=total, verbose=verbose, desc=desc, leave=False) as bar:
@@ -82,11 +83,17 @@ class Trainer(abc.ABC):
                 loss, correct, n = step(batch)
                 losses.append(loss)
                 corrects.append(correct)
+                sizes.append(n)
                 seen += n
                 if show:  # reading values here waits for the device: only with a visible bar
                     running_correct += float(correct)
                     bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{100 * running_correct / seen:.1f}", refresh=False)
                     bar.update()
+        return self._epoch_result(losses, corrects, sizes, desc)
+
+    def _epoch_result(self, losses: list[Number], corrects: list[Number], sizes: list[int], desc: str) -> EpochResult:
+        """The epoch's batch losses and accuracy (data-parallel trainers combine the ranks here)."""
+        seen = sum(sizes)
         if seen == 0:
             raise ConfigError(f"the {desc} loader yielded no batches; check the dataset size and batch size")
         loss_values = _to_floats(losses)
@@ -120,7 +127,7 @@ class Trainer(abc.ABC):
             on_epoch_end: called as `on_epoch_end(epoch, fit_result)` after each epoch is saved.
         """
         stopper = as_early_stopping(early_stopping)
-        files = CheckpointFiles(checkpoints) if checkpoints else None
+        files = self._checkpoint_files(checkpoints) if checkpoints else None
         if resume and files is None:
             raise ConfigError("resume=True needs checkpoints=<file prefix> to resume from")
         history, best_acc, stopped = FitResult(0), None, False
@@ -153,6 +160,10 @@ class Trainer(abc.ABC):
         return history
 
     # ---- state -------------------------------------------------------------------------------
+    def _checkpoint_files(self, prefix: str | Path) -> CheckpointFiles:
+        """Where checkpoints go (data-parallel trainers write them from rank 0 only)."""
+        return CheckpointFiles(prefix)
+
     def _model_state(self) -> dict[str, Any]:
         return self.model.state_dict()
 

@@ -15,7 +15,7 @@ _EXPORTS = {
     "atomic_write_text": "scratchlab.util.atomic",
     "torch_save_atomic": "scratchlab.util.atomic",
     "resolve_device": "scratchlab.util.device",
-    "progress": "scratchlab.util.progress",
+    "progress": "scratchlab.util.progress_bars",
     "get_rng_state": "scratchlab.util.seeding",
     "seed_everything": "scratchlab.util.seeding",
     "set_rng_state": "scratchlab.util.seeding",
