@@ -1,4 +1,4 @@
-"""Command-line flags generated from `ExperimentConfig`, with the classic short flags."""
+"""Command-line flags generated from `ExperimentConfig`, with the classic short flags, `--recipe` and `--quick`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import yaml
 
 from scratchlab.errors import ConfigError
 from scratchlab.experiments.config import ExperimentConfig
+from scratchlab.experiments.recipes import recipe_config, recipe_names
 
 SHORT_FLAGS = {
     "run_name": "-n", "out_dir": "-o", "seed": "-s", "device": "-d", "filters_per_layer": "-K",
@@ -69,12 +70,19 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         elif annotation in (int, float):
             kwargs["type"] = _optional(annotation) if optional else annotation
         parser.add_argument(*flags, **kwargs)
+    parser.add_argument("--recipe", choices=recipe_names(), default=None,
+                        help="start from a named recipe (scratchlab.experiments.recipes); other flags override it")
+    parser.add_argument("--quick", action="store_true", default=False,
+                        help="shrink the recipe to a tiny smoke run (a few hundred images, 3 epochs, a narrow net)")
 
 
 def config_from_args(args: argparse.Namespace, classic_name: bool = True) -> ExperimentConfig:
     """The config the flags describe; the run name follows `{name}_L{L}_K{K}` when `classic_name`."""
     given = {k: getattr(args, k) for k in ExperimentConfig.model_fields if hasattr(args, k)}
-    config = ExperimentConfig.create(**given)
+    recipe, quick = getattr(args, "recipe", None), getattr(args, "quick", False)
+    if quick and not recipe:
+        raise ConfigError("--quick shrinks a recipe; give --recipe NAME as well")
+    config = recipe_config(recipe, quick, **given) if recipe else ExperimentConfig.create(**given)
     if classic_name:
         k = "-".join(str(v) for v in config.filters_per_layer)
         try:

@@ -68,6 +68,38 @@ class ExperimentConfig(BaseModel):
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast on GPUs")
     compile: bool = Field(False, description="torch.compile the model")
     channels_last: bool = Field(False, description="channels-last memory format for conv nets")
+    # ---- fast trainer (trainer fast; docs/fast-cifar.md). With it, lr and reg are per 1024
+    # examples and decoupled from the momentum (airbench's units), and the loss is summed.
+    trainer: Literal["classic", "fast"] = Field("classic", description="classic (ClassifierTrainer) or fast (airbench-style FastTrainer on device-resident data)")
+    translate: int = Field(2, ge=0, description="fast: random translation by up to this many pixels (reflect padding)")
+    flip: Literal["none", "random", "alternating"] = Field("alternating", description="fast: horizontal flips: none, random, or alternating (each image flipped every other epoch)")
+    cutout: int = Field(0, ge=0, description="fast: side of a zeroed random square per image (0: off)")
+    nesterov: bool = Field(True, description="fast: Nesterov momentum")
+    bias_lr_scale: float = Field(64.0, gt=0, description="fast: learning-rate factor of BatchNorm parameters")
+    lr_start: float = Field(0.2, ge=0, description="fast: learning-rate factor at the first step")
+    lr_peak: float = Field(0.23, ge=0, le=1, description="fast: fraction of training at which the factor reaches 1")
+    lr_end: float = Field(0.07, ge=0, description="fast: learning-rate factor at the last step")
+    ema: bool = Field(True, description="fast: Lookahead/EMA weight averaging")
+    ema_start_epoch: int = Field(3, ge=0, description="fast: epoch (0-based) at which averaging begins")
+    ema_every: int = Field(5, ge=1, description="fast: average every this many steps")
+    ema_decay: float = Field(0.95, gt=0, lt=1, description="fast: per-step decay of the average (reached at the end)")
+    whiten: bool = Field(True, description="fast: yourcnn_fast's first conv is a frozen patch-whitening layer fitted to the data")
+    whiten_bias_epochs: int = Field(3, ge=0, description="fast: train the first conv's bias for this many epochs")
+    identity_init: bool = Field(True, description="fast: yourcnn_fast's convs start as the identity (Dirac init)")
+    tta_level: int = Field(2, ge=0, le=2, description="fast: test-time augmentation at the last epoch: 0 none, 1 mirror, 2 mirror + translate")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field("default", description="torch.compile mode (fast trainer, with compile)")
+
+    @model_validator(mode="after")
+    def _fast_consistent(self) -> ExperimentConfig:
+        if self.trainer == "fast":
+            if self.engine != "torch":
+                raise ValueError("trainer fast trains torch models: set engine torch")
+            if self.optimizer not in ("momentum", "sgd") or self.optimizer_impl != "torch":
+                raise ValueError(f"trainer fast trains with optimizer momentum (Nesterov SGD) or sgd and optimizer_impl torch, got {self.optimizer} ({self.optimizer_impl})")
+            if self.augment:
+                raise ValueError("trainer fast augments with translate, flip and cutout; leave augment empty")
+        return self
+    # ---- end of the fast trainer block
 
     @field_validator("filters_per_layer", "hidden_dims")
     @classmethod

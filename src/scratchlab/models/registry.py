@@ -18,6 +18,7 @@ from torch import nn
 
 from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.models.cnn import CNN
+from scratchlab.models.fastcnn import FastCNN
 from scratchlab.models.inductive import (
     DeeperCNN,
     SimpleCNN,
@@ -138,6 +139,7 @@ def build_model(spec: Mapping[str, Any]) -> nn.Module:
 register_model("cnn")(CNN)
 register_model("resnet")(ResNet)
 register_model("yourcnn")(YourCNN)
+register_model("yourcnn_fast")(FastCNN)
 
 
 @register_model("mlp")

@@ -1,0 +1,152 @@
+"""Recipes, the fast trainer through run_experiment, and the `run-exp --recipe` smoke run."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+
+import pytest
+import torch
+
+from scratchlab.cli import main
+from scratchlab.errors import ConfigError
+from scratchlab.experiments import load_experiment, load_model, run_experiment
+from scratchlab.experiments.cli_args import add_config_flags, config_from_args
+from scratchlab.experiments.pipeline import model_spec
+from scratchlab.experiments.recipes import RECIPES, recipe_config, recipe_fields, recipe_names
+from scratchlab.experiments.runner import fast_settings
+from scratchlab.models import build_model
+from scratchlab.models.fastcnn import FastCNN
+
+FAST_DIGITS = {
+    "dataset": "digits",
+    "test_split": "valid",
+    "trainer": "fast",
+    "optimizer": "momentum",
+    "model_type": "yourcnn_fast",
+    "filters_per_layer": [8, 16],
+    "layers_per_block": 1,
+    "pool_every": 1,
+    "activation": "gelu",
+    "epochs": 2,
+    "batches": None,
+    "bs_train": 32,
+    "bs_test": 200,
+    "lr": 200.0,
+    "translate": 1,
+    "flip": "none",  # digits are not mirror-symmetric
+    "tta_level": 0,
+    "ema_start_epoch": 1,
+    "whiten_bias_epochs": 1,
+    "early_stopping": None,
+    "precision": "fp32",
+    "channels_last": False,
+    "device": "cpu",
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors run fastest on one thread (and do not stall on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser)
+    return config_from_args(parser.parse_args(argv))
+
+
+@pytest.mark.parametrize("name", recipe_names())
+@pytest.mark.parametrize("quick", [False, True])
+def test_every_recipe_is_a_valid_fast_config(name, quick):
+    config = recipe_config(name, quick=quick)
+    assert config.trainer == "fast" and config.model_type == "yourcnn_fast"
+    model = build_model(model_spec(config, (3, 32, 32), 10))
+    assert isinstance(model, FastCNN) and model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_fast_recipe_builds_the_airbench94_net():
+    config = recipe_config("cifar10-fast")
+    model = build_model(model_spec(config, (3, 32, 32), 10))
+    widths = [24, 64, 64, 256, 256, 256, 256]
+    convs = sum(a * b * 9 for a, b in itertools.pairwise(widths))
+    trainable = convs + 24 + sum(widths[1:]) + 256 * 10  # whitening bias, BatchNorm shifts, head
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == trainable
+    assert model.whiten.weight.shape == (24, 3, 2, 2) and model.logit_scale == pytest.approx(1 / 9)
+
+
+def test_long_recipe_has_residual_groups_of_three():
+    config = recipe_config("cifar10-long")
+    model = build_model(model_spec(config, (3, 32, 32), 10))
+    groups = [m for m in model.features if hasattr(m, "residual")]
+    assert [len(g.convs) for g in groups] == [3, 3, 3] and all(g.residual for g in groups)
+    assert [g.convs[-1].out_channels for g in groups] == [128, 512, 512]
+
+
+def test_flags_override_the_recipe_and_mappings_merge():
+    config = parse(["--recipe", "cifar10-fast", "--lr", "5", "--no-ema", "--tta-level", "1",
+                    "--model-options", "{logit_scale: 0.2}"])
+    assert config.lr == 5 and config.ema is False and config.tta_level == 1
+    assert config.model_options == {"whiten_kernel_size": 2, "bn_momentum": 0.4, "logit_scale": 0.2}
+    assert config.reg == RECIPES["cifar10-fast"]["reg"] and config.epochs == 10
+    assert config.run_name == "cifar10-fast_L2_K64-256-256"
+    quick = parse(["--recipe", "cifar10-long", "--quick", "--epochs", "2"])
+    assert quick.epochs == 2 and quick.train_limit == 500 and quick.cutout == 12
+
+
+def test_recipe_errors():
+    with pytest.raises(ConfigError, match="--recipe"):
+        parse(["--quick"])
+    with pytest.raises(ConfigError, match="unknown recipe"):
+        recipe_fields("cifar100-fast")
+    with pytest.raises(ConfigError, match="optimizer"):
+        recipe_config("cifar10-fast", optimizer="adam")
+    with pytest.raises(ConfigError, match="augment"):
+        recipe_config("cifar10-fast", augment=["crop"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run-exp", "--recipe", "imagenet-fast"])
+    assert exit_info.value.code == 2
+
+
+def test_recipe_fields_are_copies():
+    fields = recipe_fields("cifar10-fast")
+    fields["filters_per_layer"].append(1)
+    fields["model_options"]["bn_momentum"] = 0.9
+    assert RECIPES["cifar10-fast"]["filters_per_layer"] == [64, 256, 256]
+    assert RECIPES["cifar10-fast"]["model_options"]["bn_momentum"] == 0.4
+
+
+def test_fast_settings_map_the_config_fields():
+    config = recipe_config("cifar10-fast", bs_train=512, reg=0.01, cutout=3)
+    s = fast_settings(config)
+    assert (s.batch_size, s.test_batch_size, s.weight_decay, s.cutout) == (512, 2000, 0.01, 3)
+    assert s.momentum == 0.85 and s.lr == 11.5 and s.tta_level == 2 and s.flip == "alternating"
+    assert fast_settings(recipe_config("cifar10-fast", optimizer="sgd")).momentum == 0.0
+
+
+def test_fast_trainer_through_run_experiment(tmp_path):
+    result = run_experiment({**FAST_DIGITS, "out_dir": str(tmp_path), "run_name": "fast_digits"}, verbose=False)
+    data = json.loads(result.path.read_text())
+    assert data["config"]["trainer"] == "fast" and data["status"] == "ok"
+    assert len(data["summary"]["seconds_per_epoch"]) == 2 and 0 <= data["summary"]["plain_test_acc"] <= 100
+    _config, fit = load_experiment(result.path)
+    assert fit == result.fit and fit.test_acc[-1] > 40.0  # 10 classes: chance is 10%
+    model = load_model(result.path)
+    assert isinstance(model, FastCNN) and not model.training
+    torch.testing.assert_close(model.head.weight, result.model.head.weight.cpu())
+
+
+def test_run_exp_recipe_quick_smoke(cifar_npz, tmp_path, capsys):
+    out = tmp_path / "results"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run-exp", "--recipe", "cifar10-fast", "--quick", "--data-root", str(cifar_npz),
+              "-o", str(out), "--device", "cpu"])
+    assert exit_info.value.code == 0, capsys.readouterr().err
+    data = json.loads((out / "cifar10-fast-quick_L2_K8-16-16.json").read_text())
+    assert data["config"]["trainer"] == "fast" and data["summary"]["epochs"] == 3
+    assert len(data["results"]["test_acc"]) == 3 and data["summary"]["plain_test_acc"] is not None
