@@ -68,6 +68,8 @@ class ExperimentConfig(BaseModel):
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast on GPUs")
     compile: bool = Field(False, description="torch.compile the model")
     channels_last: bool = Field(False, description="channels-last memory format for conv nets")
+    ddp: bool = Field(False, description="data-parallel over the processes torchrun starts (DDP); bs_train is the global batch")
+    sync_batchnorm: bool = Field(False, description="ddp: BatchNorm statistics over the global batch (GPUs only)")
     # ---- fast trainer (trainer fast; docs/fast-cifar.md). With it, lr and reg are per 1024
     # examples and decoupled from the momentum (airbench's units), and the loss is summed.
     trainer: Literal["classic", "fast"] = Field("classic", description="classic (ClassifierTrainer) or fast (airbench-style FastTrainer on device-resident data)")
@@ -119,6 +121,10 @@ class ExperimentConfig(BaseModel):
                 raise ValueError("engine scratch trains with scratchlab.optim: set optimizer_impl scratch")
             if self.precision != "fp32" or self.compile:
                 raise ValueError("engine scratch runs in fp32 without compile")
+        if self.ddp and (self.engine != "torch" or self.trainer != "classic"):
+            raise ValueError("ddp trains with engine torch and trainer classic")
+        if self.sync_batchnorm and not self.ddp:
+            raise ValueError("sync_batchnorm needs ddp")
         return self
 
     @property

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -13,29 +12,27 @@ import torch
 from torch import nn
 
 from scratchlab import scratch
-from scratchlab.data import dataset_options, get_dataset
 from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.experiments.environment import environment
+from scratchlab.experiments.fast_pipeline import build_fast_data, build_fast_trainer
 from scratchlab.experiments.pipeline import (
     RunData,
-    balanced_subset,
     build_data,
     build_optimizer,
     build_run_model,
     build_scratch_model,
-    model_spec,
 )
-from scratchlab.models import build_model
 from scratchlab.models import summary as model_summary
 from scratchlab.training import (
     ClassifierTrainer,
     EarlyStopping,
     FitResult,
     LayerTrainer,
+    distributed,
     load_checkpoint,
 )
-from scratchlab.training.fast import FastSettings, FastTrainer, make_fast_loaders
+from scratchlab.training.distributed_trainer import DistributedClassifierTrainer
 from scratchlab.util import atomic_write_json, resolve_device, seed_everything
 
 
@@ -71,15 +68,24 @@ def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = Tr
     """
     config = as_config(config)
     seed_everything(config.seed)
-    device = resolve_device(config.device)
+    context = distributed.setup(config.device) if config.ddp else None
+    try:
+        return _run(config, context.device if context else resolve_device(config.device), verbose)
+    finally:
+        if context is not None:
+            distributed.teardown()
+
+
+def _run(config: ExperimentConfig, device: torch.device, verbose: bool) -> RunResult:
     data = build_fast_data(config, device) if config.trainer == "fast" else build_data(config, device)
     model, trainer, info = build_trainer(config, data, device)
-    timing = EpochTimer(checkpoint_prefix(config).with_suffix(".timing.json") if config.checkpoints else None)
+    main = distributed.is_main_process()
+    timing = EpochTimer(checkpoint_prefix(config).with_suffix(".timing.json") if config.checkpoints and main else None)
     fit = trainer.fit(
         data.train, data.test, config.epochs,
         checkpoints=checkpoint_prefix(config) if config.checkpoints else None,
         early_stopping=early_stopping(config), max_batches=config.batches, resume=config.checkpoints,
-        print_every=1 if verbose else 0, on_epoch_end=timing,
+        print_every=1 if verbose and main else 0, on_epoch_end=timing,
     )
     summary = {
         "best_test_acc": fit.best_test_acc,
@@ -91,10 +97,12 @@ def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = Tr
         "flops": info["flops"],
         "train_seconds": sum(timing.seconds),
         "seconds_per_epoch": timing.seconds,
+        "world_size": distributed.world_size(),
     }
     if config.trainer == "fast":  # the last epoch's accuracy without test-time augmentation
         summary["plain_test_acc"] = trainer.final_plain_acc
-    path = write_result(config, fit, summary, device)
+    path = write_result(config, fit, summary, device) if main else result_path(config)
+    distributed.barrier()
     return RunResult(config, fit, path, summary=summary, model=model)
 
 
@@ -109,54 +117,13 @@ def build_trainer(config: ExperimentConfig, data: RunData, device: torch.device)
         return build_fast_trainer(config, data, device)
     model = build_run_model(config, data.input_shape, data.num_classes)
     info = model_summary(model, data.input_shape)
-    trainer = ClassifierTrainer(
+    trainer_class, extra = ClassifierTrainer, {}
+    if config.ddp:
+        trainer_class, extra = DistributedClassifierTrainer, {"sync_batchnorm": config.sync_batchnorm}
+    trainer = trainer_class(
         model, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing), build_optimizer(config, model),
-        device=device, precision=config.precision, compile=config.compile, channels_last=config.channels_last,
+        device=device, precision=config.precision, compile=config.compile, channels_last=config.channels_last, **extra,
     )
-    return model, trainer, {"params": info.params, "flops": info.flops}
-
-
-# ---- the fast trainer (trainer fast) ----------------------------------------------------------
-def fast_settings(config: ExperimentConfig) -> FastSettings:
-    """The `FastSettings` of a config (`reg` is the weight decay; optimizer sgd means no momentum)."""
-    shared = {f.name: getattr(config, f.name) for f in dataclasses.fields(FastSettings)
-              if f.name in ExperimentConfig.model_fields and f.name != "momentum"}
-    momentum = config.momentum if config.optimizer == "momentum" else 0.0
-    return FastSettings(**shared, batch_size=config.bs_train, test_batch_size=config.test_batch_size,
-                        weight_decay=config.reg, momentum=momentum)
-
-
-def load_fast_split(config: ExperimentConfig, split: str, limit: int | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """One split on `device`, as uint8 and class-balanced-limited by the dataset itself where it can."""
-    accepted = dataset_options(config.dataset) or ()
-    wanted = {"dtype": "uint8", "device": device, "limit": limit, "stratified": limit is not None}
-    options = {k: v for k, v in wanted.items() if k in accepted and v is not None}
-    dataset = get_dataset(config.dataset, split, root=config.data_root, **{**options, **config.dataset_options})
-    if not hasattr(dataset, "tensors"):
-        raise ConfigError(f"dataset {config.dataset!r} is not a classification dataset of tensors; it cannot be trained on with run-exp")
-    x, y = dataset.tensors[0], dataset.tensors[1]
-    if limit is not None and limit < len(y):
-        x, y = balanced_subset(x, y, limit, config.seed)
-    classes = list(getattr(dataset, "classes", [str(i) for i in range(int(y.max()) + 1)]))
-    return x.to(device), y.to(device), classes
-
-
-def build_fast_data(config: ExperimentConfig, device: torch.device) -> RunData:
-    """Both splits held on `device` in the fast trainer's loaders."""
-    x_train, y_train, classes = load_fast_split(config, config.train_split, config.train_limit, device)
-    x_test, y_test, _ = load_fast_split(config, config.test_split, config.test_limit, device)
-    train, test = make_fast_loaders(x_train, y_train, x_test, y_test, fast_settings(config), seed=config.seed)
-    return RunData(train, test, tuple(x_train.shape[1:]), len(classes), classes)  # type: ignore[arg-type]
-
-
-def build_fast_trainer(config: ExperimentConfig, data: RunData, device: torch.device) -> tuple[nn.Module, FastTrainer, dict[str, Any]]:
-    """The model (with the fast fields `whiten`, `identity_init` unless model_options set them) and its FastTrainer."""
-    spec = model_spec(config, data.input_shape, data.num_classes)
-    spec.setdefault("whiten", config.whiten)
-    spec.setdefault("identity_init", config.identity_init)
-    model = build_model(spec)
-    info = model_summary(model, data.input_shape)
-    trainer = FastTrainer(model, fast_settings(config), device=device)
     return model, trainer, {"params": info.params, "flops": info.flops}
 
 
