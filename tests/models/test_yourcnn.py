@@ -73,3 +73,38 @@ def test_docs_state_the_parameter_count():
     params = summary(YourCNN((3, 32, 32), 10), (3, 32, 32)).params
     numbers = {int(n.replace(",", "")) for n in re.findall(r"\d[\d,]{4,}", DOCS.read_text())}
     assert params in numbers
+
+
+def test_groups_become_residual_blocks_of_two_or_three():
+    net = small(channels=[8] * 6 + [16] * 4, pool_every=6)
+    blocks = [m for m in net.modules() if isinstance(m, ResidualBlock)]
+    convs = [len([c for c in b.main_path if isinstance(c, nn.Conv2d)]) for b in blocks]
+    assert convs == [2, 3, 3]  # after each group's first conv: 5 convs (2 + 3), then 3 convs (3)
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_pool_position_before_group_keeps_the_first_group_at_full_resolution():
+    def conv_sides(model):
+        sides = []
+        hooks = [m.register_forward_hook(lambda _m, _i, out: sides.append(out.shape[-1]))
+                 for m in model.feature_extractor.modules() if isinstance(m, nn.Conv2d)]
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, 32, 32))
+        for hook in hooks:
+            hook.remove()
+        return sides
+
+    kwargs = dict(channels=[8, 8, 8, 16, 16, 16, 32, 32, 32], pool_every=3)
+    before = small(**kwargs, pool_position="before_group")
+    assert sorted(set(conv_sides(before)), reverse=True) == [32, 16, 8]
+    assert max(conv_sides(small(**kwargs))[2:]) == 16  # after_widen: pools right after the stem group's conv
+    assert summary(before, (3, 32, 32)).params == summary(small(**kwargs), (3, 32, 32)).params
+
+
+def test_bad_pool_position_is_a_config_error():
+    import pytest
+
+    from scratchlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pool_position"):
+        small(pool_position="sometimes")

@@ -8,11 +8,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from scratchlab.errors import ConfigError
 from scratchlab.models.cnn import CNN
 from scratchlab.models.layers import check_dropout, positive_int
 from scratchlab.models.resnet import ResidualBlock, same_size_conv_params
 
 DEFAULT_CHANNELS = (128, 128, 128, 256, 256, 256, 512, 512, 512)
+POOL_POSITIONS = ("after_widen", "before_group")
 
 
 def _pooled_size(pool: nn.Module, map_size: tuple[int, ...]) -> tuple[int, ...]:
@@ -30,9 +32,13 @@ class YourCNN(CNN):
 
     - stem: 3x3 conv to `stem_channels` -> BatchNorm -> activation, at full resolution;
     - for every group of `pool_every` channels: a 3x3 conv (no bias) to the group's first width
-      -> BatchNorm -> activation -> pool, then a `ResidualBlock` (with BatchNorm) over the rest of
-      the group. Downsampling right after the widening conv keeps the costly wide convolutions at
-      low resolution, and the residual path keeps deep groups easy to optimise;
+      -> BatchNorm -> activation, then the rest of the group as residual blocks of two
+      convolutions (with BatchNorm; an odd last convolution joins the last block), so deep
+      groups train like a ResNet's stages;
+    - pooling, by `pool_position`: `after_widen` pools right after every group's widening conv
+      (ResNet-9: the costly wide convolutions run at low resolution); `before_group` pools
+      before every group but the first (ResNet-20/WRN: the first group keeps full resolution,
+      which suits narrow nets such as K = 32-64-128);
     - a pool is added only while the map stays at least `min_map_size` on each side, so no
       configuration collapses the map, however many groups it has;
     - global average pooling -> Dropout -> the MLP head (`hidden_dims`, usually none): the head
@@ -52,6 +58,7 @@ class YourCNN(CNN):
         dropout: dropout probability before each Linear layer of the head.
         stem_channels: width of the stem convolution.
         min_map_size: smallest map side a pool may produce.
+        pool_position: `after_widen` (default) or `before_group`, see above.
     """
 
     _check_conv_params = staticmethod(same_size_conv_params)
@@ -71,7 +78,11 @@ class YourCNN(CNN):
         dropout: float = 0.2,
         stem_channels: int = 64,
         min_map_size: int = 4,
+        pool_position: str = "after_widen",
     ) -> None:
+        if pool_position not in POOL_POSITIONS:
+            raise ConfigError(f"pool_position must be one of {', '.join(POOL_POSITIONS)}, got {pool_position!r}")
+        self.pool_position = pool_position
         self.head_dropout = check_dropout(dropout)
         self.stem_channels = positive_int("stem_channels", stem_channels)
         self.min_map_size = positive_int("min_map_size", min_map_size)
@@ -95,32 +106,49 @@ class YourCNN(CNN):
         return [conv, nn.BatchNorm2d(out_channels), self._activation()]
 
     def _make_feature_extractor(self) -> nn.Sequential:
-        k = self.conv_params["kernel_size"]
         layers = self._conv_bn_act(self.in_size[0], self.stem_channels)
         in_channels, map_size = self.stem_channels, self.in_size[1:]
-        for group in self._groups():
+        for i, group in enumerate(self._groups()):
+            if self.pool_position == "before_group" and i > 0:
+                map_size = self._maybe_pool(layers, map_size)
             layers += self._conv_bn_act(in_channels, group[0])
-            pool = self._pool()
-            pooled = _pooled_size(pool, map_size)
-            if min(pooled) >= self.min_map_size:
-                layers.append(pool)
-                map_size = pooled
-            if len(group) > 1:
-                layers.append(
-                    ResidualBlock(
-                        group[0],
-                        group[1:],
-                        [k] * (len(group) - 1),
-                        batchnorm=True,
-                        activation_type=self.activation_type,
-                        activation_params=self.activation_params,
-                    )
-                )
+            if self.pool_position == "after_widen":
+                map_size = self._maybe_pool(layers, map_size)
+            layers += self._residual_blocks(group)
             in_channels = group[-1]
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         if self.head_dropout > 0:
             layers.append(nn.Dropout(self.head_dropout))
         return nn.Sequential(*layers)
+
+    def _maybe_pool(self, layers: list[nn.Module], map_size: tuple[int, ...]) -> tuple[int, ...]:
+        """Append a pool when the map stays at least `min_map_size`; the new map size."""
+        pool = self._pool()
+        pooled = _pooled_size(pool, map_size)
+        if min(pooled) < self.min_map_size:
+            return map_size
+        layers.append(pool)
+        return pooled
+
+    def _residual_blocks(self, group: list[int]) -> list[nn.Module]:
+        """The convolutions of a group after its first, as residual blocks of two (or three)."""
+        k = self.conv_params["kernel_size"]
+        rest, blocks, in_channels = group[1:], [], group[0]
+        while rest:
+            take = 3 if len(rest) == 3 else min(2, len(rest))
+            part, rest = rest[:take], rest[take:]
+            blocks.append(
+                ResidualBlock(
+                    in_channels,
+                    part,
+                    [k] * len(part),
+                    batchnorm=True,
+                    activation_type=self.activation_type,
+                    activation_params=self.activation_params,
+                )
+            )
+            in_channels = part[-1]
+        return blocks
 
     def _init_weights(self) -> None:
         for module in self.modules():
