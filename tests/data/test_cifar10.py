@@ -232,3 +232,17 @@ def test_mean_std_constants_match_the_data(real_cifar):
 def test_real_archive_stratified_subset(cifar_npz):
     ds = get_dataset("cifar10", "test", root=cifar_npz, limit=50, stratified=True, cache=False)
     assert torch.bincount(ds.y).tolist() == [5] * 10
+
+
+def test_real_valid_split_and_holdout(real_cifar, cifar_npz):
+    train = real_cifar["train"]
+    valid = get_dataset("cifar10", "valid", root=cifar_npz, dtype="uint8")
+    rest = get_dataset("cifar10", "train", root=cifar_npz, dtype="uint8", holdout=True)
+    assert len(valid) == 5_000 and len(rest) == 45_000
+    assert torch.bincount(valid.y).tolist() == [500] * 10
+    # together they are exactly the training split, image for image
+    merged = torch.cat([rest.x, valid.x]).flatten(1)
+    assert sorted(map(bytes, merged.numpy())) == sorted(map(bytes, train.x.flatten(1).numpy()))
+    limited = get_dataset("cifar10", "valid", root=cifar_npz, dtype="uint8", limit=100, stratified=True)
+    assert torch.bincount(limited.y).tolist() == [10] * 10
+    assert {bytes(v) for v in limited.x.flatten(1).numpy()} <= {bytes(v) for v in valid.x.flatten(1).numpy()}

@@ -35,7 +35,7 @@ def test_builtin_names_are_known_without_importing():
 
 
 def test_builtin_splits():
-    assert dataset_splits("cifar10") == ("train", "test")
+    assert dataset_splits("cifar10") == ("train", "valid", "test")
     assert dataset_splits("digits") == ("train", "valid", "test")
     assert dataset_splits("populations") == ("train", "valid", "test")
     assert dataset_splits("edges") == ("train", "valid", "test")

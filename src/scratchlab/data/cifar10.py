@@ -1,4 +1,6 @@
-"""CIFAR-10 (`cifar10`): 32x32 RGB images of 10 classes; splits train (50,000) and test (10,000).
+"""CIFAR-10 (`cifar10`): 32x32 RGB images of 10 classes; splits train (50,000), test (10,000) and
+valid (5,000 held out of train: the last 500 images of each class; `holdout=True` removes them
+from train).
 
 Looked for, in order: `root` when given (else `$SCRATCHLAB_DATA`, then
 ``~/.cache/scratchlab/data``), each path itself and one level below it, in any of the forms of
@@ -30,6 +32,7 @@ CIFAR10_CLASSES = (
 CIFAR10_MEAN = (0.4913, 0.4821, 0.4465)
 CIFAR10_STD = (0.2452, 0.2428, 0.2606)
 DTYPES = ("float32", "uint8")
+VALID_PER_CLASS = 500
 
 
 def cifar10_mean_std() -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -94,6 +97,21 @@ def select_indices(labels: np.ndarray, limit: int | None, stratified: bool,
     return np.sort(np.concatenate(chosen))
 
 
+def valid_indices(train_labels: np.ndarray, per_class: int = VALID_PER_CLASS) -> np.ndarray:
+    """Indices (sorted) of the validation images in the train split: the last `per_class` of each class."""
+    chosen = [np.flatnonzero(train_labels == c)[-per_class:] for c in np.unique(train_labels)]
+    return np.sort(np.concatenate(chosen))
+
+
+def split_indices(split: str, train_labels: np.ndarray, holdout: bool) -> np.ndarray | None:
+    """Which images of the source's train split make up `split` (None: all of it)."""
+    if split == "valid":
+        return valid_indices(train_labels)
+    if split == "train" and holdout:
+        return np.setdiff1d(np.arange(len(train_labels)), valid_indices(train_labels))
+    return None
+
+
 def read_images(source: Source, split: str, indices: np.ndarray | None, cache: bool,
                 device: torch.device | None = None) -> np.ndarray:
     """Decoded uint8 NCHW images of `split`, through the cache for compressed sources.
@@ -120,11 +138,12 @@ def _check_options(limit: Any, dtype: str) -> None:
         raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
 
 
-@register_dataset("cifar10", splits=("train", "test"))
+@register_dataset("cifar10", splits=("train", "valid", "test"))
 def load_cifar10(
     split: str = "train",
     root: str | os.PathLike | None = None,
     *,
+    holdout: bool = False,
     limit: int | None = None,
     stratified: bool = False,
     dtype: str = "float32",
@@ -136,8 +155,9 @@ def load_cifar10(
     """CIFAR-10 split `split` as one tensor pair: x (N, 3, 32, 32), y (N,) int64.
 
     Args:
-        split: ``"train"`` or ``"test"``.
+        split: ``"train"``, ``"valid"`` (5,000 images held out of train) or ``"test"``.
         root: A folder holding the data (or one level above it), or the ``.npz`` file itself.
+        holdout: With split ``"train"``, leave out the ``"valid"`` images (45,000 remain).
         limit: Keep the first `limit` images (with `stratified`, a class-balanced subset taking
             the first images of each class).
         stratified: See `limit`.
@@ -149,12 +169,19 @@ def load_cifar10(
         transform: Applied to each image in `__getitem__`.
     """
     _check_options(limit, dtype)
-    source = locate_cifar10(split, root, download)
-    classes = source.classes(split)
-    labels = source.labels(split)
+    source_split = "test" if split == "test" else "train"
+    source = locate_cifar10(source_split, root, download)
+    classes = source.classes(source_split)
+    labels = source.labels(source_split)
+    base = split_indices(split, labels, holdout) if source_split == "train" else None
+    if base is not None:
+        labels = labels[base]
     indices = select_indices(labels, limit, stratified, len(classes))
+    if base is not None:
+        indices = base if indices is None else base[indices]
+        labels = source.labels(source_split)
     dev = resolve_device(device) if device is not None else None
-    images = read_images(source, split, indices, cache, dev)
+    images = read_images(source, source_split, indices, cache, dev)
     x = torch.from_numpy(np.ascontiguousarray(images))
     y = torch.from_numpy(labels if indices is None else labels[indices])
     if dev is not None:
