@@ -13,9 +13,9 @@ from scratchlab.cli import main
 from scratchlab.errors import ConfigError
 from scratchlab.experiments import load_experiment, load_model, run_experiment
 from scratchlab.experiments.cli_args import add_config_flags, config_from_args
+from scratchlab.experiments.fast_pipeline import fast_settings
 from scratchlab.experiments.pipeline import model_spec
 from scratchlab.experiments.recipes import RECIPES, recipe_config, recipe_fields, recipe_names
-from scratchlab.experiments.fast_pipeline import fast_settings
 from scratchlab.models import build_model
 from scratchlab.models.fastcnn import FastCNN
 

@@ -110,3 +110,32 @@ def test_scratch_engine_trains_a_scratch_mlp_through_run_experiment(tiny):
 def test_scratch_engine_needs_scratch_optimizer(tiny):
     with pytest.raises(ConfigError, match="optimizer_impl scratch"):
         ExperimentConfig.create(**{**tiny, "engine": "scratch"})
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_lr_schedules_warm_up_then_decay_to_zero(schedule):
+    import math
+
+    from scratchlab.experiments.pipeline import build_scheduler
+
+    config = ExperimentConfig.create(lr=0.1, epochs=4, lr_schedule=schedule, warmup_epochs=1)
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=0.1)
+    scheduler = build_scheduler(config, optimizer, batches_per_epoch=10)
+    lrs = []
+    for _ in range(40):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[:10] == pytest.approx([0.1 * (i + 1) / 10 for i in range(10)])
+    expected = [0.05 * (1 + math.cos(math.pi * (s - 10) / 30)) for s in range(10, 40)]
+    assert lrs[10:] == pytest.approx(expected)
+
+
+def test_scheduler_state_is_checkpointed_for_resume(tiny):
+    from scratchlab.experiments.runner import checkpoint_prefix
+    from scratchlab.training import load_checkpoint
+
+    result = run_experiment({**tiny, "run_name": "sched", "lr_schedule": "cosine", "epochs": 2}, verbose=False)
+    state = load_checkpoint(f"{checkpoint_prefix(result.config)}_last.pt")["scheduler"]
+    assert state is not None and state["last_epoch"] == 2 * 5

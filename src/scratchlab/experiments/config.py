@@ -48,6 +48,8 @@ class ExperimentConfig(BaseModel):
     reg: float = Field(1e-3, ge=0, description="L2 regularisation (weight decay)")
     momentum: float = Field(0.9, ge=0, lt=1, description="momentum (beta1 for adam)")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of the cross-entropy loss")
+    lr_schedule: Literal["constant", "cosine", "onecycle"] = Field("constant", description="learning-rate schedule over the run (stepped every batch): constant, cosine decay to 0, or onecycle (linear warm-up then cosine)")
+    warmup_epochs: float = Field(0.0, ge=0, description="linear warm-up from 0 over this many epochs (cosine, onecycle)")
     # model
     engine: Literal["torch", "scratch"] = Field("torch", description="torch.nn model with autograd, or the from-scratch engine (model_type mlp) with explicit backward")
     model_type: str = Field("cnn", description="model family (scratchlab.models.model_names())")
@@ -68,6 +70,7 @@ class ExperimentConfig(BaseModel):
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast on GPUs")
     compile: bool = Field(False, description="torch.compile the model")
     channels_last: bool = Field(False, description="channels-last memory format for conv nets")
+    cudnn_benchmark: bool = Field(False, description="let cuDNN pick the fastest conv algorithms (GPU; not bit-reproducible)")
     ddp: bool = Field(False, description="data-parallel over the processes torchrun starts (DDP); bs_train is the global batch")
     sync_batchnorm: bool = Field(False, description="ddp: BatchNorm statistics over the global batch (GPUs only)")
     # ---- fast trainer (trainer fast; docs/fast-cifar.md). With it, lr and reg are per 1024
@@ -123,6 +126,8 @@ class ExperimentConfig(BaseModel):
                 raise ValueError("engine scratch runs in fp32 without compile")
         if self.ddp and (self.engine != "torch" or self.trainer != "classic"):
             raise ValueError("ddp trains with engine torch and trainer classic")
+        if self.lr_schedule != "constant" and self.engine == "scratch":
+            raise ValueError("lr_schedule applies to engine torch")
         if self.sync_batchnorm and not self.ddp:
             raise ValueError("sync_batchnorm needs ddp")
         return self

@@ -154,3 +154,21 @@ def build_optimizer(config: ExperimentConfig, model: nn.Module) -> Any:
         "adam": lambda: torch.optim.Adam(params, lr=lr, betas=(mu, 0.999), weight_decay=reg),
         "adamw": lambda: torch.optim.AdamW(params, lr=lr, betas=(mu, 0.999), weight_decay=reg),
     }[config.optimizer]()
+
+
+def build_scheduler(config: ExperimentConfig, optimizer: Any, batches_per_epoch: int) -> Any:
+    """A per-batch LambdaLR for `lr_schedule` (None for constant): warm-up, then cosine to 0."""
+    if config.lr_schedule == "constant":
+        return None
+    total = max(1, config.epochs * batches_per_epoch)
+    warmup = int(config.warmup_epochs * batches_per_epoch)
+    if config.lr_schedule == "onecycle" and warmup == 0:
+        warmup = max(1, total * 3 // 10)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

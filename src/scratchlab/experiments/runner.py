@@ -21,6 +21,7 @@ from scratchlab.experiments.pipeline import (
     build_data,
     build_optimizer,
     build_run_model,
+    build_scheduler,
     build_scratch_model,
 )
 from scratchlab.models import summary as model_summary
@@ -77,6 +78,8 @@ def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = Tr
 
 
 def _run(config: ExperimentConfig, device: torch.device, verbose: bool) -> RunResult:
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = config.cudnn_benchmark
     data = build_fast_data(config, device) if config.trainer == "fast" else build_data(config, device)
     model, trainer, info = build_trainer(config, data, device)
     main = distributed.is_main_process()
@@ -117,12 +120,16 @@ def build_trainer(config: ExperimentConfig, data: RunData, device: torch.device)
         return build_fast_trainer(config, data, device)
     model = build_run_model(config, data.input_shape, data.num_classes)
     info = model_summary(model, data.input_shape)
+    optimizer = build_optimizer(config, model)
+    batches = len(data.train) if config.batches is None else min(config.batches, len(data.train))
+    scheduler = build_scheduler(config, optimizer, batches)
     trainer_class, extra = ClassifierTrainer, {}
     if config.ddp:
         trainer_class, extra = DistributedClassifierTrainer, {"sync_batchnorm": config.sync_batchnorm}
     trainer = trainer_class(
-        model, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing), build_optimizer(config, model),
-        device=device, precision=config.precision, compile=config.compile, channels_last=config.channels_last, **extra,
+        model, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing), optimizer, device=device,
+        scheduler=scheduler, scheduler_step="batch", precision=config.precision, compile=config.compile,
+        channels_last=config.channels_last, **extra,
     )
     return model, trainer, {"params": info.params, "flops": info.flops}
 
