@@ -46,9 +46,10 @@ DEFAULT_SPEC: dict[str, Any] = {
         "momentum": 0.9,
         "bs_train": 256,
         "label_smoothing": 0.1,
+        "lr_schedule": "onecycle",
     },
     # Speed settings used where they help: on CUDA devices only.
-    "cuda": {"precision": "bf16", "channels_last": True},
+    "cuda": {"precision": "bf16", "channels_last": True, "cudnn_benchmark": True},
     "experiments": {
         "exp1_1": [{"model_type": "cnn", "K": [[32], [64]], "L": [2, 4, 8, 16], "P": 4}],
         "exp1_2": [{"model_type": "cnn", "K": [[32], [64], [128]], "L": [2, 4, 8], "P": 2}],

@@ -16,7 +16,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=None, help="seeds per condition (default: the study's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--out", type=Path, default=None, help="output folder (default results/studies/NAME)")
+    p.add_argument("--jobs", type=int, default=None, help="runs at a time, where the study supports it")
+    p.add_argument("--data-root", default=None, help="where the study's dataset lives (e.g. the CIFAR-10 file)")
+    p.add_argument("--search", action="store_true", help="run the study's hyper-parameter search first, where it has one")
     p.set_defaults(func=cmd_study)
+
+
+def extra_options(study, args: argparse.Namespace) -> dict:
+    """The optional flags that were given, each checked against what the study's `run` accepts."""
+    import inspect
+
+    from scratchlab.errors import ConfigError
+
+    given = {"jobs": args.jobs, "data_root": args.data_root, "search": args.search or None}
+    given = {k: v for k, v in given.items() if v is not None}
+    accepted = inspect.signature(study.run).parameters
+    unsupported = [k for k in given if k not in accepted]
+    if unsupported:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unsupported)
+        raise ConfigError(f"study {study.NAME!r} does not take {flags}")
+    return given
 
 
 def cmd_study(args: argparse.Namespace) -> int:
@@ -28,7 +47,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         return 0
     study = get_study(args.name)
     start = time.perf_counter()
-    result = study.run(quick=args.quick, seeds=args.seeds, device=args.device, out_dir=args.out)
+    result = study.run(quick=args.quick, seeds=args.seeds, device=args.device, out_dir=args.out, **extra_options(study, args))
     out = result.save()
     if not result.summary.empty:
         print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
