@@ -34,9 +34,9 @@ import yaml
 from common import device_name, record, synchronize
 from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.experiments.config import ExperimentConfig
+from scratchlab.experiments.fast_pipeline import build_fast_trainer, fast_settings, load_fast_split
 from scratchlab.experiments.pipeline import RunData
 from scratchlab.experiments.recipes import recipe_config, recipe_names
-from scratchlab.experiments.runner import build_fast_trainer, fast_settings, load_fast_split
 from scratchlab.training.fast import FastTrainer, make_fast_loaders
 from scratchlab.training.fast_data import tta_views
 from scratchlab.util import resolve_device, seed_everything
