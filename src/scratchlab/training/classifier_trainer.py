@@ -48,6 +48,8 @@ class ClassifierTrainer(Trainer):
         if scheduler_step not in ("epoch", "batch"):
             raise ConfigError(f"scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
         self.device = torch.device(device) if device is not None else _model_device(model)
+        if self.device.type == "cuda" and self.device.index is None:  # compare equal to tensors' devices
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.model = model.to(self.device)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -56,6 +58,7 @@ class ClassifierTrainer(Trainer):
         self.amp_dtype = PRECISIONS[precision]
         self.channels_last = channels_last
         self.forward = torch.compile(self.model) if compile else self.model
+        self._classify_scores = getattr(model, "classify_scores", None)  # e.g. a BinaryClassifier's threshold
 
     # ---- classic API: values as python numbers ---------------------------------------------
     def train_batch(self, batch: Any) -> BatchResult:
@@ -76,7 +79,8 @@ class ClassifierTrainer(Trainer):
             loss = self._loss(scores, y)
         loss.backward()
         self.optimizer.step()
-        self._step_scheduler("batch")
+        if self.scheduler is not None:
+            self._step_scheduler("batch")
         return loss.detach(), self._num_correct(scores.detach(), y), len(y)
 
     def _test_step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -88,8 +92,10 @@ class ClassifierTrainer(Trainer):
 
     def _to_device(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch[0], batch[1]
-        x = x.to(self.device, non_blocking=True)
-        y = y.to(self.device, non_blocking=True)
+        if x.device != self.device:
+            x = x.to(self.device, non_blocking=True)
+        if y.device != self.device:
+            y = y.to(self.device, non_blocking=True)
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y
@@ -105,9 +111,8 @@ class ClassifierTrainer(Trainer):
         return self.loss_fn(scores.float(), y)
 
     def _num_correct(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        classify = getattr(self.model, "classify_scores", None)
-        if classify is not None:
-            predicted = classify(scores)
+        if self._classify_scores is not None:
+            predicted = self._classify_scores(scores)
         elif _is_single_logit(scores):
             predicted = (scores.reshape(-1) > 0).long()
         else:
