@@ -22,6 +22,7 @@ import torch
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results.jsonl"
 SUMMARY = BENCH_DIR / "RESULTS.md"
+VARIANT_KEYS = ("recipe", "run", "part")
 
 
 def device_name(device: torch.device | str) -> str:
@@ -75,13 +76,19 @@ def record(bench: str, device: str, metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_summary() -> None:
-    """RESULTS.md: the latest result of each (bench, device), one section per bench."""
+    """RESULTS.md: the latest result of each (bench, device, variant), one section per bench.
+
+    A variant tells apart what one benchmark measures separately (its `recipe`, `run` or `part`).
+    """
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     if RESULTS.exists():
         for text in RESULTS.read_text().splitlines():
             if text.strip():
                 entry = json.loads(text)
-                latest[(entry["bench"], entry["device"])] = entry
+                variant = " ".join(str(entry[k]) for k in VARIANT_KEYS if k in entry)
+                if isinstance(entry.get("metrics"), dict):  # one metrics block per method, as rl's
+                    variant = " ".join(entry["metrics"])
+                latest[(entry["bench"], f"{entry['device']} {variant}".strip())] = entry
     lines = ["# Benchmark results", "", "Latest run of each benchmark on each device, from `bench/results.jsonl`",
              "(every run appends a line there; this page is rewritten by `bench/common.py`).", ""]
     for bench in sorted({b for b, _ in latest}):

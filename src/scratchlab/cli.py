@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"scratchlab: error: {message}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)
     except KeyboardInterrupt:
-        print("scratchlab: interrupted; run the same command again to resume", file=sys.stderr)
+        print("scratchlab: interrupted; finished work is saved: run the same command again to resume (rl train: add --resume)", file=sys.stderr)
         sys.exit(130)
     sys.exit(int(status or 0))
 

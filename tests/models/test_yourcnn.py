@@ -108,3 +108,16 @@ def test_bad_pool_position_is_a_config_error():
 
     with pytest.raises(ConfigError, match="pool_position"):
         small(pool_position="sometimes")
+
+
+def test_width_multiplier_scales_every_width():
+    import torch
+    from torch import nn
+
+    from scratchlab.models import YourCNN
+
+    base = YourCNN((3, 32, 32), 10, channels=[8, 16], pool_every=1, stem_channels=4)
+    wide = YourCNN((3, 32, 32), 10, channels=[8, 16], pool_every=1, stem_channels=4, width_multiplier=3)
+    widths = [m.out_channels for m in base.modules() if isinstance(m, nn.Conv2d)]
+    assert [m.out_channels for m in wide.modules() if isinstance(m, nn.Conv2d)] == [3 * w for w in widths]
+    assert wide(torch.zeros(2, 3, 32, 32)).shape == (2, 10)

@@ -94,3 +94,12 @@ def test_resume_without_checkpoint_starts_from_scratch(tmp_path):
     fit = tiny_trainer().fit(TensorLoader(x, y, batch_size=10), TensorLoader(x, y, batch_size=10), 2,
                              checkpoints=tmp_path / "new", resume=True, print_every=0)
     assert fit.num_epochs == 2 and (tmp_path / "new_best.pt").exists()
+
+
+def test_atomic_files_get_the_usual_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_bytes(tmp_path / "f.json", b"{}")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -59,6 +59,8 @@ class YourCNN(CNN):
         stem_channels: width of the stem convolution.
         min_map_size: smallest map side a pool may produce.
         pool_position: `after_widen` (default) or `before_group`, see above.
+        width_multiplier: every width (channels and stem) is multiplied by this, so a study's
+            K list keeps its meaning (the pattern of widths) while the net gets wider.
     """
 
     _check_conv_params = staticmethod(same_size_conv_params)
@@ -79,12 +81,15 @@ class YourCNN(CNN):
         stem_channels: int = 64,
         min_map_size: int = 4,
         pool_position: str = "after_widen",
+        width_multiplier: int = 1,
     ) -> None:
         if pool_position not in POOL_POSITIONS:
             raise ConfigError(f"pool_position must be one of {', '.join(POOL_POSITIONS)}, got {pool_position!r}")
         self.pool_position = pool_position
         self.head_dropout = check_dropout(dropout)
-        self.stem_channels = positive_int("stem_channels", stem_channels)
+        self.width_multiplier = positive_int("width_multiplier", width_multiplier)
+        self.stem_channels = positive_int("stem_channels", stem_channels) * self.width_multiplier
+        channels = [positive_int("channels", c) * self.width_multiplier for c in channels]
         self.min_map_size = positive_int("min_map_size", min_map_size)
         super().__init__(
             in_size,

@@ -59,9 +59,10 @@ DEFAULT_SPEC: dict[str, Any] = {
             {"model_type": "resnet", "K": [[64, 128, 256]], "L": [2, 4, 8], "P": "L", "fields": {"batchnorm": True}},
         ],
         "exp2": [
-            {"model_type": "yourcnn", "K": [[32, 64, 128]], "L": [3, 6, 9, 12, 18, 24], "P": "L",
+            {"model_type": "yourcnn", "K": [[32, 64, 128]], "L": [3, 6, 9, 12, 18], "P": "L",
              "fields": {"hidden_dims": [], "dropout": 0.1,
-                        "model_options": {"stem_channels": 32, "pool_position": "before_group"}}},
+                        "model_options": {"stem_channels": 32, "pool_position": "before_group",
+                                          "width_multiplier": 2}}},
         ],
     },
     # --quick: a tiny budget for CPUs and CI; the first runs of each experiment.

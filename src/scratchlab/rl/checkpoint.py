@@ -1,0 +1,93 @@
+"""Checkpoint files of rl runs, the policy they hold, and the environment record of a results file."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from scratchlab.errors import CheckpointError
+from scratchlab.rl.config import RLConfig
+from scratchlab.rl.experience import env_spaces, gym, make_env
+from scratchlab.rl.nets import AACPolicyNet, PolicyNet, build_policy_net
+from scratchlab.util import torch_save_atomic
+
+FORMAT = "scratchlab-rl-checkpoint"
+VERSION = 1
+# Fields that may change between a run and its resumption without changing what it computes.
+RESUMABLE_CHANGES = {"total_steps", "time_limit", "checkpoint_every", "eval_episodes", "torch_threads", "device"}
+
+
+def save_checkpoint(path: str | os.PathLike, config: RLConfig, policy: torch.nn.Module, **state: Any) -> Path:
+    """Atomically write config, policy weights and any extra `state` (optimizer, rng, progress)."""
+    payload = {"format": FORMAT, "version": VERSION, "config": config.to_dict(), "model": policy.state_dict()}
+    payload.update(state)
+    return torch_save_atomic(payload, path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by `save_checkpoint`, or raise a `CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}; train one with: scratchlab rl train --out DIR")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise CheckpointError(f"cannot read checkpoint {path} ({exc}); train again to replace it") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a scratchlab rl checkpoint; pass a .pt written by scratchlab rl train")
+    return payload
+
+
+def check_resumable(saved: RLConfig, current: RLConfig, path: str | os.PathLike) -> None:
+    """Raise a `CheckpointError` when `current` differs from `saved` in a field that matters."""
+    diffs = [
+        f"{name}={value!r} (checkpoint has {getattr(saved, name)!r})"
+        for name, value in current.to_dict().items()
+        if name not in RESUMABLE_CHANGES and saved.to_dict()[name] != value
+    ]
+    if diffs:
+        raise CheckpointError(
+            f"cannot resume {path}: {', '.join(diffs)}; use the same settings or another --out without --resume"
+        )
+
+
+def policy_from_checkpoint(payload: dict[str, Any]) -> tuple[RLConfig, PolicyNet | AACPolicyNet]:
+    """The run's config and its policy network with the saved weights (on CPU, eval mode)."""
+    config = RLConfig.from_dict(payload["config"])
+    env = make_env(config.env_id)
+    in_features, n_actions = env_spaces(env)
+    env.close()
+    policy = build_policy_net(config.method, in_features, n_actions, config.hidden, config.activation)
+    try:
+        policy.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint weights do not fit the network its config describes: {exc}") from None
+    return config, policy.eval()
+
+
+def environment_record(device: str) -> dict[str, Any]:
+    """Versions, machine and git commit of the run (the `environment` part of a results file)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "gymnasium": gym().__version__,
+        "device": device,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "git_commit": commit,
+    }
