@@ -52,7 +52,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "layers_per_block": 2,
         "pool_every": 2,
         "model_options": {"whiten_kernel_size": 2, "bn_momentum": 0.4, "logit_scale": 1 / 9},
-        "epochs": 10,  # airbench94 trains 9.9 epochs; epochs are whole here
+        "epochs": 13,  # airbench94 trains 9.9 epochs on the original data; 13 reach 90.8% on the JPEG file (docs/fast-cifar.md)
         "lr": 11.5,
         "reg": 0.0153,
         "lr_start": 0.2,
