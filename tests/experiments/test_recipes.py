@@ -93,7 +93,7 @@ def test_flags_override_the_recipe_and_mappings_merge():
                     "--model-options", "{logit_scale: 0.2}"])
     assert config.lr == 5 and config.ema is False and config.tta_level == 1
     assert config.model_options == {"whiten_kernel_size": 2, "bn_momentum": 0.4, "logit_scale": 0.2}
-    assert config.reg == RECIPES["cifar10-fast"]["reg"] and config.epochs == 10
+    assert config.reg == RECIPES["cifar10-fast"]["reg"] and config.epochs == RECIPES["cifar10-fast"]["epochs"]
     assert config.run_name == "cifar10-fast_L2_K64-256-256"
     quick = parse(["--recipe", "cifar10-long", "--quick", "--epochs", "2"])
     assert quick.epochs == 2 and quick.train_limit == 500 and quick.cutout == 12

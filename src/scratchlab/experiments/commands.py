@@ -23,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     p.add_argument("--gpus-per-run", type=float, default=None, help="GPUs each Ray task reserves")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
+    p.add_argument("--batched", choices=["auto", "on", "off"], default="auto",
+                   help="train same-architecture runs together (auto: groups of >= 2 small models; docs/speed.md)")
     p.set_defaults(func=cmd_sweep)
 
     p = subparsers.add_parser("results", help="list, show or compare stored results")
@@ -55,10 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_run_exp(args: argparse.Namespace) -> int:
     from scratchlab.experiments.cli_args import config_from_args
     from scratchlab.experiments.runner import run_experiment
+    from scratchlab.training import distributed
 
     config = config_from_args(args)
     result = run_experiment(config, verbose=True)
-    print(f"best test accuracy {result.summary['best_test_acc']:.2f}% after {result.fit.num_epochs} epochs; results: {result.path}")
+    if distributed.is_main_process():
+        print(f"best test accuracy {result.summary['best_test_acc']:.2f}% after {result.fit.num_epochs} epochs; results: {result.path}")
     return 0
 
 
@@ -76,7 +80,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"  {outcome.status:6s} {outcome.run_name}{detail}", flush=True)
 
     outcomes = run_configs(configs, executor=args.executor, jobs=args.jobs, fail_fast=args.fail_fast,
-                           address=args.address, gpus_per_run=args.gpus_per_run, on_outcome=report)
+                           address=args.address, gpus_per_run=args.gpus_per_run, on_outcome=report,
+                           batched=args.batched)
     failed = [o for o in outcomes if o.status == "failed"]
     print(f"sweep {spec.name}: {len(outcomes) - len(failed)} finished, {len(failed)} failed; "
           f"compare with: scratchlab results compare {configs[0].out_dir}")

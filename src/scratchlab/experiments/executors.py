@@ -18,6 +18,7 @@ from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.experiments.runner import read_result, record_failure, result_path, run_experiment
 
 EXECUTORS = ("local", "ray")
+BATCHED_MODES = ("auto", "on", "off")
 
 
 @dataclass
@@ -67,10 +68,19 @@ def run_configs(
     gpus_per_run: float | None = None,
     verbose: bool = False,
     on_outcome: Callable[[RunOutcome], None] | None = None,
+    batched: str = "off",
 ) -> list[RunOutcome]:
-    """Run every unfinished config; returns one outcome per config, in order."""
+    """Run every unfinished config; returns one outcome per config, in order.
+
+    `batched`: `auto` trains runs that differ only in seed, learning rate, momentum, weight decay,
+    epochs, early stopping or data options together in this process (groups of >= 2 runs of a model
+    under 1M parameters; see `scratchlab.experiments.batched`), `on` does so for every run it can
+    train, `off` (default) runs each config alone. The other runs go to `executor` as usual.
+    """
     if executor not in EXECUTORS:
         raise ConfigError(f"executor {executor!r} is unknown; use one of {', '.join(EXECUTORS)}")
+    if batched not in BATCHED_MODES:
+        raise ConfigError(f"batched must be one of {', '.join(BATCHED_MODES)}, got {batched!r}")
     if jobs < 1:
         raise ConfigError(f"jobs must be >= 1, got {jobs}")
     outcomes: dict[str, RunOutcome] = {}
@@ -91,6 +101,10 @@ def run_configs(
             raise FailFast(outcome)
 
     try:
+        if batched != "off" and todo:
+            from scratchlab.experiments.batched import run_batched
+
+            todo = run_batched(todo, batched, collect, verbose=verbose)
         if executor == "ray":
             _run_ray(todo, collect, address, gpus_per_run)
         elif jobs == 1:

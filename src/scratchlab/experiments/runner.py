@@ -58,6 +58,11 @@ def checkpoint_prefix(config: ExperimentConfig) -> Path:
     return Path(config.out_dir) / "checkpoints" / config.run_name
 
 
+def timing_path(config: ExperimentConfig) -> Path:
+    """`<out_dir>/checkpoints/<run_name>.timing.json`: each epoch's wall time, kept for resume."""
+    return checkpoint_prefix(config).with_name(f"{config.run_name}.timing.json")
+
+
 def as_config(config: ExperimentConfig | dict[str, Any]) -> ExperimentConfig:
     return config if isinstance(config, ExperimentConfig) else ExperimentConfig.create(**config)
 
@@ -83,7 +88,7 @@ def _run(config: ExperimentConfig, device: torch.device, verbose: bool) -> RunRe
     data = build_fast_data(config, device) if config.trainer == "fast" else build_data(config, device)
     model, trainer, info = build_trainer(config, data, device)
     main = distributed.is_main_process()
-    timing = EpochTimer(checkpoint_prefix(config).with_suffix(".timing.json") if config.checkpoints and main else None)
+    timing = EpochTimer(timing_path(config) if config.checkpoints and main else None)
     fit = trainer.fit(
         data.train, data.test, config.epochs,
         checkpoints=checkpoint_prefix(config) if config.checkpoints else None,

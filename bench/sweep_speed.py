@@ -1,0 +1,196 @@
+"""Wall time of the inductive-bias study's runs: one model at a time (notebook way) vs scratchlab's batched path.
+
+(a) notebook: for each run, its data in a `DataLoader(TensorDataset)`, the model, `.to(device)` per
+    batch, a plain loop (loss.item() per batch, a validation pass per epoch, the study's early
+    stopping where the run has it).
+(b) batched: `run_configs(configs, batched="auto")`, everything included (data, models, training,
+    results JSON and checkpoints).
+Both train the same configs (`scratchlab.studies.inductive_bias.experiment_configs`) with the same
+epochs. `--notebook-seeds K` times the notebook way on the first K seeds only and scales its time
+by the ratio of training steps (reported as estimated). `--check` first compares a few runs trained
+alone and batched (3 epochs, float32 convolutions) and reports the largest relative difference of
+their losses. Besides wall times it records process CPU times, which a busy shared machine
+disturbs less; on a CPU it also gives the CPU-time ratio per model type.
+
+    python bench/sweep_speed.py --device cpu --epochs-scale 0.02 --seeds 5
+    python bench/sweep_speed.py --device cuda --seeds 5 --notebook-seeds 1 --check
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("CUDA_DEVICE_MAX_CONNECTIONS", "32")  # let the groups' CUDA streams overlap
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from common import device_name, record, synchronize
+from scratchlab.experiments import ExperimentConfig, run_configs
+from scratchlab.experiments.pipeline import load_split, model_spec
+from scratchlab.models import build_model
+from scratchlab.util import resolve_device
+
+
+def study_configs(seeds: int, scale: float, out_dir: Path, device: str) -> list[ExperimentConfig]:
+    """Every run of the full inductive-bias study, epochs scaled by `scale`."""
+    from scratchlab.studies.inductive_bias import experiment_configs
+
+    configs = experiment_configs(False, list(range(seeds)), out_dir, device=device, scale=scale)
+    return [c.model_copy(update={"out_dir": out_dir}) for c in configs]
+
+
+def notebook_run(config: ExperimentConfig, device: torch.device) -> None:
+    """One run the way a notebook trains it."""
+    torch.manual_seed(config.seed)
+    cpu = torch.device("cpu")
+    _, x_train, y_train = load_split(config, config.train_split, config.train_limit, cpu)
+    _, x_valid, y_valid = load_split(config, config.test_split, config.test_limit, cpu)
+    train_dl = DataLoader(TensorDataset(x_train, y_train), batch_size=config.bs_train, shuffle=True)
+    valid_dl = DataLoader(TensorDataset(x_valid, y_valid), batch_size=config.test_batch_size)
+    model = build_model(model_spec(config, tuple(x_train.shape[1:]), int(y_train.max()) + 1)).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.reg)
+    criterion = nn.CrossEntropyLoss()
+    best, bad = float("inf"), 0
+    for _ in range(config.epochs):
+        model.train()
+        total, correct, seen = 0.0, 0, 0
+        for x, y in train_dl:
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad()
+            out = model(x)
+            loss = criterion(out, y)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(y)
+            correct += (out.argmax(1) == y).sum().item()
+            seen += len(y)
+        model.eval()
+        valid_correct = 0
+        with torch.no_grad():
+            for x, y in valid_dl:
+                x, y = x.to(device), y.to(device)
+                valid_correct += (model(x).argmax(1) == y).sum().item()
+        if config.early_stopping is not None:  # the study's rule: train loss, patience, min_delta
+            mean = total / seen
+            best, bad = (mean, 0) if mean < best - config.early_stopping_min_delta else (best, bad + 1)
+            if bad >= config.early_stopping:
+                break
+
+
+def steps(config: ExperimentConfig) -> int:
+    """Training steps of a run at its full epoch budget."""
+    n = (config.train_limit or 0) or 1
+    return config.epochs * -(-n // config.bs_train)
+
+
+class Clock:
+    """Wall and process CPU seconds of a block (CPU time is steadier on a shared machine)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.wall = self.cpu = 0.0
+
+    def __enter__(self) -> Clock:
+        synchronize(self.device)
+        self._start = (time.perf_counter(), time.process_time())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        synchronize(self.device)
+        self.wall += time.perf_counter() - self._start[0]
+        self.cpu += time.process_time() - self._start[1]
+
+
+def time_notebook(configs: list[ExperimentConfig], seeds: int, device: torch.device, clock: Clock) -> None:
+    """Train the runs of the first `seeds` seeds the notebook way, timed by `clock`."""
+    for config in (c for c in configs if c.seed < seeds):
+        with clock:
+            notebook_run(config, device)
+
+
+def time_batched(configs: list[ExperimentConfig], device: torch.device, clock: Clock) -> None:
+    """`run_configs(configs, batched="auto")`, timed by `clock`."""
+    with clock:
+        outcomes = run_configs(configs, batched="auto")
+    failed = [o for o in outcomes if o.status != "ok"]
+    if failed:
+        print(f"warning: {len(failed)} runs failed, e.g. {failed[0].run_name}: {failed[0].error}")
+
+
+def time_both(configs: list[ExperimentConfig], seeds: int, device: torch.device) -> dict[str, dict[str, Clock]]:
+    """Clocks of both ways by part: on CUDA one part (the batched groups overlap), else one part per
+    model type, the two ways back to back so that a change of load on the machine hits both."""
+    parts: dict[str, list[ExperimentConfig]] = {"all": configs} if device.type == "cuda" else {}
+    for config in configs if device.type != "cuda" else []:
+        parts.setdefault(config.model_type, []).append(config)
+    clocks: dict[str, dict[str, Clock]] = {"batched": {}, "notebook": {}}
+    for name, part in parts.items():
+        time_batched(part, device, clocks["batched"].setdefault(name, Clock(device)))
+        time_notebook(part, seeds, device, clocks["notebook"].setdefault(name, Clock(device)))
+    return clocks
+
+
+def check(configs: list[ExperimentConfig], root: Path) -> float:
+    """Largest relative difference of losses between runs trained alone and batched (3 epochs)."""
+    picked = [c for c in configs if c.model_type in ("simplecnn", "three_layer_mlp") and c.early_stopping is None
+              and c.seed < 2 and c.train_limit == 90]
+    worst = 0.0
+    tf32, torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32, False  # full float32 convolutions
+    for mode in ("off", "on"):
+        run_configs([c.model_copy(update={"epochs": 3, "out_dir": root / mode}) for c in picked], batched=mode)
+    torch.backends.cudnn.allow_tf32 = tf32
+    for c in picked:
+        a, b = (json.loads((root / m / f"{c.run_name}.json").read_text())["results"] for m in ("off", "on"))
+        for key in ("train_loss", "test_loss"):
+            x, y = torch.tensor(a[key]), torch.tensor(b[key])
+            worst = max(worst, float(((x - y).abs() / x.abs().clamp_min(1e-12)).max()))
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiplies every run's epochs (both sides)")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--notebook-seeds", type=int, default=None, help="time the notebook way on this many seeds only")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--check", action="store_true", help="also compare a few runs alone vs batched")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        configs = study_configs(args.seeds, args.epochs_scale, root / "batched", str(device))
+        worst = check(configs, root / "check") if args.check else None
+        clocks = time_both(configs, args.notebook_seeds or args.seeds, device)
+    timed = [c for c in configs if c.seed < (args.notebook_seeds or args.seeds)]
+    scale = sum(map(steps, configs)) / sum(map(steps, timed))  # timed runs -> all runs
+    total = {side: {k: sum(getattr(c, k) for c in clocks[side].values()) for k in ("wall", "cpu")}
+             for side in ("notebook", "batched")}
+    metrics = {
+        "runs": len(configs), "seeds": args.seeds, "epochs_scale": args.epochs_scale,
+        "threads": torch.get_num_threads(), "notebook_runs_timed": len(timed), "notebook_estimated": len(timed) < len(configs),
+        "notebook_seconds": total["notebook"]["wall"] * scale, "batched_seconds": total["batched"]["wall"],
+        "ratio": total["notebook"]["wall"] * scale / total["batched"]["wall"],
+        "notebook_cpu_seconds": total["notebook"]["cpu"] * scale, "batched_cpu_seconds": total["batched"]["cpu"],
+        "cpu_ratio": total["notebook"]["cpu"] * scale / total["batched"]["cpu"],
+    }
+    if device.type == "cpu" and not metrics["notebook_estimated"]:
+        metrics["cpu_ratio_by_model"] = {k: round(clocks["notebook"][k].cpu / c.cpu, 2) for k, c in clocks["batched"].items()}
+    if worst is not None:
+        metrics["check_max_rel_loss_diff"] = worst
+    record("sweep_speed", device_name(device), metrics)
+
+
+if __name__ == "__main__":
+    main()
