@@ -13,7 +13,7 @@ their losses. Besides wall times it records process CPU times, which a busy shar
 disturbs less; on a CPU it also gives the CPU-time ratio per model type.
 
     python bench/sweep_speed.py --device cpu --epochs-scale 0.02 --seeds 5
-    python bench/sweep_speed.py --device cuda --seeds 5 --notebook-seeds 1 --check
+    python bench/sweep_speed.py --device cuda --seeds 5 --notebook-seeds 1 --notebook-epochs 20 --check
 """
 
 from __future__ import annotations
@@ -110,9 +110,9 @@ class Clock:
         self.cpu += time.process_time() - self._start[1]
 
 
-def time_notebook(configs: list[ExperimentConfig], seeds: int, device: torch.device, clock: Clock) -> None:
-    """Train the runs of the first `seeds` seeds the notebook way, timed by `clock`."""
-    for config in (c for c in configs if c.seed < seeds):
+def time_notebook(configs: list[ExperimentConfig], device: torch.device, clock: Clock) -> None:
+    """Train `configs` the notebook way, timed by `clock`."""
+    for config in configs:
         with clock:
             notebook_run(config, device)
 
@@ -126,7 +126,16 @@ def time_batched(configs: list[ExperimentConfig], device: torch.device, clock: C
         print(f"warning: {len(failed)} runs failed, e.g. {failed[0].run_name}: {failed[0].error}")
 
 
-def time_both(configs: list[ExperimentConfig], seeds: int, device: torch.device) -> dict[str, dict[str, Clock]]:
+def notebook_sample(configs: list[ExperimentConfig], seeds: int, max_epochs: int | None) -> list[ExperimentConfig]:
+    """The runs the notebook way trains: the first `seeds` seeds, each capped at `max_epochs` epochs
+    (no early stopping then); its time is scaled up to all runs by their number of training steps."""
+    timed = [c for c in configs if c.seed < seeds]
+    if max_epochs is not None:
+        timed = [c.model_copy(update={"epochs": min(c.epochs, max_epochs), "early_stopping": None}) for c in timed]
+    return timed
+
+
+def time_both(configs: list[ExperimentConfig], timed: list[ExperimentConfig], device: torch.device) -> dict[str, dict[str, Clock]]:
     """Clocks of both ways by part: on CUDA one part (the batched groups overlap), else one part per
     model type, the two ways back to back so that a change of load on the machine hits both."""
     parts: dict[str, list[ExperimentConfig]] = {"all": configs} if device.type == "cuda" else {}
@@ -135,7 +144,8 @@ def time_both(configs: list[ExperimentConfig], seeds: int, device: torch.device)
     clocks: dict[str, dict[str, Clock]] = {"batched": {}, "notebook": {}}
     for name, part in parts.items():
         time_batched(part, device, clocks["batched"].setdefault(name, Clock(device)))
-        time_notebook(part, seeds, device, clocks["notebook"].setdefault(name, Clock(device)))
+        sample = [c for c in timed if name == "all" or c.model_type == name]
+        time_notebook(sample, device, clocks["notebook"].setdefault(name, Clock(device)))
     return clocks
 
 
@@ -162,6 +172,7 @@ def main() -> None:
     parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiplies every run's epochs (both sides)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--notebook-seeds", type=int, default=None, help="time the notebook way on this many seeds only")
+    parser.add_argument("--notebook-epochs", type=int, default=None, help="cap the notebook way's epochs per run (time scaled up by steps)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--check", action="store_true", help="also compare a few runs alone vs batched")
     args = parser.parse_args()
@@ -172,14 +183,14 @@ def main() -> None:
         root = Path(tmp)
         configs = study_configs(args.seeds, args.epochs_scale, root / "batched", str(device))
         worst = check(configs, root / "check") if args.check else None
-        clocks = time_both(configs, args.notebook_seeds or args.seeds, device)
-    timed = [c for c in configs if c.seed < (args.notebook_seeds or args.seeds)]
+        timed = notebook_sample(configs, args.notebook_seeds or args.seeds, args.notebook_epochs)
+        clocks = time_both(configs, timed, device)
     scale = sum(map(steps, configs)) / sum(map(steps, timed))  # timed runs -> all runs
     total = {side: {k: sum(getattr(c, k) for c in clocks[side].values()) for k in ("wall", "cpu")}
              for side in ("notebook", "batched")}
     metrics = {
-        "runs": len(configs), "seeds": args.seeds, "epochs_scale": args.epochs_scale,
-        "threads": torch.get_num_threads(), "notebook_runs_timed": len(timed), "notebook_estimated": len(timed) < len(configs),
+        "runs": len(configs), "seeds": args.seeds, "epochs_scale": args.epochs_scale, "notebook_epochs_cap": args.notebook_epochs,
+        "threads": torch.get_num_threads(), "notebook_runs_timed": len(timed), "notebook_estimated": scale != 1.0,
         "notebook_seconds": total["notebook"]["wall"] * scale, "batched_seconds": total["batched"]["wall"],
         "ratio": total["notebook"]["wall"] * scale / total["batched"]["wall"],
         "notebook_cpu_seconds": total["notebook"]["cpu"] * scale, "batched_cpu_seconds": total["batched"]["cpu"],
