@@ -24,8 +24,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from scratchlab.errors import ConfigError
-from scratchlab.util import atomic_write_text
-from scratchlab.viz import HtmlReport
+from scratchlab.util import atomic_write_bytes, atomic_write_text
+from scratchlab.viz import HtmlReport, figure_to_png
 
 
 @dataclass
@@ -39,6 +39,8 @@ class StudyResult:
     findings: list[str] = field(default_factory=list)
     out_dir: Path | None = None
     report: HtmlReport | None = None
+    # A few rows the command prints at the end instead of the whole summary (optional).
+    headline: pd.DataFrame | None = None
 
     def report_html(self) -> str:
         """The study's section of an HTML report (a fragment; `save` writes the full page)."""
@@ -50,8 +52,10 @@ class StudyResult:
         (out / "figures").mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "table.csv", self.table.to_csv(index=False))
         atomic_write_text(out / "summary.csv", self.summary.to_csv(index=False))
+        drawn = self.report.png_of if self.report is not None else {}
         for name, fig in self.figures.items():
-            fig.savefig(out / "figures" / f"{name}.png", dpi=100, bbox_inches="tight")
+            png = drawn.get(id(fig)) or figure_to_png(fig)
+            atomic_write_bytes(out / "figures" / f"{name}.png", png)
         if self.report is not None:
             self.report.save(out / "report.html")
         self.out_dir = out

@@ -49,9 +49,12 @@ def cmd_study(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     result = study.run(quick=args.quick, seeds=args.seeds, device=args.device, out_dir=args.out, **extra_options(study, args))
     out = result.save()
-    if not result.summary.empty:
-        print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    shown = result.headline if result.headline is not None else result.summary
+    if not shown.empty:
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     for finding in result.findings:
         print(f"- {finding}")
-    print(f"study {args.name} finished in {time.perf_counter() - start:.0f} s; report: {out / 'report.html'}")
+    report = out / "report.html"
+    where = f"report: {report}" if report.exists() else f"results: {out}"
+    print(f"study {args.name} finished in {time.perf_counter() - start:.0f} s; {where}")
     return 0

@@ -8,7 +8,16 @@ from types import ModuleType
 from scratchlab.errors import ConfigError
 
 # name -> module; each module has NAME, DESCRIPTION and run(...).
-STUDIES: dict[str, str] = {}
+STUDIES: dict[str, str] = {
+    "gradient-descent": "scratchlab.studies.gradient_descent",
+    "digits-networks": "scratchlab.studies.digits_networks",
+    "backprop": "scratchlab.studies.backprop",
+    "optimizers": "scratchlab.studies.optimizers",
+    "dropout": "scratchlab.studies.dropout",
+    "mlp-architecture": "scratchlab.studies.mlp_architecture",
+    "inductive-bias": "scratchlab.studies.inductive_bias",
+    "cnn-architecture": "scratchlab.studies.cnn_architecture",
+}
 
 
 def study_names() -> list[str]:

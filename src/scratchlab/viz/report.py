@@ -39,6 +39,7 @@ class HtmlReport:
     def __init__(self, title: str, subtitle: str | None = None) -> None:
         self.title = title
         self.parts: list[str] = []
+        self.png_of: dict[int, bytes] = {}  # id(figure) -> its PNG, so a saved figure is not drawn twice
         stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
         self.parts.append(f'<p class="meta">{html.escape(subtitle or "")} generated {stamp}</p>')
 
@@ -68,7 +69,9 @@ class HtmlReport:
         return self.table(pd.DataFrame({"field": list(values), "value": [str(v) for v in values.values()]}))
 
     def figure(self, fig: Figure, alt: str = "figure", close: bool = True) -> HtmlReport:
-        data = base64.b64encode(figure_to_png(fig)).decode("ascii")
+        png = figure_to_png(fig)
+        self.png_of[id(fig)] = png
+        data = base64.b64encode(png).decode("ascii")
         self.parts.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
         if close:
             plt.close(fig)

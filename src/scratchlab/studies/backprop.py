@@ -1,0 +1,246 @@
+"""Study `backprop`: every scratch layer, loss and some deep Sequentials checked and timed.
+
+Each case's hand-written backward is compared with torch autograd (`compare_to_autograd`, in
+float32 and float64) and with central finite differences (`finite_difference_check`, float64).
+Its forward + backward is then timed against the same forward differentiated by torch autograd.
+A seed draws the inputs and the weights. No network is trained.
+
+    from scratchlab.studies import backprop
+    result = backprop.run(quick=True)
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from scratchlab import scratch
+from scratchlab.studies._common import build_report, study_threads
+from scratchlab.studies.base import StudyResult, mean_std, new_figure, seed_list, study_dir
+from scratchlab.util import resolve_device
+from scratchlab.util.progress_bars import progress
+
+NAME = "backprop"
+DESCRIPTION = "every scratch layer and loss checked against autograd and finite differences, and timed"
+AUTOGRAD_TOL = 1e-8  # float64 norm of (backward - autograd)
+FD_TOL = 1e-5  # max relative error against central differences
+METRICS = ["autograd_diff_f32", "autograd_diff_f64", "fd_rel_error", "scratch_ms", "autograd_ms", "speed_ratio"]
+Build = Callable[[int], tuple[scratch.Layer, Tensor, Tensor | None]]
+
+
+def _x(*shape: int) -> Tensor:
+    return torch.randn(*shape)
+
+
+def _labels(n: int, classes: int) -> Tensor:
+    return torch.randint(0, classes, (n,))
+
+
+def _deep_mlp(n: int):
+    acts = [scratch.ReLU, scratch.TanH, scratch.Sigmoid, scratch.LeakyReLU]
+    layers = [m for i in range(8) for m in (scratch.Linear(32, 32, wstd=0.3), acts[i % 4]())]
+    return scratch.Sequential(*layers, scratch.Linear(32, 10), scratch.CrossEntropyLoss()), _x(n, 32), _labels(n, 10)
+
+
+def _deep_cnn(n: int):
+    seq = scratch.Sequential(
+        scratch.Conv2d(3, 8, 3, padding=1), scratch.BatchNorm(8), scratch.ReLU(), scratch.MaxPool2d(2),
+        scratch.Conv2d(8, 8, 3, padding=1), scratch.TanH(), scratch.AvgPool2d(2), scratch.Flatten(),
+        scratch.Linear(8 * 4 * 4, 32), scratch.Dropout(0.3), scratch.Linear(32, 10), scratch.CrossEntropyLoss(),
+    )
+    return seq, _x(n, 3, 16, 16), _labels(n, 10)
+
+
+def _batchnorm_eval(n: int):
+    layer = scratch.BatchNorm(32)
+    layer(_x(4 * n, 32) * 2 + 1)  # running statistics from one training batch
+    return layer.eval(), _x(n, 32), None
+
+
+CASES: dict[str, Build] = {
+    "Linear": lambda n: (scratch.Linear(64, 32), _x(n, 64), None),
+    "ReLU": lambda n: (scratch.ReLU(), _x(n, 64), None),
+    "LeakyReLU": lambda n: (scratch.LeakyReLU(0.1), _x(n, 64), None),
+    "Sigmoid": lambda n: (scratch.Sigmoid(), _x(n, 64), None),
+    "TanH": lambda n: (scratch.TanH(), _x(n, 64), None),
+    "Dropout": lambda n: (scratch.Dropout(0.5), _x(n, 64), None),
+    "Flatten": lambda n: (scratch.Flatten(), _x(n, 3, 8, 8), None),
+    "BatchNorm (N, C)": lambda n: (scratch.BatchNorm(32), _x(n, 32), None),
+    "BatchNorm (N, C, H, W)": lambda n: (scratch.BatchNorm(4), _x(n, 4, 8, 8), None),
+    "BatchNorm eval": _batchnorm_eval,
+    "Conv2d": lambda n: (scratch.Conv2d(3, 8, 3, stride=2, padding=1), _x(n, 3, 16, 16), None),
+    "MaxPool2d": lambda n: (scratch.MaxPool2d(2), _x(n, 4, 16, 16), None),
+    "AvgPool2d": lambda n: (scratch.AvgPool2d(2), _x(n, 4, 16, 16), None),
+    "CrossEntropyLoss": lambda n: (scratch.CrossEntropyLoss(), _x(n, 10), _labels(n, 10)),
+    "BCELoss": lambda n: (scratch.BCELoss(), torch.sigmoid(_x(n, 8)), torch.bernoulli(torch.full((n, 8), 0.5))),
+    "BCEWithLogitsLoss": lambda n: (scratch.BCEWithLogitsLoss(), _x(n, 8), torch.bernoulli(torch.full((n, 8), 0.5))),
+    "MLP": lambda n: (scratch.MLP(64, 10, [32, 32], activation="tanh", dropout=0.2), _x(n, 64), None),
+    "Sequential: 8 x (Linear, act) + CE": _deep_mlp,
+    "Sequential: conv net + CE": _deep_cnn,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Batch sizes and repetitions."""
+
+    check_batch: int = 8
+    time_batch: int = 128
+    fd_samples: int = 40
+    repeats: int = 20
+    cases: dict[str, Build] = field(default_factory=lambda: dict(CASES))
+
+    @classmethod
+    def quick(cls) -> Settings:
+        return cls(check_batch=4, time_batch=64, fd_samples=10, repeats=5)
+
+
+def _float64(layer: scratch.Layer, x: Tensor, y: Tensor | None):
+    y64 = y.double() if y is not None and y.is_floating_point() else y
+    return copy.deepcopy(layer).to(dtype=torch.float64), x.double(), y64
+
+
+def check(layer: scratch.Layer, x: Tensor, y: Tensor | None, fd_samples: int) -> dict[str, float]:
+    """Largest autograd difference (float32, float64) and finite-difference relative error."""
+    return {
+        "autograd_diff_f32": max(scratch.compare_to_autograd(copy.deepcopy(layer), x, y)),
+        "autograd_diff_f64": max(scratch.compare_to_autograd(*_float64(layer, x, y))),
+        "fd_rel_error": scratch.finite_difference_check(layer, x, y, samples=fd_samples),
+    }
+
+
+def _forward(layer: scratch.Layer, x: Tensor, y: Tensor | None) -> Tensor:
+    return layer(x) if y is None else layer(x, y=y)
+
+
+def _median_ms(step: Callable[[], object], repeats: int, device: torch.device) -> float:
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(2):
+        step()
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def timings(layer: scratch.Layer, x: Tensor, y: Tensor | None, repeats: int, device: torch.device) -> dict[str, float]:
+    """Median ms of scratch forward + backward, and of the same forward differentiated by autograd."""
+    layer = copy.deepcopy(layer).to(device=device)
+    x, y = x.to(device), (y.to(device) if y is not None else None)
+    params = [p for p, _ in layer.params()]
+    with torch.no_grad():
+        dout = torch.randn_like(_forward(layer, x, y))
+
+    def by_hand() -> None:
+        with torch.no_grad():
+            _forward(layer, x, y)
+            layer.backward(dout)
+
+    def by_autograd() -> None:
+        xg = x.detach().requires_grad_(True)
+        torch.autograd.grad(_forward(layer, xg, y), [xg, *params], dout)
+
+    scratch_ms = _median_ms(by_hand, repeats, device)
+    for p in params:
+        p.requires_grad_(True)
+    autograd_ms = _median_ms(by_autograd, repeats, device)
+    return {"scratch_ms": scratch_ms, "autograd_ms": autograd_ms, "speed_ratio": autograd_ms / scratch_ms}
+
+
+def case_row(name: str, build: Build, seed: int, settings: Settings, device: torch.device) -> dict:
+    """One case at one seed: its checks and timings."""
+    torch.manual_seed(seed)
+    layer, x, y = build(settings.check_batch)
+    checks = check(layer, x, y, settings.fd_samples)
+    torch.manual_seed(seed)
+    big_layer, big_x, big_y = build(settings.time_batch)
+    passed = checks["autograd_diff_f64"] <= AUTOGRAD_TOL and checks["fd_rel_error"] <= FD_TOL
+    return {
+        "study": NAME, "experiment": "sequentials" if name.startswith("Sequential") else "layers",
+        "run_name": f"{name}_s{seed}", "layer": name, "repr": repr(layer).splitlines()[0], "seed": seed,
+        **checks, "passed": passed, **timings(big_layer, big_x, big_y, settings.repeats, device),
+    }
+
+
+def findings(table: pd.DataFrame) -> list[str]:
+    """Conclusions computed from the table."""
+    per_case = table.groupby("layer", sort=False).agg(
+        passed=("passed", "all"), f64=("autograd_diff_f64", "max"), fd=("fd_rel_error", "max"), ratio=("speed_ratio", "median"))
+    failed = per_case[~per_case.passed]
+    out = []
+    if failed.empty:
+        out.append(f"All {len(per_case)} cases pass over {table.seed.nunique()} seed(s): backward matches autograd within "
+                   f"{table.autograd_diff_f64.max():.1e} (float64; {table.autograd_diff_f32.max():.1e} in float32) and finite "
+                   f"differences within a relative error of {table.fd_rel_error.max():.1e}.")
+    else:
+        names = ", ".join(f"{k} (autograd {r.f64:.1e}, finite differences {r.fd:.1e})" for k, r in failed.iterrows())
+        out.append(f"{len(failed)} of {len(per_case)} cases FAIL (autograd tolerance {AUTOGRAD_TOL:g}, "
+                   f"finite differences {FD_TOL:g}): {names}.")
+    faster = per_case[per_case.ratio > 1]
+    out.append(f"Scratch forward + backward is faster than autograd on the same forward for {len(faster)} of {len(per_case)} "
+               f"cases; median time ratio (autograd / scratch) {per_case.ratio.median():.2f}.")
+    best, worst = per_case.ratio.idxmax(), per_case.ratio.idxmin()
+    out.append(f"Largest ratio: {best} ({per_case.ratio[best]:.2f}x); smallest: {worst} ({per_case.ratio[worst]:.2f}x).")
+    return out
+
+
+def make_figures(table: pd.DataFrame) -> dict:
+    """Check errors and timings per case (medians over seeds)."""
+    per_case = table.groupby("layer", sort=False)[METRICS].median()
+    fig, axes = new_figure(1, 2, (6, 0.3 * len(per_case) + 1.5))
+    errors = per_case[["autograd_diff_f32", "autograd_diff_f64", "fd_rel_error"]].clip(lower=1e-20)
+    errors.plot.barh(ax=axes[0, 0], logx=True)
+    axes[0, 0].axvline(FD_TOL, color="grey", linestyle="--", linewidth=0.8, label="tolerances")
+    axes[0, 0].axvline(AUTOGRAD_TOL, color="grey", linestyle="--", linewidth=0.8)
+    axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.06), ncol=2)
+    axes[0, 0].set_title("backward errors (log; exact 0 drawn at 1e-20)")
+    axes[0, 0].invert_yaxis()
+    per_case[["scratch_ms", "autograd_ms"]].plot.barh(ax=axes[0, 1], logx=True)
+    axes[0, 1].set_title("forward + backward, median ms (log)")
+    axes[0, 1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.06), ncol=2)
+    axes[0, 1].set_yticklabels([])
+    axes[0, 1].set_ylabel("")
+    axes[0, 1].invert_yaxis()
+    return {"checks_and_timings": fig}
+
+
+def run(quick: bool = False, seeds: int | None = None, device: str = "auto", out_dir: str | Path | None = None,
+        settings: Settings | None = None) -> StudyResult:
+    """Run the study and return its table, figures and report.
+
+    Args:
+        quick: smaller batches, fewer finite-difference samples and timing repeats.
+        seeds: seeds per case (default 3, quick 1); a seed draws inputs and weights.
+        device: where the timings run (checks run on the CPU); auto, cpu or cuda.
+        out_dir: output folder (default results/studies/backprop).
+        settings: sizes and repeats (default: `Settings.quick()` or `Settings()`).
+    """
+    settings = settings or (Settings.quick() if quick else Settings())
+    dev = resolve_device(device)
+    jobs = [(name, build, seed) for seed in seed_list(seeds, quick, 3, 1) for name, build in settings.cases.items()]
+    with study_threads(dev), torch.random.fork_rng():
+        rows = [case_row(name, build, seed, settings, dev) for name, build, seed in progress(jobs, desc="cases")]
+    table = pd.DataFrame(rows)
+    summary = mean_std(table, ["experiment", "layer"], METRICS)
+    found = findings(table)
+    figures = make_figures(table)
+    settings_view = {k: v for k, v in vars(settings).items() if k != "cases"}
+    report = build_report(f"Study: {NAME}", DESCRIPTION, found, summary, figures,
+                          {**settings_view, "device": str(dev), "cases": ", ".join(settings.cases)}, notes=[
+        "autograd_diff: norm of (backward - autograd) for the input and each parameter gradient, the largest; "
+        "fd_rel_error: largest relative error against central differences (float64). Timings use one CPU thread "
+        "on a CPU; speed_ratio = autograd_ms / scratch_ms (above 1: the hand-written backward is faster).",
+    ])
+    return StudyResult(NAME, table, summary, figures, found, study_dir(NAME, out_dir), report)

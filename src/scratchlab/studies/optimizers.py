@@ -1,0 +1,193 @@
+"""Study `optimizers`: VanillaSGD, MomentumSGD, RMSProp and Adam on a from-scratch 5 x 128 MLP.
+
+Every run is `run_experiment` with `engine: scratch` and `optimizer_impl: scratch` (a `scratch.MLP`
+trained by `LayerTrainer` with the `scratchlab.optim` optimizers), on CIFAR-10 when it is found
+(100 batches of 50 per epoch, 10 epochs, the whole test set), else on the 10-class digits. Then
+the overfit check: VanillaSGD on 20 training samples must reach 100% training accuracy.
+
+    from scratchlab.studies import optimizers
+    result = optimizers.run(quick=True)   # CIFAR-10 from $SCRATCHLAB_DATA, else digits
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from scratchlab.experiments import ExperimentConfig, RunResult
+from scratchlab.studies._common import (
+    accuracy,
+    build_report,
+    cifar10_available,
+    difference_is_noise,
+    final,
+    mean_text,
+    split_tensors,
+    study_threads,
+    train_runs,
+)
+from scratchlab.studies.base import StudyResult, mean_std, new_figure, seed_list, study_dir
+from scratchlab.viz import plot_exp_results
+
+NAME = "optimizers"
+DESCRIPTION = "VanillaSGD, MomentumSGD, RMSProp, Adam (scratch) on a 5 x 128 scratch MLP; overfit check"
+LABELS = {"sgd": "VanillaSGD", "momentum": "MomentumSGD", "rmsprop": "RMSProp", "adam": "Adam"}
+WSTD = {"cifar10": 0.05, "digits": 0.15}  # initial weight std: 3,072 or 64 inputs
+CLASSIC_RANGE = (35.0, 40.0)  # CIFAR-10 test accuracy the classic assignment expects
+METRICS = ["train_acc", "test_acc", "best_test_acc", "train_loss", "test_loss"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Budget, model and learning rates of the comparison and of the overfit check."""
+
+    dataset: str = "auto"  # auto: cifar10 when found, else digits
+    data_root: str | None = None
+    epochs: int = 10
+    batches: int = 100
+    batch_size: int = 50
+    hidden: tuple[int, ...] = (128,) * 5
+    wstd: float | None = None  # None: WSTD[dataset]
+    reg: float = 1e-3
+    limit: int | None = None  # first `limit` images of each split (quick runs)
+    lrs: dict[str, float] = field(default_factory=lambda: {"sgd": 0.05, "momentum": 0.01, "rmsprop": 3e-4, "adam": 3e-4})
+    overfit_samples: int = 20
+    overfit_epochs: int = 60
+    overfit_lr: float = 0.2
+
+    @classmethod
+    def quick(cls) -> Settings:
+        return cls(epochs=4, batches=40, limit=2000, overfit_epochs=40)
+
+    def resolved(self) -> Settings:
+        """The settings with `dataset` (auto -> cifar10 or digits) and `wstd` decided."""
+        dataset = self.dataset
+        if dataset == "auto":
+            dataset = "cifar10" if cifar10_available(self.data_root) else "digits"
+        return replace(self, dataset=dataset, wstd=self.wstd or WSTD.get(dataset, 0.1))
+
+
+def _base(settings: Settings, device: str, runs_dir: Path) -> dict:
+    options = {"limit": settings.limit, "stratified": True} if settings.limit and settings.dataset == "cifar10" else {}
+    return dict(
+        out_dir=runs_dir, device=device, dataset=settings.dataset, data_root=settings.data_root,
+        dataset_options=options, normalize=True, engine="scratch", optimizer_impl="scratch", model_type="mlp",
+        hidden_dims=list(settings.hidden), model_options={"wstd": settings.wstd}, reg=settings.reg, momentum=0.9,
+        bs_train=settings.batch_size, bs_test=100, batches=settings.batches, epochs=settings.epochs,
+        early_stopping=None, checkpoints=False,
+    )
+
+
+def configs(settings: Settings, seeds: list[int], device: str, runs_dir: Path) -> list[ExperimentConfig]:
+    """One run per (optimizer, seed), then one overfit run per seed."""
+    base = _base(settings, device, runs_dir)
+    runs = [
+        ExperimentConfig.create(**base, run_name=f"opt_{opt}_s{seed}", seed=seed, optimizer=opt, lr=lr)
+        for seed in seeds for opt, lr in settings.lrs.items()
+    ]
+    overfit = dict(base, bs_train=settings.overfit_samples, batches=None, epochs=settings.overfit_epochs,
+                   train_limit=settings.overfit_samples, test_limit=1000, reg=0.0)
+    if settings.dataset == "cifar10":  # decode only what the check uses
+        overfit["dataset_options"] = {"limit": 1000, "stratified": True}
+    return runs + [
+        ExperimentConfig.create(**overfit, run_name=f"overfit_sgd_s{seed}", seed=seed, optimizer="sgd", lr=settings.overfit_lr)
+        for seed in seeds
+    ]
+
+
+def row(run: RunResult) -> dict:
+    c, fit = run.config, run.fit
+    overfit = c.run_name.startswith("overfit")
+    out = {
+        "study": NAME, "experiment": "overfit" if overfit else "optimizers", "run_name": c.run_name,
+        "optimizer": LABELS[c.optimizer], "lr": c.lr, "dataset": c.dataset, "seed": c.seed,
+        "train_acc": final(fit.train_acc), "test_acc": final(fit.test_acc), "best_test_acc": fit.best_test_acc,
+        "train_loss": final(fit.epoch_mean("train_loss")), "test_loss": final(fit.epoch_mean("test_loss")),
+        "train_seconds": run.summary["train_seconds"],
+    }
+    if overfit:
+        out["train_acc"] = accuracy(run.model, *split_tensors(c, c.train_split))
+        hits = [i + 1 for i, a in enumerate(fit.train_acc) if a >= 100.0]
+        out["epochs_to_100"] = hits[0] if hits else None
+    return out
+
+
+def findings(table: pd.DataFrame, overfit_samples: int = 20) -> list[str]:
+    """Conclusions computed from the table."""
+    main = table[table.experiment == "optimizers"]
+    dataset = main.dataset.iloc[0]
+    acc = {name: part.test_acc for name, part in main.groupby("optimizer", sort=False)}
+    n_test = 10000 if dataset == "cifar10" else 899
+    text = ", ".join(f"{k} {mean_text(v)}%" for k, v in acc.items())
+    out = [f"Final test accuracy on {dataset}: {text}."]
+    for name in ("MomentumSGD", "RMSProp"):
+        diff, se, noise = difference_is_noise(acc[name], acc["VanillaSGD"], n_test)
+        verdict = "within noise of" if noise else ("above" if diff > 0 else "below")
+        out.append(f"{name} is {verdict} VanillaSGD: {diff:+.1f} points (standard error {se:.1f}).")
+    best = max(acc, key=lambda k: acc[k].mean())
+    out.append(f"Best: {best} ({acc[best].mean():.1f}%).")
+    if dataset == "cifar10":
+        low, high = CLASSIC_RANGE
+        inside = [k for k, v in acc.items() if low <= v.mean() <= high]
+        above = [k for k, v in acc.items() if v.mean() > high]
+        below = [k for k, v in acc.items() if v.mean() < low]
+        out.append(f"Classic expectation {low:.0f}-{high:.0f}%: inside {', '.join(inside) or 'none'}; above "
+                   f"{', '.join(above) or 'none'}; below {', '.join(below) or 'none'}.")
+    over = table[table.experiment == "overfit"]
+    if len(over):
+        hit = over.epochs_to_100.notna()
+        first = f", first at epoch {int(over.epochs_to_100.min())}" if hit.any() else ""
+        out.append(f"Overfit check: VanillaSGD fits the {overfit_samples} training samples to 100% in {int(hit.sum())} of "
+                   f"{len(over)} seed(s){first}; accuracy on them after the last epoch: {over.train_acc.min():.0f}% at worst.")
+    return out
+
+
+def make_figures(table: pd.DataFrame, runs: list[RunResult]) -> dict:
+    """Learning curves of the first seed, final test accuracy per optimizer, the overfit curve."""
+    first = min(r.config.seed for r in runs)
+    fits = {LABELS[r.config.optimizer]: r.fit for r in runs if r.config.seed == first and r.config.run_name.startswith("opt_")}
+    fig, _ = plot_exp_results(fits, log_loss=True)
+    figures = {"learning_curves": fig}
+    fig, axes = new_figure(1, 2, (5, 3.5))
+    main = table[table.experiment == "optimizers"].groupby("optimizer", sort=False).test_acc
+    axes[0, 0].bar(list(main.groups), main.mean(), yerr=main.std().fillna(0), capsize=4, color=[f"C{i}" for i in range(len(main))])
+    axes[0, 0].set_ylabel("final test accuracy (%)")
+    axes[0, 0].set_title("mean and std over seeds", fontsize=9)
+    for r in runs:
+        if r.config.run_name.startswith("overfit"):
+            axes[0, 1].plot(range(1, len(r.fit.train_acc) + 1), r.fit.train_acc, label=f"seed {r.config.seed}")
+    axes[0, 1].set_xlabel("epoch")
+    axes[0, 1].set_ylabel("training accuracy (%)")
+    axes[0, 1].set_title("overfit check: VanillaSGD on 20 samples", fontsize=9)
+    axes[0, 1].legend(fontsize=7)
+    fig.tight_layout()
+    figures["test_accuracy_and_overfit"] = fig
+    return figures
+
+
+def run(quick: bool = False, seeds: int | None = None, device: str = "auto", out_dir: str | Path | None = None,
+        settings: Settings | None = None) -> StudyResult:
+    """Run the study and return its table, figures and report.
+
+    Args:
+        quick: 3 epochs of 20 batches on the first 2,000 images (CIFAR-10).
+        seeds: seeds per optimizer (default 3, quick 1).
+        device: auto, cpu or cuda.
+        out_dir: output folder (default results/studies/optimizers); runs go to its runs/.
+        settings: budget, data and learning rates (default: `Settings.quick()` or `Settings()`).
+    """
+    settings = (settings or (Settings.quick() if quick else Settings())).resolved()
+    out = study_dir(NAME, out_dir)
+    with study_threads(device):
+        runs = train_runs(configs(settings, seed_list(seeds, quick, 3, 1), device, out / "runs"), desc=NAME)
+        table = pd.DataFrame([row(r) for r in runs])
+    summary = mean_std(table, ["experiment", "optimizer", "lr"], METRICS)
+    found = findings(table, settings.overfit_samples)
+    figures = make_figures(table, runs)
+    report = build_report(f"Study: {NAME}", DESCRIPTION, found, summary, figures, asdict(settings), notes=[
+        "Accuracies in percent. train_acc of the comparison is the last epoch's running accuracy; of the overfit "
+        "check, the trained model's accuracy on its training samples.",
+    ])
+    return StudyResult(NAME, table, summary, figures, found, out, report)

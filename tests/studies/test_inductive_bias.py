@@ -1,0 +1,248 @@
+"""The inductive-bias study: its plan, a tiny end-to-end run, numbers and verdicts that follow the
+table, the q7 diagnosis helpers and the example notebook."""
+
+from __future__ import annotations
+
+import html
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scratchlab.cli import main
+from scratchlab.models import build_model, edge_detector_kernels, summary
+from scratchlab.studies import get_study, inductive_bias
+from scratchlab.studies.base import fmt_pm
+from scratchlab.studies.inductive_bias_analysis import (
+    Analysis,
+    neighbour_correlation,
+    parameter_counts,
+)
+from scratchlab.studies.inductive_bias_diagnosis import (
+    HE_VARIANT,
+    escape_epoch,
+    init_diagnosis,
+    spread_drop,
+)
+from scratchlab.studies.inductive_bias_plan import (
+    DATA_SEED_OFFSET,
+    FULL,
+    VALID_PER_CLASS,
+    experiment_configs,
+    study_runs,
+)
+from scratchlab.studies.inductive_bias_report import findings
+from scratchlab.studies.inductive_bias_table import COLUMNS, Stat, stat
+from scratchlab.studies.inductive_bias_verdicts import conclusions, difference
+
+REPO = Path(__file__).resolve().parents[2]
+SCALE = 0.04  # every epoch count x 0.04: 2-6 epochs per run
+REQUIRED = ["study", "experiment", "model", "condition", "kernel_size", "images_per_class", "seed",
+            "epochs", "train_acc", "valid_acc", "run_name"]
+QUESTIONS = [f"q{i}" for i in range(1, 8)]
+
+
+@pytest.fixture(scope="module")
+def study():
+    """One tiny quick-mode run of the whole study (every question, one seed), saved."""
+    with tempfile.TemporaryDirectory(prefix="scratchlab-ib-") as folder:
+        out = Path(folder)
+        result = inductive_bias.run(quick=True, seeds=1, device="cpu", out_dir=out, scale=SCALE, verbose=False)
+        result.save()
+        yield result, out
+
+
+# ----------------------------------------------------------------------------- the plan
+
+def test_plan_covers_every_question_with_the_contracted_setup(tmp_path):
+    runs = study_runs(False, [0, 1], tmp_path)
+    assert sorted({r.experiment for r in runs}) == QUESTIONS
+    configs = experiment_configs(False, [0, 1], tmp_path)
+    assert len({c.run_name for c in configs}) == len(configs)
+    for run in runs:
+        c = run.config
+        classes = len(c.dataset_options["class_type"])
+        assert c.test_limit == VALID_PER_CLASS * classes and c.train_limit == run.images_per_class * classes
+        assert c.dataset_options["seed"] == DATA_SEED_OFFSET + run.seed == DATA_SEED_OFFSET + c.seed
+        assert (c.optimizer, c.momentum, c.reg, c.dataset, c.test_split) == ("momentum", 0.9, 0.0, "edges", "valid")
+        assert c.bs_train == (32 if run.experiment in ("q1", "q2") else 10)
+        expected = {"q1": FULL.q12, "q2": FULL.q12, "q3": FULL.q3, "q4": FULL.q45, "q5": FULL.q45,
+                    "q6": FULL.q6, "q7": FULL.q7}[run.experiment]
+        assert c.epochs == expected
+        assert (c.early_stopping is not None) == (run.experiment == "q3")
+        if run.experiment != "q7":
+            assert c.lr == 1e-2
+    q3 = [r.config for r in runs if r.experiment == "q3"]
+    assert all(c.early_stopping_monitor == "train_loss" and c.early_stopping_min_delta > 0 for c in q3)
+    shift = [r.config for r in runs if r.condition == "domain_shift"]
+    assert shift and all(c.dataset_options["possible_edge_location_ratio"] == 0.5 for c in shift)
+    assert all(r.config.dataset_options.get("permutation") for r in runs if r.condition == "permuted")
+    assert len(experiment_configs(True, [0, 1], tmp_path)) == len(experiment_configs(True, [0], tmp_path)) * 2
+
+
+def test_parameter_counts_come_from_the_models():
+    counts = parameter_counts()
+    cnn = build_model({"model_type": "simplecnn"})
+    assert counts["cnn"] == sum(p.numel() for p in cnn.parameters())
+    mlp = build_model({"model_type": "three_layer_mlp"})
+    assert counts["mlp"] == sum(p.numel() for p in mlp.parameters()) == summary(mlp, (1, 28, 28)).params
+
+
+def test_the_study_is_registered(capsys):
+    assert get_study("inductive-bias") is inductive_bias
+    with pytest.raises(SystemExit) as exit_:
+        main(["study", "inductive-bias", "--seeds", "0"])
+    assert exit_.value.code == 2 and "--seeds must be >= 1" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- tiny end-to-end run
+
+def test_quick_run_writes_table_figures_and_report(study):
+    result, out = study
+    table = pd.read_csv(out / "table.csv")
+    assert set(REQUIRED) <= set(table.columns) and list(result.table.columns) == COLUMNS
+    assert sorted(table["experiment"].unique()) == QUESTIONS
+    assert (table["status"] == "ok").all() and len(table) == len(study_runs(True, [0], out / "runs"))
+    assert table["valid_acc"].between(0, 100).all() and table["train_acc"].between(0, 100).all()
+    assert set(table["condition"]) == {"iid", "domain_shift", "permuted", "five_classes"}
+    assert {"cnn", "mlp", "cnn_avgpool", "cnn_edge_init", "wider_cnn", "deeper_cnn"} == set(table["model"])
+    for name in ("q2_sample_efficiency", "q2_kernels", "q3_curves", "q4_confusion", "q5_kernels",
+                 "q6_five_classes", "q7_search", "q7_diagnosis"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 0
+    assert (out / "summary.csv").exists()
+    assert list(result.headline.columns) == ["experiment", "hypothesis", "verdict"]
+    page = (out / "report.html").read_text()
+    assert len(result.headline) >= 13 and all(h in html.unescape(page) for h in result.headline["hypothesis"])
+    assert "Conclusions" in page and page.count("<h2>") >= 9
+
+
+def test_report_quotes_the_numbers_of_its_table(study):
+    result, out = study
+    page = html.unescape((out / "report.html").read_text())
+    for where in ({"experiment": "q4", "model": "cnn", "kernel_size": 7, "condition": "domain_shift"},
+                  {"experiment": "q6", "model": "cnn_avgpool"},
+                  {"experiment": "q2", "model": "mlp", "images_per_class": 50}):
+        values = result.table.query(" and ".join(f"{k} == {v!r}" for k, v in where.items()))["valid_acc"]
+        assert f"{fmt_pm(values.mean(), 0.0)}%" in page
+    assert all(f in page for f in result.findings[:3])
+
+
+# ----------------------------------------------------------------------------- numbers and verdicts follow the data
+
+def world(holds: bool):
+    """Valid/train accuracy of every planned run in a world where the hypotheses hold (or fail)."""
+
+    def acc(experiment: str, model: str, condition: str, kernel: int | None) -> float:
+        good = {
+            "q2": {"cnn": 90, "mlp": 60, "cnn_edge_init": 95}, "q3": {"cnn": 97, "mlp": 70},
+            "q6": {"cnn": 90, "mlp": 60, "cnn_avgpool": 80}, "q7": {"cnn": 80, "wider_cnn": 90, "deeper_cnn": 85},
+        }
+        bad = {
+            "q2": {"cnn": 60, "mlp": 90, "cnn_edge_init": 40}, "q3": {"cnn": 80, "mlp": 70},
+            "q6": {"cnn": 60, "mlp": 90, "cnn_avgpool": 90}, "q7": {"cnn": 90, "wider_cnn": 70, "deeper_cnn": 20},
+        }
+        shifted = {("cnn", "domain_shift"): 90 if holds else 33, ("mlp", "domain_shift"): 33 if holds else 80,
+                   ("cnn", "permuted"): 60 if holds else 95, ("mlp", "permuted"): 80 if holds else 60,
+                   ("cnn", "iid"): 95 if holds else 90, ("mlp", "iid"): 80 if holds else 90}
+        if experiment in ("q4", "q5"):
+            return shifted[(model, condition)] - (5 if kernel == 3 else 0)
+        return (good if holds else bad).get(experiment, {"cnn": 90, "mlp": 90}).get(model, 90)
+
+    return acc
+
+
+def synthetic_table(holds: bool, seeds=(0, 1, 2)) -> pd.DataFrame:
+    acc = world(holds)
+    rows = []
+    for run in study_runs(False, list(seeds), "unused"):
+        jitter = 0.5 * (run.seed - 1)
+        valid = acc(run.experiment, run.model, run.condition, run.kernel_size) + jitter
+        rows.append({"study": "inductive-bias", **run.meta(), "epochs": run.config.epochs,
+                     "train_acc": (100.0 if holds else 80.0) if run.experiment == "q1" else min(100.0, valid + 5),
+                     "valid_acc": valid, "best_valid_acc": valid, "params": 1, "train_seconds": 1.0, "status": "ok"})
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"kernel_size": "Int64"})
+
+
+def test_verdicts_follow_the_data():
+    structured = {"iid": Stat((0.6, 0.62, 0.58)), "permuted": Stat((0.05, 0.0, 0.02))}
+    holds = conclusions(synthetic_table(True), structured)
+    assert (holds["verdict"] == "supported").all(), holds[holds["verdict"] != "supported"]
+    flipped = {"iid": structured["permuted"], "permuted": structured["iid"]}
+    fails = conclusions(synthetic_table(False), flipped)
+    assert len(fails) == len(holds)
+    assert not (fails["verdict"] == "supported").any(), fails[fails["verdict"] == "supported"]
+    assert set(fails["verdict"]) <= {"contradicted", "not reached", "inconclusive"}
+
+
+def test_difference_needs_margin_and_standard_error():
+    assert difference(Stat((90.0, 91.0)), Stat((80.0, 81.0))) == "higher"
+    assert difference(Stat((80.0, 81.0)), Stat((90.0, 91.0))) == "lower"
+    assert difference(Stat((90.0, 91.0)), Stat((89.0, 90.0))) == "same"  # below the margin
+    assert difference(Stat((60.0, 100.0)), Stat((70.0, 71.0))) == "same"  # within 2 standard errors
+    assert difference(Stat(()), Stat((1.0,))) == "no data"
+
+
+def empty_analysis() -> Analysis:
+    return Analysis(params=parameter_counts(), convergence=pd.DataFrame(columns=["model", "stopped_early"]),
+                    search=pd.DataFrame(columns=["model", "lr", "epochs", "valid_mean", "valid_std", "n"]),
+                    init=pd.DataFrame(), trained=pd.DataFrame(columns=["model", "at_chance", "dead_channels"]))
+
+
+def test_findings_text_follows_the_table():
+    table = synthetic_table(True)
+    texts = findings(table, empty_analysis())
+    where = {"experiment": "q4", "model": "cnn", "kernel_size": 7, "condition": "domain_shift"}
+    q4 = next(t for t in texts if t.startswith("q4:"))
+    assert f"CNN k=7 {stat(table, **where)}" in q4
+    rows = (table["experiment"] == "q4") & (table["model"] == "cnn") & (table["kernel_size"] == 7) \
+        & (table["condition"] == "domain_shift")
+    new_values = np.array([41.0, 47.0, 50.0])
+    table.loc[rows, "valid_acc"] = new_values
+    q4_changed = next(t for t in findings(table, empty_analysis()) if t.startswith("q4:"))
+    assert f"CNN k=7 {fmt_pm(new_values.mean(), new_values.std(ddof=1))}%" in q4_changed
+    one_seed = table[table["seed"] == 2]
+    q6 = next(t for t in findings(one_seed, empty_analysis()) if t.startswith("q6:"))
+    mlp = one_seed[(one_seed["experiment"] == "q6") & (one_seed["model"] == "mlp")]["valid_acc"].iloc[0]
+    assert f"MLP {fmt_pm(mlp, 0.0)}%" in q6
+    assert f"({parameter_counts()['cnn']:,} parameters)" in texts[0]
+
+
+# ----------------------------------------------------------------------------- q7 diagnosis helpers
+
+def test_kernel_structure_measure_separates_edge_detectors_from_noise():
+    edges = edge_detector_kernels(7, 3)
+    noise = torch.randn(3, 1, 7, 7, generator=torch.Generator().manual_seed(0))
+    assert neighbour_correlation(edges) > 0.5
+    assert abs(neighbour_correlation(noise)) < 0.3
+
+
+def test_diagnosis_measures_each_relu_layer():
+    x = torch.rand(20, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(20) % 5
+    state = torch.get_rng_state()
+    diag = init_diagnosis(x, y, draws=2, models=("cnn", "deeper_cnn", HE_VARIANT))
+    assert torch.equal(state, torch.get_rng_state())  # the global RNG is left alone
+    assert diag.groupby("model").size().to_dict() == {"cnn": 2, "deeper_cnn": 4, HE_VARIANT: 4}
+    assert diag["dead"].between(0, 1).all() and (diag["spread"] >= 0).all() and (diag["grad"] >= 0).all()
+    deeper = diag[diag["model"] == "deeper_cnn"]["spread"].to_numpy()
+    assert spread_drop(diag, "deeper_cnn") == pytest.approx(deeper[0] / deeper[-1])
+    assert escape_epoch([20, 25, 41, 60], chance=20) == 3 and escape_epoch([20, 21], chance=20) is None
+
+
+# ----------------------------------------------------------------------------- the example notebook
+
+def test_notebook_runs_the_study(study):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    _, out = study
+    notebook = nbformat.read(REPO / "examples" / "inductive_bias.ipynb", as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source = f"scale = {SCALE}\nseeds = 1\nout_dir = {str(out)!r}"  # reuses the finished runs
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(out)}}).execute()
+    outputs = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                      for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "q4:" in outputs and "image/png" in str(notebook.cells[-1].outputs)
