@@ -234,7 +234,8 @@ def test_diagnosis_measures_each_relu_layer():
 
 # ----------------------------------------------------------------------------- the example notebook
 
-def test_notebook_runs_the_study(study):
+def test_notebook_runs_the_study(study, monkeypatch):
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel shows figures inline, as in Jupyter
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     _, out = study
