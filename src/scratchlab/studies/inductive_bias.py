@@ -12,13 +12,11 @@ deeper CNNs. Every number is a mean +- std over seeds, with the per-seed values 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-import torch
-
 from scratchlab.experiments import ExperimentConfig, RunOutcome, run_configs
+from scratchlab.studies._common import torch_threads
 from scratchlab.studies.base import StudyResult, seed_list, study_dir
 from scratchlab.studies.inductive_bias_analysis import analyse
 from scratchlab.studies.inductive_bias_plan import (
@@ -44,17 +42,10 @@ __all__ = [
 ]
 
 
-@contextmanager
-def cpu_threads(device: str, threads: int = 1) -> Iterator[None]:
+def cpu_threads(device: str, threads: int = 1) -> AbstractContextManager[None]:
     """Use `threads` intra-op threads while training on the CPU (these nets are too small to gain
     from more, and lose much when the cores are shared); restored afterwards."""
-    before = torch.get_num_threads()
-    if resolve_device(device).type == "cpu":
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(threads if resolve_device(device).type == "cpu" else None)
 
 
 def train(configs: list[ExperimentConfig], device: str = "auto", jobs: int = 1, verbose: bool = True) -> list[RunOutcome]:
