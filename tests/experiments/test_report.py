@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from scratchlab.cli import main
+from scratchlab.errors import ConfigError
 from scratchlab.experiments import build_report
 
 from .conftest import TINY
@@ -43,6 +44,21 @@ def test_report_shows_the_shared_config_and_varied_field(sweep_dir):
     assert "digits" in shared and "hidden_dims" not in shared
     runs = html.split("<h3>Runs</h3>")[1].split("</table>")[0]
     assert "hidden_dims" in runs
+
+
+def test_report_of_a_parent_folder_covers_each_sweep_subfolder(sweep_dir, tmp_path):
+    parent = tmp_path / "all"
+    shutil.copytree(sweep_dir, parent / "demo")
+    shutil.copytree(sweep_dir, parent / "again")
+    html = build_report(parent).render()
+    assert "again: demo" in html and "demo: demo" in html
+    assert "8 runs in" in html and html.count("<h3>Runs</h3>") == 2
+
+
+def test_report_of_a_folder_without_results_is_a_clear_error(tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="no results files in .*empty or its subfolders"):
+        build_report(tmp_path / "empty")
 
 
 def chromium_path():

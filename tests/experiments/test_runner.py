@@ -37,6 +37,19 @@ def test_rerun_with_more_epochs_continues_from_checkpoint(tiny):
     assert longer.fit == straight.fit
 
 
+def test_rerun_with_another_config_refuses_to_resume_and_keeps_the_checkpoint(tiny):
+    first = run_experiment({**tiny, "run_name": "r", "epochs": 2}, verbose=False)
+    last = first.path.parent / "checkpoints" / "r_last.pt"
+    kept, kept_result = last.read_bytes(), first.path.read_bytes()
+    with pytest.raises(ConfigError, match=r"run r has a checkpoint .*r_last\.pt made with another config "
+                                          r"\(lr: 0\.01 -> 0\.05\); give the run a new run_name"):
+        run_experiment({**tiny, "run_name": "r", "epochs": 3, "lr": 0.05}, verbose=False)
+    assert last.read_bytes() == kept and first.path.read_bytes() == kept_result
+    other_name = run_experiment({**tiny, "run_name": "r2", "epochs": 3, "lr": 0.05}, verbose=False)
+    straight = run_experiment({**tiny, "run_name": "r3", "epochs": 3, "lr": 0.05, "checkpoints": False}, verbose=False)
+    assert other_name.fit == straight.fit
+
+
 def test_scratch_optimizer_implementation_trains(tiny):
     result = run_experiment({**tiny, "run_name": "scratch", "optimizer": "momentum", "optimizer_impl": "scratch", "epochs": 4}, verbose=False)
     assert result.fit.test_acc[-1] > result.fit.test_acc[0]

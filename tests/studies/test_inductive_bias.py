@@ -187,6 +187,8 @@ def test_difference_needs_margin_and_standard_error():
 
 def empty_analysis() -> Analysis:
     return Analysis(params=parameter_counts(), convergence=pd.DataFrame(columns=["model", "stopped_early"]),
+                    overfit=pd.DataFrame(columns=["model", "seed", "epochs", "train_acc", "final_train_loss",
+                                                  "earlier_train_loss", "epochs_back"]),
                     search=pd.DataFrame(columns=["model", "lr", "epochs", "valid_mean", "valid_std", "n"]),
                     init=pd.DataFrame(), trained=pd.DataFrame(columns=["model", "at_chance", "dead_channels"]))
 
@@ -208,6 +210,22 @@ def test_findings_text_follows_the_table():
     mlp = one_seed[(one_seed["experiment"] == "q6") & (one_seed["model"] == "mlp")]["valid_acc"].iloc[0]
     assert f"MLP {fmt_pm(mlp, 0.0)}%" in q6
     assert f"({parameter_counts()['cnn']:,} parameters)" in texts[0]
+
+
+def test_q1_text_explains_runs_short_of_100_percent():
+    table = synthetic_table(True)
+    analysis = empty_analysis()
+    assert "Short of" not in findings(table, analysis)[0]
+    analysis.overfit = pd.DataFrame([
+        {"model": "cnn", "seed": 3, "epochs": 500, "train_acc": 93.3, "final_train_loss": 0.138,
+         "earlier_train_loss": 0.152, "epochs_back": 50},
+        {"model": "cnn", "seed": 4, "epochs": 500, "train_acc": 96.7, "final_train_loss": 0.11,
+         "earlier_train_loss": 0.11, "epochs_back": 50},
+        {"model": "mlp", "seed": 0, "epochs": 500, "train_acc": 100.0, "final_train_loss": 0.01,
+         "earlier_train_loss": 0.02, "epochs_back": 50}])
+    q1 = findings(table, analysis)[0]
+    assert "CNN seed 3 at 93.3%" in q1 and "CNN seed 4 at 96.7%" in q1 and "MLP seed 0" not in q1
+    assert "in 1 of them the loss was still falling, so the 500-epoch budget" in q1
 
 
 # ----------------------------------------------------------------------------- q7 diagnosis helpers

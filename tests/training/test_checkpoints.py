@@ -68,6 +68,15 @@ def test_nan_loss_stops_with_epoch_and_batch_and_keeps_last_checkpoint(tmp_path)
     assert Path(f"{prefix}_last.pt").read_bytes() == good
 
 
+def test_nan_loss_before_any_checkpoint_says_none_was_written(tmp_path):
+    x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
+    x[2] = float("nan")
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1, batch 1; no checkpoint was written before it"):
+        tiny_trainer().fit(TensorLoader(x, y, batch_size=5), TensorLoader(x, y, batch_size=5), 2,
+                           checkpoints=tmp_path / "run", print_every=0)
+    assert not (tmp_path / "run_last.pt").exists()
+
+
 def test_interrupted_write_never_replaces_a_good_file(tmp_path, monkeypatch):
     target = tmp_path / "ckpt.pt"
     atomic_write_bytes(target, b"good")

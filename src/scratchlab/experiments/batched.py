@@ -35,6 +35,7 @@ from scratchlab.experiments.pipeline import RunData, build_data, build_optimizer
 from scratchlab.experiments.runner import (
     checkpoint_prefix,
     early_stopping,
+    record_checkpoint_config,
     record_failure,
     timing_path,
     write_result,
@@ -227,6 +228,7 @@ def _save_checkpoints(p: Prepared, fit: FitResult, outcome: ModelOutcome, per_ep
     """`<run>_last.pt` in the single trainer's format (a single run can resume from it) and `<run>_best.pt`."""
     prefix = checkpoint_prefix(p.config)
     files = CheckpointFiles(prefix)
+    record_checkpoint_config(p.config)
     best_acc = fit.best_test_acc if fit.test_acc else None
     files.save_last({
         "epoch": fit.num_epochs, "history": fit.to_dict(), "best_acc": best_acc, "stopped": outcome.stopped,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scratchlab.errors import ConfigError
 from scratchlab.experiments.store import aggregate, load_runs, runs_table, shared_config, strip_seed
 from scratchlab.training import FitResult
 from scratchlab.viz import HtmlReport, plot_exp_results
@@ -45,13 +46,28 @@ def add_runs_section(report: HtmlReport, title: str, runs: list[dict[str, Any]])
         report.figure(fig, alt=f"{title} learning curves")
 
 
+def results_folders(directory: Path) -> list[tuple[Path, list[dict[str, Any]]]]:
+    """`directory` and its direct subfolders (a sweep writes to `results/<sweep name>/`), each with
+    its runs, keeping the folders that hold any; a ConfigError when none does."""
+    folders = [directory, *sorted(p for p in directory.iterdir() if p.is_dir() and p.name != "checkpoints")] \
+        if directory.is_dir() else [directory]
+    found = [(folder, runs) for folder in folders if (runs := load_runs(folder))]
+    if not found:
+        raise ConfigError(f"no results files in {directory} or its subfolders; run an experiment or sweep first")
+    return found
+
+
 def build_report(directory: str | Path, title: str | None = None) -> HtmlReport:
-    """A report of every run in `directory`, one section per sweep."""
+    """A report of every run in `directory` (and in its direct subfolders), one section per sweep."""
     directory = Path(directory)
-    runs = load_runs(directory)
-    report = HtmlReport(title or f"scratchlab results: {directory}", subtitle=f"{len(runs)} runs in {directory}")
-    by_name = {r["config"]["run_name"]: r for r in runs}
-    for name, members in sweep_groups(directory).items():
-        selected = list(by_name.values()) if members is None else [by_name[m] for m in members if m in by_name]
-        add_runs_section(report, name, selected)
+    found = results_folders(directory)
+    total = sum(len(runs) for _, runs in found)
+    where = f"{directory}" if len(found) == 1 else f"{directory} ({len(found)} folders)"
+    report = HtmlReport(title or f"scratchlab results: {directory}", subtitle=f"{total} runs in {where}")
+    for folder, runs in found:
+        by_name = {r["config"]["run_name"]: r for r in runs}
+        prefix = "" if folder == directory else f"{folder.relative_to(directory)}: "
+        for name, members in sweep_groups(folder).items():
+            selected = list(by_name.values()) if members is None else [by_name[m] for m in members if m in by_name]
+            add_runs_section(report, prefix + name, selected)
     return report

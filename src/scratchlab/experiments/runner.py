@@ -26,6 +26,7 @@ from scratchlab.experiments.pipeline import (
 )
 from scratchlab.models import summary as model_summary
 from scratchlab.training import (
+    CheckpointFiles,
     ClassifierTrainer,
     EarlyStopping,
     FitResult,
@@ -63,6 +64,41 @@ def timing_path(config: ExperimentConfig) -> Path:
     return checkpoint_prefix(config).with_name(f"{config.run_name}.timing.json")
 
 
+# Fields a rerun may change and still resume the run's checkpoint: where things are, on which
+# device, speed-only switches, and `epochs` (a longer budget continues the run).
+RESUME_NEUTRAL = frozenset({"run_name", "out_dir", "device", "data_root", "epochs", "checkpoints",
+                            "compile", "compile_mode", "cudnn_benchmark"})
+
+
+def checkpoint_config_path(config: ExperimentConfig) -> Path:
+    """`<out_dir>/checkpoints/<run_name>.config.json`: the config that wrote the run's checkpoints."""
+    return checkpoint_prefix(config).with_name(f"{config.run_name}.config.json")
+
+
+def check_resumable(config: ExperimentConfig) -> None:
+    """Refuse to resume a checkpoint written by a different config (a ConfigError naming the changes).
+
+    Without this a rerun under the same name with, say, another learning rate would continue the
+    old run and label its history with the new config.
+    """
+    last = CheckpointFiles(checkpoint_prefix(config)).last
+    path = checkpoint_config_path(config)
+    if not last.exists() or not path.exists():  # nothing to resume, or a checkpoint without a record
+        return
+    saved, now = json.loads(path.read_text()), config.to_dict()
+    changed = sorted(k for k in saved.keys() | now.keys() if k not in RESUME_NEUTRAL and saved.get(k) != now.get(k))
+    if changed:
+        diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed[:4])
+        more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+        raise ConfigError(
+            f"run {config.run_name} has a checkpoint {last} made with another config ({diff}{more}); "
+            f"give the run a new run_name or out_dir, or delete {checkpoint_prefix(config)}_*.pt to start it over")
+
+
+def record_checkpoint_config(config: ExperimentConfig) -> None:
+    atomic_write_json(checkpoint_config_path(config), config.to_dict())
+
+
 def as_config(config: ExperimentConfig | dict[str, Any]) -> ExperimentConfig:
     return config if isinstance(config, ExperimentConfig) else ExperimentConfig.create(**config)
 
@@ -85,9 +121,13 @@ def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = Tr
 def _run(config: ExperimentConfig, device: torch.device, verbose: bool) -> RunResult:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = config.cudnn_benchmark
+    main = distributed.is_main_process()
+    if config.checkpoints:
+        check_resumable(config)
     data = build_fast_data(config, device) if config.trainer == "fast" else build_data(config, device)
     model, trainer, info = build_trainer(config, data, device)
-    main = distributed.is_main_process()
+    if config.checkpoints and main:
+        record_checkpoint_config(config)
     timing = EpochTimer(timing_path(config) if config.checkpoints and main else None)
     fit = trainer.fit(
         data.train, data.test, config.epochs,

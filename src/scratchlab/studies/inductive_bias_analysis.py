@@ -33,6 +33,7 @@ class Analysis:
 
     params: dict[str, int]
     convergence: pd.DataFrame
+    overfit: pd.DataFrame
     search: pd.DataFrame
     init: pd.DataFrame
     trained: pd.DataFrame
@@ -95,10 +96,22 @@ def convergence(table: pd.DataFrame, store: RunStore, budget: Budget) -> pd.Data
     return rows[["model", "seed", "epochs", "stopped_early", "final_train_loss", "train_acc", "valid_acc"]]
 
 
-def _epoch_mean(fit: FitResult | None) -> float:
-    if fit is None or not fit.train_loss:
+def _epoch_mean(fit: FitResult | None, epochs_back: int = 0) -> float:
+    """Mean train loss of the last epoch (or of the epoch `epochs_back` before it)."""
+    if fit is None or not fit.train_loss or epochs_back >= fit.num_epochs:
         return float("nan")
-    return float(np.mean(np.array(fit.train_loss).reshape(fit.num_epochs, -1)[-1]))
+    return float(np.mean(np.array(fit.train_loss).reshape(fit.num_epochs, -1)[-1 - epochs_back]))
+
+
+def overfit(table: pd.DataFrame, store: RunStore) -> pd.DataFrame:
+    """q1: per run, the final train accuracy and the mean train loss of the last epoch and of the
+    epoch a tenth of the budget earlier (a run short of 100% whose loss still falls ran out of epochs)."""
+    rows = select(table, experiment="q1").copy()
+    back = [max(1, int(e) // 10) for e in rows["epochs"]]
+    rows["final_train_loss"] = [_epoch_mean(store.history(n)) for n in rows["run_name"]]
+    rows["earlier_train_loss"] = [_epoch_mean(store.history(n), b) for n, b in zip(rows["run_name"], back, strict=True)]
+    rows["epochs_back"] = back
+    return rows[["model", "seed", "epochs", "train_acc", "final_train_loss", "earlier_train_loss", "epochs_back"]]
 
 
 def lr_epoch_search(table: pd.DataFrame, store: RunStore, grid: tuple[int, ...]) -> pd.DataFrame:
@@ -188,7 +201,7 @@ def analyse(runs: list[PlannedRun], table: pd.DataFrame, budget: Budget) -> Anal
             else (torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long)))
     x, y = x[:DIAGNOSIS_IMAGES], y[:DIAGNOSIS_IMAGES]
     analysis = Analysis(
-        params=parameter_counts(), convergence=convergence(table, store, budget),
+        params=parameter_counts(), convergence=convergence(table, store, budget), overfit=overfit(table, store),
         search=lr_epoch_search(table, store, budget.q7_epoch_grid),
         init=init_diagnosis(x, y, budget.init_draws) if len(y) else pd.DataFrame(),
         trained=trained_diagnosis(table, store.history, store.weights),

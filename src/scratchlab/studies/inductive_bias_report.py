@@ -28,10 +28,20 @@ def _s(table: pd.DataFrame, **where: object) -> Stat:
     return stat(table, **where)
 
 
-def q1_text(table: pd.DataFrame, params: dict[str, int]) -> str:
+def q1_text(table: pd.DataFrame, analysis: Analysis) -> str:
+    params = analysis.params
     cnn, mlp = (_s(table, experiment="q1", model=m, metric="train_acc") for m in ("cnn", "mlp"))
-    return (f"q1: with 10 images per class the CNN ({params['cnn']:,} parameters) reaches {cnn} train accuracy "
+    text = (f"q1: with 10 images per class the CNN ({params['cnn']:,} parameters) reaches {cnn} train accuracy "
             f"and the MLP ({params['mlp']:,} parameters) {mlp}.")
+    short = analysis.overfit[analysis.overfit["train_acc"] < 100.0]
+    if short.empty:
+        return text
+    runs = [f"{r.model.upper()} seed {r.seed} at {r.train_acc:.1f}% (train loss {r.earlier_train_loss:.3g} "
+            f"{r.epochs_back} epochs before the end, {r.final_train_loss:.3g} at the end)" for r in short.itertuples()]
+    falling = (short["final_train_loss"] < 0.99 * short["earlier_train_loss"]).sum()
+    why = (f"in {falling} of them the loss was still falling, so the {int(short['epochs'].max())}-epoch budget "
+           "ended before they fit the last images" if falling else "none of them was still improving")
+    return text + f" Short of 100%: {'; '.join(runs)}; {why}."
 
 
 def q2_text(table: pd.DataFrame) -> list[str]:
@@ -126,7 +136,7 @@ def findings(table: pd.DataFrame, analysis: Analysis, budget: Budget | None = No
     """The study's findings, one or more sentences per question, with numbers read from `table`."""
     from scratchlab.studies.inductive_bias_plan import QUICK
 
-    texts = [q1_text(table, analysis.params), *q2_text(table), q3_text(table, analysis, budget or QUICK),
+    texts = [q1_text(table, analysis), *q2_text(table), q3_text(table, analysis, budget or QUICK),
              q4_text(table), q5_text(table, analysis), q6_text(table), *q7_text(table, analysis)]
     verdicts = conclusions(table, analysis.kernel_structure)
     counts = verdicts["verdict"].value_counts()

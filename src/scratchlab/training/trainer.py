@@ -224,7 +224,10 @@ def _to_floats(values: list[Number]) -> list[float]:
 def _check_finite(result: EpochResult, epoch: int, phase: str, files: CheckpointFiles | None) -> None:
     for batch, loss in enumerate(result.losses):
         if not math.isfinite(loss):
-            kept = f"; the last good checkpoint {files.last} is kept" if files else ""
+            kept = ""
+            if files is not None:
+                kept = (f"; the last good checkpoint {files.last} is kept" if files.last.exists()
+                        else "; no checkpoint was written before it")
             raise TrainingDivergedError(
                 f"{phase} loss became {loss} at epoch {epoch}, batch {batch + 1}{kept}; "
                 "lower the learning rate or check the data"
