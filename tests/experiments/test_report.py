@@ -57,7 +57,7 @@ def test_report_of_a_parent_folder_covers_each_sweep_subfolder(sweep_dir, tmp_pa
 
 def test_report_of_a_folder_without_results_is_a_clear_error(tmp_path):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
-    with pytest.raises(ConfigError, match="no results files in .*empty or its subfolders"):
+    with pytest.raises(ConfigError, match=r"no results files in .*empty or its subfolders"):
         build_report(tmp_path / "empty")
 
 
