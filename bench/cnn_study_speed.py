@@ -4,8 +4,9 @@ Three parts (each optional), every one recorded to bench/results.jsonl (bench "c
 
 - `--speed`: training images per second of one study run (default the exp1_4 L=8 ResNets) the
   notebook way (a ToTensor dataset of PIL images, DataLoader, fp32, `.item()` every batch) and
-  scratchlab's way (device-resident tensors, GPU-side crop+flip, bf16 autocast, channels-last),
-  plus one ablation per speed setting (fp32, no channels-last, no augmentation, cudnn.benchmark,
+  scratchlab's way (device-resident tensors, GPU-side crop+flip, bf16 autocast, channels-last, the
+  training step replayed as a CUDA graph), plus one ablation per speed setting (fp32, no channels-last,
+  no augmentation, no CUDA graph, cudnn.benchmark,
   optionally torch.compile). An epoch is a pass over the training images and one over the
   evaluation images; the first epoch (warm-up) is not counted.
 - `--probe-jobs 1 2 4`: wall time of a slice of the study (exp1_2, 2 epochs) with each number
@@ -108,7 +109,7 @@ def steady(seconds: list[float]) -> float:
 
 
 def study_config(name: str, device: str, args: argparse.Namespace) -> ExperimentConfig:
-    spec = load_spec()
+    spec = load_spec(args.spec)
     overrides = study.data_overrides(spec, args.quick, device, args.data, args.train_limit, args.test_limit)
     pairs = study.study_configs(args.quick, [0], args.out / "unused", device, spec, overrides=overrides)
     by_name = {c.run_name: c for _, c in pairs}
@@ -127,6 +128,8 @@ def bench_speed(args: argparse.Namespace, device: str) -> None:
             ablations = {key: steady(ours_epoch_seconds(config, args.epochs, Path(tmp), key, **update))
                          for key, update in ABLATIONS.items()}
             if dev.type == "cuda":
+                ablations["no_cuda_graph"] = steady(ours_epoch_seconds(config, args.epochs, Path(tmp), "nograph",
+                                                                       cuda_graph=False))
                 torch.backends.cudnn.benchmark = True
                 ablations["cudnn_benchmark"] = steady(ours_epoch_seconds(config, args.epochs, Path(tmp), "bench"))
                 torch.backends.cudnn.benchmark = False
@@ -148,7 +151,7 @@ def timed_study(args: argparse.Namespace, device: str, jobs: int, out: Path, **k
     """Wall seconds of `study.run` (training, table, figures and report; not saving) and its result."""
     start = time.perf_counter()
     result = study.run(args.quick, 1, device, out, jobs=jobs, data_root=args.data, train_limit=args.train_limit,
-                       test_limit=args.test_limit, **kw)
+                       test_limit=args.test_limit, spec=args.spec, **kw)
     return time.perf_counter() - start, result
 
 
@@ -195,6 +198,7 @@ def main() -> None:
     parser.add_argument("--probe-jobs", type=int, nargs="*", default=[], help="runs at a time to compare")
     parser.add_argument("--best-jobs-file", type=Path, default=None)
     parser.add_argument("--study", action="store_true", help="run the full study and time it")
+    parser.add_argument("--spec", type=Path, default=None, help="the study's settings as a YAML file (default: its own)")
     parser.add_argument("--jobs", type=int, default=None, help="runs at a time for --study (default: the probe's best)")
     args = parser.parse_args()
     device = study.device_string(args.device)

@@ -121,6 +121,9 @@ def test_configs_use_gpu_speed_settings_only_on_cuda():
     assert (cpu.precision, cpu.channels_last) == ("fp32", False)
     assert (cuda.precision, cuda.channels_last) == ("bf16", True)
     assert cuda.dataset_options == {"device": "cuda"}
+    assert cuda.cuda_graph and not cpu.cuda_graph
+    sgd = study.study_configs(device="cuda", spec=spec, hyper={**spec.hyperparameters, "optimizer": "momentum"})[0][1]
+    assert sgd.optimizer == "momentum" and not sgd.cuda_graph  # a captured step needs Adam/AdamW
     assert cpu.train_limit >= 30000 and cpu.test_limit >= 5000 and cpu.epochs == 10 and cpu.early_stopping == 5
     two = study.study_configs(seeds=[0, 1], spec=spec, experiments=["exp1_1"])
     assert [c.run_name for _, c in two][:2] == ["exp1_1_L2_K32_s0", "exp1_1_L2_K32_s1"]

@@ -71,6 +71,7 @@ class ExperimentConfig(BaseModel):
     compile: bool = Field(False, description="torch.compile the model")
     channels_last: bool = Field(False, description="channels-last memory format for conv nets")
     cudnn_benchmark: bool = Field(False, description="let cuDNN pick the fastest conv algorithms (GPU; not bit-reproducible)")
+    cuda_graph: bool = Field(False, description="capture each training step as a CUDA graph and replay it (GPU, optimizer adam or adamw, classic trainer): fewer kernel launches for small conv nets")
     ddp: bool = Field(False, description="data-parallel over the processes torchrun starts (DDP); bs_train is the global batch")
     sync_batchnorm: bool = Field(False, description="ddp: BatchNorm statistics over the global batch (GPUs only)")
     # ---- fast trainer (trainer fast; docs/fast-cifar.md). With it, lr and reg are per 1024
@@ -130,6 +131,11 @@ class ExperimentConfig(BaseModel):
             raise ValueError("lr_schedule applies to engine torch")
         if self.sync_batchnorm and not self.ddp:
             raise ValueError("sync_batchnorm needs ddp")
+        if self.cuda_graph:
+            if self.engine != "torch" or self.trainer != "classic" or self.ddp or self.compile:
+                raise ValueError("cuda_graph applies to engine torch and trainer classic, without ddp or compile")
+            if self.optimizer not in ("adam", "adamw") or self.optimizer_impl != "torch":
+                raise ValueError(f"cuda_graph trains with optimizer adam or adamw (optimizer_impl torch), got {self.optimizer}")
         return self
 
     @property

@@ -18,6 +18,7 @@ from scratchlab.errors import ConfigError
 from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.models import build_model
 from scratchlab.training import TensorLoader
+from scratchlab.training.cuda_graph import capturable_optimizer
 
 
 @dataclass
@@ -147,6 +148,8 @@ def build_optimizer(config: ExperimentConfig, model: nn.Module) -> Any:
             "rmsprop": lambda: scratch_optim.RMSProp(params, learn_rate=lr, reg=reg),
             "adam": lambda: scratch_optim.Adam(params, learn_rate=lr, reg=reg, betas=(mu, 0.999)),
         }[config.optimizer]()
+    if config.cuda_graph:  # Adam/AdamW whose step a CUDA graph can capture (model already on the GPU)
+        return capturable_optimizer(config.optimizer, params, lr, betas=(mu, 0.999), weight_decay=reg)
     return {
         "sgd": lambda: torch.optim.SGD(params, lr=lr, weight_decay=reg),
         "momentum": lambda: torch.optim.SGD(params, lr=lr, momentum=mu, weight_decay=reg),

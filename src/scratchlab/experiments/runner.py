@@ -67,7 +67,7 @@ def timing_path(config: ExperimentConfig) -> Path:
 # Fields a rerun may change and still resume the run's checkpoint: where things are, on which
 # device, speed-only switches, and `epochs` (a longer budget continues the run).
 RESUME_NEUTRAL = frozenset({"run_name", "out_dir", "device", "data_root", "epochs", "checkpoints",
-                            "compile", "compile_mode", "cudnn_benchmark"})
+                            "compile", "compile_mode", "cudnn_benchmark", "cuda_graph"})
 
 
 def checkpoint_config_path(config: ExperimentConfig) -> Path:
@@ -165,6 +165,8 @@ def build_trainer(config: ExperimentConfig, data: RunData, device: torch.device)
         return build_fast_trainer(config, data, device)
     model = build_run_model(config, data.input_shape, data.num_classes)
     info = model_summary(model, data.input_shape)
+    if config.cuda_graph:  # a capturable optimizer keeps its state where the parameters already are
+        model = model.to(device)
     optimizer = build_optimizer(config, model)
     batches = len(data.train) if config.batches is None else min(config.batches, len(data.train))
     scheduler = build_scheduler(config, optimizer, batches)
@@ -174,7 +176,7 @@ def build_trainer(config: ExperimentConfig, data: RunData, device: torch.device)
     trainer = trainer_class(
         model, nn.CrossEntropyLoss(label_smoothing=config.label_smoothing), optimizer, device=device,
         scheduler=scheduler, scheduler_step="batch", precision=config.precision, compile=config.compile,
-        channels_last=config.channels_last, **extra,
+        channels_last=config.channels_last, cuda_graph=config.cuda_graph, **extra,
     )
     return model, trainer, {"params": info.params, "flops": info.flops}
 

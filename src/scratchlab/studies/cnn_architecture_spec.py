@@ -21,6 +21,8 @@ from scratchlab.errors import ConfigError
 from scratchlab.experiments import ExperimentConfig
 from scratchlab.experiments.config import describe_validation_error
 
+GRAPH_OPTIMIZERS = ("adam", "adamw")  # optimizers whose step a CUDA graph can capture
+
 DEFAULT_SPEC: dict[str, Any] = {
     # ExperimentConfig fields shared by every run of the study.
     "base": {
@@ -49,7 +51,7 @@ DEFAULT_SPEC: dict[str, Any] = {
         "lr_schedule": "onecycle",
     },
     # Speed settings used where they help: on CUDA devices only.
-    "cuda": {"precision": "bf16", "channels_last": True, "cudnn_benchmark": True},
+    "cuda": {"precision": "bf16", "channels_last": True, "cudnn_benchmark": True, "cuda_graph": True},
     "experiments": {
         "exp1_1": [{"model_type": "cnn", "K": [[32], [64]], "L": [2, 4, 8, 16], "P": 4}],
         "exp1_2": [{"model_type": "cnn", "K": [[32], [64], [128]], "L": [2, 4, 8], "P": 2}],
@@ -60,9 +62,9 @@ DEFAULT_SPEC: dict[str, Any] = {
         ],
         "exp2": [
             {"model_type": "yourcnn", "K": [[32, 64, 128]], "L": [3, 6, 9, 12, 18], "P": "L",
-             "fields": {"hidden_dims": [], "dropout": 0.1,
+             "fields": {"hidden_dims": [], "dropout": 0.1, "activation": "gelu",
                         "model_options": {"stem_channels": 32, "pool_position": "before_group",
-                                          "width_multiplier": 2}}},
+                                          "width_multiplier": 3}}},
         ],
     },
     # --quick: a tiny budget for CPUs and CI; the first runs of each experiment.
@@ -195,9 +197,11 @@ def run_config(
     device: str, overrides: dict[str, Any], suffix: str = "",
 ) -> ExperimentConfig:
     """The ExperimentConfig of one run and seed (`overrides`: data sizes, epochs, data location)."""
+    cuda = dict(spec.cuda) if device.startswith("cuda") else {}
+    if cuda.get("cuda_graph") and {**spec.base, **hyper}.get("optimizer") not in GRAPH_OPTIMIZERS:
+        cuda["cuda_graph"] = False  # a captured step needs Adam/AdamW (e.g. a search point with SGD)
     fields = {
-        **spec.base, **hyper,
-        **(spec.cuda if device.startswith("cuda") else {}),
+        **spec.base, **hyper, **cuda,
         "model_type": run.model_type, "filters_per_layer": list(run.K),
         "layers_per_block": run.L, "pool_every": run.P,
         **run.fields, **overrides,

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from scratchlab.errors import ConfigError
+from scratchlab.training.cuda_graph import GraphedTrainStep
 from scratchlab.training.results import BatchResult
 from scratchlab.training.trainer import Trainer
 
@@ -28,7 +29,11 @@ class ClassifierTrainer(Trainer):
         precision: `fp32` (default), `bf16` or `fp16` autocast.
         compile: wrap the model in `torch.compile` (off by default; worth it on a GPU).
         channels_last: keep image batches in channels-last memory format (faster convs on GPUs).
+        cuda_graph: capture the training step as a CUDA graph and replay it (`training.cuda_graph`;
+            needs a CUDA device and `cuda_graph.capturable_optimizer`).
     """
+
+    _graphed: GraphedTrainStep | None = None
 
     def __init__(
         self,
@@ -41,6 +46,7 @@ class ClassifierTrainer(Trainer):
         precision: str = "fp32",
         compile: bool = False,
         channels_last: bool = False,
+        cuda_graph: bool = False,
     ) -> None:
         super().__init__(model, optimizer, scheduler)
         if precision not in PRECISIONS:
@@ -57,7 +63,10 @@ class ClassifierTrainer(Trainer):
         self.scheduler_step = scheduler_step
         self.amp_dtype = PRECISIONS[precision]
         self.channels_last = channels_last
+        if compile and cuda_graph:
+            raise ConfigError("choose compile or cuda_graph, not both")
         self.forward = torch.compile(self.model) if compile else self.model
+        self._graphed = GraphedTrainStep(self._update, optimizer, self.device) if cuda_graph else None
         self._classify_scores = getattr(model, "classify_scores", None)  # e.g. a BinaryClassifier's threshold
 
     # ---- classic API: values as python numbers ---------------------------------------------
@@ -73,15 +82,24 @@ class ClassifierTrainer(Trainer):
     # ---- fast path: values stay on the device until the end of the epoch --------------------
     def _train_step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, int]:
         x, y = self._to_device(batch)
-        self.optimizer.zero_grad()
+        replayed = self._graphed(x, y) if self._graphed is not None else None
+        if replayed is None:
+            self.optimizer.zero_grad()
+            loss, correct = self._update(x, y)
+        else:
+            loss, correct = replayed
+        if self.scheduler is not None:
+            self._step_scheduler("batch")
+        return loss, correct, len(y)
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, loss, backward and optimizer step on zeroed gradients: (loss, number correct)."""
         with self._autocast():
             scores = self.forward(x)
             loss = self._loss(scores, y)
         loss.backward()
         self.optimizer.step()
-        if self.scheduler is not None:
-            self._step_scheduler("batch")
-        return loss.detach(), self._num_correct(scores.detach(), y), len(y)
+        return loss.detach(), self._num_correct(scores.detach(), y)
 
     def _test_step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, int]:
         x, y = self._to_device(batch)
@@ -103,7 +121,8 @@ class ClassifierTrainer(Trainer):
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        # a CUDA graph must not keep autocast's cached weight casts from the capture
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=self._graphed is None)
 
     def _loss(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if _is_single_logit(scores):

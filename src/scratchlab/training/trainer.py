@@ -190,9 +190,10 @@ class Trainer(abc.ABC):
 
     def _restore(self, state: dict[str, Any], dl_train: Any, stopper: EarlyStopping | None) -> tuple[FitResult, float | None, bool]:
         self._load_model_state(state["model"])
-        for obj, key in ((self.optimizer, "optimizer"), (self.scheduler, "scheduler")):
-            if obj is not None and state.get(key) is not None:
-                obj.load_state_dict(state[key])
+        if self.optimizer is not None and state.get("optimizer") is not None:
+            _load_optimizer_state(self.optimizer, state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
         if stopper is not None and state.get("early_stopping"):
             stopper.load_state_dict(state["early_stopping"])
         _load_loader_state(dl_train, state.get("loader"))
@@ -219,6 +220,24 @@ def _to_floats(values: list[Number]) -> list[float]:
     if values and isinstance(values[0], torch.Tensor):
         return torch.stack([v.detach().float().reshape(()) for v in values]).tolist()
     return [float(v) for v in values]
+
+
+def _load_optimizer_state(optimizer: Any, state: dict[str, Any]) -> None:
+    """Load an optimizer's state keeping each group's learning rate as the optimizer had it: a
+    device tensor stays that tensor (a captured CUDA graph reads it), a float stays a float."""
+    groups = getattr(optimizer, "param_groups", None)
+    if not isinstance(groups, list):  # scratchlab.optim optimizers
+        optimizer.load_state_dict(state)
+        return
+    before = [group["lr"] for group in groups]
+    optimizer.load_state_dict(state)
+    for group, lr in zip(optimizer.param_groups, before, strict=True):
+        loaded = float(group["lr"])
+        if isinstance(lr, torch.Tensor):
+            lr.fill_(loaded)
+            group["lr"] = lr
+        else:
+            group["lr"] = loaded
 
 
 def _check_finite(result: EpochResult, epoch: int, phase: str, files: CheckpointFiles | None) -> None:
