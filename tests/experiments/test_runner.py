@@ -5,6 +5,7 @@ import torch
 
 from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.experiments import ExperimentConfig, load_experiment, run_experiment
+from scratchlab.experiments.executors import run_one
 from scratchlab.experiments.pipeline import balanced_subset
 
 
@@ -45,6 +46,9 @@ def test_rerun_with_another_config_refuses_to_resume_and_keeps_the_checkpoint(ti
                                           r"\(lr: 0\.01 -> 0\.05\); give the run a new run_name"):
         run_experiment({**tiny, "run_name": "r", "epochs": 3, "lr": 0.05}, verbose=False)
     assert last.read_bytes() == kept and first.path.read_bytes() == kept_result
+    outcome = run_one({**tiny, "run_name": "r", "epochs": 3, "lr": 0.05, "out_dir": str(first.path.parent)})
+    assert outcome.status == "failed" and "made with another config" in outcome.error
+    assert first.path.read_bytes() == kept_result  # a sweep records the failure without losing the old results
     other_name = run_experiment({**tiny, "run_name": "r2", "epochs": 3, "lr": 0.05}, verbose=False)
     straight = run_experiment({**tiny, "run_name": "r3", "epochs": 3, "lr": 0.05, "checkpoints": False}, verbose=False)
     assert other_name.fit == straight.fit

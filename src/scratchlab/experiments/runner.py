@@ -223,10 +223,20 @@ def write_result(config: ExperimentConfig, fit: FitResult | None, summary: dict[
 
 
 def record_failure(config: ExperimentConfig, error: BaseException) -> RunResult:
-    """Write a failed run's file (status `failed` and the message) so a sweep can go on."""
+    """Write a failed run's file (status `failed` and the message) so a sweep can go on; a
+    successful results file already there (say, of the run before a changed config) is kept."""
     message = str(error) if isinstance(error, ScratchlabError) else f"{type(error).__name__}: {error}"
-    path = write_result(config, None, {}, "cpu", error=message)
+    path = result_path(config)
+    if not _holds_success(path):
+        path = write_result(config, None, {}, "cpu", error=message)
     return RunResult(config, None, path, status="failed", error=message)
+
+
+def _holds_success(path: Path) -> bool:
+    try:
+        return path.exists() and read_result(path).get("status") == "ok"
+    except ConfigError:  # unreadable: nothing worth keeping
+        return False
 
 
 def read_result(path: str | Path) -> dict[str, Any]:

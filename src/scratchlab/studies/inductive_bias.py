@@ -27,7 +27,7 @@ from scratchlab.studies.inductive_bias_plan import (
     study_runs,
     unique_configs,
 )
-from scratchlab.studies.inductive_bias_report import build_report, findings
+from scratchlab.studies.inductive_bias_report import build_report, findings, verdict_table
 from scratchlab.studies.inductive_bias_table import build_table, summarize
 from scratchlab.studies.inductive_bias_verdicts import conclusions
 from scratchlab.util import progress, resolve_device
@@ -77,7 +77,7 @@ def run(quick: bool = False, seeds: int | None = None, device: str = "auto",
     budget = budget_for(quick, scale)
     analysis = analyse(runs, table, budget)
     report = build_report(table, analysis, quick=quick, budget=budget, seeds=seed_values)
-    verdicts = conclusions(table, analysis.kernel_structure)
+    verdicts = verdict_table(table, analysis)
     return StudyResult(
         name=NAME, table=table, summary=summarize(table), figures=analysis.figures,
         findings=findings(table, analysis, budget), out_dir=out, report=report,

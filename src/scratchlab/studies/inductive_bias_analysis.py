@@ -21,6 +21,7 @@ from scratchlab.studies import inductive_bias_figures as figs
 from scratchlab.studies.inductive_bias_diagnosis import init_diagnosis, trained_diagnosis
 from scratchlab.studies.inductive_bias_plan import MODEL_TYPES, Budget, PlannedRun
 from scratchlab.studies.inductive_bias_table import Stat, load_history, select, stat
+from scratchlab.studies.inductive_bias_verdicts import conclusions
 from scratchlab.training import FitResult
 from scratchlab.util import seed_everything
 
@@ -39,6 +40,7 @@ class Analysis:
     trained: pd.DataFrame
     kernel_structure: dict[str, Stat] = field(default_factory=dict)
     figures: dict[str, Figure] = field(default_factory=dict)
+    verdicts: pd.DataFrame | None = None  # the conclusion table, once computed
 
 
 class RunStore:
@@ -207,6 +209,7 @@ def analyse(runs: list[PlannedRun], table: pd.DataFrame, budget: Budget) -> Anal
         trained=trained_diagnosis(table, store.history, store.weights),
     )
     kernel_analysis(table, store, analysis)
+    analysis.verdicts = conclusions(table, analysis.kernel_structure)
     f = analysis.figures
     f["q2_sample_efficiency"] = figs.sample_efficiency(table)
     f["q2_edge_init"] = figs.bars(

@@ -138,10 +138,15 @@ def findings(table: pd.DataFrame, analysis: Analysis, budget: Budget | None = No
 
     texts = [q1_text(table, analysis), *q2_text(table), q3_text(table, analysis, budget or QUICK),
              q4_text(table), q5_text(table, analysis), q6_text(table), *q7_text(table, analysis)]
-    verdicts = conclusions(table, analysis.kernel_structure)
+    verdicts = verdict_table(table, analysis)
     counts = verdicts["verdict"].value_counts()
     texts.append("conclusions: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f" of {len(verdicts)} hypotheses.")
     return texts
+
+
+def verdict_table(table: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+    """The conclusion table: the one `analyse` computed, else computed from `table` now."""
+    return analysis.verdicts if analysis.verdicts is not None else conclusions(table, analysis.kernel_structure)
 
 
 def question_table(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
@@ -202,11 +207,11 @@ def build_report(table: pd.DataFrame, analysis: Analysis, quick: bool, budget: B
             if name in analysis.figures:
                 report.figure(analysis.figures[name], alt=name, close=False)
     report.heading("Conclusions")
-    report.table(conclusions(table, analysis.kernel_structure))
+    report.table(verdict_table(table, analysis))
     report.paragraph(f"A difference counts when it exceeds {MARGIN:g} points and twice its standard error over seeds "
                      "(10 points for 'at chance'); a smaller one is 'no difference', which supports a hypothesis that "
                      "predicts none and is otherwise inconclusive.")
     return report
 
 
-__all__ = ["QUESTIONS", "best_lr", "build_report", "findings", "question_table"]
+__all__ = ["QUESTIONS", "best_lr", "build_report", "findings", "question_table", "verdict_table"]
