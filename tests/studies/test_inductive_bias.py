@@ -226,6 +226,7 @@ def test_q1_text_explains_runs_short_of_100_percent():
     q1 = findings(table, analysis)[0]
     assert "CNN seed 3 at 93.3%" in q1 and "CNN seed 4 at 96.7%" in q1 and "MLP seed 0" not in q1
     assert "in 1 of them the loss was still falling, so the 500-epoch budget" in q1
+    assert "1 had stopped improving" in q1
 
 
 # ----------------------------------------------------------------------------- q7 diagnosis helpers

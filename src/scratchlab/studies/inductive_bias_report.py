@@ -38,10 +38,14 @@ def q1_text(table: pd.DataFrame, analysis: Analysis) -> str:
         return text
     runs = [f"{r.model.upper()} seed {r.seed} at {r.train_acc:.1f}% (train loss {r.earlier_train_loss:.3g} "
             f"{r.epochs_back} epochs before the end, {r.final_train_loss:.3g} at the end)" for r in short.itertuples()]
-    falling = (short["final_train_loss"] < 0.99 * short["earlier_train_loss"]).sum()
-    why = (f"in {falling} of them the loss was still falling, so the {int(short['epochs'].max())}-epoch budget "
-           "ended before they fit the last images" if falling else "none of them was still improving")
-    return text + f" Short of 100%: {'; '.join(runs)}; {why}."
+    falling = int((short["final_train_loss"] < 0.99 * short["earlier_train_loss"]).sum())
+    why = []
+    if falling:
+        why.append(f"in {falling} of them the loss was still falling, so the {int(short['epochs'].max())}-epoch "
+                   "budget ended before they fit the last images")
+    if stalled := len(short) - falling:
+        why.append(f"{stalled} had stopped improving (less than 1% lower over that stretch)")
+    return text + f" Short of 100%: {'; '.join(runs)}; {'; '.join(why)}."
 
 
 def q2_text(table: pd.DataFrame) -> list[str]:
