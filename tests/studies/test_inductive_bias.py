@@ -119,6 +119,17 @@ def test_quick_run_writes_table_figures_and_report(study):
     assert "Conclusions" in page and page.count("<h2>") >= 9
 
 
+def test_batched_and_one_at_a_time_give_the_same_findings(study, tmp_path):
+    result, _ = study
+    alone = inductive_bias.run(quick=True, seeds=1, device="cpu", out_dir=tmp_path, scale=SCALE, verbose=False,
+                               batched="off")
+    merged = result.table.merge(alone.table, on=["experiment", "run_name"], suffixes=("_batched", "_alone"))
+    assert len(merged) == len(result.table) == len(alone.table)
+    for metric in ("train_acc", "valid_acc"):  # at most one image's worth apart (float32 ties)
+        assert (merged[f"{metric}_batched"] - merged[f"{metric}_alone"]).abs().max() <= 100 / 150
+    assert result.headline.equals(alone.headline)
+
+
 def test_report_quotes_the_numbers_of_its_table(study):
     result, out = study
     page = html.unescape((out / "report.html").read_text())

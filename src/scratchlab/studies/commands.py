@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=None, help="runs at a time, where the study supports it")
     p.add_argument("--data-root", default=None, help="where the study's dataset lives (e.g. the CIFAR-10 file)")
     p.add_argument("--search", action="store_true", help="run the study's hyper-parameter search first, where it has one")
+    p.add_argument("--batched", choices=["auto", "on", "off"], default=None,
+                   help="train runs of one architecture together (auto) or one at a time (off), where the study supports it")
     p.set_defaults(func=cmd_study)
 
 
@@ -28,7 +30,7 @@ def extra_options(study, args: argparse.Namespace) -> dict:
 
     from scratchlab.errors import ConfigError
 
-    given = {"jobs": args.jobs, "data_root": args.data_root, "search": args.search or None}
+    given = {"jobs": args.jobs, "data_root": args.data_root, "search": args.search or None, "batched": args.batched}
     given = {k: v for k, v in given.items() if v is not None}
     accepted = inspect.signature(study.run).parameters
     unsupported = [k for k in given if k not in accepted]

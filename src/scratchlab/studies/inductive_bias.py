@@ -48,16 +48,17 @@ def cpu_threads(device: str, threads: int = 1) -> AbstractContextManager[None]:
     return torch_threads(threads if resolve_device(device).type == "cpu" else None)
 
 
-def train(configs: list[ExperimentConfig], device: str = "auto", jobs: int = 1, verbose: bool = True) -> list[RunOutcome]:
-    """Train every unfinished run through `run_configs` (runs that differ only in seed, data or
-    learning rate train together in the batched trainer)."""
+def train(configs: list[ExperimentConfig], device: str = "auto", jobs: int = 1, verbose: bool = True,
+          batched: str = "auto") -> list[RunOutcome]:
+    """Train every unfinished run through `run_configs` (with `batched="auto"`, runs that differ only
+    in seed, data or learning rate train together in the batched trainer; `"off"` trains each alone)."""
     with cpu_threads(device), progress(total=len(configs), desc="inductive-bias runs", verbose=verbose) as bar:
-        return run_configs(configs, jobs=jobs, on_outcome=lambda _: bar.update(1), batched="auto")
+        return run_configs(configs, jobs=jobs, on_outcome=lambda _: bar.update(1), batched=batched)
 
 
 def run(quick: bool = False, seeds: int | None = None, device: str = "auto",
         out_dir: str | Path | None = None, scale: float = 1.0, jobs: int = 1,
-        verbose: bool = True) -> StudyResult:
+        verbose: bool = True, batched: str = "auto") -> StudyResult:
     """Train the study's runs (finished ones are reused), analyse them and build the report.
 
     Args:
@@ -68,11 +69,13 @@ def run(quick: bool = False, seeds: int | None = None, device: str = "auto",
         scale: multiplies every epoch count (e.g. 0.1 for a smoke test).
         jobs: worker processes for the runs that are not batched.
         verbose: progress bar.
+        batched: `auto` (default) trains runs of one architecture together, `off` one at a time
+            (the same numbers, more slowly: a check of the batched trainer).
     """
     out = study_dir(NAME, out_dir)
     seed_values = seed_list(seeds, quick, FULL_SEEDS, QUICK_SEEDS)
     runs = study_runs(quick, seed_values, out / "runs", device, scale)
-    train(unique_configs(runs), device=device, jobs=jobs, verbose=verbose)
+    train(unique_configs(runs), device=device, jobs=jobs, verbose=verbose, batched=batched)
     table = build_table(runs, NAME)
     budget = budget_for(quick, scale)
     analysis = analyse(runs, table, budget)
