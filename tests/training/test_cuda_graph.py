@@ -124,3 +124,10 @@ def test_optimizer_state_load_keeps_a_tensor_learning_rate_in_place():
     plain = torch.optim.Adam(model.parameters(), lr=0.01)
     _load_optimizer_state(plain, {**saved, "param_groups": [{**saved["param_groups"][0], "lr": torch.tensor(0.002)}]})
     assert plain.param_groups[0]["lr"] == pytest.approx(0.002) and isinstance(plain.param_groups[0]["lr"], float)
+
+
+def test_config_and_trainer_agree_on_the_capturable_optimizers():
+    from scratchlab.experiments.config import CUDA_GRAPH_OPTIMIZERS
+    from scratchlab.training.cuda_graph import CAPTURABLE_OPTIMIZERS
+
+    assert set(CUDA_GRAPH_OPTIMIZERS) == set(CAPTURABLE_OPTIMIZERS)

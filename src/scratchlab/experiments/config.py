@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from scratchlab.errors import ConfigError
 
+# Optimizers whose step `cuda_graph` can capture (training.cuda_graph.CAPTURABLE_OPTIMIZERS; named
+# here so that reading a config does not import torch).
+CUDA_GRAPH_OPTIMIZERS = ("adam", "adamw")
+
 Optimizer = Literal["sgd", "momentum", "rmsprop", "adam", "adamw"]
 
 
@@ -134,7 +138,7 @@ class ExperimentConfig(BaseModel):
         if self.cuda_graph:
             if self.engine != "torch" or self.trainer != "classic" or self.ddp or self.compile:
                 raise ValueError("cuda_graph applies to engine torch and trainer classic, without ddp or compile")
-            if self.optimizer not in ("adam", "adamw") or self.optimizer_impl != "torch":
+            if self.optimizer not in CUDA_GRAPH_OPTIMIZERS or self.optimizer_impl != "torch":
                 raise ValueError(f"cuda_graph trains with optimizer adam or adamw (optimizer_impl torch), got {self.optimizer}")
         return self
 

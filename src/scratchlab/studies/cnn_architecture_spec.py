@@ -19,9 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scratchlab.errors import ConfigError
 from scratchlab.experiments import ExperimentConfig
-from scratchlab.experiments.config import describe_validation_error
-
-GRAPH_OPTIMIZERS = ("adam", "adamw")  # optimizers whose step a CUDA graph can capture
+from scratchlab.experiments.config import CUDA_GRAPH_OPTIMIZERS, describe_validation_error
 
 DEFAULT_SPEC: dict[str, Any] = {
     # ExperimentConfig fields shared by every run of the study.
@@ -198,7 +196,7 @@ def run_config(
 ) -> ExperimentConfig:
     """The ExperimentConfig of one run and seed (`overrides`: data sizes, epochs, data location)."""
     cuda = dict(spec.cuda) if device.startswith("cuda") else {}
-    if cuda.get("cuda_graph") and {**spec.base, **hyper}.get("optimizer") not in GRAPH_OPTIMIZERS:
+    if cuda.get("cuda_graph") and {**spec.base, **hyper}.get("optimizer") not in CUDA_GRAPH_OPTIMIZERS:
         cuda["cuda_graph"] = False  # a captured step needs Adam/AdamW (e.g. a search point with SGD)
     fields = {
         **spec.base, **hyper, **cuda,

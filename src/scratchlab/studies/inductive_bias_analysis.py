@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
-import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
@@ -100,9 +99,8 @@ def convergence(table: pd.DataFrame, store: RunStore, budget: Budget) -> pd.Data
 
 def _epoch_mean(fit: FitResult | None, epochs_back: int = 0) -> float:
     """Mean train loss of the last epoch (or of the epoch `epochs_back` before it)."""
-    if fit is None or not fit.train_loss or epochs_back >= fit.num_epochs:
-        return float("nan")
-    return float(np.mean(np.array(fit.train_loss).reshape(fit.num_epochs, -1)[-1 - epochs_back]))
+    means = fit.epoch_mean("train_loss") if fit is not None else []
+    return means[-1 - epochs_back] if epochs_back < len(means) else float("nan")
 
 
 def overfit(table: pd.DataFrame, store: RunStore) -> pd.DataFrame:

@@ -25,13 +25,14 @@ import torch
 
 from scratchlab.errors import ConfigError
 
-GRAPH_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
+# The optimizers whose step a CUDA graph can capture, by their config name.
+CAPTURABLE_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 def capturable_optimizer(kind: str, params: list[torch.nn.Parameter], lr: float, **kw: Any) -> torch.optim.Optimizer:
     """An Adam/AdamW whose step can be captured: state on the device, the learning rate a tensor
     (so a scheduler's in-place updates reach the captured kernels)."""
-    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(kind)
+    cls = CAPTURABLE_OPTIMIZERS.get(kind)
     if cls is None:
         raise ConfigError(f"cuda_graph trains with optimizer adam or adamw, got {kind!r}")
     optimizer = cls(params, lr=torch.tensor(lr, device=params[0].device), capturable=True, **kw)
@@ -48,7 +49,7 @@ class GraphedTrainStep:
         if device.type != "cuda":
             raise ConfigError(f"cuda_graph needs a CUDA device, got {device}")
         for group in optimizer.param_groups:
-            if not (isinstance(optimizer, GRAPH_OPTIMIZERS) and group.get("capturable")
+            if not (isinstance(optimizer, tuple(CAPTURABLE_OPTIMIZERS.values())) and group.get("capturable")
                     and isinstance(group["lr"], torch.Tensor)):
                 raise ConfigError("cuda_graph needs torch.optim.Adam/AdamW with capturable=True and a tensor lr "
                                   "(scratchlab.training.cuda_graph.capturable_optimizer)")
