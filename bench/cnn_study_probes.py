@@ -1,0 +1,164 @@
+"""Probes behind the cnn-architecture study's choices (run on a GPU; they print, they record nothing).
+
+- `profile [--no-cuda-graph] RUN ...`: where a training step's time goes: seconds per training epoch of the study's
+  config and of variants (fused AdamW, no scheduler, batch 512, no augmentation, no channels-last),
+  then a torch.profiler table of 30 steps (CPU time per op, and total GPU time).
+- `yourcnn`: exp2_L6 (YourCNN) trained once per architecture variant (width 2 or 3, ReLU or GELU,
+  dropout 0.1 or 0); writes `OUT/spec.yaml`, the study's spec with the best variant.
+- `search`: the study's hyper-parameter search alone (`search.csv`, `hyperparameters.json` in OUT).
+- `arithmetic TABLE`: from a finished study's `table.csv` (no GPU needed), each run's training
+  arithmetic (multiply-adds x 2 x 3 for forward and backward x images x epochs) and the rate it
+  trained at, the study's total and how long it takes at the best rate reached.
+
+    cd bench && python cnn_study_probes.py --data cifar10-jpeg.npz profile exp1_1_L2_K32 exp1_4_L8_K64-128-256
+    cd bench && python cnn_study_probes.py --data cifar10-jpeg.npz --out OUT yourcnn
+    cd bench && python cnn_study_probes.py --data cifar10-jpeg.npz --out OUT search
+    cd bench && python cnn_study_probes.py arithmetic ../docs/results/cnn-architecture/table.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from scratchlab.experiments import run_experiment
+from scratchlab.experiments.pipeline import build_data
+from scratchlab.experiments.runner import build_trainer
+from scratchlab.studies import cnn_architecture as study
+from scratchlab.studies.cnn_architecture_search import run_search
+from scratchlab.studies.cnn_architecture_spec import DEFAULT_SPEC, load_spec
+
+STEP_VARIANTS: dict[str, Any] = {
+    "as study": {}, "fused adamw": "fused", "no scheduler": "no_scheduler", "batch 512": {"bs_train": 512},
+    "no augmentation": {"augment": []}, "no channels-last": {"channels_last": False},
+}
+YOURCNN_VARIANTS: dict[str, dict[str, Any]] = {
+    "width 2, relu": {"model_options": {"width_multiplier": 2}, "activation": "relu"},
+    "width 3, relu": {"model_options": {"width_multiplier": 3}, "activation": "relu"},
+    "width 2, gelu": {"model_options": {"width_multiplier": 2}, "activation": "gelu"},
+    "width 2, relu, no dropout": {"model_options": {"width_multiplier": 2}, "activation": "relu", "dropout": 0.0},
+    "width 3, gelu": {"model_options": {"width_multiplier": 3}, "activation": "gelu"},
+}
+
+
+def configs_by_name(data: Path, spec: Any = None) -> dict[str, Any]:
+    spec = load_spec(spec)
+    overrides = study.data_overrides(spec, False, "cuda", data)
+    return {c.run_name: c for _, c in study.study_configs(False, [0], Path("/tmp/unused"), "cuda", spec, overrides=overrides)}
+
+
+def train_epoch_seconds(trainer: Any, loader: Any, epochs: int = 2) -> float:
+    trainer.train_epoch(loader, verbose=False)  # warm-up (and graph capture)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        trainer.train_epoch(loader, verbose=False)
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) / epochs
+
+
+def profile(args: argparse.Namespace) -> None:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    configs = configs_by_name(args.data)
+    if args.no_cuda_graph:
+        configs = {name: c.model_copy(update={"cuda_graph": False}) for name, c in configs.items()}
+    device = torch.device("cuda")
+    torch.backends.cudnn.benchmark = True
+    for name in args.runs:
+        config = configs[name]
+        for label, change in STEP_VARIANTS.items():
+            variant = config.model_copy(update=change) if isinstance(change, dict) else config
+            data = build_data(variant, device)
+            model, trainer, _ = build_trainer(variant, data, device)
+            if change == "fused":
+                trainer.optimizer = torch.optim.AdamW(model.parameters(), lr=variant.lr, weight_decay=variant.reg, fused=True)
+            if change in ("fused", "no_scheduler"):
+                trainer.scheduler = None
+            seconds = train_epoch_seconds(trainer, data.train)
+            steps = len(data.train)
+            print(f"{name:26s} {label:26s} {seconds:.3f} s per training epoch, {1000 * seconds / steps:.2f} ms per step", flush=True)
+        data = build_data(config, device)
+        _, trainer, _ = build_trainer(config, data, device)
+        trainer.train_epoch(data.train, verbose=False, max_batches=20)
+        with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            trainer.train_epoch(data.train, verbose=False, max_batches=30)
+            torch.cuda.synchronize()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18, max_name_column_width=40))
+
+
+def yourcnn(args: argparse.Namespace) -> None:
+    best: tuple[float, str, dict[str, Any]] | None = None
+    for label, change in YOURCNN_VARIANTS.items():
+        spec = copy.deepcopy(DEFAULT_SPEC)
+        fields = spec["experiments"]["exp2"][0]["fields"]
+        fields.update({k: v for k, v in change.items() if k != "model_options"})
+        fields["model_options"] = {**fields["model_options"], **change.get("model_options", {})}
+        config = configs_by_name(args.data, spec)["exp2_L6_K32-64-128"]
+        config = config.model_copy(update={"out_dir": args.out / "yourcnn" / label.replace(", ", "_").replace(" ", "")})
+        start = time.perf_counter()
+        accuracy = run_experiment(config, verbose=False).summary["best_test_acc"]
+        print(f"{label:28s} best test accuracy {accuracy:.2f}%  {time.perf_counter() - start:.1f} s", flush=True)
+        if best is None or accuracy > best[0]:
+            best = (accuracy, label, spec)
+    assert best is not None
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "spec.yaml").write_text(yaml.safe_dump(best[2], sort_keys=False))
+    print(f"best variant: {best[1]}; its spec: {args.out / 'spec.yaml'}")
+
+
+def search(args: argparse.Namespace) -> None:
+    spec = load_spec()
+    frame = run_search(spec, args.out, "cuda", study.data_overrides(spec, False, "cuda", args.data))
+    print(frame.to_string())
+
+
+def arithmetic(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    table = pd.read_csv(args.table)
+    images = json_field(args.table.with_name("study.json"), "train_images")
+    table["pflop"] = table["flops"] * 2 * 3 * images * table["epochs"] / 1e15
+    table["tflop_per_s"] = table["pflop"] * 1e3 / table["train_seconds"]
+    print(table[["run_name", "pflop", "train_seconds", "tflop_per_s"]].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    total, best = table["pflop"].sum(), table["tflop_per_s"].max()
+    share = table.groupby("experiment")["pflop"].sum() / total
+    print(f"total {total:.1f} PFLOP; share by experiment: " + ", ".join(f"{k} {v:.0%}" for k, v in share.items()))
+    print(f"at the best rate reached ({best:.0f} TFLOP/s) the training alone takes {total * 1e3 / best:.0f} s")
+
+
+def json_field(path: Path, key: str) -> Any:
+    import json
+
+    return json.loads(path.read_text())[key]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="CIFAR-10 (folder or cifar10-jpeg.npz)")
+    parser.add_argument("--out", type=Path, default=Path("results/bench/cnn_probes"))
+    sub = parser.add_subparsers(dest="probe", required=True)
+    p = sub.add_parser("profile", help="time and profile training steps of study runs")
+    p.add_argument("runs", nargs="+", help="run names, e.g. exp1_4_L8_K64-128-256")
+    p.add_argument("--no-cuda-graph", action="store_true", help="eager training steps (the study uses a CUDA graph)")
+    p.set_defaults(func=profile)
+    sub.add_parser("yourcnn", help="exp2_L6 per YourCNN variant").set_defaults(func=yourcnn)
+    sub.add_parser("search", help="the hyper-parameter search alone").set_defaults(func=search)
+    p = sub.add_parser("arithmetic", help="training arithmetic and rates of a finished study")
+    p.add_argument("table", type=Path, help="the study's table.csv (study.json beside it)")
+    p.set_defaults(func=arithmetic)
+    args = parser.parse_args()
+    if args.probe != "arithmetic" and args.data is None:
+        parser.error(f"{args.probe} trains on CIFAR-10: give --data")
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
