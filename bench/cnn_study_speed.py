@@ -9,8 +9,9 @@ Three parts (each optional), every one recorded to bench/results.jsonl (bench "c
   no augmentation, no CUDA graph, cudnn.benchmark,
   optionally torch.compile). An epoch is a pass over the training images and one over the
   evaluation images; the first epoch (warm-up) is not counted.
-- `--probe-jobs 1 2 4`: wall time of a slice of the study (exp1_2, 2 epochs) with each number
-  of concurrent runs; the fastest is written to `--best-jobs-file`.
+- `--probe-jobs 1 2 4`: wall time of a slice of the study (`--probe-experiments`, default exp1_2;
+  2 epochs) with each number of concurrent runs (threads with a CUDA stream each on a GPU, worker
+  processes on a CPU); the fastest is written to `--best-jobs-file`.
 - `--study`: the full study (31+ runs, 1 seed) with `--jobs` runs at a time; its wall time.
 
     python bench/cnn_study_speed.py --device cuda --speed --probe-jobs 1 2 4 --study --out OUT
@@ -159,12 +160,13 @@ def bench_probe(args: argparse.Namespace, device: str) -> int:
     walls = {}
     for jobs in args.probe_jobs:
         with tempfile.TemporaryDirectory() as tmp:
-            walls[jobs], _ = timed_study(args, device, jobs, Path(tmp), experiments=["exp1_2"], epochs=2)
-        print(f"probe: exp1_2 (2 epochs) with {jobs} run(s) at a time: {walls[jobs]:.1f} s", flush=True)
+            walls[jobs], _ = timed_study(args, device, jobs, Path(tmp), experiments=args.probe_experiments, epochs=2)
+        print(f"probe: {' '.join(args.probe_experiments)} (2 epochs) with {jobs} run(s) at a time: {walls[jobs]:.1f} s",
+              flush=True)
         best = min(walls, key=walls.get)
         if args.best_jobs_file:  # the best so far, in case a time limit stops the probe
             args.best_jobs_file.write_text(f"{best}\n")
-    record(BENCH, device_name(device), {"part": "jobs_probe", "slice": "exp1_2, 2 epochs",
+    record(BENCH, device_name(device), {"part": "jobs_probe", "slice": f"{' '.join(args.probe_experiments)}, 2 epochs",
                                         **{f"wall_s_jobs{j}": w for j, w in walls.items()}, "best_jobs": best})
     return best
 
@@ -196,6 +198,7 @@ def main() -> None:
     parser.add_argument("--notebook-epochs", type=int, default=2, help="epochs of the notebook way (the first is warm-up)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (compile time not counted)")
     parser.add_argument("--probe-jobs", type=int, nargs="*", default=[], help="runs at a time to compare")
+    parser.add_argument("--probe-experiments", nargs="+", default=["exp1_2"], help="the study slice --probe-jobs times")
     parser.add_argument("--best-jobs-file", type=Path, default=None)
     parser.add_argument("--study", action="store_true", help="run the full study and time it")
     parser.add_argument("--spec", type=Path, default=None, help="the study's settings as a YAML file (default: its own)")

@@ -149,6 +149,17 @@ def test_lr_schedules_warm_up_then_decay_to_zero(schedule):
     assert lrs[10:] == pytest.approx(expected)
 
 
+def test_resume_continues_the_augmentation_draws(tiny):
+    """Augmentation draws from the run's own generator, which the checkpoint keeps."""
+    flips = {**tiny, "augment": ["flip", "crop"]}
+    short = run_experiment({**flips, "run_name": "r", "epochs": 2}, verbose=False)
+    longer = run_experiment({**flips, "run_name": "r", "epochs": 3}, verbose=False)
+    straight = run_experiment({**flips, "run_name": "s", "epochs": 3}, verbose=False)
+    plain = run_experiment({**tiny, "run_name": "p", "epochs": 3}, verbose=False)
+    assert longer.fit.train_loss[: len(short.fit.train_loss)] == short.fit.train_loss
+    assert longer.fit == straight.fit and straight.fit.train_loss != plain.fit.train_loss
+
+
 def test_scheduler_state_is_checkpointed_for_resume(tiny):
     from scratchlab.experiments.runner import checkpoint_prefix
     from scratchlab.training import load_checkpoint

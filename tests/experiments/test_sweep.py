@@ -106,6 +106,14 @@ def test_local_processes_give_the_same_numbers(tmp_path, one_thread):
     assert fits(tmp_path / "one") == fits(tmp_path / "two")
 
 
+def test_threads_give_the_same_numbers(tmp_path, one_thread):
+    one = expand(load_sweep(write_sweep(tmp_path, tmp_path / "one")))
+    threads = expand(load_sweep(write_sweep(tmp_path, tmp_path / "two")))
+    run_configs(one)
+    assert [o.status for o in run_configs(threads, executor="threads", jobs=3)] == ["ok"] * 4
+    assert fits(tmp_path / "one") == fits(tmp_path / "two")
+
+
 def test_ray_executor_gives_the_same_numbers(tmp_path, one_thread):
     ray = pytest.importorskip("ray", reason="Ray is the optional extra scratchlab[distributed]")
     local = expand(load_sweep(write_sweep(tmp_path, tmp_path / "local")))

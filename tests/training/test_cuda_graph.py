@@ -3,6 +3,9 @@
 The equivalence tests need a GPU and skip without one; the error and state tests run anywhere.
 """
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -93,6 +96,32 @@ def test_study_style_run_with_cuda_graph_matches_the_eager_run(tmp_path):
     assert graphed.fit.test_acc[-1] > 50.0 and abs(graphed.fit.test_acc[-1] - eager.fit.test_acc[-1]) < 5.0
     torch.testing.assert_close(torch.tensor(graphed.fit.train_loss), torch.tensor(eager.fit.train_loss),
                                rtol=0.05, atol=0.05)
+
+
+@needs_cuda
+def test_graphed_runs_in_threads_match_the_same_runs_alone(tmp_path, deterministic):
+    """Captured runs at once, each on its own stream (one captures while others replay), with
+    augmentation (each run's own generator) and dropout (the device's generator, which a capture
+    takes over): without dropout they give the numbers of the same runs alone."""
+    from scratchlab.experiments import run_configs
+    from scratchlab.experiments.config import ExperimentConfig
+
+    base = {"dataset": "digits", "test_split": "valid", "model_type": "yourcnn", "filters_per_layer": [8, 16],
+            "layers_per_block": 2, "pool_every": 2, "hidden_dims": [], "model_options": {"stem_channels": 8},
+            "augment": ["flip"], "epochs": 4, "batches": None, "bs_train": 64, "optimizer": "adamw",
+            "lr_schedule": "onecycle", "cuda_graph": True, "device": "cuda", "cudnn_benchmark": False}
+    lrs = [0.003, 0.01, 0.02, 0.03]
+    alone = [ExperimentConfig.create(**base, dropout=0.0, lr=lr, run_name=f"lr{lr}", out_dir=str(tmp_path / "alone"))
+             for lr in lrs]
+    threads = [c.model_copy(update={"out_dir": tmp_path / "threads"}) for c in alone]
+    with_dropout = [c.model_copy(update={"out_dir": tmp_path / "dropout", "dropout": 0.2, "run_name": f"d{c.run_name}"})
+                    for c in alone]
+    assert [o.status for o in run_configs(alone)] == ["ok"] * 4
+    assert [o.status for o in run_configs(threads + with_dropout, executor="threads", jobs=4)] == ["ok"] * 8
+    for a, t in zip(alone, threads, strict=True):
+        fit_a, fit_t = (json.loads((Path(c.out_dir) / f"{c.run_name}.json").read_text())["results"] for c in (a, t))
+        torch.testing.assert_close(torch.tensor(fit_t["train_loss"]), torch.tensor(fit_a["train_loss"]),
+                                   rtol=1e-4, atol=1e-6)
 
 
 def test_cuda_graph_on_a_cpu_is_a_clear_error():

@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sweep", help="run every config of a sweep YAML file (resumable)")
     p.add_argument("file", type=Path, help="sweep YAML: name, base, grid, seeds, out_dir")
     p.add_argument("--out-dir", type=Path, default=None, help="override the file's out_dir")
-    p.add_argument("--executor", choices=["local", "ray"], default="local")
-    p.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1: in this process)")
+    p.add_argument("--executor", choices=["local", "threads", "ray"], default="local",
+                   help="local: worker processes; threads: runs sharing one GPU, a CUDA stream each; ray")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time for local and threads (default 1: in this process)")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     p.add_argument("--gpus-per-run", type=float, default=None, help="GPUs each Ray task reserves")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")

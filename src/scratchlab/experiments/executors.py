@@ -1,4 +1,10 @@
-"""Where a sweep's runs execute: in this process, in local worker processes, or as Ray tasks.
+"""Where a sweep's runs execute: in this process, in local worker processes, in threads, or as Ray tasks.
+
+`threads` runs `jobs` runs at once in this process, each on its own CUDA stream, so the kernels of
+small runs overlap on one GPU (worker processes only take turns on it). Runs build their models one
+at a time (`training.cuda_graph.SETUP_LOCK`), so initial weights, data order and augmentation are
+those of the run alone; dropout draws from the device's shared generator interleave, so threaded
+runs with dropout are not bitwise repeatable.
 
 Every executor skips runs whose results file is complete, records a failing run (its error in its
 results file) and goes on, unless `fail_fast`.
@@ -17,7 +23,7 @@ from scratchlab.errors import ConfigError, ScratchlabError, require
 from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.experiments.runner import read_result, record_failure, result_path, run_experiment
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "threads", "ray")
 BATCHED_MODES = ("auto", "on", "off")
 
 
@@ -107,6 +113,8 @@ def run_configs(
             todo = run_batched(todo, batched, collect, verbose=verbose)
         if executor == "ray":
             _run_ray(todo, collect, address, gpus_per_run)
+        elif executor == "threads" and jobs > 1:
+            _run_threads(todo, collect, jobs, verbose)
         elif jobs == 1:
             for config in todo:
                 collect(run_one(config.to_dict(), verbose=verbose))
@@ -127,14 +135,41 @@ def _run_processes(todo: list[ExperimentConfig], collect: Callable[[RunOutcome],
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")
     with futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        pending = [pool.submit(run_one, c.to_dict(), False, threads) for c in todo]
-        try:
-            for future in futures.as_completed(pending):
-                collect(future.result())
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+        _collect_all([pool.submit(run_one, c.to_dict(), False, threads) for c in todo], collect)
+
+
+def _run_threads(todo: list[ExperimentConfig], collect: Callable[[RunOutcome], None], jobs: int, verbose: bool) -> None:
+    with futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="run") as pool:
+        _collect_all([pool.submit(_run_on_own_stream, c, verbose) for c in todo], collect)
+
+
+def _collect_all(pending: list[futures.Future], collect: Callable[[RunOutcome], None]) -> None:
+    """Collect outcomes as runs finish; on an error (fail-fast, Ctrl-C) cancel the runs not started."""
+    try:
+        for future in futures.as_completed(pending):
+            collect(future.result())
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
+
+
+def _run_on_own_stream(config: ExperimentConfig, verbose: bool) -> RunOutcome:
+    """`run_one` on a fresh CUDA stream of the run's device (CPU runs: as they are)."""
+    import torch
+
+    from scratchlab.util import resolve_device
+
+    try:
+        device = resolve_device(config.device)
+    except ScratchlabError:  # run_one records the error
+        device = torch.device("cpu")
+    if device.type != "cuda":
+        return run_one(config.to_dict(), verbose)
+    with torch.cuda.device(device), torch.cuda.stream(torch.cuda.Stream(device)):
+        outcome = run_one(config.to_dict(), verbose)
+        torch.cuda.current_stream().synchronize()
+    return outcome
 
 
 def _run_ray(todo: list[ExperimentConfig], collect: Callable[[RunOutcome], None], address: str | None, gpus_per_run: float | None) -> None:

@@ -67,21 +67,26 @@ def build_data(config: ExperimentConfig, device: torch.device) -> RunData:
         dims = [0, *range(2, x_train.dim())]
         mean, std = x_train.mean(dim=dims, keepdim=True), x_train.std(dim=dims, keepdim=True).clamp_min(1e-8)
         x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
-    augment = make_augmentation(config.augment) if config.augment else None
-    train = TensorLoader(x_train, y_train, batch_size=config.bs_train, shuffle=True, seed=config.seed, transform=augment)
+    # Augmentation draws from its own generator: runs sharing a process (threads) do not
+    # interleave their draws, and checkpoints keep its state.
+    augment_generator = torch.Generator(device=x_train.device).manual_seed(config.seed) if config.augment else None
+    augment = make_augmentation(config.augment, augment_generator) if config.augment else None
+    train = TensorLoader(x_train, y_train, batch_size=config.bs_train, shuffle=True, seed=config.seed,
+                         transform=augment, transform_generator=augment_generator)
     test = TensorLoader(x_test, y_test, batch_size=config.test_batch_size)
     classes = list(getattr(train_set, "classes", [str(i) for i in range(int(y_train.max()) + 1)]))
     return RunData(train, test, tuple(x_train.shape[1:]), len(classes), classes)
 
 
-def make_augmentation(names: list[str]):
-    """A batch transform applying the named GPU-side augmentations in order."""
+def make_augmentation(names: list[str], generator: torch.Generator | None = None):
+    """A batch transform applying the named GPU-side augmentations in order (random draws from
+    `generator`, default torch's global one)."""
     steps = []
     for name in names:
         if name == "crop":
-            steps.append(functools.partial(batch_random_crop, padding=4))
+            steps.append(functools.partial(batch_random_crop, padding=4, generator=generator))
         elif name == "flip":
-            steps.append(batch_random_flip)
+            steps.append(functools.partial(batch_random_flip, generator=generator))
         else:  # validated by the config; kept for direct callers
             raise ConfigError(f"unknown augmentation {name!r}; use crop or flip")
 

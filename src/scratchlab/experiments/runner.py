@@ -34,6 +34,7 @@ from scratchlab.training import (
     distributed,
     load_checkpoint,
 )
+from scratchlab.training.cuda_graph import SETUP_LOCK
 from scratchlab.training.distributed_trainer import DistributedClassifierTrainer
 from scratchlab.util import atomic_write_json, resolve_device, seed_everything
 
@@ -109,7 +110,6 @@ def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = Tr
     Raises ScratchlabError subclasses for user errors (bad config, missing data, NaN loss).
     """
     config = as_config(config)
-    seed_everything(config.seed)
     context = distributed.setup(config.device) if config.ddp else None
     try:
         return _run(config, context.device if context else resolve_device(config.device), verbose)
@@ -119,15 +119,19 @@ def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = Tr
 
 
 def _run(config: ExperimentConfig, device: torch.device, verbose: bool) -> RunResult:
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = config.cudnn_benchmark
     main = distributed.is_main_process()
-    if config.checkpoints:
-        check_resumable(config)
-    data = build_fast_data(config, device) if config.trainer == "fast" else build_data(config, device)
-    model, trainer, info = build_trainer(config, data, device)
-    if config.checkpoints and main:
-        record_checkpoint_config(config)
+    # Runs sharing a process (the `threads` executor) build their data and model one at a time, so
+    # each draws its initial weights from the global RNG right after its own seeding.
+    with SETUP_LOCK:
+        seed_everything(config.seed)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = config.cudnn_benchmark
+        if config.checkpoints:
+            check_resumable(config)
+        data = build_fast_data(config, device) if config.trainer == "fast" else build_data(config, device)
+        model, trainer, info = build_trainer(config, data, device)
+        if config.checkpoints and main:
+            record_checkpoint_config(config)
     timing = EpochTimer(timing_path(config) if config.checkpoints and main else None)
     fit = trainer.fit(
         data.train, data.test, config.epochs,

@@ -41,7 +41,7 @@ from scratchlab.util import atomic_write_json, resolve_device
 
 NAME = "cnn-architecture"
 DESCRIPTION = "CNN, ResNet and YourCNN on CIFAR-10: depth, width, residual connections (exp1_1 ... exp2)"
-CUDA_JOBS = 4  # runs sharing one GPU at a time by default (bench/cnn_study_speed.py measures it)
+CUDA_JOBS = 4  # runs sharing one GPU at a time by default, as threads (bench/cnn_study_speed.py measures it)
 EVAL_NOTE = "the CIFAR-10 test split serves as the validation set; training images come from the train split"
 
 
@@ -115,7 +115,13 @@ def execute(configs: list[ExperimentConfig], jobs: int, verbose: bool) -> None:
     by_name = {c.run_name: c for c in configs}
     if jobs > 1:
         configs = sorted(configs, key=cost, reverse=True)  # longest first balances the workers
-    run_configs(configs, jobs=jobs, on_outcome=report)
+    run_configs(configs, executor=executor_for(configs), jobs=jobs, on_outcome=report)
+
+
+def executor_for(configs: list[ExperimentConfig]) -> str:
+    """Runs at once on a GPU share it as threads, one CUDA stream each (their kernels overlap);
+    elsewhere as worker processes."""
+    return "threads" if configs and configs[0].device.startswith("cuda") else "local"
 
 
 def cost(config: ExperimentConfig) -> float:
@@ -143,7 +149,8 @@ def run(
         seeds: seeds per architecture (default 1).
         device: auto, cpu, cuda; bf16 and channels-last are used on CUDA only.
         out_dir: output folder (default results/studies/cnn-architecture).
-        jobs: runs at a time (worker processes); default 4 on CUDA, 1 elsewhere.
+        jobs: runs at a time (threads sharing the GPU on CUDA, worker processes elsewhere);
+            default 4 on CUDA, 1 elsewhere.
         search: first run the hyper-parameter grid and use its best point.
         spec: another study spec (YAML path or mapping), e.g. an edited copy of configs/cnn_architecture.yaml.
         data_root: where CIFAR-10 is (default: the dataset's own search path).

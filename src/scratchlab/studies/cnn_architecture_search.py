@@ -37,7 +37,8 @@ def run_search(spec: StudySpec, out: Path, device: str, overrides: dict[str, Any
             planned.append((i, probe.name, run_config(probe, spec, hyper, 0, out / "search", device, overrides, f"_h{i}")))
     if verbose:
         print(f"search: {len(spec.search.points)} points x {len(probes)} probes", flush=True)
-    run_configs([c for _, _, c in planned], jobs=jobs)
+    configs = [c for _, _, c in planned]
+    run_configs(configs, executor="threads" if device.startswith("cuda") else "local", jobs=jobs)
     rows = []
     for i, point in enumerate(spec.search.points):
         row: dict[str, Any] = {"point": i, **point}

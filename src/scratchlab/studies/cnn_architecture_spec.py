@@ -49,7 +49,7 @@ DEFAULT_SPEC: dict[str, Any] = {
         "lr_schedule": "onecycle",
     },
     # Speed settings used where they help: on CUDA devices only.
-    "cuda": {"precision": "bf16", "channels_last": True, "cudnn_benchmark": True, "cuda_graph": True},
+    "cuda": {"precision": "bf16", "channels_last": True, "cudnn_benchmark": False, "cuda_graph": True},
     "experiments": {
         "exp1_1": [{"model_type": "cnn", "K": [[32], [64]], "L": [2, 4, 8, 16], "P": 4}],
         "exp1_2": [{"model_type": "cnn", "K": [[32], [64], [128]], "L": [2, 4, 8], "P": 2}],
@@ -61,7 +61,7 @@ DEFAULT_SPEC: dict[str, Any] = {
         "exp2": [
             {"model_type": "yourcnn", "K": [[32, 64, 128]], "L": [3, 6, 9, 12, 18], "P": "L",
              "fields": {"hidden_dims": [], "dropout": 0.1, "activation": "gelu",
-                        "model_options": {"stem_channels": 32, "pool_position": "before_group",
+                        "model_options": {"stem_channels": 32, "pool_position": "after_widen",
                                           "width_multiplier": 3}}},
         ],
     },

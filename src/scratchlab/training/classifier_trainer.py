@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from scratchlab.errors import ConfigError
-from scratchlab.training.cuda_graph import GraphedTrainStep
+from scratchlab.training.cuda_graph import CAPTURE_LOCK, GraphedTrainStep
 from scratchlab.training.results import BatchResult
 from scratchlab.training.trainer import Trainer
 
@@ -67,6 +67,9 @@ class ClassifierTrainer(Trainer):
             raise ConfigError("choose compile or cuda_graph, not both")
         self.forward = torch.compile(self.model) if compile else self.model
         self._graphed = GraphedTrainStep(self._update, optimizer, self.device) if cuda_graph else None
+        if self.device.type == "cuda":  # see Trainer.launch_lock and steps_ahead
+            self.launch_lock = CAPTURE_LOCK
+            self.steps_ahead = 16
         self._classify_scores = getattr(model, "classify_scores", None)  # e.g. a BinaryClassifier's threshold
 
     # ---- classic API: values as python numbers ---------------------------------------------

@@ -18,12 +18,23 @@ synchronisation inside the model's forward (no `.item()`, no data-dependent shap
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from scratchlab.errors import ConfigError
+
+# Held while a training step is captured, replayed or launched eagerly on a GPU (GPU trainers hold
+# it as their `launch_lock` while they fetch a batch and launch its step): a capture takes over the
+# device's default random generator (dropout) and must not overlap other threads' launches, so
+# runs sharing a process (the `threads` executor) wait for it. Holding it serialises launches
+# only (which Python's GIL serialises anyway), not GPU work.
+CAPTURE_LOCK = threading.RLock()
+# Held while a run builds its data and model (`scratchlab.experiments.runner`): a capture also
+# waits for other threads' setups, whose copies and allocations must not overlap it.
+SETUP_LOCK = threading.RLock()
 
 # The optimizers whose step a CUDA graph can capture, by their config name.
 CAPTURABLE_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -69,14 +80,16 @@ class GraphedTrainStep:
             self.shape = key
         if key != self.shape:
             return None
-        if self.graph is None and self.eager_steps < self.warmup:
-            self.eager_steps += 1
-            return self._on_side_stream(x, y)
-        if self.graph is None:
-            self._capture(x, y)
-        self.static["x"].copy_(x)
-        self.static["y"].copy_(y)
-        self.graph.replay()  # type: ignore[union-attr]
+        with CAPTURE_LOCK:
+            if self.graph is None and self.eager_steps < self.warmup:
+                self.eager_steps += 1
+                return self._on_side_stream(x, y)
+            if self.graph is None:
+                with SETUP_LOCK:
+                    self._capture(x, y)
+            self.static["x"].copy_(x)
+            self.static["y"].copy_(y)
+            self.graph.replay()  # type: ignore[union-attr]
         return self.static["loss"].clone(), self.static["correct"].clone()
 
     def _on_side_stream(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,6 +107,8 @@ class GraphedTrainStep:
         self.optimizer.zero_grad(set_to_none=True)  # the graph's backward allocates (not accumulates) grads
         torch.cuda.synchronize(self.device)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        # Its own capture stream, and errors only for this thread's calls: runs in other threads
+        # (the `threads` executor) keep launching kernels on their streams while this one captures.
+        with torch.cuda.graph(self.graph, stream=self.side_stream, capture_error_mode="thread_local"):
             loss, correct = self.step(self.static["x"], self.static["y"])
         self.static["loss"], self.static["correct"] = loss, correct

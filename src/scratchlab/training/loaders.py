@@ -36,6 +36,8 @@ class TensorLoader:
         seed: seed of the shuffling generator (default: drawn from torch's global RNG).
         device: move the tensors there once, up front (default: leave them).
         transform: optional function applied to each batch's first tensor (e.g. GPU augmentation).
+        transform_generator: the generator `transform` draws from, if it has its own; its state
+            is saved and restored with the shuffling generator's (exact resume).
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class TensorLoader:
         seed: int | None = None,
         device: str | torch.device | None = None,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        transform_generator: torch.Generator | None = None,
     ) -> None:
         if not tensors:
             raise ConfigError("TensorLoader needs at least one tensor")
@@ -63,6 +66,7 @@ class TensorLoader:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.transform = transform
+        self.transform_generator = transform_generator
         self.device = tensors[0].device
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
@@ -78,8 +82,13 @@ class TensorLoader:
         return math.floor(n) if self.drop_last else math.ceil(n)
 
     def __iter__(self) -> Iterator[list[torch.Tensor]]:
+        # The epoch's order is drawn and copied to the device when the iterator is made, not at
+        # the first batch: a trainer waits for that copy outside its launch lock (Trainer.launch_lock).
+        order = torch.randperm(self.dataset_size, generator=self.generator).to(self.device) if self.shuffle else None
+        return self._batches(order)
+
+    def _batches(self, order: torch.Tensor | None) -> Iterator[list[torch.Tensor]]:
         n = self.dataset_size
-        order = torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle else None
         for i in range(len(self)):
             lo, hi = i * self.batch_size, min((i + 1) * self.batch_size, n)
             rows = slice(lo + self.rank, hi, self.world_size)
@@ -107,8 +116,13 @@ class TensorLoader:
         return shard
 
     def state_dict(self) -> dict[str, Any]:
-        """The shuffling generator's state (for exact resume)."""
-        return {"generator": self.generator.get_state()}
+        """The shuffling (and transform) generators' states (for exact resume)."""
+        state = {"generator": self.generator.get_state()}
+        if self.transform_generator is not None:
+            state["transform_generator"] = self.transform_generator.get_state()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
+        if self.transform_generator is not None and "transform_generator" in state:
+            self.transform_generator.set_state(state["transform_generator"])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import abc
+import collections
+import contextlib
+import itertools
 import math
 import sys
 from collections.abc import Callable, Iterable
@@ -19,6 +22,7 @@ from scratchlab.util import get_rng_state, set_rng_state
 from scratchlab.util.progress_bars import progress, progress_enabled
 
 EpochCallback = Callable[[int, FitResult], None]
+_END = object()  # the end of a loader
 Number = float | int | torch.Tensor
 
 
@@ -29,6 +33,14 @@ class Trainer(abc.ABC):
     also override `_train_step`/`_test_step`, which may return tensors so the GPU is not made to
     wait for a `.item()` after every batch (values are read once per epoch).
     """
+
+    # Held while a batch is fetched and stepped (its kernels launched), released while waiting
+    # for the device; a GPU trainer sets it to `cuda_graph.CAPTURE_LOCK` so that runs sharing a
+    # process launch nothing while one of them captures a CUDA graph.
+    launch_lock: contextlib.AbstractContextManager = contextlib.nullcontext()
+    # On a GPU: at most this many steps queued ahead of the device. The CPU then never blocks on
+    # a full launch queue while holding `launch_lock` (which would stall the other runs).
+    steps_ahead: int | None = None
 
     def __init__(self, model: Any, optimizer: Any = None, scheduler: Any = None) -> None:
         self.model = model
@@ -77,10 +89,21 @@ class Trainer(abc.ABC):
         seen, running_correct = 0, 0.0
         show = progress_enabled(verbose)
         with progress(total=total, verbose=verbose, desc=desc, leave=False) as bar:
-            for i, batch in enumerate(loader):
+            batches = iter(loader)
+            in_flight: collections.deque = collections.deque()  # events of steps the device has not run yet
+            for i in itertools.count():
                 if max_batches is not None and i >= max_batches:
                     break
-                loss, correct, n = step(batch)
+                if self.steps_ahead is not None and len(in_flight) >= self.steps_ahead:
+                    in_flight.popleft().synchronize()  # wait here, not inside the lock
+                with self.launch_lock:
+                    batch = next(batches, _END)
+                    if batch is _END:
+                        break
+                    loss, correct, n = step(batch)
+                if self.steps_ahead is not None:
+                    in_flight.append(torch.cuda.Event())
+                    in_flight[-1].record()
                 losses.append(loss)
                 corrects.append(correct)
                 sizes.append(n)
