@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 import yaml
 from torch import nn
 
-from scratchlab.errors import ConfigError
+from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.models import build_model
 from scratchlab.studies import cnn_architecture as study
 from scratchlab.studies import get_study
@@ -167,6 +168,22 @@ def test_rerun_skips_finished_runs(quick_result, fake_cifar):
     assert len(again.table) == 2
     after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
     assert before == after
+
+
+def test_report_only_rebuilds_the_report_from_the_runs(quick_result, fake_cifar, tmp_path):
+    result, out = quick_result
+    shutil.copytree(out, tmp_path / "copy")
+    stored = json.loads((tmp_path / "copy" / "study.json").read_text())
+    rebuilt = study.run(quick=True, device="cpu", out_dir=tmp_path / "copy", data_root=fake_cifar,
+                        train_limit=20, test_limit=20, verbose=False, report_only=True)
+    pd.testing.assert_frame_equal(rebuilt.table, result.table)
+    again = json.loads((tmp_path / "copy" / "study.json").read_text())
+    assert again["wall_seconds"] == stored["wall_seconds"] and again["command"] == stored["command"]
+    assert stored["command"].startswith("python -m scratchlab.studies.cnn_architecture --quick --device cpu")
+    html = (rebuilt.save() / "report.html").read_text()
+    assert f"Trained on {again['device_name']}" in html
+    with pytest.raises(ScratchlabError, match="no study\\.json"):
+        study.run(quick=True, device="cpu", out_dir=tmp_path / "empty", data_root=fake_cifar, report_only=True)
 
 
 def test_search_records_and_uses_its_choice(fake_cifar, tmp_path):

@@ -12,6 +12,7 @@ What each trains is in `cnn_architecture_spec` (and `configs/cnn_architecture.ya
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -141,6 +142,7 @@ def run(
     *, jobs: int | None = None, search: bool = False, spec: StudySpec | str | Path | dict | None = None,
     data_root: str | Path | None = None, train_limit: int | None = None, test_limit: int | None = None,
     epochs: int | None = None, experiments: list[str] | None = None, verbose: bool = True,
+    report_only: bool = False,
 ) -> StudyResult:
     """Train the study's runs (skipping finished ones) and analyse them.
 
@@ -157,7 +159,10 @@ def run(
         train_limit, test_limit, epochs: override the spec's data sizes and epoch budget.
         experiments: run only these experiments (e.g. ["exp1_1", "exp2"]).
         verbose: print one line per finished run.
+        report_only: train nothing; rebuild table, figures and report from the runs already in the
+            output folder (jobs, wall time and command come from its study.json).
     """
+    spec_arg = spec
     start = time.perf_counter()
     spec = load_spec(spec)
     out = study_dir(NAME, out_dir)
@@ -165,14 +170,22 @@ def run(
     jobs = jobs or (CUDA_JOBS if dev.startswith("cuda") else 1)
     seed_values = seed_list(seeds, quick, full_default=1, quick_default=1)
     overrides = data_overrides(spec, quick, dev, data_root, train_limit, test_limit, epochs)
-    warm_data_cache(spec, overrides)
+    command = study_command(quick=quick, seeds=seeds, device=device, out_dir=out_dir, jobs=jobs, search=search,
+                            spec=spec_arg, data_root=data_root, train_limit=train_limit, test_limit=test_limit,
+                            epochs=epochs, experiments=experiments)
+    if report_only:
+        before = stored_setup(out)
+        search = False
+    else:
+        warm_data_cache(spec, overrides)
     if search:
         run_search(spec, out, dev, overrides, jobs, verbose)
     hyper, source = chosen_hyperparameters(spec, out)
     pairs = study_configs(quick, seed_values, out, dev, spec, hyper, experiments, overrides)
-    if verbose:
-        print(f"{NAME}: {len(pairs)} runs on {dev}, {jobs} at a time -> {out / 'runs'}", flush=True)
-    execute([c for _, c in pairs], jobs, verbose)
+    if not report_only:
+        if verbose:
+            print(f"{NAME}: {len(pairs)} runs on {dev}, {jobs} at a time -> {out / 'runs'}", flush=True)
+        execute([c for _, c in pairs], jobs, verbose)
     wall = time.perf_counter() - start
     table, fits = results_table(pairs)
     notes = findings(table)
@@ -181,13 +194,51 @@ def run(
     setup = {
         "train_images": first.train_limit or 50000, "eval_images": first.test_limit or 10000, "eval_note": EVAL_NOTE,
         "epochs": first.epochs, "patience": first.early_stopping, "seeds": len(seed_values), "device": dev,
+        **run_environment(pairs), "command": command,
         "jobs": jobs, "wall_seconds": wall, "hyperparameters": hyper, "hyper_source": source,
         "pooling": pooling_text({e: g for e, g in spec.experiments.items() if e in set(table["experiment"])}),
         "search": search_frame(out),
     }
+    if report_only:  # the run's own record of how and how fast it trained
+        setup.update({k: before[k] for k in ("jobs", "wall_seconds", "command") if k in before})
     atomic_write_json(out / "study.json", {k: v for k, v in setup.items() if k != "search"} | {"runs": len(pairs)})
     report = build_report(table, notes, figs, setup)
     return StudyResult(NAME, table, summarize(table), figs, notes, out, report)
+
+
+def study_command(**args: Any) -> str:
+    """The command line that runs the study with these arguments."""
+    parts = ["python -m scratchlab.studies.cnn_architecture"]
+    flags = {"quick": "--quick", "search": "--search"}
+    options = {"seeds": "--seeds", "device": "--device", "out_dir": "--out", "jobs": "--jobs", "spec": "--spec",
+               "data_root": "--data", "train_limit": "--train-limit", "test_limit": "--test-limit",
+               "epochs": "--epochs"}
+    parts += [flag for key, flag in flags.items() if args.get(key)]
+    for key, option in options.items():
+        value = args.get(key)
+        if value is not None and not isinstance(value, dict | StudySpec):
+            parts.append(f"{option} {value}")
+    if args.get("experiments"):
+        parts.append("--experiments " + " ".join(args["experiments"]))
+    return " ".join(parts)
+
+
+def run_environment(pairs: list[tuple[RunSpec, ExperimentConfig]]) -> dict[str, Any]:
+    """The device name and torch version recorded by the study's first finished run."""
+    for _, config in pairs:
+        path = result_path(config)
+        if path.exists():
+            env = read_result(path).get("environment") or {}
+            return {"device_name": env.get("device_name"), "torch": env.get("torch")}
+    return {"device_name": None, "torch": None}
+
+
+def stored_setup(out: Path) -> dict[str, Any]:
+    """The study.json of a finished run of the study in `out` (for --report-only)."""
+    path = out / "study.json"
+    if not path.exists():
+        raise ScratchlabError(f"--report-only needs a finished study in {out}: no study.json there")
+    return json.loads(path.read_text())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -205,11 +256,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--test-limit", type=int, default=None)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--experiments", nargs="+", default=None, help="e.g. exp1_1 exp2")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: rebuild table, figures and report from the runs in the output folder")
     args = p.parse_args(argv)
     try:
         result = run(args.quick, args.seeds, args.device, args.out, jobs=args.jobs, search=args.search,
                      spec=args.spec, data_root=args.data, train_limit=args.train_limit,
-                     test_limit=args.test_limit, epochs=args.epochs, experiments=args.experiments)
+                     test_limit=args.test_limit, epochs=args.epochs, experiments=args.experiments,
+                     report_only=args.report_only)
     except ScratchlabError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

@@ -100,6 +100,9 @@ def build_report(table: pd.DataFrame, findings: list[str], figs: dict[str, Figur
     """The study's report: setup, findings, summary table, curves and comparison figures."""
     report = HtmlReport("CNN architectures on CIFAR-10", "scratchlab study cnn-architecture")
     report.heading("Setup")
+    if setup.get("device_name") or setup.get("command"):
+        report.paragraph(f"Trained on {setup.get('device_name') or setup['device']} (torch {setup.get('torch') or '?'}) "
+                         f"with: {setup.get('command', '')}")
     report.paragraph(
         f"{setup['train_images']:,} training images and {setup['eval_images']:,} evaluation images "
         f"({setup['eval_note']}); at most {setup['epochs']} epoch{'s' if setup['epochs'] != 1 else ''} with early stopping "
