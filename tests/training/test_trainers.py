@@ -86,3 +86,36 @@ def test_max_batches_limits_each_epoch():
     trainer = ClassifierTrainer(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1))
     fit = trainer.fit(TensorLoader(x, y, batch_size=5), TensorLoader(x, y, batch_size=5), 3, max_batches=2, print_every=0)
     assert len(fit.train_loss) == 6 and len(fit.test_loss) == 6
+
+
+def test_batches_are_fetched_and_stepped_under_the_launch_lock_and_the_rest_outside():
+    """Runs sharing a GPU rely on it: nothing is launched outside the lock, no wait happens inside."""
+
+    class RecordingLock:
+        def __init__(self):
+            self.held, self.entries = False, 0
+
+        def __enter__(self):
+            assert not self.held
+            self.held, self.entries = True, self.entries + 1
+
+        def __exit__(self, *exc):
+            self.held = False
+
+    class CheckingLoader(TensorLoader):
+        def _batches(self, order):
+            for batch in super()._batches(order):
+                assert lock.held, "a batch was fetched outside the launch lock"
+                yield batch
+
+    x, y = digits(50)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    trainer = ClassifierTrainer(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+    lock = trainer.launch_lock = RecordingLock()
+    stepped = []
+    step = trainer._train_step
+    trainer._train_step = lambda batch: stepped.append(lock.held) or step(batch)
+    trainer.fit(CheckingLoader(x, y, batch_size=10, shuffle=True, seed=0), CheckingLoader(x, y, batch_size=25),
+                num_epochs=2, print_every=0)
+    assert stepped == [True] * 10 and not lock.held
+    assert lock.entries == 2 * (5 + 1) + 2 * (2 + 1)  # each batch, and the fetch that ends each loader
