@@ -34,6 +34,7 @@ from scratchlab.studies.cnn_architecture_search import (
 from scratchlab.studies.cnn_architecture_spec import (
     RunSpec,
     StudySpec,
+    executor_for,
     load_spec,
     run_config,
     study_runs,
@@ -116,13 +117,8 @@ def execute(configs: list[ExperimentConfig], jobs: int, verbose: bool) -> None:
     by_name = {c.run_name: c for c in configs}
     if jobs > 1:
         configs = sorted(configs, key=cost, reverse=True)  # longest first balances the workers
-    run_configs(configs, executor=executor_for(configs), jobs=jobs, on_outcome=report)
-
-
-def executor_for(configs: list[ExperimentConfig]) -> str:
-    """Runs at once on a GPU share it as threads, one CUDA stream each (their kernels overlap);
-    elsewhere as worker processes."""
-    return "threads" if configs and configs[0].device.startswith("cuda") else "local"
+    run_configs(configs, executor=executor_for(configs[0].device) if configs else "local", jobs=jobs,
+                on_outcome=report)
 
 
 def cost(config: ExperimentConfig) -> float:
@@ -162,24 +158,22 @@ def run(
         report_only: train nothing; rebuild table, figures and report from the runs already in the
             output folder (jobs, wall time and command come from its study.json).
     """
-    spec_arg = spec
     start = time.perf_counter()
-    spec = load_spec(spec)
-    out = study_dir(NAME, out_dir)
     dev = device_string(device)
     jobs = jobs or (CUDA_JOBS if dev.startswith("cuda") else 1)
+    command = study_command(quick=quick, seeds=seeds, device=device, out_dir=out_dir, jobs=jobs, search=search,
+                            spec=spec, data_root=data_root, train_limit=train_limit, test_limit=test_limit,
+                            epochs=epochs, experiments=experiments)
+    spec = load_spec(spec)
+    out = study_dir(NAME, out_dir)
     seed_values = seed_list(seeds, quick, full_default=1, quick_default=1)
     overrides = data_overrides(spec, quick, dev, data_root, train_limit, test_limit, epochs)
-    command = study_command(quick=quick, seeds=seeds, device=device, out_dir=out_dir, jobs=jobs, search=search,
-                            spec=spec_arg, data_root=data_root, train_limit=train_limit, test_limit=test_limit,
-                            epochs=epochs, experiments=experiments)
     if report_only:
         before = stored_setup(out)
-        search = False
     else:
         warm_data_cache(spec, overrides)
-    if search:
-        run_search(spec, out, dev, overrides, jobs, verbose)
+        if search:
+            run_search(spec, out, dev, overrides, jobs, verbose)
     hyper, source = chosen_hyperparameters(spec, out)
     pairs = study_configs(quick, seed_values, out, dev, spec, hyper, experiments, overrides)
     if not report_only:

@@ -18,7 +18,7 @@ import pandas as pd
 from scratchlab.experiments import run_configs
 from scratchlab.experiments.runner import read_result, result_path
 from scratchlab.studies.cnn_architecture_report import search_table
-from scratchlab.studies.cnn_architecture_spec import StudySpec, find_runs, run_config
+from scratchlab.studies.cnn_architecture_spec import StudySpec, executor_for, find_runs, run_config
 from scratchlab.util import atomic_write_json, atomic_write_text
 
 HYPER_FILE = "hyperparameters.json"
@@ -37,8 +37,7 @@ def run_search(spec: StudySpec, out: Path, device: str, overrides: dict[str, Any
             planned.append((i, probe.name, run_config(probe, spec, hyper, 0, out / "search", device, overrides, f"_h{i}")))
     if verbose:
         print(f"search: {len(spec.search.points)} points x {len(probes)} probes", flush=True)
-    configs = [c for _, _, c in planned]
-    run_configs(configs, executor="threads" if device.startswith("cuda") else "local", jobs=jobs)
+    run_configs([c for _, _, c in planned], executor=executor_for(device), jobs=jobs)
     rows = []
     for i, point in enumerate(spec.search.points):
         row: dict[str, Any] = {"point": i, **point}

@@ -190,6 +190,12 @@ def find_runs(spec: StudySpec, names: list[str]) -> list[RunSpec]:
     return [by_name[n] for n in names]
 
 
+def executor_for(device: str) -> str:
+    """Runs at once on a GPU share it as threads, one CUDA stream each (their kernels overlap);
+    elsewhere they run as worker processes."""
+    return "threads" if device.startswith("cuda") else "local"
+
+
 def run_config(
     run: RunSpec, spec: StudySpec, hyper: dict[str, Any], seed: int, out_dir: Path,
     device: str, overrides: dict[str, Any], suffix: str = "",
