@@ -3,13 +3,17 @@
 (a) notebook: for each run, its data in a `DataLoader(TensorDataset)`, the model, `.to(device)` per
     batch, a plain loop (loss.item() per batch, a validation pass per epoch, the study's early
     stopping where the run has it).
-(b) batched: `run_configs(configs, batched="auto")`, everything included (data, models, training,
-    results JSON and checkpoints).
+(b) scratchlab: `run_configs(configs, batched=B, jobs=J)`, everything included (data, models,
+    training, results JSON and checkpoints). `--batched` (default auto: batched on a GPU, where the
+    groups train at once in this process, and on a CPU with one job; with CPU worker processes auto
+    trains the runs alone in them, which measured as fast or faster) and `--jobs` (default: every
+    core on a CPU, 1 on a GPU; `--batched on --jobs J` cuts the batched groups into parts over J
+    worker processes).
 Both train the same configs (`scratchlab.studies.inductive_bias.experiment_configs`) with the same
 epochs. `--notebook-seeds K` times the notebook way on the first K seeds only and scales its time
 by the ratio of training steps (reported as estimated). `--check` first compares a few runs trained
 alone and batched (3 epochs, float32 convolutions) and reports the largest relative difference of
-their losses. Besides wall times it records process CPU times, which a busy shared machine
+their losses. Besides wall times it records CPU times (worker processes included), which a busy shared machine
 disturbs less; on a CPU it also gives the CPU-time ratio per model type.
 
     python bench/sweep_speed.py --device cpu --epochs-scale 0.02 --seeds 5
@@ -24,6 +28,7 @@ os.environ.setdefault("CUDA_DEVICE_MAX_CONNECTIONS", "32")  # let the groups' CU
 
 import argparse
 import json
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -92,8 +97,14 @@ def steps(config: ExperimentConfig) -> int:
     return config.epochs * -(-n // config.bs_train)
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished worker processes."""
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 class Clock:
-    """Wall and process CPU seconds of a block (CPU time is steadier on a shared machine)."""
+    """Wall and CPU seconds of a block, worker processes included (CPU time is steadier on a shared machine)."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
@@ -101,13 +112,13 @@ class Clock:
 
     def __enter__(self) -> Clock:
         synchronize(self.device)
-        self._start = (time.perf_counter(), time.process_time())
+        self._start = (time.perf_counter(), cpu_seconds())
         return self
 
     def __exit__(self, *exc: object) -> None:
         synchronize(self.device)
         self.wall += time.perf_counter() - self._start[0]
-        self.cpu += time.process_time() - self._start[1]
+        self.cpu += cpu_seconds() - self._start[1]
 
 
 def time_notebook(configs: list[ExperimentConfig], device: torch.device, clock: Clock) -> None:
@@ -117,10 +128,10 @@ def time_notebook(configs: list[ExperimentConfig], device: torch.device, clock: 
             notebook_run(config, device)
 
 
-def time_batched(configs: list[ExperimentConfig], device: torch.device, clock: Clock) -> None:
-    """`run_configs(configs, batched="auto")`, timed by `clock`."""
+def time_batched(configs: list[ExperimentConfig], clock: Clock, batched: str, jobs: int) -> None:
+    """`run_configs(configs, batched=batched, jobs=jobs)`, timed by `clock`."""
     with clock:
-        outcomes = run_configs(configs, batched="auto")
+        outcomes = run_configs(configs, batched=batched, jobs=jobs)
     failed = [o for o in outcomes if o.status != "ok"]
     if failed:
         print(f"warning: {len(failed)} runs failed, e.g. {failed[0].run_name}: {failed[0].error}")
@@ -135,15 +146,18 @@ def notebook_sample(configs: list[ExperimentConfig], seeds: int, max_epochs: int
     return timed
 
 
-def time_both(configs: list[ExperimentConfig], timed: list[ExperimentConfig], device: torch.device) -> dict[str, dict[str, Clock]]:
-    """Clocks of both ways by part: on CUDA one part (the batched groups overlap), else one part per
-    model type, the two ways back to back so that a change of load on the machine hits both."""
-    parts: dict[str, list[ExperimentConfig]] = {"all": configs} if device.type == "cuda" else {}
-    for config in configs if device.type != "cuda" else []:
+def time_both(configs: list[ExperimentConfig], timed: list[ExperimentConfig], device: torch.device,
+              batched: str, jobs: int) -> dict[str, dict[str, Clock]]:
+    """Clocks of both ways by part. One part where the batched side is one call (on CUDA, where its
+    groups overlap, and with worker processes, which start once per call); else one part per model
+    type, the two ways back to back so that a change of load on the machine hits both."""
+    by_model = device.type == "cpu" and jobs == 1
+    parts: dict[str, list[ExperimentConfig]] = {} if by_model else {"all": configs}
+    for config in configs if by_model else []:
         parts.setdefault(config.model_type, []).append(config)
     clocks: dict[str, dict[str, Clock]] = {"batched": {}, "notebook": {}}
     for name, part in parts.items():
-        time_batched(part, device, clocks["batched"].setdefault(name, Clock(device)))
+        time_batched(part, clocks["batched"].setdefault(name, Clock(device)), batched, jobs)
         sample = [c for c in timed if name == "all" or c.model_type == name]
         time_notebook(sample, device, clocks["notebook"].setdefault(name, Clock(device)))
     return clocks
@@ -174,6 +188,8 @@ def main() -> None:
     parser.add_argument("--notebook-seeds", type=int, default=None, help="time the notebook way on this many seeds only")
     parser.add_argument("--notebook-epochs", type=int, default=None, help="cap the notebook way's epochs per run (time scaled up by steps)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--batched", choices=["auto", "on", "off"], default="auto", help="scratchlab side's batched mode")
+    parser.add_argument("--jobs", type=int, default=None, help="scratchlab side's worker processes on a CPU (default: every core)")
     parser.add_argument("--check", action="store_true", help="also compare a few runs alone vs batched")
     args = parser.parse_args()
     if args.threads:
@@ -184,19 +200,20 @@ def main() -> None:
         configs = study_configs(args.seeds, args.epochs_scale, root / "batched", str(device))
         worst = check(configs, root / "check") if args.check else None
         timed = notebook_sample(configs, args.notebook_seeds or args.seeds, args.notebook_epochs)
-        clocks = time_both(configs, timed, device)
+        jobs = args.jobs or ((os.cpu_count() or 1) if device.type == "cpu" else 1)
+        clocks = time_both(configs, timed, device, args.batched, jobs)
     scale = sum(map(steps, configs)) / sum(map(steps, timed))  # timed runs -> all runs
     total = {side: {k: sum(getattr(c, k) for c in clocks[side].values()) for k in ("wall", "cpu")}
              for side in ("notebook", "batched")}
     metrics = {
         "runs": len(configs), "seeds": args.seeds, "epochs_scale": args.epochs_scale, "notebook_epochs_cap": args.notebook_epochs,
-        "threads": torch.get_num_threads(), "notebook_runs_timed": len(timed), "notebook_estimated": scale != 1.0,
+        "threads": torch.get_num_threads(), "batched_mode": args.batched, "batched_jobs": jobs, "notebook_runs_timed": len(timed), "notebook_estimated": scale != 1.0,
         "notebook_seconds": total["notebook"]["wall"] * scale, "batched_seconds": total["batched"]["wall"],
         "ratio": total["notebook"]["wall"] * scale / total["batched"]["wall"],
         "notebook_cpu_seconds": total["notebook"]["cpu"] * scale, "batched_cpu_seconds": total["batched"]["cpu"],
         "cpu_ratio": total["notebook"]["cpu"] * scale / total["batched"]["cpu"],
     }
-    if device.type == "cpu" and not metrics["notebook_estimated"]:
+    if "all" not in clocks["batched"] and not metrics["notebook_estimated"]:
         metrics["cpu_ratio_by_model"] = {k: round(clocks["notebook"][k].cpu / c.cpu, 2) for k, c in clocks["batched"].items()}
     if worst is not None:
         metrics["check_max_rel_loss_diff"] = worst

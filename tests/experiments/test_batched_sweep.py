@@ -12,7 +12,8 @@ import yaml
 
 from scratchlab.cli import main
 from scratchlab.experiments import ExperimentConfig, load_model, run_configs
-from scratchlab.experiments.batched import plan
+from scratchlab.experiments import batched as batched_sweeps
+from scratchlab.experiments.batched import plan, split_for_workers
 from scratchlab.training import load_checkpoint
 
 
@@ -66,6 +67,48 @@ def test_batched_sweep_writes_what_the_single_runs_write(tmp_path):
         assert b["summary"]["best_test_acc"] == pytest.approx(a["summary"]["best_test_acc"], rel=1e-4)
     assert read(tmp_path / "auto" / "cnn_es.json")["results"]["num_epochs"] == 2
     assert [o.status for o in run_configs(sweep(tmp_path / "auto"), batched="auto")] == ["done"] * 6
+
+
+def test_cpu_sweep_trains_its_batched_groups_in_worker_processes(tmp_path, monkeypatch):
+    def in_this_process(*args, **kwargs):
+        raise AssertionError("with jobs > 1 on the CPU the batched groups train in worker processes")
+
+    monkeypatch.setattr(batched_sweeps, "run_batched", in_this_process)  # spawned workers import their own
+    alone, spread = sweep(tmp_path / "off"), sweep(tmp_path / "jobs")
+    assert [o.status for o in run_configs(alone, batched="off")] == ["ok"] * 6
+    assert [o.status for o in run_configs(spread, batched="on", jobs=2)] == ["ok"] * 6
+    for c in alone:
+        a, b = read(tmp_path / "off" / f"{c.run_name}.json"), read(tmp_path / "jobs" / f"{c.run_name}.json")
+        assert b["summary"]["batched"] is True and a["results"]["num_epochs"] == b["results"]["num_epochs"]
+        for key in ("train_loss", "test_loss", "train_acc", "test_acc"):
+            np.testing.assert_allclose(b["results"][key], a["results"][key], rtol=1e-4, atol=1e-7, err_msg=key)
+    assert [o.status for o in run_configs(sweep(tmp_path / "jobs"), batched="on", jobs=2)] == ["done"] * 6
+
+
+def test_auto_trains_cpu_runs_alone_when_worker_processes_run_them(tmp_path):
+    runs = sweep(tmp_path)[:2]
+    assert [o.status for o in run_configs(runs, batched="auto", jobs=2)] == ["ok"] * 2
+    assert not any("batched" in read(tmp_path / f"{c.run_name}.json")["summary"] for c in runs)
+    one = sweep(tmp_path / "one")[:2]
+    run_configs(one, batched="auto", jobs=1)
+    assert all(read(tmp_path / "one" / f"{c.run_name}.json")["summary"]["batched"] for c in one)
+
+
+def test_worker_parts_cover_every_run_once_and_keep_auto_groups_batchable(tmp_path):
+    out = tmp_path / "parts"
+    big = [config(out, f"cnn{s}", s, epochs=2 + s) for s in range(9)]
+    mlps = [config(out, f"mlp{s}", s, model_type="three_layer_mlp", model_options={"hidden": [10, 6]}) for s in range(2)]
+    lone = config(out, "lone", 0, model_options={"kernel_size": 5, "num_filters": 2})
+    dropout = config(out, "dropout", 0, model_type="mlp", hidden_dims=[4], dropout=0.5)
+    configs = [*big, *mlps, lone, dropout]
+    parts, singles = split_for_workers(configs, "auto", jobs=2)
+    assert sorted(c.run_name for p in parts for c in p) == sorted(c.run_name for c in [*big, *mlps])
+    assert sorted(c.run_name for c in singles) == ["dropout", "lone"]
+    assert all(len(p) >= 2 for p in parts) and len(parts) > 2  # the 9 CNN runs are cut into chunks
+    work = [sum(c.epochs for c in p) for p in parts]
+    assert work == sorted(work, reverse=True)
+    on_parts, on_singles = split_for_workers(configs, "on", jobs=2)
+    assert [c.run_name for c in on_singles] == ["dropout"] and sum(map(len, on_parts)) == 12
 
 
 def test_checkpoints_load_and_resume_like_the_single_path(tmp_path):

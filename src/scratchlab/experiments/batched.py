@@ -10,8 +10,10 @@ form `run_experiment` writes them. Groups always start from scratch: a group int
 it finished is trained again in full (finished runs are skipped by the executors).
 
 Rule for `mode="auto"`: a group is batched when it has at least 2 runs and its model has fewer
-than `MAX_AUTO_PARAMS` parameters; `mode="on"` batches every run the batched trainer can train
-(even alone, even large). Runs it cannot train (scratch engine or optimizers, the fast trainer,
+than `MAX_AUTO_PARAMS` parameters (`run_configs` does not batch CPU runs that worker processes
+run: alone there they are as fast or faster); `mode="on"` batches every run the batched trainer
+can train (even alone, even large; with CPU worker processes, `split_for_workers` cuts the groups
+into parts for them). Runs it cannot train (scratch engine or optimizers, the fast trainer,
 augmentation, bf16, torch.compile, dropout, BatchNorm) are returned to be run one by one.
 """
 
@@ -164,6 +166,50 @@ def run_batched(configs: list[ExperimentConfig], mode: str, collect: Callable[[R
         singles += _train(batch, collect, verbose)
     order = {c.run_name: i for i, c in enumerate(configs)}
     return sorted(singles, key=lambda c: order[c.run_name])
+
+
+def split_for_workers(configs: list[ExperimentConfig], mode: str, jobs: int, parts_per_job: int = 8) -> tuple[list[list[ExperimentConfig]], list[ExperimentConfig]]:
+    """About `parts_per_job * jobs` parts of equal work (epochs x training samples) for `jobs` worker
+    processes, largest first, and the runs to run one by one.
+
+    Each candidate group is cut into consecutive chunks (its runs sorted by data size, so runs that
+    can share a batched group stay together); a run's result does not depend on which runs it
+    trains with, so chunks give the results the whole group gives. Many small parts keep every
+    worker busy to the end although the work of a run is only estimated.
+    """
+    singles: list[ExperimentConfig] = []
+    candidates: dict[str, list[ExperimentConfig]] = defaultdict(list)
+    for config in configs:
+        (singles if config_obstacle(config) else candidates[batch_key(config)]).append(config)
+
+    def work(config: ExperimentConfig) -> int:
+        return config.epochs * (config.train_limit or 1)
+
+    least = 2 if mode == "auto" else 1  # auto trains a lone run alone, so chunks keep >= 2 runs
+    groups = [m for m in candidates.values() if len(m) >= least]
+    singles += [c for m in candidates.values() if len(m) < least for c in m]
+    target = max(1, sum(work(c) for m in groups for c in m) // (parts_per_job * jobs))
+    parts: list[list[ExperimentConfig]] = []
+    for members in groups:
+        chunks: list[list[ExperimentConfig]] = [[]]
+        for config in sorted(members, key=lambda c: (c.train_limit or 0, c.test_limit or 0)):
+            if sum(map(work, chunks[-1])) >= target and len(chunks[-1]) >= least:
+                chunks.append([])
+            chunks[-1].append(config)
+        if len(chunks) > 1 and len(chunks[-1]) < least:
+            tail = chunks.pop()
+            chunks[-1] += tail
+        parts += chunks
+    parts.sort(key=lambda p: -sum(map(work, p)))
+    return parts, singles
+
+
+def run_part(config_data: list[dict[str, Any]], mode: str, threads: int) -> tuple[list[RunOutcome], list[dict[str, Any]]]:
+    """In a worker process: `run_batched` on one part (configs as dicts); its outcomes and the runs left over."""
+    torch.set_num_threads(threads)
+    outcomes: list[RunOutcome] = []
+    rest = run_batched([ExperimentConfig.create(**c) for c in config_data], mode, outcomes.append)
+    return outcomes, [c.to_dict() for c in rest]
 
 
 def _train(groups: list[list[Prepared]], collect: Callable[[RunOutcome], None], verbose: bool) -> list[ExperimentConfig]:

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus-per-run", type=float, default=None, help="GPUs each Ray task reserves")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
     p.add_argument("--batched", choices=["auto", "on", "off"], default="auto",
-                   help="train same-architecture runs together (auto: groups of >= 2 small models; docs/speed.md)")
+                   help="train same-architecture runs together (auto: groups of >= 2 small models, on a GPU or with --jobs 1 on a CPU; docs/speed.md)")
     p.set_defaults(func=cmd_sweep)
 
     p = subparsers.add_parser("results", help="list, show or compare stored results")

@@ -79,9 +79,12 @@ def run_configs(
     """Run every unfinished config; returns one outcome per config, in order.
 
     `batched`: `auto` trains runs that differ only in seed, learning rate, momentum, weight decay,
-    epochs, early stopping or data options together in this process (groups of >= 2 runs of a model
-    under 1M parameters; see `scratchlab.experiments.batched`), `on` does so for every run it can
-    train, `off` (default) runs each config alone. The other runs go to `executor` as usual.
+    epochs, early stopping or data options together (groups of >= 2 runs of a model under 1M
+    parameters; see `scratchlab.experiments.batched`) where that pays: on a GPU, and on a CPU with
+    `jobs=1` (with several CPU worker processes, runs alone in them are as fast or faster); `on`
+    does so for every run it can train (on a CPU with `jobs > 1`, the groups are cut into parts
+    shared among the worker processes), `off` (default) runs each config alone. The other runs go
+    to `executor` as usual.
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"executor {executor!r} is unknown; use one of {', '.join(EXECUTORS)}")
@@ -107,10 +110,16 @@ def run_configs(
             raise FailFast(outcome)
 
     try:
+        cpu_workers = executor == "local" and jobs > 1 and bool(todo) and all(map(_on_cpu, todo))
+        if batched == "auto" and cpu_workers:
+            batched = "off"  # measured: runs alone in CPU worker processes are as fast or faster (docs/speed.md)
         if batched != "off" and todo:
             from scratchlab.experiments.batched import run_batched
 
-            todo = run_batched(todo, batched, collect, verbose=verbose)
+            if cpu_workers:
+                todo = _run_batched_processes(todo, batched, collect, jobs)
+            else:
+                todo = run_batched(todo, batched, collect, verbose=verbose)
         if executor == "ray":
             _run_ray(todo, collect, address, gpus_per_run)
         elif executor == "threads" and jobs > 1:
@@ -138,13 +147,45 @@ def _run_processes(todo: list[ExperimentConfig], collect: Callable[[RunOutcome],
         _collect_all([pool.submit(run_one, c.to_dict(), False, threads) for c in todo], collect)
 
 
+def _on_cpu(config: ExperimentConfig) -> bool:
+    from scratchlab.util import resolve_device
+
+    try:
+        return resolve_device(config.device).type == "cpu"
+    except ScratchlabError:
+        return False
+
+
+def _run_batched_processes(todo: list[ExperimentConfig], mode: str, collect: Callable[[RunOutcome], None],
+                           jobs: int) -> list[ExperimentConfig]:
+    """CPU sweeps: the batched groups, cut into parts, train in `jobs` worker processes (one batched
+    trainer each, `cpu_count // jobs` threads); returns the runs to run one by one."""
+    from scratchlab.experiments.batched import run_part, split_for_workers
+
+    parts, rest = split_for_workers(todo, mode, jobs)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+
+    def handle(result: tuple[list[RunOutcome], list[dict[str, Any]]]) -> None:
+        outcomes, left = result
+        for outcome in outcomes:
+            collect(outcome)
+        rest.extend(ExperimentConfig.create(**c) for c in left)
+
+    if parts:
+        context = multiprocessing.get_context("spawn")
+        with futures.ProcessPoolExecutor(max_workers=min(jobs, len(parts)), mp_context=context) as pool:
+            _collect_all([pool.submit(run_part, [c.to_dict() for c in part], mode, threads) for part in parts], handle)
+    order = {c.run_name: i for i, c in enumerate(todo)}
+    return sorted(rest, key=lambda c: order[c.run_name])
+
+
 def _run_threads(todo: list[ExperimentConfig], collect: Callable[[RunOutcome], None], jobs: int, verbose: bool) -> None:
     with futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="run") as pool:
         _collect_all([pool.submit(_run_on_own_stream, c, verbose) for c in todo], collect)
 
 
-def _collect_all(pending: list[futures.Future], collect: Callable[[RunOutcome], None]) -> None:
-    """Collect outcomes as runs finish; on an error (fail-fast, Ctrl-C) cancel the runs not started."""
+def _collect_all(pending: list[futures.Future], collect: Callable[[Any], None]) -> None:
+    """Collect results as runs finish; on an error (fail-fast, Ctrl-C) cancel the runs not started."""
     try:
         for future in futures.as_completed(pending):
             collect(future.result())
