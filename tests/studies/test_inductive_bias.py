@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -281,3 +282,10 @@ def test_notebook_runs_the_study(study, monkeypatch):
     outputs = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
                       for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "q4:" in outputs and "image/png" in str(notebook.cells[-1].outputs)
+
+
+def test_on_a_cpu_the_study_runs_one_process_per_core_up_to_a_cap(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(2)), raising=False)
+    assert inductive_bias.default_jobs("cpu") == 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert inductive_bias.default_jobs("cpu") == inductive_bias.MAX_DEFAULT_JOBS < 64

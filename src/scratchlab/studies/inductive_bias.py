@@ -49,9 +49,16 @@ def cpu_threads(device: str, threads: int = 1) -> AbstractContextManager[None]:
     return torch_threads(threads if resolve_device(device).type == "cpu" else None)
 
 
+MAX_DEFAULT_JOBS = 16  # each worker process holds its own torch (a few hundred MB)
+
+
 def default_jobs(device: str) -> int:
-    """Every core on a CPU (one run per core), one process on a GPU (batched groups share it)."""
-    return (os.cpu_count() or 1) if resolve_device(device).type == "cpu" else 1
+    """One process per core on a CPU (one run each; at most `MAX_DEFAULT_JOBS`), one on a GPU
+    (where the batched groups share the device)."""
+    if resolve_device(device).type != "cpu":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_DEFAULT_JOBS))
 
 
 def train(configs: list[ExperimentConfig], device: str = "auto", jobs: int | None = None, verbose: bool = True,
@@ -75,7 +82,7 @@ def run(quick: bool = False, seeds: int | None = None, device: str = "auto",
         device: auto, cpu or cuda.
         out_dir: output folder (default results/studies/inductive-bias); runs go to its `runs/`.
         scale: multiplies every epoch count (e.g. 0.1 for a smoke test).
-        jobs: worker processes (default: one per core on a CPU, where `auto` then trains the runs
+        jobs: worker processes (default: one per core on a CPU, up to 16, where `auto` then trains the runs
             one at a time in them, measured faster there than batching; 1 on a GPU, where the
             batched groups share the device).
         verbose: progress bar.
