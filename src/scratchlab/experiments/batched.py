@@ -110,25 +110,36 @@ def prepare(config: ExperimentConfig, pool: TensorPool | None = None) -> Prepare
     return Prepared(config, data, model, build_optimizer(config, model), device)
 
 
-def plan(configs: list[ExperimentConfig], mode: str) -> tuple[list[list[Prepared]], list[ExperimentConfig]]:
-    """The batched groups (built) and the configs to run one by one."""
+def smallest_group(mode: str) -> int:
+    """Runs a batched group needs: `auto` trains a lone run alone, `on` batches it too."""
+    return 2 if mode == "auto" else 1
+
+
+def candidate_groups(configs: list[ExperimentConfig], mode: str) -> tuple[list[list[ExperimentConfig]], list[ExperimentConfig]]:
+    """The runs that may train together, grouped by `batch_key` (groups of at least
+    `smallest_group(mode)` runs), and the configs to run one by one."""
     singles: list[ExperimentConfig] = []
-    pool = TensorPool()
     candidates: dict[str, list[ExperimentConfig]] = defaultdict(list)
     for config in configs:
         (singles if config_obstacle(config) else candidates[batch_key(config)]).append(config)
+    least = smallest_group(mode)
+    singles += [c for members in candidates.values() if len(members) < least for c in members]
+    return [members for members in candidates.values() if len(members) >= least], singles
+
+
+def plan(configs: list[ExperimentConfig], mode: str) -> tuple[list[list[Prepared]], list[ExperimentConfig]]:
+    """The batched groups (built) and the configs to run one by one."""
+    pool = TensorPool()
+    candidates, singles = candidate_groups(configs, mode)
     groups: list[list[Prepared]] = []
-    for members in candidates.values():
-        if mode == "auto" and len(members) < 2:
-            singles += members
-            continue
+    for members in candidates:
         built, rest = _build(members, mode, pool)
         singles += rest
         by_signature: dict[tuple[Any, ...], list[Prepared]] = defaultdict(list)
         for p in built:
             by_signature[p.signature()].append(p)
         for group in by_signature.values():
-            if mode == "auto" and len(group) < 2:
+            if len(group) < smallest_group(mode):
                 singles += [p.config for p in group]
                 continue
             groups += [group[i: i + MAX_GROUP] for i in range(0, len(group), MAX_GROUP)]
@@ -177,17 +188,12 @@ def split_for_workers(configs: list[ExperimentConfig], mode: str, jobs: int, par
     trains with, so chunks give the results the whole group gives. Many small parts keep every
     worker busy to the end although the work of a run is only estimated.
     """
-    singles: list[ExperimentConfig] = []
-    candidates: dict[str, list[ExperimentConfig]] = defaultdict(list)
-    for config in configs:
-        (singles if config_obstacle(config) else candidates[batch_key(config)]).append(config)
+    groups, singles = candidate_groups(configs, mode)
 
     def work(config: ExperimentConfig) -> int:
         return config.epochs * (config.train_limit or 1)
 
-    least = 2 if mode == "auto" else 1  # auto trains a lone run alone, so chunks keep >= 2 runs
-    groups = [m for m in candidates.values() if len(m) >= least]
-    singles += [c for m in candidates.values() if len(m) < least for c in m]
+    least = smallest_group(mode)  # chunks stay big enough to be batched
     target = max(1, sum(work(c) for m in groups for c in m) // (parts_per_job * jobs))
     parts: list[list[ExperimentConfig]] = []
     for members in groups:

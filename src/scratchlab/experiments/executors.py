@@ -17,11 +17,14 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scratchlab.errors import ConfigError, ScratchlabError, require
 from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.experiments.runner import read_result, record_failure, result_path, run_experiment
+
+if TYPE_CHECKING:
+    import torch
 
 EXECUTORS = ("local", "threads", "ray")
 BATCHED_MODES = ("auto", "on", "off")
@@ -140,20 +143,35 @@ class FailFast(Exception):
         self.outcome = outcome
 
 
+def _worker_pool(workers: int) -> futures.ProcessPoolExecutor:
+    """Spawned worker processes (fresh interpreters: safe with CUDA and with threads in this one)."""
+    return futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _threads_per_worker(jobs: int) -> int:
+    """The CPU threads split between `jobs` worker processes."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
 def _run_processes(todo: list[ExperimentConfig], collect: Callable[[RunOutcome], None], jobs: int) -> None:
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    context = multiprocessing.get_context("spawn")
-    with futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    threads = _threads_per_worker(jobs)
+    with _worker_pool(jobs) as pool:
         _collect_all([pool.submit(run_one, c.to_dict(), False, threads) for c in todo], collect)
 
 
-def _on_cpu(config: ExperimentConfig) -> bool:
+def _device_of(config: ExperimentConfig) -> torch.device | None:
+    """The run's torch device, or None where it cannot be had (`run_one` records that error)."""
     from scratchlab.util import resolve_device
 
     try:
-        return resolve_device(config.device).type == "cpu"
+        return resolve_device(config.device)
     except ScratchlabError:
-        return False
+        return None
+
+
+def _on_cpu(config: ExperimentConfig) -> bool:
+    device = _device_of(config)
+    return device is not None and device.type == "cpu"
 
 
 def _run_batched_processes(todo: list[ExperimentConfig], mode: str, collect: Callable[[RunOutcome], None],
@@ -163,7 +181,7 @@ def _run_batched_processes(todo: list[ExperimentConfig], mode: str, collect: Cal
     from scratchlab.experiments.batched import run_part, split_for_workers
 
     parts, rest = split_for_workers(todo, mode, jobs)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = _threads_per_worker(jobs)
 
     def handle(result: tuple[list[RunOutcome], list[dict[str, Any]]]) -> None:
         outcomes, left = result
@@ -172,8 +190,7 @@ def _run_batched_processes(todo: list[ExperimentConfig], mode: str, collect: Cal
         rest.extend(ExperimentConfig.create(**c) for c in left)
 
     if parts:
-        context = multiprocessing.get_context("spawn")
-        with futures.ProcessPoolExecutor(max_workers=min(jobs, len(parts)), mp_context=context) as pool:
+        with _worker_pool(min(jobs, len(parts))) as pool:
             _collect_all([pool.submit(run_part, [c.to_dict() for c in part], mode, threads) for part in parts], handle)
     order = {c.run_name: i for i, c in enumerate(todo)}
     return sorted(rest, key=lambda c: order[c.run_name])
@@ -199,13 +216,8 @@ def _run_on_own_stream(config: ExperimentConfig, verbose: bool) -> RunOutcome:
     """`run_one` on a fresh CUDA stream of the run's device (CPU runs: as they are)."""
     import torch
 
-    from scratchlab.util import resolve_device
-
-    try:
-        device = resolve_device(config.device)
-    except ScratchlabError:  # run_one records the error
-        device = torch.device("cpu")
-    if device.type != "cuda":
+    device = _device_of(config)
+    if device is None or device.type != "cuda":
         return run_one(config.to_dict(), verbose)
     with torch.cuda.device(device), torch.cuda.stream(torch.cuda.Stream(device)):
         outcome = run_one(config.to_dict(), verbose)
