@@ -20,8 +20,8 @@ def test_softmax_probabilities_and_argmax_labels():
     torch.testing.assert_close(clf(x), scores)
     torch.testing.assert_close(clf.predict_proba(x), expected)
     torch.testing.assert_close(clf.predict_proba_scores(scores), expected)
-    assert torch.equal(clf.classify(x), scores.argmax(1))
-    assert torch.equal(clf.classify_scores(scores), scores.argmax(1))
+    assert torch.equal(clf.classify(x), scores.argmax(1).int())
+    assert torch.equal(clf.classify_scores(scores), scores.argmax(1).int())
 
 
 def test_one_logit_model_gives_two_columns():
@@ -38,7 +38,7 @@ def test_binary_threshold(threshold):
     clf = BinaryClassifier(nn.Linear(2, 2), threshold=threshold)
     x = torch.randn(50, 2)
     p1 = torch.softmax(clf.model(x), dim=1)[:, 1]
-    assert torch.equal(clf.classify(x), (p1 >= threshold).long())
+    assert torch.equal(clf.classify(x), (p1 >= threshold).int())
 
 
 def test_errors():

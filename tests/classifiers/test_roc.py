@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import matplotlib
 import numpy as np
 import pytest
 import torch
+from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 from scipy import optimize, stats
 from torch import nn
 
 from scratchlab.classifiers import BinaryClassifier, select_roc_thresh
 from scratchlab.errors import ConfigError
-
-matplotlib.use("Agg")
 
 NEG, POS = (0.0, 1.0), (2.5, 0.7)  # (mean, std) of the logit of each class
 
@@ -45,11 +43,15 @@ def test_threshold_near_analytic_optimum():
     assert abs(thresh - analytic_threshold()) < 0.05
 
 
-def test_plot_returns_figure_too():
+def test_plot_draws_and_still_returns_the_threshold():
     x, y = sample(500)
-    thresh, fig = select_roc_thresh(BinaryClassifier(nn.Identity()), x, y.numpy(), plot=True)
-    assert 0 < thresh < 1 and isinstance(fig, Figure)
-    matplotlib.pyplot.close(fig)
+    plt.close("all")
+    thresh = select_roc_thresh(BinaryClassifier(nn.Identity()), x, y.numpy(), plot=True)
+    assert isinstance(thresh, float) and 0 < thresh < 1
+    fig = plt.gcf()
+    assert isinstance(fig, Figure) and fig.axes[0].lines
+    assert thresh == select_roc_thresh(BinaryClassifier(nn.Identity()), x, y.numpy())
+    plt.close(fig)
 
 
 def test_one_class_is_an_error():

@@ -86,8 +86,10 @@ def test_bottleneck_resnet_on_100px_input():
     assert net(torch.randn(1, 3, 100, 100)).shape == (1, 10)
 
 
-def test_resnet_rejects_size_changing_conv_params():
-    with pytest.raises(ConfigError, match="stride"):
-        ResNet((3, 16, 16), 2, [4], 1, [], conv_params={"kernel_size": 3, "stride": 2})
+def test_resnet_keeps_3x3_blocks_when_conv_params_change_the_size():
+    with pytest.warns(UserWarning, match="3x3"):
+        net = ResNet((3, 16, 16), 2, [4], 1, [], conv_params={"kernel_size": 3, "stride": 2})
+    assert net.feature_extractor[0].main_path[0].kernel_size == (3, 3)
+    assert net.feature_extractor[0].main_path[0].stride == (1, 1)
     net = ResNet((3, 16, 16), 2, [4], 1, [], conv_params={"kernel_size": 5, "padding": 2})
     assert net.feature_extractor[0].main_path[0].kernel_size == (5, 5)

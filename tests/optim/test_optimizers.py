@@ -24,7 +24,9 @@ PAIRS = {
         lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.8, weight_decay=0.01),
     ),
     "rmsprop": (
-        lambda p: optim.RMSProp(p, learn_rate=0.01, reg=0.01, decay=0.9, eps=1e-6),
+        lambda p: optim.RMSProp(
+            p, learn_rate=0.01, reg=0.01, decay=0.9, eps=1e-6, eps_inside=False
+        ),
         lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.01),
     ),
     "adam": (
@@ -149,8 +151,9 @@ def test_torch_params_without_grad_are_skipped_and_zero_grad():
     assert torch.equal(unused.detach(), torch.ones(2)) and not torch.equal(
         used.detach(), torch.ones(2)
     )
+    grad = used.grad
     optimizer.zero_grad()
-    assert used.grad is None
+    assert used.grad is grad and not grad.any() and unused.grad is None
 
 
 def test_zero_grad_zeroes_scratch_grads_in_place():

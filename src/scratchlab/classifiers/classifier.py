@@ -16,15 +16,15 @@ class Classifier(nn.Module, ABC):
     A model with one output (C = 1) is read as the logit of class 1: its probabilities are
     `[1 - sigmoid(z), sigmoid(z)]`. Otherwise the probabilities are the softmax over classes.
 
+    Labels are int32 (`torch.int`), as in the course.
+
     Args:
         model: the scoring model.
-        threshold: decision threshold on the probability of class 1 (used by `BinaryClassifier`).
     """
 
-    def __init__(self, model: nn.Module, threshold: float = 0.5) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.threshold = _check_threshold(threshold)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scores (N, C) of the wrapped model."""
@@ -48,11 +48,11 @@ class Classifier(nn.Module, ABC):
         return torch.softmax(scores, dim=1)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
-        """Predicted labels (N,) as int64."""
+        """Predicted labels (N,) as int32."""
         return self._classify(self.predict_proba(x))
 
     def classify_scores(self, scores: torch.Tensor) -> torch.Tensor:
-        """Predicted labels (N,) from scores (N, C)."""
+        """Predicted labels (N,) as int32 from scores (N, C)."""
         return self._classify(self.predict_proba_scores(scores))
 
     @abstractmethod
@@ -61,7 +61,20 @@ class Classifier(nn.Module, ABC):
 
 
 class BinaryClassifier(Classifier):
-    """Class 1 when its probability is at least `threshold`, else class 0."""
+    """Label 1 when the probability of `positive_class` is at least `threshold`, else label 0.
+
+    Args:
+        model: the scoring model, with 1 or 2 outputs.
+        positive_class: the class (0 or 1) whose probability is thresholded to give label 1.
+        threshold: decision threshold on that probability, in [0, 1].
+    """
+
+    def __init__(self, model: nn.Module, positive_class: int = 1, threshold: float = 0.5) -> None:
+        super().__init__(model)
+        if positive_class not in (0, 1):
+            raise ConfigError(f"positive_class: 0 or 1, got {positive_class!r}")
+        self.positive_class = int(positive_class)
+        self.threshold = _check_threshold(threshold)
 
     def _classify(self, y_proba: torch.Tensor) -> torch.Tensor:
         if y_proba.shape[1] != 2:
@@ -69,14 +82,14 @@ class BinaryClassifier(Classifier):
                 f"BinaryClassifier needs a model with 1 or 2 outputs, got {y_proba.shape[1]}; "
                 f"use ArgMaxClassifier for more classes"
             )
-        return (y_proba[:, 1] >= self.threshold).long()
+        return (y_proba[:, self.positive_class] >= self.threshold).int()
 
 
 class ArgMaxClassifier(Classifier):
-    """The class of highest probability (the threshold is not used)."""
+    """The class of highest probability."""
 
     def _classify(self, y_proba: torch.Tensor) -> torch.Tensor:
-        return y_proba.argmax(dim=1)
+        return y_proba.argmax(dim=1).int()
 
 
 def _check_threshold(threshold: float) -> float:

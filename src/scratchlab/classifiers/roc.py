@@ -36,33 +36,34 @@ def plot_roc(
 
 
 def select_roc_thresh(
-    classifier: Classifier, x: torch.Tensor, y: Any, plot: bool = False
-) -> float | tuple[float, Any]:
-    """The threshold on P(class 1) whose ROC point is closest to (0, 1), scored in eval mode.
+    classifier: Classifier, x: torch.Tensor, y: Any, plot: bool = False, ax: Any = None
+) -> float:
+    """The threshold on P(positive class) whose ROC point is closest to (0, 1), in eval mode.
 
     Args:
-        classifier: a classifier whose `predict_proba` gives two columns.
+        classifier: a classifier whose `predict_proba` gives two columns; the positive class is
+            its `positive_class` (class 1 unless set).
         x: inputs.
-        y: binary labels (0/1) of `x`.
-        plot: also draw the ROC curve with the chosen point.
+        y: binary labels (0/1) of `x`; samples of the positive class are the positives.
+        plot: also draw the ROC curve with the chosen point (on `ax`, else a new figure).
+        ax: matplotlib axes to draw on.
 
     Returns:
-        The threshold; `(threshold, fig)` when `plot` is True.
+        The threshold, a float (with or without `plot`, as in the course).
     """
     with eval_mode(classifier):
         proba = classifier.predict_proba(x)
     if proba.shape[1] != 2:
         raise ShapeError(f"ROC thresholds need a binary classifier, got {proba.shape[1]} classes")
-    scores = proba[:, 1].detach().cpu().numpy()
+    positive = int(getattr(classifier, "positive_class", 1))
+    scores = proba[:, positive].detach().cpu().numpy()
     labels = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     if set(np.unique(labels).tolist()) != {0, 1}:
         raise ConfigError("y: ROC thresholds need labels 0 and 1, both present; check the labels")
-    fpr, tpr, thresholds = metrics.roc_curve(labels, scores)
+    fpr, tpr, thresholds = metrics.roc_curve(labels == positive, scores)
     finite = np.isfinite(thresholds)  # sklearn puts +inf first
     distance = np.where(finite, fpr**2 + (1 - tpr) ** 2, np.inf)
     best = int(np.argmin(distance))
-    thresh = float(thresholds[best])
-    if not plot:
-        return thresh
-    fig, _ = plot_roc(fpr, tpr, thresh_point=(fpr[best], tpr[best]))
-    return thresh, fig
+    if plot:
+        plot_roc(fpr, tpr, thresh_point=(fpr[best], tpr[best]), ax=ax)
+    return float(thresholds[best])

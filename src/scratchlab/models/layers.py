@@ -20,12 +20,16 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "gelu": nn.GELU,
     "silu": nn.SiLU,
     "elu": nn.ELU,
+    "softmax": nn.Softmax,
+    "logsoftmax": nn.LogSoftmax,
     "none": nn.Identity,
     "identity": nn.Identity,
 }
+# Keyword arguments an activation gets unless given (the course's ACTIVATION_DEFAULT_KWARGS).
+ACTIVATION_DEFAULTS: dict[str, dict[str, Any]] = {"softmax": {"dim": 1}, "logsoftmax": {"dim": 1}}
 POOLINGS: dict[str, type[nn.Module]] = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
-ActivationSpec = str | nn.Module | type[nn.Module]
+ActivationSpec = str | nn.Module | type[nn.Module] | None
 
 
 def check_kwargs(owner: str, cls: type, params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -44,7 +48,12 @@ def check_kwargs(owner: str, cls: type, params: Mapping[str, Any] | None) -> dic
 
 
 def make_activation(spec: ActivationSpec, params: Mapping[str, Any] | None = None) -> nn.Module:
-    """An activation module from a name (see `ACTIVATIONS`), a module class or a module."""
+    """An activation module from a name (see `ACTIVATIONS`), a module class, a module or None.
+
+    None is the identity; softmax and logsoftmax act over dim 1 unless `params` say otherwise.
+    """
+    if spec is None:
+        spec = "none"
     if isinstance(spec, nn.Module):
         if params:
             raise ConfigError("activation_params: give them only with an activation name or class")
@@ -56,7 +65,8 @@ def make_activation(spec: ActivationSpec, params: Mapping[str, Any] | None = Non
             f"activation_type: unknown activation {spec!r}; choose one of {sorted(ACTIVATIONS)}"
         )
     cls = ACTIVATIONS[spec.lower()]
-    return cls(**check_kwargs("activation_params", cls, params))
+    defaults = ACTIVATION_DEFAULTS.get(spec.lower(), {})
+    return cls(**{**defaults, **check_kwargs("activation_params", cls, params)})
 
 
 def make_pool(pooling_type: str, params: Mapping[str, Any] | None = None) -> nn.Module:

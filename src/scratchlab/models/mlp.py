@@ -29,7 +29,8 @@ class MLP(nn.Sequential):
         in_dim: number of input features (after flattening).
         dims: output size of each Linear layer.
         nonlins: one nonlinearity per layer: a name (`relu`, `lrelu`, `tanh`, `sigmoid`, `gelu`,
-            `silu`, `elu`, `none`/`identity`), an `nn.Module` class or an `nn.Module`.
+            `silu`, `elu`, `softmax`, `logsoftmax` (over dim 1), `none`/`identity`), None, an
+            `nn.Module` class or an `nn.Module`.
         dropout: dropout probability after every layer but the last.
         batchnorm: BatchNorm1d between every Linear but the last and its nonlinearity.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,24 +19,28 @@ from scratchlab.models.layers import (
     positive_ints,
 )
 
+COURSE_KERNEL = 3  # the course's residual blocks use dimension-preserving 3x3 convolutions
+
 
 def same_size_conv_params(conv_params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """`{kernel_size: k}` from `conv_params` that may only set an odd kernel size (default 3).
+    """`{kernel_size: k}` for the residual blocks' convolutions, from `conv_params`.
 
-    `padding: k // 2` and `stride: 1` are accepted too, as they are what is used anyway.
+    An odd kernel with `padding: k // 2` and `stride: 1` (or without them) is used in every block.
+    Other settings, such as the course's `{kernel_size: 2, stride: 1, padding: 1}`, cannot keep
+    the map size; as in the course the blocks then keep their 3x3 kernels (with a warning).
     """
     params = check_kwargs("conv_params", nn.Conv2d, conv_params)
-    k = positive_int("conv_params.kernel_size", params.pop("kernel_size", 3))
-    if k % 2 == 0:
-        raise ConfigError(f"conv_params: kernel_size must be odd to keep the map size, got {k}")
+    k = positive_int("conv_params.kernel_size", params.pop("kernel_size", COURSE_KERNEL))
     expected = {"padding": k // 2, "stride": 1}
-    for key, value in params.items():
-        if expected.get(key, object()) != value:
-            raise ConfigError(
-                f"conv_params: these convolutions keep the spatial size; {key}={value!r} "
-                f"is not allowed (give only an odd kernel_size)"
-            )
-    return {"kernel_size": k}
+    others = {key: v for key, v in params.items() if expected.get(key, object()) != v}
+    if k % 2 == 1 and not others:
+        return {"kernel_size": k}
+    warnings.warn(
+        f"conv_params {dict(conv_params or {})} do not keep the map size; the residual blocks "
+        f"use {COURSE_KERNEL}x{COURSE_KERNEL} convolutions, as in the course",
+        stacklevel=2,
+    )
+    return {"kernel_size": COURSE_KERNEL}
 
 
 class ResidualBlock(nn.Module):
@@ -135,8 +140,10 @@ class ResNet(CNN):
     convolutions, becomes a `ResidualBottleneckBlock` when `bottleneck` is set: it keeps that
     width at its input and output and its inner convolutions take the middle entries
     (`[64, 16, 64]` gives 1x1 64->16, 3x3 16->16, 1x1 16->64).
-    Otherwise a group is a `ResidualBlock`. Convolutions keep the spatial size, so only the kernel
-    size of `conv_params` is used (odd; padding k // 2, stride 1).
+    Otherwise a group is a `ResidualBlock`. Convolutions keep the spatial size, so only an odd
+    kernel size of `conv_params` is used (padding k // 2, stride 1); conv_params that cannot keep
+    the size (the course's `{kernel_size: 2, stride: 1, padding: 1}`) leave the blocks at 3x3,
+    which is what the course's ResNet always uses.
 
     Args:
         in_size, out_classes, channels, pool_every, hidden_dims: as in `CNN`.

@@ -86,12 +86,17 @@ class Optimizer:
         raise NotImplementedError
 
     def zero_grad(self) -> None:
-        """Zero scratch gradients in place; set torch parameters' `.grad` to None (like torch)."""
+        """Set the gradient of every parameter to zero, in place (as the course specifies).
+
+        A torch parameter whose `.grad` is None (no backward yet, or frozen) keeps None.
+        """
         for param, grad in self.pairs:
-            if grad is not None:
-                grad.zero_()
-            else:
-                param.grad = None
+            grad = param.grad if grad is None else grad
+            if grad is None:
+                continue
+            if grad.grad_fn is not None:
+                grad.detach_()
+            grad.zero_()
 
     def hyperparams(self) -> dict[str, Any]:
         """The settings saved with the state (besides learn_rate and reg)."""
@@ -119,8 +124,10 @@ class Optimizer:
         for name, tensors in self.state.items():
             for target, value in zip(tensors, saved[name], strict=True):
                 target.copy_(value)
-        for key in ["learn_rate", "reg", "steps", *self.hyperparams()]:
+        for key in ["learn_rate", "reg", "steps"]:
             setattr(self, key, state[key])
+        for key, value in self.hyperparams().items():  # a setting added later keeps its default
+            setattr(self, key, state.get(key, value))
 
     def __repr__(self) -> str:
         settings = {"learn_rate": self.learn_rate, "reg": self.reg, **self.hyperparams()}

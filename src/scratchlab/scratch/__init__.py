@@ -8,8 +8,9 @@ from scratchlab.scratch import functional
 from scratchlab.scratch.activations import LeakyReLU, ReLU, Sigmoid, TanH
 from scratchlab.scratch.batchnorm import BatchNorm
 from scratchlab.scratch.conv import AvgPool2d, Conv2d, MaxPool2d
-from scratchlab.scratch.functional import he_init, network, network_backward
+from scratchlab.scratch.functional import he_init, make_layer, network, network_backward
 from scratchlab.scratch.gradcheck import (
+    compare_layer_to_torch,
     compare_to_autograd,
     finite_difference_check,
     relative_error,
@@ -40,10 +41,12 @@ __all__ = [
     "Sigmoid",
     "TanH",
     "activation_layer",
+    "compare_layer_to_torch",
     "compare_to_autograd",
     "finite_difference_check",
     "functional",
     "he_init",
+    "make_layer",
     "network",
     "network_backward",
     "relative_error",

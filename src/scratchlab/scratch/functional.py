@@ -3,6 +3,8 @@
 params = [(*he_init(64, 32), "relu"), (*he_init(32, 10), None)]
 scores = network(x, params)              # x @ w + b, then the activation, layer after layer
 dx, grads = network_backward(x, params, dscores)   # the same gradients autograd would give
+params = [make_layer(64, 32, relu), make_layer(32, 1, sigmoid)]   # the Radboud A1 form
+p = network(x, params)                   # shape (N,): one output unit is squeezed, as in A1
 """
 
 from __future__ import annotations
@@ -82,8 +84,13 @@ def activation_fn(activation: Activation) -> Callable[[Tensor], Tensor]:
 
 
 def network(x: Tensor, params: Sequence[Triple]) -> Tensor:
-    """Apply activation(x @ w + b) for each (w, b, activation) in turn."""
-    return functools.reduce(lambda h, p: activation_fn(p[2])(h @ p[0] + p[1]), params, x)
+    """Apply activation(x @ w + b) for each (w, b, activation) in turn.
+
+    Inputs (N, d_in) give outputs (N, d_out); with one output unit the result is (N,), as in
+    the Radboud A1 seed.
+    """
+    out = functools.reduce(lambda h, p: activation_fn(p[2])(h @ p[0] + p[1]), params, x)
+    return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out
 
 
 def he_init(
@@ -94,18 +101,35 @@ def he_init(
     return w, torch.zeros(d_out)
 
 
+def make_layer(
+    d0: int, d1: int, activation: Activation, generator: torch.Generator | None = None
+) -> Triple:
+    """One layer `(w, b, activation)` as the Radboud A1 seed makes it: float64, `b` zero.
+
+    The seed takes the He scale from the layer's output size, epsilon = sqrt(2 / d1), and draws
+    `w` (d0, d1) from N(0, epsilon ** 2), so the standard deviation is 2 / d1. `he_init` instead
+    uses the standard deviation sqrt(2 / d_in) (He et al.) in float32; use it outside the seed.
+    """
+    epsilon = math.sqrt(2 / d1)
+    w = torch.randn(d0, d1, generator=generator, dtype=torch.float64) * epsilon**2
+    return w, torch.zeros(d1, dtype=torch.float64), activation
+
+
 def network_backward(
     x: Tensor, params: Sequence[Triple], dout: Tensor
 ) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
     """Gradients of sum(dout * network(x, params)): (dx, [(dw, db) per layer]), by hand.
 
     Activations must be named (or be one of this module's functions) so their derivative is known.
+    For one output unit `dout` may be (N,), the shape `network` returns.
     """
     names = [_name(act) for _, _, act in params]
     if None in names:
         raise ConfigError(
             f"network_backward needs activations from {sorted(FUNCTIONS)}, got a custom callable"
         )
+    if dout.ndim == 1 and params and params[-1][0].shape[1] == 1:
+        dout = dout[:, None]
     saved = []
     h = x
     for (w, b, _), name in zip(params, names, strict=True):

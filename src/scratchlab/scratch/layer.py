@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -11,12 +13,23 @@ from torch import Tensor
 from scratchlab.errors import CheckpointError, ScratchlabError
 
 
+@functools.cache
+def _keywords(forward: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword names `forward` takes; None when it takes any (`**kw`)."""
+    params = inspect.signature(forward).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return frozenset(p.name for p in params if p.kind is not p.VAR_POSITIONAL)
+
+
 class Layer:
     """A layer with an explicit forward pass and a hand-written backward pass (a VJP).
 
-    `layer(x)` runs `forward`, which keeps what `backward` needs. `backward(dout)` returns the
-    gradient with respect to the input and adds the parameter gradients into the tensors that
-    `params()` returns (they accumulate, like torch, until `zero_grad()`).
+    `layer(x)` runs `forward`, which keeps what `backward` needs; keyword arguments that `forward`
+    does not take are ignored, so `layer(x, y=None)` works on every layer (the course's
+    `Layer.forward(*args, **kw)`). `backward(dout)` returns the gradient with respect to the input
+    and adds the parameter gradients into the tensors that `params()` returns (they accumulate,
+    like torch, until `zero_grad()`).
     """
 
     def __init__(self) -> None:
@@ -44,6 +57,9 @@ class Layer:
 
     # --- shared machinery -----------------------------------------------------------------------
     def __call__(self, *args: Any, **kw: Any) -> Tensor:
+        names = _keywords(type(self).forward)
+        if names is not None:
+            kw = {k: v for k, v in kw.items() if k in names}
         return self.forward(*args, **kw)
 
     def add_param(self, name: str, value: Tensor) -> None:
