@@ -1,4 +1,4 @@
-"""Inductive-bias nets: parameter counts by formula, reflect padding, edge detectors."""
+"""Inductive-bias nets: parameter counts by formula, layer order, reflect padding, edge detectors."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from scratchlab.models import (
     WiderCNN,
     edge_detector_kernels,
     init_edge_detectors,
+    summary,
 )
 
 
@@ -29,40 +30,61 @@ def conv_net_params(conv_params, linear_params, f, k, classes, convs, c_in=1):
 
 def test_simple_cnn_parameter_count(conv_params, linear_params):
     expected = conv_net_params(conv_params, linear_params, 3, 7, 3, 2)
-    assert n_params(SimpleCNN()) == expected == 606
+    assert n_params(SimpleCNN(kernel_size=7)) == expected == 606
+    assert f"{expected}" in SimpleCNN.__doc__
 
 
-def test_wider_and_deeper_counts_match_their_docstrings(conv_params, linear_params):
-    wider = conv_net_params(conv_params, linear_params, 16, 7, 3, 2)
-    deeper = conv_net_params(conv_params, linear_params, 3, 7, 3, 4)
-    assert n_params(WiderCNN()) == wider and f"{wider:,}" in WiderCNN.__doc__
-    assert n_params(DeeperCNN()) == deeper and f"{deeper:,}" in DeeperCNN.__doc__
+@pytest.mark.parametrize("k", [3, 7])
+def test_wider_and_deeper_counts(conv_params, linear_params, k):
+    assert n_params(WiderCNN(kernel_size=k)) == conv_net_params(conv_params, linear_params, 6, k, 5, 2)
+    assert n_params(DeeperCNN(kernel_size=k)) == conv_net_params(conv_params, linear_params, 3, k, 5, 4)
 
 
 def test_mlp_parameter_counts(linear_params):
-    assert n_params(TwoLayerMLP()) == linear_params(784, 50) + linear_params(50, 3)
+    assert n_params(TwoLayerMLP(784, 50)) == linear_params(784, 50) + linear_params(50, 3)
     three = linear_params(784, 50) + linear_params(50, 10) + linear_params(10, 3)
-    assert n_params(ThreeLayerMLP()) == three == 39_793
-    assert ThreeLayerMLP()(torch.randn(4, 1, 28, 28)).shape == (4, 3)
+    assert n_params(ThreeLayerMLP(784, (50, 10))) == three == 39_793
+    assert ThreeLayerMLP(784, (50, 10))(torch.randn(4, 1, 28, 28)).shape == (4, 3)
 
 
 @pytest.mark.parametrize("pooling,kind", [("max", nn.MaxPool2d), ("avg", nn.AvgPool2d)])
 def test_forward_features_and_pooling(pooling, kind):
-    net = SimpleCNN(num_filters=4, num_classes=5, pooling=pooling)
+    net = SimpleCNN(num_filters=4, kernel_size=7, num_classes=5, pooling=pooling)
     x = torch.randn(2, 1, 28, 28)
-    assert net.get_features(x).shape == (2, 4, 14, 14)
-    assert net(x).shape == (2, 5)
+    assert net.get_features(x)[-2].shape == (2, 4, 14, 14)
+    assert net(x).shape == (2, 5) and net(x[:1]).shape == (1, 5)
     assert isinstance(net.features[2], kind)
 
 
-def test_reflect_padding_keeps_size():
+def test_deeper_pools_after_its_second_convolution(conv_out):
+    net = DeeperCNN(kernel_size=3)
+    rows = summary(net, (1, 28, 28)).layers
+    seen = [r.out_shape[-1] for r in rows if r.kind == "Conv2d"]
+    assert seen == [28, 28, conv_out(28, 2, 2), conv_out(28, 2, 2)]
+    assert [type(m) for m in net.features][:5] == [nn.Conv2d, nn.ReLU, nn.Conv2d, nn.ReLU,
+                                                   nn.MaxPool2d]
+
+
+def test_reflect_padding_and_the_notebooks_even_kernel(conv_out):
     torch.manual_seed(0)
-    net = SimpleCNN().double()
+    net = SimpleCNN(kernel_size=7).double()
     x = torch.randn(1, 1, 28, 28, dtype=torch.float64)
-    conv = net.features[0]
-    manual = F.conv2d(F.pad(x, (3, 3, 3, 3), mode="reflect"), conv.weight, conv.bias)
-    torch.testing.assert_close(conv(x), manual)
-    assert SimpleCNN(kernel_size=2).get_features(x.float()).shape == (1, 3, 14, 14)
+    manual = F.conv2d(F.pad(x, (3, 3, 3, 3), mode="reflect"), net.conv1.weight, net.conv1.bias)
+    torch.testing.assert_close(net.conv1(x), manual)
+    side = conv_out(conv_out(conv_out(28, 2), 2, 2), 2)  # k = 2: no padding, as in the notebook
+    assert SimpleCNN(kernel_size=2).get_features(x.float())[-2].shape == (1, 3, side, side)
+    assert SimpleCNN(kernel_size=2, padding="same").get_features(x.float())[-2].shape[-1] == 14
+
+
+def test_three_layer_mlp_seed_fixes_weights_and_leaves_the_global_generator():
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    a, b = ThreeLayerMLP(seed=3), ThreeLayerMLP(seed=3)
+    assert torch.equal(state, torch.get_rng_state())
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert not torch.equal(ThreeLayerMLP().fc1.weight, ThreeLayerMLP().fc1.weight)
+    with pytest.raises(ConfigError, match="two sizes"):
+        ThreeLayerMLP(hidden_dims=[5])
 
 
 @pytest.mark.parametrize("k", [2, 3, 5, 7])
@@ -88,7 +110,7 @@ def test_filters_cycle_with_opposite_signs():
 
 def test_init_edge_detectors_freezes_the_first_conv():
     torch.manual_seed(0)
-    net = init_edge_detectors(SimpleCNN())
+    net = init_edge_detectors(SimpleCNN(kernel_size=7))
     first = net.features[0]
     torch.testing.assert_close(first.weight, edge_detector_kernels(7, 3))
     assert not first.weight.requires_grad and not first.bias.requires_grad

@@ -1,14 +1,16 @@
 """Edges (`edges`): 28x28 grey images of straight edges, for studying the inductive bias of CNNs.
 
-Each image is background noise with (except class ``none``) one or two straight bright bands.
-Options control the bands' width, brightness and where they may lie, so that train and
-valid/test can differ by a controlled shift; a fixed pixel permutation removes spatial structure
-for comparisons between convolutional and fully connected models.
+Each image is a background (per-pixel noise, or one flat level as in the course's notebook) with
+(except class ``none``) one or two straight bright bands. Options control the bands' width,
+brightness and where they may lie, so that train and valid/test can differ by a controlled shift;
+a fixed pixel permutation removes spatial structure for comparisons between convolutional and
+fully connected models.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +22,7 @@ from scratchlab.errors import ConfigError
 EDGE_CLASSES = ("horizontal", "vertical", "diagonal", "both", "none")
 DIAGONAL_ANGLES = (30.0, 45.0, 120.0, 135.0)
 SPLITS = ("train", "valid", "test")
+BACKGROUNDS = ("noise", "flat")
 
 
 class EdgesDataset(LabeledTensorDataset):
@@ -35,6 +38,11 @@ class EdgesDataset(LabeledTensorDataset):
         pixels = self.permutation.numel()
         flat = x.reshape(-1, pixels)
         return flat[:, self.inverse_permutation.to(x.device)].reshape(x.shape)
+
+    def get_image_statistics(self) -> tuple[float, float]:
+        """(mean, std) over every pixel value of the split, as the course's notebook reports."""
+        x = self.x.double()
+        return float(x.mean()), float(x.std(unbiased=False))
 
 
 def _uniform(g: torch.Generator, n: int, bounds: Sequence[float]) -> torch.Tensor:
@@ -97,15 +105,26 @@ def _split_generator(seed: int, split: str) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]))
 
 
-def make_permutation(permutation: bool | int, seed: int, pixels: int) -> torch.Tensor:
-    """The pixel permutation: identity when False, seeded by `seed` when True, else by the int."""
+def make_permutation(permutation: Any, seed: int, pixels: int) -> torch.Tensor:
+    """The pixel permutation: identity for False/None, seeded by `seed` for True, by an int, or
+    given as an index array (the course's `permutater`) of the `pixels` positions."""
     if permutation is False or permutation is None:
         return torch.arange(pixels)
-    perm_seed = seed if permutation is True else int(permutation)
-    return torch.randperm(pixels, generator=torch.Generator().manual_seed(perm_seed))
+    if permutation is True or isinstance(permutation, int | np.integer):
+        perm_seed = seed if permutation is True else int(permutation)
+        return torch.randperm(pixels, generator=torch.Generator().manual_seed(perm_seed))
+    perm = torch.as_tensor(np.asarray(permutation)).long().flatten()
+    if not torch.equal(torch.sort(perm).values, torch.arange(pixels)):
+        raise ConfigError(
+            f"edges: permutation must be an index array holding each of 0..{pixels - 1} once "
+            f"(got {perm.numel()} entries); pass True, an int seed or a permutation of the pixels"
+        )
+    return perm
 
 
-def _check(class_type, edge_width, region, size) -> None:
+def _check(class_type, edge_width, region, size, background: str) -> None:
+    if background not in BACKGROUNDS:
+        raise ConfigError(f"edges: background must be one of {BACKGROUNDS}, got {background!r}")
     unknown = [c for c in class_type if c not in EDGE_CLASSES]
     if unknown or not class_type:
         raise ConfigError(f"edges: unknown class_type {unknown}; choose from {', '.join(EDGE_CLASSES)}")
@@ -127,11 +146,17 @@ def generate_edges(
     possible_edge_location_ratio: float | None = None,
     seed: int = 0,
     size: int = 28,
+    background: str = "noise",
+    quantize: bool = False,
+    shuffle: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, 1, size, size) float32 in [0, 1] and labels (N,), shuffled, N = classes x per class."""
+    """Images (N, 1, size, size) float32 in [0, 1] and labels (N,), N = classes x per class.
+
+    Shuffled, or in class blocks (labels 0...0, 1...1, ...) with ``shuffle=False``.
+    """
     class_type = [class_type] if isinstance(class_type, str) else list(class_type)
     region = edge_regions(split, size, possible_edge_location_ratio)
-    _check(class_type, edge_width, region, size)
+    _check(class_type, edge_width, region, size, background)
     g = _split_generator(seed, split)
     n, total = data_per_class, data_per_class * len(class_type)
     masks = []
@@ -139,10 +164,17 @@ def generate_edges(
         width = torch.randint(int(edge_width[0]), int(edge_width[1]) + 1, (n,), generator=g)
         masks.append(_edge_masks(g, kind, n, size, width, region, region))
     lo, hi = background_intensity
-    x = torch.rand(total, size, size, generator=g).mul_(hi - lo).add_(lo)
+    if background == "flat":
+        x = _uniform(g, total, background_intensity)[:, None, None].expand(total, size, size)
+    else:
+        x = torch.rand(total, size, size, generator=g).mul_(hi - lo).add_(lo)
     level = _uniform(g, total, edge_intensity)[:, None, None]
     x = torch.where(torch.cat(masks), level, x).clamp_(0, 1).unsqueeze(1)
+    if quantize:  # the notebook stores uint8 (truncating) and ToTensor divides by 255
+        x = torch.floor(x * 255) / 255
     y = torch.arange(len(class_type)).repeat_interleave(n)
+    if not shuffle:
+        return x.contiguous(), y
     order = torch.randperm(total, generator=g)
     return x[order].contiguous(), y[order]
 
@@ -157,15 +189,19 @@ def load_edges(
     edge_intensity: Sequence[float] = (0.25, 1.0),
     background_intensity: Sequence[float] = (0.0, 0.2),
     possible_edge_location_ratio: float | None = None,
-    permutation: bool | int = False,
+    permutation: Any = False,
     seed: int = 0,
     size: int = 28,
+    background: str = "noise",
+    quantize: bool = False,
+    shuffle: bool = True,
     device: str | torch.device | None = None,
     transform=None,
 ) -> EdgesDataset:
     """The edge-detection dataset: items (image 1x28x28 in [0, 1], label).
 
-    Every pixel is background noise drawn uniformly from `background_intensity`; the edge pixels
+    Every pixel is background noise drawn uniformly from `background_intensity` (with
+    ``background="flat"``, as in the course's notebook, one level per image); the edge pixels
     are then set to one brightness per image drawn uniformly from `edge_intensity`. Edge widths
     are integers drawn uniformly from `edge_width` (inclusive). Classes, labelled in the order of
     `class_type`:
@@ -188,16 +224,22 @@ def load_edges(
         data_per_class: Images per class (classes are exactly balanced).
         edge_width, edge_intensity, background_intensity: (low, high) ranges, see above.
         possible_edge_location_ratio: See above.
-        permutation: False, True (a pixel permutation seeded by `seed`) or an int seed. The same
-            permutation is applied to every image of every split; see `.permutation`,
-            `.inverse_permutation` and `.unpermute(x)`.
+        permutation: False, True (a pixel permutation seeded by `seed`), an int seed, or an index
+            array of the size*size pixels (the notebook's `permutater`). The same permutation is
+            applied to every image of every split; see `.permutation`, `.inverse_permutation`
+            and `.unpermute(x)`.
         seed: Seed of the whole dataset.
         size: Image side in pixels.
+        background: ``"noise"`` (per pixel) or ``"flat"`` (one level per image, the notebook's).
+        quantize: Round every value down to a uint8 level k/255, as the notebook's images are.
+        shuffle: Shuffle the examples; False keeps class blocks in `class_type` order (the
+            notebook's order).
         device: Put the tensors on this device.
         transform: Applied to each image in `__getitem__`.
     """
     x, y = generate_edges(split, class_type, data_per_class, edge_width, edge_intensity,
-                          background_intensity, possible_edge_location_ratio, seed, size)
+                          background_intensity, possible_edge_location_ratio, seed, size,
+                          background, quantize, shuffle)
     perm = make_permutation(permutation, seed, size * size)
     if permutation is not False and permutation is not None:
         x = x.reshape(len(x), -1)[:, perm].reshape(x.shape)

@@ -23,11 +23,13 @@ def rotate_2d(x: np.ndarray, degrees: float) -> np.ndarray:
     return x @ rotation.T
 
 
-def moons_population(n: int, noise: float, degrees: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """`n` two-moons samples with Gaussian `noise`, rotated by `degrees`."""
+def moons_population(
+    n: int, noise: float, degrees: float, rng: np.random.RandomState
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n` two-moons samples with Gaussian `noise` drawn from `rng`, rotated by `degrees`."""
     from sklearn.datasets import make_moons
 
-    x, y = make_moons(n, noise=noise, random_state=seed)
+    x, y = make_moons(n, noise=noise, random_state=rng)
     return rotate_2d(x, degrees), y.astype(np.int64)
 
 
@@ -41,21 +43,23 @@ def populations_arrays(
     train_fraction: float = 2 / 3,
     seed: int = 0,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Train, valid and test arrays: x (N, 2) float32, y (N,) int64.
+    """Train, valid and test arrays: x (N, 2) float32, y (N,) int64, by the course's procedure.
 
-    Train and valid come from the populations of `sizes`, `noises` and `angles`, concatenated in
-    that order and cut (without shuffling) at `train_fraction`; test is one more population.
+    One numpy generator seeded with `seed` (the draws of `np.random.seed(seed)`, without touching
+    the global generator) draws the populations of `sizes`, `noises` and `angles` in that order,
+    then the test population. Train and valid are the first ones concatenated and cut (without
+    shuffling) at `train_fraction`; test is the last one.
     """
     if not (len(sizes) == len(noises) == len(angles)) or not sizes:
         raise ConfigError("populations: sizes, noises and angles must be non-empty and of one length")
     if not 0 < train_fraction < 1:
         raise ConfigError(f"populations: train_fraction must be in (0, 1), got {train_fraction}")
-    seeds = np.random.SeedSequence(seed).generate_state(len(sizes) + 1)
-    parts = [moons_population(n, s, a, int(r)) for n, s, a, r in zip(sizes, noises, angles, seeds[:-1], strict=True)]
+    rng = np.random.RandomState(seed)
+    parts = [moons_population(n, s, a, rng) for n, s, a in zip(sizes, noises, angles, strict=True)]
     x = np.concatenate([p[0] for p in parts]).astype(np.float32)
     y = np.concatenate([p[1] for p in parts])
     cut = round(len(x) * train_fraction)
-    x_te, y_te = moons_population(test_size, test_noise, test_angle, int(seeds[-1]))
+    x_te, y_te = moons_population(test_size, test_noise, test_angle, rng)
     return {
         "train": (x[:cut], y[:cut]),
         "valid": (x[cut:], y[cut:]),
@@ -98,7 +102,8 @@ def load_populations(
         sizes, noises, angles: Size, noise and rotation (degrees) of each train/valid population.
         test_size, test_noise, test_angle: The same for the test population.
         train_fraction: Share of the concatenated populations that goes to train.
-        seed: Seeds every population (each gets its own stream derived from it).
+        seed: Seeds the one numpy generator that draws every population, in the order above (the
+            course seeds numpy's global generator with it; the global generator is left alone).
         device: Put the tensors on this device.
         transform: Applied to each point in `__getitem__`.
     """

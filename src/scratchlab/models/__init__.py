@@ -5,14 +5,22 @@ reports trainable parameters, multiply-adds and receptive field.
 """
 
 from scratchlab.models.cnn import CNN
+from scratchlab.models.edge_init import (
+    count_parameters,
+    custom_sobel,
+    edge_detector_kernels,
+    freeze_conv_layer,
+    init_conv_kernel_with_edge_detector,
+    init_edge_detectors,
+)
 from scratchlab.models.inductive import (
     DeeperCNN,
     SimpleCNN,
+    SimpleCNN_avgpool,
+    ThreeLayerCNN,
     ThreeLayerMLP,
     TwoLayerMLP,
     WiderCNN,
-    edge_detector_kernels,
-    init_edge_detectors,
 )
 from scratchlab.models.layers import ACTIVATIONS, POOLINGS, eval_mode, make_activation, make_pool
 from scratchlab.models.mlp import MLP
@@ -33,13 +41,19 @@ __all__ = [
     "ResidualBlock",
     "ResidualBottleneckBlock",
     "SimpleCNN",
+    "SimpleCNN_avgpool",
+    "ThreeLayerCNN",
     "ThreeLayerMLP",
     "TwoLayerMLP",
     "WiderCNN",
     "YourCNN",
     "build_model",
+    "count_parameters",
+    "custom_sobel",
     "edge_detector_kernels",
     "eval_mode",
+    "freeze_conv_layer",
+    "init_conv_kernel_with_edge_detector",
     "init_edge_detectors",
     "known_keys",
     "make_activation",

@@ -1,181 +1,200 @@
-"""Small nets for the inductive-bias study on 28x28 grey edge images (3 or 5 classes)."""
+"""The inductive-bias notebook's nets on 28x28 grey edge images, as the notebook defines them.
+
+Attribute and parameter names follow the notebook (`conv1`, `conv2`, ..., `maxpool`, `fc` or
+`fc1`), so its state dicts load and its helpers find the layers. `features` is the convolutional
+part in execution order and `get_features(x)` lists every intermediate map.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Sequence
-from math import comb
 
 import torch
 from torch import nn
 
 from scratchlab.errors import ConfigError
-from scratchlab.models.layers import make_pool, positive_int
-from scratchlab.models.mlp import MLP
+from scratchlab.models.edge_init import init_edge_detectors
+from scratchlab.models.layers import make_pool, positive_int, positive_ints
+
+__all__ = [
+    "DeeperCNN", "EdgeCNN", "SimpleCNN", "SimpleCNN_avgpool", "ThreeLayerCNN", "ThreeLayerMLP",
+    "TwoLayerMLP", "WiderCNN", "init_edge_detectors", "reflect_conv",
+]
+
+Padding = int | str | None
 
 
-def reflect_conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Conv2d:
-    """A convolution with reflect padding that keeps the map size (even kernels pad right/bottom)."""
-    return nn.Conv2d(in_channels, out_channels, kernel_size, padding="same", padding_mode="reflect")
+def reflect_conv(in_channels: int, out_channels: int, kernel_size: int, padding: Padding = None
+                 ) -> nn.Conv2d:
+    """A convolution with reflect padding: (k - 1) // 2 per side when `padding` is None (the
+    notebook's; an even kernel shrinks the map by one), "same" to keep the size, or an int."""
+    pad = (kernel_size - 1) // 2 if padding is None else padding
+    return nn.Conv2d(in_channels, out_channels, kernel_size, padding=pad, padding_mode="reflect")
 
 
-class SimpleCNN(nn.Module):
-    """conv -> relu -> pool(2) -> conv -> relu [-> conv -> relu ...] -> global avg pool -> Linear.
+class EdgeCNN(nn.Module):
+    """`num_convs` convolutions of `num_filters` filters, each followed by a ReLU, one 2x2 pool
+    after convolution `pool_after`, global average pooling and one Linear layer."""
 
-    Every convolution has `num_filters` filters of size `kernel_size`, with reflect padding that
-    keeps the map size. With the defaults it has 606 parameters.
+    fc_name = "fc"
 
-    Args:
-        num_filters: filters per convolution.
-        kernel_size: side of every kernel.
-        num_classes: output scores.
-        pooling: `max` or `avg`, for the pool after the first convolution.
-        in_channels: input channels.
-        num_convs: number of convolutions (at least 2).
+    def __init__(self, in_channels: int, num_filters: int, kernel_size: int, num_classes: int,
+                 num_convs: int = 2, pool_after: int = 1, pooling: str = "max",
+                 padding: Padding = None) -> None:
+        super().__init__()
+        self.num_filters = self.num_filter = positive_int("num_filters", num_filters)
+        self.kernel_size = positive_int("kernel_size", kernel_size)
+        if positive_int("num_convs", num_convs) < max(2, pool_after):
+            raise ConfigError(f"num_convs: at least {max(2, pool_after)}, got {num_convs}")
+        self._order: list[str] = []
+        channels = positive_int("in_channels", in_channels)
+        for i in range(1, num_convs + 1):
+            self._add(f"conv{i}", reflect_conv(channels, num_filters, kernel_size, padding))
+            self._add(f"relu{i}", nn.ReLU())
+            if i == pool_after:
+                self._add(f"{pooling}pool", make_pool(pooling, {"kernel_size": 2}))
+            channels = num_filters
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        setattr(self, self.fc_name, nn.Linear(num_filters, positive_int("num_classes", num_classes)))
+
+    def _add(self, name: str, module: nn.Module) -> None:
+        self.add_module(name, module)
+        self._order.append(name)
+
+    @property
+    def features(self) -> nn.Sequential:
+        """The convolutions, ReLUs and pool, in the order the forward pass applies them."""
+        return nn.Sequential(*(getattr(self, name) for name in self._order))
+
+    def get_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every intermediate map in order (conv1, relu, pool, conv2, relu, ... for SimpleCNN),
+        then the global average (N, num_filters): six tensors for SimpleCNN, as in the notebook."""
+        maps = []
+        for name in self._order:
+            x = getattr(self, name)(x)
+            maps.append(x)
+        return [*maps, self.gap(x).flatten(1)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores (N, num_classes); a batch of one stays (1, num_classes)."""
+        for name in self._order:
+            x = getattr(self, name)(x)
+        return getattr(self, self.fc_name)(self.gap(x).flatten(1))
+
+
+class SimpleCNN(EdgeCNN):
+    """conv1 -> relu -> 2x2 pool -> conv2 -> relu -> global average pool -> fc (the notebook's).
+
+    `SimpleCNN(num_filters=3, kernel_size=2, num_classes=3)` are the notebook's defaults; with
+    kernel_size=7 it has 606 parameters. `pooling`, `in_channels`, `num_convs` (more
+    convolutions after the pool) and `padding` (see `reflect_conv`) are scratchlab's options.
     """
 
-    def __init__(
-        self,
-        num_filters: int = 3,
-        kernel_size: int = 7,
-        num_classes: int = 3,
-        pooling: str = "max",
-        in_channels: int = 1,
-        num_convs: int = 2,
-    ) -> None:
-        super().__init__()
-        num_filters = positive_int("num_filters", num_filters)
-        kernel_size = positive_int("kernel_size", kernel_size)
-        if positive_int("num_convs", num_convs) < 2:
-            raise ConfigError(f"num_convs: at least 2 convolutions, got {num_convs}")
-        layers: list[nn.Module] = [
-            reflect_conv(positive_int("in_channels", in_channels), num_filters, kernel_size),
-            nn.ReLU(),
-            make_pool(pooling, {"kernel_size": 2}),
-        ]
-        for _ in range(num_convs - 1):
-            layers += [reflect_conv(num_filters, num_filters, kernel_size), nn.ReLU()]
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(num_filters, positive_int("num_classes", num_classes))
+    def __init__(self, num_filters: int = 3, kernel_size: int = 2, num_classes: int = 3,
+                 pooling: str = "max", in_channels: int = 1, num_convs: int = 2,
+                 padding: Padding = None) -> None:
+        super().__init__(in_channels, num_filters, kernel_size, num_classes, num_convs, 1,
+                         pooling, padding)
 
-    def get_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The last convolution's feature maps (N, num_filters, H/2, W/2), before global pooling."""
-        return self.features(x)
+
+class SimpleCNN_avgpool(SimpleCNN):
+    """`SimpleCNN` with 2x2 average pooling (its pool is `avgpool`); the notebook's name."""
+
+    def __init__(self, num_filters: int = 3, kernel_size: int = 2, num_classes: int = 3,
+                 in_channels: int = 1, padding: Padding = None) -> None:
+        super().__init__(num_filters, kernel_size, num_classes, "avg", in_channels, 2, padding)
+
+
+class WiderCNN(EdgeCNN):
+    """SimpleCNN's layout with 6 filters and 5 classes by default (425 parameters at kernel 3)."""
+
+    def __init__(self, input_channel: int = 1, num_filters: int = 6, kernel_size: int = 7,
+                 num_classes: int = 5, pooling: str = "max", padding: Padding = None) -> None:
+        super().__init__(input_channel, num_filters, kernel_size, num_classes, 2, 1, pooling,
+                         padding)
+
+
+class DeeperCNN(EdgeCNN):
+    """conv1, conv2, 2x2 pool, conv3, conv4 (each with a ReLU), global average pool, fc1.
+
+    The pool follows the second convolution, so at 28x28 the convolutions see 28, 28, 14 and 14
+    pixels; 302 parameters at kernel 3 with the defaults. `num_convs` adds convolutions after
+    the pool.
+    """
+
+    fc_name = "fc1"
+
+    def __init__(self, input_channel: int = 1, num_filters: int = 3, kernel_size: int = 7,
+                 num_classes: int = 5, pooling: str = "max", padding: Padding = None,
+                 num_convs: int = 4) -> None:
+        super().__init__(input_channel, num_filters, kernel_size, num_classes, num_convs, 2,
+                         pooling, padding)
+
+
+class ThreeLayerCNN(nn.Module):
+    """The notebook's ThreeLayerCNN: conv1 -> relu -> conv2 (2x the filters) -> relu -> global
+    average pool -> fc1, zero padding (k - 1) // 2. `hidden_dim` and `max_pool` exist but are
+    unused, as in the notebook."""
+
+    def __init__(self, input_dim: Sequence[int] = (1, 28, 28), num_filters: int = 64,
+                 filter_size: int = 7, hidden_dim: int = 100, num_classes: int = 4) -> None:
+        super().__init__()
+        c = positive_ints("input_dim", input_dim, allow_empty=False)[0]
+        pad = (filter_size - 1) // 2
+        self.conv1 = nn.Conv2d(c, num_filters, filter_size, stride=1, padding=pad)
+        self.max_pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(num_filters, num_filters * 2, filter_size, padding=pad)
+        self.fc1 = nn.Linear(num_filters * 2, num_classes)
+        self.hidden_dim = hidden_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores (N, num_classes)."""
-        return self.classifier(self.pool(self.get_features(x)).flatten(1))
+        x = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        return self.fc1(x.mean(dim=(2, 3)))
 
 
-class WiderCNN(SimpleCNN):
-    """`SimpleCNN` with more filters: 16 per convolution by default (13,411 parameters)."""
-
-    def __init__(
-        self,
-        num_filters: int = 16,
-        kernel_size: int = 7,
-        num_classes: int = 3,
-        pooling: str = "max",
-        in_channels: int = 1,
-    ) -> None:
-        super().__init__(num_filters, kernel_size, num_classes, pooling, in_channels)
+def _in_features(input_dim: int | Sequence[int]) -> int:
+    return math.prod(positive_ints("input_dim", input_dim, allow_empty=False))
 
 
-class DeeperCNN(SimpleCNN):
-    """`SimpleCNN` with more layers: 4 convolutions of 3 filters by default (1,494 parameters)."""
+class TwoLayerMLP(nn.Module):
+    """fc1 -> relu -> fc2 on flattened inputs; `input_dim` is (C, H, W) or a feature count."""
 
-    def __init__(
-        self,
-        num_filters: int = 3,
-        kernel_size: int = 7,
-        num_classes: int = 3,
-        pooling: str = "max",
-        in_channels: int = 1,
-        num_convs: int = 4,
-    ) -> None:
-        super().__init__(num_filters, kernel_size, num_classes, pooling, in_channels, num_convs)
+    def __init__(self, input_dim: int | Sequence[int] = (1, 28, 28), hidden_dim: int = 10,
+                 num_classes: int = 3) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(_in_features(input_dim), positive_int("hidden_dim", hidden_dim))
+        self.fc2 = nn.Linear(hidden_dim, positive_int("num_classes", num_classes))
 
-
-class TwoLayerMLP(MLP):
-    """in_features -> hidden -> relu -> num_classes; flattens its input."""
-
-    def __init__(self, in_features: int = 784, hidden: int = 50, num_classes: int = 3) -> None:
-        super().__init__(in_features, [hidden, num_classes], ["relu", "none"])
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores (N, num_classes)."""
+        return self.fc2(torch.relu(self.fc1(x.flatten(1))))
 
 
-class ThreeLayerMLP(MLP):
-    """in_features -> hidden[0] -> relu -> hidden[1] -> relu -> num_classes; flattens its input."""
+class ThreeLayerMLP(nn.Module):
+    """fc1 -> relu -> fc2 -> relu -> fc3 on flattened inputs.
 
-    def __init__(
-        self, in_features: int = 784, hidden: Sequence[int] = (50, 10), num_classes: int = 3
-    ) -> None:
+    With `seed` the initial weights are those the notebook gets after `torch.manual_seed(seed)`,
+    whatever the global generator, which is left untouched; with None (the default, where the
+    notebook's is 7) they come from the global generator, so that seeded runs differ.
+    """
+
+    def __init__(self, input_dim: int | Sequence[int] = (1, 28, 28),
+                 hidden_dims: Sequence[int] = (10, 10), num_classes: int = 3,
+                 seed: int | None = None) -> None:
+        super().__init__()
+        hidden = positive_ints("hidden_dims", hidden_dims)
         if len(hidden) != 2:
-            raise ConfigError(f"hidden: ThreeLayerMLP takes two hidden sizes, got {hidden!r}")
-        super().__init__(in_features, [*hidden, num_classes], ["relu", "relu", "none"])
+            raise ConfigError(f"hidden_dims: ThreeLayerMLP takes two sizes, got {hidden_dims!r}")
+        with contextlib.nullcontext() if seed is None else torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.random.default_generator.manual_seed(seed)
+            self.fc1 = nn.Linear(_in_features(input_dim), hidden[0])
+            self.fc2 = nn.Linear(hidden[0], hidden[1])
+            self.fc3 = nn.Linear(hidden[1], positive_int("num_classes", num_classes))
 
-
-_EXPLICIT_KERNELS: dict[int, list[list[list[float]]]] = {
-    # horizontal, vertical, diagonal, anti-diagonal edges
-    2: [[[1, 1], [-1, -1]], [[1, -1], [1, -1]], [[0, 1], [-1, 0]], [[1, 0], [0, -1]]],
-    7: [
-        [[1.0] * 7] * 3 + [[0.0] * 7] + [[-1.0] * 7] * 3,
-        [[1.0] * 3 + [0.0] + [-1.0] * 3] * 7,
-        [[float((j > i) - (j < i)) for j in range(7)] for i in range(7)],
-        [[float((i + j < 6) - (i + j > 6)) for j in range(7)] for i in range(7)],
-    ],
-}
-
-
-def _sobel_like(k: int) -> torch.Tensor:
-    """Horizontal, vertical, diagonal and anti-diagonal Sobel-like kernels of side k, (4, k, k)."""
-    smooth = torch.tensor([comb(k - 1, i) for i in range(k)], dtype=torch.float32)
-    centre = (k - 1) / 2
-    deriv = torch.tensor([centre - i for i in range(k)], dtype=torch.float32)
-    horizontal = torch.outer(deriv, smooth)
-    i, j = torch.meshgrid(torch.arange(k), torch.arange(k), indexing="ij")
-    diagonal = (j - i).float()
-    anti = (2 * centre - i - j).float()
-    return torch.stack([horizontal, horizontal.T, diagonal, anti])
-
-
-def edge_detector_kernels(kernel_size: int, num_filters: int) -> torch.Tensor:
-    """Edge detectors of shape (num_filters, 1, k, k), each scaled to a max |weight| of 1.
-
-    The filters cycle through horizontal, vertical, diagonal and anti-diagonal edges, then the
-    same with the opposite sign, and so on. 2x2 and 7x7 kernels are written out; other sizes are
-    Sobel-like (derivative across the edge times binomial smoothing along it).
-    """
-    k = positive_int("kernel_size", kernel_size)
-    n = positive_int("num_filters", num_filters)
-    if k == 1:
-        raise ConfigError("kernel_size: an edge detector needs a kernel of at least 2x2")
-    if k in _EXPLICIT_KERNELS:
-        base = torch.tensor(_EXPLICIT_KERNELS[k], dtype=torch.float32)
-    else:
-        base = _sobel_like(k)
-    base = base / base.flatten(1).abs().amax(dim=1).view(-1, 1, 1)
-    bank = torch.cat([base, -base])
-    return bank[torch.arange(n) % len(bank)].unsqueeze(1).clone()
-
-
-def init_edge_detectors(model: nn.Module, freeze: bool = True) -> nn.Module:
-    """Put edge detectors in the first Conv2d of `model` (bias 0), frozen unless `freeze` is False.
-
-    With several input channels, each channel gets the kernel divided by the channel count.
-    """
-    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    if conv is None:
-        raise ConfigError(f"{type(model).__name__} has no Conv2d to hold edge detectors")
-    kh, kw = conv.kernel_size
-    if kh != kw:
-        raise ConfigError(f"edge detectors need a square kernel, got {conv.kernel_size}")
-    per_group = conv.in_channels // conv.groups
-    kernels = edge_detector_kernels(kh, conv.out_channels)
-    weight = kernels.expand(-1, per_group, -1, -1) / per_group
-    with torch.no_grad():
-        conv.weight.copy_(weight)
-        if conv.bias is not None:
-            conv.bias.zero_()
-    for param in conv.parameters():
-        param.requires_grad_(not freeze)
-    return model
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores (N, num_classes)."""
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x.flatten(1))))))

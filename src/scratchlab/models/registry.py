@@ -18,14 +18,15 @@ from torch import nn
 
 from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.models.cnn import CNN
+from scratchlab.models.edge_init import freeze_conv_layer, init_conv_kernel_with_edge_detector
 from scratchlab.models.fastcnn import FastCNN
 from scratchlab.models.inductive import (
     DeeperCNN,
     SimpleCNN,
+    SimpleCNN_avgpool,
     ThreeLayerMLP,
     TwoLayerMLP,
     WiderCNN,
-    init_edge_detectors,
 )
 from scratchlab.models.layers import positive_ints
 from scratchlab.models.mlp import MLP
@@ -72,6 +73,11 @@ def register_model(name: str) -> Callable[[B], B]:
 def model_names() -> list[str]:
     """The registered `model_type` names, sorted."""
     return sorted(_REGISTRY)
+
+
+def registered_builder(name: str) -> Callable[..., nn.Module] | None:
+    """The class or function registered as model family `name` (None when there is none)."""
+    return _REGISTRY.get(name)
 
 
 def _parameters(builder: Callable[..., nn.Module]) -> dict[str, inspect.Parameter]:
@@ -163,6 +169,8 @@ def _mlp(
     )
 
 
+# The inductive-bias notebook's nets (see scratchlab.models.inductive). `padding` None is the
+# notebook's reflect padding of (k - 1) // 2 per side; "same" keeps the map size.
 @register_model("simplecnn")
 def _simplecnn(
     in_size: Sequence[int] = (1, 28, 28),
@@ -170,8 +178,10 @@ def _simplecnn(
     num_filters: int = 3,
     kernel_size: int = 7,
     pooling_type: str = "max",
+    padding: int | str | None = None,
 ) -> SimpleCNN:
-    return SimpleCNN(num_filters, kernel_size, out_classes, pooling_type, _channels(in_size))
+    return SimpleCNN(num_filters, kernel_size, out_classes, pooling_type, _channels(in_size),
+                     padding=padding)
 
 
 @register_model("cnn_avgpool")
@@ -180,8 +190,9 @@ def _cnn_avgpool(
     out_classes: int = 3,
     num_filters: int = 3,
     kernel_size: int = 7,
+    padding: int | str | None = None,
 ) -> SimpleCNN:
-    return SimpleCNN(num_filters, kernel_size, out_classes, "avg", _channels(in_size))
+    return SimpleCNN_avgpool(num_filters, kernel_size, out_classes, _channels(in_size), padding)
 
 
 @register_model("cnn_edge_init")
@@ -191,39 +202,44 @@ def _cnn_edge_init(
     num_filters: int = 3,
     kernel_size: int = 7,
     pooling_type: str = "max",
+    padding: int | str | None = None,
 ) -> SimpleCNN:
-    model = SimpleCNN(num_filters, kernel_size, out_classes, pooling_type, _channels(in_size))
-    return init_edge_detectors(model, freeze=True)
+    """The notebook's set-up: edge detectors in conv1 and conv2, every convolution frozen."""
+    model = SimpleCNN(num_filters, kernel_size, out_classes, pooling_type, _channels(in_size),
+                      padding=padding)
+    return freeze_conv_layer(init_conv_kernel_with_edge_detector(model))
 
 
 @register_model("wider_cnn")
 def _wider_cnn(
     in_size: Sequence[int] = (1, 28, 28),
-    out_classes: int = 3,
-    num_filters: int = 16,
+    out_classes: int = 5,
+    num_filters: int = 6,
     kernel_size: int = 7,
     pooling_type: str = "max",
+    padding: int | str | None = None,
 ) -> WiderCNN:
-    return WiderCNN(num_filters, kernel_size, out_classes, pooling_type, _channels(in_size))
+    return WiderCNN(_channels(in_size), num_filters, kernel_size, out_classes, pooling_type,
+                    padding)
 
 
 @register_model("deeper_cnn")
 def _deeper_cnn(
     in_size: Sequence[int] = (1, 28, 28),
-    out_classes: int = 3,
+    out_classes: int = 5,
     num_filters: int = 3,
     kernel_size: int = 7,
     pooling_type: str = "max",
     num_convs: int = 4,
+    padding: int | str | None = None,
 ) -> DeeperCNN:
-    return DeeperCNN(
-        num_filters, kernel_size, out_classes, pooling_type, _channels(in_size), num_convs
-    )
+    return DeeperCNN(_channels(in_size), num_filters, kernel_size, out_classes, pooling_type,
+                     padding, num_convs)
 
 
 @register_model("two_layer_mlp")
 def _two_layer_mlp(
-    in_size: Sequence[int] = (1, 28, 28), out_classes: int = 3, hidden: int = 50
+    in_size: Sequence[int] = (1, 28, 28), out_classes: int = 3, hidden: int = 10
 ) -> TwoLayerMLP:
     return TwoLayerMLP(_features(in_size), hidden, out_classes)
 
@@ -233,5 +249,6 @@ def _three_layer_mlp(
     in_size: Sequence[int] = (1, 28, 28),
     out_classes: int = 3,
     hidden: Sequence[int] = (50, 10),
+    init_seed: int | None = None,
 ) -> ThreeLayerMLP:
-    return ThreeLayerMLP(_features(in_size), hidden, out_classes)
+    return ThreeLayerMLP(_features(in_size), hidden, out_classes, seed=init_seed)
