@@ -1,4 +1,4 @@
-"""Inductive-bias nets: parameter counts by formula, layer order, reflect padding, edge detectors."""
+"""Inductive-bias nets: parameter counts by formula, layer order, padding, edge detectors."""
 
 from __future__ import annotations
 
@@ -36,8 +36,10 @@ def test_simple_cnn_parameter_count(conv_params, linear_params):
 
 @pytest.mark.parametrize("k", [3, 7])
 def test_wider_and_deeper_counts(conv_params, linear_params, k):
-    assert n_params(WiderCNN(kernel_size=k)) == conv_net_params(conv_params, linear_params, 6, k, 5, 2)
-    assert n_params(DeeperCNN(kernel_size=k)) == conv_net_params(conv_params, linear_params, 3, k, 5, 4)
+    wider = conv_net_params(conv_params, linear_params, 6, k, 5, 2)
+    deeper = conv_net_params(conv_params, linear_params, 3, k, 5, 4)
+    assert n_params(WiderCNN(kernel_size=k)) == wider
+    assert n_params(DeeperCNN(kernel_size=k)) == deeper
 
 
 def test_mlp_parameter_counts(linear_params):

@@ -22,6 +22,7 @@ from scratchlab.models.inductive import (
     TwoLayerMLP,
     WiderCNN,
 )
+from scratchlab.models.inductive_vis import vis_features, vis_images, vis_kernels, vis_training
 from scratchlab.models.layers import ACTIVATIONS, POOLINGS, eval_mode, make_activation, make_pool
 from scratchlab.models.mlp import MLP
 from scratchlab.models.registry import build_model, known_keys, model_names, register_model
@@ -61,4 +62,8 @@ __all__ = [
     "model_names",
     "register_model",
     "summary",
+    "vis_features",
+    "vis_images",
+    "vis_kernels",
+    "vis_training",
 ]

@@ -49,7 +49,7 @@ def _notebook_kernels(conv: nn.Conv2d) -> torch.Tensor:
     k = conv.kernel_size[0]
     if k == 2:
         return torch.tensor([[[1, 1], [-1, -1]], [[1, -1], [1, -1]], [[0, 0], [0, 0]]]).float()
-    if k == 7:  # one row of +1 over one row of -1; the third filter keeps filter 0's initial kernel
+    if k == 7:  # one row of +1 over one row of -1; the third is filter 0's initial kernel
         horizontal = torch.zeros(7, 7)
         horizontal[2], horizontal[3] = 1.0, -1.0
         return torch.stack([horizontal, horizontal.T, conv.weight.detach()[0, 0].float()])

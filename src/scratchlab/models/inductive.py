@@ -57,7 +57,8 @@ class EdgeCNN(nn.Module):
                 self._add(f"{pooling}pool", make_pool(pooling, {"kernel_size": 2}))
             channels = num_filters
         self.gap = nn.AdaptiveAvgPool2d(1)
-        setattr(self, self.fc_name, nn.Linear(num_filters, positive_int("num_classes", num_classes)))
+        classes = positive_int("num_classes", num_classes)
+        setattr(self, self.fc_name, nn.Linear(num_filters, classes))
 
     def _add(self, name: str, module: nn.Module) -> None:
         self.add_module(name, module)
