@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "scratchlab.studies.commands",
     "scratchlab.detect.commands",
     "scratchlab.rl.commands",
+    "scratchlab.exercises.commands",
 )
 
 USER_ERROR_EXIT = 2
