@@ -57,3 +57,18 @@ def test_the_cnn_runs_apply_the_conv_params(filters, layers):
     convs = [m for m in model.feature_extractor if isinstance(m, nn.Conv2d)]
     assert all((c.kernel_size, c.padding) == ((2, 2), (1, 1)) for c in convs)
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_the_printed_resnet_config_runs_through_the_python_api(tmp_path):
+    from scratchlab.experiments import ExperimentConfig, run_experiment
+
+    config = ExperimentConfig.create(
+        run_name="exp1_4_L1_K32-64", out_dir=tmp_path, dataset="digits", test_split="valid",
+        model_type="resnet", filters_per_layer=[32, 64], layers_per_block=1, pool_every=1,
+        hidden_dims=[100], activation="relu", batchnorm=False, dropout=0.4, bottleneck=False,
+        pooling="avg", pooling_params={"kernel_size": 2}, conv_params=COURSE_CONV_PARAMS,
+        epochs=1, batches=2, bs_train=16, checkpoints=False, early_stopping=None, device="cpu",
+    )
+    with pytest.warns(UserWarning, match="3x3"):
+        run_experiment(config)
+    assert (tmp_path / "exp1_4_L1_K32-64.json").is_file()
