@@ -76,9 +76,9 @@ def autograd_check(what: str, layer: Any, x: Tensor, y: Tensor | None = None) ->
     names = ["input", *param_names(layer)]
     for name, diff in zip(names, diffs, strict=False):
         if not diff <= AUTOGRAD_TOL:
+            label = "the input gradient" if name == "input" else f"the gradient of {name}"
             raise CheckFailed(
-                f"{what}: the gradient of the {name} differs from autograd by {diff:.3g} "
-                "(norm of the difference)"
+                f"{what}: {label} differs from autograd by {diff:.3g} (norm of the difference)"
             )
 
 

@@ -224,5 +224,5 @@ GRADIENT_DESCENT = (
     Check("descend with a decaying step uses lr0 decay^t at step t",
           lambda ns: _descent(0.3, 80, 0.95, (-1.0, 1.5), ns)),
     Check("descend stops (the rest NaN) once the point leaves the ball",
-          lambda ns: _descent(0.7, 40, 1.0, (3.0, 2.0), ns)),
+          lambda ns: _descent(1.0, 20, 1.0, (3.0, 2.0), ns)),
 )
