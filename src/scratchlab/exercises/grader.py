@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import math
 import os
 import select
 import signal
@@ -66,7 +67,10 @@ class Server:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
         )
         self.buffer = b""
-        ready = self.receive(time.monotonic() + STARTUP_LIMIT)
+        try:
+            ready = self.receive(time.monotonic() + STARTUP_LIMIT)
+        except EOFError:
+            ready = None
         if ready != ["ready"]:
             self.process.kill()
             raise RuntimeError(f"the grader's worker server did not start (it said {ready})")
@@ -74,8 +78,9 @@ class Server:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def submit(self, job: Job) -> None:
-        self.process.stdin.write((json.dumps(asdict(job)) + "\n").encode())  # type: ignore[union-attr]
+    def submit(self, job: Job, time_limit: float) -> None:
+        request = {"job": asdict(job), "alarm": math.ceil(time_limit) + 30}
+        self.process.stdin.write((json.dumps(request) + "\n").encode())  # type: ignore[union-attr]
 
     def receive(self, deadline: float) -> list[Any] | None:
         """The next message, or None at the deadline; EOFError when the server is gone."""
@@ -113,49 +118,80 @@ def _the_server() -> Server:
     return _server
 
 
+@dataclass
+class _Run:
+    """What the grader has heard of one part's process so far."""
+
+    job: Job
+    results: dict[int, CheckResult] = field(default_factory=dict)
+    current: int | None = None
+    pid: int | None = None
+    done: bool = False
+    reason: str | None = None
+
+    def where(self) -> str:
+        part = PARTS[self.job.part]
+        if self.current is not None:
+            return f"in check '{part.checks[self.current].name}'"
+        return f"while loading {Path(self.job.path).name if self.job.path else 'the library'}"
+
+    def hear(self, message: list[Any]) -> bool:
+        """Take in one message; True once the part's process has ended."""
+        kind, args = message[0], message[1:]
+        if kind == "pid":
+            self.pid = args[0]
+        elif kind == "start":
+            self.current = args[0]
+        elif kind == "result":
+            name = PARTS[self.job.part].checks[args[0]].name
+            self.results[args[0]] = CheckResult(name, *args[1:])
+            self.current = None
+        elif kind == "error":
+            self.reason = args[0]
+        elif kind == "done":
+            self.done = True
+        elif kind == "exit":
+            if not self.done and self.reason is None:
+                where = f" {self.where()}" if self.current is not None else ""
+                self.reason = f"the part's process ended (exit status {args[0]}){where}"
+            return True
+        return False
+
+
 def grade_part(job: Job, time_limit: float) -> PartResult:
     """Run one part's checks in a child process; stop it at `time_limit` seconds."""
-    part = PARTS[job.part]
-    server = _the_server()
-    results: dict[int, CheckResult] = {}
-    current: int | None = None
-    reason, pid, done = None, None, False
+    part, server, run = PARTS[job.part], _the_server(), _Run(job)
     start = time.monotonic()
-    server.submit(job)
     try:
+        server.submit(job, time_limit)
         while True:
             message = server.receive(start + time_limit)
             if message is None:
-                where = (f"in check '{part.checks[current].name}'" if current is not None
-                         else f"while loading {Path(job.path).name if job.path else 'the library'}")
-                reason = f"stopped at the time limit of {time_limit:g} s {where}"
+                run.reason = f"stopped at the time limit of {time_limit:g} s {run.where()}"
+                _stop(server, run.pid)
                 break
-            kind = message[0]
-            if kind == "pid":
-                pid = message[1]
-            elif kind == "start":
-                current = message[1]
-            elif kind == "result":
-                results[message[1]] = CheckResult(part.checks[message[1]].name, *message[2:])
-                current = None
-            elif kind == "error":
-                reason = message[1]
-            elif kind == "done":
-                done = True
-            elif kind == "exit":
-                if not done and reason is None:
-                    where = (f" in check '{part.checks[current].name}'"
-                             if current is not None else "")
-                    reason = f"the part's process ended (exit status {message[1]}){where}"
+            if run.hear(message):
                 break
-        seconds = time.monotonic() - start
-        if message is None:
-            _stop(server, pid)
-    except EOFError as exc:
-        seconds, reason = time.monotonic() - start, str(exc)
-    not_run = f"not run: {reason}" if reason else "not run"
-    checks = [results.get(i, CheckResult(c.name, False, not_run)) for i, c in enumerate(part.checks)]
-    return PartResult(part.name, part.title, checks, round(seconds, 3), reason)
+    except (EOFError, BrokenPipeError):
+        run.reason = "the grader's worker server ended"
+    except KeyboardInterrupt:
+        _kill(run.pid)
+        server.process.kill()  # mid-part: the next grading starts a fresh server
+        raise
+    seconds = min(time.monotonic() - start, time_limit)
+    not_run = f"not run: {run.reason}" if run.reason else "not run"
+    checks = [run.results.get(i, CheckResult(c.name, False, not_run))
+              for i, c in enumerate(part.checks)]
+    return PartResult(part.name, part.title, checks, round(seconds, 3), run.reason)
+
+
+def _kill(pid: int | None) -> None:
+    """Kill a part's process group (its id is the child's), then the child itself."""
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _stop(server: Server, pid: int | None) -> None:
@@ -166,9 +202,7 @@ def _stop(server: Server, pid: int | None) -> None:
         if message is None:
             break
         pid = message[1] if message[0] == "pid" else None
-    if pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    _kill(pid)
     while (message := server.receive(deadline)) is not None and message[0] != "exit":
         pass
     if message is None:

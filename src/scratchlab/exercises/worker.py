@@ -15,6 +15,8 @@ import importlib
 import importlib.util
 import json
 import os
+import select
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -134,19 +136,70 @@ def _writer(fd: int) -> Callable[[list[Any]], None]:
     return send
 
 
+def _child(alarm: int) -> None:
+    """Set up a part's process: its own process group (which the grader kills at the time
+    limit), no stdin, and a self-destruct a little after the limit should the grader be gone."""
+    os.setpgid(0, 0)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.alarm(alarm)
+
+
+def _wait(pid: int, requests: _Lines) -> int:
+    """The child's exit status; if the grader goes away meanwhile, kill the child first."""
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if requests.closed(timeout=0.2):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+class _Lines:
+    """Lines read from a file descriptor, and whether it has reached its end."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.buffer, self.eof = fd, b"", False
+
+    def _fill(self) -> None:
+        chunk = os.read(self.fd, 65536)
+        self.buffer += chunk
+        self.eof = not chunk
+
+    def closed(self, timeout: float) -> bool:
+        if not self.eof and select.select([self.fd], [], [], timeout)[0]:
+            self._fill()
+        return self.eof
+
+    def next(self) -> str | None:
+        while b"\n" not in self.buffer and not self.eof:
+            self._fill()
+        if b"\n" not in self.buffer:
+            return None
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode()
+
+
 def serve() -> None:
-    """Fork a child per job line on stdin until stdin closes (see the module docstring)."""
+    """Fork a child per request line on stdin until stdin closes (see the module docstring).
+
+    A request is {"job": Job fields, "alarm": seconds after which the child ends itself}.
+    """
     send = _writer(os.dup(1))
     os.dup2(2, 1)  # anything printed (by a student's code too) goes to stderr, not the protocol
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader stops the parts, and then us
     with contextlib.suppress(ImportError):
         importlib.import_module("torch._dynamo")  # torch.optim's first step would import it
     send(["ready"])
-    for line in iter(sys.stdin.readline, ""):
-        job = Job(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(line).items()})
+    requests = _Lines(0)
+    while (line := requests.next()) is not None:
+        request = json.loads(line)
+        job = Job(**{k: tuple(v) if isinstance(v, list) else v for k, v in request["job"].items()})
         pid = os.fork()
         if pid == 0:
-            null = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(null, 0)
+            _child(int(request["alarm"]))
             code = 0
             try:
                 run_part(job, send)
@@ -158,8 +211,7 @@ def serve() -> None:
                 sys.stderr.flush()
                 os._exit(code)
         send(["pid", pid])
-        _, status = os.waitpid(pid, 0)
-        send(["exit", os.waitstatus_to_exitcode(status)])
+        send(["exit", _wait(pid, requests)])
 
 
 if __name__ == "__main__":
