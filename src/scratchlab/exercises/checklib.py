@@ -55,6 +55,8 @@ def assert_close(
     if tuple(got.shape) != tuple(want.shape):
         raise CheckFailed(f"{what} has shape {tuple(got.shape)}, expected {tuple(want.shape)}")
     got, want = got.detach().to(F64), want.detach().to(F64)
+    if not torch.isfinite(got).all() and torch.isfinite(want).all():
+        raise CheckFailed(f"{what} has NaN or infinite values where {reference} is finite")
     if not torch.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True):
         diff = float((got - want).abs().nan_to_num(float("inf")).max())
         raise CheckFailed(f"{what} differs from {reference} by {diff:.3g} (largest difference)")

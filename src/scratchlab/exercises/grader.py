@@ -55,7 +55,10 @@ class PartResult:
         self.max_score = len(self.checks)
         self.passed = self.score == self.max_score and self.reason is None
         failed = next((c for c in self.checks if not c.passed), None)
-        self.first_failure = self.reason if failed is None else f"{failed.name}: {failed.message}"
+        if failed is None or (self.reason and failed.message.startswith("not run")):
+            self.first_failure = self.reason
+        else:
+            self.first_failure = f"{failed.name}: {failed.message}"
 
 
 class Server:
@@ -239,7 +242,8 @@ def table_header() -> str:
 
 def table_row(result: PartResult) -> str:
     checks = f"{result.score}/{result.max_score}"
-    return COLUMNS.format(result.part, checks, f"{result.seconds:.1f}s", result.first_failure or "-")
+    seconds = f"{result.seconds:.1f}s"
+    return COLUMNS.format(result.part, checks, seconds, result.first_failure or "-")
 
 
 def summary(results: list[PartResult]) -> str:

@@ -107,7 +107,7 @@ PARTS_LIST = (
         "lr m_hat / (sqrt(v_hat) + eps).",
         optim_checks.optimizer_checks("Adam")),
     Part("functional", "A network as plain functions",
-        ("scratchlab.scratch.functional.network", "scratchlab.scratch.functional.network_backward"),
+        (f"{S}.functional.network", f"{S}.functional.network_backward"),
         "`network` applies activation(x @ w + b) for each (w, b, activation) triple. "
         "`network_backward` redoes the forward pass keeping each layer's input and "
         "pre-activation, then walks back: dz = dout * activation'(z), dw = h^T dz, db = sum of "

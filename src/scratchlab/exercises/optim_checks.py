@@ -103,7 +103,7 @@ def _compare(what: str, formula: str, got: list[Tensor], want: list[Tensor],
         diff = float(torch.linalg.vector_norm(mine - ref)) / max(moved, 1e-300)
         if not diff <= REL_TOL:
             raise CheckFailed(
-                f"{what}: parameter {i} differs from {formula} by {diff:.3g} of the distance "
+                f"{what}: parameter {i} differs from {formula} by {diff:.3g} times the distance "
                 "it should have moved"
             )
 

@@ -23,11 +23,12 @@ from types import ModuleType
 from scratchlab.errors import ConfigError
 
 STUB = "raise NotImplementedError"
+Import = tuple[str, str | None, str | None]  # (module, name or None for `import module`, alias)
 
 
 @dataclass(frozen=True)
 class Target:
-    """One exercise body: `name` as the manifest spells it, where it is defined, and its qualname."""
+    """An exercise body: `name` as the manifest spells it, its defining module and qualname."""
 
     name: str
     module: str
@@ -109,9 +110,6 @@ class ModuleSource:
     def node(self, qualname: str) -> ast.FunctionDef:
         """The function or method node of `qualname` (`ReLU.forward` or `descend`)."""
         return find_function(self.defs, qualname, self.name)
-
-
-Import = tuple[str, str | None, str | None]  # (module, name or None for `import module`, alias)
 
 
 def _import_lines(node: ast.Import | ast.ImportFrom, package: str) -> dict[str, Import]:

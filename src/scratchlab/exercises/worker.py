@@ -1,11 +1,12 @@
 """The grader's worker: a server that forks one child per part, which runs the part's checks.
 
 `python -m scratchlab.exercises.worker` imports torch and the checks once, says ["ready"], then
-reads one job (JSON) per line on stdin. For each it forks a child (fast: everything is loaded) and writes JSON
-lines on stdout: ["pid", pid] from the server; ["start", i] before check i, ["result", i, passed,
-message] after it, ["error", reason] when the code cannot be loaded and ["done"] from the child;
-["exit", status] from the server once the child has ended. The grader enforces the time limits
-(it kills a child by its pid). No torch operation runs in the server, so forking it is safe.
+reads one request (JSON) per line on stdin. For each it forks a child (fast: everything is
+loaded) and writes JSON lines on stdout: ["pid", pid] from the server; ["start", i] before check
+i, ["result", i, passed, message] after it, ["error", reason] when the code cannot be loaded and
+["done"] from the child; ["exit", status] from the server once the child has ended. The grader
+enforces the time limits (it kills a child's process group by its id). No torch operation runs
+in the server, so forking it is safe.
 """
 
 from __future__ import annotations

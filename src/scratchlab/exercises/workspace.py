@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,39 +32,81 @@ from scratchlab.exercises.source import (
 
 FORMAT = 1
 MANIFEST = "exercise.json"
-MIN_SECRET = 16  # characters: shorter lines (`return x`, `super().__init__()`) give little away
+MIN_SECRET = 24  # characters: shorter statements (`super().__init__()`) give little away
 
 
 @dataclass(frozen=True)
 class Secrets:
-    """What a workspace must not show: every part's owners (module, name) and body lines."""
+    """What a workspace must not show: every part's owners (module, name) and body statements."""
 
     owners: frozenset[tuple[str, str]]
-    lines: frozenset[str]
+    statements: frozenset[str]
 
     def hides(self, source: ModuleSource, name: str) -> bool:
         """Whether the definition `name` of `source` must be imported rather than copied."""
         if (source.name, name) in self.owners or _public_class(source, name):
             return True
-        return any(line.strip() in self.lines for line in source.segment(source.defs[name]))
+        return bool(statements("\n".join(source.segment(source.defs[name]))) & self.statements)
 
 
-def body_lines(body: str) -> set[str]:
-    """The lines of a body that would give it away (stripped; short and comment lines left out)."""
-    return {s for s in (line.strip() for line in body.splitlines())
-            if len(s) >= MIN_SECRET and not s.startswith("#")}
+_COMPOUND = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.FunctionDef, ast.ClassDef)
+
+
+def statements(code: str) -> set[str]:
+    """The simple statements of `code` that would give a body away, as `ast.unparse` writes
+    them: not raises (error messages) and none shorter than `MIN_SECRET` characters."""
+    found = set()
+    for node in ast.walk(ast.parse(textwrap.dedent(code))):
+        if isinstance(node, ast.stmt) and not isinstance(node, (*_COMPOUND, ast.Raise)):
+            text = ast.unparse(node)
+            if len(text) >= MIN_SECRET:
+                found.add(text)
+    return found
 
 
 def exercise_secrets() -> Secrets:
-    """The owners and body lines of every part's targets (those that resolve)."""
-    owners, lines = set(), set()
+    """The owners and body statements of every part's targets (those that resolve)."""
+    owners: set[tuple[str, str]] = set()
+    found: set[str] = set()
     for part in PARTS_LIST:
         for name in part.targets:
             with contextlib.suppress(ConfigError):
                 target = resolve(name)
                 owners.add((target.module, target.owner))
-                lines |= body_lines(reference_body(target))
-    return Secrets(frozenset(owners), frozenset(lines))
+                found |= statements(reference_body(target))
+    return Secrets(frozenset(owners), frozenset(found))
+
+
+Key = tuple[str, str]  # (module, top-level name)
+
+
+def _collect(part: Part, secrets: Secrets) -> tuple[dict[Key, list[Target]], dict[str, Import]]:
+    """The definitions a part's file holds (each with the targets it stubs) and its imports."""
+    targets = [resolve(name) for name in part.targets]
+    chosen: dict[Key, list[Target]] = {}
+    for target in targets:
+        chosen.setdefault((target.module, target.owner), []).append(target)
+    imports: dict[str, Import] = {}
+    todo = list(chosen)
+    while todo:
+        module, name = todo.pop()
+        source = ModuleSource.load(module)
+        for used in sorted(loaded_names(source.defs[name]) - {name}):
+            key = (module, used)
+            found = source.imports.get(used)
+            if key in chosen or (found is None and used not in source.defs):
+                continue  # defined here already, or local, or a builtin
+            if found is None and secrets.hides(source, used):
+                found = (module, used, None)
+            if found is None:
+                chosen[key] = []
+                todo.append(key)
+            elif imports.setdefault(used, found) != found:
+                raise ConfigError(f"part {part.name} needs two different imports of {used}")
+    names = [name for _, name in chosen]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"part {part.name} needs two definitions of one name: {names}")
+    return chosen, {name: line for name, line in imports.items() if name not in names}
 
 
 def part_file(part: Part, secrets: Secrets) -> str:
@@ -73,42 +116,17 @@ def part_file(part: Part, secrets: Secrets) -> str:
     them. Imported instead from the library: public classes (base classes such as `Layer`), the
     owners of every part's bodies and anything that repeats a line of one (`secrets`).
     """
-    targets = [resolve(name) for name in part.targets]
-    owners = list(dict.fromkeys((t.module, t.owner) for t in targets))
-    sources = {module: ModuleSource.load(module) for module, _ in owners}
-    chosen: dict[tuple[str, str], list[Target]] = {owner: [] for owner in owners}
-    for target in targets:
-        chosen[(target.module, target.owner)].append(target)
-    imports: dict[str, Import] = {}
-    todo = list(owners)
-    while todo:
-        module, name = todo.pop()
-        source = sources[module]
-        for used in sorted(loaded_names(source.defs[name])):
-            key = (module, used)
-            if key in chosen or used == name:
-                continue
-            if used in source.imports:
-                imports[used] = source.imports[used]
-            elif used in source.defs and secrets.hides(source, used):
-                imports[used] = (module, used, None)
-            elif used in source.defs:
-                chosen[key] = []
-                todo.append(key)
-    names = [name for _, name in chosen]
-    clashes = {n for n in names if names.count(n) > 1}
-    if clashes:
-        raise ConfigError(f"part {part.name} needs two definitions of {sorted(clashes)}")
-    blocks = []
-    for module, source in sources.items():
-        keys = [key for key in chosen if key[0] == module]
+    chosen, imports = _collect(part, secrets)
+    blocks: list[str] = []
+    for module in dict.fromkeys(module for module, _ in chosen):
+        source = ModuleSource.load(module)
+        keys = [k for k in chosen if k[0] == module]
         for key in sorted(keys, key=lambda k: source.defs[k[1]].lineno):
-            node = source.defs[key[1]]
-            text = "\n".join(stubbed(source, node, chosen[key]))
+            text = "\n".join(stubbed(source, source.defs[key[1]], chosen[key]))
             if text not in blocks:  # one statement may define several names
                 blocks.append(text)
-    needed = {line for name, line in imports.items() if name not in names}
-    head = [*_header(part), "from __future__ import annotations", "", *import_block(needed)]
+    head = [*_header(part), "from __future__ import annotations", ""]
+    head += import_block(set(imports.values()))
     return "\n".join([*head, "", "", "\n\n\n".join(blocks)]) + "\n"
 
 
