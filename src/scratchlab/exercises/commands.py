@@ -44,7 +44,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     from scratchlab.exercises.manifest import select
     from scratchlab.exercises.workspace import new_workspace
 
-    parts = select([args.parts] if args.parts else None)
+    parts = select(None if args.parts is None else [args.parts])
     new_workspace(args.dir, parts)
     print(f"wrote {len(parts)} parts to {args.dir}: {', '.join(p.name for p in parts)}")
     print(f"students check their work with: scratchlab check {args.dir}")

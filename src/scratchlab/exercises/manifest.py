@@ -138,8 +138,7 @@ def select(names: list[str] | None, available: list[str] | None = None) -> list[
         return [PARTS[name] for name in pool if name in PARTS]
     wanted = [n.strip().replace("-", "_") for item in names for n in item.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in PARTS or n not in pool]
-    if unknown:
-        raise ConfigError(
-            f"unknown part {', '.join(unknown)}; choose from {', '.join(pool)}"
-        )
+    if unknown or not wanted:
+        named = ", ".join(unknown) or "(none)"
+        raise ConfigError(f"unknown part {named}; choose from {', '.join(pool)}")
     return [PARTS[name] for name in pool if name in wanted]

@@ -18,6 +18,7 @@ import sys
 import textwrap
 import tokenize
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 from scratchlab.errors import ConfigError
@@ -55,14 +56,21 @@ def _import_prefix(parts: list[str]) -> tuple[ModuleType, list[str]]:
 
 
 def resolve(name: str) -> Target:
-    """The target that `name` (e.g. `scratchlab.optim.RMSProp.update`) refers to, as defined."""
+    """The target that `name` (e.g. `scratchlab.optim.RMSProp.update`) refers to, as defined.
+
+    The module is imported; should that fail, its source file is read instead, where `name`
+    spells the defining module itself (so a part can be cut while an import elsewhere is broken).
+    """
     try:
         module, attrs = _import_prefix(name.split("."))
         obj = module
         for attr in attrs:
             obj = getattr(obj, attr)
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot resolve exercise target {name}: {exc}") from None
+        found = _locate(name)
+        if found is None:
+            raise ConfigError(f"cannot resolve exercise target {name}: {exc}") from None
+        return found
     func = inspect.unwrap(obj)
     qualname = getattr(func, "__qualname__", "")
     if not inspect.isfunction(func) or "<" in qualname or qualname.count(".") > 1:
@@ -70,6 +78,33 @@ def resolve(name: str) -> Target:
     if not name.endswith("." + qualname):
         raise ConfigError(f"exercise target {name} is defined elsewhere, as {qualname}")
     return Target(name, func.__module__, qualname)
+
+
+def _spec_source(module: str) -> tuple[str, str] | None:
+    """(source text, package) of a module's file, found without importing the module."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not (spec.origin or "").endswith(".py"):
+        return None
+    return Path(spec.origin).read_text(), spec.parent  # type: ignore[arg-type]
+
+
+def _locate(name: str) -> Target | None:
+    """`name` as a function or method of a module's file, read without importing the module."""
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module, qualname = ".".join(parts[:i]), ".".join(parts[i:])
+        found = _spec_source(module) if qualname.count(".") <= 1 else None
+        if found is not None:
+            source = ModuleSource.from_text(module, *found)
+            try:
+                source.node(qualname)
+            except ConfigError:
+                return None
+            return Target(name, module, qualname)
+    return None
 
 
 @dataclass
@@ -83,8 +118,18 @@ class ModuleSource:
 
     @classmethod
     def load(cls, name: str) -> ModuleSource:
-        module = sys.modules.get(name) or importlib.import_module(name)
-        text = inspect.getsource(module)
+        """The live source of module `name`: imported, or its file if the import fails."""
+        try:
+            module = sys.modules.get(name) or importlib.import_module(name)
+        except ImportError:
+            found = _spec_source(name)
+            if found is None:
+                raise
+            return cls.from_text(name, *found)
+        return cls.from_text(name, inspect.getsource(module), module.__package__ or "")
+
+    @classmethod
+    def from_text(cls, name: str, text: str, package: str = "") -> ModuleSource:
         tree = ast.parse(text)
         defs: dict[str, ast.stmt] = {}
         imports: dict[str, Import] = {}
@@ -98,7 +143,7 @@ class ModuleSource:
                         if isinstance(leaf, ast.Name):
                             defs[leaf.id] = node
             elif isinstance(node, ast.Import | ast.ImportFrom):
-                imports.update(_import_lines(node, module.__package__ or ""))
+                imports.update(_import_lines(node, package))
         return cls(name, text.splitlines(), defs, imports)
 
     def segment(self, node: ast.stmt) -> list[str]:
@@ -224,8 +269,8 @@ def replace_body(text: str, qualname: str, body: str) -> str:
 def _inherited_doc(module: str, qualname: str) -> str | None:
     """The docstring a method inherits from a scratchlab base class, if it has none itself."""
     owner, _, method = qualname.partition(".")
-    cls = getattr(sys.modules[module], owner)
-    for base in inspect.getmro(cls)[1:] if method else []:
+    cls = getattr(sys.modules.get(module), owner, None)
+    for base in inspect.getmro(cls)[1:] if method and inspect.isclass(cls) else []:
         func = base.__dict__.get(method)
         if func is not None and base.__module__.startswith("scratchlab") and func.__doc__:
             return inspect.cleandoc(func.__doc__)

@@ -76,7 +76,7 @@ def _load_student(job: Job) -> tuple[Namespace, set[str]]:
 def _load_reference(job: Job) -> tuple[Namespace, set[str]]:
     objects, files = {}, set()
     for target in map(resolve, PARTS[job.part].targets):
-        module = sys.modules[target.module]
+        module = importlib.import_module(target.module)
         objects[target.owner] = getattr(module, target.owner)
         files.add(str(module.__file__))
     return Namespace(objects, "the library"), files
