@@ -93,8 +93,8 @@ PARTS_LIST = (
         "place: theta <- theta - lr g.",
         optim_checks.optimizer_checks("VanillaSGD")),
     Part("momentum", "SGD with momentum", ("scratchlab.optim.MomentumSGD.update",),
-        "Keep a velocity per parameter (`self.state['velocity'][i]`, updated in place): "
-        "v <- mu v - lr g, then theta <- theta + v.",
+        "Keep a velocity per parameter (its state tensor, updated in place) and follow the "
+        "rule of the class docstring: v <- mu v - lr g, then theta <- theta + v.",
         optim_checks.optimizer_checks("MomentumSGD")),
     Part("rmsprop", "RMSProp", ("scratchlab.optim.RMSProp.update",),
         "Keep a running average of squared gradients per parameter, r <- decay r + (1 - decay) "
@@ -121,10 +121,10 @@ PARTS_LIST = (
         optim_checks.GRADIENT_DESCENT),
     Part("trainer", "The trainer's batch steps",
         _methods("scratchlab.training.LayerTrainer", "train_batch", "test_batch"),
-        "`train_batch` runs one optimisation step on a batch (x, y): forward (flattening x "
-        "with `_inputs`), the loss, zero the gradients, backward from the loss, an optimizer "
-        "step; it returns BatchResult(loss, number of correct predictions). `test_batch` "
-        "computes the same result without changing anything.",
+        "`train_batch` runs one optimisation step on a batch (x, y): the forward pass (the "
+        "class's own helper flattens x for an MLP), the loss, zero the gradients, backward from "
+        "the loss, an optimizer step; it returns BatchResult(loss, number of correct "
+        "predictions). `test_batch` computes the same result without changing anything.",
         TRAINER),
 )
 
