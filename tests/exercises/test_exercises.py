@@ -283,3 +283,12 @@ def test_exercise_new_writes_the_parts_asked_for(tmp_path: Path, capsys: pytest.
     assert sorted(p.name for p in (tmp_path / "hw1").iterdir()) == [
         "README.md", "exercise.json", "linear", "sgd"]
     assert "scratchlab check . --part sgd" in (tmp_path / "hw1" / "sgd" / "README.md").read_text()
+
+
+def test_check_from_inside_the_workspace_names_the_line(untouched: Path, monkeypatch,
+                                                        capsys: pytest.CaptureFixture):
+    monkeypatch.chdir(untouched)
+    with pytest.raises(SystemExit):
+        main(["check", ".", "--part", "linear", "--json"])
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert "NotImplementedError in Linear.forward at linear.py:" in result["first_failure"]

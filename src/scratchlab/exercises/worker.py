@@ -49,8 +49,9 @@ def describe(exc: BaseException, files: set[str]) -> str:
     if isinstance(exc, CheckFailed):
         return " ".join(str(exc).split())
     where = ""
+    files = {os.path.realpath(f) for f in files}
     for frame, line in traceback.walk_tb(exc.__traceback__):
-        if frame.f_code.co_filename in files:
+        if os.path.realpath(frame.f_code.co_filename) in files:
             name = getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
             where = f" in {name} at {Path(frame.f_code.co_filename).name}:{line}"
     if isinstance(exc, NotImplementedError) and not str(exc):

@@ -221,7 +221,7 @@ def read_workspace(directory: Path) -> list[WorkspacePart]:
     try:
         data: dict[str, Any] = json.loads(manifest.read_text())
         parts = [
-            WorkspacePart(p["name"], directory / p["file"], tuple(p["defined"]))
+            WorkspacePart(p["name"], (directory / p["file"]).resolve(), tuple(p["defined"]))
             for p in data["parts"]
         ]
     except (ValueError, KeyError, TypeError) as exc:
