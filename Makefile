@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev,detect,rl,distributed
+EXTRAS ?= dev,detect,rl,distributed,tensorboard
 
 .PHONY: install test lint demo clean
 

@@ -26,8 +26,12 @@ import torch.nn.functional as F
 
 from common import interleaved, median, record
 
-SHAPES = {"simplecnn_conv1": (1, 3, 28), "simplecnn_conv2": (3, 3, 14),
-          "widercnn_conv1": (1, 16, 28), "widercnn_conv2": (16, 16, 14)}
+SHAPES = {
+    "simplecnn_conv1": (1, 3, 28),
+    "simplecnn_conv2": (3, 3, 14),
+    "widercnn_conv1": (1, 16, 28),
+    "widercnn_conv2": (16, 16, 14),
+}
 KERNEL, PAD = 7, 3
 
 
@@ -48,28 +52,41 @@ def ways(models: int, batch: int, c_in: int, c_out: int, size: int) -> dict[str,
     def grouped() -> None:
         xs, ws = x.clone().requires_grad_(needs_input_grad), w.clone().requires_grad_()
         stacked = xs.transpose(0, 1).reshape(batch, models * c_in, size, size)
-        F.conv2d(padded(stacked), ws.reshape(models * c_out, c_in, KERNEL, KERNEL), groups=models).sum().backward()
+        F.conv2d(
+            padded(stacked), ws.reshape(models * c_out, c_in, KERNEL, KERNEL), groups=models
+        ).sum().backward()
 
     def grouped_channels_last() -> None:
         xs, ws = x.clone().requires_grad_(needs_input_grad), w.clone().requires_grad_()
         stacked = padded(xs.transpose(0, 1).reshape(batch, models * c_in, size, size))
         weight = ws.reshape(models * c_out, c_in, KERNEL, KERNEL)
-        F.conv2d(stacked.contiguous(memory_format=torch.channels_last),
-                 weight.contiguous(memory_format=torch.channels_last), groups=models).sum().backward()
+        F.conv2d(
+            stacked.contiguous(memory_format=torch.channels_last),
+            weight.contiguous(memory_format=torch.channels_last),
+            groups=models,
+        ).sum().backward()
 
     def im2col_bmm() -> None:
         xs, ws = x.clone().requires_grad_(needs_input_grad), w.clone().requires_grad_()
         cols = F.unfold(padded(xs.reshape(models * batch, c_in, size, size)), KERNEL)
-        cols = cols.view(models, batch, -1, size * size).transpose(1, 2).reshape(models, c_in * KERNEL**2, -1)
+        cols = (
+            cols.view(models, batch, -1, size * size)
+            .transpose(1, 2)
+            .reshape(models, c_in * KERNEL**2, -1)
+        )
         torch.bmm(ws.reshape(models, c_out, -1), cols).sum().backward()
 
     def shared_weights() -> None:
         xs, ws = x.clone().requires_grad_(needs_input_grad), w[0].clone().requires_grad_()
         F.conv2d(padded(xs.reshape(models * batch, c_in, size, size)), ws).sum().backward()
 
-    return {"one_at_a_time": one_at_a_time, "grouped": grouped, "grouped_channels_last": grouped_channels_last,
-            "im2col_bmm": im2col_bmm,
-            "shared_weights": shared_weights}
+    return {
+        "one_at_a_time": one_at_a_time,
+        "grouped": grouped,
+        "grouped_channels_last": grouped_channels_last,
+        "im2col_bmm": im2col_bmm,
+        "shared_weights": shared_weights,
+    }
 
 
 def main() -> None:
@@ -80,14 +97,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    metrics: dict[str, object] = {"models": args.models, "batch": args.batch, "threads": args.threads}
+    metrics: dict[str, object] = {
+        "models": args.models,
+        "batch": args.batch,
+        "threads": args.threads,
+    }
     for name, (c_in, c_out, size) in SHAPES.items():
         fns = ways(args.models, args.batch, c_in, c_out, size)
         for fn in fns.values():
             fn()  # warm-up
         ms = {way: 1e3 * median(t) for way, t in interleaved(fns, args.repeats, "cpu").items()}
         metrics[name] = {f"{way}_ms": round(v, 3) for way, v in ms.items()}
-        metrics[name].update({f"{way}_ratio": round(ms["one_at_a_time"] / v, 2) for way, v in ms.items() if way != "one_at_a_time"})
+        metrics[name].update(
+            {
+                f"{way}_ratio": round(ms["one_at_a_time"] / v, 2)
+                for way, v in ms.items()
+                if way != "one_at_a_time"
+            }
+        )
     record("batched_conv_cpu", "cpu", metrics)
 
 

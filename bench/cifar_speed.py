@@ -1,8 +1,9 @@
 """Fast CIFAR-10: test accuracy and training time of a recipe over several runs, in one process.
 
     python bench/cifar_speed.py --recipe cifar10-fast --runs 5 [--compile] [--data PATH]
-    python bench/cifar_speed.py --recipe cifar10-fast --ablate ema --ablate flip   # component effects
-    python bench/cifar_speed.py --quick                                            # CPU smoke run
+    python bench/cifar_speed.py --recipe cifar10-fast --ablate ema --ablate flip   # component
+    effects python bench/cifar_speed.py --quick                                            # CPU
+    smoke run
 
 The data is loaded onto the device once. For the recipe (the baseline) and then for each
 `--ablate`d variant: the model is built once, a shorter warm-up run (torch.compile, cuDNN
@@ -33,12 +34,12 @@ import yaml
 
 from common import device_name, record, synchronize
 from scratchlab.errors import ConfigError, ScratchlabError
-from scratchlab.experiments.config import ExperimentConfig
-from scratchlab.experiments.fast_pipeline import build_fast_trainer, fast_settings, load_fast_split
-from scratchlab.experiments.pipeline import RunData
+from scratchlab.experiments import ExperimentConfig, RunData, build_trainer
+from scratchlab.experiments.config import SECTION_OF
 from scratchlab.experiments.recipes import recipe_config, recipe_names
-from scratchlab.training.fast import FastTrainer, make_fast_loaders
-from scratchlab.training.fast_data import tta_views
+from scratchlab.experiments.run_data import fast_tensors
+from scratchlab.training.accel import FastTrainer, make_fast_loaders
+from scratchlab.training.accel.fast_data import tta_views
 from scratchlab.util import resolve_device, seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +48,8 @@ OFF_VALUES = {"flip": "random", "precision": "fp32"}
 
 
 def default_data() -> str | None:
-    """`$SCRATCHLAB_DATA` (searched by the library), else shared/data/cifar10-jpeg.npz beside or in the checkout."""
+    """`$SCRATCHLAB_DATA` (searched by the library), else shared/data/cifar10-jpeg.npz beside or
+    in the checkout."""
     if os.environ.get("SCRATCHLAB_DATA"):
         return None
     for place in (REPO.parent / "shared" / "data", REPO / "shared" / "data"):
@@ -60,11 +62,11 @@ def ablation(spec: str, base: ExperimentConfig) -> dict[str, Any]:
     """The config change `FIELD[=VALUE]` stands for (see the module docstring)."""
     field, _, text = spec.partition("=")
     field = field.strip().replace("-", "_")
-    if field not in ExperimentConfig.model_fields:
+    if field not in SECTION_OF:
         raise ConfigError(f"--ablate {spec}: unknown config field {field!r}")
     if text:
         return {field: yaml.safe_load(text)}
-    current = getattr(base, field)
+    current = base.flat()[field]
     if field in OFF_VALUES:
         return {field: OFF_VALUES[field]}
     if isinstance(current, bool):
@@ -74,51 +76,106 @@ def ablation(spec: str, base: ExperimentConfig) -> dict[str, Any]:
     raise ConfigError(f"--ablate {spec}: give a value, e.g. --ablate {field}=VALUE")
 
 
-def train_once(model: torch.nn.Module, config: ExperimentConfig, data: RunData, device: torch.device,
-               seed: int, epochs: int) -> tuple[Any, FastTrainer, float]:
+def train_once(
+    model: torch.nn.Module,
+    config: ExperimentConfig,
+    data: RunData,
+    device: torch.device,
+    seed: int,
+    epochs: int,
+) -> tuple[Any, FastTrainer, float]:
     """One training run from a fresh initialisation: (FitResult, trainer, wall seconds of fit)."""
     seed_everything(seed)
     model.reset()
     data.train.reseed(seed)
-    trainer = FastTrainer(model, fast_settings(config), device=device)
+    o, s = config.optim, config.speed
+    momentum = o.momentum if o.optimizer == "momentum" else 0.0
+    trainer = FastTrainer(
+        model,
+        config.fast,
+        lr=o.lr,
+        reg=o.reg,
+        momentum=momentum,
+        label_smoothing=o.label_smoothing,
+        precision=s.precision,
+        channels_last=s.channels_last,
+        compile=s.compile,
+        compile_mode=s.compile_mode,
+        device=device,
+    )
     synchronize(device)
     start = time.perf_counter()
-    fit = trainer.fit(data.train, data.test, epochs, max_batches=config.batches, print_every=0)
+    fit = trainer.fit(
+        data.train, data.test, epochs, max_batches=config.budget.batches, print_every=0
+    )
     synchronize(device)
     return fit, trainer, time.perf_counter() - start
 
 
 def flops_per_run(macs: int, config: ExperimentConfig, data: RunData) -> float:
     """Forward+backward FLOPs of the training images plus forward FLOPs of every evaluated view."""
-    steps = len(data.train) if config.batches is None else min(len(data.train), config.batches)
-    trained = config.epochs * steps * config.bs_train
+    b = config.budget
+    steps = len(data.train) if b.batches is None else min(len(data.train), b.batches)
+    trained = b.epochs * steps * b.bs_train
     n_test = data.test.dataset_size
-    views = len(tta_views(torch.zeros(1, 1, 4, 4), config.tta_level))
-    evaluated = n_test * (config.epochs - 1 + views)
+    views = len(tta_views(torch.zeros(1, 1, 4, 4), config.fast.tta_level))
+    evaluated = n_test * (b.epochs - 1 + views)
     return macs * (6 * trained + 2 * evaluated)
 
 
-def bench_variant(label: str, config: ExperimentConfig, tensors: tuple, device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
+def bench_variant(
+    label: str,
+    config: ExperimentConfig,
+    tensors: tuple,
+    device: torch.device,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     """Warm-up plus `args.runs` timed runs of one config; prints one line per run."""
     x_train, y_train, x_test, y_test, classes = tensors
-    train, test = make_fast_loaders(x_train, y_train, x_test, y_test, fast_settings(config), seed=config.seed)
-    data = RunData(train, test, tuple(x_train.shape[1:]), len(classes), classes)  # type: ignore[arg-type]
-    model, _, info = build_fast_trainer(config, data, device)
-    warm_epochs = min(config.epochs, max(config.whiten_bias_epochs, config.ema_start_epoch) + 1)
+    b, f, s = config.budget, config.fast, config.speed
+    train, test = make_fast_loaders(
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        f,
+        b.bs_train,
+        b.test_batch_size,
+        bf16=s.precision == "bf16",
+        channels_last=s.channels_last,
+        seed=config.seed,
+    )
+    data = RunData(train, test, tuple(x_train.shape[1:]), len(classes), classes)
+    built = build_trainer(config, data, device, [])
+    model, info = built.model, {"params": built.params, "flops": built.flops}
+    warm_epochs = min(b.epochs, max(f.whiten_bias_epochs, f.ema_start_epoch) + 1)
     _, _, warmup = train_once(model, config, data, device, seed=10_000, epochs=warm_epochs)
-    print(f"[{label}] warm-up ({warm_epochs} epochs{', compile' if config.compile else ''}): {warmup:.1f} s", flush=True)
+    print(
+        f"[{label}] warm-up ({warm_epochs} epochs{', compile' if s.compile else ''}): "
+        f"{warmup:.1f} s",
+        flush=True,
+    )
     accs, plain, seconds = [], [], []
     budget_start = time.perf_counter()
     for r in range(args.runs):
-        fit, trainer, secs = train_once(model, config, data, device, seed=config.seed + r, epochs=config.epochs)
+        fit, trainer, secs = train_once(
+            model, config, data, device, seed=config.seed + r, epochs=b.epochs
+        )
         accs.append(fit.test_acc[-1])
         plain.append(trainer.final_plain_acc)
         seconds.append(secs)
-        print(f"[{label}] run {r + 1}/{args.runs}: test acc {accs[-1]:.2f}% (no TTA {plain[-1]:.2f}%), "
-              f"train {secs:.3f} s, epochs acc {[round(a, 1) for a in fit.test_acc]}", flush=True)
+        print(
+            f"[{label}] run {r + 1}/{args.runs}: test acc {accs[-1]:.2f}% (no TTA "
+            f"{plain[-1]:.2f}%), train {secs:.3f} s, epochs acc "
+            f"{[round(a, 1) for a in fit.test_acc]}",
+            flush=True,
+        )
         spent = time.perf_counter() - budget_start
         if args.max_seconds and r + 1 >= 2 and spent + spent / (r + 1) > args.max_seconds:
-            print(f"[{label}] stopping after {r + 1} runs: --max-seconds {args.max_seconds} reached", flush=True)
+            print(
+                f"[{label}] stopping after {r + 1} runs: --max-seconds {args.max_seconds} reached",
+                flush=True,
+            )
             break
     flops = flops_per_run(info["flops"], config, data)
     mean_s = statistics.mean(seconds)
@@ -145,15 +202,48 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", choices=recipe_names(), default="cifar10-fast")
     p.add_argument("--runs", type=int, default=5, help="timed runs per variant (default 5)")
-    p.add_argument("--data", default=None, help="the CIFAR-10 npz or folder (default: $SCRATCHLAB_DATA or shared/data)")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile (default: the recipe's)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="the CIFAR-10 npz or folder (default: $SCRATCHLAB_DATA or shared/data)",
+    )
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="torch.compile (default: the recipe's)",
+    )
     p.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. max-autotune")
-    p.add_argument("--ablate", action="append", default=[], metavar="FIELD[=VALUE]", help="also run with this component off (repeatable)")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="change the recipe for every variant (repeatable)")
-    p.add_argument("--quick", action="store_true", help="the recipe's tiny CPU smoke configuration, 2 runs")
+    p.add_argument(
+        "--ablate",
+        action="append",
+        default=[],
+        metavar="FIELD[=VALUE]",
+        help="also run with this component off (repeatable)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change the recipe for every variant (repeatable)",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="the recipe's tiny CPU smoke configuration, 2 runs"
+    )
     p.add_argument("--device", default=None, help="auto, cpu, cuda (default: the recipe's)")
-    p.add_argument("--max-seconds", type=float, default=None, help="stop a variant's runs (after 2) when the next would pass this")
-    p.add_argument("--peak-tflops", type=float, default=H100_BF16_DENSE / 1e12, help="dense bf16 peak (H100 SXM: 989)")
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="stop a variant's runs (after 2) when the next would pass this",
+    )
+    p.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=H100_BF16_DENSE / 1e12,
+        help="dense bf16 peak (H100 SXM: 989)",
+    )
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args = p.parse_args(argv)
     if args.quick and "--runs" not in (argv or sys.argv):
@@ -169,40 +259,62 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.set:
         field, _, text = spec.partition("=")
         overrides[field.strip().replace("-", "_")] = yaml.safe_load(text)
-    for key, value in (("data_root", args.data or default_data()), ("device", args.device),
-                       ("compile", args.compile), ("compile_mode", args.compile_mode)):
+    for key, value in (
+        ("data_root", args.data or default_data()),
+        ("device", args.device),
+        ("compile", args.compile),
+        ("compile_mode", args.compile_mode),
+    ):
         if value is not None:
             overrides[key] = value
     base = recipe_config(args.recipe, args.quick, **overrides)
     variants = [("recipe", base)]
     for spec in args.ablate:
         change = ablation(spec, base)
-        variants.append((f"{spec}->{next(iter(change.values()))}" if "=" not in spec else spec,
-                         recipe_config(args.recipe, args.quick, **{**overrides, **change})))
+        variants.append(
+            (
+                f"{spec}->{next(iter(change.values()))}" if "=" not in spec else spec,
+                recipe_config(args.recipe, args.quick, **{**overrides, **change}),
+            )
+        )
     device = resolve_device(base.device)
     start = time.perf_counter()
-    x_train, y_train, classes = load_fast_split(base, base.train_split, base.train_limit, device)
-    x_test, y_test, _ = load_fast_split(base, base.test_split, base.test_limit, device)
+    tensors = fast_tensors(base, device)
+    y_train, y_test = tensors[1], tensors[3]
     synchronize(device)
     data_seconds = time.perf_counter() - start
-    print(f"{args.recipe}{' (quick)' if args.quick else ''} on {device_name(device)}: "
-          f"{len(y_train)} train / {len(y_test)} test images loaded in {data_seconds:.1f} s", flush=True)
-    tensors = (x_train, y_train, x_test, y_test, classes)
+    print(
+        f"{args.recipe}{' (quick)' if args.quick else ''} on {device_name(device)}: "
+        f"{len(y_train)} train / {len(y_test)} test images loaded in {data_seconds:.1f} s",
+        flush=True,
+    )
     results = []
     for label, config in variants:
         result = bench_variant(label, config, tensors, device, args)
         results.append(result)
         delta = result["mean_test_acc"] - results[0]["mean_test_acc"]
-        print(f"[{label}] mean test acc {result['mean_test_acc']:.2f} +- {result['std_test_acc']:.2f}% "
-              f"({delta:+.2f} vs recipe), no TTA {result['mean_plain_acc']:.2f}%, train "
-              f"{result['mean_train_seconds']:.3f} +- {result['std_train_seconds']:.3f} s, "
-              f"MFU {result['mfu'] if result['mfu'] is None else format(result['mfu'], '.1%')}", flush=True)
+        print(
+            f"[{label}] mean test acc {result['mean_test_acc']:.2f} +- "
+            f"{result['std_test_acc']:.2f}% "
+            f"({delta:+.2f} vs recipe), no TTA {result['mean_plain_acc']:.2f}%, train "
+            f"{result['mean_train_seconds']:.3f} +- {result['std_train_seconds']:.3f} s, "
+            f"MFU {result['mfu'] if result['mfu'] is None else format(result['mfu'], '.1%')}",
+            flush=True,
+        )
         if not args.no_record:
-            record("cifar_speed", device_name(device), {
-                "recipe": args.recipe, "quick": args.quick, "compile": config.compile,
-                "compile_mode": config.compile_mode, "overrides": {k: v for k, v in overrides.items() if k != "data_root"},
-                "data_seconds": data_seconds, **result,
-            })
+            record(
+                "cifar_speed",
+                device_name(device),
+                {
+                    "recipe": args.recipe,
+                    "quick": args.quick,
+                    "compile": config.speed.compile,
+                    "compile_mode": config.speed.compile_mode,
+                    "overrides": {k: v for k, v in overrides.items() if k != "data_root"},
+                    "data_seconds": data_seconds,
+                    **result,
+                },
+            )
     return 0
 
 

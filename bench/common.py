@@ -45,7 +45,9 @@ def timed(fn: Callable[[], Any], device: torch.device | str) -> float:
     return time.perf_counter() - start
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, device: torch.device | str) -> dict[str, list[float]]:
+def interleaved(
+    fns: dict[str, Callable[[], Any]], repeats: int, device: torch.device | str
+) -> dict[str, list[float]]:
     """Time each function `repeats` times, alternating between them so drift hits all alike."""
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
@@ -89,14 +91,23 @@ def write_summary() -> None:
                 if isinstance(entry.get("metrics"), dict):  # one metrics block per method, as rl's
                     variant = " ".join(entry["metrics"])
                 latest[(entry["bench"], f"{entry['device']} {variant}".strip())] = entry
-    lines = ["# Benchmark results", "", "Latest run of each benchmark on each device, from `bench/results.jsonl`",
-             "(every run appends a line there; this page is rewritten by `bench/common.py`).", ""]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Latest run of each benchmark on each device, from `bench/results.jsonl`",
+        "(every run appends a line there; this page is rewritten by `bench/common.py`).",
+        "",
+    ]
     for bench in sorted({b for b, _ in latest}):
         lines += [f"## {bench}", ""]
         for (b, device), entry in sorted(latest.items()):
             if b != bench:
                 continue
-            lines += [f"**{device}** — {entry['date']}, torch {entry.get('torch', '?')}: `{entry['command']}`", ""]
+            lines += [
+                f"**{device}** — {entry['date']}, torch {entry.get('torch', '?')}: "
+                f"`{entry['command']}`",
+                "",
+            ]
             lines += ["| metric | value |", "| --- | --- |"]
             for key, value in entry.items():
                 if key not in {"bench", "device", "date", "command", "torch"}:

@@ -13,7 +13,8 @@
 # DEVICE (default cuda) and BENCH_ARGS (extra options of bench/cnn_study_speed.py, e.g.
 # "--quick --train-limit 64 --test-limit 32 --runs exp1_4_L8_K32" for a smoke run on a CPU).
 # Python: $PYTHON (default python3) with torch, torchvision, pandas, matplotlib, pyyaml, tqdm,
-# scipy and pydantic; wheels in .whl/ are installed to /tmp/site first when pydantic is missing.
+# scipy, pydantic and lazy_loader; wheels in .whl/ are installed to /tmp/site first when pydantic
+# or lazy_loader is missing.
 set -uo pipefail
 
 OUT=${1:?usage: bash bench/gpu_cnn_study.sh OUT_DIR}
@@ -28,11 +29,11 @@ DEVICE=${DEVICE:-cuda}
 read -r -a EXTRA <<< "${BENCH_ARGS:-}"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 SCRATCHLAB_QUIET=1
 export SCRATCHLAB_CACHE=${SCRATCHLAB_CACHE:-/tmp/scratchlab-cache}
-if ! $PYTHON -c "import pydantic" 2>/dev/null && [ -d .whl ]; then
+if ! $PYTHON -c "import pydantic, lazy_loader" 2>/dev/null && [ -d .whl ]; then
     $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
     export PYTHONPATH="$PYTHONPATH:/tmp/site"
 fi
-$PYTHON -c "import torch, torchvision, pandas, matplotlib, yaml, tqdm, scipy, pydantic, scratchlab" || {
+$PYTHON -c "import torch, torchvision, pandas, matplotlib, yaml, tqdm, scipy, pydantic, lazy_loader, scratchlab" || {
     echo "missing Python packages (see above); carry their wheels in .whl/"; exit 1; }
 
 DATA=${SCRATCHLAB_DATA:-}

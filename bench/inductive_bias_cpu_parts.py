@@ -4,7 +4,8 @@ processes, one part per seed, model type and data size (`batched="on"` in each; 
 The check of docs/speed.md "Same findings with and without batching" (batched on the CPU); the
 study then analyses the finished runs:
 
-    python bench/inductive_bias_cpu_parts.py OUT && scratchlab -q study inductive-bias --device cpu --batched on --out OUT
+    python bench/inductive_bias_cpu_parts.py OUT && scratchlab -q study inductive-bias --device cpu
+    --batched on --out OUT
 """
 
 import multiprocessing as mp
@@ -17,11 +18,10 @@ def work(part):
     import torch
 
     torch.set_num_threads(1)
-    from scratchlab.experiments import run_configs
-    from scratchlab.experiments.config import ExperimentConfig
+    from scratchlab.experiments import ExperimentConfig, run_configs
 
-    outs = run_configs([ExperimentConfig.create(**c) for c in part], batched="on")
-    return sum(o.status == "ok" for o in outs), len(outs)
+    records = run_configs([ExperimentConfig.load(c) for c in part], batched="on")
+    return sum(r.ok for r in records), len(records)
 
 
 if __name__ == "__main__":
@@ -32,8 +32,12 @@ if __name__ == "__main__":
     configs = experiment_configs(False, list(range(5)), out / "runs", device="cpu", scale=scale)
     parts = {}
     for c in configs:
-        parts.setdefault((c.seed, c.model_type, c.train_limit, c.bs_train), []).append(c.model_dump(mode="json"))
-    order = sorted(parts.values(), key=lambda p: -sum(c["epochs"] * c["train_limit"] for c in p))
+        key = (c.seed, c.model.model_type, c.data.train_limit, c.budget.bs_train)
+        parts.setdefault(key, []).append(c.to_dict())
+    order = sorted(
+        parts.values(),
+        key=lambda p: -sum(c["budget"]["epochs"] * c["data"]["train_limit"] for c in p),
+    )
     print(len(configs), "runs in", len(order), "parts")
     with ProcessPoolExecutor(16, mp_context=mp.get_context("spawn")) as pool:
         done = list(pool.map(work, order))

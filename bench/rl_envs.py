@@ -64,9 +64,17 @@ def collection_rate(env_id: str, backend: str, episodes: int, batch: int) -> tup
 
 
 def training_rate(env_id: str, backend: str, steps: int, method: str) -> tuple[float, float]:
-    """(wall, cpu) steps per second of a `steps`-step training run (one tiny evaluation at the end)."""
-    config = preset_config(env_id, method, backend=backend, total_steps=steps, eval_every=0,
-                           eval_episodes=1, target_return=None)
+    """(wall, cpu) steps per second of a `steps`-step training run (one tiny evaluation at the
+    end)."""
+    config = preset_config(
+        env_id,
+        method,
+        backend=backend,
+        total_steps=steps,
+        eval_every=0,
+        eval_episodes=1,
+        target_return=None,
+    )
     with TemporaryDirectory() as out, Clock() as clock:
         results = train(config, out, verbose=False)
     return results["steps"] / clock.wall, results["steps"] / clock.cpu
@@ -75,8 +83,12 @@ def training_rate(env_id: str, backend: str, steps: int, method: str) -> tuple[f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30_000, help="training steps per measurement")
-    parser.add_argument("--episodes", type=int, default=256, help="episodes per collection measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="repeats, interleaved; the best is reported")
+    parser.add_argument(
+        "--episodes", type=int, default=256, help="episodes per collection measurement"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="repeats, interleaved; the best is reported"
+    )
     parser.add_argument("--method", default="vpg")
     parser.add_argument("--results", default="bench/results.jsonl")
     args = parser.parse_args()
@@ -87,20 +99,29 @@ def main() -> None:
             batch = preset_config(env_id, args.method).episodes_per_batch
             for backend in BACKENDS:
                 entry = samples.setdefault(f"{env_id}/{backend}", {})
-                rates = (*collection_rate(env_id, backend, args.episodes, batch),
-                         *training_rate(env_id, backend, args.steps, args.method))
+                rates = (
+                    *collection_rate(env_id, backend, args.episodes, batch),
+                    *training_rate(env_id, backend, args.steps, args.method),
+                )
                 for key, rate in zip(KEYS, rates, strict=True):
                     entry.setdefault(key, []).append(rate)
-    metrics = {name: {key: round(max(v), 1) for key, v in entry.items()} for name, entry in samples.items()}
+    metrics = {
+        name: {key: round(max(v), 1) for key, v in entry.items()} for name, entry in samples.items()
+    }
     for env_id in ENVS:
         serial = metrics[f"{env_id}/serial"]
         for backend in BACKENDS:
             m = metrics[f"{env_id}/{backend}"]
             ratios = "  ".join(f"{key} {m[key]:7.0f} ({m[key] / serial[key]:.2f}x)" for key in KEYS)
             print(f"{env_id:15s} {backend:8s} steps/s (x serial): {ratios}", flush=True)
-    line = {"bench": "rl_envs", "device": "cpu", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "command": " ".join([".venv/bin/python", *sys.argv]), "cpu_count": os.cpu_count(),
-            "metrics": metrics}
+    line = {
+        "bench": "rl_envs",
+        "device": "cpu",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join([".venv/bin/python", *sys.argv]),
+        "cpu_count": os.cpu_count(),
+        "metrics": metrics,
+    }
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     with open(args.results, "a", encoding="utf-8") as f:
         f.write(json.dumps(line) + "\n")

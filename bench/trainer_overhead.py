@@ -1,4 +1,5 @@
-"""Overhead of scratchlab's ClassifierTrainer.fit over a hand-written loop, and TensorLoader vs DataLoader.
+"""Overhead of scratchlab's ClassifierTrainer.fit over a hand-written loop, and TensorLoader vs
+DataLoader.
 
 Both sides train the same model on the same TensorLoader for the same epochs (train + test pass,
 tracking loss and accuracy), alternating runs; the ratio is ours / hand-written per training step.
@@ -22,9 +23,14 @@ from scratchlab.util import resolve_device
 
 def make_model() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 8 * 8, 10),
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 8 * 8, 10),
     )
 
 
@@ -48,12 +54,19 @@ def hand_written(model, train, test, epochs):
                 scores = model(x)
                 test_losses.append(nn.functional.cross_entropy(scores, y))
                 test_correct += (scores.argmax(1) == y).sum()
-        stats = torch.stack(losses).tolist(), int(correct), torch.stack(test_losses).tolist(), int(test_correct)
+        stats = (
+            torch.stack(losses).tolist(),
+            int(correct),
+            torch.stack(test_losses).tolist(),
+            int(test_correct),
+        )
     return stats
 
 
 def ours(model, train, test, epochs):
-    trainer = ClassifierTrainer(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
+    trainer = ClassifierTrainer(
+        model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    )
     return trainer.fit(train, test, epochs, print_every=0)
 
 
@@ -61,6 +74,7 @@ def loader_time(loader, device) -> float:
     def consume():
         for x, _y in loader:
             x.to(device, non_blocking=True)
+
     return timed(consume, device) / len(loader)
 
 
@@ -94,17 +108,21 @@ def main() -> None:
     loader_time(tensor_loader, device), loader_time(data_loader, device)  # warm-up
     tl = median([loader_time(tensor_loader, device) for _ in range(args.repeats)])
     dl = median([loader_time(data_loader, device) for _ in range(args.repeats)])
-    record("trainer_overhead", device_name(device), {
-        "model": "2-conv CNN, 3x32x32 inputs",
-        "batch_size": args.batch_size,
-        "steps": steps,
-        "hand_written_ms_per_step": hand * 1e3,
-        "scratchlab_ms_per_step": mine * 1e3,
-        "ratio": mine / hand,
-        "tensorloader_ms_per_batch": tl * 1e3,
-        "dataloader_ms_per_batch": dl * 1e3,
-        "dataloader_over_tensorloader": dl / tl,
-    })
+    record(
+        "trainer_overhead",
+        device_name(device),
+        {
+            "model": "2-conv CNN, 3x32x32 inputs",
+            "batch_size": args.batch_size,
+            "steps": steps,
+            "hand_written_ms_per_step": hand * 1e3,
+            "scratchlab_ms_per_step": mine * 1e3,
+            "ratio": mine / hand,
+            "tensorloader_ms_per_batch": tl * 1e3,
+            "dataloader_ms_per_batch": dl * 1e3,
+            "dataloader_over_tensorloader": dl / tl,
+        },
+    )
 
 
 if __name__ == "__main__":

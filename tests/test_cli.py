@@ -7,8 +7,13 @@ from scratchlab.cli import build_parser
 
 
 def test_building_the_parser_imports_no_heavy_library():
-    code = "import sys, scratchlab.cli as c; c.build_parser(); print(sorted({'torch', 'pandas', 'ultralytics', 'gymnasium'} & set(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    code = (
+        "import sys, scratchlab.cli as c; c.build_parser(); "
+        "print(sorted({'torch', 'pandas', 'ultralytics', 'gymnasium'} & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"
 
 

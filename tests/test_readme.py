@@ -16,7 +16,8 @@ def test_readme_engine_example_runs():
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(compile(blocks[0], "README.md", "exec"), {})
-    first, last = printed.getvalue().strip().splitlines()[0], printed.getvalue().strip().splitlines()[-1]
+    lines = printed.getvalue().strip().splitlines()
+    first, last = lines[0], lines[-1]
     diffs = [float(v) for v in first.strip("[]").split(",")]
     assert len(diffs) >= 2 and max(diffs) < 1e-10
     assert float(last.split(":")[1]) < 1.0

@@ -38,11 +38,25 @@ def make_layers():
         "linear": (layers.Linear(IN_FEATURES, 1000, wstd=0.02), False),
         "dropout": (layers.Dropout(p=0.6), False),
         "cross_entropy": (layers.CrossEntropyLoss(), True),
-        "sequential": (layers.Sequential(
-            layers.Linear(IN_FEATURES, 100), layers.ReLU(), layers.Linear(100, NUM_CLASSES),
-            layers.CrossEntropyLoss()), True),
-        "mlp": (layers.MLP(IN_FEATURES, NUM_CLASSES, hidden_features=[100, 50, 100],
-                           activation="lrelu", dropout=0.6), False),
+        "sequential": (
+            layers.Sequential(
+                layers.Linear(IN_FEATURES, 100),
+                layers.ReLU(),
+                layers.Linear(100, NUM_CLASSES),
+                layers.CrossEntropyLoss(),
+            ),
+            True,
+        ),
+        "mlp": (
+            layers.MLP(
+                IN_FEATURES,
+                NUM_CLASSES,
+                hidden_features=[100, 50, 100],
+                activation="lrelu",
+                dropout=0.6,
+            ),
+            False,
+        ),
     }
 
 

@@ -16,8 +16,9 @@ import scratchlab.optim as optimizers
 import scratchlab.scratch as layers
 
 
-def seed_rmsprop(theta: list[float], grads: list[list[float]], lr: float, reg: float,
-                 decay: float, eps: float) -> list[float]:
+def seed_rmsprop(
+    theta: list[float], grads: list[list[float]], lr: float, reg: float, decay: float, eps: float
+) -> list[float]:
     """The seed's update rule, step by step, in plain Python floats."""
     r = [0.0] * len(theta)
     for g in grads:

@@ -33,8 +33,11 @@ X = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
 
 def conv_input_sides(model: nn.Module, x: torch.Tensor) -> list[int]:
     sides = []
-    hooks = [m.register_forward_pre_hook(lambda _m, args: sides.append(args[0].shape[-1]))
-             for m in model.modules() if isinstance(m, nn.Conv2d)]
+    hooks = [
+        m.register_forward_pre_hook(lambda _m, args: sides.append(args[0].shape[-1]))
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d)
+    ]
     model(x)
     for h in hooks:
         h.remove()
@@ -78,8 +81,9 @@ def test_simple_cnn_get_features_lists_the_six_maps():
 
 # ---------------------------------------------------------------- item 16: the data
 def notebook_edges(split: str = "train", **kw):
-    return get_dataset("edges", split, data_per_class=20, background="flat", quantize=True,
-                       shuffle=False, **kw)
+    return get_dataset(
+        "edges", split, data_per_class=20, background="flat", quantize=True, shuffle=False, **kw
+    )
 
 
 def test_pixels_are_uint8_levels_and_backgrounds_flat():
@@ -159,7 +163,10 @@ def test_get_image_statistics():
 def test_vis_helpers_draw():
     model = SimpleCNN(num_filters=3, kernel_size=7, num_classes=3)
     ds = notebook_edges()
-    for fig, _ in (vis_images(ds.x[:6], ds.y[:6], ds.classes), vis_kernels(model),
-                   vis_features(model, ds.x[:2]),
-                   vis_training({"train_loss": [1.0, 0.5], "valid_acc": [40.0, 60.0]})):
+    for fig, _ in (
+        vis_images(ds.x[:6], ds.y[:6], ds.classes),
+        vis_kernels(model),
+        vis_features(model, ds.x[:2]),
+        vis_training({"train_loss": [1.0, 0.5], "valid_acc": [40.0, 60.0]}),
+    ):
         assert fig.axes

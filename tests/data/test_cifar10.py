@@ -51,7 +51,9 @@ def write_png_tree(folder: Path, images) -> Path:
         for c in CIFAR10_CLASSES:
             (folder / split / c).mkdir(parents=True, exist_ok=True)
         for i, (img, label) in enumerate(zip(x, y, strict=True)):
-            Image.fromarray(img.transpose(1, 2, 0)).save(folder / split / CIFAR10_CLASSES[label] / f"{i}.png")
+            Image.fromarray(img.transpose(1, 2, 0)).save(
+                folder / split / CIFAR10_CLASSES[label] / f"{i}.png"
+            )
     return folder
 
 
@@ -96,7 +98,9 @@ def test_npz_matches_pil_decoding_of_the_same_bytes(tmp_path, images):
     path = write_npz(tmp_path / "d" / "cifar10-jpeg.npz", images)
     ds = get_dataset("cifar10", "train", root=tmp_path / "d", dtype="uint8")
     x, y = images["train"]
-    reference = np.stack([np.asarray(Image.open(io.BytesIO(jpeg_bytes(i)))).transpose(2, 0, 1) for i in x])
+    reference = np.stack(
+        [np.asarray(Image.open(io.BytesIO(jpeg_bytes(i)))).transpose(2, 0, 1) for i in x]
+    )
     diff = np.abs(ds.x.numpy().astype(int) - reference.astype(int)).max()
     assert diff <= 1, diff
     assert np.abs(reference.astype(int) - x.astype(int)).max() > 1  # JPEG is lossy: not a no-op
@@ -206,7 +210,9 @@ def real_cifar(cifar_npz, tmp_path_factory):
     """Both splits of the real archive, decoded once into a temporary cache."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SCRATCHLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield {s: get_dataset("cifar10", s, root=cifar_npz, dtype="uint8") for s in ("train", "test")}
+        yield {
+            s: get_dataset("cifar10", s, root=cifar_npz, dtype="uint8") for s in ("train", "test")
+        }
 
 
 def test_real_archive_sizes_and_balance(real_cifar):
@@ -243,6 +249,10 @@ def test_real_valid_split_and_holdout(real_cifar, cifar_npz):
     # together they are exactly the training split, image for image
     merged = torch.cat([rest.x, valid.x]).flatten(1)
     assert sorted(map(bytes, merged.numpy())) == sorted(map(bytes, train.x.flatten(1).numpy()))
-    limited = get_dataset("cifar10", "valid", root=cifar_npz, dtype="uint8", limit=100, stratified=True)
+    limited = get_dataset(
+        "cifar10", "valid", root=cifar_npz, dtype="uint8", limit=100, stratified=True
+    )
     assert torch.bincount(limited.y).tolist() == [10] * 10
-    assert {bytes(v) for v in limited.x.flatten(1).numpy()} <= {bytes(v) for v in valid.x.flatten(1).numpy()}
+    assert {bytes(v) for v in limited.x.flatten(1).numpy()} <= {
+        bytes(v) for v in valid.x.flatten(1).numpy()
+    }

@@ -54,7 +54,9 @@ def test_classes_look_like_their_names():
 
 
 def test_edge_width_is_within_range():
-    ds = get_dataset("edges", "train", class_type=["horizontal"], data_per_class=200, edge_width=(2, 3))
+    ds = get_dataset(
+        "edges", "train", class_type=["horizontal"], data_per_class=200, edge_width=(2, 3)
+    )
     widths = edge_pixels(ds.x).all(dim=2).sum(dim=1)
     assert widths.min() == 2 and widths.max() == 3
 
@@ -62,10 +64,16 @@ def test_edge_width_is_within_range():
 @pytest.mark.parametrize("ratio", [0.5, 0.3])
 def test_location_ratio_splits_train_and_valid_on_the_pixels(ratio):
     cut = round(ratio * 28)
-    opts = dict(class_type=["horizontal", "vertical", "diagonal"], data_per_class=100,
-                possible_edge_location_ratio=ratio)
-    for split, inside in (("train", lambda i: i < cut), ("valid", lambda i: i >= cut),
-                          ("test", lambda i: i >= cut)):
+    opts = dict(
+        class_type=["horizontal", "vertical", "diagonal"],
+        data_per_class=100,
+        possible_edge_location_ratio=ratio,
+    )
+    for split, inside in (
+        ("train", lambda i: i < cut),
+        ("valid", lambda i: i >= cut),
+        ("test", lambda i: i >= cut),
+    ):
         ds = get_dataset("edges", split, **opts)
         edges = edge_pixels(ds.x)
         rows = torch.arange(28)[None, :, None].expand_as(edges)

@@ -60,7 +60,12 @@ def test_every_label_is_inside_the_image_and_matches_a_drawn_object(shapes_dir):
         boxes = []
         for cls, cx, cy, bw, bh in labels:
             assert 0 <= cls < len(CLASSES)
-            x0, y0, x1, y1 = ((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h)
+            x0, y0, x1, y1 = (
+                (cx - bw / 2) * w,
+                (cy - bh / 2) * h,
+                (cx + bw / 2) * w,
+                (cy + bh / 2) * h,
+            )
             eps = 1e-3  # labels keep 6 decimals
             assert -eps <= x0 < x1 <= w + eps and -eps <= y0 < y1 <= h + eps
             boxes.append(tuple(round(v) for v in (x0, y0, x1, y1)))
@@ -71,7 +76,9 @@ def test_every_label_is_inside_the_image_and_matches_a_drawn_object(shapes_dir):
             # the drawn shape fills its box as that shape should ...
             assert inside.mean() == pytest.approx(FILL[cls], abs=0.15), (image_file, cls)
             # ... touches (within a pixel) all four sides of the box ...
-            assert inside[:2].any() and inside[-1].any() and inside[:, 0].any() and inside[:, -1].any()
+            assert (
+                inside[:2].any() and inside[-1].any() and inside[:, 0].any() and inside[:, -1].any()
+            )
             # ... and has one colour, distinct from the background.
             colours = pixels[y0:y1, x0:x1][inside].astype(float)
             assert colours.std(axis=0).max() < 20
@@ -88,22 +95,29 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path):
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
-    assert (a / "images/train/000000.png").read_bytes() != (c / "images/train/000000.png").read_bytes()
+    first = "images/train/000000.png"
+    assert (a / first).read_bytes() != (c / first).read_bytes()
 
 
 def test_registry_builds_once_and_returns_tensors(tmp_path):
-    ds = get_dataset("shapes", "val", root=tmp_path, num_train=4, num_val=3, imgsz=32, max_objects=2)
+    ds = get_dataset(
+        "shapes", "val", root=tmp_path, num_train=4, num_val=3, imgsz=32, max_objects=2
+    )
     assert len(ds) == 3 and ds.classes == list(CLASSES)
     image, boxes, labels = ds[0]
     assert image.dtype == torch.uint8 and image.shape == (3, 32, 32)
     assert boxes.dtype == torch.float32 and boxes.shape == (len(labels), 4)
     assert labels.dtype == torch.int64
     rows = read_labels(tmp_path / "labels" / "val" / "000000.txt")
-    expected = [[(cx - w / 2) * 32, (cy - h / 2) * 32, (cx + w / 2) * 32, (cy + h / 2) * 32] for _, cx, cy, w, h in rows]
+    expected = [
+        [(cx - w / 2) * 32, (cy - h / 2) * 32, (cx + w / 2) * 32, (cy + h / 2) * 32]
+        for _, cx, cy, w, h in rows
+    ]
     torch.testing.assert_close(boxes, torch.tensor(expected, dtype=torch.float32))
     stamp = (tmp_path / "images/train/000000.png").stat().st_mtime_ns
     get_dataset("shapes", "train", root=tmp_path, num_train=4, num_val=3, imgsz=32, max_objects=2)
-    assert (tmp_path / "images/train/000000.png").stat().st_mtime_ns == stamp  # reused, not rewritten
+    # reused, not rewritten
+    assert (tmp_path / "images/train/000000.png").stat().st_mtime_ns == stamp
     get_dataset("shapes", "train", root=tmp_path, num_train=5, num_val=3, imgsz=32, max_objects=2)
     assert len(list((tmp_path / "images/train").glob("*.png"))) == 5  # other options: rewritten
 
@@ -121,7 +135,11 @@ def test_make_image_boxes_are_inside_and_disjoint(seed, imgsz, max_objects):
     pixels, boxes, classes = make_image(np.random.default_rng(seed), imgsz, max_objects)
     assert pixels.shape == (imgsz, imgsz, 3) and pixels.dtype == np.uint8
     assert 1 <= len(boxes) <= max_objects and len(classes) == len(boxes)
-    assert (boxes[:, :2] >= 0).all() and (boxes[:, 2:] <= imgsz).all() and (boxes[:, 2:] > boxes[:, :2]).all()
+    assert (
+        (boxes[:, :2] >= 0).all()
+        and (boxes[:, 2:] <= imgsz).all()
+        and (boxes[:, 2:] > boxes[:, :2]).all()
+    )
     for i in range(len(boxes)):
         for j in range(i):
             a, b = boxes[i], boxes[j]

@@ -42,12 +42,14 @@ def test_crop_reflect_equals_pad_then_slice(dtype):
     out = T.batch_crop(x, p, dy, dx, mode="reflect")
     padded = F.pad(x.double(), (p,) * 4, mode="reflect").to(dtype)
     for i in range(len(x)):
-        assert torch.equal(out[i], padded[i, :, dy[i]:dy[i] + 8, dx[i]:dx[i] + 8])
+        assert torch.equal(out[i], padded[i, :, dy[i] : dy[i] + 8, dx[i] : dx[i] + 8])
     assert out.dtype == dtype
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 1000), padding=st.integers(0, 4), mode=st.sampled_from(["reflect", "zeros"]))
+@given(
+    seed=st.integers(0, 1000), padding=st.integers(0, 4), mode=st.sampled_from(["reflect", "zeros"])
+)
 def test_random_crop_is_some_window_of_the_padded_image(seed, padding, mode):
     x = images(n=5, seed=seed)
     g = torch.Generator().manual_seed(seed)
@@ -56,7 +58,9 @@ def test_random_crop_is_some_window_of_the_padded_image(seed, padding, mode):
     padded = F.pad(x, (padding,) * 4, mode="reflect" if mode == "reflect" else "constant")
     span = range(2 * padding + 1)
     for i in range(len(x)):
-        assert any(torch.equal(out[i], padded[i, :, a:a + 8, b:b + 8]) for a in span for b in span)
+        assert any(
+            torch.equal(out[i], padded[i, :, a : a + 8, b : b + 8]) for a in span for b in span
+        )
 
 
 def test_random_crop_is_seeded_and_varies():

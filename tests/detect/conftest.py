@@ -10,7 +10,8 @@ import pytest
 
 @pytest.fixture(scope="session", autouse=True)
 def ultralytics_home(tmp_path_factory):
-    """A fresh, empty ultralytics settings folder for the session, set before ultralytics is imported.
+    """A fresh, empty ultralytics settings folder for the session, set before ultralytics is
+    imported.
 
     Yields None when ultralytics was imported earlier in the session (its folder is then fixed).
     """
@@ -26,7 +27,8 @@ def ultralytics_home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ultralytics(ultralytics_home):
-    """ultralytics, imported through scratchlab's offline set-up; skips where it is not installed."""
+    """ultralytics, imported through scratchlab's offline set-up; skips where it is not
+    installed."""
     from scratchlab.detect import load_ultralytics
     from scratchlab.errors import MissingDependencyError
 
@@ -63,8 +65,14 @@ class NetworkBlocker:
 
         self._mp.setattr(socket.socket, "connect", connect)
         self._mp.setattr(socket.socket, "connect_ex", connect_ex)
-        self._mp.setattr(socket, "getaddrinfo", lambda host, *a, **k: self._refuse(f"getaddrinfo {host}"))
-        self._mp.setattr(socket, "create_connection", lambda address, *a, **k: self._refuse(f"create_connection {address}"))
+        self._mp.setattr(
+            socket, "getaddrinfo", lambda host, *a, **k: self._refuse(f"getaddrinfo {host}")
+        )
+        self._mp.setattr(
+            socket,
+            "create_connection",
+            lambda address, *a, **k: self._refuse(f"create_connection {address}"),
+        )
 
     def stop(self) -> None:
         self._mp.undo()
@@ -72,7 +80,8 @@ class NetworkBlocker:
 
 @pytest.fixture(scope="module")
 def no_network():
-    """Block the network for a whole test module; the module's tests check `attempts` stays empty."""
+    """Block the network for a whole test module; the module's tests check `attempts` stays
+    empty."""
     blocker = NetworkBlocker()
     blocker.start()
     yield blocker

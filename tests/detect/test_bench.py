@@ -1,4 +1,5 @@
-"""bench/detect_speed.py runs offline on CPU (tiny sizes) and appends one JSON line to the results log."""
+"""bench/detect_speed.py runs offline on CPU (tiny sizes) and appends one JSON line to the results
+log."""
 
 from __future__ import annotations
 
@@ -17,8 +18,20 @@ def test_detect_speed_cpu_smoke(tmp_path, monkeypatch, no_network, ultralytics):
     monkeypatch.setattr(common, "RESULTS", tmp_path / "results.jsonl")
     monkeypatch.setattr(common, "SUMMARY", tmp_path / "RESULTS.md")
     monkeypatch.setattr(sys, "argv", ["bench/detect_speed.py", "--device", "cpu"])
-    metrics = detect_speed.main(["--device", "cpu", "--num-train", "8", "--num-val", "4",
-                                 "--data-dir", str(tmp_path / "shapes"), "--out", str(tmp_path / "runs")])
+    metrics = detect_speed.main(
+        [
+            "--device",
+            "cpu",
+            "--num-train",
+            "8",
+            "--num-val",
+            "4",
+            "--data-dir",
+            str(tmp_path / "shapes"),
+            "--out",
+            str(tmp_path / "runs"),
+        ]
+    )
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
     assert len(lines) == 1
     line = json.loads(lines[0])

@@ -1,4 +1,5 @@
-"""COCO -> YOLO conversion: clipping, accounting, splits, mappings, on made-up and real TACO data."""
+"""COCO -> YOLO conversion: clipping, accounting, splits, mappings, on made-up and real TACO
+data."""
 
 from __future__ import annotations
 
@@ -55,15 +56,23 @@ def write_png(path, width, height):
 @pytest.fixture
 def small_coco(tmp_path):
     """Four images; boxes inside, overflowing, degenerate, of an unmapped category, of no image."""
-    images = [{"id": i, "file_name": f"batch_{i % 2}/img{i}.jpg", "width": 40 + i, "height": 30} for i in range(4)]
-    cats = [{"id": 1, "name": "cat", "supercategory": "animal"}, {"id": 2, "name": "dog", "supercategory": "animal"},
-            {"id": 3, "name": "car", "supercategory": "vehicle"}]
+    images = [
+        {"id": i, "file_name": f"batch_{i % 2}/img{i}.jpg", "width": 40 + i, "height": 30}
+        for i in range(4)
+    ]
+    cats = [
+        {"id": 1, "name": "cat", "supercategory": "animal"},
+        {"id": 2, "name": "dog", "supercategory": "animal"},
+        {"id": 3, "name": "car", "supercategory": "vehicle"},
+    ]
     anns = [
-        {"id": 1, "image_id": 0, "category_id": 1, "bbox": [2, 3, 10, 8]},     # inside
-        {"id": 2, "image_id": 1, "category_id": 2, "bbox": [35, 20, 20, 20]},  # overflows right/bottom
-        {"id": 3, "image_id": 2, "category_id": 1, "bbox": [42, 5, 10, 10]},   # starts beyond the right edge
-        {"id": 4, "image_id": 3, "category_id": 3, "bbox": [1, 1, 5, 5]},      # category 'car'
-        {"id": 5, "image_id": 99, "category_id": 1, "bbox": [1, 1, 5, 5]},     # no such image
+        {"id": 1, "image_id": 0, "category_id": 1, "bbox": [2, 3, 10, 8]},  # inside
+        # overflows right/bottom
+        {"id": 2, "image_id": 1, "category_id": 2, "bbox": [35, 20, 20, 20]},
+        # starts beyond the right edge
+        {"id": 3, "image_id": 2, "category_id": 1, "bbox": [42, 5, 10, 10]},
+        {"id": 4, "image_id": 3, "category_id": 3, "bbox": [1, 1, 5, 5]},  # category 'car'
+        {"id": 5, "image_id": 99, "category_id": 1, "bbox": [1, 1, 5, 5]},  # no such image
     ]
     ann_file = tmp_path / "ann.json"
     ann_file.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
@@ -73,7 +82,10 @@ def small_coco(tmp_path):
 
 
 def read_label_lines(out):
-    return {p.relative_to(out / "labels"): p.read_text().splitlines() for p in (out / "labels").rglob("*.txt")}
+    return {
+        p.relative_to(out / "labels"): p.read_text().splitlines()
+        for p in (out / "labels").rglob("*.txt")
+    }
 
 
 @pytest.mark.parametrize("mode", ["symlink", "copy"])
@@ -82,16 +94,33 @@ def test_prepare_small_coco_accounts_for_every_box(small_coco, tmp_path, mode):
     mapping = tmp_path / "map.yaml"
     mapping.write_text(yaml.safe_dump({"pet": ["animal"]}))  # 'car' is not mapped
     out = tmp_path / "out"
-    report = prepare_coco(ann_file, src, out, mapping=str(mapping), split=(0.5, 0.5), seed=1, images=mode)
-    assert (report.kept, report.clipped, report.dropped_degenerate, report.dropped_unmapped, report.dropped_orphan) == (1, 1, 1, 1, 1)
+    report = prepare_coco(
+        ann_file, src, out, mapping=str(mapping), split=(0.5, 0.5), seed=1, images=mode
+    )
+    assert (
+        report.kept,
+        report.clipped,
+        report.dropped_degenerate,
+        report.dropped_unmapped,
+        report.dropped_orphan,
+    ) == (1, 1, 1, 1, 1)
     assert report.accounted == report.total_annotations == 5
-    assert yaml.safe_load((out / "data.yaml").read_text()) == {"train": "images/train", "val": "images/val", "names": {0: "pet"}}
+    assert yaml.safe_load((out / "data.yaml").read_text()) == {
+        "train": "images/train",
+        "val": "images/val",
+        "names": {0: "pet"},
+    }
     labels = {path.name: lines for path, lines in read_label_lines(out).items()}
     assert len(labels) == 4 and labels["img2.txt"] == [] and labels["img3.txt"] == []
     expected0 = [0, (2 + 5) / 40, (3 + 4) / 30, 10 / 40, 8 / 30]
-    np.testing.assert_allclose([float(v) for v in labels["img0.txt"][0].split()], expected0, atol=1e-6)
-    expected1 = [0, (35 + 41) / 2 / 41, (20 + 30) / 2 / 30, 6 / 41, 10 / 30]  # clipped to the 41x30 image
-    np.testing.assert_allclose([float(v) for v in labels["img1.txt"][0].split()], expected1, atol=1e-6)
+    np.testing.assert_allclose(
+        [float(v) for v in labels["img0.txt"][0].split()], expected0, atol=1e-6
+    )
+    # clipped to the 41x30 image
+    expected1 = [0, (35 + 41) / 2 / 41, (20 + 30) / 2 / 30, 6 / 41, 10 / 30]
+    np.testing.assert_allclose(
+        [float(v) for v in labels["img1.txt"][0].split()], expected1, atol=1e-6
+    )
     for im in images:
         placed = next((out / "images").rglob(os.path.basename(im["file_name"])))
         assert placed.is_symlink() == (mode == "symlink")
@@ -148,13 +177,20 @@ def test_prepare_real_taco_to_seven_classes(taco_yolo):
     assert report.kept + report.clipped + report.dropped == n_boxes
     assert report.dropped_unmapped == report.dropped_orphan == 0
     assert report.classes == list(TACO7_CLASSES)
-    assert report.images == {"train": round(0.7 * n_images), "val": round(0.15 * n_images),
-                             "test": n_images - round(0.7 * n_images) - round(0.15 * n_images)}
+    assert report.images == {
+        "train": round(0.7 * n_images),
+        "val": round(0.15 * n_images),
+        "test": n_images - round(0.7 * n_images) - round(0.15 * n_images),
+    }
     labels = read_label_lines(out)
     assert len(labels) == n_images
-    values = np.array([[float(v) for v in line.split()] for lines in labels.values() for line in lines])
+    values = np.array(
+        [[float(v) for v in line.split()] for lines in labels.values() for line in lines]
+    )
     assert len(values) == report.kept + report.clipped
-    corners = np.concatenate([values[:, 1:3] - values[:, 3:5] / 2, values[:, 1:3] + values[:, 3:5] / 2], 1)
+    corners = np.concatenate(
+        [values[:, 1:3] - values[:, 3:5] / 2, values[:, 1:3] + values[:, 3:5] / 2], 1
+    )
     assert corners.min() >= -1e-6 and corners.max() <= 1 + 1e-6 and (values[:, 3:] > 0).all()
     overflowing = sum(_overflows(a["bbox"], images[a["image_id"]]) for a in coco["annotations"])
     assert report.clipped + report.dropped_degenerate == overflowing > 0
@@ -162,7 +198,8 @@ def test_prepare_real_taco_to_seven_classes(taco_yolo):
     assert counts == Counter({c: sum(report.class_counts[c].values()) for c in TACO7_CLASSES})
     assert set(counts) == set(TACO7_CLASSES)
     csv_rows = (out / "class_counts.csv").read_text().splitlines()
-    assert csv_rows[0] == "class,train,val,test,all" and csv_rows[-1].split(",")[-1] == str(len(values))
+    assert csv_rows[0] == "class,train,val,test,all"
+    assert csv_rows[-1].split(",")[-1] == str(len(values))
     assert sum(1 for _ in (out / "images").rglob("*.[jJ][pP][gG]")) == n_images
 
 
@@ -174,7 +211,9 @@ def test_real_taco_labels_pass_ultralytics_checks(taco_yolo, ultralytics):
     for image in sorted((out / "images").rglob("*.*")):
         rel = image.relative_to(out / "images")
         label = (out / "labels" / rel).with_suffix(".txt")
-        result = verify_image_label((str(image), str(label), "", False, len(TACO7_CLASSES), 0, 0, False))
+        result = verify_image_label(
+            (str(image), str(label), "", False, len(TACO7_CLASSES), 0, 0, False)
+        )
         if result[0] is None or (result[-1] and "duplicate" not in result[-1]):
             corrupt.append((rel, result[-1]))
     assert corrupt == []

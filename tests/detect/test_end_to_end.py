@@ -24,20 +24,41 @@ def process_state():
     """Process-wide settings before this module: ultralytics must leave them as they were."""
     import torch
 
-    return np.get_printoptions(), torch.are_deterministic_algorithms_enabled(), os.environ.get("OMP_NUM_THREADS")
+    return (
+        np.get_printoptions(),
+        torch.are_deterministic_algorithms_enabled(),
+        os.environ.get("OMP_NUM_THREADS"),
+    )
 
 
 @pytest.fixture(scope="module")
 def shapes_yaml(tmp_path_factory, process_state, no_network, ultralytics) -> Path:
-    return write_shapes_dataset(tmp_path_factory.mktemp("shapes"), num_train=64, num_val=32, imgsz=IMGSZ, seed=0)
+    return write_shapes_dataset(
+        tmp_path_factory.mktemp("shapes"), num_train=64, num_val=32, imgsz=IMGSZ, seed=0
+    )
 
 
 def base_config(data: Path, out: Path, **changes):
     from scratchlab.detect import TrainConfig
 
-    fields = dict(data=str(data), model="yolov8n.yaml", imgsz=IMGSZ, batch=8, nbs=8, optimizer="SGD", lr=0.02,
-                  momentum=0.9, warmup_epochs=0, mosaic=0.0, val=False, device="cpu", workers=0, seed=0,
-                  out=str(out), overrides={"scale": 0.0})
+    fields = dict(
+        data=str(data),
+        model="yolov8n.yaml",
+        imgsz=IMGSZ,
+        batch=8,
+        nbs=8,
+        optimizer="SGD",
+        lr=0.02,
+        momentum=0.9,
+        warmup_epochs=0,
+        mosaic=0.0,
+        val=False,
+        device="cpu",
+        workers=0,
+        seed=0,
+        out=str(out),
+        overrides={"scale": 0.0},
+    )
     return TrainConfig(**{**fields, **changes})
 
 
@@ -45,7 +66,11 @@ def base_config(data: Path, out: Path, **changes):
 def trained(shapes_yaml, tmp_path_factory):
     from scratchlab.detect import train
 
-    return train(base_config(shapes_yaml, tmp_path_factory.mktemp("runs"), epochs=12, name="shapes", plots=True))
+    return train(
+        base_config(
+            shapes_yaml, tmp_path_factory.mktemp("runs"), epochs=12, name="shapes", plots=True
+        )
+    )
 
 
 def fresh_model_map50(weights: Path, data: Path, out: Path) -> float:
@@ -60,8 +85,17 @@ def fresh_model_map50(weights: Path, data: Path, out: Path) -> float:
     fresh = DetectionModel(yolo.model.yaml, nc=len(yolo.model.names), verbose=False)
     fresh.names, fresh.args = yolo.model.names, yolo.model.args
     yolo.model = fresh
-    metrics = yolo.val(data=str(data), imgsz=IMGSZ, device="cpu", workers=0, plots=False, verbose=False,
-                       project=str(out), name="baseline", exist_ok=True)
+    metrics = yolo.val(
+        data=str(data),
+        imgsz=IMGSZ,
+        device="cpu",
+        workers=0,
+        plots=False,
+        verbose=False,
+        project=str(out),
+        name="baseline",
+        exist_ok=True,
+    )
     return float(metrics.box.map50)
 
 
@@ -88,8 +122,17 @@ def test_results_json_and_ultralytics_plots(trained):
 def test_val_reproduces_the_final_metrics(trained, shapes_yaml, tmp_path):
     from scratchlab.detect import ValConfig, val
 
-    result = val(ValConfig(data=str(shapes_yaml), weights=str(trained.weights), imgsz=IMGSZ, device="cpu",
-                           workers=0, out=str(tmp_path), plots=False))
+    result = val(
+        ValConfig(
+            data=str(shapes_yaml),
+            weights=str(trained.weights),
+            imgsz=IMGSZ,
+            device="cpu",
+            workers=0,
+            out=str(tmp_path),
+            plots=False,
+        )
+    )
     assert result.metrics.map50 == pytest.approx(trained.metrics.map50, abs=0.01)
     assert json.loads(result.results_json.read_text())["results"]["map50"] == result.metrics.map50
 
@@ -99,8 +142,22 @@ def test_predict_cli_prints_table_and_saves_drawn_images(trained, shapes_yaml, t
 
     images = sorted((shapes_yaml.parent / "images" / "val").glob("*.png"))[:3]
     with pytest.raises(SystemExit) as exit_info:
-        main(["detect", "predict", str(trained.weights), *map(str, images), "--conf", "0.1",
-              "--imgsz", str(IMGSZ), "--device", "cpu", "--out", str(tmp_path / "pred")])
+        main(
+            [
+                "detect",
+                "predict",
+                str(trained.weights),
+                *map(str, images),
+                "--conf",
+                "0.1",
+                "--imgsz",
+                str(IMGSZ),
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "pred"),
+            ]
+        )
     assert exit_info.value.code == 0
     table = capsys.readouterr().out
     assert table.splitlines()[0].split()[:3] == ["image", "class", "conf"]
@@ -109,7 +166,10 @@ def test_predict_cli_prints_table_and_saves_drawn_images(trained, shapes_yaml, t
     for image in images:
         drawn = tmp_path / "pred" / f"{image.stem}_pred.png"
         assert image.name in table and drawn.is_file()
-        changed += not np.array_equal(np.asarray(Image.open(drawn).convert("RGB")), np.asarray(Image.open(image).convert("RGB")))
+        changed += not np.array_equal(
+            np.asarray(Image.open(drawn).convert("RGB")),
+            np.asarray(Image.open(image).convert("RGB")),
+        )
     assert changed > 0  # boxes were drawn
 
 
@@ -117,13 +177,22 @@ def test_grid_two_by_two_by_two_with_heatmaps_and_resume(shapes_yaml, tmp_path):
     from scratchlab.detect import GridConfig, run_grid
 
     small = write_shapes_dataset(tmp_path / "small", num_train=16, num_val=8, imgsz=IMGSZ, seed=1)
-    grid = GridConfig(optimizers=["SGD", "AdamW"], lrs=[0.02, 0.002], momentums=[0.5, 0.9], epochs=1,
-                      final_epochs=1, metric="map50", out=str(tmp_path / "grid"))
+    grid = GridConfig(
+        optimizers=["SGD", "AdamW"],
+        lrs=[0.02, 0.002],
+        momentums=[0.5, 0.9],
+        epochs=1,
+        final_epochs=1,
+        metric="map50",
+        out=str(tmp_path / "grid"),
+    )
     base = base_config(small, tmp_path, plots=False)
     logged: list[str] = []
     result = run_grid(grid, base, log=logged.append)
     assert [e.status for e in result.entries] == ["done"] * 8, [e.error for e in result.entries]
-    assert len(result.heatmaps) == 4 and all(p.is_file() and p.stat().st_size > 0 for p in result.heatmaps)
+    assert len(result.heatmaps) == 4 and all(
+        p.is_file() and p.stat().st_size > 0 for p in result.heatmaps
+    )
     assert result.best.value("map50") == max(e.value("map50") for e in result.entries)
     assert result.final.status == "done" and result.final.name == f"final_{result.best.name}"
     again = run_grid(grid, base, log=logged.append)
@@ -134,15 +203,19 @@ def test_grid_two_by_two_by_two_with_heatmaps_and_resume(shapes_yaml, tmp_path):
 def test_process_settings_are_left_alone(process_state):
     import torch
 
-    assert (np.get_printoptions(), torch.are_deterministic_algorithms_enabled(),
-            os.environ.get("OMP_NUM_THREADS")) == process_state
+    assert (
+        np.get_printoptions(),
+        torch.are_deterministic_algorithms_enabled(),
+        os.environ.get("OMP_NUM_THREADS"),
+    ) == process_state
 
 
 def test_offline_setup_and_no_network_attempts(no_network, ultralytics, ultralytics_home):
     from ultralytics.utils import SETTINGS, USER_CONFIG_DIR
 
     font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-    assert (Path(USER_CONFIG_DIR) / "Arial.ttf").read_bytes() == font.read_bytes()  # placed, not downloaded
+    # placed, not downloaded
+    assert (Path(USER_CONFIG_DIR) / "Arial.ttf").read_bytes() == font.read_bytes()
     if ultralytics_home is not None:
         assert Path(USER_CONFIG_DIR).parent == ultralytics_home
     assert SETTINGS["sync"] is False

@@ -1,4 +1,5 @@
-"""Grid logic with a stand-in trainer: resume, failures recorded, heatmap values, best and final run."""
+"""Grid logic with a stand-in trainer: resume, failures recorded, heatmap values, best and final
+run."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def score(optimizer: str, lr: float, momentum: float) -> float:
 
 
 class FakeTrain:
-    """Records each call; writes a results JSON like `train`; fails for the combinations in `fail`."""
+    """Records each call; writes a results JSON like `train`; fails for the combinations in
+    `fail`."""
 
     def __init__(self, fail=()):
         self.calls: list[tuple] = []
@@ -37,7 +39,15 @@ class FakeTrain:
         value = score(*key)
         metrics = DetectMetrics(value, value / 2, 0.5, 0.5, {"a": value / 2}, {"a": value})
         write_results(run_dir / RESULTS_FILE, config, metrics)
-        return TrainResult(metrics, run_dir, run_dir / "weights/best.pt", run_dir / RESULTS_FILE, config.epochs, 10, 1.0)
+        return TrainResult(
+            metrics,
+            run_dir,
+            run_dir / "weights/best.pt",
+            run_dir / RESULTS_FILE,
+            config.epochs,
+            10,
+            1.0,
+        )
 
 
 @pytest.fixture
@@ -46,8 +56,15 @@ def setup(tmp_path, monkeypatch):
     data.write_text("train: images/train\nval: images/val\nnames: {0: a}\n")
     for split in ("train", "val"):
         (tmp_path / "images" / split).mkdir(parents=True)
-    grid = GridConfig(optimizers=["SGD", "Adam"], lrs=[0.01, 0.001], momentums=[0.5, 0.9], epochs=2,
-                      final_epochs=7, metric="map50", out=str(tmp_path / "grid"))
+    grid = GridConfig(
+        optimizers=["SGD", "Adam"],
+        lrs=[0.01, 0.001],
+        momentums=[0.5, 0.9],
+        epochs=2,
+        final_epochs=7,
+        metric="map50",
+        out=str(tmp_path / "grid"),
+    )
     base = TrainConfig(data=str(data), model="yolov8n.yaml", device="cpu")
 
     def use(fake):
@@ -77,7 +94,8 @@ def test_grid_runs_every_combination_records_failures_and_retrains_the_best(setu
     summary = json.loads(result.summary.read_text())
     assert len(summary["entries"]) == 8 and summary["best"]["name"] == combination_name(*best)
     assert sorted(p.name for p in result.heatmaps) == sorted(
-        f"{o}_{m}.png" for o in grid.optimizers for m in ("map50", "map50_95"))
+        f"{o}_{m}.png" for o in grid.optimizers for m in ("map50", "map50_95")
+    )
     assert all(p.stat().st_size > 0 for p in result.heatmaps)
 
 
@@ -106,7 +124,8 @@ def test_rerun_skips_finished_and_retries_failed_and_interrupted(setup):
     fake = use(FakeTrain())
     second = run_grid(grid, base, log=lambda *_: None)
     trained = [c[:3] for c in fake.calls]
-    assert trained == [interrupted, failing, failing]  # the two missing, then the new best's final run
+    # the two missing, then the new best's final run
+    assert trained == [interrupted, failing, failing]
     assert (second.best.optimizer, second.best.lr, second.best.momentum) == failing
     assert {e.status for e in second.entries} == {"skipped", "done"}
     assert not (Path(grid.out) / "runs" / combination_name(*failing) / "error.json").exists()

@@ -37,16 +37,23 @@ def test_taco7_table_is_derived_from_the_real_names(taco_categories):
     supers = {c["supercategory"] for c in taco_categories}
     names = {c["name"]: c["supercategory"] for c in taco_categories}
     assert set(TACO7_BY_SUPERCATEGORY) == supers  # one rule per TACO super-category
-    for name, target in TACO7_BY_NAME.items():  # overrides name real categories and change something
+    # overrides name real categories and change something
+    for name, target in TACO7_BY_NAME.items():
         assert name in names
         assert TACO7_BY_SUPERCATEGORY[names[name]] != target
 
 
 @pytest.mark.parametrize(
     ("name", "supercategory", "target"),
-    [("Glass bottle", "Bottle", "glass"), ("Clear plastic bottle", "Bottle", "metals_and_plastic"),
-     ("Food waste", "Food waste", "bio"), ("Normal paper", "Paper", "paper"), ("Tissues", "Paper", "non_recyclable"),
-     ("Battery", "Battery", "other"), ("Unlabeled litter", "Unlabeled litter", "unknown")],
+    [
+        ("Glass bottle", "Bottle", "glass"),
+        ("Clear plastic bottle", "Bottle", "metals_and_plastic"),
+        ("Food waste", "Food waste", "bio"),
+        ("Normal paper", "Paper", "paper"),
+        ("Tissues", "Paper", "non_recyclable"),
+        ("Battery", "Battery", "other"),
+        ("Unlabeled litter", "Unlabeled litter", "unknown"),
+    ],
 )
 def test_taco7_examples(name, supercategory, target):
     assert TACO7.target(name, supercategory) == target
@@ -54,7 +61,11 @@ def test_taco7_examples(name, supercategory, target):
 
 def test_yaml_mapping_by_name_or_supercategory(tmp_path):
     path = tmp_path / "m.yaml"
-    path.write_text(yaml.safe_dump({"glass": ["Glass bottle", "Glass jar"], "plastic": ["Bottle"]}, sort_keys=False))
+    path.write_text(
+        yaml.safe_dump(
+            {"glass": ["Glass bottle", "Glass jar"], "plastic": ["Bottle"]}, sort_keys=False
+        )
+    )
     mapping = load_mapping_yaml(path)
     assert mapping.classes == ("glass", "plastic")
     assert mapping.target("Glass bottle", "Bottle") == "glass"  # name wins over super-category

@@ -44,8 +44,13 @@ def test_cli_missing_weights_exits_2_with_one_line(tmp_path):
     image = tmp_path / "img.png"
     image.write_bytes(b"")
     missing = str(tmp_path / "yolov8n.pt")
-    proc = subprocess.run([sys.executable, "-m", "scratchlab", "detect", "predict", missing, str(image)],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scratchlab", "detect", "predict", missing, str(image)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
@@ -64,7 +69,9 @@ def test_cli_train_with_missing_weights_is_a_user_error(tmp_path, capsys):
         main(["detect", "train", str(data), "--model", missing, "--epochs", "1"])
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("scratchlab: error: weights file") and missing in err[0]
+    assert (
+        len(err) == 1 and err[0].startswith("scratchlab: error: weights file") and missing in err[0]
+    )
 
 
 def test_dataset_yaml_is_checked_before_ultralytics_sees_it(tmp_path):

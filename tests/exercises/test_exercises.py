@@ -141,10 +141,18 @@ def _plant(directory: Path, part: str, qualname: str, body: str) -> None:
 def test_endless_loop_crash_and_import_error_fail_alone(filled: Path):
     _plant(filled, "linear", "Linear.forward", "while True:\n    pass")
     crash = "import os\nif tuple(dout.shape) == (20, 30):\n    os._exit(3)\n"
-    _plant(filled, "dropout", "Dropout.backward",
-           crash + reference_body(resolve("scratchlab.scratch.Dropout.backward")))
-    _plant(filled, "sequential", "Sequential.forward",
-           "from scratchlab import scratch\nreturn scratch.Sequential.forward(self, x, **kw)")
+    _plant(
+        filled,
+        "dropout",
+        "Dropout.backward",
+        crash + reference_body(resolve("scratchlab.scratch.Dropout.backward")),
+    )
+    _plant(
+        filled,
+        "sequential",
+        "Sequential.forward",
+        "from scratchlab import scratch\nreturn scratch.Sequential.forward(self, x, **kw)",
+    )
     path = filled / "cross_entropy" / "cross_entropy.py"
     path.write_text(path.read_text() + "\ndef broken(:\n")
     names = ["activations", "linear", "cross_entropy", "dropout", "sequential", "mlp"]
@@ -154,12 +162,14 @@ def test_endless_loop_crash_and_import_error_fail_alone(filled: Path):
     assert results["activations"].passed and results["mlp"].passed
     linear = results["linear"]
     assert linear.first_failure == (
-        "stopped at the time limit of 3 s in check 'Linear forward matches x w^T + b'")
+        "stopped at the time limit of 3 s in check 'Linear forward matches x w^T + b'"
+    )
     assert 3.0 <= linear.seconds < 8 and linear.score == 0
     assert "cannot import cross_entropy.py: SyntaxError" in results["cross_entropy"].first_failure
     dropout = results["dropout"]
     assert dropout.first_failure.endswith(
-        "process ended (exit status 3) in check 'Dropout backward uses the forward's mask'")
+        "process ended (exit status 3) in check 'Dropout backward uses the forward's mask'"
+    )
     assert dropout.score == 3  # the checks before the crash still count
     assert "calls the library's own Sequential.forward" in results["sequential"].first_failure
 
@@ -182,8 +192,11 @@ def test_workspace_holds_no_reference_body(untouched: Path):
     for path, text in files.items():
         dumps, pairs = set(), _pairs(text)
         if path.suffix == ".py":
-            dumps = {ast.dump(ast.Module(node.body, [])) for node in ast.walk(ast.parse(text))
-                     if isinstance(node, ast.FunctionDef)}
+            dumps = {
+                ast.dump(ast.Module(node.body, []))
+                for node in ast.walk(ast.parse(text))
+                if isinstance(node, ast.FunctionDef)
+            }
             stubs += text.count(STUB)
         for name, body in bodies.items():
             assert textwrap.dedent(body).strip() not in text, (name, path)
@@ -240,15 +253,19 @@ def test_check_json_for_a_grading_system(untouched: Path, capsys: pytest.Capture
     assert result["checks"][0]["message"].startswith("not written yet")
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["check", "{missing}"], "no folder"),
-    (["check", "{ws}", "--part", "nonsense"], "unknown part nonsense"),
-    (["check"], "give a workspace folder or --reference"),
-    (["exercise", "new", "{ws}"], "is not an empty folder"),
-    (["exercise", "new", "{missing}", "--parts", "linear,bogus"], "unknown part bogus"),
-])
-def test_user_errors_are_one_line_and_exit_2(argv, message, untouched: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture):
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["check", "{missing}"], "no folder"),
+        (["check", "{ws}", "--part", "nonsense"], "unknown part nonsense"),
+        (["check"], "give a workspace folder or --reference"),
+        (["exercise", "new", "{ws}"], "is not an empty folder"),
+        (["exercise", "new", "{missing}", "--parts", "linear,bogus"], "unknown part bogus"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(
+    argv, message, untouched: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+):
     argv = [a.format(ws=untouched, missing=tmp_path / "none") for a in argv]
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
@@ -262,8 +279,11 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "teaching.md"
 
 def test_teaching_doc_commands_parse_and_name_every_part():
     text = DOC.read_text()
-    commands = [line.strip() for line in text.splitlines()
-                if line.startswith("    scratchlab ") or line.startswith("    for d in")]
+    commands = [
+        line.strip()
+        for line in text.splitlines()
+        if line.startswith("    scratchlab ") or line.startswith("    for d in")
+    ]
     assert len(commands) >= 6
     parser = build_parser()
     for command in commands:
@@ -281,12 +301,17 @@ def test_exercise_new_writes_the_parts_asked_for(tmp_path: Path, capsys: pytest.
     assert exit_info.value.code == 0
     assert [p.name for p in read_workspace(tmp_path / "hw1")] == ["linear", "sgd"]
     assert sorted(p.name for p in (tmp_path / "hw1").iterdir()) == [
-        "README.md", "exercise.json", "linear", "sgd"]
+        "README.md",
+        "exercise.json",
+        "linear",
+        "sgd",
+    ]
     assert "scratchlab check . --part sgd" in (tmp_path / "hw1" / "sgd" / "README.md").read_text()
 
 
-def test_check_from_inside_the_workspace_names_the_line(untouched: Path, monkeypatch,
-                                                        capsys: pytest.CaptureFixture):
+def test_check_from_inside_the_workspace_names_the_line(
+    untouched: Path, monkeypatch, capsys: pytest.CaptureFixture
+):
     monkeypatch.chdir(untouched)
     with pytest.raises(SystemExit):
         main(["check", ".", "--part", "linear", "--json"])

@@ -70,11 +70,14 @@ def test_reference_body_is_the_live_body_after_the_docstring():
     assert '"""' not in body
 
 
-@pytest.mark.parametrize("name", [
-    "scratchlab.scratch.NoSuchLayer.forward",
-    "scratchlab.scratch.ACTIVATIONS",
-    "scratchlab.no_such_module.f",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "scratchlab.scratch.NoSuchLayer.forward",
+        "scratchlab.scratch.ACTIVATIONS",
+        "scratchlab.no_such_module.f",
+    ],
+)
 def test_resolve_names_what_it_cannot_find(name):
     with pytest.raises(ConfigError, match="exercise target"):
         resolve(name)
@@ -85,22 +88,34 @@ def test_every_part_names_bodies_and_checks():
     for part in PARTS_LIST:
         assert part.targets and part.checks and part.readme
         assert len({c.name for c in part.checks}) == len(part.checks), part.name
-    assert [p.name for p in select(["cross-entropy", "linear"])] == [
-        "linear", "cross_entropy"]
+    assert [p.name for p in select(["cross-entropy", "linear"])] == ["linear", "cross_entropy"]
 
 
 def test_import_block_groups_like_isort():
-    lines = import_block({("torch", None, None), ("typing", "Any", None),
-                          ("scratchlab.errors", "ShapeError", None),
-                          ("scratchlab.errors", "ConfigError", None),
-                          ("torch.nn.functional", None, "F")})
-    assert lines == ["from typing import Any", "", "import torch", "import torch.nn.functional as F",
-                     "", "from scratchlab.errors import ConfigError, ShapeError"]
+    lines = import_block(
+        {
+            ("torch", None, None),
+            ("typing", "Any", None),
+            ("scratchlab.errors", "ShapeError", None),
+            ("scratchlab.errors", "ConfigError", None),
+            ("torch.nn.functional", None, "F"),
+        }
+    )
+    assert lines == [
+        "from typing import Any",
+        "",
+        "import torch",
+        "import torch.nn.functional as F",
+        "",
+        "from scratchlab.errors import ConfigError, ShapeError",
+    ]
 
 
 def test_statements_leave_out_raises_and_short_ones():
-    found = statements("super().__init__()\nraise ValueError('a long message, but a raise')\n"
-                       "self.grads['w'] += dout.T @ x\n")
+    found = statements(
+        "super().__init__()\nraise ValueError('a long message, but a raise')\n"
+        "self.grads['w'] += dout.T @ x\n"
+    )
     assert found == {"self.grads['w'] += dout.T @ x"}
 
 

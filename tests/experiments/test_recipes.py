@@ -10,14 +10,16 @@ import pytest
 import torch
 
 from scratchlab.cli import main
+from scratchlab.cli.config_flags import add_config_flags, config_from_args
 from scratchlab.errors import ConfigError
 from scratchlab.experiments import load_experiment, load_model, run_experiment
-from scratchlab.experiments.cli_args import add_config_flags, config_from_args
-from scratchlab.experiments.fast_pipeline import fast_settings
-from scratchlab.experiments.pipeline import model_spec
+from scratchlab.experiments.build import build_trainer, model_spec
 from scratchlab.experiments.recipes import RECIPES, recipe_config, recipe_fields, recipe_names
 from scratchlab.models import build_model
 from scratchlab.models.fastcnn import FastCNN
+from scratchlab.training.accel.fast_settings import from_airbench
+
+DIGITS_LR, DIGITS_REG = from_airbench(200.0, 1e-3, momentum=0.9, batch_size=32)
 
 FAST_DIGITS = {
     "dataset": "digits",
@@ -33,7 +35,8 @@ FAST_DIGITS = {
     "batches": None,
     "bs_train": 32,
     "bs_test": 200,
-    "lr": 200.0,
+    "lr": DIGITS_LR,
+    "reg": DIGITS_REG,
     "translate": 1,
     "flip": "none",  # digits are not mirror-symmetric
     "tta_level": 0,
@@ -65,7 +68,7 @@ def parse(argv):
 @pytest.mark.parametrize("quick", [False, True])
 def test_every_recipe_is_a_valid_fast_config(name, quick):
     config = recipe_config(name, quick=quick)
-    assert config.trainer == "fast" and config.model_type == "yourcnn_fast"
+    assert config.trainer == "fast" and config.model.model_type == "yourcnn_fast"
     model = build_model(model_spec(config, (3, 32, 32), 10))
     assert isinstance(model, FastCNN) and model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
 
@@ -89,14 +92,30 @@ def test_long_recipe_has_residual_groups_of_three():
 
 
 def test_flags_override_the_recipe_and_mappings_merge():
-    config = parse(["--recipe", "cifar10-fast", "--lr", "5", "--no-ema", "--tta-level", "1",
-                    "--model-options", "{logit_scale: 0.2}"])
-    assert config.lr == 5 and config.ema is False and config.tta_level == 1
-    assert config.model_options == {"whiten_kernel_size": 2, "bn_momentum": 0.4, "logit_scale": 0.2}
-    assert config.reg == RECIPES["cifar10-fast"]["reg"] and config.epochs == RECIPES["cifar10-fast"]["epochs"]
+    config = parse(
+        [
+            "--recipe",
+            "cifar10-fast",
+            "--lr",
+            "5",
+            "--no-ema",
+            "--tta-level",
+            "1",
+            "--model-options",
+            "{logit_scale: 0.2}",
+        ]
+    )
+    assert config.optim.lr == 5 and config.fast.ema is False and config.fast.tta_level == 1
+    assert config.model.model_options == {
+        "whiten_kernel_size": 2,
+        "bn_momentum": 0.4,
+        "logit_scale": 0.2,
+    }
+    recipe = RECIPES["cifar10-fast"]
+    assert config.optim.reg == recipe["reg"] and config.budget.epochs == recipe["epochs"]
     assert config.run_name == "cifar10-fast_L2_K64-256-256"
     quick = parse(["--recipe", "cifar10-long", "--quick", "--epochs", "2"])
-    assert quick.epochs == 2 and quick.train_limit == 500 and quick.cutout == 12
+    assert quick.budget.epochs == 2 and quick.data.train_limit == 500 and quick.fast.cutout == 12
 
 
 def test_recipe_errors():
@@ -121,31 +140,63 @@ def test_recipe_fields_are_copies():
     assert RECIPES["cifar10-fast"]["model_options"]["bn_momentum"] == 0.4
 
 
-def test_fast_settings_map_the_config_fields():
-    config = recipe_config("cifar10-fast", bs_train=512, reg=0.01, cutout=3)
-    s = fast_settings(config)
-    assert (s.batch_size, s.test_batch_size, s.weight_decay, s.cutout) == (512, 2000, 0.01, 3)
-    assert s.momentum == 0.85 and s.lr == 11.5 and s.tta_level == 2 and s.flip == "alternating"
-    assert fast_settings(recipe_config("cifar10-fast", optimizer="sgd")).momentum == 0.0
+def test_the_fast_trainer_gets_the_config_in_the_units_of_every_trainer():
+    from scratchlab.experiments import RunData
+
+    config = recipe_config("cifar10-fast", quick=True, reg=0.01, cutout=3)
+    data = RunData(None, None, (3, 32, 32), 10, [str(i) for i in range(10)])
+    trainer = build_trainer(config, data, torch.device("cpu"), []).trainer
+    assert trainer.settings is config.fast and trainer.settings.cutout == 3
+    groups = trainer.optimizer.param_groups  # BatchNorm parameters, then the rest
+    assert groups[1]["lr"] == config.optim.lr == pytest.approx(1.5)
+    assert groups[1]["momentum"] == 0.85 and groups[1]["nesterov"]
+    for group in groups:
+        assert group["lr"] * group["weight_decay"] == pytest.approx(config.optim.lr * 0.01)
+    sgd = recipe_config("cifar10-fast", quick=True, optimizer="sgd")
+    assert (
+        build_trainer(sgd, data, torch.device("cpu"), []).trainer.optimizer.defaults["momentum"]
+        == 0.0
+    )
+
+
+def test_the_recipes_are_airbench_in_scratchlab_units():
+    m = RECIPES["cifar10-fast"]["momentum"]
+    rate = 11.5 / (1024 * (1 + 1 / (1 - m)))  # airbench94: SGD on the loss summed over 1024
+    assert RECIPES["cifar10-fast"]["lr"] / 1024 == pytest.approx(rate, rel=1e-12)
+    assert RECIPES["cifar10-fast"]["reg"] == pytest.approx(0.0153 / 11.5)
 
 
 def test_fast_trainer_through_run_experiment(tmp_path):
-    result = run_experiment({**FAST_DIGITS, "out_dir": str(tmp_path), "run_name": "fast_digits"}, verbose=False)
+    result = run_experiment(
+        {**FAST_DIGITS, "out_dir": str(tmp_path), "run_name": "fast_digits"}, verbose=False
+    )
     data = json.loads(result.path.read_text())
     assert data["config"]["trainer"] == "fast" and data["status"] == "ok"
-    assert len(data["summary"]["seconds_per_epoch"]) == 2 and 0 <= data["summary"]["plain_test_acc"] <= 100
+    assert len(data["timings"]["seconds_per_epoch"]) == 2
+    assert 0 <= data["summary"]["plain_test_acc"] <= 100
     _config, fit = load_experiment(result.path)
     assert fit == result.fit and fit.test_acc[-1] > 40.0  # 10 classes: chance is 10%
     model = load_model(result.path)
     assert isinstance(model, FastCNN) and not model.training
-    torch.testing.assert_close(model.head.weight, result.model.head.weight.cpu())
 
 
 def test_run_exp_recipe_quick_smoke(cifar_npz, tmp_path, capsys):
     out = tmp_path / "results"
     with pytest.raises(SystemExit) as exit_info:
-        main(["run-exp", "--recipe", "cifar10-fast", "--quick", "--data-root", str(cifar_npz),
-              "-o", str(out), "--device", "cpu"])
+        main(
+            [
+                "run-exp",
+                "--recipe",
+                "cifar10-fast",
+                "--quick",
+                "--data-root",
+                str(cifar_npz),
+                "-o",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
     assert exit_info.value.code == 0, capsys.readouterr().err
     data = json.loads((out / "cifar10-fast-quick_L2_K8-16-16.json").read_text())
     assert data["config"]["trainer"] == "fast" and data["summary"]["epochs"] == 3

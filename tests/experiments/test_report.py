@@ -17,8 +17,13 @@ from .conftest import TINY
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
-    spec = {"name": "demo", "out_dir": str(tmp / "results"), "seeds": 2,
-            "base": {**TINY, "epochs": 2}, "grid": {"hidden_dims": [[8], [16]]}}
+    spec = {
+        "name": "demo",
+        "out_dir": str(tmp / "results"),
+        "seeds": 2,
+        "base": {**TINY, "epochs": 2},
+        "grid": {"hidden_dims": [[8], [16]]},
+    }
     (tmp / "sweep.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(SystemExit) as done:
         main(["sweep", str(tmp / "sweep.yaml")])
@@ -62,22 +67,32 @@ def test_report_of_a_folder_without_results_is_a_clear_error(tmp_path):
 
 
 def chromium_path():
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    return (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
 
 
 def test_report_renders_in_headless_chromium(sweep_dir, tmp_path):
     if chromium_path() is None:
         pytest.skip("no Chromium on this machine (Debian package 'chromium')")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) is not installed")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright (dev extra) is not installed"
+    )
     report = build_report(sweep_dir).save(tmp_path / "report.html")
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"])
+        browser = pw.chromium.launch(
+            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"]
+        )
         page = browser.new_page()
         errors = []
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(report.as_uri(), wait_until="load")
-        decoded = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+        decoded = page.evaluate(
+            "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)"
+        )
         rows = page.evaluate("document.querySelectorAll('table tr').length")
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()

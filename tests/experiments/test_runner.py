@@ -4,22 +4,60 @@ import pytest
 import torch
 
 from scratchlab.errors import ConfigError, ScratchlabError
-from scratchlab.experiments import ExperimentConfig, load_experiment, run_experiment
-from scratchlab.experiments.executors import run_one
-from scratchlab.experiments.pipeline import balanced_subset
+from scratchlab.experiments import (
+    ExperimentConfig,
+    RunRecord,
+    load_experiment,
+    load_record,
+    run_configs,
+    run_experiment,
+)
+from scratchlab.experiments.run_data import balanced_subset
+from scratchlab.training import load_checkpoint
 
 
-def test_run_writes_the_classic_file_and_loads_back(tiny):
+def test_run_writes_the_record_file_and_loads_back(tiny):
     result = run_experiment({**tiny, "run_name": "exp1_1_L1_K8"}, verbose=False)
     data = json.loads(result.path.read_text())
     assert result.path.name == "exp1_1_L1_K8.json"
-    assert set(data) >= {"config", "results", "summary", "environment"}
-    assert data["environment"]["torch"] == torch.__version__
-    assert len(data["summary"]["seconds_per_epoch"]) == 3
+    assert set(data) == {
+        "schema",
+        "config",
+        "results",
+        "status",
+        "error",
+        "summary",
+        "timings",
+        "env",
+        "commit",
+    }
+    assert data["schema"] == 2 and data["env"]["torch"] == torch.__version__
+    assert len(data["timings"]["seconds_per_epoch"]) == 3
     config, fit = load_experiment(result.path)
     assert config == result.config and fit == result.fit
+    assert load_record(result.path).model_dump() == result.model_dump()
     assert data["summary"]["best_test_acc"] == max(fit.test_acc)
-    assert data["summary"]["params"] == sum(p.numel() for p in torch.nn.Linear(64, 16).parameters()) + 16 * 10 + 10
+    linear = sum(p.numel() for p in torch.nn.Linear(64, 16).parameters())
+    assert data["summary"]["params"] == linear + 16 * 10 + 10
+
+
+def test_a_classic_results_file_still_loads(tiny, tmp_path):
+    """Files written before the record schema: flat config, summary and environment."""
+    record = run_experiment({**tiny, "run_name": "old"}, verbose=False)
+    fields = record.to_dict()
+    classic = {
+        "config": record.config.flat() | {"out_dir": str(record.config.out_dir)},
+        "results": fields["results"],
+        "status": "ok",
+        "error": None,
+        "summary": {**fields["summary"], **fields["timings"]},
+        "environment": {**fields["env"], "git_commit": "abc"},
+    }
+    path = tmp_path / "classic.json"
+    path.write_text(json.dumps(classic))
+    loaded = load_record(path)
+    assert loaded.config == record.config and loaded.fit == record.fit
+    assert loaded.commit == "abc" and loaded.timings == record.timings
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tiny, tmp_path):
@@ -42,20 +80,37 @@ def test_rerun_with_another_config_refuses_to_resume_and_keeps_the_checkpoint(ti
     first = run_experiment({**tiny, "run_name": "r", "epochs": 2}, verbose=False)
     last = first.path.parent / "checkpoints" / "r_last.pt"
     kept, kept_result = last.read_bytes(), first.path.read_bytes()
-    with pytest.raises(ConfigError, match=r"run r has a checkpoint .*r_last\.pt made with another config "
-                                          r"\(lr: 0\.01 -> 0\.05\); give the run a new run_name"):
+    with pytest.raises(
+        ConfigError,
+        match=r"run r has a checkpoint .*r_last\.pt made with another config "
+        r"\(lr: 0\.01 -> 0\.05\); give the run a new run_name",
+    ):
         run_experiment({**tiny, "run_name": "r", "epochs": 3, "lr": 0.05}, verbose=False)
     assert last.read_bytes() == kept and first.path.read_bytes() == kept_result
-    outcome = run_one({**tiny, "run_name": "r", "epochs": 3, "lr": 0.05, "out_dir": str(first.path.parent)})
-    assert outcome.status == "failed" and "made with another config" in outcome.error
-    assert first.path.read_bytes() == kept_result  # a sweep records the failure without losing the old results
+    changed = ExperimentConfig.create(**{**tiny, "run_name": "r", "epochs": 3, "lr": 0.05})
+    [outcome] = run_configs([changed])
+    assert isinstance(outcome, RunRecord) and outcome.status == "failed"
+    assert "made with another config" in outcome.error
+    # a sweep records the failure without losing the old results
+    assert first.path.read_bytes() == kept_result
     other_name = run_experiment({**tiny, "run_name": "r2", "epochs": 3, "lr": 0.05}, verbose=False)
-    straight = run_experiment({**tiny, "run_name": "r3", "epochs": 3, "lr": 0.05, "checkpoints": False}, verbose=False)
+    straight = run_experiment(
+        {**tiny, "run_name": "r3", "epochs": 3, "lr": 0.05, "checkpoints": False}, verbose=False
+    )
     assert other_name.fit == straight.fit
 
 
 def test_scratch_optimizer_implementation_trains(tiny):
-    result = run_experiment({**tiny, "run_name": "scratch", "optimizer": "momentum", "optimizer_impl": "scratch", "epochs": 4}, verbose=False)
+    result = run_experiment(
+        {
+            **tiny,
+            "run_name": "scratch",
+            "optimizer": "momentum",
+            "optimizer_impl": "scratch",
+            "epochs": 4,
+        },
+        verbose=False,
+    )
     assert result.fit.test_acc[-1] > result.fit.test_acc[0]
 
 
@@ -65,7 +120,16 @@ def test_scratch_optimizer_implementation_trains(tiny):
         ({"dataset": "imagenet"}, "unknown dataset"),
         ({"model_type": "transformer"}, "model_type"),
         ({"test_split": "holdout"}, "no split"),
-        ({"model_type": "cnn", "filters_per_layer": [4], "layers_per_block": 6, "pool_every": 1}, r"feature_extractor\[\d+\].*cannot take a map"),
+        (
+            {
+                "model_type": "cnn",
+                "filters_per_layer": [4],
+                "layers_per_block": 6,
+                "pool_every": 1,
+                "hidden_dims": [8],
+            },
+            r"feature_extractor\[\d+\].*cannot take a map",
+        ),
     ],
 )
 def test_user_errors_are_scratchlab_errors(tiny, fields, message):
@@ -89,9 +153,11 @@ def test_balanced_subset_is_balanced_and_seeded():
 
 
 def test_config_fields_round_trip_through_the_file(tiny):
-    result = run_experiment({**tiny, "run_name": "rt", "activation_params": {}, "dropout": 0.1}, verbose=False)
+    result = run_experiment(
+        {**tiny, "run_name": "rt", "activation_params": {}, "dropout": 0.1}, verbose=False
+    )
     config, _ = load_experiment(result.path)
-    assert isinstance(config, ExperimentConfig) and config.dropout == 0.1
+    assert isinstance(config, ExperimentConfig) and config.model.dropout == 0.1
 
 
 def test_load_model_returns_the_trained_weights(tiny):
@@ -99,13 +165,26 @@ def test_load_model_returns_the_trained_weights(tiny):
 
     result = run_experiment({**tiny, "run_name": "weights"}, verbose=False)
     model = load_model(result.path)
-    for key, value in result.model.state_dict().items():
-        assert torch.equal(model.state_dict()[key], value.cpu())
+    again = run_experiment({**tiny, "run_name": "weights2", "checkpoints": False}, verbose=False)
+    assert again.fit == result.fit
+    last = load_checkpoint(result.path.parent / "checkpoints" / "weights_last.pt")
+    for key, value in last["trainer"]["model"].items():
+        assert torch.equal(model.state_dict()[key], value)
+    assert model.state_dict().keys() == last["trainer"]["model"].keys()
 
 
 def test_early_stopping_monitor_is_configurable(tiny):
-    result = run_experiment({**tiny, "run_name": "es", "epochs": 30, "early_stopping": 1, "early_stopping_monitor": "train_acc",
-                             "early_stopping_min_delta": 50.0}, verbose=False)
+    result = run_experiment(
+        {
+            **tiny,
+            "run_name": "es",
+            "epochs": 30,
+            "early_stopping": 1,
+            "early_stopping_monitor": "train_acc",
+            "early_stopping_min_delta": 50.0,
+        },
+        verbose=False,
+    )
     assert result.fit.num_epochs == 2
 
 
@@ -113,14 +192,22 @@ def test_scratch_engine_trains_a_scratch_mlp_through_run_experiment(tiny):
     from scratchlab import scratch
     from scratchlab.experiments import load_model
 
-    fields = {**tiny, "run_name": "scr", "engine": "scratch", "optimizer": "sgd", "optimizer_impl": "scratch", "lr": 0.1, "epochs": 4}
+    fields = {
+        **tiny,
+        "run_name": "scr",
+        "engine": "scratch",
+        "optimizer": "sgd",
+        "optimizer_impl": "scratch",
+        "lr": 0.1,
+        "epochs": 4,
+    }
     result = run_experiment(fields, verbose=False)
-    assert isinstance(result.model, scratch.MLP)
     assert result.summary["params"] == 64 * 16 + 16 + 16 * 10 + 10
     assert result.fit.test_acc[-1] > 50.0
     model = load_model(result.path)
     assert isinstance(model, scratch.MLP)
-    for (p, _), (q, _) in zip(model.params(), result.model.params(), strict=True):
+    saved = load_checkpoint(result.path.parent / "checkpoints" / "scr_last.pt")["trainer"]["model"]
+    for (p, _), q in zip(model.params(), saved.values(), strict=True):
         assert torch.equal(p, q)
 
 
@@ -133,7 +220,7 @@ def test_scratch_engine_needs_scratch_optimizer(tiny):
 def test_lr_schedules_warm_up_then_decay_to_zero(schedule):
     import math
 
-    from scratchlab.experiments.pipeline import build_scheduler
+    from scratchlab.experiments.build import build_scheduler
 
     config = ExperimentConfig.create(lr=0.1, epochs=4, lr_schedule=schedule, warmup_epochs=1)
     param = torch.nn.Parameter(torch.zeros(1))
@@ -161,9 +248,9 @@ def test_resume_continues_the_augmentation_draws(tiny):
 
 
 def test_scheduler_state_is_checkpointed_for_resume(tiny):
-    from scratchlab.experiments.runner import checkpoint_prefix
-    from scratchlab.training import load_checkpoint
-
-    result = run_experiment({**tiny, "run_name": "sched", "lr_schedule": "cosine", "epochs": 2}, verbose=False)
-    state = load_checkpoint(f"{checkpoint_prefix(result.config)}_last.pt")["scheduler"]
+    result = run_experiment(
+        {**tiny, "run_name": "sched", "lr_schedule": "cosine", "epochs": 2}, verbose=False
+    )
+    last = result.path.parent / "checkpoints" / "sched_last.pt"
+    state = load_checkpoint(last)["trainer"]["scheduler"]
     assert state is not None and state["last_epoch"] == 2 * 5

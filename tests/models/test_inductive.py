@@ -63,8 +63,13 @@ def test_deeper_pools_after_its_second_convolution(conv_out):
     rows = summary(net, (1, 28, 28)).layers
     seen = [r.out_shape[-1] for r in rows if r.kind == "Conv2d"]
     assert seen == [28, 28, conv_out(28, 2, 2), conv_out(28, 2, 2)]
-    assert [type(m) for m in net.features][:5] == [nn.Conv2d, nn.ReLU, nn.Conv2d, nn.ReLU,
-                                                   nn.MaxPool2d]
+    assert [type(m) for m in net.features][:5] == [
+        nn.Conv2d,
+        nn.ReLU,
+        nn.Conv2d,
+        nn.ReLU,
+        nn.MaxPool2d,
+    ]
 
 
 def test_reflect_padding_and_the_notebooks_even_kernel(conv_out):

@@ -63,7 +63,8 @@ def gradient_field(net: nn.Module, in_size, pixel):
 
 
 def positive_twin(layers: list[nn.Module]) -> nn.Sequential:
-    """The same geometry with positive weights and average pools: no gradient cancels or vanishes."""
+    """The same geometry with positive weights and average pools: no gradient cancels or
+    vanishes."""
     twin = []
     for layer in layers:
         if isinstance(layer, nn.MaxPool2d):

@@ -86,8 +86,11 @@ def test_groups_become_residual_blocks_of_two_or_three():
 def test_pool_position_before_group_keeps_the_first_group_at_full_resolution():
     def conv_sides(model):
         sides = []
-        hooks = [m.register_forward_hook(lambda _m, _i, out: sides.append(out.shape[-1]))
-                 for m in model.feature_extractor.modules() if isinstance(m, nn.Conv2d)]
+        hooks = [
+            m.register_forward_hook(lambda _m, _i, out: sides.append(out.shape[-1]))
+            for m in model.feature_extractor.modules()
+            if isinstance(m, nn.Conv2d)
+        ]
         with torch.no_grad():
             model.eval()(torch.zeros(1, 3, 32, 32))
         for hook in hooks:
@@ -97,7 +100,8 @@ def test_pool_position_before_group_keeps_the_first_group_at_full_resolution():
     kwargs = dict(channels=[8, 8, 8, 16, 16, 16, 32, 32, 32], pool_every=3)
     before = small(**kwargs, pool_position="before_group")
     assert sorted(set(conv_sides(before)), reverse=True) == [32, 16, 8]
-    assert max(conv_sides(small(**kwargs))[2:]) == 16  # after_widen: pools right after the stem group's conv
+    # after_widen: pools right after the stem group's conv
+    assert max(conv_sides(small(**kwargs))[2:]) == 16
     assert summary(before, (3, 32, 32)).params == summary(small(**kwargs), (3, 32, 32)).params
 
 
@@ -117,7 +121,11 @@ def test_width_multiplier_scales_every_width():
     from scratchlab.models import YourCNN
 
     base = YourCNN((3, 32, 32), 10, channels=[8, 16], pool_every=1, stem_channels=4)
-    wide = YourCNN((3, 32, 32), 10, channels=[8, 16], pool_every=1, stem_channels=4, width_multiplier=3)
+    wide = YourCNN(
+        (3, 32, 32), 10, channels=[8, 16], pool_every=1, stem_channels=4, width_multiplier=3
+    )
     widths = [m.out_channels for m in base.modules() if isinstance(m, nn.Conv2d)]
-    assert [m.out_channels for m in wide.modules() if isinstance(m, nn.Conv2d)] == [3 * w for w in widths]
+    assert [m.out_channels for m in wide.modules() if isinstance(m, nn.Conv2d)] == [
+        3 * w for w in widths
+    ]
     assert wide(torch.zeros(2, 3, 32, 32)).shape == (2, 10)

@@ -19,9 +19,33 @@ from scratchlab.cli import main
 def trained(tmp_path_factory):
     """A tiny run made through the real command line (a subprocess)."""
     out = tmp_path_factory.mktemp("rl-cli")
-    cmd = [sys.executable, "-m", "scratchlab", "--quiet", "rl", "train", "--env", "CartPole-v1",
-           "--method", "cpg", "--seed", "1", "--steps", "400", "--eval-episodes", "3", "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "SCRATCHLAB_QUIET": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "scratchlab",
+        "--quiet",
+        "rl",
+        "train",
+        "--env",
+        "CartPole-v1",
+        "--method",
+        "cpg",
+        "--seed",
+        "1",
+        "--steps",
+        "400",
+        "--eval-episodes",
+        "3",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SCRATCHLAB_QUIET": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "rl_CartPole-v1_cpg_s1" in proc.stdout
     return out
@@ -45,25 +69,48 @@ def test_play_records_a_gif(trained, tmp_path, capsys):
     import imageio.v3 as iio
 
     gif = tmp_path / "x.gif"
-    code, out, _ = run_cli(["rl", "play", str(trained / "rl_CartPole-v1_cpg_s1.pt"), "--episodes", "1", "--every", "10",
-                            "--record", str(gif)], capsys)
+    code, out, _ = run_cli(
+        [
+            "rl",
+            "play",
+            str(trained / "rl_CartPole-v1_cpg_s1.pt"),
+            "--episodes",
+            "1",
+            "--every",
+            "10",
+            "--record",
+            str(gif),
+        ],
+        capsys,
+    )
     assert code == 0 and "episode 0: return" in out
     frames = iio.imread(gif)
     assert frames.ndim == 4 and frames.shape[0] > 1 and frames.shape[-1] == 3
 
 
 def test_eval_prints_the_training_runs_evaluation(trained, capsys):
-    code, out, _ = run_cli(["rl", "eval", str(trained / "rl_CartPole-v1_cpg_s1.pt"), "--episodes", "3"], capsys)
+    code, out, _ = run_cli(
+        ["rl", "eval", str(trained / "rl_CartPole-v1_cpg_s1.pt"), "--episodes", "3"], capsys
+    )
     data = json.loads((trained / "rl_CartPole-v1_cpg_s1.json").read_text())
     assert code == 0 and f"mean {data['results']['eval_return']:.1f}" in out
 
 
 @pytest.mark.skipif(
-    any(importlib.util.find_spec(m) for m in ("imageio_ffmpeg", "av")), reason="an mp4 writer is installed"
+    any(importlib.util.find_spec(m) for m in ("imageio_ffmpeg", "av")),
+    reason="an mp4 writer is installed",
 )
 def test_mp4_without_ffmpeg_suggests_gif(trained, tmp_path, capsys):
-    code, _, err = run_cli(["rl", "play", str(trained / "rl_CartPole-v1_cpg_s1.pt"), "--record",
-                            str(tmp_path / "x.mp4")], capsys)
+    code, _, err = run_cli(
+        [
+            "rl",
+            "play",
+            str(trained / "rl_CartPole-v1_cpg_s1.pt"),
+            "--record",
+            str(tmp_path / "x.mp4"),
+        ],
+        capsys,
+    )
     assert code == 2 and ".gif" in err and len(err.strip().splitlines()) == 1
 
 

@@ -27,7 +27,10 @@ def returns_by_loop(rewards, gamma):
 )
 def test_discounted_returns_match_direct_loop(rewards, gamma):
     np.testing.assert_allclose(
-        discounted_returns(np.array(rewards), gamma), returns_by_loop(rewards, gamma), rtol=1e-9, atol=1e-9
+        discounted_returns(np.array(rewards), gamma),
+        returns_by_loop(rewards, gamma),
+        rtol=1e-9,
+        atol=1e-9,
     )
 
 
@@ -55,7 +58,11 @@ def test_train_batch_concatenates_episodes():
     assert batch.states.dtype == torch.float32 and batch.actions.dtype == torch.int64
     expected_q = np.concatenate([returns_by_loop(ep.rewards * 0.5, 0.9) for ep in episodes])
     np.testing.assert_allclose(batch.q_vals.numpy(), expected_q, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(batch.total_rewards.numpy(), [ep.rewards.sum() for ep in episodes], rtol=1e-5)
-    np.testing.assert_array_equal(batch.actions.numpy(), np.concatenate([ep.actions for ep in episodes]))
+    np.testing.assert_allclose(
+        batch.total_rewards.numpy(), [ep.rewards.sum() for ep in episodes], rtol=1e-5
+    )
+    np.testing.assert_array_equal(
+        batch.actions.numpy(), np.concatenate([ep.actions for ep in episodes])
+    )
     with pytest.raises(ConfigError):
         TrainBatch.from_episodes([], gamma=0.9)

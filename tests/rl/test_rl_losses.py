@@ -104,7 +104,9 @@ def test_entropy_bounds_are_reached():
     loss, parts = ActionEntropyLoss(5, beta=2.0)(tiny_batch(), uniform)
     assert parts["entropy"] == pytest.approx(1.0) and loss.item() == pytest.approx(-2.0)
     peaked = torch.tensor([[60.0, 0.0, 0.0]] * 4, dtype=torch.float64)
-    assert ActionEntropyLoss(3, 2.0)(tiny_batch(), peaked)[1]["entropy"] == pytest.approx(0.0, abs=1e-20)
+    assert ActionEntropyLoss(3, 2.0)(tiny_batch(), peaked)[1]["entropy"] == pytest.approx(
+        0.0, abs=1e-20
+    )
     with pytest.raises(ConfigError):
         ActionEntropyLoss(1)
 
@@ -140,7 +142,10 @@ def test_aac_loss_needs_state_values():
 
 
 def test_methods_combine_the_right_losses():
-    kinds = {m: [type(l).__name__ for l in method_losses(m, 3, 0.1, 1.0)] for m in ("vpg", "bpg", "epg", "cpg", "aac")}
+    kinds = {
+        m: [type(l).__name__ for l in method_losses(m, 3, 0.1, 1.0)]
+        for m in ("vpg", "bpg", "epg", "cpg", "aac")
+    }
     assert kinds == {
         "vpg": ["VanillaPolicyGradientLoss"],
         "bpg": ["BaselinePolicyGradientLoss"],

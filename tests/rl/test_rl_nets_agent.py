@@ -43,7 +43,9 @@ def test_sampling_agent_follows_the_action_distribution():
         net.head.weight.zero_()
         net.head.bias.copy_(torch.log(torch.tensor([0.2, 0.5, 0.3])))
     agent = PolicyAgent(net)
-    torch.testing.assert_close(agent.action_distribution(np.zeros((1, 2)))[0], torch.tensor([0.2, 0.5, 0.3]))
+    torch.testing.assert_close(
+        agent.action_distribution(np.zeros((1, 2)))[0], torch.tensor([0.2, 0.5, 0.3])
+    )
     torch.manual_seed(0)
     actions = agent.act(np.zeros((40_000, 2), dtype=np.float32))
     freqs = np.bincount(actions, minlength=3) / len(actions)

@@ -15,8 +15,17 @@ from scratchlab.rl.trainer import PolicyTrainer
 
 
 def tiny_config(**kw) -> RLConfig:
-    settings = dict(method="aac", total_steps=300, episodes_per_batch=3, hidden=(16,), eval_episodes=3,
-                    beta=0.05, delta=0.5, reward_scale=0.1, learning_rate=1e-2)
+    settings = dict(
+        method="aac",
+        total_steps=300,
+        episodes_per_batch=3,
+        hidden=(16,),
+        eval_episodes=3,
+        beta=0.05,
+        delta=0.5,
+        reward_scale=0.1,
+        learning_rate=1e-2,
+    )
     settings.update(kw)
     return RLConfig(**settings)
 
@@ -40,7 +49,15 @@ def test_resume_reproduces_an_uninterrupted_run_exactly(tmp_path, backend):
     resumed, again = run(tiny_config(backend=backend), tmp_path / "resumed", resume=True)
     for name, value in straight.policy.state_dict().items():
         torch.testing.assert_close(resumed.policy.state_dict()[name], value, rtol=0, atol=0)
-    for key in ("steps", "num_episodes", "episode_rewards", "policy_loss", "value_loss", "entropy", "mean_reward"):
+    for key in (
+        "steps",
+        "num_episodes",
+        "episode_rewards",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "mean_reward",
+    ):
         assert again[key] == full[key], key
 
 
@@ -51,7 +68,8 @@ def test_results_file_has_config_results_environment(tmp_path):
     assert RLConfig.from_dict(data["config"]) == trainer.config
     res = data["results"]
     assert res["steps"] >= 300 and res["num_episodes"] == len(res["episode_rewards"])
-    assert len(res["policy_loss"]) == len(res["baseline"]) == len(res["entropy"]) == res["num_batches"]
+    assert len(res["policy_loss"]) == len(res["baseline"]) == res["num_batches"]
+    assert len(res["entropy"]) == res["num_batches"]
     assert len(res["mean_reward"]) == res["num_batches"]
     assert len(res["evals"]) >= 3 and res["solved_at_steps"] is None
     assert res["eval_return"] == res["evals"][-1][1] and res["train_seconds"] > 0
@@ -59,7 +77,9 @@ def test_results_file_has_config_results_environment(tmp_path):
 
 
 def test_target_stops_training(tmp_path):
-    _, results = run(tiny_config(method="vpg", total_steps=5000, eval_every=50, target_return=1.0), tmp_path)
+    _, results = run(
+        tiny_config(method="vpg", total_steps=5000, eval_every=50, target_return=1.0), tmp_path
+    )
     assert results["solved_at_steps"] is not None and results["steps"] < 5000
 
 

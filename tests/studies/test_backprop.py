@@ -1,4 +1,5 @@
-"""The backprop study: a broken backward is caught and named, timings and findings follow the table."""
+"""The backprop study: a broken backward is caught and named, timings and findings follow the
+table."""
 
 from __future__ import annotations
 
@@ -35,13 +36,23 @@ TINY = backprop.Settings(check_batch=3, time_batch=8, fd_samples=5, repeats=2, c
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
-    return get_study("backprop").run(seeds=2, device="cpu", out_dir=tmp_path_factory.mktemp("bp"), settings=TINY)
+    return get_study("backprop").run(
+        seeds=2, device="cpu", out_dir=tmp_path_factory.mktemp("bp"), settings=TINY
+    )
 
 
 def test_every_case_and_seed_has_a_row(result):
     table = result.table
     assert len(table) == 2 * len(CASES)
-    assert {"layer", "seed", "autograd_diff_f32", "autograd_diff_f64", "fd_rel_error", "scratch_ms", "autograd_ms"} <= set(table)
+    assert {
+        "layer",
+        "seed",
+        "autograd_diff_f32",
+        "autograd_diff_f64",
+        "fd_rel_error",
+        "scratch_ms",
+        "autograd_ms",
+    } <= set(table)
     assert (table.speed_ratio == table.autograd_ms / table.scratch_ms).all()
 
 
@@ -88,7 +99,12 @@ def run_notebook(name: str, out_dir: Path) -> str:
     notebook = nbformat.read(REPO / "examples" / f"{name}.ipynb", as_version=4)
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
     cell.source += f"\nout_dir = {str(out_dir)!r}"
-    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(out_dir)}}).execute()
-    return "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                   for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out_dir)}}
+    ).execute()
+    return "".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )

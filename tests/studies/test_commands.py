@@ -10,20 +10,27 @@ import pytest
 
 from scratchlab.cli import main
 from scratchlab.studies import registry
-from scratchlab.studies.base import StudyResult
+from scratchlab.studies.base import Study, StudyResult
 
 
 def fake_study(headline: pd.DataFrame | None) -> types.ModuleType:
     module = types.ModuleType("fake_study_for_tests")
-    module.NAME, module.DESCRIPTION = "fake", "a stand-in study"
 
-    def run(quick=False, seeds=None, device="auto", out_dir=None):
-        table = pd.DataFrame({"seed": [0, 1], "acc": [50.0, 70.0]})
-        summary = pd.DataFrame({"acc_mean": [60.0], "acc_std": [14.1]})
-        return StudyResult(name="fake", table=table, summary=summary, findings=["acc 60 +- 14"],
-                           out_dir=out_dir, headline=headline)
+    class Fake(Study):
+        name, description = "fake", "a stand-in study"
 
-    module.run = run
+        def analyze(self, records):
+            table = pd.DataFrame({"seed": [0, 1], "acc": [50.0, 70.0]})
+            summary = pd.DataFrame({"acc_mean": [60.0], "acc_std": [14.1]})
+            return StudyResult(
+                name="fake",
+                table=table,
+                summary=summary,
+                findings=["acc 60 +- 14"],
+                headline=headline,
+            )
+
+    module.STUDY = Fake
     return module
 
 
@@ -38,6 +45,7 @@ def register_fake(monkeypatch):
     def install(headline: pd.DataFrame | None) -> None:
         monkeypatch.setitem(sys.modules, "fake_study_for_tests", fake_study(headline))
         monkeypatch.setitem(registry.STUDIES, "fake", "fake_study_for_tests")
+
     return install
 
 
@@ -46,7 +54,7 @@ def test_prints_the_headline_when_the_study_has_one(register_fake, tmp_path, cap
     assert exit_code(["study", "fake", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "more data helps" in printed and "supported" in printed and "acc_mean" not in printed
-    assert "- acc 60 +- 14" in printed and f"results: {tmp_path}" in printed
+    assert "- acc 60 +- 14" in printed and f"report: {tmp_path / 'report.html'}" in printed
     assert len(pd.read_csv(tmp_path / "table.csv")) == 2 and (tmp_path / "summary.csv").exists()
 
 

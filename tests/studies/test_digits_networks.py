@@ -1,4 +1,5 @@
-"""The digits-networks study: functional nets, both backward passes, findings that follow the table."""
+"""The digits-networks study: functional nets, both backward passes, findings that follow the
+table."""
 
 from __future__ import annotations
 
@@ -30,8 +31,10 @@ def test_hand_written_gradients_match_autograd(arch, data):
     net.params = [(w.double(), b.double(), act) for w, b, act in net.params]
     net.grads = [(dw.double(), db.double()) for dw, db in net.grads]
     tensors = [t.clone().requires_grad_(True) for t in net.tensors()]
-    probs = scratch.network(x, [(tensors[2 * i], tensors[2 * i + 1], a) for i, (_, _, a) in enumerate(net.params)])
-    refs = torch.autograd.grad(F.binary_cross_entropy(probs.squeeze(1), y.double()), tensors)
+    probs = scratch.network(
+        x, [(tensors[2 * i], tensors[2 * i + 1], a) for i, (_, _, a) in enumerate(net.params)]
+    )
+    refs = torch.autograd.grad(F.binary_cross_entropy(probs, y.double()), tensors)
     net.loss_and_grads(x, y)
     ours = [g for pair in net.grads for g in pair]
     assert max(float((a - b).abs().max()) for a, b in zip(ours, refs, strict=True)) < 1e-12
@@ -48,11 +51,25 @@ def test_training_lowers_the_loss_and_records_exact_metrics(data):
 
 def _table(two_layer: float, linear: float, one_layer: float) -> pd.DataFrame:
     rows = []
-    for arch, acc in ((dn.ONE_LAYER, one_layer), (dn.TWO_LAYER, two_layer), (dn.LINEAR, linear), (dn.DEEP, 96.0)):
+    for arch, acc in (
+        (dn.ONE_LAYER, one_layer),
+        (dn.TWO_LAYER, two_layer),
+        (dn.LINEAR, linear),
+        (dn.DEEP, 96.0),
+    ):
         for seed in range(3):
             for backward in ("scratch", "autograd"):
-                rows.append({"experiment": "architectures", "architecture": arch, "backward": backward, "seed": seed,
-                             "valid_acc": acc + 0.3 * seed, "grad_diff": 1e-8, "param_diff": 1e-6})
+                rows.append(
+                    {
+                        "experiment": "architectures",
+                        "architecture": arch,
+                        "backward": backward,
+                        "seed": seed,
+                        "valid_acc": acc + 0.3 * seed,
+                        "grad_diff": 1e-8,
+                        "param_diff": 1e-6,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -90,7 +107,12 @@ def run_notebook(name: str, out_dir: Path) -> str:
     notebook = nbformat.read(REPO / "examples" / f"{name}.ipynb", as_version=4)
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
     cell.source += f"\nout_dir = {str(out_dir)!r}"
-    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(out_dir)}}).execute()
-    return "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                   for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out_dir)}}
+    ).execute()
+    return "".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )

@@ -1,4 +1,5 @@
-"""The gradient-descent study: analytic gradient, global minimum, descent rule, findings, outputs."""
+"""The gradient-descent study: analytic gradient, global minimum, descent rule, findings,
+outputs."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from scratchlab.studies import get_study
 from scratchlab.studies import gradient_descent as gd
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = gd.Settings(step_sizes=(0.03, 0.15, 0.7), steps=(10, 60), decay_lr0=(0.15, 0.3), decays=(0.9, 0.99), decay_steps=60)
+TINY = gd.Settings(
+    step_sizes=(0.03, 0.15, 0.7),
+    steps=(10, 60),
+    decay_lr0=(0.15, 0.3),
+    decays=(0.9, 0.99),
+    decay_steps=60,
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +65,8 @@ def test_findings_quote_the_table(grid):
     text = "\n".join(gd.findings(table, x_star, f_star))
     assert f"f* = {f_star:.4f}" in text
     reached = table[(table.experiment == "constant") & table.reached]
-    assert f"{len(reached)} of {(table.experiment == 'constant').sum()} settings with constant" in text
+    constant = (table.experiment == "constant").sum()
+    assert f"{len(reached)} of {constant} settings with constant" in text
     assert "eta0 = 0.7" in text  # the diverging step size
 
 
@@ -76,7 +84,17 @@ def test_run_writes_table_figures_and_report(tmp_path):
     out = result.save()
     assert {"table.csv", "summary.csv", "report.html"} <= {p.name for p in out.iterdir()}
     assert {p.stem for p in (out / "figures").iterdir()} == set(result.figures)
-    assert {"study", "experiment", "run_name", "lr0", "decay", "steps", "seed", "f_final", "gap"} <= set(result.table)
+    assert {
+        "study",
+        "experiment",
+        "run_name",
+        "lr0",
+        "decay",
+        "steps",
+        "seed",
+        "f_final",
+        "gap",
+    } <= set(result.table)
     assert html.escape(result.findings[1]) in result.report_html()
 
 
@@ -92,7 +110,12 @@ def run_notebook(name: str, out_dir: Path) -> str:
     notebook = nbformat.read(REPO / "examples" / f"{name}.ipynb", as_version=4)
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
     cell.source += f"\nout_dir = {str(out_dir)!r}"
-    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(out_dir)}}).execute()
-    return "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                   for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out_dir)}}
+    ).execute()
+    return "".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )

@@ -1,4 +1,5 @@
-"""The mlp-architecture study: Bayes reference, thresholds from valid, findings that follow the table."""
+"""The mlp-architecture study: Bayes reference, thresholds from valid, findings that follow the
+table."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from scratchlab.classifiers import BinaryClassifier, select_roc_thresh
 from scratchlab.data.populations import rotate_2d
+from scratchlab.experiments import run_configs
 from scratchlab.studies import get_study
 from scratchlab.studies import mlp_architecture as mlp
-from scratchlab.studies._common import split_tensors
+from scratchlab.studies.common import split_tensors
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = mlp.Settings(depths=(1, 2), widths=(2, 8), epochs=2, batch_size=512)
@@ -28,43 +30,63 @@ def test_bayes_rule_beats_a_well_fed_classifier():
     knn_acc = 100 * (knn.predict(rotate_2d(x, 40)) == y).mean()
     bayes = mlp.moons_bayes_accuracy(rotate_2d(x, 40), y, noise=0.3, degrees=40)
     assert bayes >= knn_acc - 0.5
-    assert mlp.moons_bayes_accuracy(*make_moons(2000, noise=0.02, random_state=0), noise=0.02, degrees=0) == 100.0
+    assert (
+        mlp.moons_bayes_accuracy(
+            *make_moons(2000, noise=0.02, random_state=0), noise=0.02, degrees=0
+        )
+        == 100.0
+    )
     assert 85 < mlp.bayes_test_accuracy() < 95
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    result = get_study("mlp-architecture").run(seeds=2, device="cpu", out_dir=tmp_path_factory.mktemp("mlp"), settings=TINY)
-    return result
+    return get_study("mlp-architecture").run(
+        seeds=2, device="cpu", out_dir=tmp_path_factory.mktemp("mlp"), settings=TINY
+    )
 
 
 def test_grid_rows_and_thresholds_from_valid(study):
     table = study.table
     assert len(table) == 2 * 2 * 2
-    assert sorted(set(zip(table.depth, table.width, strict=True))) == [(1, 2), (1, 8), (2, 2), (2, 8)]
+    assert sorted(set(zip(table.depth, table.width, strict=True))) == [
+        (1, 2),
+        (1, 8),
+        (2, 2),
+        (2, 8),
+    ]
     row = table.iloc[-1]
     config = mlp.configs(TINY, [1], "cpu", study.out_dir / "runs")[-1]
-    assert config.run_name == row.run_name and config.test_split == "valid"
-    run = mlp.train_and_select([config])[0]  # finished: loads the stored run's best-validation epoch
-    assert run.fit.epochs_to_best == row.best_epoch
-    assert run.fit.test_acc[row.best_epoch - 1] == pytest.approx(row.valid_acc)
+    assert config.run_name == row.run_name and config.data.test_split == "valid"
+    [record] = run_configs([config])  # finished: read back
+    assert record.cached
+    run = mlp.select_best([record])[0]  # the stored run's best-validation epoch
+    assert record.fit.epochs_to_best == row.best_epoch
+    assert record.fit.test_acc[row.best_epoch - 1] == pytest.approx(row.valid_acc)
     assert mlp.evaluate(run)["thresh"] == row.thresh
-    assert row.thresh == select_roc_thresh(BinaryClassifier(run.model), *split_tensors(config, "valid"))
+    assert row.thresh == select_roc_thresh(
+        BinaryClassifier(run.model), *split_tensors(config, "valid")
+    )
     assert row.params == sum(p.numel() for p in run.model.parameters())
 
 
 def test_a_changed_config_trains_afresh(tmp_path):
     config = mlp.configs(TINY, [0], "cpu", tmp_path / "a")[0]
-    mlp.train_runs([config.model_copy(update={"lr": 0.05})])  # leaves checkpoints under the same name
-    again = mlp.train_runs([config])[0].fit
-    fresh = mlp.train_runs([config.model_copy(update={"out_dir": tmp_path / "b"})])[0].fit
+    run_configs([config.replace(lr=0.05)])  # leaves checkpoints under the same name
+    again = run_configs([config], restart_changed=True)[0].fit
+    fresh = run_configs([config.replace(out_dir=tmp_path / "b")])[0].fit
     assert again.train_loss == fresh.train_loss
 
 
 def test_outputs_and_report(study):
     out = study.save()
     names = {p.stem for p in (out / "figures").iterdir()}
-    assert names == {"decision_boundaries", "test_accuracy", "first_classifier", "accuracy_vs_parameters"}
+    assert names == {
+        "decision_boundaries",
+        "test_accuracy",
+        "first_classifier",
+        "accuracy_vs_parameters",
+    }
     assert html.escape(study.findings[0]) in study.report_html()
 
 
@@ -73,8 +95,19 @@ def _table(acc: dict[tuple[int, int], float]) -> pd.DataFrame:
     for (d, w), a in acc.items():
         params = 2 * w + w + (d - 1) * (w * w + w) + 2 * w + 2
         for seed in range(2):
-            rows.append({"depth": d, "width": w, "seed": seed, "params": params, "test_acc": a - 1 + seed,
-                         "test_acc_thresh": a + seed, "thresh": 0.3, "fpr": 0.1, "fnr": 0.2})
+            rows.append(
+                {
+                    "depth": d,
+                    "width": w,
+                    "seed": seed,
+                    "params": params,
+                    "test_acc": a - 1 + seed,
+                    "test_acc_thresh": a + seed,
+                    "thresh": 0.3,
+                    "fpr": 0.1,
+                    "fnr": 0.2,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -82,7 +115,8 @@ def test_findings_follow_the_numbers():
     cells = {(d, w): 92.0 for d in (1, 2, 4) for w in (2, 8, 32, 128)}
     cells[(1, 2)] = 81.0
     text = mlp.findings(_table(cells), bayes=91.0)
-    assert "Valid-selected thresholds: min test accuracy 81.5%" in text[1] and "min met, p75 met" in text[1]
+    assert "Valid-selected thresholds: min test accuracy 81.5%" in text[1]
+    assert "min met, p75 met" in text[1]
     assert "91.0%" in text[2]
     assert "worst: depth 1, width 2 (81.5%)" in text[3]
     assert "better in 12 of 12 cells" in text[4]
@@ -90,7 +124,8 @@ def test_findings_follow_the_numbers():
     text = mlp.findings(_table(cells), bayes=91.0)
     assert "min missed" in text[1]
     pair = next(t for t in text if t.startswith("Same 32 hidden units"))
-    assert "162 parameters" in pair and "258 parameters" in pair and "the deeper net is ahead" in pair
+    assert "162 parameters" in pair and "258 parameters" in pair
+    assert "the deeper net is ahead" in pair
     assert "+3.0 points (standard error 0.7)" in pair
 
 
@@ -106,12 +141,19 @@ def run_notebook(name: str, out_dir: Path) -> str:
     notebook = nbformat.read(REPO / "examples" / f"{name}.ipynb", as_version=4)
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
     cell.source += f"\nout_dir = {str(out_dir)!r}"
-    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(out_dir)}}).execute()
-    return "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                   for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out_dir)}}
+    ).execute()
+    return "".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
 
 
 def test_bayes_accuracy_uses_the_test_population():
     x, y = mlp.populations_arrays()["test"]
-    assert np.isclose(mlp.bayes_test_accuracy(), mlp.moons_bayes_accuracy(x, y, noise=0.3, degrees=40.0))
+    assert np.isclose(
+        mlp.bayes_test_accuracy(), mlp.moons_bayes_accuracy(x, y, noise=0.3, degrees=40.0)
+    )

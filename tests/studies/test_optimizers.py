@@ -1,4 +1,5 @@
-"""The optimizers study: its configs, a tiny run on digits and on CIFAR-10, findings that follow the table."""
+"""The optimizers study: its configs, a tiny run on digits and on CIFAR-10, findings that follow
+the table."""
 
 from __future__ import annotations
 
@@ -21,18 +22,27 @@ TINY = opt.Settings(dataset="digits", epochs=2, batches=4, hidden=(16, 16), over
 def test_configs_follow_the_classic_setup(tmp_path):
     configs = opt.configs(opt.Settings(dataset="cifar10").resolved(), [0, 1], "cpu", tmp_path)
     main = [c for c in configs if c.run_name.startswith("opt_")]
-    assert sorted({c.optimizer for c in main}) == ["adam", "momentum", "rmsprop", "sgd"] and len(main) == 8
+    assert sorted({c.optim.optimizer for c in main}) == ["adam", "momentum", "rmsprop", "sgd"]
+    assert len(main) == 8
     for c in main:
-        assert (c.engine, c.optimizer_impl, c.model_type, c.hidden_dims) == ("scratch", "scratch", "mlp", [128] * 5)
-        assert (c.bs_train, c.batches, c.epochs, c.early_stopping) == (50, 100, 10, None)
-        assert c.bs_test * c.batches == 10000  # the whole CIFAR-10 test set each epoch
+        m, b = c.model, c.budget
+        assert (m.engine, c.optim.optimizer_impl, m.model_type, m.hidden_dims) == (
+            "scratch",
+            "scratch",
+            "mlp",
+            [128] * 5,
+        )
+        assert (b.bs_train, b.batches, b.epochs, b.early_stopping) == (50, 100, 10, None)
+        assert b.bs_test * b.batches == 10000  # the whole CIFAR-10 test set each epoch
     overfit = [c for c in configs if c.run_name.startswith("overfit")]
-    assert [(c.train_limit, c.optimizer) for c in overfit] == [(20, "sgd")] * 2
+    assert [(c.data.train_limit, c.optim.optimizer) for c in overfit] == [(20, "sgd")] * 2
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
-    return get_study("optimizers").run(seeds=1, device="cpu", out_dir=tmp_path_factory.mktemp("opt"), settings=TINY)
+    return get_study("optimizers").run(
+        seeds=1, device="cpu", out_dir=tmp_path_factory.mktemp("opt"), settings=TINY
+    )
 
 
 def test_tiny_run_on_digits(result):
@@ -44,30 +54,51 @@ def test_tiny_run_on_digits(result):
     stored = load_experiment(result.out_dir / "runs" / "opt_adam_s0.json")[1]
     assert table.set_index("run_name").loc["opt_adam_s0", "test_acc"] == stored.test_acc[-1]
     data = json.loads((result.out_dir / "runs" / "opt_adam_s0.json").read_text())
-    assert (data["config"]["engine"], data["config"]["optimizer_impl"]) == ("scratch", "scratch")
+    config = data["config"]
+    assert (config["model"]["engine"], config["optim"]["optimizer_impl"]) == ("scratch", "scratch")
 
 
 def test_outputs_and_report(result):
     out = result.save()
-    assert {"learning_curves.png", "test_accuracy_and_overfit.png"} <= {p.name for p in (out / "figures").iterdir()}
+    assert {"learning_curves.png", "test_accuracy_and_overfit.png"} <= {
+        p.name for p in (out / "figures").iterdir()
+    }
     assert html.escape(result.findings[0]) in result.report_html()
 
 
 def _table(accs: dict[str, list[float]], dataset: str = "cifar10") -> pd.DataFrame:
-    rows = [{"experiment": "optimizers", "optimizer": k, "dataset": dataset, "seed": i, "test_acc": a}
-            for k, values in accs.items() for i, a in enumerate(values)]
-    rows += [{"experiment": "overfit", "optimizer": "VanillaSGD", "seed": i, "train_acc": 100.0, "epochs_to_100": 30 + i} for i in range(2)]
+    rows = [
+        {"experiment": "optimizers", "optimizer": k, "dataset": dataset, "seed": i, "test_acc": a}
+        for k, values in accs.items()
+        for i, a in enumerate(values)
+    ]
+    rows += [
+        {
+            "experiment": "overfit",
+            "optimizer": "VanillaSGD",
+            "seed": i,
+            "train_acc": 100.0,
+            "epochs_to_100": 30 + i,
+        }
+        for i in range(2)
+    ]
     return pd.DataFrame(rows)
 
 
 def test_findings_follow_the_numbers():
-    accs = {"VanillaSGD": [33.0, 34.0, 35.0], "MomentumSGD": [38.0, 39.0, 40.0], "RMSProp": [34.0, 34.5, 33.5], "Adam": [41.0, 42.0, 43.0]}
+    accs = {
+        "VanillaSGD": [33.0, 34.0, 35.0],
+        "MomentumSGD": [38.0, 39.0, 40.0],
+        "RMSProp": [34.0, 34.5, 33.5],
+        "Adam": [41.0, 42.0, 43.0],
+    }
     text = opt.findings(_table(accs))
     assert "VanillaSGD 34.0 +- 1.0%" in text[0]
     assert text[1].startswith("MomentumSGD is above VanillaSGD: +5.0 points")
     assert text[2].startswith("RMSProp is within noise of VanillaSGD")
     assert "Best: Adam (42.0%)" in text[3]
-    assert "inside MomentumSGD" in text[4] and "above Adam" in text[4] and "below VanillaSGD, RMSProp" in text[4]
+    assert "inside MomentumSGD" in text[4] and "above Adam" in text[4]
+    assert "below VanillaSGD, RMSProp" in text[4]
     assert "in 2 of 2 seed(s), first at epoch 30" in text[5]
     accs["MomentumSGD"] = [20.0, 21.0, 22.0]
     assert opt.findings(_table(accs))[1].startswith("MomentumSGD is below VanillaSGD: -13.0 points")
@@ -75,7 +106,15 @@ def test_findings_follow_the_numbers():
 
 
 def test_cifar10_when_available(cifar_npz, tmp_path):
-    settings = replace(TINY, dataset="auto", data_root=str(cifar_npz), limit=200, batches=2, epochs=1, overfit_epochs=2)
+    settings = replace(
+        TINY,
+        dataset="auto",
+        data_root=str(cifar_npz),
+        limit=200,
+        batches=2,
+        epochs=1,
+        overfit_epochs=2,
+    )
     result = opt.run(seeds=1, device="cpu", out_dir=tmp_path, settings=settings)
     assert set(result.table.dataset) == {"cifar10"}
     assert "on cifar10" in result.findings[0]
@@ -93,7 +132,12 @@ def run_notebook(name: str, out_dir: Path) -> str:
     notebook = nbformat.read(REPO / "examples" / f"{name}.ipynb", as_version=4)
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
     cell.source += f"\nout_dir = {str(out_dir)!r}"
-    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(out_dir)}}).execute()
-    return "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                   for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out_dir)}}
+    ).execute()
+    return "".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )

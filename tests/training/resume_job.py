@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from scratchlab.training import ClassifierTrainer, TensorLoader
+from scratchlab.training import Callback, ClassifierTrainer, TensorLoader
 from scratchlab.util import seed_everything
 
 
@@ -44,12 +44,21 @@ def main() -> None:
     torch.set_num_threads(1)
     trainer, train, test = build(args.loader)
 
-    def hang(epoch, _fit):
-        if epoch == args.hang_after:
-            print("READY", flush=True)
-            time.sleep(600)
+    class Hang(Callback):  # after the epoch's checkpoint is written
+        def on_epoch_end(self, trainer, train_result, test_result):
+            if trainer.epochs_done == args.hang_after:
+                print("READY", flush=True)
+                time.sleep(600)
 
-    fit = trainer.fit(train, test, args.epochs, checkpoints=args.prefix, resume=True, on_epoch_end=hang, print_every=0)
+    fit = trainer.fit(
+        train,
+        test,
+        args.epochs,
+        checkpoints=args.prefix,
+        resume=True,
+        callbacks=[Hang()],
+        print_every=0,
+    )
     with open(args.prefix + ".fit.json", "w") as f:
         f.write(fit.to_json())
     torch.save(trainer.model.state_dict(), args.prefix + ".weights.pt")

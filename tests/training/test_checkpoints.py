@@ -16,7 +16,16 @@ JOB = Path(__file__).with_name("resume_job.py")
 
 
 def run_job(prefix, epochs, hang_after=0, loader="tensor"):
-    cmd = [sys.executable, str(JOB), str(prefix), str(epochs), "--hang-after", str(hang_after), "--loader", loader]
+    cmd = [
+        sys.executable,
+        str(JOB),
+        str(prefix),
+        str(epochs),
+        "--hang-after",
+        str(hang_after),
+        "--loader",
+        loader,
+    ]
     if not hang_after:
         subprocess.run(cmd, check=True, capture_output=True, timeout=300)
         return
@@ -40,7 +49,7 @@ def test_killed_run_resumes_to_identical_numbers_and_weights(tmp_path, loader):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     run_job(straight, 6, loader=loader)
     run_job(resumed, 6, hang_after=3, loader=loader)
-    assert load_checkpoint(f"{resumed}_last.pt")["epoch"] == 3
+    assert load_checkpoint(f"{resumed}_last.pt")["trainer"]["history"]["num_epochs"] == 3
     run_job(resumed, 6, loader=loader)
     fit_a, weights_a = outputs(straight)
     fit_b, weights_b = outputs(resumed)
@@ -52,28 +61,50 @@ def test_killed_run_resumes_to_identical_numbers_and_weights(tmp_path, loader):
 def tiny_trainer(lr=0.1):
     torch.manual_seed(0)
     model = nn.Linear(4, 3)
-    return ClassifierTrainer(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=lr))
+    return ClassifierTrainer(
+        model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=lr)
+    )
 
 
 def test_nan_loss_stops_with_epoch_and_batch_and_keeps_last_checkpoint(tmp_path):
     x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
     trainer = tiny_trainer()
     prefix = tmp_path / "run"
-    trainer.fit(TensorLoader(x, y, batch_size=5), TensorLoader(x, y, batch_size=5), 2, checkpoints=prefix, print_every=0)
+    trainer.fit(
+        TensorLoader(x, y, batch_size=5),
+        TensorLoader(x, y, batch_size=5),
+        2,
+        checkpoints=prefix,
+        print_every=0,
+    )
     good = Path(f"{prefix}_last.pt").read_bytes()
     x_bad = x.clone()
     x_bad[7] = float("nan")
     with pytest.raises(TrainingDivergedError, match=r"epoch 3, batch 2.*run_last\.pt is kept"):
-        trainer.fit(TensorLoader(x_bad, y, batch_size=5), TensorLoader(x, y, batch_size=5), 4, checkpoints=prefix, resume=True, print_every=0)
+        trainer.fit(
+            TensorLoader(x_bad, y, batch_size=5),
+            TensorLoader(x, y, batch_size=5),
+            4,
+            checkpoints=prefix,
+            resume=True,
+            print_every=0,
+        )
     assert Path(f"{prefix}_last.pt").read_bytes() == good
 
 
 def test_nan_loss_before_any_checkpoint_says_none_was_written(tmp_path):
     x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
     x[2] = float("nan")
-    with pytest.raises(TrainingDivergedError, match=r"epoch 1, batch 1; no checkpoint was written before it"):
-        tiny_trainer().fit(TensorLoader(x, y, batch_size=5), TensorLoader(x, y, batch_size=5), 2,
-                           checkpoints=tmp_path / "run", print_every=0)
+    with pytest.raises(
+        TrainingDivergedError, match=r"epoch 1, batch 1; no checkpoint was written before it"
+    ):
+        tiny_trainer().fit(
+            TensorLoader(x, y, batch_size=5),
+            TensorLoader(x, y, batch_size=5),
+            2,
+            checkpoints=tmp_path / "run",
+            print_every=0,
+        )
     assert not (tmp_path / "run_last.pt").exists()
 
 
@@ -100,8 +131,14 @@ def test_damaged_checkpoint_is_a_clear_error(tmp_path):
 
 def test_resume_without_checkpoint_starts_from_scratch(tmp_path):
     x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
-    fit = tiny_trainer().fit(TensorLoader(x, y, batch_size=10), TensorLoader(x, y, batch_size=10), 2,
-                             checkpoints=tmp_path / "new", resume=True, print_every=0)
+    fit = tiny_trainer().fit(
+        TensorLoader(x, y, batch_size=10),
+        TensorLoader(x, y, batch_size=10),
+        2,
+        checkpoints=tmp_path / "new",
+        resume=True,
+        print_every=0,
+    )
     assert fit.num_epochs == 2 and (tmp_path / "new_best.pt").exists()
 
 
@@ -112,3 +149,39 @@ def test_atomic_files_get_the_usual_mode(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_course_checkpoint_file_holds_the_best_model(tmp_path):
+    x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
+    trainer = tiny_trainer()
+    fit = trainer.fit(
+        TensorLoader(x, y, batch_size=5),
+        TensorLoader(x, y, batch_size=5),
+        3,
+        checkpoints=tmp_path / "model",
+        print_every=0,
+    )
+    saved = torch.load(tmp_path / "model.pt", weights_only=True)  # as a student loads it
+    assert saved["best_acc"] == fit.best_test_acc and saved["ewi"] == 0
+    best = load_checkpoint(tmp_path / "model_best.pt")["trainer"]["model"]
+    for key, value in saved["model_state"].items():
+        assert torch.equal(value, best[key])
+
+
+class _Payload:
+    """Unpickling this creates a file: what a crafted checkpoint could do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "run_last.pt"
+    torch.save({"trainer": _Payload(str(marker))}, path)
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_checkpoint(path)
+    assert not marker.exists()

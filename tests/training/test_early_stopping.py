@@ -12,16 +12,16 @@ class ScriptedTrainer(Trainer):
 
     def __init__(self, script):
         super().__init__(torch.nn.Linear(1, 1, bias=False))
-        self.script, self.epoch = script, 0
+        self.script, self.trained = script, 0
 
     def train_batch(self, batch):
-        self.epoch += 1
+        self.trained += 1
         with torch.no_grad():
-            self.model.weight.fill_(self.epoch)
+            self.model.weight.fill_(self.trained)
         return BatchResult(1.0, 1)
 
     def test_batch(self, batch):
-        loss = self.script[self.epoch - 1]
+        loss = self.script[self.trained - 1]
         return BatchResult(loss, int(100 - 100 * loss))
 
 
@@ -49,7 +49,9 @@ one_batch = [[torch.zeros(100), torch.zeros(100)]]  # 100 samples: num_correct i
 def test_stops_at_the_epoch_the_rule_gives_and_restores_best(losses, patience):
     trainer = ScriptedTrainer(losses)
     stopper = EarlyStopping(patience=patience, restore_best=True)
-    fit = trainer.fit(one_batch, one_batch, num_epochs=len(losses), early_stopping=stopper, print_every=0)
+    fit = trainer.fit(
+        one_batch, one_batch, num_epochs=len(losses), early_stopping=stopper, print_every=0
+    )
     expected_epochs, best_epoch = reference_stop(losses, patience)
     assert fit.num_epochs == expected_epochs
     assert trainer.model.weight.item() == best_epoch
@@ -58,18 +60,24 @@ def test_stops_at_the_epoch_the_rule_gives_and_restores_best(losses, patience):
 def test_monitor_test_acc_and_min_delta():
     losses = [0.50, 0.45, 0.44, 0.43, 0.30]
     stopper = EarlyStopping(patience=2, monitor="test_acc", min_delta=2.0)
-    fit = ScriptedTrainer(losses).fit(one_batch, one_batch, num_epochs=5, early_stopping=stopper, print_every=0)
+    fit = ScriptedTrainer(losses).fit(
+        one_batch, one_batch, num_epochs=5, early_stopping=stopper, print_every=0
+    )
     accs = [int(100 - 100 * x) for x in losses]
     expected, _ = reference_stop([-a for a in accs], patience=2, min_delta=2.0)
     assert fit.num_epochs == expected
 
 
 def test_integer_patience_is_accepted():
-    fit = ScriptedTrainer([0.5, 0.6, 0.7, 0.8]).fit(one_batch, one_batch, num_epochs=4, early_stopping=2, print_every=0)
+    fit = ScriptedTrainer([0.5, 0.6, 0.7, 0.8]).fit(
+        one_batch, one_batch, num_epochs=4, early_stopping=2, print_every=0
+    )
     assert fit.num_epochs == 3
 
 
-@pytest.mark.parametrize("kwargs", [{"patience": 0}, {"patience": 2, "monitor": "val"}, {"patience": 1, "min_delta": -1}])
+@pytest.mark.parametrize(
+    "kwargs", [{"patience": 0}, {"patience": 2, "monitor": "val"}, {"patience": 1, "min_delta": -1}]
+)
 def test_bad_settings_are_user_errors(kwargs):
     with pytest.raises(ScratchlabError):
         EarlyStopping(**kwargs)

@@ -5,7 +5,9 @@ from scratchlab.viz import plot_fit
 
 
 def fit(offset):
-    return FitResult(2, [1.0 + offset, 0.5, 0.4, 0.3], [50.0, 60.0 + offset], [0.9, 0.8], [55.0, 58.0])
+    return FitResult(
+        2, [1.0 + offset, 0.5, 0.4, 0.3], [50.0, 60.0 + offset], [0.9, 0.8], [55.0, 58.0]
+    )
 
 
 def test_grid_has_four_panels_with_the_runs_data(tmp_path):

@@ -1,8 +1,8 @@
 """A cache of decoded arrays as `.npy` files, keyed by the source's name, size and mtime.
 
-The cache file goes next to the source file (inside a source folder) when that is writable, else under
-`$SCRATCHLAB_CACHE` (default ``~/.cache/scratchlab``). A folder without write permission bits is
-treated as read-only even for a user (root) who could write there anyway.
+The cache file goes next to the source file (inside a source folder) when that is writable, else
+under `$SCRATCHLAB_CACHE` (default ``~/.cache/scratchlab``). A folder without write permission bits
+is treated as read-only even for a user (root) who could write there anyway.
 """
 
 from __future__ import annotations
@@ -46,14 +46,16 @@ def is_writable_dir(folder: Path) -> bool:
 
 
 def cache_candidates(source: Path, tag: str, key: str) -> list[Path]:
-    """Where a cache of `source` may live: beside (or, for a folder, inside) it, then the cache folder."""
+    """Where a cache of `source` may live: beside (or, for a folder, inside) it, then the cache
+    folder."""
     name = f"{source.stem}.{tag}.{key}.npy"
     beside = source if source.is_dir() else source.parent
     return [beside / name, cache_dir() / name]
 
 
 def load_cached(source: Path, tag: str, key: str) -> np.ndarray | None:
-    """The cached array for (`source`, `tag`, `key`), or None when there is none (or it is broken)."""
+    """The cached array for (`source`, `tag`, `key`), or None when there is none (or it is
+    broken)."""
     for path in cache_candidates(source, tag, key):
         if path.is_file():
             try:

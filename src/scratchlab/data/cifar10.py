@@ -25,7 +25,16 @@ from scratchlab.util import resolve_device
 
 DATA_ENV = "SCRATCHLAB_DATA"
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 # Per-channel mean and standard deviation of the 50,000 training images scaled to [0, 1],
 # computed from cifar10-jpeg.npz (tests/data/test_cifar10.py recomputes them from the data).
@@ -84,8 +93,9 @@ def _download(target: Path, split: str) -> Source:
     return PickleSource(target / "cifar-10-batches-py")
 
 
-def select_indices(labels: np.ndarray, limit: int | None, stratified: bool,
-                   num_classes: int) -> np.ndarray | None:
+def select_indices(
+    labels: np.ndarray, limit: int | None, stratified: bool, num_classes: int
+) -> np.ndarray | None:
     """Indices of the first `limit` examples, or of a class-balanced subset; None means all."""
     if limit is None or limit >= len(labels):
         return None
@@ -98,7 +108,8 @@ def select_indices(labels: np.ndarray, limit: int | None, stratified: bool,
 
 
 def valid_indices(train_labels: np.ndarray, per_class: int = VALID_PER_CLASS) -> np.ndarray:
-    """Indices (sorted) of the validation images in the train split: the last `per_class` of each class."""
+    """Indices (sorted) of the validation images in the train split: the last `per_class` of each
+    class."""
     chosen = [np.flatnonzero(train_labels == c)[-per_class:] for c in np.unique(train_labels)]
     return np.sort(np.concatenate(chosen))
 
@@ -112,8 +123,13 @@ def split_indices(split: str, train_labels: np.ndarray, holdout: bool) -> np.nda
     return None
 
 
-def read_images(source: Source, split: str, indices: np.ndarray | None, cache: bool,
-                device: torch.device | None = None) -> np.ndarray:
+def read_images(
+    source: Source,
+    split: str,
+    indices: np.ndarray | None,
+    cache: bool,
+    device: torch.device | None = None,
+) -> np.ndarray:
     """Decoded uint8 NCHW images of `split`, through the cache for compressed sources.
 
     A full split is cached after decoding; a subset (`indices`) is decoded on its own unless the

@@ -94,8 +94,11 @@ class FolderSource:
     def _listing(self, split: str) -> tuple[list[Path], np.ndarray]:
         files, labels = [], []
         for label, name in enumerate(self.classes(split)):
-            images = [p for p in (self.path / split / name).iterdir()
-                      if p.suffix.lower() in IMAGE_SUFFIXES]
+            images = [
+                p
+                for p in (self.path / split / name).iterdir()
+                if p.suffix.lower() in IMAGE_SUFFIXES
+            ]
             images.sort(key=_natural_key)
             files += images
             labels += [label] * len(images)
@@ -112,8 +115,10 @@ class FolderSource:
 
         files = self.files(split)
         chosen = files if indices is None else [files[i] for i in indices]
-        images = [decode_image(read_file(str(f)), mode=ImageReadMode.RGB)
-                  for f in progress(chosen, desc=f"decoding {split} images", unit="img")]
+        images = [
+            decode_image(read_file(str(f)), mode=ImageReadMode.RGB)
+            for f in progress(chosen, desc=f"decoding {split} images", unit="img")
+        ]
         return torch.stack(images).numpy() if images else np.zeros((0, 3, 32, 32), np.uint8)
 
 
@@ -131,7 +136,9 @@ class NpzSource:
             return False
         try:
             with np.load(path) as data:
-                return "classes" in data.files and any(f"{s}_jpeg" in data.files for s in PICKLE_FILES)
+                return "classes" in data.files and any(
+                    f"{s}_jpeg" in data.files for s in PICKLE_FILES
+                )
         except (OSError, ValueError):
             return False
 
@@ -159,8 +166,9 @@ class NpzSource:
         return decode_jpeg_bytes(jpeg, offsets, indices, device=device)
 
 
-def decode_jpeg_bytes(jpeg: torch.Tensor, offsets: np.ndarray, indices: np.ndarray,
-                      device=None) -> np.ndarray:
+def decode_jpeg_bytes(
+    jpeg: torch.Tensor, offsets: np.ndarray, indices: np.ndarray, device=None
+) -> np.ndarray:
     """Decode images `indices` of a concatenated JPEG byte tensor, in batches (on `device`)."""
     from torchvision.io import ImageReadMode, decode_jpeg
 
@@ -168,10 +176,10 @@ def decode_jpeg_bytes(jpeg: torch.Tensor, offsets: np.ndarray, indices: np.ndarr
     out = np.empty((len(indices), 3, 32, 32), np.uint8)
     starts = range(0, len(indices), DECODE_BATCH)
     for start in progress(starts, desc="decoding JPEG", unit="batch"):
-        chunk = indices[start:start + DECODE_BATCH]
-        data = [jpeg[offsets[i]:offsets[i + 1]] for i in chunk]
+        chunk = indices[start : start + DECODE_BATCH]
+        data = [jpeg[offsets[i] : offsets[i + 1]] for i in chunk]
         images = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
-        out[start:start + len(chunk)] = torch.stack(images).cpu().numpy()
+        out[start : start + len(chunk)] = torch.stack(images).cpu().numpy()
     return out
 
 

@@ -50,7 +50,9 @@ def _uniform(g: torch.Generator, n: int, bounds: Sequence[float]) -> torch.Tenso
     return lo + (hi - lo) * torch.rand(n, generator=g)
 
 
-def _band(g: torch.Generator, n: int, size: int, width: torch.Tensor, region: tuple[int, int]) -> torch.Tensor:
+def _band(
+    g: torch.Generator, n: int, size: int, width: torch.Tensor, region: tuple[int, int]
+) -> torch.Tensor:
     """(n, size) masks of bands of `width` whose first and last index lie within `region`."""
     lo, hi = region
     room = (hi - lo - width + 1).clamp(min=1)
@@ -59,7 +61,9 @@ def _band(g: torch.Generator, n: int, size: int, width: torch.Tensor, region: tu
     return (idx >= start[:, None]) & (idx < (start + width)[:, None])
 
 
-def _diagonal(g: torch.Generator, n: int, size: int, width: torch.Tensor, region: tuple[int, int]) -> torch.Tensor:
+def _diagonal(
+    g: torch.Generator, n: int, size: int, width: torch.Tensor, region: tuple[int, int]
+) -> torch.Tensor:
     """(n, size, size) masks of lines at DIAGONAL_ANGLES through a random point of `region` rows."""
     lo, hi = region
     angle = torch.tensor(DIAGONAL_ANGLES)[torch.randint(len(DIAGONAL_ANGLES), (n,), generator=g)]
@@ -127,12 +131,15 @@ def _check(class_type, edge_width, region, size, background: str) -> None:
         raise ConfigError(f"edges: background must be one of {BACKGROUNDS}, got {background!r}")
     unknown = [c for c in class_type if c not in EDGE_CLASSES]
     if unknown or not class_type:
-        raise ConfigError(f"edges: unknown class_type {unknown}; choose from {', '.join(EDGE_CLASSES)}")
+        raise ConfigError(
+            f"edges: unknown class_type {unknown}; choose from {', '.join(EDGE_CLASSES)}"
+        )
     lo, hi = region
     if not 1 <= edge_width[0] <= edge_width[1] or edge_width[1] > hi - lo:
         raise ConfigError(
             f"edges: edge_width {tuple(edge_width)} must be >= 1 and fit the {hi - lo}-pixel "
-            f"band where edges may lie in a {size}x{size} image; lower the width or change the ratio"
+            f"band where edges may lie in a {size}x{size} image; lower the width or change the "
+            "ratio"
         )
 
 
@@ -237,9 +244,20 @@ def load_edges(
         device: Put the tensors on this device.
         transform: Applied to each image in `__getitem__`.
     """
-    x, y = generate_edges(split, class_type, data_per_class, edge_width, edge_intensity,
-                          background_intensity, possible_edge_location_ratio, seed, size,
-                          background, quantize, shuffle)
+    x, y = generate_edges(
+        split,
+        class_type,
+        data_per_class,
+        edge_width,
+        edge_intensity,
+        background_intensity,
+        possible_edge_location_ratio,
+        seed,
+        size,
+        background,
+        quantize,
+        shuffle,
+    )
     perm = make_permutation(permutation, seed, size * size)
     if permutation is not False and permutation is not None:
         x = x.reshape(len(x), -1)[:, perm].reshape(x.shape)

@@ -51,7 +51,9 @@ def populations_arrays(
     shuffling) at `train_fraction`; test is the last one.
     """
     if not (len(sizes) == len(noises) == len(angles)) or not sizes:
-        raise ConfigError("populations: sizes, noises and angles must be non-empty and of one length")
+        raise ConfigError(
+            "populations: sizes, noises and angles must be non-empty and of one length"
+        )
     if not 0 < train_fraction < 1:
         raise ConfigError(f"populations: train_fraction must be in (0, 1), got {train_fraction}")
     rng = np.random.RandomState(seed)
@@ -111,6 +113,10 @@ def load_populations(
         sizes, noises, angles, test_size, test_noise, test_angle, train_fraction, seed
     )[split]
     ds = LabeledTensorDataset(
-        torch.from_numpy(x), torch.from_numpy(y), ["0", "1"], name="populations", transform=transform
+        torch.from_numpy(x),
+        torch.from_numpy(y),
+        ["0", "1"],
+        name="populations",
+        transform=transform,
     )
     return ds.to(device) if device is not None else ds

@@ -1,4 +1,5 @@
-"""Dataset registry: `get_dataset(name, split, root=None, **options)` and the decorator that fills it.
+"""Dataset registry: `get_dataset(name, split, root=None, **options)` and the decorator that fills
+it.
 
 A dataset is registered with `@register_dataset("name", splits=(...))` on a builder: a function
 or class called as `builder(split, root=None, **options)` (`root` may be left out by builders
@@ -12,9 +13,14 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scratchlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
+
+    from scratchlab.data.base import LabeledTensorDataset
 
 # Built-in datasets and the module that registers each; imported on first use.
 BUILTIN_MODULES: dict[str, str] = {
@@ -77,7 +83,9 @@ def register_dataset(
     aliases = dict(aliases or {})
     for alias, target in aliases.items():
         if target not in splits:
-            raise ConfigError(f"dataset {name!r}: alias {alias!r} points to unknown split {target!r}")
+            raise ConfigError(
+                f"dataset {name!r}: alias {alias!r} points to unknown split {target!r}"
+            )
 
     def decorator(builder: Callable) -> Callable:
         _REGISTRY[name] = DatasetEntry(name, builder, splits, aliases)
@@ -101,9 +109,7 @@ def dataset_names() -> list[str]:
 def _entry(name: str) -> DatasetEntry:
     _load_builtin(name)
     if name not in _REGISTRY:
-        raise ConfigError(
-            f"unknown dataset {name!r}; known datasets: {', '.join(dataset_names())}"
-        )
+        raise ConfigError(f"unknown dataset {name!r}; known datasets: {', '.join(dataset_names())}")
     return _REGISTRY[name]
 
 
@@ -117,7 +123,9 @@ def dataset_options(name: str) -> tuple[str, ...] | None:
     return _entry(name).options()
 
 
-def get_dataset(name: str, split: str = "train", root: Any = None, **options: Any) -> Any:
+def get_dataset(
+    name: str, split: str = "train", root: Any = None, **options: Any
+) -> LabeledTensorDataset | Dataset:
     """Build split `split` of dataset `name`, with its data looked for under `root`.
 
     Raises:

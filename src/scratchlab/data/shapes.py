@@ -1,4 +1,5 @@
-"""`shapes`: synthetic object detection, coloured squares, circles and triangles on noisy backgrounds.
+"""`shapes`: synthetic object detection, coloured squares, circles and triangles on noisy
+backgrounds.
 
 `write_shapes_dataset` writes a YOLO-format folder (``images/{train,val[,test]}``,
 ``labels/{train,val[,test]}``, ``data.yaml``) that ultralytics trains on directly;
@@ -63,9 +64,7 @@ def _place_boxes(rng: np.random.Generator, imgsz: int, count: int) -> np.ndarray
         size = rng.integers(lo, hi, endpoint=True, size=2)
         x0, y0 = rng.integers(0, imgsz - size + 1)
         box = np.array([x0, y0, x0 + size[0], y0 + size[1]])
-        if all(
-            box[0] >= b[2] or b[0] >= box[2] or box[1] >= b[3] or b[1] >= box[3] for b in boxes
-        ):
+        if all(box[0] >= b[2] or b[0] >= box[2] or box[1] >= b[3] or b[1] >= box[3] for b in boxes):
             boxes.append(box)
     return np.stack(boxes) if boxes else np.zeros((0, 4), dtype=np.int64)
 
@@ -78,7 +77,9 @@ def _object_colour(rng: np.random.Generator, background: np.ndarray) -> tuple[in
     return tuple(int(c) for c in colour)
 
 
-def _draw(draw: ImageDraw.ImageDraw, cls: int, box: np.ndarray, colour: tuple[int, int, int]) -> None:
+def _draw(
+    draw: ImageDraw.ImageDraw, cls: int, box: np.ndarray, colour: tuple[int, int, int]
+) -> None:
     """Draw shape `cls` filling the pixels x0..x1-1, y0..y1-1 of `box`."""
     x0, y0, x1, y1 = (int(v) for v in box)
     if cls == 0:
@@ -109,12 +110,15 @@ def _yolo_lines(boxes: np.ndarray, classes: np.ndarray, imgsz: int) -> str:
     """YOLO label text: one ``cls cx cy w h`` line per box, normalised to [0, 1]."""
     lines = []
     for cls, (x0, y0, x1, y1) in zip(classes, boxes, strict=True):
-        cx, cy, w, h = (x0 + x1) / 2 / imgsz, (y0 + y1) / 2 / imgsz, (x1 - x0) / imgsz, (y1 - y0) / imgsz
+        cx, cy = (x0 + x1) / 2 / imgsz, (y0 + y1) / 2 / imgsz
+        w, h = (x1 - x0) / imgsz, (y1 - y0) / imgsz
         lines.append(f"{int(cls)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def _write_split(out: Path, split: str, count: int, opts: ShapesOptions, rng: np.random.Generator) -> None:
+def _write_split(
+    out: Path, split: str, count: int, opts: ShapesOptions, rng: np.random.Generator
+) -> None:
     images, labels = out / "images" / split, out / "labels" / split
     for folder in (images, labels):
         shutil.rmtree(folder, ignore_errors=True)
@@ -147,7 +151,13 @@ def write_shapes_dataset(
         return data_yaml
     (out / META_FILE).unlink(missing_ok=True)
     counts = {"train": num_train, "val": num_val, "test": num_test}
-    rngs = dict(zip(SPLITS, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)), strict=True))
+    rngs = dict(
+        zip(
+            SPLITS,
+            (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)),
+            strict=True,
+        )
+    )
     for split in SPLITS:
         if counts[split]:
             _write_split(out, split, counts[split], opts, rngs[split])
@@ -173,7 +183,10 @@ def read_yolo_labels(path: Path, width: int, height: int) -> tuple[torch.Tensor,
     """Boxes (n, 4) xyxy pixels (float32) and labels (n,) int64 from a YOLO label file."""
     rows = np.loadtxt(path, ndmin=2, dtype=np.float64) if path.stat().st_size else np.zeros((0, 5))
     cls, cx, cy, w, h = (rows[:, i] for i in range(5))
-    boxes = np.stack([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height], 1)
+    boxes = np.stack(
+        [(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height],
+        1,
+    )
     return torch.as_tensor(boxes, dtype=torch.float32), torch.as_tensor(cls, dtype=torch.int64)
 
 
@@ -191,7 +204,8 @@ class ShapesDataset(Dataset):
         self.files = sorted((self.root / "images" / split).glob("*.png"))
         if not self.files:
             raise DatasetNotFoundError(
-                f"shapes split {split!r} has no images under {self.root}; write it with write_shapes_dataset"
+                f"shapes split {split!r} has no images under {self.root}; write it with "
+                "write_shapes_dataset"
             )
 
     def __len__(self) -> int:
@@ -216,7 +230,8 @@ def shapes(
     max_objects: int = 3,
     seed: int = 0,
 ) -> ShapesDataset:
-    """Split `split` of the `shapes` folder at `root` (default ``$SCRATCHLAB_CACHE/shapes``), written when missing."""
+    """Split `split` of the `shapes` folder at `root` (default ``$SCRATCHLAB_CACHE/shapes``),
+    written when missing."""
     folder = Path(root).expanduser() if root is not None else cache_dir() / "shapes"
     if split == "test" and num_test == 0:
         raise ConfigError("shapes has no test split unless num_test > 0; pass num_test=N")

@@ -56,8 +56,9 @@ def _rand(n: int, generator: torch.Generator | None, device: torch.device) -> to
     return torch.rand(n, generator=generator, device=gen_device).to(device)
 
 
-def batch_crop(x: torch.Tensor, padding: int, dy: torch.Tensor, dx: torch.Tensor,
-               mode: str = "reflect") -> torch.Tensor:
+def batch_crop(
+    x: torch.Tensor, padding: int, dy: torch.Tensor, dx: torch.Tensor, mode: str = "reflect"
+) -> torch.Tensor:
     """Pad each image by `padding` and cut the HxW window at offset (dy[i], dx[i]) in [0, 2p].
 
     An offset of (padding, padding) returns the image unchanged.
@@ -78,8 +79,9 @@ def batch_crop(x: torch.Tensor, padding: int, dy: torch.Tensor, dx: torch.Tensor
     return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def batch_random_crop(x: torch.Tensor, padding: int, generator: torch.Generator | None = None,
-                      mode: str = "reflect") -> torch.Tensor:
+def batch_random_crop(
+    x: torch.Tensor, padding: int, generator: torch.Generator | None = None, mode: str = "reflect"
+) -> torch.Tensor:
     """Random translation of each image by up to `padding` pixels (pad with reflect or zeros)."""
     _check_batch(x)
     span = 2 * padding + 1
@@ -92,15 +94,17 @@ def _flip_where(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
 
 
-def batch_random_flip(x: torch.Tensor, generator: torch.Generator | None = None,
-                      p: float = 0.5) -> torch.Tensor:
+def batch_random_flip(
+    x: torch.Tensor, generator: torch.Generator | None = None, p: float = 0.5
+) -> torch.Tensor:
     """Flip each image left-right with probability `p`."""
     _check_batch(x)
     return _flip_where(x, _rand(len(x), generator, x.device) < p)
 
 
-def flip_mask(n: int, generator: torch.Generator | None = None,
-              device: str | torch.device = "cpu") -> torch.Tensor:
+def flip_mask(
+    n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """A random boolean mask of length `n` with (about) half of it True: the `base_mask` below."""
     return _rand(n, generator, torch.device(device)) < 0.5
 
@@ -117,8 +121,9 @@ def batch_alternating_flip(x: torch.Tensor, epoch: int, base_mask: torch.Tensor)
     return _flip_where(x, mask if epoch % 2 == 0 else ~mask)
 
 
-def normalize(x: torch.Tensor, mean: Sequence[float] | torch.Tensor,
-              std: Sequence[float] | torch.Tensor) -> torch.Tensor:
+def normalize(
+    x: torch.Tensor, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor
+) -> torch.Tensor:
     """(x - mean) / std per channel; uint8 input is first scaled to [0, 1] floats.
 
     Works on (C, H, W) and (N, C, H, W); the result is float32 unless `x` is another float type.

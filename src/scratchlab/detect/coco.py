@@ -65,7 +65,9 @@ def split_images(image_ids: Sequence[int], fractions: Sequence[float], seed: int
     """Assign each image id to train/val[/test] at random with the given fractions."""
     fractions = [float(f) for f in fractions]
     if len(fractions) not in (2, 3) or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
-        raise ConfigError(f"--split takes 2 or 3 non-negative fractions that add up to 1, got {fractions}")
+        raise ConfigError(
+            f"--split takes 2 or 3 non-negative fractions that add up to 1, got {fractions}"
+        )
     ids = np.array(sorted(image_ids))
     order = ids[np.random.default_rng(seed).permutation(len(ids))]
     n_train = round(fractions[0] * len(ids))
@@ -80,7 +82,11 @@ def split_images(image_ids: Sequence[int], fractions: Sequence[float], seed: int
 
 
 def _safe_relpath(file_name: str) -> PurePosixPath:
-    parts = [p for p in PurePosixPath(file_name.replace("\\", "/")).parts if p not in ("", "/", "..", ".")]
+    parts = [
+        p
+        for p in PurePosixPath(file_name.replace("\\", "/")).parts
+        if p not in ("", "/", "..", ".")
+    ]
     if not parts:
         raise ConfigError(f"image file name {file_name!r} is empty")
     return PurePosixPath(*parts)
@@ -88,7 +94,8 @@ def _safe_relpath(file_name: str) -> PurePosixPath:
 
 def _yolo_line(cls: int, box: np.ndarray, width: float, height: float) -> str:
     x0, y0, x1, y1 = box
-    return f"{cls} {(x0 + x1) / 2 / width:.6f} {(y0 + y1) / 2 / height:.6f} {(x1 - x0) / width:.6f} {(y1 - y0) / height:.6f}"
+    cx, cy = (x0 + x1) / 2 / width, (y0 + y1) / 2 / height
+    return f"{cls} {cx:.6f} {cy:.6f} {(x1 - x0) / width:.6f} {(y1 - y0) / height:.6f}"
 
 
 def _place_image(source: Path, target: Path, mode: str) -> None:
@@ -113,8 +120,14 @@ def load_coco(path: str | Path) -> dict:
 
 
 def prepare_coco(
-    annotations: str | Path, images_dir: str | Path, out: str | Path, mapping: str | None = None,
-    split: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0, images: str = "symlink", min_size: float = 1.0,
+    annotations: str | Path,
+    images_dir: str | Path,
+    out: str | Path,
+    mapping: str | None = None,
+    split: Sequence[float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    images: str = "symlink",
+    min_size: float = 1.0,
 ) -> PrepareReport:
     """Convert COCO annotations (+ their images) into a YOLO-format folder at `out`.
 
@@ -139,10 +152,13 @@ def prepare_coco(
     assignment = split_images(list(image_info), split, seed)
     src_root, out = Path(images_dir), Path(out)
     if images != "none":
-        missing = [im["file_name"] for im in doc["images"] if not (src_root / im["file_name"]).is_file()]
+        missing = [
+            im["file_name"] for im in doc["images"] if not (src_root / im["file_name"]).is_file()
+        ]
         if missing:
             raise DatasetNotFoundError(
-                f"{len(missing)} of {len(doc['images'])} images not found under {src_root} (e.g. {missing[0]}); "
+                f"{len(missing)} of {len(doc['images'])} images not found under {src_root} (e.g. "
+                f"{missing[0]}); "
                 "fix IMAGES_DIR or pass --images none to write labels only"
             )
     counts: Counter[str] = Counter()
@@ -170,17 +186,24 @@ def prepare_coco(
     spec["names"] = dict(enumerate(cmap.classes))
     data_yaml = atomic_write_text(out / "data.yaml", yaml.safe_dump(spec, sort_keys=False))
     report = PrepareReport(
-        total_annotations=len(doc["annotations"]), kept=counts["kept"], clipped=counts["clipped"],
-        dropped_degenerate=counts["degenerate"], dropped_unmapped=counts["unmapped"],
-        dropped_orphan=counts["orphan"], images={s: sum(v == s for v in assignment.values()) for s in SPLITS},
+        total_annotations=len(doc["annotations"]),
+        kept=counts["kept"],
+        clipped=counts["clipped"],
+        dropped_degenerate=counts["degenerate"],
+        dropped_unmapped=counts["unmapped"],
+        dropped_orphan=counts["orphan"],
+        images={s: sum(v == s for v in assignment.values()) for s in SPLITS},
         classes=list(cmap.classes),
-        class_counts={c: {s: per_class[s][c] for s in SPLITS} for c in cmap.classes}, data_yaml=data_yaml,
+        class_counts={c: {s: per_class[s][c] for s in SPLITS} for c in cmap.classes},
+        data_yaml=data_yaml,
     )
     _write_tables(out, report, cmap, doc["categories"])
     return report
 
 
-def _write_folder(out: Path, image_info: dict, assignment: dict, lines: dict, src_root: Path, mode: str) -> None:
+def _write_folder(
+    out: Path, image_info: dict, assignment: dict, lines: dict, src_root: Path, mode: str
+) -> None:
     for kind in ("images", "labels"):
         shutil.rmtree(out / kind, ignore_errors=True)
     for image_id, im in progress(image_info.items(), desc="writing labels"):
@@ -205,14 +228,21 @@ def class_count_rows(report: PrepareReport) -> list[dict[str, object]]:
     return rows
 
 
-def _write_tables(out: Path, report: PrepareReport, cmap: CategoryMapping, categories: list[dict]) -> None:
+def _write_tables(
+    out: Path, report: PrepareReport, cmap: CategoryMapping, categories: list[dict]
+) -> None:
     rows = class_count_rows(report)
     header = ["class", *SPLITS, "all"]
-    csv = "\n".join(",".join(str(r[h]) for h in header) for r in [dict(zip(header, header, strict=True)), *rows])
+    csv = "\n".join(
+        ",".join(str(r[h]) for h in header) for r in [dict(zip(header, header, strict=True)), *rows]
+    )
     atomic_write_text(out / "class_counts.csv", csv + "\n")
     atomic_write_json(out / "class_counts.json", rows)
     summary = {k: v for k, v in asdict(report).items() if k != "data_yaml"}
-    summary["mapping"] = [{"supercategory": s, "category": n, "class": t} for s, n, t in mapping_table(cmap, categories)]
+    summary["mapping"] = [
+        {"supercategory": s, "category": n, "class": t}
+        for s, n, t in mapping_table(cmap, categories)
+    ]
     atomic_write_json(out / "prepare_report.json", summary)
 
 
@@ -220,11 +250,16 @@ def format_report(report: PrepareReport) -> str:
     """The class-count table and the box accounting as text."""
     width = max(len(c) for c in [*report.classes, "class", "total"])
     head = f"{'class':<{width}} " + " ".join(f"{s:>7}" for s in (*SPLITS, "all"))
-    body = [f"{r['class']:<{width}} " + " ".join(f"{r[s]:>7}" for s in (*SPLITS, "all")) for r in class_count_rows(report)]
+    body = [
+        f"{r['class']:<{width}} " + " ".join(f"{r[s]:>7}" for s in (*SPLITS, "all"))
+        for r in class_count_rows(report)
+    ]
     images = ", ".join(f"{report.images[s]} {s}" for s in SPLITS)
     boxes = (
-        f"boxes: {report.total_annotations} in annotations = {report.kept} kept + {report.clipped} clipped + "
-        f"{report.dropped_degenerate} dropped (degenerate) + {report.dropped_unmapped} dropped (unmapped) + "
+        f"boxes: {report.total_annotations} in annotations = {report.kept} kept + {report.clipped} "
+        "clipped + "
+        f"{report.dropped_degenerate} dropped (degenerate) + {report.dropped_unmapped} dropped "
+        "(unmapped) + "
         f"{report.dropped_orphan} dropped (no image)"
     )
     return "\n".join([head, *body, f"images: {images}", boxes, f"data: {report.data_yaml}"])

@@ -43,7 +43,10 @@ class GridConfig:
         """Raise `ConfigError` for an empty grid or unknown names."""
         bad = [o for o in self.optimizers if o not in OPTIMIZERS]
         if bad or not (self.optimizers and self.lrs and self.momentums):
-            raise ConfigError(f"grid needs optimizers from {', '.join(OPTIMIZERS)}, lrs and momentums (bad: {bad})")
+            raise ConfigError(
+                f"grid needs optimizers from {', '.join(OPTIMIZERS)}, lrs and "
+                f"momentums (bad: {bad})"
+            )
         if self.metric not in METRICS:
             raise ConfigError(f"grid metric {self.metric!r} is not one of {', '.join(METRICS)}")
         if self.epochs < 1 or self.final_epochs < 0:
@@ -94,7 +97,9 @@ def _run_one(base: TrainConfig, runs: Path, name: str, **changes: Any) -> GridEn
         result = train(replace(base, out=str(runs), name=name, **changes))
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        atomic_write_json(runs / name / "error.json", {"error": error, "traceback": traceback.format_exc()})
+        atomic_write_json(
+            runs / name / "error.json", {"error": error, "traceback": traceback.format_exc()}
+        )
         return GridEntry(opt, lr, mom, name, "failed", error=error)
     return GridEntry(opt, lr, mom, name, "done", result.metrics)
 
@@ -112,16 +117,33 @@ def run_grid(grid: GridConfig, base: TrainConfig, log: Any = print) -> GridResul
     for i, (opt, lr, mom) in enumerate(combos, 1):
         name = combination_name(opt, lr, mom)
         entry = _run_one(base, runs, name, optimizer=opt, lr=lr, momentum=mom, epochs=grid.epochs)
-        log(f"[{i}/{len(combos)}] {name}: {entry.status} " + (entry.metrics.summary() if entry.metrics else entry.error or ""))
+        log(
+            f"[{i}/{len(combos)}] {name}: {entry.status} "
+            "" + (entry.metrics.summary() if entry.metrics else entry.error or "")
+        )
         entries.append(entry)
-    heatmaps = [plot_heatmap(entries, opt, metric, grid, out / "heatmaps") for opt in grid.optimizers for metric in METRICS]
+    heatmaps = [
+        plot_heatmap(entries, opt, metric, grid, out / "heatmaps")
+        for opt in grid.optimizers
+        for metric in METRICS
+    ]
     ok = [e for e in entries if e.metrics is not None]
     best = max(ok, key=lambda e: e.value(grid.metric)) if ok else None
     final = None
     if best is not None and grid.final_epochs > 0:
-        final = _run_one(base, runs, f"final_{best.name}", optimizer=best.optimizer, lr=best.lr,
-                         momentum=best.momentum, epochs=grid.final_epochs)
-        log(f"final {final.name}: {final.status} " + (final.metrics.summary() if final.metrics else final.error or ""))
+        final = _run_one(
+            base,
+            runs,
+            f"final_{best.name}",
+            optimizer=best.optimizer,
+            lr=best.lr,
+            momentum=best.momentum,
+            epochs=grid.final_epochs,
+        )
+        log(
+            f"final {final.name}: {final.status} "
+            "" + (final.metrics.summary() if final.metrics else final.error or "")
+        )
     summary = _write_summary(out, grid, base, entries, best, final)
     return GridResult(entries, best, final, heatmaps, summary)
 
@@ -130,34 +152,62 @@ def _entry_dict(entry: GridEntry | None) -> dict[str, Any] | None:
     return None if entry is None else asdict(entry)
 
 
-def _write_summary(out: Path, grid: GridConfig, base: TrainConfig, entries: list[GridEntry],
-                   best: GridEntry | None, final: GridEntry | None) -> Path:
-    doc = {"grid": asdict(grid), "base": asdict(base), "entries": [_entry_dict(e) for e in entries],
-           "best": _entry_dict(best), "final": _entry_dict(final)}
+def _write_summary(
+    out: Path,
+    grid: GridConfig,
+    base: TrainConfig,
+    entries: list[GridEntry],
+    best: GridEntry | None,
+    final: GridEntry | None,
+) -> Path:
+    doc = {
+        "grid": asdict(grid),
+        "base": asdict(base),
+        "entries": [_entry_dict(e) for e in entries],
+        "best": _entry_dict(best),
+        "final": _entry_dict(final),
+    }
     header = ["optimizer", "lr", "momentum", "status", *METRICS, "precision", "recall", "error"]
     rows = [",".join(header)]
     for e in entries:
         m = e.metrics
-        vals = [e.optimizer, f"{e.lr:g}", f"{e.momentum:g}", e.status, *(f"{e.value(k):.6f}" for k in METRICS),
-                f"{m.precision:.6f}" if m else "", f"{m.recall:.6f}" if m else "", (e.error or "").replace(",", ";")]
+        vals = [
+            e.optimizer,
+            f"{e.lr:g}",
+            f"{e.momentum:g}",
+            e.status,
+            *(f"{e.value(k):.6f}" for k in METRICS),
+            f"{m.precision:.6f}" if m else "",
+            f"{m.recall:.6f}" if m else "",
+            (e.error or "").replace(",", ";"),
+        ]
         rows.append(",".join(vals))
     atomic_write_text(out / "grid.csv", "\n".join(rows) + "\n")
     return atomic_write_json(out / "grid.json", doc)
 
 
-def heatmap_matrix(entries: Sequence[GridEntry], optimizer: str, metric: str,
-                   lrs: Sequence[float], momentums: Sequence[float]) -> list[list[float]]:
+def heatmap_matrix(
+    entries: Sequence[GridEntry],
+    optimizer: str,
+    metric: str,
+    lrs: Sequence[float],
+    momentums: Sequence[float],
+) -> list[list[float]]:
     """Rows = learning rates, columns = momentums; NaN where a combination failed or is missing."""
     by_key = {(e.lr, e.momentum): e.value(metric) for e in entries if e.optimizer == optimizer}
     return [[by_key.get((lr, m), math.nan) for m in momentums] for lr in lrs]
 
 
-def plot_heatmap(entries: Sequence[GridEntry], optimizer: str, metric: str, grid: GridConfig, folder: Path) -> Path:
+def plot_heatmap(
+    entries: Sequence[GridEntry], optimizer: str, metric: str, grid: GridConfig, folder: Path
+) -> Path:
     """Save an annotated learning-rate x momentum heatmap of `metric` for `optimizer`."""
     import numpy as np
     from matplotlib.figure import Figure
 
-    values = np.array(heatmap_matrix(entries, optimizer, metric, grid.lrs, grid.momentums), dtype=float)
+    values = np.array(
+        heatmap_matrix(entries, optimizer, metric, grid.lrs, grid.momentums), dtype=float
+    )
     fig = Figure(figsize=(1.4 * len(grid.momentums) + 2.2, 0.6 * len(grid.lrs) + 1.8))
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", aspect="auto")
@@ -165,7 +215,11 @@ def plot_heatmap(entries: Sequence[GridEntry], optimizer: str, metric: str, grid
     finite = values[np.isfinite(values)]
     middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
     for (r, c), v in np.ndenumerate(values):
-        text, colour = ("failed", "black") if math.isnan(v) else (f"{v:.3f}", "black" if v > middle else "white")
+        text, colour = (
+            ("failed", "black")
+            if math.isnan(v)
+            else (f"{v:.3f}", "black" if v > middle else "white")
+        )
         ax.text(c, r, text, ha="center", va="center", color=colour, fontsize=9)
     ax.set_xticks(range(len(grid.momentums)), [f"{m:g}" for m in grid.momentums])
     ax.set_yticks(range(len(grid.lrs)), [f"{lr:g}" for lr in grid.lrs])

@@ -17,7 +17,15 @@ import yaml
 
 from scratchlab.errors import ConfigError
 
-TACO7_CLASSES = ("bio", "glass", "metals_and_plastic", "non_recyclable", "other", "paper", "unknown")
+TACO7_CLASSES = (
+    "bio",
+    "glass",
+    "metals_and_plastic",
+    "non_recyclable",
+    "other",
+    "paper",
+    "unknown",
+)
 
 TACO7_BY_SUPERCATEGORY: dict[str, str] = {
     "Aluminium foil": "metals_and_plastic",
@@ -93,7 +101,9 @@ def identity_mapping(categories: list[dict]) -> CategoryMapping:
     """Keep every COCO category as its own class, in order of category id."""
     names = [c["name"] for c in sorted(categories, key=lambda c: c["id"])]
     if len(set(names)) != len(names):
-        raise ConfigError("COCO category names are not unique; pass --mapping FILE.yaml to merge them")
+        raise ConfigError(
+            "COCO category names are not unique; pass --mapping FILE.yaml to merge them"
+        )
     return CategoryMapping(tuple(names), {n: n for n in names}, {})
 
 
@@ -129,7 +139,12 @@ def resolve_mapping(spec: str | None, categories: list[dict]) -> CategoryMapping
     return load_mapping_yaml(spec)
 
 
-def mapping_table(mapping: CategoryMapping, categories: list[dict]) -> list[tuple[str, str, str | None]]:
+def mapping_table(
+    mapping: CategoryMapping, categories: list[dict]
+) -> list[tuple[str, str, str | None]]:
     """(super-category, category, target) for every COCO category, in id order."""
     cats = sorted(categories, key=lambda c: c["id"])
-    return [(c.get("supercategory", ""), c["name"], mapping.target(c["name"], c.get("supercategory"))) for c in cats]
+    return [
+        (c.get("supercategory", ""), c["name"], mapping.target(c["name"], c.get("supercategory")))
+        for c in cats
+    ]

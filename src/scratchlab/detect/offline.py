@@ -98,7 +98,9 @@ def check_model(model: str | Path) -> str:
                 "yolov8n.yaml to start from scratch"
             )
         return str(path)
-    raise ConfigError(f"model {name!r} is neither a .pt weights file nor a .yaml architecture (e.g. yolov8n.yaml)")
+    raise ConfigError(
+        f"model {name!r} is neither a .pt weights file nor a .yaml architecture (e.g. yolov8n.yaml)"
+    )
 
 
 def load_model(model: str | Path):
@@ -110,10 +112,14 @@ def load_model(model: str | Path):
     try:
         return YOLO(name, task="detect")
     except FileNotFoundError as exc:
-        raise ConfigError(f"model {name!r} not found ({exc}); pass a .yaml such as yolov8n.yaml or a .pt path") from None
+        raise ConfigError(
+            f"model {name!r} not found ({exc}); pass a .yaml such as yolov8n.yaml or a .pt path"
+        ) from None
     except Exception as exc:
         if name.endswith(".pt"):
-            raise CheckpointError(f"cannot load weights {name}: {type(exc).__name__}: {exc}") from None
+            raise CheckpointError(
+                f"cannot load weights {name}: {type(exc).__name__}: {exc}"
+            ) from None
         raise
 
 
@@ -125,8 +131,13 @@ def _keep_process_settings() -> Iterator[None]:
 
     np_options = np.get_printoptions()
     opts = torch._tensor_str.PRINT_OPTS
-    torch_options = dict(precision=opts.precision, threshold=opts.threshold, edgeitems=opts.edgeitems,
-                         linewidth=opts.linewidth, sci_mode=opts.sci_mode)
+    torch_options = dict(
+        precision=opts.precision,
+        threshold=opts.threshold,
+        edgeitems=opts.edgeitems,
+        linewidth=opts.linewidth,
+        sci_mode=opts.sci_mode,
+    )
     omp = os.environ.get("OMP_NUM_THREADS")
     try:
         yield

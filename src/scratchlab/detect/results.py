@@ -83,7 +83,8 @@ class ValResult:
 
 @dataclass
 class Detection:
-    """One predicted box: corners in pixels (x0, y0, x1, y1), class index, class name, confidence."""
+    """One predicted box: corners in pixels (x0, y0, x1, y1), class index, class name,
+    confidence."""
 
     xyxy: tuple[float, float, float, float]
     cls: int
@@ -125,8 +126,12 @@ def environment(device: str | None = None) -> dict[str, Any]:
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).resolve().parent, check=False,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -145,8 +150,12 @@ def _plain(value: Any) -> Any:
 
 
 def write_results(
-    path: Path, config: Any, metrics: DetectMetrics, timings: dict[str, float] | None = None,
-    device: str | None = None, extra: dict[str, Any] | None = None,
+    path: Path,
+    config: Any,
+    metrics: DetectMetrics,
+    timings: dict[str, float] | None = None,
+    device: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a results JSON atomically; `config` is a dataclass or a dict."""
     cfg = asdict(config) if hasattr(config, "__dataclass_fields__") else dict(config)
@@ -166,4 +175,6 @@ def load_results(path: str | Path) -> tuple[dict[str, Any], DetectMetrics]:
         doc = json.loads(Path(path).read_text())
         return doc["config"], DetectMetrics(**doc["results"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"cannot read detection results {path}: {exc}; run the command again") from None
+        raise ConfigError(
+            f"cannot read detection results {path}: {exc}; run the command again"
+        ) from None

@@ -1,8 +1,8 @@
 """Train, validate and predict with ultralytics YOLO, offline, with scratchlab results JSON.
 
-    from scratchlab.detect import TrainConfig, train, val, predict
-    result = train(TrainConfig(data="shapes/data.yaml", model="yolov8n.yaml", epochs=10, imgsz=64))
-    print(result.metrics.map50, result.run_dir)
+from scratchlab.detect import TrainConfig, train, val, predict
+result = train(TrainConfig(data="shapes/data.yaml", model="yolov8n.yaml", epochs=10, imgsz=64))
+print(result.metrics.map50, result.run_dir)
 """
 
 from __future__ import annotations
@@ -15,12 +15,10 @@ from typing import Any
 
 import yaml
 
-from scratchlab.detect.offline import check_model, keep_torch_settings, load_model, no_amp_download
+from scratchlab.detect.offline import keep_torch_settings, load_model, no_amp_download
 from scratchlab.detect.results import (
     RESULTS_FILE,
-    Detection,
     DetectMetrics,
-    ImageDetections,
     TrainResult,
     ValResult,
     write_results,
@@ -88,7 +86,9 @@ class TrainConfig:
         if self.epochs < 1 or self.batch < 1 or self.imgsz < 32:
             raise ConfigError("epochs and batch must be >= 1 and imgsz >= 32")
         if self.lr <= 0 or not 0 <= self.momentum < 1:
-            raise ConfigError(f"need lr > 0 and 0 <= momentum < 1 (got lr={self.lr}, momentum={self.momentum})")
+            raise ConfigError(
+                f"need lr > 0 and 0 <= momentum < 1 (got lr={self.lr}, momentum={self.momentum})"
+            )
         reserved = sorted(RESERVED & set(self.overrides))
         if reserved:
             raise ConfigError(f"set {', '.join(reserved)} with their own options, not as overrides")
@@ -130,7 +130,9 @@ def check_data(data: str | Path, splits: Sequence[str] = ("train", "val")) -> st
     try:
         spec = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"dataset file {data} is not valid YAML: {' '.join(str(exc).split())}") from None
+        raise ConfigError(
+            f"dataset file {data} is not valid YAML: {' '.join(str(exc).split())}"
+        ) from None
     if not isinstance(spec, dict) or ("names" not in spec and "nc" not in spec):
         raise ConfigError(f"dataset file {data} needs 'train', 'val' and 'names'; {hint}")
     root = Path(spec["path"]).expanduser() if spec.get("path") else path.resolve().parent
@@ -171,7 +173,8 @@ class _EpochTimer:
 
 
 def train(config: TrainConfig) -> TrainResult:
-    """Train a YOLO detector, validate the best weights, write ``results.json`` in the run folder."""
+    """Train a YOLO detector, validate the best weights, write ``results.json`` in the run
+    folder."""
     config.validate()
     data = check_data(config.data)
     device = ultralytics_device(config.device)
@@ -180,11 +183,25 @@ def train(config: TrainConfig) -> TrainResult:
     model.add_callback("on_train_epoch_start", timer.start)
     model.add_callback("on_train_epoch_end", timer.end)
     args: dict[str, Any] = dict(
-        data=data, epochs=config.epochs, imgsz=config.imgsz, batch=config.batch,
-        optimizer=config.optimizer, lr0=config.lr, momentum=config.momentum, device=device,
-        project=str(Path(config.out).resolve()), name=config.name, exist_ok=True, seed=config.seed,
-        workers=config.workers, warmup_epochs=config.warmup_epochs, mosaic=config.mosaic,
-        val=config.val, plots=config.plots, amp=config.amp and device != "cpu", verbose=False,
+        data=data,
+        epochs=config.epochs,
+        imgsz=config.imgsz,
+        batch=config.batch,
+        optimizer=config.optimizer,
+        lr0=config.lr,
+        momentum=config.momentum,
+        device=device,
+        project=str(Path(config.out).resolve()),
+        name=config.name,
+        exist_ok=True,
+        seed=config.seed,
+        workers=config.workers,
+        warmup_epochs=config.warmup_epochs,
+        mosaic=config.mosaic,
+        val=config.val,
+        plots=config.plots,
+        amp=config.amp and device != "cpu",
+        verbose=False,
     )
     if config.nbs is not None:
         args["nbs"] = config.nbs
@@ -193,13 +210,23 @@ def train(config: TrainConfig) -> TrainResult:
         with no_amp_download(), keep_torch_settings():
             raw = model.train(**args)
     except FileNotFoundError as exc:
-        raise DatasetNotFoundError(f"cannot train on {data}: {' '.join(str(exc).split())}") from None
+        raise DatasetNotFoundError(
+            f"cannot train on {data}: {' '.join(str(exc).split())}"
+        ) from None
     run_dir = Path(model.trainer.save_dir)
-    metrics = DetectMetrics.from_ultralytics(raw if raw is not None else model.trainer.validator.metrics)
+    metrics = DetectMetrics.from_ultralytics(
+        raw if raw is not None else model.trainer.validator.metrics
+    )
     weights = run_dir / "weights" / "best.pt"
-    result = TrainResult(metrics, run_dir, weights, run_dir / RESULTS_FILE, timer.epochs, timer.images, timer.seconds)
-    timings = {"train_seconds": timer.seconds, "images_per_second": result.images_per_second,
-               "epochs": timer.epochs, "train_images": timer.images}
+    result = TrainResult(
+        metrics, run_dir, weights, run_dir / RESULTS_FILE, timer.epochs, timer.images, timer.seconds
+    )
+    timings = {
+        "train_seconds": timer.seconds,
+        "images_per_second": result.images_per_second,
+        "epochs": timer.epochs,
+        "train_images": timer.images,
+    }
     write_results(result.results_json, config, metrics, timings, device, {"run_dir": str(run_dir)})
     return result
 
@@ -212,59 +239,31 @@ def val(config: ValConfig) -> ValResult:
     try:
         with keep_torch_settings():
             raw = model.val(
-                data=data, split=config.split, imgsz=config.imgsz, batch=config.batch, conf=config.conf,
-                iou=config.iou, device=device, project=str(Path(config.out).resolve()), name=config.name,
-                exist_ok=True, workers=config.workers, plots=config.plots, verbose=False,
+                data=data,
+                split=config.split,
+                imgsz=config.imgsz,
+                batch=config.batch,
+                conf=config.conf,
+                iou=config.iou,
+                device=device,
+                project=str(Path(config.out).resolve()),
+                name=config.name,
+                exist_ok=True,
+                workers=config.workers,
+                plots=config.plots,
+                verbose=False,
             )
     except FileNotFoundError as exc:
-        raise DatasetNotFoundError(f"cannot validate on split {config.split!r} of {data}: {' '.join(str(exc).split())}") from None
+        raise DatasetNotFoundError(
+            f"cannot validate on split {config.split!r} of {data}: {' '.join(str(exc).split())}"
+        ) from None
     run_dir = Path(raw.save_dir)
     metrics = DetectMetrics.from_ultralytics(raw)
-    results_json = write_results(run_dir / RESULTS_FILE, asdict(config), metrics, device=device,
-                                 extra={"run_dir": str(run_dir)})
+    results_json = write_results(
+        run_dir / RESULTS_FILE,
+        asdict(config),
+        metrics,
+        device=device,
+        extra={"run_dir": str(run_dir)},
+    )
     return ValResult(metrics, run_dir, results_json)
-
-
-def predict(
-    weights: str | Path, images: Sequence[str | Path], conf: float = 0.25,
-    out: str | Path | None = None, imgsz: int = 640, device: str = "auto",
-) -> list[ImageDetections]:
-    """Detect objects in `images`; with `out`, also save each image with its boxes drawn there."""
-    check_model(weights)
-    paths = [Path(p).expanduser() for p in images]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise DatasetNotFoundError(f"image not found: {missing[0]} ({len(missing)} missing); check the paths")
-    if not paths:
-        raise ConfigError("no images given; pass one or more image files")
-    model = load_model(weights)
-    out_dir = Path(out) if out is not None else None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    found = []
-    for path in paths:
-        res = model.predict(source=str(path), conf=conf, imgsz=imgsz, device=ultralytics_device(device),
-                            verbose=False, save=False)[0]
-        boxes = res.boxes
-        dets = [
-            Detection(tuple(float(v) for v in xyxy), int(c), str(res.names[int(c)]), float(p))
-            for xyxy, c, p in zip(boxes.xyxy.tolist(), boxes.cls.tolist(), boxes.conf.tolist(), strict=True)
-        ]
-        saved = None
-        if out_dir is not None:
-            saved = out_dir / f"{path.stem}_pred{path.suffix or '.jpg'}"
-            res.save(filename=str(saved))
-        found.append(ImageDetections(path, dets, saved))
-    return found
-
-
-def detections_table(found: Sequence[ImageDetections]) -> str:
-    """A plain-text table: image, class, confidence, box corners."""
-    rows = [f"{'image':<28} {'class':<16} {'conf':>6}  {'x0':>7} {'y0':>7} {'x1':>7} {'y1':>7}"]
-    for item in found:
-        if not item.detections:
-            rows.append(f"{item.path.name:<28} {'(none)':<16}")
-        for d in item.detections:
-            x0, y0, x1, y1 = d.xyxy
-            rows.append(f"{item.path.name:<28} {d.name:<16} {d.conf:>6.3f}  {x0:>7.1f} {y0:>7.1f} {x1:>7.1f} {y1:>7.1f}")
-    return "\n".join(rows)

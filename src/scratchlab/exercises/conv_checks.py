@@ -111,8 +111,9 @@ def _bn_forward(train: bool, ns: Namespace) -> None:
 
 BATCHNORM = (
     Check("BatchNorm forward in training matches F.batch_norm", partial(_bn_forward, True)),
-    Check("BatchNorm forward in eval mode uses the running statistics",
-          partial(_bn_forward, False)),
+    Check(
+        "BatchNorm forward in eval mode uses the running statistics", partial(_bn_forward, False)
+    ),
     Check(
         "BatchNorm backward on (N, C) matches autograd",
         lambda ns: autograd_check("BatchNorm on (N, C)", *_bn(ns, False)),

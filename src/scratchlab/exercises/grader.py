@@ -67,7 +67,9 @@ class Server:
     def __init__(self) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "scratchlab.exercises.worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,
         )
         self.buffer = b""
         try:
@@ -183,8 +185,9 @@ def grade_part(job: Job, time_limit: float) -> PartResult:
         raise
     seconds = min(time.monotonic() - start, time_limit)
     not_run = f"not run: {run.reason}" if run.reason else "not run"
-    checks = [run.results.get(i, CheckResult(c.name, False, not_run))
-              for i, c in enumerate(part.checks)]
+    checks = [
+        run.results.get(i, CheckResult(c.name, False, not_run)) for i, c in enumerate(part.checks)
+    ]
     return PartResult(part.name, part.title, checks, round(seconds, 3), run.reason)
 
 

@@ -136,8 +136,10 @@ MLP = (
     Check("MLP with dropout=0 has no Dropout layer", partial(_mlp_layers, 0.0)),
     Check("MLP picks the activation layer by name", _mlp_activations),
     Check("MLP passes wstd to its Linear layers", _mlp_wstd),
-    Check("MLP repr works (it reads the attributes set by __init__)", lambda ns: repr(
-        ns["MLP"](3, 2, [4], activation="sigmoid", dropout=0.5))),
+    Check(
+        "MLP repr works (it reads the attributes set by __init__)",
+        lambda ns: repr(ns["MLP"](3, 2, [4], activation="sigmoid", dropout=0.5)),
+    ),
     Check("MLP backward matches autograd", _mlp_autograd),
     Check("a tiny MLP overfits 12 points", _mlp_overfit),
 )

@@ -62,20 +62,33 @@ def _adam(p: Tensor, g: Tensor, s: dict[str, Tensor], t: int) -> Tensor:
 
 SPECS = {
     "VanillaSGD": Spec(
-        "VanillaSGD", {}, _sgd, "theta <- theta - lr g",
-        lambda ps: torch.optim.SGD(ps, lr=LR, weight_decay=REG), 0.1,
+        "VanillaSGD",
+        {},
+        _sgd,
+        "theta <- theta - lr g",
+        lambda ps: torch.optim.SGD(ps, lr=LR, weight_decay=REG),
+        0.1,
     ),
     "MomentumSGD": Spec(
-        "MomentumSGD", {"momentum": 0.8}, _momentum, "v <- mu v - lr g; theta <- theta + v",
-        lambda ps: torch.optim.SGD(ps, lr=LR, momentum=0.8, weight_decay=REG), 0.05,
+        "MomentumSGD",
+        {"momentum": 0.8},
+        _momentum,
+        "v <- mu v - lr g; theta <- theta + v",
+        lambda ps: torch.optim.SGD(ps, lr=LR, momentum=0.8, weight_decay=REG),
+        0.05,
     ),
     "RMSProp": Spec(
-        "RMSProp", {"decay": 0.9, "eps": 1e-8}, _rmsprop,
+        "RMSProp",
+        {"decay": 0.9, "eps": 1e-8},
+        _rmsprop,
         "r <- decay r + (1 - decay) g^2; theta <- theta - lr g / sqrt(r)",
-        lambda ps: torch.optim.RMSprop(ps, lr=LR, alpha=0.9, eps=1e-8, weight_decay=REG), 0.01,
+        lambda ps: torch.optim.RMSprop(ps, lr=LR, alpha=0.9, eps=1e-8, weight_decay=REG),
+        0.01,
     ),
     "Adam": Spec(
-        "Adam", {"betas": (0.8, 0.9), "eps": 1e-8}, _adam,
+        "Adam",
+        {"betas": (0.8, 0.9), "eps": 1e-8},
+        _adam,
         "m, v <- moving averages of g, g^2; theta <- theta - lr m_hat / sqrt(v_hat)",
         lambda ps: torch.optim.Adam(ps, lr=LR, betas=(0.8, 0.9), eps=1e-8, weight_decay=REG),
         0.05,
@@ -96,8 +109,9 @@ def _problem() -> tuple[list[Tensor], list[list[Tensor]]]:
     return params, [[grad(s) for s in shapes] for _ in range(STEPS)]
 
 
-def _compare(what: str, formula: str, got: list[Tensor], want: list[Tensor],
-             start: list[Tensor]) -> None:
+def _compare(
+    what: str, formula: str, got: list[Tensor], want: list[Tensor], start: list[Tensor]
+) -> None:
     for i, (mine, ref, first) in enumerate(zip(got, want, start, strict=True)):
         moved = float(torch.linalg.vector_norm(ref - first))
         diff = float(torch.linalg.vector_norm(mine - ref)) / max(moved, 1e-300)
@@ -112,8 +126,9 @@ def _follows_rule(spec: Spec, ns: Namespace) -> None:
     start, grads = _problem()
     params = [p.clone() for p in start]
     holders = [torch.zeros_like(p) for p in params]
-    optimizer = ns[spec.cls](list(zip(params, holders, strict=True)), learn_rate=LR, reg=REG,
-                             **spec.kwargs)
+    optimizer = ns[spec.cls](
+        list(zip(params, holders, strict=True)), learn_rate=LR, reg=REG, **spec.kwargs
+    )
     expected, state = [p.clone() for p in start], [{} for _ in start]
     for t, step_grads in enumerate(grads, start=1):
         for holder, g in zip(holders, step_grads, strict=True):
@@ -139,8 +154,13 @@ def _agrees_with_torch(spec: Spec, ns: Namespace) -> None:
         optimizer.step()
         reference.step()
         name = type(reference).__name__
-        _compare(f"{spec.cls} on torch parameters after step {t}", f"torch.optim.{name}",
-                 [p.detach() for p in ours], [p.detach() for p in theirs], start)
+        _compare(
+            f"{spec.cls} on torch parameters after step {t}",
+            f"torch.optim.{name}",
+            [p.detach() for p in ours],
+            [p.detach() for p in theirs],
+            start,
+        )
 
 
 def _quadratic(spec: Spec, ns: Namespace) -> None:
@@ -178,8 +198,7 @@ def _skips_missing_grad(ns: Namespace) -> None:
 def optimizer_checks(cls: str) -> tuple[Check, ...]:
     spec = SPECS[cls]
     checks = (
-        Check(f"{cls} follows its update rule, with L2 (reg)",
-              lambda ns: _follows_rule(spec, ns)),
+        Check(f"{cls} follows its update rule, with L2 (reg)", lambda ns: _follows_rule(spec, ns)),
         Check(f"{cls} agrees with torch.optim", lambda ns: _agrees_with_torch(spec, ns)),
         Check(f"{cls} minimises a quadratic", lambda ns: _quadratic(spec, ns)),
     )
@@ -188,8 +207,9 @@ def optimizer_checks(cls: str) -> tuple[Check, ...]:
     return checks
 
 
-def _descent_rule(descend: Any, lr0: float, steps: int, decay: float,
-                  start: tuple[float, float]) -> np.ndarray:
+def _descent_rule(
+    descend: Any, lr0: float, steps: int, decay: float, start: tuple[float, float]
+) -> np.ndarray:
     """The path of p_t = p_(t-1) - lr0 decay^(t-1) grad_f(p_(t-1)), stopped as `descend` says."""
     grad_f, radius = descend.__globals__["grad_f"], descend.__globals__["DIVERGED"]
     path = np.full((steps + 1, 2), np.nan)
@@ -202,8 +222,9 @@ def _descent_rule(descend: Any, lr0: float, steps: int, decay: float,
     return path
 
 
-def _descent(lr0: float, steps: int, decay: float, start: tuple[float, float],
-             ns: Namespace) -> None:
+def _descent(
+    lr0: float, steps: int, decay: float, start: tuple[float, float], ns: Namespace
+) -> None:
     descend = ns["descend"]
     got = np.asarray(descend(lr0, steps, decay=decay, start=start), dtype=float)
     want = _descent_rule(descend, lr0, steps, decay, start)
@@ -219,10 +240,16 @@ def _descent(lr0: float, steps: int, decay: float, start: tuple[float, float],
 
 
 GRADIENT_DESCENT = (
-    Check("descend with a constant step follows p <- p - lr grad f",
-          lambda ns: _descent(0.1, 60, 1.0, (3.0, 2.0), ns)),
-    Check("descend with a decaying step uses lr0 decay^t at step t",
-          lambda ns: _descent(0.3, 80, 0.95, (-1.0, 1.5), ns)),
-    Check("descend stops (the rest NaN) once the point leaves the ball",
-          lambda ns: _descent(1.0, 20, 1.0, (3.0, 2.0), ns)),
+    Check(
+        "descend with a constant step follows p <- p - lr grad f",
+        lambda ns: _descent(0.1, 60, 1.0, (3.0, 2.0), ns),
+    ),
+    Check(
+        "descend with a decaying step uses lr0 decay^t at step t",
+        lambda ns: _descent(0.3, 80, 0.95, (-1.0, 1.5), ns),
+    ),
+    Check(
+        "descend stops (the rest NaN) once the point leaves the ball",
+        lambda ns: _descent(1.0, 20, 1.0, (3.0, 2.0), ns),
+    ),
 )

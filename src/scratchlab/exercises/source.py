@@ -255,9 +255,7 @@ def replace_body(text: str, qualname: str, body: str) -> str:
     """`text` (a module's source) with the body of `qualname` after its docstring set to `body`."""
     lines = text.splitlines()
     defs = {
-        n.name: n
-        for n in ast.parse(text).body
-        if isinstance(n, ast.FunctionDef | ast.ClassDef)
+        n.name: n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef | ast.ClassDef)
     }
     node = find_function(defs, qualname, "the file")  # type: ignore[arg-type]
     start, end = body_range(lines, node)

@@ -54,8 +54,9 @@ def _same_result(what: str, got: tuple[float, int], want: tuple[float, int]) -> 
 
 
 def _same_params(what: str, model: Any, twin: Any) -> None:
-    for (name, mine), ref in zip(model.state_dict().items(), twin.state_dict().values(),
-                                 strict=True):
+    for (name, mine), ref in zip(
+        model.state_dict().items(), twin.state_dict().values(), strict=True
+    ):
         if not torch.allclose(mine, ref, rtol=1e-5, atol=1e-7):
             diff = float((mine - ref).abs().max())
             raise CheckFailed(f"{what}: parameter {name} differs by {diff:.3g} from {_STEP}")

@@ -184,12 +184,19 @@ def new_workspace(directory: Path, parts: list[Part]) -> list[Path]:
         files[name] = part_file(part, secrets)
         files[f"{part.name}/README.md"] = part_readme(part, f"{part.name}.py")
         targets = [resolve(t) for t in part.targets]
-        entries.append({"name": part.name, "file": name, "targets": list(part.targets),
-                        "functions": [t.qualname for t in targets],
-                        "defined": [f"{t.module}:{t.qualname}" for t in targets]})
+        entries.append(
+            {
+                "name": part.name,
+                "file": name,
+                "targets": list(part.targets),
+                "functions": [t.qualname for t in targets],
+                "defined": [f"{t.module}:{t.qualname}" for t in targets],
+            }
+        )
     files["README.md"] = workspace_readme(parts)
-    files[MANIFEST] = json.dumps(
-        {"format": FORMAT, "scratchlab": __version__, "parts": entries}, indent=2) + "\n"
+    files[MANIFEST] = (
+        json.dumps({"format": FORMAT, "scratchlab": __version__, "parts": entries}, indent=2) + "\n"
+    )
     written = []
     for name, text in files.items():
         path = directory / name

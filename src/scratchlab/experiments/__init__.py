@@ -1,38 +1,12 @@
-"""Experiments: one config per run, sweeps over grids, executors, the results store and reports.
+"""Experiments: one config per run, many runs, sweeps, stored records, tables and reports.
 
-Names are imported on first use, so `scratchlab --help` and config parsing stay fast.
+    config -> run_experiment / run_configs -> RunRecord (<out_dir>/<run_name>.json) -> tables,
+    plots, reports
+
+Names load on first use, so `scratchlab --help` and reading results stay fast (the `.pyi` stub
+beside this file lists them for editors).
 """
 
-from __future__ import annotations
+import lazy_loader
 
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "ExperimentConfig": "scratchlab.experiments.config",
-    "RunOutcome": "scratchlab.experiments.executors",
-    "run_configs": "scratchlab.experiments.executors",
-    "build_report": "scratchlab.experiments.report",
-    "RunResult": "scratchlab.experiments.runner",
-    "load_experiment": "scratchlab.experiments.runner",
-    "load_model": "scratchlab.experiments.runner",
-    "run_experiment": "scratchlab.experiments.runner",
-    "aggregate": "scratchlab.experiments.store",
-    "load_runs": "scratchlab.experiments.store",
-    "runs_table": "scratchlab.experiments.store",
-    "SweepSpec": "scratchlab.experiments.sweep",
-    "expand": "scratchlab.experiments.sweep",
-    "load_sweep": "scratchlab.experiments.sweep",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'scratchlab.experiments' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

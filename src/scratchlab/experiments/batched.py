@@ -1,20 +1,12 @@
-"""Sweeps through the batched trainer: runs that can train together are trained together.
+"""Runs that can train together go to the batched trainer (`training.accel.BatchedTrainer`).
 
-`run_batched(configs, mode, collect)` groups the configs whose runs differ only in what the
-batched trainer can vary per model (`PER_RUN`: seed, lr, momentum, weight decay, epochs, early
-stopping, data options and limits, output), builds each run exactly as `run_experiment` does
-(`seed_everything`, `pipeline.build_data`, `pipeline.build_run_model`, `pipeline.build_optimizer`),
-splits a group further by architecture and data sizes, trains each group with
-`training.batched.BatchedTrainer`, and writes every run's results JSON (and checkpoints) in the
-form `run_experiment` writes them. Groups always start from scratch: a group interrupted before
-it finished is trained again in full (finished runs are skipped by the executors).
-
-Rule for `mode="auto"`: a group is batched when it has at least 2 runs and its model has fewer
-than `MAX_AUTO_PARAMS` parameters (`run_configs` does not batch CPU runs that worker processes
-run: alone there they are as fast or faster); `mode="on"` batches every run the batched trainer
-can train (even alone, even large; with CPU worker processes, `split_for_workers` cuts the groups
-into parts for them). Runs it cannot train (scratch engine or optimizers, the fast trainer,
-augmentation, bf16, torch.compile, dropout, BatchNorm) are returned to be run one by one.
+`run_batched(configs, mode, collect)` groups configs that differ only in what the batched
+trainer varies per model (`PER_RUN`), builds each run as `train_run` does, splits groups by
+architecture and data size, trains them and hands each `RunRecord` to `collect` (checkpoints are
+written here, in the single trainer's format). A group interrupted before it finished trains
+again in full. `auto` batches groups of at least 2 runs of models under `MAX_AUTO_PARAMS`
+parameters; `on` every run it can (with CPU worker processes, `split_for_workers` cuts the
+groups into parts for them). Runs it cannot train (`config_obstacle`) are returned.
 """
 
 from __future__ import annotations
@@ -31,22 +23,25 @@ import torch
 from torch import nn
 
 from scratchlab.errors import TrainingDivergedError
+from scratchlab.experiments.build import build_optimizer, build_run_model
 from scratchlab.experiments.config import ExperimentConfig
-from scratchlab.experiments.executors import RunOutcome
-from scratchlab.experiments.pipeline import RunData, build_data, build_optimizer, build_run_model
-from scratchlab.experiments.runner import (
-    checkpoint_prefix,
+from scratchlab.experiments.records import RunRecord, Timings
+from scratchlab.experiments.run import (
+    checkpoint_config_path,
+    checkpoint_files,
     early_stopping,
-    record_checkpoint_config,
-    record_failure,
-    timing_path,
-    write_result,
+    failed_record,
+    fit_summary,
+    make_record,
 )
+from scratchlab.experiments.run_data import RunData, load_run_data
 from scratchlab.models import summary as model_summary
-from scratchlab.training import CheckpointFiles, FitResult
-from scratchlab.training.batched import BatchedFit, BatchedTrainer, ModelOutcome, fit_many
-from scratchlab.training.batched_state import TensorPool, architecture, unsupported_reason
-from scratchlab.util import atomic_write_json, get_rng_state, resolve_device, seed_everything
+from scratchlab.training import FitResult
+from scratchlab.training.accel import BatchedTrainer, ModelOutcome, fit_many
+from scratchlab.training.accel.batched import BatchedFit
+from scratchlab.training.accel.batched_state import TensorPool, architecture, unsupported_reason
+from scratchlab.training.checkpoints import checkpoint_state
+from scratchlab.util import atomic_write_json, resolve_device, seed_everything
 
 MODES = ("auto", "on", "off")
 MAX_AUTO_PARAMS = 1_000_000
@@ -60,28 +55,31 @@ PER_RUN = frozenset({
 
 def config_obstacle(config: ExperimentConfig) -> str | None:
     """Why a run cannot be trained by the batched trainer, from its config alone (None: it can)."""
+    m, o, s = config.model, config.optim, config.speed
     checks = [
-        (getattr(config, "engine", "torch") != "torch", "the from-scratch engine"),
-        (getattr(config, "trainer", "classic") != "classic", "the fast trainer"),
-        (config.optimizer_impl != "torch", "scratchlab.optim optimizers"),
-        (bool(config.augment), "augmentation"),
-        (config.precision != "fp32", "mixed precision"),
-        (config.compile, "torch.compile"),
-        (config.dropout > 0, "dropout"),
-        (config.batchnorm, "batch normalisation"),
+        (m.engine != "torch", "the from-scratch engine"),
+        (config.trainer != "classic", "the fast trainer"),
+        (o.optimizer_impl != "torch", "scratchlab.optim optimizers"),
+        (o.lr_schedule != "constant", "a learning-rate schedule"),
+        (bool(config.data.augment), "augmentation"),
+        (s.precision != "fp32", "mixed precision"),
+        (s.compile or s.ddp or s.cuda_graph, "torch.compile, ddp or a CUDA graph"),
+        (m.dropout > 0, "dropout"),
+        (m.batchnorm, "batch normalisation"),
+        (config.budget.eval_train or config.tensorboard is not None, "eval_train or tensorboard"),
     ]
     return next((reason for failed, reason in checks if failed), None)
 
 
 def batch_key(config: ExperimentConfig) -> str:
     """Runs with the same key may train together: every field but the per-run ones is equal."""
-    shared = {k: v for k, v in config.to_dict().items() if k not in PER_RUN}
+    shared = {k: v for k, v in config.flat().items() if k not in PER_RUN}
     return json.dumps(shared, sort_keys=True, default=str)
 
 
 @dataclass
 class Prepared:
-    """One run built as `run_experiment` builds it: data on the device, model, optimizer."""
+    """One run built as `train_run` builds it: data on the device, model, optimizer."""
 
     config: ExperimentConfig
     data: RunData
@@ -91,18 +89,19 @@ class Prepared:
 
     def signature(self) -> tuple[Any, ...]:
         x_train, x_test = self.data.train.tensors[0], self.data.test.tensors[0]
-        return (architecture(self.model), self.data.train.dataset_size, self.data.test.dataset_size,
-                tuple(x_train.shape[1:]), tuple(x_test.shape[1:]), x_train.dtype, str(self.device))
+        return (architecture(self.model), self.data.train.dataset_size,
+                self.data.test.dataset_size, tuple(x_train.shape[1:]), tuple(x_test.shape[1:]),
+                x_train.dtype, str(self.device))
 
 
 def prepare(config: ExperimentConfig, pool: TensorPool | None = None) -> Prepared:
-    """Data, model and optimizer of a run, drawn from the global RNG in `run_experiment`'s order.
+    """Data, model and optimizer of a run, drawn from the global RNG in `train_run`'s order.
 
     With a `pool`, data equal to an earlier run's is replaced by that run's tensors (kept once).
     """
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    data = build_data(config, device)
+    data = load_run_data(config, device)
     if pool is not None:
         for loader in (data.train, data.test):
             loader.tensors = tuple(pool.intern(t) for t in loader.tensors)
@@ -115,7 +114,8 @@ def smallest_group(mode: str) -> int:
     return 2 if mode == "auto" else 1
 
 
-def candidate_groups(configs: list[ExperimentConfig], mode: str) -> tuple[list[list[ExperimentConfig]], list[ExperimentConfig]]:
+def candidate_groups(configs: list[ExperimentConfig],
+                     mode: str) -> tuple[list[list[ExperimentConfig]], list[ExperimentConfig]]:
     """The runs that may train together, grouped by `batch_key` (groups of at least
     `smallest_group(mode)` runs), and the configs to run one by one."""
     singles: list[ExperimentConfig] = []
@@ -127,7 +127,10 @@ def candidate_groups(configs: list[ExperimentConfig], mode: str) -> tuple[list[l
     return [members for members in candidates.values() if len(members) >= least], singles
 
 
-def plan(configs: list[ExperimentConfig], mode: str) -> tuple[list[list[Prepared]], list[ExperimentConfig]]:
+Plan = tuple[list[list[Prepared]], list[ExperimentConfig]]  # batched groups, runs alone
+
+
+def plan(configs: list[ExperimentConfig], mode: str) -> Plan:
     """The batched groups (built) and the configs to run one by one."""
     pool = TensorPool()
     candidates, singles = candidate_groups(configs, mode)
@@ -143,11 +146,12 @@ def plan(configs: list[ExperimentConfig], mode: str) -> tuple[list[list[Prepared
                 singles += [p.config for p in group]
                 continue
             groups += [group[i: i + MAX_GROUP] for i in range(0, len(group), MAX_GROUP)]
-    order = {c.run_name: i for i, c in enumerate(configs)}
-    return groups, sorted(singles, key=lambda c: order[c.run_name])
+    order = {id(c): i for i, c in enumerate(configs)}
+    return groups, sorted(singles, key=lambda c: order[id(c)])
 
 
-def _build(members: list[ExperimentConfig], mode: str, pool: TensorPool) -> tuple[list[Prepared], list[ExperimentConfig]]:
+def _build(members: list[ExperimentConfig], mode: str,
+           pool: TensorPool) -> tuple[list[Prepared], list[ExperimentConfig]]:
     """Build every run of a candidate group; the first one decides whether the model qualifies."""
     try:
         first = prepare(members[0], pool)
@@ -165,7 +169,7 @@ def _build(members: list[ExperimentConfig], mode: str, pool: TensorPool) -> tupl
     return built, rest
 
 
-def run_batched(configs: list[ExperimentConfig], mode: str, collect: Callable[[RunOutcome], None],
+def run_batched(configs: list[ExperimentConfig], mode: str, collect: Callable[[RunRecord], None],
                 verbose: bool = False) -> list[ExperimentConfig]:
     """Train every run that can be batched, report each through `collect`; return the others."""
     groups, singles = plan(configs, mode)
@@ -175,13 +179,14 @@ def run_batched(configs: list[ExperimentConfig], mode: str, collect: Callable[[R
     batches = [groups] if concurrent else [[g] for g in groups]
     for batch in batches:
         singles += _train(batch, collect, verbose)
-    order = {c.run_name: i for i, c in enumerate(configs)}
-    return sorted(singles, key=lambda c: order[c.run_name])
+    order = {id(c): i for i, c in enumerate(configs)}
+    return sorted(singles, key=lambda c: order[id(c)])
 
 
-def split_for_workers(configs: list[ExperimentConfig], mode: str, jobs: int, parts_per_job: int = 8) -> tuple[list[list[ExperimentConfig]], list[ExperimentConfig]]:
-    """About `parts_per_job * jobs` parts of equal work (epochs x training samples) for `jobs` worker
-    processes, largest first, and the runs to run one by one.
+def split_for_workers(configs: list[ExperimentConfig], mode: str, jobs: int, parts_per_job: int = 8
+                      ) -> tuple[list[list[ExperimentConfig]], list[ExperimentConfig]]:
+    """About `parts_per_job * jobs` parts of equal work (epochs x training samples) for `jobs`
+    worker processes, largest first, and the runs to run one by one.
 
     Each candidate group is cut into consecutive chunks (its runs sorted by data size, so runs that
     can share a batched group stay together); a run's result does not depend on which runs it
@@ -191,14 +196,15 @@ def split_for_workers(configs: list[ExperimentConfig], mode: str, jobs: int, par
     groups, singles = candidate_groups(configs, mode)
 
     def work(config: ExperimentConfig) -> int:
-        return config.epochs * (config.train_limit or 1)
+        return config.budget.epochs * (config.data.train_limit or 1)
 
     least = smallest_group(mode)  # chunks stay big enough to be batched
     target = max(1, sum(work(c) for m in groups for c in m) // (parts_per_job * jobs))
     parts: list[list[ExperimentConfig]] = []
     for members in groups:
         chunks: list[list[ExperimentConfig]] = [[]]
-        for config in sorted(members, key=lambda c: (c.train_limit or 0, c.test_limit or 0)):
+        for config in sorted(members,
+                             key=lambda c: (c.data.train_limit or 0, c.data.test_limit or 0)):
             if sum(map(work, chunks[-1])) >= target and len(chunks[-1]) >= least:
                 chunks.append([])
             chunks[-1].append(config)
@@ -210,16 +216,19 @@ def split_for_workers(configs: list[ExperimentConfig], mode: str, jobs: int, par
     return parts, singles
 
 
-def run_part(config_data: list[dict[str, Any]], mode: str, threads: int) -> tuple[list[RunOutcome], list[dict[str, Any]]]:
-    """In a worker process: `run_batched` on one part (configs as dicts); its outcomes and the runs left over."""
+def run_part(config_data: list[dict[str, Any]], mode: str,
+             threads: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """In a worker process: `run_batched` on one part (configs as dicts); the records (as dicts)
+    and the runs left over."""
     torch.set_num_threads(threads)
-    outcomes: list[RunOutcome] = []
-    rest = run_batched([ExperimentConfig.create(**c) for c in config_data], mode, outcomes.append)
-    return outcomes, [c.to_dict() for c in rest]
+    records: list[RunRecord] = []
+    rest = run_batched([ExperimentConfig.load(c) for c in config_data], mode, records.append)
+    return [r.to_dict() for r in records], [c.to_dict() for c in rest]
 
 
-def _train(groups: list[list[Prepared]], collect: Callable[[RunOutcome], None], verbose: bool) -> list[ExperimentConfig]:
-    """Train groups together and write their results; on an error, hand their runs back."""
+def _train(groups: list[list[Prepared]], collect: Callable[[RunRecord], None],
+           verbose: bool) -> list[ExperimentConfig]:
+    """Train groups together and hand back their records; on an error, hand their runs back."""
     try:
         fits = [_fit_of(group) for group in groups]
         start = time.perf_counter()
@@ -228,77 +237,64 @@ def _train(groups: list[list[Prepared]], collect: Callable[[RunOutcome], None], 
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # e.g. out of memory: the runs train one by one instead
-        warnings.warn(f"batched training failed ({type(exc).__name__}: {exc}); running its {sum(map(len, groups))} runs one by one",
-                      stacklevel=2)
+        count = sum(map(len, groups))
+        warnings.warn(f"batched training failed ({type(exc).__name__}: {exc}); running its "
+                      f"{count} runs one by one", stacklevel=2)
         return [p.config for group in groups for p in group]
     total = sum(len(group) for group in groups)
     for group, fit_, group_fits in zip(groups, fits, results, strict=True):
         info = model_summary(group[0].model, group[0].data.input_shape)
-        shared = {"params": info.params, "flops": info.flops, "seconds": seconds / total, "group": len(group)}
+        shared = {"params": info.params, "flops": info.flops, "seconds": seconds / total,
+                  "group": len(group)}
         for p, fit, outcome in zip(group, group_fits, fit_.trainer.outcomes, strict=True):
-            collect(_write(p, fit, outcome, shared))
+            collect(_record(p, fit, outcome, shared))
     return []
 
 
 def _fit_of(group: list[Prepared]) -> BatchedFit:
     c = group[0].config
     trainer = BatchedTrainer([p.model for p in group], [p.optimizer for p in group],
-                             label_smoothing=c.label_smoothing, device=group[0].device)
-    return trainer.prepare([p.data.train for p in group], [p.data.test for p in group],
-                           [p.config.epochs for p in group], [early_stopping(p.config) for p in group],
-                           max_batches=c.batches, keep_best=any(p.config.checkpoints for p in group))
+                             label_smoothing=c.optim.label_smoothing, device=group[0].device)
+    return trainer.prepare(
+        [p.data.train for p in group], [p.data.test for p in group],
+        [p.config.budget.epochs for p in group], [early_stopping(p.config) for p in group],
+        max_batches=c.budget.batches, keep_best=any(p.config.budget.checkpoints for p in group))
 
 
-def _write(p: Prepared, fit: FitResult, outcome: ModelOutcome, shared: dict[str, Any]) -> RunOutcome:
-    """Write one run's results (and checkpoints) as `run_experiment` would."""
+def _record(p: Prepared, fit: FitResult, outcome: ModelOutcome,
+            shared: dict[str, Any]) -> RunRecord:
+    """One run's record (and checkpoints) as `train_run` gives them."""
     config = p.config
     if outcome.failure is not None:
-        failure = record_failure(config, TrainingDivergedError(outcome.failure))
-        return RunOutcome(config.run_name, "failed", failure.error)
+        return failed_record(config, TrainingDivergedError(outcome.failure))
     seconds = shared["seconds"]
     per_epoch = [seconds / fit.num_epochs] * fit.num_epochs
-    if config.checkpoints:
+    if config.budget.checkpoints:
         _save_checkpoints(p, fit, outcome, per_epoch)
-    summary = {
-        "best_test_acc": fit.best_test_acc,
-        "final_test_acc": fit.test_acc[-1] if fit.test_acc else None,
-        "final_train_acc": fit.train_acc[-1] if fit.train_acc else None,
-        "epochs": fit.num_epochs,
-        "epochs_to_best": fit.epochs_to_best,
-        "params": shared["params"],
-        "flops": shared["flops"],
-        "train_seconds": seconds,
-        "seconds_per_epoch": per_epoch,
-        "batched": True,
-        "batched_group_size": shared["group"],
-    }
-    write_result(config, fit, summary, p.device)
-    return RunOutcome(config.run_name, "ok")
+    summary = fit_summary(fit, shared["params"], shared["flops"], batched=True,
+                          batched_group_size=shared["group"])
+    return make_record(config, fit, summary,
+                       Timings(train_seconds=seconds, seconds_per_epoch=per_epoch), p.device)
 
 
-def _save_checkpoints(p: Prepared, fit: FitResult, outcome: ModelOutcome, per_epoch: list[float]) -> None:
-    """`<run>_last.pt` in the single trainer's format (a single run can resume from it) and `<run>_best.pt`."""
-    prefix = checkpoint_prefix(p.config)
-    files = CheckpointFiles(prefix)
-    record_checkpoint_config(p.config)
+def _save_checkpoints(p: Prepared, fit: FitResult, outcome: ModelOutcome,
+                      per_epoch: list[float]) -> None:
+    """`_last.pt` in the single trainer's format (a single run resumes from it), `_best.pt`
+    and the course's file."""
+    files = checkpoint_files(p.config)
+    atomic_write_json(checkpoint_config_path(p.config), p.config.to_dict())
     best_acc = fit.best_test_acc if fit.test_acc else None
-    files.save_last({
-        "epoch": fit.num_epochs, "history": fit.to_dict(), "best_acc": best_acc, "stopped": outcome.stopped,
-        "model": p.model.state_dict(), "optimizer": p.optimizer.state_dict(), "scheduler": None,
-        "early_stopping": outcome.early_stopping, "loader": p.data.train.state_dict(), "rng": get_rng_state(),
-    })
+    ewi = fit.num_epochs - fit.epochs_to_best
+    callbacks: dict[str, Any] = {"Timer": {"seconds": per_epoch}}
+    if outcome.early_stopping is not None:
+        callbacks["EarlyStopping"] = outcome.early_stopping
+    trainer = {"model": p.model.state_dict(), "optimizer": p.optimizer.state_dict(),
+               "scheduler": None, "history": fit.to_dict(), "should_stop": outcome.stopped,
+               "callbacks": callbacks}
+    files.save_last(checkpoint_state(trainer, p.data.train, best_acc, ewi))
     if outcome.best_state is not None and outcome.best_epoch:
-        best = _truncated(fit, outcome.best_epoch)
-        files.save_best({
-            "epoch": best.num_epochs, "history": best.to_dict(), "best_acc": best_acc, "stopped": False,
-            "model": outcome.best_state, "optimizer": None, "scheduler": None, "early_stopping": None,
-            "loader": None, "rng": None,
-        })
-    atomic_write_json(timing_path(p.config), per_epoch, indent=None)
-
-
-def _truncated(fit: FitResult, epochs: int) -> FitResult:
-    per_train = len(fit.train_loss) // max(fit.num_epochs, 1)
-    per_test = len(fit.test_loss) // max(fit.num_epochs, 1)
-    return FitResult(epochs, fit.train_loss[: epochs * per_train], fit.train_acc[:epochs],
-                     fit.test_loss[: epochs * per_test], fit.test_acc[:epochs])
+        best = fit.first_epochs(outcome.best_epoch)
+        state = {"model": outcome.best_state, "optimizer": None, "scheduler": None,
+                 "history": best.to_dict(), "should_stop": False, "callbacks": {}}
+        files.save_best(checkpoint_state(state, None, best_acc, 0))
+        files.save_course(best_acc, 0, outcome.best_state)

@@ -18,22 +18,24 @@ def git_commit() -> str | None:
     """The commit of the scratchlab checkout in use (with '+dirty' for local changes), or None."""
     root = Path(scratchlab.__file__).resolve().parents[2]
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
+                                capture_output=True, text=True, timeout=5)
         if commit.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True, timeout=5)
         return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
 
 
 def environment(device: torch.device | str) -> dict[str, Any]:
-    """Versions, the device's name and the git commit."""
+    """Versions and the device's name (the commit is `git_commit()`)."""
     device = torch.device(device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+            or "cpu")
     return {
         "scratchlab": scratchlab.__version__,
-        "git_commit": git_commit(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "device": str(device),

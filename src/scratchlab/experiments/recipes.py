@@ -6,8 +6,8 @@
 - `cifar10-long`: airbench96 (a wider net with residual groups of three convs, cutout, 31
   epochs): 96% on the original CIFAR-10 (about 93% on the JPEG file).
 
-Fields given alongside a recipe override it (mappings key by key); `quick=True` shrinks a recipe to a CPU smoke run
-(few images, a narrow net, three epochs) that still uses every component.
+Fields given alongside a recipe override it (mappings key by key); `quick=True` shrinks a recipe to
+a CPU smoke run (few images, a narrow net, three epochs) that still uses every component.
 """
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 from scratchlab.errors import ConfigError
-from scratchlab.experiments.config import ExperimentConfig
+from scratchlab.experiments.config import ExperimentConfig, given_fields
+from scratchlab.training.accel.fast_settings import from_airbench
+
+# airbench's decoupled (lr, weight_decay) in scratchlab's units (lr on the batch-mean loss, L2)
+FAST_LR, FAST_REG = from_airbench(11.5, 0.0153, momentum=0.85)  # 1.5, 0.00133
+LONG_LR, LONG_REG = from_airbench(9.0, 0.012, momentum=0.85)
 
 _FAST_COMMON: dict[str, Any] = {
     "dataset": "cifar10",
@@ -52,9 +57,11 @@ RECIPES: dict[str, dict[str, Any]] = {
         "layers_per_block": 2,
         "pool_every": 2,
         "model_options": {"whiten_kernel_size": 2, "bn_momentum": 0.4, "logit_scale": 1 / 9},
-        "epochs": 13,  # airbench94 trains 9.9 epochs on the original data; 13 reach 90.8% on the JPEG file (docs/fast-cifar.md)
-        "lr": 11.5,
-        "reg": 0.0153,
+        # airbench94 trains 9.9 epochs on the original data; 13 reach 90.8% on the JPEG file
+        # (docs/fast-cifar.md)
+        "epochs": 13,
+        "lr": FAST_LR,
+        "reg": FAST_REG,
         "lr_start": 0.2,
         "lr_peak": 0.23,
         "lr_end": 0.07,
@@ -62,7 +69,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "translate": 2,
         "cutout": 0,
     },
-    "cifar10-long": {  # airbench96 (June 2024): 3 groups of 3 convs with residuals, widths 128/512/512
+    # airbench96 (June 2024): 3 groups of 3 convs with residuals, widths 128/512/512
+    "cifar10-long": {
         **_FAST_COMMON,
         "run_name": "cifar10-long",
         "filters_per_layer": [128, 512, 512],
@@ -70,8 +78,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "pool_every": 3,
         "model_options": {"whiten_kernel_size": 2, "bn_momentum": 0.1, "logit_scale": 1 / 9},
         "epochs": 31,
-        "lr": 9.0,
-        "reg": 0.012,
+        "lr": LONG_LR,
+        "reg": LONG_REG,
         "lr_start": 0.2,
         "lr_peak": 0.1,
         "lr_end": 0.0,
@@ -81,7 +89,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
 }
 
-# A CPU smoke run of any recipe: a few hundred images, a narrow net, averaging and the bias freeze inside 3 epochs.
+# A CPU smoke run of any recipe: a few hundred images, a narrow net, averaging and the bias freeze
+# inside 3 epochs.
 QUICK: dict[str, Any] = {
     "train_limit": 500,
     "test_limit": 200,
@@ -109,7 +118,8 @@ def recipe_fields(name: str, quick: bool = False) -> dict[str, Any]:
     fields = {**RECIPES[name], **(QUICK if quick else {})}
     if quick:
         fields["run_name"] = f"{fields['run_name']}-quick"
-    return {k: list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v for k, v in fields.items()}
+    return {k: list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v for k,
+            v in fields.items()}
 
 
 def recipe_config(name: str, quick: bool = False, **overrides: Any) -> ExperimentConfig:
@@ -120,5 +130,6 @@ def recipe_config(name: str, quick: bool = False, **overrides: Any) -> Experimen
     fields = recipe_fields(name, quick)
     for key, value in overrides.items():
         base = fields.get(key)
-        fields[key] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
-    return ExperimentConfig.create(**fields)
+        fields[key] = ({**base, **value} if isinstance(base, dict) and isinstance(value, dict)
+                       else value)
+    return ExperimentConfig.checked(fields, given_fields(overrides))

@@ -1,73 +1,83 @@
-"""The HTML report of a results folder: per sweep, the shared config, a results table and curves."""
+"""The HTML report of a results folder: per sweep, the shared config, a results table and curves.
+
+Every results file under the folder counts (`records.find_records`, any depth), grouped by the
+folder it lies in and, within a folder, by the sweeps whose manifests (`*.sweep.json`) name it.
+A group of many runs shows its summary per group of seeds and at most `MAX_CURVES` curves.
+"""
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 from scratchlab.errors import ConfigError
-from scratchlab.experiments.store import aggregate, load_runs, runs_table, shared_config, strip_seed
-from scratchlab.training import FitResult
+from scratchlab.experiments.records import RunRecord, load_records
+from scratchlab.experiments.store import aggregate, records_table, shared_config, strip_seed
 from scratchlab.viz import HtmlReport, plot_exp_results
 
 MAX_CURVES = 16
+MAX_ROWS = 200  # a section lists its runs one by one up to this many, else per group of seeds
 
 
 def sweep_groups(directory: Path) -> dict[str, list[str] | None]:
-    """Sweep name -> its run names, from the `*.sweep.json` manifests; `{"all runs": None}` without any."""
+    """Sweep name -> its run names, from the `*.sweep.json` manifests; `{"all runs": None}`
+    without any."""
     groups: dict[str, list[str] | None] = {}
     for manifest in sorted(directory.glob("*.sweep.json")):
-        data = json.loads(manifest.read_text())
-        groups[data["name"]] = list(data["runs"])
+        try:
+            data = json.loads(manifest.read_text())
+            groups[str(data["name"])] = [str(name) for name in data["runs"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ConfigError(f"sweep manifest {manifest} is damaged; delete it or run the sweep "
+                              "again") from None
     return groups or {"all runs": None}
 
 
-def add_runs_section(report: HtmlReport, title: str, runs: list[dict[str, Any]]) -> None:
-    """One section: shared config, per-run and per-group tables, overlaid curves."""
+def add_runs_section(report: HtmlReport, title: str, runs: list[RunRecord]) -> None:
+    """One section: shared config, per-run (or per-group) table, overlaid curves."""
     report.heading(title)
     if not runs:
         report.paragraph("No results yet.")
         return
-    report.heading("Shared configuration", 3).mapping(shared_config([r["config"] for r in runs]))
-    directory = Path(runs[0]["path"]).parent
-    names = {r["config"]["run_name"] for r in runs}
-    table = runs_table(directory)
-    table = table[table["run_name"].isin(names)]
-    report.heading("Runs", 3).table(table.drop(columns=["error"]) if table["error"].isna().all() else table)
+    report.heading("Shared configuration",
+                   3).mapping(shared_config([r.config.flat() for r in runs]))
+    table = records_table(runs)
     groups = aggregate(table)
-    if len(groups) and groups["n"].max() > 1:
+    if len(table) <= MAX_ROWS:
+        shown = table.drop(columns=["error"]) if table["error"].isna().all() else table
+        report.heading("Runs", 3).table(shown)
+    else:
+        report.paragraph(f"{len(table)} runs: the table below gives each group of seeds.")
+    if len(groups) and (groups["n"].max() > 1 or len(table) > MAX_ROWS):
         report.heading("Best test accuracy over seeds (mean, std, 95% CI)", 3).table(groups)
-    fits = {strip_seed(r["config"]["run_name"]): FitResult.from_dict(r["results"]) for r in runs if r.get("results")}
+    fits = {strip_seed(r.config.run_name): r.fit for r in runs if r.fit is not None}
     if fits:
-        shown = dict(list(fits.items())[:MAX_CURVES])
-        fig, _ = plot_exp_results(shown)
-        fig.suptitle(f"{title}: learning curves" + (f" (first {MAX_CURVES})" if len(fits) > MAX_CURVES else ""))
+        shown_fits = dict(list(fits.items())[:MAX_CURVES])
+        fig, _ = plot_exp_results(shown_fits)
+        more = f" (first {MAX_CURVES})" if len(fits) > MAX_CURVES else ""
+        fig.suptitle(f"{title}: learning curves{more}")
         report.figure(fig, alt=f"{title} learning curves")
 
 
-def results_folders(directory: Path) -> list[tuple[Path, list[dict[str, Any]]]]:
-    """`directory` and its direct subfolders (a sweep writes to `results/<sweep name>/`), each with
-    its runs, keeping the folders that hold any; a ConfigError when none does."""
-    folders = [directory, *sorted(p for p in directory.iterdir() if p.is_dir() and p.name != "checkpoints")] \
-        if directory.is_dir() else [directory]
-    found = [(folder, runs) for folder in folders if (runs := load_runs(folder))]
-    if not found:
-        raise ConfigError(f"no results files in {directory} or its subfolders; run an experiment or sweep first")
-    return found
-
-
 def build_report(directory: str | Path, title: str | None = None) -> HtmlReport:
-    """A report of every run in `directory` (and in its direct subfolders), one section per sweep."""
+    """A report of every run under `directory`, one section per folder and sweep."""
     directory = Path(directory)
-    found = results_folders(directory)
-    total = sum(len(runs) for _, runs in found)
-    where = f"{directory}" if len(found) == 1 else f"{directory} ({len(found)} folders)"
-    report = HtmlReport(title or f"scratchlab results: {directory}", subtitle=f"{total} runs in {where}")
-    for folder, runs in found:
-        by_name = {r["config"]["run_name"]: r for r in runs}
+    records = load_records(directory)
+    if not records:
+        raise ConfigError(f"no results files in {directory} or its subfolders; run an "
+                          "experiment or sweep first")
+    by_folder: dict[Path, list[RunRecord]] = defaultdict(list)
+    for record in records:
+        by_folder[(record.source or record.path).parent].append(record)
+    where = f"{directory}" if len(by_folder) == 1 else f"{directory} ({len(by_folder)} folders)"
+    report = HtmlReport(title or f"scratchlab results: {directory}",
+                        subtitle=f"{len(records)} runs in {where}")
+    for folder in sorted(by_folder):
+        by_name = {r.config.run_name: r for r in by_folder[folder]}
         prefix = "" if folder == directory else f"{folder.relative_to(directory)}: "
         for name, members in sweep_groups(folder).items():
-            selected = list(by_name.values()) if members is None else [by_name[m] for m in members if m in by_name]
-            add_runs_section(report, prefix + name, selected)
+            chosen = (list(by_name.values()) if members is None
+                      else [by_name[m] for m in members if m in by_name])
+            add_runs_section(report, prefix + name, chosen)
     return report

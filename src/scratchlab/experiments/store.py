@@ -1,94 +1,71 @@
-"""The results store: a folder of `<run_name>.json` files, read into tables and aggregated over seeds."""
+"""Tables of stored runs: one row per run, and mean, std and 95% CI over seeds per group.
+
+Reads records through `records` (no torch), so listing and comparing stay fast.
+"""
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
-from scratchlab.errors import ConfigError
-from scratchlab.experiments.runner import read_result
+from scratchlab.experiments.records import RunRecord, load_records
+from scratchlab.util.stats import ci95
 
 NOT_VARIED = {"run_name", "seed", "out_dir"}
-METRICS = ["best_test_acc", "final_test_acc", "final_train_acc", "epochs", "epochs_to_best", "train_seconds", "params", "flops"]
+METRICS = ["best_test_acc", "final_test_acc", "final_train_acc", "epochs", "epochs_to_best",
+           "train_seconds", "params", "flops"]
 
 
-def result_files(directory: str | Path, pattern: str = "*") -> list[Path]:
-    """Results files in `directory` whose run name matches the glob `pattern` (sweep manifests excluded)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ConfigError(f"results folder {directory} does not exist; run an experiment or sweep first")
-    pattern = pattern.removesuffix(".json")
-    return sorted(
-        p for p in directory.glob("*.json")
-        if not p.name.endswith(".sweep.json") and fnmatch.fnmatchcase(p.stem, pattern)
-    )
-
-
-def load_runs(directory: str | Path, pattern: str = "*") -> list[dict[str, Any]]:
-    """The content of every matching results file, each with its `path`."""
-    runs = []
-    for path in result_files(directory, pattern):
-        data = read_result(path)
-        if isinstance(data, dict) and "config" in data:
-            runs.append({**data, "path": str(path)})
-    return runs
-
-
-def varied_fields(configs: list[dict[str, Any]]) -> list[str]:
-    """Config fields whose value differs between runs (seed, name and folder aside)."""
+def varied_fields(configs: Sequence[dict[str, Any]]) -> list[str]:
+    """Config fields (flat names) whose value differs between runs (seed, name, folder aside)."""
     if len(configs) < 2:
         return []
     keys = sorted(set().union(*configs) - NOT_VARIED)
-    return [k for k in keys if len({_hashable(c.get(k)) for c in configs}) > 1]
+    return [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
 
 
-def shared_config(configs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The config fields every run has in common."""
+def shared_config(configs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The config fields (flat names) every run has in common."""
     if not configs:
         return {}
     varied = set(varied_fields(configs)) | NOT_VARIED
     return {k: v for k, v in configs[0].items() if k not in varied}
 
 
-def runs_table(directory: str | Path, pattern: str = "*") -> pd.DataFrame:
-    """One row per run: name, status, varied fields, seed and the summary metrics."""
-    runs = load_runs(directory, pattern)
-    varied = varied_fields([r["config"] for r in runs])
+def records_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per run: name, status, varied fields, seed, the summary metrics and the error."""
+    configs = [r.config.flat() for r in records]
+    varied = varied_fields(configs)
     rows = []
-    for run in runs:
-        row = {"run_name": run["config"]["run_name"], "status": run.get("status", "ok")}
-        row.update({k: _display(run["config"].get(k)) for k in varied})
-        row["seed"] = run["config"].get("seed")
-        summary = run.get("summary") or {}
-        row.update({m: summary.get(m) for m in METRICS})
-        row["error"] = run.get("error")
+    for record, config in zip(records, configs, strict=True):
+        row = {"run_name": config["run_name"], "status": record.status}
+        row.update({k: _display(config.get(k)) for k in varied})
+        row["seed"] = config["seed"]
+        numbers = {**record.summary, "train_seconds": record.timings.train_seconds}
+        row.update({m: _number(numbers.get(m)) for m in METRICS})
+        row["error"] = record.error
         rows.append(row)
-    columns = ["run_name", "status", *varied, "seed", *METRICS, "error"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=["run_name", "status", *varied, "seed", *METRICS, "error"])
 
 
-def ci95(values: np.ndarray) -> float:
-    """Half-width of the 95% confidence interval of the mean (Student t); NaN for fewer than 2."""
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if len(values) < 2:
-        return math.nan
-    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+def runs_table(directory: str | Path, pattern: str = "*") -> pd.DataFrame:
+    """`records_table` of every results file under `directory` matching `pattern`."""
+    return records_table(load_records(directory, pattern))
 
 
 def aggregate(table: pd.DataFrame, metric: str = "best_test_acc") -> pd.DataFrame:
-    """Mean, std, 95% CI and count of `metric` over seeds, per group of runs that differ only by seed."""
+    """Mean, std, 95% CI and count of `metric` over seeds, per group of runs that differ only by
+    seed."""
     ok = table[table["status"] == "ok"].copy()
     if ok.empty:
         return pd.DataFrame(columns=["run", "mean", "std", "ci95", "n"])
     ok["run"] = ok["run_name"].map(strip_seed)
+    ok[metric] = pd.to_numeric(ok[metric], errors="coerce")
     grouped = ok.groupby("run", sort=True)[metric]
     out = pd.DataFrame({
         "mean": grouped.mean(),
@@ -105,8 +82,8 @@ def strip_seed(run_name: str) -> str:
     return re.sub(r"_s\d+$", "", run_name)
 
 
-def _hashable(value: Any) -> Any:
-    return repr(value)
+def _number(value: Any) -> Any:
+    return value if value is None or isinstance(value, (int, float)) else math.nan
 
 
 def _display(value: Any) -> Any:

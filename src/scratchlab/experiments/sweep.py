@@ -22,10 +22,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from scratchlab.errors import ConfigError
-from scratchlab.experiments.config import ExperimentConfig, describe_validation_error
+from scratchlab.experiments.config import SECTION_OF, ExperimentConfig, describe_validation_error
 from scratchlab.util import atomic_write_json
 
-SHORT_NAMES = {"layers_per_block": "L", "filters_per_layer": "K", "pool_every": "P", "hidden_dims": "H", "model_type": "M"}
+SHORT_NAMES = {"layers_per_block": "L", "filters_per_layer": "K", "pool_every": "P",
+               "hidden_dims": "H", "model_type": "M"}
 
 
 class SweepSpec(BaseModel):
@@ -56,15 +57,20 @@ def load_sweep(path: str | Path) -> SweepSpec:
     except FileNotFoundError:
         raise ConfigError(f"sweep file {path} does not exist") from None
     except OSError as exc:
-        raise ConfigError(f"sweep file {path} cannot be read ({exc.strerror}); give a YAML file") from None
+        raise ConfigError(f"sweep file {path} cannot be read ({exc.strerror}); give a YAML "
+                          "file") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"sweep file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        raise ConfigError(f"sweep file {path} is not valid YAML: "
+                          f"{' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"sweep file {path} must be a mapping with name, base, grid, seeds, out_dir")
+        raise ConfigError(f"sweep file {path} must be a mapping with name, base, grid, seeds, "
+                          "out_dir")
     try:
         return SweepSpec(**data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, f"sweep file {path}", list(SweepSpec.model_fields))) from None
+        raise ConfigError(
+            describe_validation_error(exc, f"sweep file {path}",
+                                      list(SweepSpec.model_fields))) from None
 
 
 def format_value(value: Any) -> str:
@@ -79,13 +85,15 @@ def format_value(value: Any) -> str:
 
 
 def run_name(prefix: str, config: ExperimentConfig, varied: list[str], seed_suffix: bool) -> str:
-    """`prefix` + classic `_L{L}_K{K}` when either varies + `_{field}{value}` per other varied field."""
+    """`prefix` + classic `_L{L}_K{K}` when either varies + `_{field}{value}` per other varied
+    field (every varied field shapes the run: `create` refuses fields a run does not read)."""
     parts = [prefix]
+    m, flat = config.model, config.flat()
     if "layers_per_block" in varied or "filters_per_layer" in varied:
-        parts.append(f"L{config.layers_per_block}_K{format_value(config.filters_per_layer)}")
+        parts.append(f"L{m.layers_per_block}_K{format_value(m.filters_per_layer)}")
     for key in varied:
         if key not in ("layers_per_block", "filters_per_layer"):
-            parts.append(f"{SHORT_NAMES.get(key, key)}{format_value(getattr(config, key))}")
+            parts.append(f"{SHORT_NAMES.get(key, key)}{format_value(flat[key])}")
     if seed_suffix:
         parts.append(f"s{config.seed}")
     return "_".join(parts)
@@ -93,7 +101,7 @@ def run_name(prefix: str, config: ExperimentConfig, varied: list[str], seed_suff
 
 def expand(spec: SweepSpec, out_dir: str | Path | None = None) -> list[ExperimentConfig]:
     """Every run of a sweep: the full cross product of the grid, times the seeds."""
-    unknown = sorted(set(spec.grid) - set(ExperimentConfig.model_fields))
+    unknown = sorted(set(spec.grid) - set(SECTION_OF))
     if unknown:
         raise ConfigError(f"sweep grid field(s) {unknown} are not config fields")
     for key in ("run_name", "seed"):
@@ -105,20 +113,23 @@ def expand(spec: SweepSpec, out_dir: str | Path | None = None) -> list[Experimen
     configs, names = [], set()
     for values in itertools.product(*spec.grid.values()):
         for i in range(spec.seeds):
-            fields = {**spec.base, **dict(zip(varied, values, strict=True)), "seed": base_seed + i, "out_dir": directory}
+            fields = {**spec.base, **dict(zip(varied, values, strict=True)),
+                      "seed": base_seed + i, "out_dir": directory}
             config = ExperimentConfig.create(**fields)
             name = run_name(spec.name, config, varied, seed_suffix=spec.seeds > 1)
             if name in names:
-                raise ConfigError(f"two runs of sweep {spec.name!r} would both be named {name!r}; make the grid values distinct")
+                raise ConfigError(f"two runs of sweep {spec.name!r} would both be named "
+                                  f"{name!r}; make the grid values distinct")
             names.add(name)
-            configs.append(config.model_copy(update={"run_name": name}))
+            configs.append(config.replace(run_name=name))
     return configs
 
 
 def write_manifest(spec: SweepSpec, configs: list[ExperimentConfig]) -> Path:
-    """`<out_dir>/<name>.sweep.json`: the sweep's shared fields, grid and run names (for reports)."""
+    """`<out_dir>/<name>.sweep.json`: the sweep's shared fields, grid and run names."""
     directory = Path(configs[0].out_dir) if configs else Path(spec.out_dir or ".")
     return atomic_write_json(
         directory / f"{spec.name}.sweep.json",
-        {"name": spec.name, "base": spec.base, "grid": spec.grid, "seeds": spec.seeds, "runs": [c.run_name for c in configs]},
+        {"name": spec.name, "base": spec.base, "grid": spec.grid, "seeds": spec.seeds,
+         "runs": [c.run_name for c in configs]},
     )

@@ -37,7 +37,8 @@ DEFAULT_CHANNELS = (64, 64, 256, 256, 256, 256)
 
 
 class WhiteningConv(nn.Conv2d):
-    """A `kernel_size` patch-whitening convolution with `2 * C * k * k` outputs (each filter and its negative).
+    """A `kernel_size` patch-whitening convolution with `2 * C * k * k` outputs (each filter and its
+    negative).
 
     Args:
         in_channels: input channels C.
@@ -57,22 +58,36 @@ class WhiteningConv(nn.Conv2d):
 
     @torch.no_grad()
     def init_whiten(self, images: torch.Tensor, eps: float = 5e-4) -> None:
-        """Set the filters to the eigenvectors of the patch covariance of `images`, scaled by 1/sqrt(eigenvalue + eps)."""
+        """Set the filters to the eigenvectors of the patch covariance of `images`, scaled by
+        1/sqrt(eigenvalue + eps)."""
         c, (h, w) = self.in_channels, self.kernel_size
         if images.dim() != 4 or images.shape[1] != c:
-            raise ShapeError(f"whitening needs images (N, {c}, H, W), got shape {tuple(images.shape)}")
-        patches = images.float().unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c * h * w)
+            raise ShapeError(
+                f"whitening needs images (N, {c}, H, W), got shape {tuple(images.shape)}"
+            )
+        patches = (
+            images.float().unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c * h * w)
+        )
         covariance = patches.T @ patches / len(patches)
         eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
-        filters = eigenvectors.T.reshape(-1, c, h, w) / torch.sqrt(eigenvalues.view(-1, 1, 1, 1) + eps)
+        filters = eigenvectors.T.reshape(-1, c, h, w) / torch.sqrt(
+            eigenvalues.view(-1, 1, 1, 1) + eps
+        )
         self.weight.copy_(torch.cat((filters, -filters)).to(self.weight))
 
 
 class ConvGroup(nn.Module):
-    """conv -> pool -> BN -> act, then (conv -> BN -> act) per further width, residual over those when >= 2."""
+    """conv -> pool -> BN -> act, then (conv -> BN -> act) per further width, residual over those
+    when >= 2."""
 
-    def __init__(self, in_channels: int, widths: Sequence[int], activation: nn.Module,
-                 bn_momentum: float, bn_eps: float) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        widths: Sequence[int],
+        activation: nn.Module,
+        bn_momentum: float,
+        bn_eps: float,
+    ) -> None:
         super().__init__()
         channels = [in_channels, *widths]
         self.convs = nn.ModuleList(
@@ -145,7 +160,9 @@ class FastCNN(nn.Module):
         self.identity_init = bool(identity_init)
         self.logit_scale = float(logit_scale)
         activation = make_activation(activation_type, activation_params)
-        self.whiten = WhiteningConv(self.in_size[0], positive_int("whiten_kernel_size", whiten_kernel_size), frozen=whiten)
+        self.whiten = WhiteningConv(
+            self.in_size[0], positive_int("whiten_kernel_size", whiten_kernel_size), frozen=whiten
+        )
         layers: list[nn.Module] = [self.whiten, activation]
         in_channels = self.whiten.out_channels
         for i in range(0, len(self.channels), self.pool_every):
@@ -168,12 +185,17 @@ class FastCNN(nn.Module):
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear, nn.BatchNorm2d)):
                 module.reset_parameters()
-            if self.identity_init and isinstance(module, nn.Conv2d) and not isinstance(module, WhiteningConv):
+            if (
+                self.identity_init
+                and isinstance(module, nn.Conv2d)
+                and not isinstance(module, WhiteningConv)
+            ):
                 weight = module.weight.data
                 nn.init.dirac_(weight[: weight.size(1)])
 
     def init_whiten(self, images: torch.Tensor, eps: float = 5e-4) -> None:
-        """Fit the whitening conv to `images` (normalised training images); no-op when not whitened."""
+        """Fit the whitening conv to `images` (normalised training images); no-op when not
+        whitened."""
         if self.whitened:
             self.whiten.init_whiten(images, eps)
 

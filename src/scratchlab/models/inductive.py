@@ -19,15 +19,24 @@ from scratchlab.models.edge_init import init_edge_detectors
 from scratchlab.models.layers import make_pool, positive_int, positive_ints
 
 __all__ = [
-    "DeeperCNN", "EdgeCNN", "SimpleCNN", "SimpleCNN_avgpool", "ThreeLayerCNN", "ThreeLayerMLP",
-    "TwoLayerMLP", "WiderCNN", "init_edge_detectors", "reflect_conv",
+    "DeeperCNN",
+    "EdgeCNN",
+    "SimpleCNN",
+    "SimpleCNN_avgpool",
+    "ThreeLayerCNN",
+    "ThreeLayerMLP",
+    "TwoLayerMLP",
+    "WiderCNN",
+    "init_edge_detectors",
+    "reflect_conv",
 ]
 
 Padding = int | str | None
 
 
-def reflect_conv(in_channels: int, out_channels: int, kernel_size: int, padding: Padding = None
-                 ) -> nn.Conv2d:
+def reflect_conv(
+    in_channels: int, out_channels: int, kernel_size: int, padding: Padding = None
+) -> nn.Conv2d:
     """A convolution with reflect padding: (k - 1) // 2 per side when `padding` is None (the
     notebook's; an even kernel shrinks the map by one), "same" to keep the size, or an int."""
     pad = (kernel_size - 1) // 2 if padding is None else padding
@@ -40,9 +49,17 @@ class EdgeCNN(nn.Module):
 
     fc_name = "fc"
 
-    def __init__(self, in_channels: int, num_filters: int, kernel_size: int, num_classes: int,
-                 num_convs: int = 2, pool_after: int = 1, pooling: str = "max",
-                 padding: Padding = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_filters: int,
+        kernel_size: int,
+        num_classes: int,
+        num_convs: int = 2,
+        pool_after: int = 1,
+        pooling: str = "max",
+        padding: Padding = None,
+    ) -> None:
         super().__init__()
         self.num_filters = self.num_filter = positive_int("num_filters", num_filters)
         self.kernel_size = positive_int("kernel_size", kernel_size)
@@ -93,28 +110,50 @@ class SimpleCNN(EdgeCNN):
     convolutions after the pool) and `padding` (see `reflect_conv`) are scratchlab's options.
     """
 
-    def __init__(self, num_filters: int = 3, kernel_size: int = 2, num_classes: int = 3,
-                 pooling: str = "max", in_channels: int = 1, num_convs: int = 2,
-                 padding: Padding = None) -> None:
-        super().__init__(in_channels, num_filters, kernel_size, num_classes, num_convs, 1,
-                         pooling, padding)
+    def __init__(
+        self,
+        num_filters: int = 3,
+        kernel_size: int = 2,
+        num_classes: int = 3,
+        pooling: str = "max",
+        in_channels: int = 1,
+        num_convs: int = 2,
+        padding: Padding = None,
+    ) -> None:
+        super().__init__(
+            in_channels, num_filters, kernel_size, num_classes, num_convs, 1, pooling, padding
+        )
 
 
 class SimpleCNN_avgpool(SimpleCNN):
     """`SimpleCNN` with 2x2 average pooling (its pool is `avgpool`); the notebook's name."""
 
-    def __init__(self, num_filters: int = 3, kernel_size: int = 2, num_classes: int = 3,
-                 in_channels: int = 1, padding: Padding = None) -> None:
+    def __init__(
+        self,
+        num_filters: int = 3,
+        kernel_size: int = 2,
+        num_classes: int = 3,
+        in_channels: int = 1,
+        padding: Padding = None,
+    ) -> None:
         super().__init__(num_filters, kernel_size, num_classes, "avg", in_channels, 2, padding)
 
 
 class WiderCNN(EdgeCNN):
     """SimpleCNN's layout with 6 filters and 5 classes by default (425 parameters at kernel 3)."""
 
-    def __init__(self, input_channel: int = 1, num_filters: int = 6, kernel_size: int = 7,
-                 num_classes: int = 5, pooling: str = "max", padding: Padding = None) -> None:
-        super().__init__(input_channel, num_filters, kernel_size, num_classes, 2, 1, pooling,
-                         padding)
+    def __init__(
+        self,
+        input_channel: int = 1,
+        num_filters: int = 6,
+        kernel_size: int = 7,
+        num_classes: int = 5,
+        pooling: str = "max",
+        padding: Padding = None,
+    ) -> None:
+        super().__init__(
+            input_channel, num_filters, kernel_size, num_classes, 2, 1, pooling, padding
+        )
 
 
 class DeeperCNN(EdgeCNN):
@@ -127,11 +166,19 @@ class DeeperCNN(EdgeCNN):
 
     fc_name = "fc1"
 
-    def __init__(self, input_channel: int = 1, num_filters: int = 3, kernel_size: int = 7,
-                 num_classes: int = 5, pooling: str = "max", padding: Padding = None,
-                 num_convs: int = 4) -> None:
-        super().__init__(input_channel, num_filters, kernel_size, num_classes, num_convs, 2,
-                         pooling, padding)
+    def __init__(
+        self,
+        input_channel: int = 1,
+        num_filters: int = 3,
+        kernel_size: int = 7,
+        num_classes: int = 5,
+        pooling: str = "max",
+        padding: Padding = None,
+        num_convs: int = 4,
+    ) -> None:
+        super().__init__(
+            input_channel, num_filters, kernel_size, num_classes, num_convs, 2, pooling, padding
+        )
 
 
 class ThreeLayerCNN(nn.Module):
@@ -139,8 +186,14 @@ class ThreeLayerCNN(nn.Module):
     average pool -> fc1, zero padding (k - 1) // 2. `hidden_dim` and `max_pool` exist but are
     unused, as in the notebook."""
 
-    def __init__(self, input_dim: Sequence[int] = (1, 28, 28), num_filters: int = 64,
-                 filter_size: int = 7, hidden_dim: int = 100, num_classes: int = 4) -> None:
+    def __init__(
+        self,
+        input_dim: Sequence[int] = (1, 28, 28),
+        num_filters: int = 64,
+        filter_size: int = 7,
+        hidden_dim: int = 100,
+        num_classes: int = 4,
+    ) -> None:
         super().__init__()
         c = positive_ints("input_dim", input_dim, allow_empty=False)[0]
         pad = (filter_size - 1) // 2
@@ -163,8 +216,12 @@ def _in_features(input_dim: int | Sequence[int]) -> int:
 class TwoLayerMLP(nn.Module):
     """fc1 -> relu -> fc2 on flattened inputs; `input_dim` is (C, H, W) or a feature count."""
 
-    def __init__(self, input_dim: int | Sequence[int] = (1, 28, 28), hidden_dim: int = 10,
-                 num_classes: int = 3) -> None:
+    def __init__(
+        self,
+        input_dim: int | Sequence[int] = (1, 28, 28),
+        hidden_dim: int = 10,
+        num_classes: int = 3,
+    ) -> None:
         super().__init__()
         self.fc1 = nn.Linear(_in_features(input_dim), positive_int("hidden_dim", hidden_dim))
         self.fc2 = nn.Linear(hidden_dim, positive_int("num_classes", num_classes))
@@ -182,9 +239,13 @@ class ThreeLayerMLP(nn.Module):
     notebook's is 7) they come from the global generator, so that seeded runs differ.
     """
 
-    def __init__(self, input_dim: int | Sequence[int] = (1, 28, 28),
-                 hidden_dims: Sequence[int] = (10, 10), num_classes: int = 3,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self,
+        input_dim: int | Sequence[int] = (1, 28, 28),
+        hidden_dims: Sequence[int] = (10, 10),
+        num_classes: int = 3,
+        seed: int | None = None,
+    ) -> None:
         super().__init__()
         hidden = positive_ints("hidden_dims", hidden_dims)
         if len(hidden) != 2:

@@ -31,8 +31,12 @@ def _show(ax: Any, image: torch.Tensor, title: str | None = None) -> None:
         ax.set_title(title, fontsize=8)
 
 
-def vis_images(images: torch.Tensor, labels: Sequence[int] | torch.Tensor | None = None,
-               classes: Sequence[str] | None = None, ncols: int = 8) -> tuple[Any, Any]:
+def vis_images(
+    images: torch.Tensor,
+    labels: Sequence[int] | torch.Tensor | None = None,
+    classes: Sequence[str] | None = None,
+    ncols: int = 8,
+) -> tuple[Any, Any]:
     """Grey images (N, 1, H, W) or (N, H, W) in a grid, titled by label (class name if given)."""
     if images.ndim not in (3, 4):
         raise ConfigError(f"vis_images: images (N, 1, H, W) or (N, H, W), got {images.shape}")

@@ -70,7 +70,8 @@ def make_activation(spec: ActivationSpec, params: Mapping[str, Any] | None = Non
 
 
 def make_pool(pooling_type: str, params: Mapping[str, Any] | None = None) -> nn.Module:
-    """A 2-D pooling module: `max` or `avg`, with its keyword arguments (kernel_size 2 by default)."""
+    """A 2-D pooling module: `max` or `avg`, with its keyword arguments (kernel_size 2 by
+    default)."""
     if not isinstance(pooling_type, str) or pooling_type.lower() not in POOLINGS:
         raise ConfigError(
             f"pooling_type: unknown pooling {pooling_type!r}; choose one of {sorted(POOLINGS)}"
@@ -127,7 +128,8 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def dry_run(layers: nn.Sequential, in_size: Sequence[int]) -> torch.Size:
-    """Output shape (without batch) of `layers` on one zero input; ConfigError where a layer fails."""
+    """Output shape (without batch) of `layers` on one zero input; ConfigError where a layer
+    fails."""
     x = torch.zeros(1, *in_size)
     with eval_mode(layers):
         for i, layer in enumerate(layers):

@@ -180,8 +180,9 @@ def _simplecnn(
     pooling_type: str = "max",
     padding: int | str | None = None,
 ) -> SimpleCNN:
-    return SimpleCNN(num_filters, kernel_size, out_classes, pooling_type, _channels(in_size),
-                     padding=padding)
+    return SimpleCNN(
+        num_filters, kernel_size, out_classes, pooling_type, _channels(in_size), padding=padding
+    )
 
 
 @register_model("cnn_avgpool")
@@ -205,8 +206,9 @@ def _cnn_edge_init(
     padding: int | str | None = None,
 ) -> SimpleCNN:
     """The notebook's set-up: edge detectors in conv1 and conv2, every convolution frozen."""
-    model = SimpleCNN(num_filters, kernel_size, out_classes, pooling_type, _channels(in_size),
-                      padding=padding)
+    model = SimpleCNN(
+        num_filters, kernel_size, out_classes, pooling_type, _channels(in_size), padding=padding
+    )
     return freeze_conv_layer(init_conv_kernel_with_edge_detector(model))
 
 
@@ -219,8 +221,9 @@ def _wider_cnn(
     pooling_type: str = "max",
     padding: int | str | None = None,
 ) -> WiderCNN:
-    return WiderCNN(_channels(in_size), num_filters, kernel_size, out_classes, pooling_type,
-                    padding)
+    return WiderCNN(
+        _channels(in_size), num_filters, kernel_size, out_classes, pooling_type, padding
+    )
 
 
 @register_model("deeper_cnn")
@@ -233,8 +236,9 @@ def _deeper_cnn(
     num_convs: int = 4,
     padding: int | str | None = None,
 ) -> DeeperCNN:
-    return DeeperCNN(_channels(in_size), num_filters, kernel_size, out_classes, pooling_type,
-                     padding, num_convs)
+    return DeeperCNN(
+        _channels(in_size), num_filters, kernel_size, out_classes, pooling_type, padding, num_convs
+    )
 
 
 @register_model("two_layer_mlp")

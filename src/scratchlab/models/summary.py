@@ -101,10 +101,10 @@ def _macs(module: nn.Module, output: torch.Tensor) -> int:
 def summary(model: nn.Module, input_size: Sequence[int]) -> ModelSummary:
     """Parameters, multiply-adds and receptive field of `model` on one input of `input_size`.
 
-    Runs one forward pass (eval mode, no grad, modes restored after) on a zero input of shape (1, *input_size) and
-    records every leaf module through forward hooks, in execution order. The receptive field
-    composes the Conv2d/MaxPool2d/AvgPool2d layers in execution order, which is exact for chains
-    (and for residual nets, whose 1x1 shortcuts do not widen it).
+    Runs one forward pass (eval mode, no grad, modes restored after) on a zero input of shape (1,
+    *input_size) and records every leaf module through forward hooks, in execution order. The
+    receptive field composes the Conv2d/MaxPool2d/AvgPool2d layers in execution order, which is
+    exact for chains (and for residual nets, whose 1x1 shortcuts do not widen it).
     """
     rows: list[LayerRow] = []
     spatial: list[nn.Module] = []

@@ -84,7 +84,9 @@ class YourCNN(CNN):
         width_multiplier: int = 1,
     ) -> None:
         if pool_position not in POOL_POSITIONS:
-            raise ConfigError(f"pool_position must be one of {', '.join(POOL_POSITIONS)}, got {pool_position!r}")
+            raise ConfigError(
+                f"pool_position must be one of {', '.join(POOL_POSITIONS)}, got {pool_position!r}"
+            )
         self.pool_position = pool_position
         self.head_dropout = check_dropout(dropout)
         self.width_multiplier = positive_int("width_multiplier", width_multiplier)

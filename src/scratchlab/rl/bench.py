@@ -25,9 +25,15 @@ def _summary(runs: list[dict[str, Any]], target: float | None) -> dict[str, Any]
         "solved": len(solved),
         "seeds": len(runs),
         "steps_to_solve": [r["solved_at_steps"] for r in runs],
-        "median_steps_to_solve": statistics.median(r["solved_at_steps"] for r in solved) if solved else None,
+        "median_steps_to_solve": statistics.median(r["solved_at_steps"] for r in solved)
+        if solved
+        else None,
         "eval_return": [r["eval_return"] for r in runs],
-        **{key: [r[key] for r in runs] for key in ("greedy_eval_return", "sample_eval_return") if key in runs[0]},
+        **{
+            key: [r[key] for r in runs]
+            for key in ("greedy_eval_return", "sample_eval_return")
+            if key in runs[0]
+        },
         "best_eval_return": [r["best_eval_return"] for r in runs],
         "steps": [r["steps"] for r in runs],
         "wall_seconds": walls,
@@ -57,14 +63,22 @@ def run_bench(
             config = preset_config(env_id, method, seed=seed, **(overrides or {}))
             start = time.perf_counter()
             result = train(config, Path(out_dir) / method, verbose=False)
-            run = {key: result[key] for key in ("solved_at_steps", "eval_return", "best_eval_return", "steps")}
+            run = {
+                key: result[key]
+                for key in ("solved_at_steps", "eval_return", "best_eval_return", "steps")
+            }
             run["wall_seconds"] = time.perf_counter() - start
-            message = (f"{method} seed {seed}: solved at {run['solved_at_steps']} steps, final {config.eval_mode} "
-                       f"return {run['eval_return']:.1f}, best {run['best_eval_return']:.1f}")
+            message = (
+                f"{method} seed {seed}: solved at {run['solved_at_steps']} steps, final "
+                f"{config.eval_mode} "
+                f"return {run['eval_return']:.1f}, best {run['best_eval_return']:.1f}"
+            )
             if eval_both:
                 other = "sample" if config.eval_mode == "greedy" else "greedy"
                 checkpoint = Path(out_dir) / method / f"{config.run_name}.pt"
-                returns = evaluate_checkpoint(checkpoint, config.eval_episodes, greedy=other == "greedy")
+                returns = evaluate_checkpoint(
+                    checkpoint, config.eval_episodes, greedy=other == "greedy"
+                )
                 run[f"{other}_eval_return"] = float(returns.mean())
                 message += f", {other} return {returns.mean():.1f}"
             runs.append(run)
@@ -74,7 +88,8 @@ def run_bench(
             m = metrics[method]
             print(
                 f"== {method}: solved {m['solved']}/{m['seeds']} seeds, median steps to solve "
-                f"{m['median_steps_to_solve']}, wall time per run mean {m['mean_wall_seconds']:.1f} s, "
+                f"{m['median_steps_to_solve']}, wall time per run mean "
+                f"{m['mean_wall_seconds']:.1f} s, "
                 f"max {m['max_wall_seconds']:.1f} s",
                 flush=True,
             )
@@ -83,7 +98,9 @@ def run_bench(
             "bench": f"rl_{env_id}",
             "device": "cpu",
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "command": " ".join(["scratchlab", *sys.argv[1:]]) if sys.argv[0].endswith("scratchlab") else " ".join(sys.argv),
+            "command": " ".join(["scratchlab", *sys.argv[1:]])
+            if sys.argv[0].endswith("scratchlab")
+            else " ".join(sys.argv),
             "metrics": metrics,
         }
         path = Path(results_file)

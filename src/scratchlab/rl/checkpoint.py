@@ -1,4 +1,5 @@
-"""Checkpoint files of rl runs, the policy they hold, and the environment record of a results file."""
+"""Checkpoint files of rl runs, the policy they hold, and the environment record of a results
+file."""
 
 from __future__ import annotations
 
@@ -20,12 +21,26 @@ from scratchlab.util import torch_save_atomic
 FORMAT = "scratchlab-rl-checkpoint"
 VERSION = 1
 # Fields that may change between a run and its resumption without changing what it computes.
-RESUMABLE_CHANGES = {"total_steps", "time_limit", "checkpoint_every", "eval_episodes", "torch_threads", "device"}
+RESUMABLE_CHANGES = {
+    "total_steps",
+    "time_limit",
+    "checkpoint_every",
+    "eval_episodes",
+    "torch_threads",
+    "device",
+}
 
 
-def save_checkpoint(path: str | os.PathLike, config: RLConfig, policy: torch.nn.Module, **state: Any) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike, config: RLConfig, policy: torch.nn.Module, **state: Any
+) -> Path:
     """Atomically write config, policy weights and any extra `state` (optimizer, rng, progress)."""
-    payload = {"format": FORMAT, "version": VERSION, "config": config.to_dict(), "model": policy.state_dict()}
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": config.to_dict(),
+        "model": policy.state_dict(),
+    }
     payload.update(state)
     return torch_save_atomic(payload, path)
 
@@ -34,13 +49,19 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint written by `save_checkpoint`, or raise a `CheckpointError`."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}; train one with: scratchlab rl train --out DIR")
+        raise CheckpointError(
+            f"no checkpoint at {path}; train one with: scratchlab rl train --out DIR"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
-        raise CheckpointError(f"cannot read checkpoint {path} ({exc}); train again to replace it") from None
+        raise CheckpointError(
+            f"cannot read checkpoint {path} ({exc}); train again to replace it"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a scratchlab rl checkpoint; pass a .pt written by scratchlab rl train")
+        raise CheckpointError(
+            f"{path} is not a scratchlab rl checkpoint; pass a .pt written by scratchlab rl train"
+        )
     return payload
 
 
@@ -53,7 +74,8 @@ def check_resumable(saved: RLConfig, current: RLConfig, path: str | os.PathLike)
     ]
     if diffs:
         raise CheckpointError(
-            f"cannot resume {path}: {', '.join(diffs)}; use the same settings or another --out without --resume"
+            f"cannot resume {path}: {', '.join(diffs)}; use the same settings or another --out "
+            "without --resume"
         )
 
 
@@ -63,21 +85,31 @@ def policy_from_checkpoint(payload: dict[str, Any]) -> tuple[RLConfig, PolicyNet
     env = make_env(config.env_id)
     in_features, n_actions = env_spaces(env)
     env.close()
-    policy = build_policy_net(config.method, in_features, n_actions, config.hidden, config.activation)
+    policy = build_policy_net(
+        config.method, in_features, n_actions, config.hidden, config.activation
+    )
     try:
         policy.load_state_dict(payload["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint weights do not fit the network its config describes: {exc}") from None
+        raise CheckpointError(
+            f"checkpoint weights do not fit the network its config describes: {exc}"
+        ) from None
     return config, policy.eval()
 
 
 def environment_record(device: str) -> dict[str, Any]:
     """Versions, machine and git commit of the run (the `environment` part of a results file)."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=Path(__file__).resolve().parent,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {

@@ -1,4 +1,5 @@
-"""One dataclass holds every argument of a policy-gradient run, plus tuned presets per env/method."""
+"""One dataclass holds every argument of a policy-gradient run, plus tuned presets per
+env/method."""
 
 from __future__ import annotations
 
@@ -20,13 +21,15 @@ class RLConfig:
     env_id: str = "CartPole-v1"
     """gymnasium environment id (discrete actions, flat observations)."""
     method: str = "vpg"
-    """vpg (vanilla), bpg (mean-return baseline), epg (entropy bonus), cpg (baseline + entropy), aac."""
+    """vpg (vanilla), bpg (mean-return baseline), epg (entropy bonus), cpg (baseline + entropy),
+    aac."""
     seed: int = 0
     """Seeds python, numpy, torch and every environment reset."""
     total_steps: int = 200_000
     """Environment steps to train for (evaluation steps are not counted)."""
     time_limit: float | None = None
-    """Also stop after this many seconds of training (None: no limit; makes the run non-repeatable)."""
+    """Also stop after this many seconds of training (None: no limit; makes the run
+    non-repeatable)."""
     episodes_per_batch: int = 8
     """Whole episodes per gradient step (also the number of sub-envs of the vector backend)."""
     gamma: float = 0.99
@@ -42,11 +45,13 @@ class RLConfig:
     delta: float = 1.0
     """Weight of the state-value MSE in the actor-critic loss (aac)."""
     reward_scale: float = 1.0
-    """Rewards are multiplied by this before computing q-values (episode rewards are reported unscaled)."""
+    """Rewards are multiplied by this before computing q-values (episode rewards are reported
+    unscaled)."""
     max_grad_norm: float | None = None
     """Clip the gradient norm to this value before each step (None: no clipping)."""
     backend: str = "batched"
-    """How episodes are run: batched (fastest, see bench/rl_envs.py), vector (SyncVectorEnv) or serial."""
+    """How episodes are run: batched (fastest, see bench/rl_envs.py), vector (SyncVectorEnv) or
+    serial."""
     eval_every: int = 0
     """Evaluate the policy every this many training steps (0: only at the end)."""
     eval_episodes: int = 100
@@ -72,7 +77,13 @@ class RLConfig:
             raise ConfigError(f"unknown eval_mode {self.eval_mode!r}; use greedy or sample")
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}; use one of {', '.join(BACKENDS)}")
-        positive = ("total_steps", "episodes_per_batch", "eval_episodes", "checkpoint_every", "torch_threads")
+        positive = (
+            "total_steps",
+            "episodes_per_batch",
+            "eval_episodes",
+            "checkpoint_every",
+            "torch_threads",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -100,15 +111,20 @@ class RLConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ConfigError(f"unknown rl config fields {unknown}; known fields are {sorted(known)}")
+            raise ConfigError(
+                f"unknown rl config fields {unknown}; known fields are {sorted(known)}"
+            )
         return cls(**d)
 
 
 # Settings measured with `scratchlab rl bench` (see docs/rl.md); the rest keep the defaults.
 _CARTPOLE: dict[str, Any] = {"target_return": 475.0, "eval_every": 5_000, "learning_rate": 1e-2}
 _LUNAR: dict[str, Any] = {
-    "target_return": 200.0, "eval_every": 250_000, "total_steps": 3_000_000,
-    "hidden": (128, 128), "learning_rate": 3e-3,
+    "target_return": 200.0,
+    "eval_every": 250_000,
+    "total_steps": 3_000_000,
+    "hidden": (128, 128),
+    "learning_rate": 3e-3,
 }
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "CartPole-v1": {
@@ -127,8 +143,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+
 def preset_config(env_id: str, method: str, **overrides: Any) -> RLConfig:
-    """The tuned settings for `env_id`/`method` (defaults elsewhere), then `overrides` (None = keep)."""
+    """The tuned settings for `env_id`/`method` (defaults elsewhere), then `overrides` (None =
+    keep)."""
     settings: dict[str, Any] = {"env_id": env_id, "method": method}
     settings.update(PRESETS.get(env_id, {}).get(method, {}))
     settings.update({k: v for k, v in overrides.items() if v is not None})

@@ -70,7 +70,9 @@ class TrainBatch:
 
     def to(self, device: torch.device | str) -> TrainBatch:
         """The same batch on `device`."""
-        return TrainBatch(*(t.to(device) for t in (self.states, self.actions, self.q_vals, self.total_rewards)))
+        return TrainBatch(
+            *(t.to(device) for t in (self.states, self.actions, self.q_vals, self.total_rewards))
+        )
 
     @classmethod
     def from_episodes(
@@ -78,7 +80,9 @@ class TrainBatch:
     ) -> TrainBatch:
         """Concatenate `episodes`; q-values come from rewards multiplied by `reward_scale`."""
         if not episodes:
-            raise ConfigError("a training batch needs at least one episode; raise episodes_per_batch")
+            raise ConfigError(
+                "a training batch needs at least one episode; raise episodes_per_batch"
+            )
         states = np.concatenate([ep.states for ep in episodes]).astype(np.float32, copy=False)
         actions = np.concatenate([ep.actions for ep in episodes]).astype(np.int64, copy=False)
         q_vals = np.concatenate([ep.calc_qvals(gamma) * reward_scale for ep in episodes])

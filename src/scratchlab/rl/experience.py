@@ -37,7 +37,8 @@ def gym():
 
 
 def make_env(env_id: str, render_mode: str | None = None, **kwargs: Any):
-    """`gymnasium.make(env_id)`, with user errors (unknown id, missing Box2D) as ScratchlabErrors."""
+    """`gymnasium.make(env_id)`, with user errors (unknown id, missing Box2D) as
+    ScratchlabErrors."""
     if render_mode is not None:
         # Render off-screen: no display is needed (or wanted) to draw rgb_array frames.
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -58,9 +59,13 @@ def env_spaces(env) -> tuple[int, int]:
     spaces = gym().spaces
     obs, act = env.observation_space, env.action_space
     if not isinstance(act, spaces.Discrete):
-        raise ConfigError(f"policy-gradient agents here need discrete actions; {env.spec.id} has {act}")
+        raise ConfigError(
+            f"policy-gradient agents here need discrete actions; {env.spec.id} has {act}"
+        )
     if not isinstance(obs, spaces.Box) or len(obs.shape) != 1:
-        raise ConfigError(f"policy networks here need flat Box observations; {env.spec.id} has {obs}")
+        raise ConfigError(
+            f"policy networks here need flat Box observations; {env.spec.id} has {obs}"
+        )
     return int(obs.shape[0]), int(act.n)
 
 
@@ -75,13 +80,18 @@ def episode_seeds(seed: int, first: int, count: int, stream: int = 0) -> list[in
 def _split(states, actions, rewards, alive: np.ndarray) -> list[Episode]:
     """Cut lock-step buffers (T, n, ...) into one episode per column, keeping live steps only."""
     return [
-        Episode(states=states[alive[:, i], i], actions=actions[alive[:, i], i], rewards=rewards[alive[:, i], i])
+        Episode(
+            states=states[alive[:, i], i],
+            actions=actions[alive[:, i], i],
+            rewards=rewards[alive[:, i], i],
+        )
         for i in range(alive.shape[1])
     ]
 
 
 class EpisodeRunner:
-    """Runs whole episodes of `env_id` for given reset seeds, `num_envs` at a time (one if serial)."""
+    """Runs whole episodes of `env_id` for given reset seeds, `num_envs` at a time (one if
+    serial)."""
 
     def __init__(self, env_id: str, num_envs: int = 8, backend: str = "batched"):
         if backend not in BACKENDS:
@@ -104,7 +114,11 @@ class EpisodeRunner:
         episodes: list[Episode] = []
         for start in range(0, len(seeds), self.num_envs):
             chunk = list(seeds[start : start + self.num_envs])
-            run = {"vector": self._run_vector, "batched": self._run_batched, "serial": self._run_serial}
+            run = {
+                "vector": self._run_vector,
+                "batched": self._run_batched,
+                "serial": self._run_serial,
+            }
             episodes += run[self.backend](agent, chunk)
         return episodes
 
@@ -125,7 +139,9 @@ class EpisodeRunner:
             alive_buf.append(alive.copy())
             alive &= ~(terminated | truncated)
             obs = next_obs
-        return _split(np.stack(obs_buf), np.stack(act_buf), np.stack(rew_buf), np.stack(alive_buf))[:n]
+        return _split(np.stack(obs_buf), np.stack(act_buf), np.stack(rew_buf), np.stack(alive_buf))[
+            :n
+        ]
 
     def _run_batched(self, agent: PolicyAgent, seeds: list[int]) -> list[Episode]:
         envs = self.envs[: len(seeds)]
@@ -160,7 +176,9 @@ class EpisodeRunner:
                 rewards.append(reward)
                 done = terminated or truncated
                 obs = next_obs
-            episodes.append(Episode(np.stack(states), np.array(actions), np.array(rewards, dtype=np.float64)))
+            episodes.append(
+                Episode(np.stack(states), np.array(actions), np.array(rewards, dtype=np.float64))
+            )
         return episodes
 
     def close(self) -> None:
@@ -171,7 +189,11 @@ class EpisodeRunner:
 
 
 def evaluate_returns(
-    policy: torch.nn.Module, runner: EpisodeRunner, episodes: int, seed: int, greedy: bool = True,
+    policy: torch.nn.Module,
+    runner: EpisodeRunner,
+    episodes: int,
+    seed: int,
+    greedy: bool = True,
     device: str | torch.device = "cpu",
 ) -> np.ndarray:
     """Total rewards of `episodes` evaluation episodes, shape (episodes,).

@@ -83,12 +83,18 @@ class AACPolicyGradientLoss(nn.Module):
     def forward(self, batch: TrainBatch, output: ModelOutput) -> LossResult:
         """The loss and `{"policy_loss", "value_loss", "advantage"}`."""
         if not isinstance(output, tuple):
-            raise ConfigError("the aac loss needs (action_scores, state_values); train an AACPolicyNet")
+            raise ConfigError(
+                "the aac loss needs (action_scores, state_values); train an AACPolicyNet"
+            )
         action_scores, state_values = output
         advantage = batch.q_vals - state_values.detach()
         loss_p = -(advantage * selected_log_probs(batch, action_scores)).mean()
         loss_v = F.mse_loss(state_values, batch.q_vals)
-        parts = {"policy_loss": loss_p.item(), "value_loss": loss_v.item(), "advantage": advantage.mean().item()}
+        parts = {
+            "policy_loss": loss_p.item(),
+            "value_loss": loss_v.item(),
+            "advantage": advantage.mean().item(),
+        }
         return loss_p + self.delta * loss_v, parts
 
 

@@ -38,7 +38,11 @@ class PolicyNet(nn.Module):
     """An MLP from an observation to one logit (action score) per discrete action."""
 
     def __init__(
-        self, in_features: int, n_actions: int, hidden: Sequence[int] = (128,), activation: str = "relu"
+        self,
+        in_features: int,
+        n_actions: int,
+        hidden: Sequence[int] = (128,),
+        activation: str = "relu",
     ):
         super().__init__()
         self.in_features, self.n_actions = in_features, n_actions
@@ -59,7 +63,11 @@ class AACPolicyNet(nn.Module):
     """An actor-critic MLP: a shared body, a policy head (action scores) and a state-value head."""
 
     def __init__(
-        self, in_features: int, n_actions: int, hidden: Sequence[int] = (128,), activation: str = "relu"
+        self,
+        in_features: int,
+        n_actions: int,
+        hidden: Sequence[int] = (128,),
+        activation: str = "relu",
     ):
         super().__init__()
         self.in_features, self.n_actions = in_features, n_actions

@@ -32,7 +32,8 @@ def _check_record_path(path: Path) -> None:
     has_ffmpeg = any(importlib.util.find_spec(m) for m in ("imageio_ffmpeg", "av"))
     if suffix == ".mp4" and not has_ffmpeg:
         raise MissingDependencyError(
-            f"writing {path.name} needs ffmpeg (pip install imageio-ffmpeg); record a .gif instead: --record out.gif"
+            f"writing {path.name} needs ffmpeg (pip install imageio-ffmpeg); record a .gif "
+            "instead: --record out.gif"
         )
 
 
@@ -43,7 +44,9 @@ def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: float = 
     import imageio.v3 as iio
 
     if path.suffix.lower() == ".gif":
-        data = iio.imwrite("<bytes>", np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+        data = iio.imwrite(
+            "<bytes>", np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0
+        )
     else:
         data = iio.imwrite("<bytes>", np.stack(frames), extension=".mp4", fps=fps)
     return atomic_write_bytes(path, data)

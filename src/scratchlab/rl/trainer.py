@@ -1,9 +1,8 @@
 """Train a policy with a policy-gradient method: batches of whole episodes, one Adam step each.
 
-Seeding happens in one place (`PolicyTrainer.__init__`): `seed_everything(config.seed)` before the
-network is built, and every episode resets its environment with a seed derived from the run seed
-and the episode's index. Checkpoints are taken between batches and hold the RNG states, so a
-resumed run computes exactly what an uninterrupted one would have.
+Seeding happens in one place (`PolicyTrainer.__init__`); every episode resets its environment
+with a seed derived from the run seed and its index. Checkpoints between batches hold the RNG
+states: a resumed run computes exactly what an uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -39,15 +38,26 @@ from scratchlab.util import (
 )
 from scratchlab.util.progress_bars import progress  # the function, not the module of the same name
 
-HISTORY_KEYS = ("batch_steps", "policy_loss", "baseline", "entropy", "value_loss", "loss", "mean_reward")
+HISTORY_KEYS = (
+    "batch_steps",
+    "policy_loss",
+    "baseline",
+    "entropy",
+    "value_loss",
+    "loss",
+    "mean_reward",
+)
 MEAN_REWARD_WINDOW = 100
 MAX_EVAL_ENVS = 100
 
 
 class PolicyTrainer:
-    """Trains `config.method` on `config.env_id`, writing checkpoints and results under `out_dir`."""
+    """Trains `config.method` on `config.env_id`, writing checkpoints and results under
+    `out_dir`."""
 
-    def __init__(self, config: RLConfig, out_dir: str | os.PathLike = "results/rl", verbose: bool = True):
+    def __init__(
+        self, config: RLConfig, out_dir: str | os.PathLike = "results/rl", verbose: bool = True
+    ):
         self.config, self.out_dir, self.verbose = config, Path(out_dir), verbose
         torch.set_num_threads(config.torch_threads)
         seed_everything(config.seed)
@@ -63,8 +73,14 @@ class PolicyTrainer:
         self.agent = PolicyAgent(self.policy, self.device)
         self._eval_runner: EpisodeRunner | None = None
         self.progress: dict[str, Any] = {
-            "batches": 0, "episodes": 0, "steps": 0, "train_seconds": 0.0, "eval_seconds": 0.0,
-            "next_eval": config.eval_every, "best_eval": None, "solved_at_steps": None,
+            "batches": 0,
+            "episodes": 0,
+            "steps": 0,
+            "train_seconds": 0.0,
+            "eval_seconds": 0.0,
+            "next_eval": config.eval_every,
+            "best_eval": None,
+            "solved_at_steps": None,
         }
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
         self.episode_rewards: list[float] = []
@@ -89,9 +105,15 @@ class PolicyTrainer:
     def save(self) -> Path:
         """Write the resumable checkpoint (weights, optimizer, RNG states, progress, history)."""
         return save_checkpoint(
-            self.checkpoint_path, self.config, self.policy,
-            optimizer=self.optimizer.state_dict(), rng=get_rng_state(), progress=dict(self.progress),
-            history=self.history, episode_rewards=self.episode_rewards, evals=self.evals,
+            self.checkpoint_path,
+            self.config,
+            self.policy,
+            optimizer=self.optimizer.state_dict(),
+            rng=get_rng_state(),
+            progress=dict(self.progress),
+            history=self.history,
+            episode_rewards=self.episode_rewards,
+            evals=self.evals,
         )
 
     def load(self, path: str | os.PathLike | None = None) -> None:
@@ -103,17 +125,22 @@ class PolicyTrainer:
         self.optimizer.load_state_dict(payload["optimizer"])
         set_rng_state(payload["rng"])
         self.progress = payload["progress"]
-        self.history, self.episode_rewards, self.evals = payload["history"], payload["episode_rewards"], payload["evals"]
+        self.history, self.evals = payload["history"], payload["evals"]
+        self.episode_rewards = payload["episode_rewards"]
 
     # -- one batch ---------------------------------------------------------------------------
     def collect(self) -> list[Episode]:
         """The next batch of episodes, sampled from the current policy."""
         k = self.config.episodes_per_batch
-        return self.runner.run(self.agent, episode_seeds(self.config.seed, self.progress["episodes"], k))
+        return self.runner.run(
+            self.agent, episode_seeds(self.config.seed, self.progress["episodes"], k)
+        )
 
     def train_batch(self, episodes: list[Episode]) -> dict[str, float]:
         """One gradient step on `episodes`; returns the loss parts."""
-        batch = TrainBatch.from_episodes(episodes, self.config.gamma, self.config.reward_scale).to(self.device)
+        batch = TrainBatch.from_episodes(episodes, self.config.gamma, self.config.reward_scale).to(
+            self.device
+        )
         output = self.policy(batch.states)
         total = torch.zeros((), device=self.device)
         parts: dict[str, float] = {}
@@ -124,7 +151,8 @@ class PolicyTrainer:
         if not torch.isfinite(total):
             raise TrainingDivergedError(
                 f"the loss became {total.item()} at batch {self.progress['batches']}; "
-                f"lower the learning rate (was {self.config.learning_rate}); the last checkpoint is kept"
+                f"lower the learning rate (was {self.config.learning_rate}); the last checkpoint "
+                "is kept"
             )
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -145,20 +173,25 @@ class PolicyTrainer:
         self.progress["steps"] += sum(len(ep) for ep in episodes)
         self.episode_rewards += [ep.total_reward for ep in episodes]
         self.history["batch_steps"].append(self.progress["steps"])
-        self.history["mean_reward"].append(float(np.mean(self.episode_rewards[-MEAN_REWARD_WINDOW:])))
+        self.history["mean_reward"].append(
+            float(np.mean(self.episode_rewards[-MEAN_REWARD_WINDOW:]))
+        )
         for key in HISTORY_KEYS:
             if key in parts:
                 self.history[key].append(parts[key])
 
     # -- evaluation --------------------------------------------------------------------------
     def evaluate(self, episodes: int | None = None, mode: str | None = None) -> np.ndarray:
-        """Returns of `episodes` evaluation episodes (default `config.eval_episodes`/`eval_mode`)."""
+        """Returns of `episodes` evaluation episodes (default
+        `config.eval_episodes`/`eval_mode`)."""
         episodes = episodes or self.config.eval_episodes
         if self._eval_runner is None:
             num_envs = min(self.config.eval_episodes, MAX_EVAL_ENVS)
             self._eval_runner = EpisodeRunner(self.config.env_id, num_envs, self.config.backend)
         greedy = (mode or self.config.eval_mode) == "greedy"
-        return evaluate_returns(self.policy, self._eval_runner, episodes, self.config.seed, greedy, self.device)
+        return evaluate_returns(
+            self.policy, self._eval_runner, episodes, self.config.seed, greedy, self.device
+        )
 
     def _periodic_eval(self) -> None:
         start = time.perf_counter()
@@ -186,7 +219,13 @@ class PolicyTrainer:
         if resume and self.checkpoint_path.is_file():
             self.load()
         cfg = self.config
-        bar = progress(None, verbose=self.verbose, total=cfg.total_steps, initial=self.progress["steps"], unit="step")
+        bar = progress(
+            None,
+            verbose=self.verbose,
+            total=cfg.total_steps,
+            initial=self.progress["steps"],
+            unit="step",
+        )
         try:
             while not self._done():
                 start = time.perf_counter()
@@ -195,8 +234,11 @@ class PolicyTrainer:
                 self._record(episodes, parts)
                 self.progress["train_seconds"] += time.perf_counter() - start
                 bar.update(sum(len(ep) for ep in episodes))
-                bar.set_postfix(episodes=self.progress["episodes"], reward=f"{self.history['mean_reward'][-1]:.1f}",
-                                loss=f"{parts['loss']:.3g}")
+                bar.set_postfix(
+                    episodes=self.progress["episodes"],
+                    reward=f"{self.history['mean_reward'][-1]:.1f}",
+                    loss=f"{parts['loss']:.3g}",
+                )
                 if cfg.eval_every and self.progress["steps"] >= self.progress["next_eval"]:
                     self._periodic_eval()
                     self.progress["next_eval"] = self.progress["steps"] + cfg.eval_every
@@ -208,8 +250,14 @@ class PolicyTrainer:
             self._periodic_eval()
         self.save()
         results = self.results()
-        atomic_write_json(self.results_path, {"config": cfg.to_dict(), "results": results,
-                                              "environment": environment_record(str(self.device))})
+        atomic_write_json(
+            self.results_path,
+            {
+                "config": cfg.to_dict(),
+                "results": results,
+                "environment": environment_record(str(self.device)),
+            },
+        )
         return results
 
     def results(self) -> dict[str, Any]:
@@ -238,8 +286,12 @@ class PolicyTrainer:
                 runner.close()
 
 
-def train(config: RLConfig, out_dir: str | os.PathLike = "results/rl", resume: bool = False,
-          verbose: bool = True) -> dict[str, Any]:
+def train(
+    config: RLConfig,
+    out_dir: str | os.PathLike = "results/rl",
+    resume: bool = False,
+    verbose: bool = True,
+) -> dict[str, Any]:
     """Train one run and return its results (also written to `<out_dir>/<run_name>.json`)."""
     trainer = PolicyTrainer(config, out_dir, verbose=verbose)
     try:

@@ -1,4 +1,5 @@
-"""Binary classifiers written as `scratch.functional` networks, trained by the shared `Trainer` loop.
+"""Binary classifiers written as `scratch.functional` networks, trained by the shared `Trainer`
+loop.
 
 A network is a list of (w, b, activation) triples ending in a sigmoid (one output: P(class 1)),
 initialised with `he_init` and trained with BCE and minibatch SGD (`scratchlab.optim.VanillaSGD`).
@@ -33,7 +34,8 @@ class FunctionalNet:
         device: where the parameters live.
     """
 
-    def __init__(self, layers: Sequence[Layer], generator: torch.Generator, backward: str = "scratch",
+    def __init__(self, layers: Sequence[Layer], generator: torch.Generator,
+                 backward: str = "scratch",
                  device: torch.device | str = "cpu") -> None:
         if backward not in BACKWARDS:
             raise ConfigError(f"backward must be one of {BACKWARDS}, got {backward!r}")
@@ -50,7 +52,8 @@ class FunctionalNet:
 
     def pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(parameter, gradient) pairs for a scratchlab.optim optimizer."""
-        return [pair for (w, b, _), (dw, db) in zip(self.params, self.grads, strict=True) for pair in ((w, dw), (b, db))]
+        pairs = zip(self.params, self.grads, strict=True)
+        return [pair for (w, b, _), (dw, db) in pairs for pair in ((w, dw), (b, db))]
 
     def clone(self, backward: str) -> FunctionalNet:
         """A copy with the same weights that takes its gradients with `backward`."""
@@ -64,11 +67,11 @@ class FunctionalNet:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """P(class 1) for inputs (N, d_in), shape (N,)."""
-        return scratch.network(x, self.params).squeeze(1)
+        return scratch.network(x, self.params)
 
     def loss_and_grads(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(probabilities, mean BCE) of a batch; writes the gradients into `self.grads`."""
-        target = y.to(x.dtype).unsqueeze(1)
+        target = y.to(x.dtype)
         if self.backward == "scratch":
             loss_fn = scratch.BCELoss()
             probs = scratch.network(x, self.params)
@@ -76,7 +79,8 @@ class FunctionalNet:
             _, grads = scratch.network_backward(x, self.params, loss_fn.backward())
         else:
             tensors = [t.detach().requires_grad_(True) for t in self.tensors()]
-            params = [(tensors[2 * i], tensors[2 * i + 1], act) for i, (_, _, act) in enumerate(self.params)]
+            params = [(tensors[2 * i], tensors[2 * i + 1], act) for i,
+                      (_, _, act) in enumerate(self.params)]
             probs = scratch.network(x, params)
             loss = F.binary_cross_entropy(probs, target)
             flat = torch.autograd.grad(loss, tensors)
@@ -84,7 +88,7 @@ class FunctionalNet:
         for (dw, db), (gw, gb) in zip(self.grads, grads, strict=True):
             dw.copy_(gw)
             db.copy_(gb)
-        return probs.detach().squeeze(1), loss.detach()
+        return probs.detach(), loss.detach()
 
 
 class FunctionalTrainer(Trainer):
@@ -119,5 +123,6 @@ def gradient_difference(model: FunctionalNet, x: torch.Tensor, y: torch.Tensor) 
     ours, ref = model.clone("scratch"), model.clone("autograd")
     ours.loss_and_grads(x, y)
     ref.loss_and_grads(x, y)
-    diffs = [(a - b).abs().max() for pa, pb in zip(ours.grads, ref.grads, strict=True) for a, b in zip(pa, pb, strict=True)]
+    diffs = [(a - b).abs().max() for pa, pb in zip(ours.grads, ref.grads, strict=True)
+             for a, b in zip(pa, pb, strict=True)]
     return float(max(diffs))

@@ -1,4 +1,5 @@
-"""Figures of the `mlp-architecture` study: boundaries, accuracy grids, the first classifier, sizes."""
+"""Figures of the `mlp-architecture` study: boundaries, accuracy grids, the first classifier,
+sizes."""
 
 from __future__ import annotations
 
@@ -11,17 +12,17 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 from scratchlab.classifiers import BinaryClassifier, confusion_matrix, select_roc_thresh
-from scratchlab.experiments import RunResult
-from scratchlab.studies._common import split_tensors
-from scratchlab.studies.base import new_figure
+from scratchlab.studies.common import new_figure, split_tensors
 from scratchlab.viz import plot_confusion_matrix, plot_decision_boundary_2d, plot_roc
 
 
-def boundaries_figure(runs: list[RunResult], depths: tuple[int, ...], widths: tuple[int, ...], points: int = 600) -> Figure:
+def boundaries_figure(runs: list[Any], depths: tuple[int, ...], widths: tuple[int, ...],
+                      points: int = 600) -> Figure:
     """Decision boundaries (threshold 0.5) of the first seed's models, over `points` test points."""
     fig, axes = new_figure(len(depths), len(widths), (3.0, 2.6))
     first_seed = min(r.config.seed for r in runs)
-    by_cell = {(len(r.config.hidden_dims), r.config.hidden_dims[0]): r for r in runs if r.config.seed == first_seed}
+    by_cell = {(len(r.config.model.hidden_dims), r.config.model.hidden_dims[0]): r for r in runs
+               if r.config.seed == first_seed}
     x, y = split_tensors(runs[0].config, "test")
     x, y = x[:: max(1, len(x) // points)], y[:: max(1, len(y) // points)]
     for (i, d), (j, w) in ((a, b) for a in enumerate(depths) for b in enumerate(widths)):
@@ -39,12 +40,14 @@ def accuracy_figure(table: pd.DataFrame) -> Figure:
     """Mean test accuracy per (depth, width), with the 0.5 threshold and with the selected one."""
     fig, axes = new_figure(1, 2, (4.5, 3.2))
     columns = (("test_acc", "threshold 0.5"), ("test_acc_thresh", "valid-selected threshold"))
-    low, high = table[["test_acc", "test_acc_thresh"]].min().min(), table[["test_acc", "test_acc_thresh"]].max().max()
+    accuracies = table[["test_acc", "test_acc_thresh"]]
+    low, high = accuracies.min().min(), accuracies.max().max()
     for ax, (column, title) in zip(axes[0], columns, strict=True):
         grid = table.groupby(["depth", "width"])[column].mean().unstack("width")
         image = ax.imshow(grid.to_numpy(), cmap="viridis", vmin=low, vmax=high)
         for (i, j), v in np.ndenumerate(grid.to_numpy()):
-            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=8, color="white" if v < (low + high) / 2 else "black")
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=8,
+                    color="white" if v < (low + high) / 2 else "black")
         ax.set_xticks(range(grid.shape[1]), grid.columns)
         ax.set_yticks(range(grid.shape[0]), grid.index)
         ax.set_xlabel("width")
@@ -54,8 +57,9 @@ def accuracy_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def first_classifier_figure(run: RunResult) -> Figure:
-    """ROC on valid with the selected point, and test confusion matrices at 0.5 and at that threshold."""
+def first_classifier_figure(run: Any) -> Figure:
+    """ROC on valid with the selected point, and test confusion matrices at 0.5 and at that
+    threshold."""
     classifier = BinaryClassifier(run.model).eval()
     valid, test = split_tensors(run.config, "valid"), split_tensors(run.config, "test")
     fig, axes = new_figure(1, 3, (4.2, 3.8))
@@ -71,7 +75,8 @@ def first_classifier_figure(run: RunResult) -> Figure:
         with torch.no_grad():
             cm = confusion_matrix(test[1], classifier.classify(test[0]), num_classes=2)
         plot_confusion_matrix(cm, ["0", "1"], ax=ax)
-        ax.set_title(f"test, threshold {t:.2f}: FPR {100 * cm.fpr:.1f}%, FNR {100 * cm.fnr:.1f}%", fontsize=8)
+        ax.set_title(f"test, threshold {t:.2f}: FPR {100 * cm.fpr:.1f}%, FNR {100 * cm.fnr:.1f}%",
+                     fontsize=8)
     return fig
 
 
@@ -82,12 +87,15 @@ def size_figure(table: pd.DataFrame, pairs: list[Any]) -> Figure:
     cells = table.groupby(["depth", "width"]).agg(
         params=("params", "mean"), acc=("test_acc_thresh", "mean"), std=("test_acc_thresh", "std"))
     for depth, part in cells.groupby(level="depth"):
-        ax.errorbar(part.params, part.acc, yerr=part["std"].fillna(0), marker="o", capsize=3, label=f"depth {depth}")
+        ax.errorbar(part.params, part.acc, yerr=part["std"].fillna(0), marker="o", capsize=3,
+                    label=f"depth {depth}")
         for (_, w), r in part.iterrows():
-            ax.annotate(f"w{w}", (r.params, r.acc), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            ax.annotate(f"w{w}", (r.params, r.acc), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
     for a, b in pairs:
         if a in cells.index and b in cells.index:
-            ax.plot(*zip(*(cells.loc[k, ["params", "acc"]] for k in (a, b)), strict=True), "k:", linewidth=1)
+            ax.plot(*zip(*(cells.loc[k, ["params", "acc"]] for k in (a, b)), strict=True), "k:",
+                    linewidth=1)
     ax.set_xscale("log")
     ax.set_xlabel("parameters (log)")
     ax.set_ylabel("test accuracy (%), selected threshold")
@@ -96,7 +104,9 @@ def size_figure(table: pd.DataFrame, pairs: list[Any]) -> Figure:
     return fig
 
 
-def make_figures(table: pd.DataFrame, runs: list[RunResult], settings: Any, pairs: list[Any]) -> dict[str, Figure]:
+def make_figures(
+        table: pd.DataFrame, runs: list[Any], settings: Any, pairs: list[Any]) -> dict[str, Figure]:
+    """Every figure; `runs` hold each run's `config` and trained `model`."""
     """Every figure of the study's report."""
     return {
         "decision_boundaries": boundaries_figure(runs, settings.depths, settings.widths),

@@ -16,23 +16,25 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import torch
 from torch import Tensor
 
 from scratchlab import scratch
-from scratchlab.studies._common import build_report, study_threads
-from scratchlab.studies.base import StudyResult, mean_std, new_figure, seed_list, study_dir
-from scratchlab.util import resolve_device
-from scratchlab.util.progress_bars import progress
+from scratchlab.experiments import RunRecord
+from scratchlab.studies.base import Study, StudyResult
+from scratchlab.studies.common import new_figure
+from scratchlab.util import progress, resolve_device
+from scratchlab.util.stats import mean_std
 
 NAME = "backprop"
-DESCRIPTION = "every scratch layer and loss checked against autograd and finite differences, and timed"
+DESCRIPTION = ("every scratch layer and loss checked against autograd and finite differences, "
+               "and timed")
 AUTOGRAD_TOL = 1e-8  # float64 norm of (backward - autograd)
 FD_TOL = 1e-5  # max relative error against central differences
-METRICS = ["autograd_diff_f32", "autograd_diff_f64", "fd_rel_error", "scratch_ms", "autograd_ms", "speed_ratio"]
+METRICS = ["autograd_diff_f32", "autograd_diff_f64", "fd_rel_error", "scratch_ms", "autograd_ms",
+           "speed_ratio"]
 Build = Callable[[int], tuple[scratch.Layer, Tensor, Tensor | None]]
 
 
@@ -47,14 +49,17 @@ def _labels(n: int, classes: int) -> Tensor:
 def _deep_mlp(n: int):
     acts = [scratch.ReLU, scratch.TanH, scratch.Sigmoid, scratch.LeakyReLU]
     layers = [m for i in range(8) for m in (scratch.Linear(32, 32, wstd=0.3), acts[i % 4]())]
-    return scratch.Sequential(*layers, scratch.Linear(32, 10), scratch.CrossEntropyLoss()), _x(n, 32), _labels(n, 10)
+    net = scratch.Sequential(*layers, scratch.Linear(32, 10), scratch.CrossEntropyLoss())
+    return net, _x(n, 32), _labels(n, 10)
 
 
 def _deep_cnn(n: int):
     seq = scratch.Sequential(
-        scratch.Conv2d(3, 8, 3, padding=1), scratch.BatchNorm(8), scratch.ReLU(), scratch.MaxPool2d(2),
+        scratch.Conv2d(3, 8, 3, padding=1), scratch.BatchNorm(8), scratch.ReLU(),
+        scratch.MaxPool2d(2),
         scratch.Conv2d(8, 8, 3, padding=1), scratch.TanH(), scratch.AvgPool2d(2), scratch.Flatten(),
-        scratch.Linear(8 * 4 * 4, 32), scratch.Dropout(0.3), scratch.Linear(32, 10), scratch.CrossEntropyLoss(),
+        scratch.Linear(8 * 4 * 4, 32), scratch.Dropout(0.3), scratch.Linear(32, 10),
+        scratch.CrossEntropyLoss(),
     )
     return seq, _x(n, 3, 16, 16), _labels(n, 10)
 
@@ -80,9 +85,12 @@ CASES: dict[str, Build] = {
     "MaxPool2d": lambda n: (scratch.MaxPool2d(2), _x(n, 4, 16, 16), None),
     "AvgPool2d": lambda n: (scratch.AvgPool2d(2), _x(n, 4, 16, 16), None),
     "CrossEntropyLoss": lambda n: (scratch.CrossEntropyLoss(), _x(n, 10), _labels(n, 10)),
-    "BCELoss": lambda n: (scratch.BCELoss(), torch.sigmoid(_x(n, 8)), torch.bernoulli(torch.full((n, 8), 0.5))),
-    "BCEWithLogitsLoss": lambda n: (scratch.BCEWithLogitsLoss(), _x(n, 8), torch.bernoulli(torch.full((n, 8), 0.5))),
-    "MLP": lambda n: (scratch.MLP(64, 10, [32, 32], activation="tanh", dropout=0.2), _x(n, 64), None),
+    "BCELoss": lambda n: (scratch.BCELoss(), torch.sigmoid(_x(n, 8)),
+                          torch.bernoulli(torch.full((n, 8), 0.5))),
+    "BCEWithLogitsLoss": lambda n: (scratch.BCEWithLogitsLoss(), _x(n, 8),
+                                    torch.bernoulli(torch.full((n, 8), 0.5))),
+    "MLP": lambda n: (scratch.MLP(64, 10, [32, 32], activation="tanh", dropout=0.2), _x(n, 64),
+                      None),
     "Sequential: 8 x (Linear, act) + CE": _deep_mlp,
     "Sequential: conv net + CE": _deep_cnn,
 }
@@ -135,8 +143,10 @@ def _median_ms(step: Callable[[], object], repeats: int, device: torch.device) -
     return 1000 * statistics.median(times)
 
 
-def timings(layer: scratch.Layer, x: Tensor, y: Tensor | None, repeats: int, device: torch.device) -> dict[str, float]:
-    """Median ms of scratch forward + backward, and of the same forward differentiated by autograd."""
+def timings(layer: scratch.Layer, x: Tensor, y: Tensor | None, repeats: int,
+            device: torch.device) -> dict[str, float]:
+    """Median ms of scratch forward + backward, and of the same forward differentiated by
+    autograd."""
     layer = copy.deepcopy(layer).to(device=device)
     x, y = x.to(device), (y.to(device) if y is not None else None)
     params = [p for p, _ in layer.params()]
@@ -156,7 +166,8 @@ def timings(layer: scratch.Layer, x: Tensor, y: Tensor | None, repeats: int, dev
     for p in params:
         p.requires_grad_(True)
     autograd_ms = _median_ms(by_autograd, repeats, device)
-    return {"scratch_ms": scratch_ms, "autograd_ms": autograd_ms, "speed_ratio": autograd_ms / scratch_ms}
+    return {"scratch_ms": scratch_ms, "autograd_ms": autograd_ms,
+            "speed_ratio": autograd_ms / scratch_ms}
 
 
 def case_row(name: str, build: Build, seed: int, settings: Settings, device: torch.device) -> dict:
@@ -169,7 +180,8 @@ def case_row(name: str, build: Build, seed: int, settings: Settings, device: tor
     passed = checks["autograd_diff_f64"] <= AUTOGRAD_TOL and checks["fd_rel_error"] <= FD_TOL
     return {
         "study": NAME, "experiment": "sequentials" if name.startswith("Sequential") else "layers",
-        "run_name": f"{name}_s{seed}", "layer": name, "repr": repr(layer).splitlines()[0], "seed": seed,
+        "run_name": f"{name}_s{seed}", "layer": name, "repr": repr(layer).splitlines()[0],
+        "seed": seed,
         **checks, "passed": passed, **timings(big_layer, big_x, big_y, settings.repeats, device),
     }
 
@@ -177,22 +189,29 @@ def case_row(name: str, build: Build, seed: int, settings: Settings, device: tor
 def findings(table: pd.DataFrame) -> list[str]:
     """Conclusions computed from the table."""
     per_case = table.groupby("layer", sort=False).agg(
-        passed=("passed", "all"), f64=("autograd_diff_f64", "max"), fd=("fd_rel_error", "max"), ratio=("speed_ratio", "median"))
+        passed=("passed", "all"), f64=("autograd_diff_f64", "max"), fd=("fd_rel_error", "max"),
+        ratio=("speed_ratio", "median"))
     failed = per_case[~per_case.passed]
     out = []
     if failed.empty:
-        out.append(f"All {len(per_case)} cases pass over {table.seed.nunique()} seed(s): backward matches autograd within "
-                   f"{table.autograd_diff_f64.max():.1e} (float64; {table.autograd_diff_f32.max():.1e} in float32) and finite "
+        out.append(f"All {len(per_case)} cases pass over {table.seed.nunique()} seed(s): backward "
+                   "matches autograd within "
+                   f"{table.autograd_diff_f64.max():.1e} (float64; "
+                   f"{table.autograd_diff_f32.max():.1e} in float32) and finite "
                    f"differences within a relative error of {table.fd_rel_error.max():.1e}.")
     else:
-        names = ", ".join(f"{k} (autograd {r.f64:.1e}, finite differences {r.fd:.1e})" for k, r in failed.iterrows())
-        out.append(f"{len(failed)} of {len(per_case)} cases FAIL (autograd tolerance {AUTOGRAD_TOL:g}, "
+        names = ", ".join(f"{k} (autograd {r.f64:.1e}, finite differences {r.fd:.1e})" for k,
+                          r in failed.iterrows())
+        out.append(f"{len(failed)} of {len(per_case)} cases FAIL (autograd tolerance "
+                   f"{AUTOGRAD_TOL:g}, "
                    f"finite differences {FD_TOL:g}): {names}.")
     faster = per_case[per_case.ratio > 1]
-    out.append(f"Scratch forward + backward is faster than autograd on the same forward for {len(faster)} of {len(per_case)} "
+    out.append("Scratch forward + backward is faster than autograd on the same forward for "
+               f"{len(faster)} of {len(per_case)} "
                f"cases; median time ratio (autograd / scratch) {per_case.ratio.median():.2f}.")
     best, worst = per_case.ratio.idxmax(), per_case.ratio.idxmin()
-    out.append(f"Largest ratio: {best} ({per_case.ratio[best]:.2f}x); smallest: {worst} ({per_case.ratio[worst]:.2f}x).")
+    out.append(f"Largest ratio: {best} ({per_case.ratio[best]:.2f}x); smallest: {worst} "
+               f"({per_case.ratio[worst]:.2f}x).")
     return out
 
 
@@ -216,31 +235,40 @@ def make_figures(table: pd.DataFrame) -> dict:
     return {"checks_and_timings": fig}
 
 
-def run(quick: bool = False, seeds: int | None = None, device: str = "auto", out_dir: str | Path | None = None,
-        settings: Settings | None = None) -> StudyResult:
-    """Run the study and return its table, figures and report.
+class Backprop(Study):
+    """The study (see the module docstring): it measures, it trains nothing.
 
     Args:
         quick: smaller batches, fewer finite-difference samples and timing repeats.
-        seeds: seeds per case (default 3, quick 1); a seed draws inputs and weights.
+        seeds: seeds per case (default 5, quick 1); a seed draws inputs and weights.
         device: where the timings run (checks run on the CPU); auto, cpu or cuda.
         out_dir: output folder (default results/studies/backprop).
         settings: sizes and repeats (default: `Settings.quick()` or `Settings()`).
     """
-    settings = settings or (Settings.quick() if quick else Settings())
-    dev = resolve_device(device)
-    jobs = [(name, build, seed) for seed in seed_list(seeds, quick, 3, 1) for name, build in settings.cases.items()]
-    with study_threads(dev), torch.random.fork_rng():
-        rows = [case_row(name, build, seed, settings, dev) for name, build, seed in progress(jobs, desc="cases")]
-    table = pd.DataFrame(rows)
-    summary = mean_std(table, ["experiment", "layer"], METRICS)
-    found = findings(table)
-    figures = make_figures(table)
-    settings_view = {k: v for k, v in vars(settings).items() if k != "cases"}
-    report = build_report(f"Study: {NAME}", DESCRIPTION, found, summary, figures,
-                          {**settings_view, "device": str(dev), "cases": ", ".join(settings.cases)}, notes=[
-        "autograd_diff: norm of (backward - autograd) for the input and each parameter gradient, the largest; "
-        "fd_rel_error: largest relative error against central differences (float64). Timings use one CPU thread "
-        "on a CPU; speed_ratio = autograd_ms / scratch_ms (above 1: the hand-written backward is faster).",
-    ])
-    return StudyResult(NAME, table, summary, figures, found, study_dir(NAME, out_dir), report)
+
+    name, description = NAME, DESCRIPTION
+    settings_class, threads = Settings, 1
+    full_seeds, quick_seeds = 5, 1
+
+    def analyze(self, records: list[RunRecord]) -> StudyResult:
+        settings = self.settings_for(self.quick)
+        dev = resolve_device(self.device)
+        jobs = [(name, build, seed) for seed in self.seeds for name,
+                build in settings.cases.items()]
+        with self.cpu_threads(), torch.random.fork_rng():
+            rows = [case_row(name, build, seed, settings, dev)
+                    for name, build, seed in progress(jobs, desc="cases")]
+        table = pd.DataFrame(rows)
+        view = {k: v for k, v in vars(settings).items() if k != "cases"}
+        return StudyResult(
+            NAME, table, mean_std(table, ["experiment", "layer"], METRICS), make_figures(table),
+            findings(table), settings={**view, "device": str(dev),
+                                       "cases": ", ".join(settings.cases)},
+            notes=["autograd_diff: norm of (backward - autograd) for the input and each parameter "
+                   "gradient, the largest; fd_rel_error: largest relative error against central "
+                   "differences (float64). Timings use one CPU thread on a CPU; speed_ratio = "
+                   "autograd_ms / scratch_ms (above 1: the hand-written backward is faster)."])
+
+
+STUDY = Backprop
+run = Backprop.run  # run(quick, seeds, device, out_dir, **options)

@@ -1,30 +1,45 @@
-"""What every study shares: its result object, output folder layout, seeds and the summary table.
+"""What every study is: the `Study` protocol, its `StudyResult`, and `run_study` that drives one.
 
-A study module defines `NAME`, `DESCRIPTION` and `run(quick=False, seeds=None, device="auto",
-out_dir=None) -> StudyResult`. It trains only through `scratchlab.experiments` (run_experiment /
-run_configs) and then analyses the stored results.
+A study is a list of configs plus an analysis over their records; it never trains by itself:
 
-Output folder (default `results/studies/<name>`):
+    class Dropout(Study):
+        name, description = "dropout", "..."
+        def configs(self, quick, seeds): return [ExperimentConfig.create(...), ...]
+        def analyze(self, records): return StudyResult(self.name, table, summary, ...)
+
+`run_study(study, quick, seeds)` makes the configs, trains them through
+`experiments.run_configs` (finished runs are reused), analyses the records, builds the report
+section and writes the output folder (default `results/studies/<name>`):
+
     table.csv        one row per trained model and seed
-    summary.csv      mean, std and count over seeds per condition
+    summary.csv      mean, std, n and 95% CI over seeds per condition
     figures/*.png    every figure of the report
     report.html      the study's report section as a page
-    runs/            the per-run JSON results and checkpoints
+    runs/            the per-run results files and checkpoints
+
+A study that measures without training (backprop, gradient-descent) has no configs; its
+`analyze` measures.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from scratchlab.errors import ConfigError
-from scratchlab.util import atomic_write_bytes, atomic_write_text
+from scratchlab.experiments import ExperimentConfig, RunRecord, run_configs
+from scratchlab.util import (
+    atomic_write_bytes,
+    atomic_write_text,
+    progress,
+    resolve_device,
+    torch_threads,
+)
 from scratchlab.viz import HtmlReport, figure_to_png
 
 
@@ -41,6 +56,8 @@ class StudyResult:
     report: HtmlReport | None = None
     # A few rows the command prints at the end instead of the whole summary (optional).
     headline: pd.DataFrame | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def report_html(self) -> str:
         """The study's section of an HTML report (a fragment; `save` writes the full page)."""
@@ -49,7 +66,11 @@ class StudyResult:
     def save(self, out_dir: str | Path | None = None) -> Path:
         """Write table.csv, summary.csv, figures/*.png and report.html into the output folder."""
         out = Path(out_dir or self.out_dir or Path("results") / "studies" / self.name)
-        (out / "figures").mkdir(parents=True, exist_ok=True)
+        try:
+            (out / "figures").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot write the study's output to {out} ({exc.strerror}); "
+                              "choose another --out") from None
         atomic_write_text(out / "table.csv", self.table.to_csv(index=False))
         atomic_write_text(out / "summary.csv", self.summary.to_csv(index=False))
         drawn = self.report.png_of if self.report is not None else {}
@@ -62,37 +83,104 @@ class StudyResult:
         return out
 
 
-def study_dir(name: str, out_dir: str | Path | None) -> Path:
-    return Path(out_dir) if out_dir is not None else Path("results") / "studies" / name
+class Study:
+    """A packaged study (see the module docstring).
+
+    Args:
+        device: auto, cpu or cuda: where its runs train.
+        out_dir: output folder (default `results/studies/<name>`); runs go to its `runs/`.
+        settings: the study's settings (an instance of `settings_class`; default its `quick()`
+            or its defaults, by mode).
+        options: the study's own options, each one of `option_names` (e.g. `data_root`).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    full_seeds: ClassVar[int] = 5
+    quick_seeds: ClassVar[int] = 1
+    option_names: ClassVar[tuple[str, ...]] = ()
+    settings_class: ClassVar[Any] = None
+    threads: ClassVar[int | None] = None  # torch threads on a CPU (small models: 1 is fastest)
+
+    def __init__(self, device: str = "auto", out_dir: str | Path | None = None,
+                 settings: Any = None, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.option_names))
+        if unknown:
+            flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+            raise ConfigError(f"study {self.name!r} does not take {flags}")
+        self.device = device
+        self.out = Path(out_dir) if out_dir is not None else Path("results") / "studies" / self.name
+        self.options = options
+        self.given = settings
+        self.quick = False
+        self.seeds: list[int] = []
+
+    @classmethod
+    def run(cls, quick: bool = False, seeds: int | None = None, device: str = "auto",
+            out_dir: str | Path | None = None, **options: Any) -> StudyResult:
+        """Run the study (`run_study`): train, analyse, write the output folder."""
+        return run_study(cls(device, out_dir, **options), quick, seeds)
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.out / "runs"
+
+    def settings_for(self, quick: bool) -> Any:
+        """The settings given, else `settings_class.quick()` in quick mode or its defaults."""
+        return self.given or (self.settings_class.quick() if quick else self.settings_class())
+
+    def cpu_threads(self) -> contextlib.AbstractContextManager[None]:
+        """The study's torch threads (`threads`) while it trains or measures on a CPU."""
+        cpu = resolve_device(self.device).type == "cpu"
+        return torch_threads(self.threads if cpu else None)
+
+    def configs(self, quick: bool, seeds: list[int]) -> list[ExperimentConfig]:
+        """The runs of the study (each once); a measuring study has none."""
+        return []
+
+    def train(self, configs: list[ExperimentConfig]) -> list[RunRecord]:
+        """Train the configs (finished ones are read back); one record each, in order."""
+        with self.cpu_threads(), progress(total=len(configs), desc=f"{self.name} runs") as bar:
+            return run_configs(configs, on_record=lambda _: bar.update(1), restart_changed=True)
+
+    def analyze(self, records: list[RunRecord]) -> StudyResult:
+        """Table, summary, figures and findings from the records of `configs`."""
+        raise NotImplementedError
+
+    def report(self, result: StudyResult) -> HtmlReport:
+        """The study's report section: description, findings, summary, figures, settings."""
+        report = HtmlReport(f"Study: {self.name}", subtitle=self.description)
+        report.heading("Findings").bullets(result.findings)
+        if not result.summary.empty:
+            report.heading("Summary (mean, std, n and 95% CI over seeds)").table(result.summary)
+        for name, fig in result.figures.items():
+            report.heading(name.replace("_", " "), level=3).figure(fig, alt=name, close=False)
+        report.heading("Settings", level=3).mapping(result.settings)
+        for note in result.notes:
+            report.paragraph(note)
+        return report
 
 
-def seed_list(seeds: int | None, quick: bool, full_default: int, quick_default: int, base: int = 0) -> list[int]:
+def seed_list(seeds: int | None, quick: bool, full_default: int, quick_default: int,
+              base: int = 0) -> list[int]:
     """The seeds of a study run: `seeds` of them, or its default for quick/full mode."""
     n = seeds if seeds is not None else (quick_default if quick else full_default)
-    if n < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {n}")
+    if not 1 <= n <= 1000:
+        raise ConfigError(f"--seeds must be between 1 and 1000, got {n}")
     return [base + i for i in range(n)]
 
 
-def mean_std(table: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
-    """Mean, std (ddof=1; 0 for one seed) and count of `metrics` over seeds, per group `by`."""
-    grouped = table.groupby(by, sort=False, dropna=False)
-    parts = []
-    for metric in metrics:
-        stats = grouped[metric].agg(["mean", "std", "count"])
-        stats["std"] = stats["std"].fillna(0.0)
-        stats.columns = [f"{metric}_mean", f"{metric}_std", "n"]
-        parts.append(stats if not parts else stats.drop(columns="n"))
-    return pd.concat(parts, axis=1).reset_index()
-
-
-def fmt_pm(mean: float, std: float, digits: int = 1) -> str:
-    """'83.4 +- 1.2' (the form every study uses for numbers over seeds)."""
-    if np.isnan(mean):
-        return "n/a"
-    return f"{mean:.{digits}f} +- {std:.{digits}f}"
-
-
-def new_figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (5, 4)) -> tuple[Figure, Any]:
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
-    return fig, axes
+def run_study(study: Study, quick: bool = False, seeds: int | None = None,
+              save: bool = True) -> StudyResult:
+    """Configs -> `run_configs` -> `analyze` -> report section; writes the output folder."""
+    study.quick = quick
+    study.seeds = seed_list(seeds, quick, study.full_seeds, study.quick_seeds)
+    configs = study.configs(quick, study.seeds)
+    records = study.train(configs) if configs else []
+    result = study.analyze(records)
+    result.out_dir = result.out_dir or study.out
+    if result.report is None:
+        result.report = study.report(result)
+    if save:
+        result.save()
+    return result

@@ -20,14 +20,13 @@ import contextlib
 import itertools
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import pandas as pd
 import torch
 
 from scratchlab.data import get_dataset
 from scratchlab.errors import TrainingDivergedError
-from scratchlab.studies._common import build_report, difference_is_noise, mean_text, study_threads
+from scratchlab.experiments import RunRecord
 from scratchlab.studies._functional import (
     FunctionalNet,
     FunctionalTrainer,
@@ -35,20 +34,23 @@ from scratchlab.studies._functional import (
     evaluate,
     gradient_difference,
 )
-from scratchlab.studies.base import StudyResult, mean_std, new_figure, seed_list, study_dir
-from scratchlab.training import TensorLoader
-from scratchlab.util import resolve_device
-from scratchlab.util.progress_bars import progress
+from scratchlab.studies.base import Study, StudyResult
+from scratchlab.studies.common import difference_is_noise, new_figure
+from scratchlab.training import Callback, TensorLoader
+from scratchlab.util import progress, resolve_device
+from scratchlab.util.stats import mean_std, mean_text
 
 NAME = "digits-networks"
-DESCRIPTION = "scratch.functional nets on binary digits: depth, linearity, hand-written backward vs autograd"
+DESCRIPTION = ("scratch.functional nets on binary digits: depth, linearity, hand-written "
+               "backward vs autograd")
 ARCHITECTURES: dict[str, list[Layer]] = {
     "1-layer sigmoid": [(64, 1, "sigmoid")],
     "64-32-1 relu": [(64, 32, "relu"), (32, 1, "sigmoid")],
     "64-32-1 linear-linear": [(64, 32, None), (32, 1, "sigmoid")],
     "64-32-16-8-1 relu": [(64, 32, "relu"), (32, 16, "relu"), (16, 8, "relu"), (8, 1, "sigmoid")],
 }
-TWO_LAYER, LINEAR, ONE_LAYER, DEEP = "64-32-1 relu", "64-32-1 linear-linear", "1-layer sigmoid", "64-32-16-8-1 relu"
+TWO_LAYER, LINEAR = "64-32-1 relu", "64-32-1 linear-linear"
+ONE_LAYER, DEEP = "1-layer sigmoid", "64-32-16-8-1 relu"
 GOAL = 95.0  # percent validation accuracy of the 2-layer ReLU net
 METRICS = ["train_loss", "train_acc", "valid_loss", "valid_acc"]
 
@@ -70,32 +72,38 @@ class Settings:
 
 
 def load_digits(device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Standardised binary digits, flattened to 64 features: {"train": (x, y), "valid": (x, y)}."""
+    """Binary digits, flattened to 64 features and normalised as the seed does (one mean and one
+    std over every pixel of the training set): {"train": (x, y), "valid": (x, y)}."""
     out = {}
     for split in ("train", "valid"):
-        x, y = get_dataset("digits", split, task="binary", flatten=True).tensors
+        x, y = get_dataset("digits", split, task="binary", flatten=True, normalize="global").tensors
         out[split] = (x.to(device), y.to(device))
     return out
 
 
 def train(net: FunctionalNet, data: dict, lr: float, batch_size: int, epochs: int, seed: int,
           record: tuple[int, ...] = ()) -> dict[int, dict[str, float]]:
-    """Train `net` with SGD; exact train/valid loss and accuracy after each epoch in `record` (NaN once diverged)."""
+    """Train `net` with SGD; exact train/valid loss and accuracy after each epoch in `record` (NaN
+    once diverged)."""
     (x, y), (xv, yv) = data["train"], data["valid"]
     records: dict[int, dict[str, float]] = {}
 
-    def on_epoch_end(epoch: int, _fit) -> None:
-        if epoch in record:
-            (tl, ta), (vl, va) = evaluate(net, x, y), evaluate(net, xv, yv)
-            records[epoch] = {"train_loss": tl, "train_acc": ta, "valid_loss": vl, "valid_acc": va}
+    class Record(Callback):  # exact metrics after the epochs in `record`
+        def on_epoch_end(self, trainer, train_result, test_result) -> None:
+            if trainer.epochs_done in record:
+                (tl, ta), (vl, va) = evaluate(net, x, y), evaluate(net, xv, yv)
+                records[trainer.epochs_done] = {"train_loss": tl, "train_acc": ta,
+                                                "valid_loss": vl, "valid_acc": va}
 
     loader = TensorLoader(x, y, batch_size=batch_size, shuffle=True, seed=seed)
     with contextlib.suppress(TrainingDivergedError):  # the epochs not reached stay NaN
-        FunctionalTrainer(net, lr).fit(loader, TensorLoader(xv, yv, batch_size=1024), epochs, print_every=0, on_epoch_end=on_epoch_end)
+        FunctionalTrainer(net, lr).fit(loader, TensorLoader(xv, yv, batch_size=1024), epochs,
+                                       print_every=0, callbacks=[Record()])
     return {e: records.get(e, dict.fromkeys(METRICS, math.nan)) for e in record}
 
 
-def architecture_rows(data: dict, settings: Settings, seed: int, device: torch.device) -> list[dict]:
+def architecture_rows(data: dict, settings: Settings, seed: int,
+                      device: torch.device) -> list[dict]:
     """Each architecture trained with both backward passes from the same initial weights."""
     rows = []
     for arch, layers in ARCHITECTURES.items():
@@ -104,14 +112,18 @@ def architecture_rows(data: dict, settings: Settings, seed: int, device: torch.d
         grad_diff = gradient_difference(net, *data["train"])
         metrics = {}
         for model in (net, twin):
-            records = train(model, data, settings.lr, settings.batch_size, settings.epochs, seed, (settings.epochs,))
+            records = train(model, data, settings.lr, settings.batch_size, settings.epochs, seed,
+                            (settings.epochs,))
             metrics[model.backward] = records[settings.epochs]
-        param_diff = max(float((a - b).abs().max()) for a, b in zip(net.tensors(), twin.tensors(), strict=True))
+        param_diff = max(float((a - b).abs().max()) for a,
+                         b in zip(net.tensors(), twin.tensors(), strict=True))
         params = sum(t.numel() for t in net.tensors())
         for backward, values in metrics.items():
             rows.append({
-                "study": NAME, "experiment": "architectures", "run_name": f"{arch.replace(' ', '_')}_{backward}_s{seed}",
-                "architecture": arch, "backward": backward, "lr": settings.lr, "batch_size": settings.batch_size,
+                "study": NAME, "experiment": "architectures",
+                "run_name": f"{arch.replace(' ', '_')}_{backward}_s{seed}",
+                "architecture": arch, "backward": backward, "lr": settings.lr,
+                "batch_size": settings.batch_size,
                 "epochs": settings.epochs, "seed": seed, "params": params, **values,
                 "grad_diff": grad_diff, "param_diff": param_diff,
             })
@@ -119,15 +131,19 @@ def architecture_rows(data: dict, settings: Settings, seed: int, device: torch.d
 
 
 def grid_rows(data: dict, settings: Settings, seed: int, device: torch.device) -> list[dict]:
-    """The 2-layer ReLU net over learning rate x batch size, read after each epoch count of the grid."""
+    """The 2-layer ReLU net over learning rate x batch size, read after each epoch count of the
+    grid."""
     rows = []
     for lr, bs in itertools.product(settings.grid_lrs, settings.grid_batch_sizes):
-        net = FunctionalNet(ARCHITECTURES[TWO_LAYER], torch.Generator().manual_seed(seed), "scratch", device)
+        net = FunctionalNet(ARCHITECTURES[TWO_LAYER], torch.Generator().manual_seed(seed),
+                            "scratch", device)
         records = train(net, data, lr, bs, max(settings.grid_epochs), seed, settings.grid_epochs)
         for epochs in settings.grid_epochs:
             rows.append({
-                "study": NAME, "experiment": "grid", "run_name": f"grid_lr{lr:g}_bs{bs}_e{epochs}_s{seed}",
-                "architecture": TWO_LAYER, "backward": "scratch", "lr": lr, "batch_size": bs, "epochs": epochs,
+                "study": NAME, "experiment": "grid",
+                "run_name": f"grid_lr{lr:g}_bs{bs}_e{epochs}_s{seed}",
+                "architecture": TWO_LAYER, "backward": "scratch", "lr": lr, "batch_size": bs,
+                "epochs": epochs,
                 "seed": seed, **records[epochs],
             })
     return rows
@@ -141,21 +157,26 @@ def findings(table: pd.DataFrame, n_valid: int) -> list[str]:
     out = []
     two = acc[TWO_LAYER]
     verdict = "meets" if two.mean() >= GOAL else "misses"
-    out.append(f"The 64-32-1 ReLU net reaches {mean_text(two)}% validation accuracy: it {verdict} the {GOAL:.0f}% goal.")
+    out.append(f"The 64-32-1 ReLU net reaches {mean_text(two)}% validation accuracy: it {verdict} "
+               f"the {GOAL:.0f}% goal.")
     diff, se, noise = difference_is_noise(acc[LINEAR], acc[ONE_LAYER], n_valid)
     relation = "within noise of" if noise else "clearly different from"
     out.append(
-        f"Two linear layers without an activation ({acc[LINEAR].mean():.1f}%) are {relation} one layer "
+        f"Two linear layers without an activation ({acc[LINEAR].mean():.1f}%) are {relation} one "
+        "layer "
         f"({acc[ONE_LAYER].mean():.1f}%): difference {diff:+.1f} points, standard error {se:.1f}; "
         "a product of linear maps is one linear map."
     )
     best = max(acc, key=lambda k: acc[k].mean())
-    out.append("Validation accuracy by architecture: " + ", ".join(f"{k} {v.mean():.1f}%" for k, v in acc.items()) + f"; best: {best}.")
+    out.append("Validation accuracy by architecture: "
+               + ", ".join(f"{k} {v.mean():.1f}%" for k, v in acc.items()) + f"; best: {best}.")
     ref = arch[arch.backward == "autograd"].set_index(["architecture", "seed"]).valid_acc
     gap = (ours.set_index(["architecture", "seed"]).valid_acc - ref).abs().max()
     out.append(
-        f"Hand-written backward vs autograd: gradients differ by at most {arch.grad_diff.max():.1e} at initialisation, "
-        f"weights by at most {arch.param_diff.max():.1e} after training, validation accuracy by at most {gap:.2f} points."
+        "Hand-written backward vs autograd: gradients differ by at most "
+        f"{arch.grad_diff.max():.1e} at initialisation, "
+        f"weights by at most {arch.param_diff.max():.1e} after training, validation accuracy by at "
+        f"most {gap:.2f} points."
     )
     grid_rows = table[table.experiment == "grid"]
     if len(grid_rows):
@@ -167,10 +188,12 @@ def findings(table: pd.DataFrame, n_valid: int) -> list[str]:
 
 
 def make_figures(table: pd.DataFrame) -> dict:
-    """Accuracy per architecture (both backward passes) and the grid as heat maps per epoch count."""
+    """Accuracy per architecture (both backward passes) and the grid as heat maps per epoch
+    count."""
     arch = table[table.experiment == "architectures"]
     fig, axes = new_figure(1, 1, (8, 3.5))
-    stats = arch.groupby(["architecture", "backward"], sort=False)[["train_acc", "valid_acc"]].mean().unstack("backward")
+    stats = arch.groupby(["architecture", "backward"],
+                         sort=False)[["train_acc", "valid_acc"]].mean().unstack("backward")
     stats.plot.barh(ax=axes[0, 0])
     axes[0, 0].axvline(GOAL, color="grey", linestyle="--", linewidth=0.8)
     axes[0, 0].set_xlim(min(80, float(arch.valid_acc.min()) - 2), 100)
@@ -181,11 +204,14 @@ def make_figures(table: pd.DataFrame) -> dict:
     epochs = sorted(grid.epochs.unique())
     fig, axes = new_figure(1, len(epochs), (4, 3.2))
     for k, (ax, ep) in enumerate(zip(axes[0], epochs, strict=True)):
-        cells = grid[grid.epochs == ep].groupby(["lr", "batch_size"]).valid_acc.mean().unstack("batch_size")
-        image = ax.imshow(cells.to_numpy(), cmap="viridis", vmin=grid.valid_acc.min(), vmax=grid.valid_acc.max())
+        at = grid[grid.epochs == ep]
+        cells = at.groupby(["lr", "batch_size"]).valid_acc.mean().unstack("batch_size")
+        image = ax.imshow(cells.to_numpy(), cmap="viridis", vmin=grid.valid_acc.min(),
+                          vmax=grid.valid_acc.max())
         for (i, j), v in pd.DataFrame(cells.to_numpy()).stack().items():
             dark = v < (grid.valid_acc.min() + grid.valid_acc.max()) / 2
-            ax.text(j, i, f"{v:.1f}", ha="center", va="center", color="white" if dark else "black", fontsize=8)
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", color="white" if dark else "black",
+                    fontsize=8)
         ax.set_xticks(range(cells.shape[1]), cells.columns)
         ax.set_yticks(range(cells.shape[0]), [f"{v:g}" for v in cells.index])
         ax.set_xlabel("batch size")
@@ -196,31 +222,41 @@ def make_figures(table: pd.DataFrame) -> dict:
     return figures
 
 
-def run(quick: bool = False, seeds: int | None = None, device: str = "auto", out_dir: str | Path | None = None,
-        settings: Settings | None = None) -> StudyResult:
-    """Run the study and return its table, figures and report.
+class DigitsNetworks(Study):
+    """The study (see the module docstring): functional networks trained by the shared loop.
 
     Args:
         quick: fewer epochs and a smaller grid.
-        seeds: seeds per setting (default 3, quick 1); a seed draws the weights and batch order.
+        seeds: seeds per setting (default 5, quick 1); a seed draws the weights and batch order.
         device: auto, cpu or cuda.
         out_dir: output folder (default results/studies/digits-networks).
         settings: the budget (default: `Settings.quick()` or `Settings()`).
     """
-    settings = settings or (Settings.quick() if quick else Settings())
-    dev = resolve_device(device)
-    data = load_digits(dev)
-    rows: list[dict] = []
-    with study_threads(dev):
-        for seed in progress(seed_list(seeds, quick, 3, 1), desc="seeds"):
-            rows += architecture_rows(data, settings, seed, dev) + grid_rows(data, settings, seed, dev)
-    table = pd.DataFrame(rows)
-    summary = mean_std(table, ["experiment", "architecture", "backward", "lr", "batch_size", "epochs"], METRICS)
-    found = findings(table, len(data["valid"][1]))
-    figures = make_figures(table)
-    report = build_report(f"Study: {NAME}", DESCRIPTION, found, summary, figures, asdict(settings), notes=[
-        "Each network is trained by the project's Trainer.fit loop with a FunctionalTrainer: run_experiment's "
-        "scratch engine builds cross-entropy MLPs, not these one-output BCE networks with He initialisation.",
-        "Grid epochs are read from one run per (learning rate, batch size) after that many epochs.",
-    ])
-    return StudyResult(NAME, table, summary, figures, found, study_dir(NAME, out_dir), report)
+
+    name, description = NAME, DESCRIPTION
+    settings_class, threads = Settings, 1
+    full_seeds, quick_seeds = 5, 1
+
+    def analyze(self, records: list[RunRecord]) -> StudyResult:
+        settings = self.settings_for(self.quick)
+        dev = resolve_device(self.device)
+        data = load_digits(dev)
+        rows: list[dict] = []
+        with self.cpu_threads():
+            for seed in progress(self.seeds, desc="seeds"):
+                rows += architecture_rows(data, settings, seed, dev)
+                rows += grid_rows(data, settings, seed, dev)
+        table = pd.DataFrame(rows)
+        group = ["experiment", "architecture", "backward", "lr", "batch_size", "epochs"]
+        return StudyResult(
+            NAME, table, mean_std(table, group, METRICS), make_figures(table),
+            findings(table, len(data["valid"][1])), settings=asdict(settings), notes=[
+                "Each network is trained by the project's Trainer.fit loop with a "
+                "FunctionalTrainer: the scratch engine of a run builds cross-entropy MLPs, not "
+                "these one-output BCE networks with He initialisation.",
+                "Grid epochs are read from one run per (learning rate, batch size) after that "
+                "many epochs."])
+
+
+STUDY = DigitsNetworks
+run = DigitsNetworks.run  # run(quick, seeds, device, out_dir, **options)

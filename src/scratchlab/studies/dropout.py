@@ -1,7 +1,7 @@
 """Study `dropout`: a from-scratch 1 x 400 MLP with dropout 0, 0.4 and 0.8 on 400 training images.
 
-Every run is `run_experiment` with `engine: scratch` (a `scratch.MLP` with `scratch.Dropout` after
-its hidden layer) and a scratch optimizer, on CIFAR-10 when it is found (400 class-balanced
+Every run is an `ExperimentConfig` with `engine: scratch` (a `scratch.MLP` with `scratch.Dropout`
+after its hidden layer) and a scratch optimizer, on CIFAR-10 when it is found (400 class-balanced
 training images, the 10,000 test images), else on the 10-class digits (400 training images, the
 899 validation images). Training accuracy is measured on the 400 images in eval mode (no dropout).
 
@@ -16,22 +16,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from scratchlab.experiments import ExperimentConfig, RunResult
-from scratchlab.studies._common import (
-    accuracy,
-    build_report,
+from scratchlab.experiments import ExperimentConfig, RunRecord
+from scratchlab.studies.base import Study, StudyResult
+from scratchlab.studies.common import (
     cifar10_available,
     difference_is_noise,
     final,
+    new_figure,
     split_tensors,
-    study_threads,
-    train_runs,
 )
-from scratchlab.studies.base import StudyResult, mean_std, new_figure, seed_list, study_dir
+from scratchlab.util.stats import mean_std
 from scratchlab.viz import plot_exp_results
 
 NAME = "dropout"
-DESCRIPTION = "scratch MLP (1 x 400) with dropout 0, 0.4, 0.8 on 400 training images: over- and underfitting"
+DESCRIPTION = ("scratch MLP (1 x 400) with dropout 0, 0.4, 0.8 on 400 training images: over- "
+               "and underfitting")
 LEARNING_RATES = {"cifar10": 0.01, "digits": 0.01}  # MomentumSGD
 METRICS = ["train_acc", "test_acc", "gap", "best_test_acc", "train_loss", "test_loss"]
 
@@ -65,32 +64,35 @@ class Settings:
         return replace(self, dataset=dataset, lr=self.lr or LEARNING_RATES.get(dataset, 0.01))
 
 
-def configs(settings: Settings, seeds: list[int], device: str, runs_dir: Path) -> list[ExperimentConfig]:
-    """One run per (dropout, seed)."""
+def configs(settings: Settings, seeds: list[int], device: str,
+            runs_dir: Path) -> list[ExperimentConfig]:
+    """One run per (dropout, seed); each measures its training accuracy without dropout."""
     cifar = settings.dataset == "cifar10"
+    options = {"limit": max(settings.test_size, settings.train_size), "stratified": True}
     return [
         ExperimentConfig.create(
             run_name=f"dropout_p{p:g}_s{seed}", out_dir=runs_dir, seed=seed, device=device,
             dataset=settings.dataset, data_root=settings.data_root,
-            dataset_options={"limit": max(settings.test_size, settings.train_size), "stratified": True} if cifar else {},
-            train_limit=settings.train_size, normalize=True, engine="scratch", optimizer_impl="scratch",
-            model_type="mlp", hidden_dims=list(settings.hidden), dropout=p, model_options={"wstd": settings.wstd},
+            dataset_options=options if cifar else {}, train_limit=settings.train_size,
+            normalize=True, engine="scratch", optimizer_impl="scratch", model_type="mlp",
+            hidden_dims=list(settings.hidden), dropout=p, model_options={"wstd": settings.wstd},
             optimizer=settings.optimizer, lr=settings.lr, reg=settings.reg, momentum=0.9,
             bs_train=settings.batch_size, bs_test=500, batches=None, epochs=settings.epochs,
-            early_stopping=None, checkpoints=False,
+            early_stopping=None, checkpoints=False, eval_train=True,
         )
         for seed in seeds for p in settings.dropouts
     ]
 
 
-def row(run: RunResult) -> dict:
+def row(run: RunRecord) -> dict:
     c, fit = run.config, run.fit
-    train_acc = accuracy(run.model, *split_tensors(c, c.train_split))
+    train_acc = run.summary["train_eval_acc"]
     test_acc = final(fit.test_acc)
     return {
-        "study": NAME, "experiment": "dropout", "run_name": c.run_name, "dropout": c.dropout, "dataset": c.dataset,
-        "seed": c.seed, "train_acc": train_acc, "test_acc": test_acc, "gap": train_acc - test_acc,
-        "best_test_acc": fit.best_test_acc, "train_loss": final(fit.epoch_mean("train_loss")),
+        "study": NAME, "experiment": "dropout", "run_name": c.run_name, "dropout": c.model.dropout,
+        "dataset": c.data.dataset, "seed": c.seed, "train_acc": train_acc, "test_acc": test_acc,
+        "gap": train_acc - test_acc, "best_test_acc": fit.best_test_acc,
+        "train_loss": final(fit.epoch_mean("train_loss")),
         "test_loss": final(fit.epoch_mean("test_loss")),
     }
 
@@ -102,7 +104,8 @@ def _versus_best(table: pd.DataFrame, best: float, n_test: int) -> str:
     for p, part in table.groupby("dropout"):
         if p != best:
             diff, _, noise = difference_is_noise(part.test_acc, top, n_test)
-            parts.append(f"dropout {p:g} {part.test_acc.mean():.1f}% ({'within noise' if noise else f'{diff:+.1f} points'})")
+            parts.append(f"dropout {p:g} {part.test_acc.mean():.1f}% "
+                         f"({'within noise' if noise else f'{diff:+.1f} points'})")
     return ", ".join(parts)
 
 
@@ -113,36 +116,44 @@ def findings(table: pd.DataFrame, train_size: int, n_test: int) -> list[str]:
     """
     cells = table.groupby("dropout")[["train_acc", "test_acc", "gap"]].mean().sort_index()
     p0, p_max = cells.index[0], cells.index[-1]
-    best, most_gap, least_train = cells.test_acc.idxmax(), cells.gap.idxmax(), cells.train_acc.idxmin()
+    best, most_gap = cells.test_acc.idxmax(), cells.gap.idxmax()
+    least_train = cells.train_acc.idxmin()
     low, high = cells.loc[p0], cells.loc[p_max]
     trend = "shrinks" if high.gap < low.gap else "does not shrink"
     out = [
-        f"Dropout {p0:g} fits the {train_size} training images to {low.train_acc:.1f}% and reaches {low.test_acc:.1f}% "
+        f"Dropout {p0:g} fits the {train_size} training images to {low.train_acc:.1f}% and reaches "
+        f"{low.test_acc:.1f}% "
         f"on the test set: a gap of {low.gap:.1f} points.",
-        f"From dropout {p0:g} to {p_max:g} the train-test gap {trend} ({low.gap:.1f} -> {high.gap:.1f} points) and "
+        f"From dropout {p0:g} to {p_max:g} the train-test gap {trend} ({low.gap:.1f} -> "
+        f"{high.gap:.1f} points) and "
         f"training accuracy goes {low.train_acc:.1f}% -> {high.train_acc:.1f}%.",
-        f"Best test accuracy: dropout {best:g} ({cells.test_acc[best]:.1f}%); {_versus_best(table, best, n_test)}.",
+        f"Best test accuracy: dropout {best:g} ({cells.test_acc[best]:.1f}%); "
+        f"{_versus_best(table, best, n_test)}.",
         f"Most overfitting (largest gap, {cells.gap[most_gap]:.1f} points): dropout {most_gap:g}.",
     ]
     if least_train != best and cells.test_acc[least_train] < cells.test_acc[best]:
-        out.append(f"Dropout {least_train:g} underfits: the lowest training accuracy ({cells.train_acc[least_train]:.1f}%) "
-                   f"and a test accuracy {cells.test_acc[best] - cells.test_acc[least_train]:.1f} points below the best.")
+        out.append(f"Dropout {least_train:g} underfits: the lowest training accuracy "
+                   f"({cells.train_acc[least_train]:.1f}%) "
+                   f"and a test accuracy {cells.test_acc[best] - cells.test_acc[least_train]:.1f} "
+                   "points below the best.")
     else:
-        out.append(f"No rate underfits: the lowest training accuracy (dropout {least_train:g}) comes with the best test accuracy.")
+        out.append(f"No rate underfits: the lowest training accuracy (dropout {least_train:g}) "
+                   "comes with the best test accuracy.")
     return out
 
 
-def make_figures(table: pd.DataFrame, runs: list[RunResult]) -> dict:
-    """Learning curves of the first seed (log-scale losses) and accuracies against the dropout rate."""
+def make_figures(table: pd.DataFrame, runs: list[RunRecord]) -> dict:
+    """Learning curves of the first seed (log-scale losses) and accuracies against the rate."""
     first = min(r.config.seed for r in runs)
-    fits = {f"dropout {r.config.dropout:g}": r.fit for r in runs if r.config.seed == first}
+    fits = {f"dropout {r.config.model.dropout:g}": r.fit for r in runs if r.config.seed == first}
     fig, _ = plot_exp_results(fits, log_loss=True)
     figures = {"learning_curves": fig}
     fig, axes = new_figure(1, 1, (5.5, 3.8))
     ax = axes[0, 0]
     stats = table.groupby("dropout")[["train_acc", "test_acc"]].agg(["mean", "std"]).fillna(0)
     for column in ("train_acc", "test_acc"):
-        ax.errorbar(stats.index, stats[(column, "mean")], yerr=stats[(column, "std")], marker="o", capsize=4, label=column)
+        ax.errorbar(stats.index, stats[(column, "mean")], yerr=stats[(column, "std")], marker="o",
+                    capsize=4, label=column)
     ax.set_xticks(list(stats.index))
     ax.set_xlabel("dropout probability")
     ax.set_ylabel("accuracy (%)")
@@ -152,26 +163,41 @@ def make_figures(table: pd.DataFrame, runs: list[RunResult]) -> dict:
     return figures
 
 
-def run(quick: bool = False, seeds: int | None = None, device: str = "auto", out_dir: str | Path | None = None,
-        settings: Settings | None = None) -> StudyResult:
-    """Run the study and return its table, figures and report.
+class Dropout(Study):
+    """The study (see the module docstring); option `data_root`: where CIFAR-10 is.
 
     Args:
         quick: fewer epochs and (CIFAR-10) 2,000 test images.
-        seeds: seeds per dropout rate (default 3, quick 1).
+        seeds: seeds per dropout rate (default 5, quick 1).
         device: auto, cpu or cuda.
         out_dir: output folder (default results/studies/dropout); runs go to its runs/.
         settings: data, model and budget (default: `Settings.quick()` or `Settings()`).
+        options: `data_root`.
     """
-    settings = (settings or (Settings.quick() if quick else Settings())).resolved()
-    out = study_dir(NAME, out_dir)
-    with study_threads(device):
-        runs = train_runs(configs(settings, seed_list(seeds, quick, 3, 1), device, out / "runs"), desc=NAME)
-        table = pd.DataFrame([row(r) for r in runs])
-    summary = mean_std(table, ["dropout"], METRICS)
-    found = findings(table, settings.train_size, n_test=len(split_tensors(runs[0].config, "test")[1]))
-    figures = make_figures(table, runs)
-    report = build_report(f"Study: {NAME}", DESCRIPTION, found, summary, figures, asdict(settings), notes=[
-        "Accuracies in percent; gap = train_acc - test_acc. train_loss is measured during training (with dropout).",
-    ])
-    return StudyResult(NAME, table, summary, figures, found, out, report)
+
+    name, description = NAME, DESCRIPTION
+    settings_class, threads = Settings, 1
+    full_seeds, quick_seeds = 5, 1
+    option_names = ("data_root",)
+
+    def configs(self, quick: bool, seeds: list[int]) -> list[ExperimentConfig]:
+        settings = self.settings_for(quick)
+        if "data_root" in self.options:
+            settings = replace(settings, data_root=str(self.options["data_root"]))
+        self.settings = settings.resolved()
+        return configs(self.settings, seeds, self.device, self.runs_dir)
+
+    def analyze(self, records: list[RunRecord]) -> StudyResult:
+        table = pd.DataFrame([row(r) for r in records])
+        n_test = len(split_tensors(records[0].config, "test")[1])
+        found = findings(table, self.settings.train_size, n_test=n_test)
+        return StudyResult(
+            NAME, table, mean_std(table, ["dropout"], METRICS), make_figures(table, records),
+            found, settings=asdict(self.settings), notes=[
+                "Accuracies in percent; gap = train_acc - test_acc. train_acc is measured after "
+                "training in evaluation mode (no dropout); train_loss during training (with "
+                "dropout)."])
+
+
+STUDY = Dropout
+run = Dropout.run  # run(quick, seeds, device, out_dir, **options)

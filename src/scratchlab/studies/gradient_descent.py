@@ -1,20 +1,15 @@
 """Study `gradient-descent`: plain gradient descent on a function with several local minima.
 
-f(x, y) = x^2 + y^2 + x (y + 2) + cos(3x), minimised from (3, 2) with its analytic gradient: a grid
-of constant step sizes and step counts, then step sizes that decay exponentially, eta_t = eta0 d^t
-(`scratchlab.optim.VanillaSGD` with `ExponentialDecay`). Each setting's final value is compared
-with the global minimum that scipy.optimize finds. No network is trained, so nothing goes through
-`run_experiment`; gradient descent is deterministic, so every setting runs once (seed 0).
-
-    from scratchlab.studies import gradient_descent
-    result = gradient_descent.run(quick=True)
+f(x, y) = x^2 + y^2 + x (y + 2) + cos(3x), minimised from (3, 2) with its analytic gradient:
+constant step sizes and step counts, then decaying ones, eta_t = eta0 d^t (`optim.VanillaSGD`
+with `ExponentialDecay`), each compared with the global minimum scipy.optimize finds. It trains no
+network (no configs); gradient descent is deterministic, so every setting runs once (seed 0).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,11 +17,14 @@ import torch
 from scipy import optimize
 
 from scratchlab import optim
-from scratchlab.studies._common import build_report
-from scratchlab.studies.base import StudyResult, mean_std, new_figure, study_dir
+from scratchlab.experiments import RunRecord
+from scratchlab.studies.base import Study, StudyResult
+from scratchlab.studies.common import new_figure
+from scratchlab.util.stats import mean_std
 
 NAME = "gradient-descent"
-DESCRIPTION = "gradient descent on x^2 + y^2 + x(y + 2) + cos(3x): step size, steps, exponential decay"
+DESCRIPTION = ("gradient descent on x^2 + y^2 + x(y + 2) + cos(3x): step size, steps, "
+               "exponential decay")
 START = (3.0, 2.0)
 TOLERANCE = 0.01
 DIVERGED = 100.0  # radius beyond which a run counts as diverged
@@ -43,14 +41,14 @@ def f(p: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
 def grad_f(p: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     """The analytic gradient (2x + y + 2 - 3 sin 3x, 2y + x), over the last axis of `p`."""
     x, y = p[..., 0], p[..., 1]
-    if isinstance(p, torch.Tensor):
-        return torch.stack([2 * x + y + 2 - 3 * torch.sin(3 * x), 2 * y + x], dim=-1)
-    return np.stack([2 * x + y + 2 - 3 * np.sin(3 * x), 2 * y + x], axis=-1)
+    lib = torch if isinstance(p, torch.Tensor) else np
+    return lib.stack([2 * x + y + 2 - 3 * lib.sin(3 * x), 2 * y + x], -1)
 
 
 def global_minimum(box: float = 5.0) -> tuple[np.ndarray, float]:
     """(argmin, min) of f: a brute-force grid over [-box, box]^2, polished by BFGS."""
-    start = optimize.brute(lambda p: float(f(np.asarray(p))), [(-box, box)] * 2, Ns=201, finish=None)
+    start = optimize.brute(lambda p: float(f(np.asarray(p))), [(-box, box)] * 2, Ns=201,
+                           finish=None)
     res = optimize.minimize(lambda p: float(f(p)), start, jac=grad_f, method="BFGS", tol=1e-12)
     return np.asarray(res.x), float(res.fun)
 
@@ -60,7 +58,8 @@ def local_minimum(p: np.ndarray) -> np.ndarray:
     return np.asarray(optimize.minimize(lambda q: float(f(q)), p, jac=grad_f, method="BFGS").x)
 
 
-def descend(lr0: float, steps: int, decay: float = 1.0, start: tuple[float, float] = START) -> np.ndarray:
+def descend(lr0: float, steps: int, decay: float = 1.0,
+            start: tuple[float, float] = START) -> np.ndarray:
     """The points (steps + 1, 2) of gradient descent with step size lr0 * decay^t at step t.
 
     Stops early (the rest NaN) once a point leaves the ball of radius `DIVERGED` around the origin,
@@ -97,7 +96,8 @@ class Settings:
         return cls(steps=(10, 30, 100, 300), decay_steps=100)
 
 
-def _row(experiment: str, lr0: float, steps: int, decay: float, path: np.ndarray, f_star: float, x_star: np.ndarray) -> dict:
+def _row(experiment: str, lr0: float, steps: int, decay: float, path: np.ndarray, f_star: float,
+         x_star: np.ndarray) -> dict:
     end = path[steps]
     diverged = not np.isfinite(end).all()
     value = math.nan if diverged else float(f(end))
@@ -142,34 +142,39 @@ def _settings_text(rows: pd.DataFrame, decayed: bool) -> str:
 
 def findings(table: pd.DataFrame, x_star: np.ndarray, f_star: float) -> list[str]:
     """The study's conclusions, every number read from `table` and the computed minimum."""
-    out = [f"scipy.optimize finds the global minimum f* = {f_star:.4f} at ({x_star[0]:.3f}, {x_star[1]:.3f})."]
-    for experiment, label in (("constant", "constant step sizes"), ("decay", "decaying step sizes")):
+    out = [f"scipy.optimize finds the global minimum f* = {f_star:.4f} at ({x_star[0]:.3f}, "
+           f"{x_star[1]:.3f})."]
+    for experiment, label in (("constant", "constant step sizes"),
+                              ("decay", "decaying step sizes")):
         part = table[table.experiment == experiment]
         hits = part[part.reached]
         text = _settings_text(hits, experiment == "decay") if len(hits) else "none"
-        out.append(f"{len(hits)} of {len(part)} settings with {label} end within {TOLERANCE} of f*: {text}.")
+        out.append(f"{len(hits)} of {len(part)} settings with {label} end within {TOLERANCE} of "
+                   f"f*: {text}.")
     finite = table[~table.diverged]
     if len(finite):
         best = finite.loc[finite.f_final.idxmin()]
         decay_text = f", d={best.decay:g}" if best.experiment == "decay" else ""
-        out.append(
-            f"Best value found: f = {best.f_final:.4f} ({best.gap:.2g} above f*) with eta0={best.lr0:g}"
-            f"{decay_text} after {best.steps} steps."
-        )
+        out.append(f"Best value found: f = {best.f_final:.4f} ({best.gap:.2g} above f*) with "
+                   f"eta0={best.lr0:g}{decay_text} after {best.steps} steps.")
     missed = finite[~finite.reached & (finite.basin_f - f_star > TOLERANCE)]
     if len(missed):
         basins = missed.groupby([missed.basin_x.round(2), missed.basin_y.round(2)])
-        parts = [f"{len(g)} at the local minimum f = {g.basin_f.iloc[0]:.4f} near ({bx:.2f}, {by:.2f})" for (bx, by), g in basins]
+        parts = [f"{len(g)} at the local minimum f = {g.basin_f.iloc[0]:.4f} near ({bx:.2f}, "
+                 f"{by:.2f})" for (bx, by), g in basins]
         out.append("Settings that miss stop in another basin: " + "; ".join(parts) + ".")
     constant = finite[finite.experiment == "constant"]
     longest = constant[constant.steps == constant.steps.max()]
     restless = longest[~longest.reached & longest.oscillates & (longest.last_move > 1e-6)]
     if len(restless):
-        moves = ", ".join(f"eta={r.lr0:g} (last step {r.last_move:.2g} long)" for r in restless.itertuples())
-        out.append(f"Constant step sizes that still oscillate after {int(longest.steps.max())} steps: {moves}.")
+        moves = ", ".join(f"eta={r.lr0:g} (last step {r.last_move:.2g} long)"
+                          for r in restless.itertuples())
+        out.append(f"Constant step sizes that still oscillate after {int(longest.steps.max())} "
+                   f"steps: {moves}.")
     diverged = table[table.diverged]
     if len(diverged):
-        out.append(f"{diverged.lr0.nunique()} step size(s) diverge: eta0 = {', '.join(f'{v:g}' for v in sorted(diverged.lr0.unique()))}.")
+        out.append(f"{diverged.lr0.nunique()} step size(s) diverge: eta0 = "
+                   f"{', '.join(f'{v:g}' for v in sorted(diverged.lr0.unique()))}.")
     return out
 
 
@@ -183,12 +188,16 @@ def _contour(ax, x_star: np.ndarray) -> None:
     ax.set_ylabel("y")
 
 
-def _paths_figure(table: pd.DataFrame, paths: dict[str, np.ndarray], x_star: np.ndarray, settings: Settings):
+def _paths_figure(table: pd.DataFrame, paths: dict[str, np.ndarray], x_star: np.ndarray,
+                  settings: Settings):
     fig, axes = new_figure(1, 2, (7, 5.5))
-    best_decay = table[(table.experiment == "decay") & ~table.diverged].sort_values("f_final").head(3)
+    decayed = table[(table.experiment == "decay") & ~table.diverged]
+    best_decay = decayed.sort_values("f_final").head(3)
     panels = [
-        ("constant step sizes (diverged runs left out)", [f"constant_lr{lr:g}" for lr in settings.step_sizes]),
-        ("decaying step sizes (best three)", [f"decay_lr{r.lr0:g}_d{r.decay:g}" for r in best_decay.itertuples()]),
+        ("constant step sizes (diverged runs left out)",
+         [f"constant_lr{lr:g}" for lr in settings.step_sizes]),
+        ("decaying step sizes (best three)",
+         [f"decay_lr{r.lr0:g}_d{r.decay:g}" for r in best_decay.itertuples()]),
     ]
     for ax, (title, names) in zip(axes[0], panels, strict=True):
         _contour(ax, x_star)
@@ -212,10 +221,12 @@ def _curves_figure(paths: dict[str, np.ndarray], f_star: float, settings: Settin
                 continue
             lr0 = float(name.split("_lr")[1].split("_")[0])
             decay = float(name.split("_d")[1]) if prefix == "decay" else 1.0
-            colour = f"C{list(settings.step_sizes if prefix == 'constant' else settings.decay_lr0).index(lr0)}"
+            rates = settings.step_sizes if prefix == "constant" else settings.decay_lr0
+            colour = f"C{list(rates).index(lr0)}"
             style = styles[list(settings.decays).index(decay) % 4] if prefix == "decay" else "-"
             gap = np.maximum(f(path) - f_star, 1e-12)
-            ax.plot(np.arange(1, len(gap) + 1), gap, style, color=colour, linewidth=0.9, label=name.removeprefix(prefix + "_"))
+            ax.plot(np.arange(1, len(gap) + 1), gap, style, color=colour, linewidth=0.9,
+                    label=name.removeprefix(prefix + "_"))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.axhline(TOLERANCE, color="grey", linestyle="--", linewidth=0.8)
@@ -228,14 +239,16 @@ def _curves_figure(paths: dict[str, np.ndarray], f_star: float, settings: Settin
 
 def _heatmaps_figure(table: pd.DataFrame):
     fig, axes = new_figure(1, 2, (5.5, 4))
-    for ax, (experiment, col) in zip(axes[0], (("constant", "steps"), ("decay", "decay")), strict=True):
+    for ax, (experiment, col) in zip(axes[0], (("constant", "steps"), ("decay", "decay")),
+                                     strict=True):
         grid = table[table.experiment == experiment].pivot(index="lr0", columns=col, values="gap")
         gaps = grid.to_numpy(dtype=float)
-        image = ax.imshow(np.log10(np.clip(gaps, 1e-12, None)), cmap="magma_r", aspect="auto", vmin=-12, vmax=2)
+        image = ax.imshow(np.log10(np.clip(gaps, 1e-12, None)), cmap="magma_r", aspect="auto",
+                          vmin=-12, vmax=2)
         for (i, j), v in np.ndenumerate(gaps):
             dark = bool(v > 1e-3)  # False for NaN (a diverged run: a white cell)
-            ax.text(j, i, "div" if np.isnan(v) else f"{v:.2g}", ha="center", va="center", fontsize=7,
-                    color="white" if dark else "black")
+            ax.text(j, i, "div" if np.isnan(v) else f"{v:.2g}", ha="center", va="center",
+                    fontsize=7, color="white" if dark else "black")
         ax.set_xticks(range(grid.shape[1]), [f"{c:g}" for c in grid.columns])
         ax.set_yticks(range(grid.shape[0]), [f"{r:g}" for r in grid.index])
         ax.set_xlabel(col)
@@ -245,7 +258,8 @@ def _heatmaps_figure(table: pd.DataFrame):
     return fig
 
 
-def make_figures(table: pd.DataFrame, paths: dict[str, np.ndarray], x_star: np.ndarray, f_star: float, settings: Settings) -> dict:
+def make_figures(table: pd.DataFrame, paths: dict[str, np.ndarray], x_star: np.ndarray,
+                 f_star: float, settings: Settings) -> dict:
     """Contours with paths, learning curves and heat maps of the distance to f*."""
     return {
         "contours_and_paths": _paths_figure(table, paths, x_star, settings),
@@ -254,9 +268,8 @@ def make_figures(table: pd.DataFrame, paths: dict[str, np.ndarray], x_star: np.n
     }
 
 
-def run(quick: bool = False, seeds: int | None = None, device: str = "auto", out_dir: str | Path | None = None,
-        settings: Settings | None = None) -> StudyResult:
-    """Run the study and return its table, figures and report.
+class GradientDescent(Study):
+    """The study (see the module docstring): deterministic, one run per setting (seed 0).
 
     Args:
         quick: shorter runs (at most 300 constant steps, 100 decayed steps).
@@ -265,14 +278,22 @@ def run(quick: bool = False, seeds: int | None = None, device: str = "auto", out
         out_dir: output folder (default results/studies/gradient-descent).
         settings: the grids (default: `Settings.quick()` or `Settings()`).
     """
-    settings = settings or (Settings.quick() if quick else Settings())
-    table, paths, x_star, f_star = run_grid(settings)
-    summary = mean_std(table, ["experiment", "lr0", "decay", "steps"], METRICS)
-    found = findings(table, x_star, f_star)
-    figures = make_figures(table, paths, x_star, f_star, settings)
-    report = build_report(
-        f"Study: {NAME}", DESCRIPTION, found, summary, figures,
-        {"start": START, "tolerance": TOLERANCE, **asdict(settings)},
-        notes=["Gradient descent from a fixed start is deterministic: each setting runs once (seed 0)."],
-    )
-    return StudyResult(NAME, table, summary, figures, found, study_dir(NAME, out_dir), report)
+
+    name, description = NAME, DESCRIPTION
+    settings_class = Settings
+    full_seeds, quick_seeds = 1, 1
+
+    def analyze(self, records: list[RunRecord]) -> StudyResult:
+        settings = self.settings_for(self.quick)
+        table, paths, x_star, f_star = run_grid(settings)
+        return StudyResult(
+            NAME, table, mean_std(table, ["experiment", "lr0", "decay", "steps"], METRICS),
+            make_figures(table, paths, x_star, f_star, settings),
+            findings(table, x_star, f_star),
+            settings={"start": START, "tolerance": TOLERANCE, **asdict(settings)},
+            notes=["Gradient descent from a fixed start is deterministic: each setting runs once "
+                   "(seed 0); more seeds would repeat the same numbers."])
+
+
+STUDY = GradientDescent
+run = GradientDescent.run  # run(quick, seeds, device, out_dir, **options)

@@ -1,9 +1,9 @@
 """Study `optimizers`: VanillaSGD, MomentumSGD, RMSProp and Adam on a from-scratch 5 x 128 MLP.
 
-Every run is `run_experiment` with `engine: scratch` and `optimizer_impl: scratch` (a `scratch.MLP`
-trained by `LayerTrainer` with the `scratchlab.optim` optimizers), on CIFAR-10 when it is found
-(100 batches of 50 per epoch, 10 epochs, the whole test set), else on the 10-class digits. Then
-the overfit check: VanillaSGD on 20 training samples must reach 100% training accuracy.
+Every run is an `ExperimentConfig` with `engine: scratch` and `optimizer_impl: scratch` (a
+`scratch.MLP` trained by `LayerTrainer` with the `scratchlab.optim` optimizers), on CIFAR-10 when it
+is found (100 batches of 50 per epoch, 10 epochs, the whole test set), else on the 10-class digits.
+Then the overfit check: VanillaSGD on 20 training samples must reach 100% training accuracy.
 
     from scratchlab.studies import optimizers
     result = optimizers.run(quick=True)   # CIFAR-10 from $SCRATCHLAB_DATA, else digits
@@ -16,23 +16,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from scratchlab.experiments import ExperimentConfig, RunResult
-from scratchlab.studies._common import (
-    accuracy,
-    build_report,
-    cifar10_available,
-    difference_is_noise,
-    final,
-    mean_text,
-    split_tensors,
-    study_threads,
-    train_runs,
-)
-from scratchlab.studies.base import StudyResult, mean_std, new_figure, seed_list, study_dir
+from scratchlab.experiments import ExperimentConfig, RunRecord
+from scratchlab.studies.base import Study, StudyResult
+from scratchlab.studies.common import cifar10_available, difference_is_noise, final, new_figure
+from scratchlab.util.stats import mean_std, mean_text
 from scratchlab.viz import plot_exp_results
 
 NAME = "optimizers"
-DESCRIPTION = "VanillaSGD, MomentumSGD, RMSProp, Adam (scratch) on a 5 x 128 scratch MLP; overfit check"
+DESCRIPTION = ("VanillaSGD, MomentumSGD, RMSProp, Adam (scratch) on a 5 x 128 scratch MLP; "
+               "overfit check")
 LABELS = {"sgd": "VanillaSGD", "momentum": "MomentumSGD", "rmsprop": "RMSProp", "adam": "Adam"}
 WSTD = {"cifar10": 0.05, "digits": 0.15}  # initial weight std: 3,072 or 64 inputs
 CLASSIC_RANGE = (35.0, 40.0)  # CIFAR-10 test accuracy the classic assignment expects
@@ -52,7 +44,10 @@ class Settings:
     wstd: float | None = None  # None: WSTD[dataset]
     reg: float = 1e-3
     limit: int | None = None  # first `limit` images of each split (quick runs)
-    lrs: dict[str, float] = field(default_factory=lambda: {"sgd": 0.05, "momentum": 0.01, "rmsprop": 3e-4, "adam": 3e-4})
+    lrs: dict[str,
+              float] = field(
+                  default_factory=lambda: {"sgd": 0.05, "momentum": 0.01, "rmsprop": 3e-4,
+                                           "adam": 3e-4})
     overfit_samples: int = 20
     overfit_epochs: int = 60
     overfit_lr: float = 0.2
@@ -70,45 +65,58 @@ class Settings:
 
 
 def _base(settings: Settings, device: str, runs_dir: Path) -> dict:
-    options = {"limit": settings.limit, "stratified": True} if settings.limit and settings.dataset == "cifar10" else {}
+    cifar = settings.limit and settings.dataset == "cifar10"
+    options = {"limit": settings.limit, "stratified": True} if cifar else {}
     return dict(
         out_dir=runs_dir, device=device, dataset=settings.dataset, data_root=settings.data_root,
-        dataset_options=options, normalize=True, engine="scratch", optimizer_impl="scratch", model_type="mlp",
-        hidden_dims=list(settings.hidden), model_options={"wstd": settings.wstd}, reg=settings.reg, momentum=0.9,
-        bs_train=settings.batch_size, bs_test=100, batches=settings.batches, epochs=settings.epochs,
-        early_stopping=None, checkpoints=False,
+        dataset_options=options, normalize=True, engine="scratch", optimizer_impl="scratch",
+        model_type="mlp",
+        hidden_dims=list(settings.hidden), model_options={"wstd": settings.wstd},
+        reg=settings.reg, bs_train=settings.batch_size, bs_test=100, batches=settings.batches,
+        epochs=settings.epochs, early_stopping=None, checkpoints=False,
     )
 
 
-def configs(settings: Settings, seeds: list[int], device: str, runs_dir: Path) -> list[ExperimentConfig]:
+def _momentum(optimizer: str) -> dict:
+    """momentum (beta1 of Adam) for the optimizers that have one."""
+    return {"momentum": 0.9} if optimizer in ("momentum", "adam") else {}
+
+
+def configs(settings: Settings, seeds: list[int], device: str,
+            runs_dir: Path) -> list[ExperimentConfig]:
     """One run per (optimizer, seed), then one overfit run per seed."""
     base = _base(settings, device, runs_dir)
     runs = [
-        ExperimentConfig.create(**base, run_name=f"opt_{opt}_s{seed}", seed=seed, optimizer=opt, lr=lr)
+        ExperimentConfig.create(**base, run_name=f"opt_{opt}_s{seed}", seed=seed, optimizer=opt,
+                                lr=lr, **_momentum(opt))
         for seed in seeds for opt, lr in settings.lrs.items()
     ]
-    overfit = dict(base, bs_train=settings.overfit_samples, batches=None, epochs=settings.overfit_epochs,
-                   train_limit=settings.overfit_samples, test_limit=1000, reg=0.0)
+    overfit = dict(base, bs_train=settings.overfit_samples, batches=None,
+                   epochs=settings.overfit_epochs, train_limit=settings.overfit_samples,
+                   test_limit=1000, reg=0.0, eval_train=True)
     if settings.dataset == "cifar10":  # decode only what the check uses
         overfit["dataset_options"] = {"limit": 1000, "stratified": True}
     return runs + [
-        ExperimentConfig.create(**overfit, run_name=f"overfit_sgd_s{seed}", seed=seed, optimizer="sgd", lr=settings.overfit_lr)
+        ExperimentConfig.create(**overfit, run_name=f"overfit_sgd_s{seed}", seed=seed,
+                                optimizer="sgd", lr=settings.overfit_lr)
         for seed in seeds
     ]
 
 
-def row(run: RunResult) -> dict:
+def row(run: RunRecord) -> dict:
     c, fit = run.config, run.fit
     overfit = c.run_name.startswith("overfit")
     out = {
-        "study": NAME, "experiment": "overfit" if overfit else "optimizers", "run_name": c.run_name,
-        "optimizer": LABELS[c.optimizer], "lr": c.lr, "dataset": c.dataset, "seed": c.seed,
-        "train_acc": final(fit.train_acc), "test_acc": final(fit.test_acc), "best_test_acc": fit.best_test_acc,
-        "train_loss": final(fit.epoch_mean("train_loss")), "test_loss": final(fit.epoch_mean("test_loss")),
-        "train_seconds": run.summary["train_seconds"],
+        "study": NAME, "experiment": "overfit" if overfit else "optimizers",
+        "run_name": c.run_name, "optimizer": LABELS[c.optim.optimizer], "lr": c.optim.lr,
+        "dataset": c.data.dataset, "seed": c.seed, "train_acc": final(fit.train_acc),
+        "test_acc": final(fit.test_acc), "best_test_acc": fit.best_test_acc,
+        "train_loss": final(fit.epoch_mean("train_loss")),
+        "test_loss": final(fit.epoch_mean("test_loss")),
+        "train_seconds": run.timings.train_seconds,
     }
     if overfit:
-        out["train_acc"] = accuracy(run.model, *split_tensors(c, c.train_split))
+        out["train_acc"] = run.summary["train_eval_acc"]
         hits = [i + 1 for i, a in enumerate(fit.train_acc) if a >= 100.0]
         out["epochs_to_100"] = hits[0] if hits else None
     return out
@@ -133,31 +141,37 @@ def findings(table: pd.DataFrame, overfit_samples: int = 20) -> list[str]:
         inside = [k for k, v in acc.items() if low <= v.mean() <= high]
         above = [k for k, v in acc.items() if v.mean() > high]
         below = [k for k, v in acc.items() if v.mean() < low]
-        out.append(f"Classic expectation {low:.0f}-{high:.0f}%: inside {', '.join(inside) or 'none'}; above "
+        out.append(f"Classic expectation {low:.0f}-{high:.0f}%: inside "
+                   f"{', '.join(inside) or 'none'}; above "
                    f"{', '.join(above) or 'none'}; below {', '.join(below) or 'none'}.")
     over = table[table.experiment == "overfit"]
     if len(over):
         hit = over.epochs_to_100.notna()
         first = f", first at epoch {int(over.epochs_to_100.min())}" if hit.any() else ""
-        out.append(f"Overfit check: VanillaSGD fits the {overfit_samples} training samples to 100% in {int(hit.sum())} of "
-                   f"{len(over)} seed(s){first}; accuracy on them after the last epoch: {over.train_acc.min():.0f}% at worst.")
+        out.append(f"Overfit check: VanillaSGD fits the {overfit_samples} training samples to 100% "
+                   f"in {int(hit.sum())} of "
+                   f"{len(over)} seed(s){first}; accuracy on them after the last epoch: "
+                   f"{over.train_acc.min():.0f}% at worst.")
     return out
 
 
-def make_figures(table: pd.DataFrame, runs: list[RunResult]) -> dict:
+def make_figures(table: pd.DataFrame, runs: list[RunRecord]) -> dict:
     """Learning curves of the first seed, final test accuracy per optimizer, the overfit curve."""
     first = min(r.config.seed for r in runs)
-    fits = {LABELS[r.config.optimizer]: r.fit for r in runs if r.config.seed == first and r.config.run_name.startswith("opt_")}
+    fits = {LABELS[r.config.optim.optimizer]: r.fit for r in runs
+            if r.config.seed == first and r.config.run_name.startswith("opt_")}
     fig, _ = plot_exp_results(fits, log_loss=True)
     figures = {"learning_curves": fig}
     fig, axes = new_figure(1, 2, (5, 3.5))
     main = table[table.experiment == "optimizers"].groupby("optimizer", sort=False).test_acc
-    axes[0, 0].bar(list(main.groups), main.mean(), yerr=main.std().fillna(0), capsize=4, color=[f"C{i}" for i in range(len(main))])
+    axes[0, 0].bar(list(main.groups), main.mean(), yerr=main.std().fillna(0), capsize=4,
+                   color=[f"C{i}" for i in range(len(main))])
     axes[0, 0].set_ylabel("final test accuracy (%)")
     axes[0, 0].set_title("mean and std over seeds", fontsize=9)
     for r in runs:
         if r.config.run_name.startswith("overfit"):
-            axes[0, 1].plot(range(1, len(r.fit.train_acc) + 1), r.fit.train_acc, label=f"seed {r.config.seed}")
+            axes[0, 1].plot(range(1, len(r.fit.train_acc) + 1), r.fit.train_acc,
+                            label=f"seed {r.config.seed}")
     axes[0, 1].set_xlabel("epoch")
     axes[0, 1].set_ylabel("training accuracy (%)")
     axes[0, 1].set_title("overfit check: VanillaSGD on 20 samples", fontsize=9)
@@ -167,27 +181,40 @@ def make_figures(table: pd.DataFrame, runs: list[RunResult]) -> dict:
     return figures
 
 
-def run(quick: bool = False, seeds: int | None = None, device: str = "auto", out_dir: str | Path | None = None,
-        settings: Settings | None = None) -> StudyResult:
-    """Run the study and return its table, figures and report.
+class Optimizers(Study):
+    """The study (see the module docstring); option `data_root`: where CIFAR-10 is.
 
     Args:
-        quick: 3 epochs of 20 batches on the first 2,000 images (CIFAR-10).
-        seeds: seeds per optimizer (default 3, quick 1).
+        quick: 4 epochs of 40 batches on the first 2,000 images (CIFAR-10).
+        seeds: seeds per optimizer (default 5, quick 1).
         device: auto, cpu or cuda.
         out_dir: output folder (default results/studies/optimizers); runs go to its runs/.
         settings: budget, data and learning rates (default: `Settings.quick()` or `Settings()`).
+        options: `data_root`.
     """
-    settings = (settings or (Settings.quick() if quick else Settings())).resolved()
-    out = study_dir(NAME, out_dir)
-    with study_threads(device):
-        runs = train_runs(configs(settings, seed_list(seeds, quick, 3, 1), device, out / "runs"), desc=NAME)
-        table = pd.DataFrame([row(r) for r in runs])
-    summary = mean_std(table, ["experiment", "optimizer", "lr"], METRICS)
-    found = findings(table, settings.overfit_samples)
-    figures = make_figures(table, runs)
-    report = build_report(f"Study: {NAME}", DESCRIPTION, found, summary, figures, asdict(settings), notes=[
-        "Accuracies in percent. train_acc of the comparison is the last epoch's running accuracy; of the overfit "
-        "check, the trained model's accuracy on its training samples.",
-    ])
-    return StudyResult(NAME, table, summary, figures, found, out, report)
+
+    name, description = NAME, DESCRIPTION
+    settings_class, threads = Settings, 1
+    full_seeds, quick_seeds = 5, 1
+    option_names = ("data_root",)
+
+    def configs(self, quick: bool, seeds: list[int]) -> list[ExperimentConfig]:
+        settings = self.settings_for(quick)
+        if "data_root" in self.options:
+            settings = replace(settings, data_root=str(self.options["data_root"]))
+        self.settings = settings.resolved()
+        return configs(self.settings, seeds, self.device, self.runs_dir)
+
+    def analyze(self, records: list[RunRecord]) -> StudyResult:
+        table = pd.DataFrame([row(r) for r in records])
+        summary = mean_std(table, ["experiment", "optimizer", "lr"], METRICS)
+        return StudyResult(
+            NAME, table, summary, make_figures(table, records),
+            findings(table, self.settings.overfit_samples), settings=asdict(self.settings),
+            notes=["Accuracies in percent. train_acc of the comparison is the last epoch's "
+                   "running accuracy; of the overfit check, the trained model's accuracy on its "
+                   "training samples."])
+
+
+STUDY = Optimizers
+run = Optimizers.run  # run(quick, seeds, device, out_dir, **options)

@@ -1,13 +1,20 @@
-"""The packaged studies, by name: `study_names()`, `get_study(name)`, imported on first use."""
+"""The packaged studies, by name: `study_names()`, `get_study(name)`, imported on first use.
+
+Adding a study: a module (or sub-package) that defines a `Study` subclass and sets
+`STUDY = ThatClass`, and one line in `STUDIES` below.
+"""
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import TYPE_CHECKING
 
 from scratchlab.errors import ConfigError
 
-# name -> module; each module has NAME, DESCRIPTION and run(...).
+if TYPE_CHECKING:
+    from scratchlab.studies.base import Study
+
+# name -> module defining STUDY
 STUDIES: dict[str, str] = {
     "gradient-descent": "scratchlab.studies.gradient_descent",
     "digits-networks": "scratchlab.studies.digits_networks",
@@ -24,8 +31,9 @@ def study_names() -> list[str]:
     return list(STUDIES)
 
 
-def get_study(name: str) -> ModuleType:
-    """The module of study `name` (ConfigError listing the studies for an unknown name)."""
+def get_study(name: str) -> type[Study]:
+    """The `Study` class of study `name` (a ConfigError listing the studies for an unknown one)."""
     if name not in STUDIES:
-        raise ConfigError(f"unknown study {name!r}; available: {', '.join(STUDIES) or '(none)'} (see: scratchlab study list)")
-    return importlib.import_module(STUDIES[name])
+        raise ConfigError(f"unknown study {name!r}; available: {', '.join(STUDIES)} "
+                          "(see: scratchlab study list)")
+    return importlib.import_module(STUDIES[name]).STUDY

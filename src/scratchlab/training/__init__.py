@@ -1,22 +1,10 @@
-"""Training: results, trainers, early stopping, checkpoints and in-memory loaders."""
+"""Training: the trainer loop, its callbacks, results, checkpoints and in-memory loaders.
 
-from scratchlab.training.checkpoints import CheckpointFiles, load_checkpoint
-from scratchlab.training.classifier_trainer import ClassifierTrainer
-from scratchlab.training.early_stopping import EarlyStopping
-from scratchlab.training.layer_trainer import LayerTrainer
-from scratchlab.training.loaders import TensorLoader
-from scratchlab.training.results import BatchResult, EpochResult, FitResult
-from scratchlab.training.trainer import Trainer
+Speed paths (CUDA graphs, the fast CIFAR recipe, many models at once, data-parallel runs) live in
+`scratchlab.training.accel` and plug into this loop from outside. Names load on first use
+(the `.pyi` stub beside this file lists them for editors).
+"""
 
-__all__ = [
-    "BatchResult",
-    "CheckpointFiles",
-    "ClassifierTrainer",
-    "EarlyStopping",
-    "EpochResult",
-    "FitResult",
-    "LayerTrainer",
-    "TensorLoader",
-    "Trainer",
-    "load_checkpoint",
-]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

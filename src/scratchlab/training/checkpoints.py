@@ -1,21 +1,34 @@
-"""Checkpoint files: `<prefix>_last.pt` after every epoch, `<prefix>_best.pt` at the best test accuracy.
+"""Checkpoints of a run and the `Checkpoint` callback that writes them and resumes from them.
 
-Both are written atomically, so a run killed while saving keeps the previous good file.
+From a prefix such as `runs/exp1/model`:
+- `model_last.pt` after every epoch: everything an exact resume needs (trainer state, the train
+  loader's shuffling state, every random generator);
+- `model_best.pt` whenever test accuracy improves (the same content);
+- `model.pt`, the course's file: `{"best_acc", "ewi", "model_state"}` of the best model so far.
+
+Every file is written atomically (a run killed while saving keeps the previous good file) and
+holds only tensors and plain values, so it loads with `torch.load(..., weights_only=True)`: a
+checkpoint cannot run code.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from scratchlab.errors import CheckpointError
-from scratchlab.util import torch_save_atomic
+from scratchlab.training.callbacks import Callback
+from scratchlab.training.results import EpochResult
+from scratchlab.util import get_rng_state, set_rng_state, torch_save_atomic
+
+if TYPE_CHECKING:
+    from scratchlab.training.loop import Trainer
 
 
 class CheckpointFiles:
-    """The two checkpoint paths of one run, from a prefix such as `runs/exp1/model`."""
+    """The checkpoint paths of one run, from a prefix such as `runs/exp1/model`."""
 
     def __init__(self, prefix: str | Path) -> None:
         prefix = Path(prefix)
@@ -24,6 +37,7 @@ class CheckpointFiles:
         self.prefix = prefix
         self.last = prefix.with_name(prefix.name + "_last.pt")
         self.best = prefix.with_name(prefix.name + "_best.pt")
+        self.course = prefix.with_name(prefix.name + ".pt")
 
     def save_last(self, state: dict[str, Any]) -> None:
         torch_save_atomic(state, self.last)
@@ -31,16 +45,112 @@ class CheckpointFiles:
     def save_best(self, state: dict[str, Any]) -> None:
         torch_save_atomic(state, self.best)
 
+    def save_course(self, best_acc: float, epochs_without_improvement: int,
+                    model_state: dict[str, Any]) -> None:
+        torch_save_atomic({"best_acc": best_acc, "ewi": epochs_without_improvement,
+                           "model_state": model_state}, self.course)
+
     def load_last(self) -> dict[str, Any] | None:
         """The last state, or None when the run has no checkpoint yet."""
         return load_checkpoint(self.last) if self.last.exists() else None
 
+    def all(self) -> tuple[Path, Path, Path]:
+        return self.last, self.best, self.course
+
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by the trainer; a damaged file is a `CheckpointError`."""
+    """Load a checkpoint written by scratchlab (tensors and plain values only).
+
+    A missing, damaged or foreign file (one that would need code to load) is a `CheckpointError`.
+    """
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
-    except Exception as exc:  # torch raises many types for a damaged file
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); delete it to start over") from None
+    except Exception as exc:  # torch raises many types for a damaged or unsafe file
+        reason = " ".join(str(exc).split())[:200]
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: "
+                              f"{reason}); delete it to start over") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a "
+                              "checkpoint; delete it to start over")
+    return state
+
+
+class Checkpoint(Callback):
+    """Writes the run's checkpoints after every epoch; with `resume`, continues from the last one.
+
+    Args:
+        prefix: file prefix (see the module docstring).
+        resume: restore everything from `<prefix>_last.pt` when it exists (else start afresh), so
+            the same call serves the first run and every restart.
+    """
+
+    def __init__(self, prefix: str | Path, resume: bool = False) -> None:
+        self.files = CheckpointFiles(prefix)
+        self.resume = resume
+        self.best_acc: float | None = None
+        self.ewi = 0
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        state = self.read_last()
+        if state is not None:
+            self.restore(trainer, state)
+
+    def read_last(self) -> dict[str, Any] | None:
+        """The state to resume from (None: start afresh)."""
+        return self.files.load_last() if self.resume else None
+
+    def restore(self, trainer: Trainer, state: dict[str, Any]) -> None:
+        """Put `trainer`, its train loader and every random generator back as `state` holds them."""
+        try:
+            trainer.load_state_dict(state["trainer"])
+            _load_loader_state(trainer.train_loader, state.get("loader"))
+            set_rng_state(state["rng"])
+            self.best_acc, self.ewi = state["best_acc"], state.get("ewi", 0)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"checkpoint {self.files.last} does not fit this run "
+                                  f"({type(exc).__name__}: {exc}); delete it to start "
+                                  "over") from None
+
+    def on_epoch_end(self, trainer: Trainer, train: EpochResult, test: EpochResult) -> None:
+        improved = self.best_acc is None or test.accuracy > self.best_acc
+        self.best_acc = test.accuracy if improved else self.best_acc
+        self.ewi = 0 if improved else self.ewi + 1
+        self.write(self.state_of(trainer), improved)
+
+    def state_of(self, trainer: Trainer) -> dict[str, Any]:
+        """Everything an exact resume needs, as tensors and plain values."""
+        return checkpoint_state(trainer.state_dict(), trainer.train_loader, self.best_acc,
+                                self.ewi)
+
+    def write(self, state: dict[str, Any], improved: bool) -> None:
+        """`_last.pt`, and `_best.pt` and the course's file when test accuracy improved."""
+        if improved:
+            self.files.save_best(state)
+            self.files.save_course(state["best_acc"], 0, state["trainer"]["model"])
+        self.files.save_last(state)
+
+
+def checkpoint_state(trainer_state: dict[str, Any], loader: Any, best_acc: float | None,
+                     epochs_without_improvement: int) -> dict[str, Any]:
+    """The content of `_last.pt`/`_best.pt`: `Trainer.state_dict()`, the train loader's
+    shuffling state, every random generator, and the best test accuracy so far."""
+    return {"trainer": trainer_state, "loader": _loader_state(loader), "rng": get_rng_state(),
+            "best_acc": best_acc, "ewi": epochs_without_improvement}
+
+
+def _loader_state(loader: Any) -> Any:
+    if hasattr(loader, "state_dict"):
+        return loader.state_dict()
+    generator = getattr(loader, "generator", None)
+    return {"generator": generator.get_state()} if isinstance(generator, torch.Generator) else None
+
+
+def _load_loader_state(loader: Any, state: Any) -> None:
+    if state is None:
+        return
+    if hasattr(loader, "load_state_dict"):
+        loader.load_state_dict(state)
+    elif isinstance(getattr(loader, "generator", None), torch.Generator):
+        loader.generator.set_state(state["generator"])

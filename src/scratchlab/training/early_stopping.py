@@ -1,19 +1,24 @@
-"""Early stopping on a monitored quantity, optionally restoring the best weights."""
+"""Early stopping on a monitored quantity, optionally restoring the best weights (a callback)."""
 
 from __future__ import annotations
 
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scratchlab.errors import ConfigError
+from scratchlab.training.callbacks import Callback
+from scratchlab.training.results import EpochResult
+
+if TYPE_CHECKING:
+    from scratchlab.training.loop import Trainer
 
 MONITORS = {"test_loss": "min", "test_acc": "max", "train_loss": "min", "train_acc": "max"}
 
 
 @dataclass
-class EarlyStopping:
+class EarlyStopping(Callback):
     """Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs.
 
     Args:
@@ -34,7 +39,8 @@ class EarlyStopping:
 
     def __post_init__(self) -> None:
         if self.monitor not in MONITORS:
-            raise ConfigError(f"early stopping monitor {self.monitor!r} is unknown; use one of {sorted(MONITORS)}")
+            raise ConfigError(f"early stopping monitor {self.monitor!r} is unknown; "
+                              f"use one of {sorted(MONITORS)}")
         if self.patience < 1:
             raise ConfigError(f"early stopping patience must be >= 1, got {self.patience}")
         if self.min_delta < 0:
@@ -58,6 +64,16 @@ class EarlyStopping:
             self.bad_epochs += 1
         return self.bad_epochs >= self.patience
 
+    def on_epoch_end(self, trainer: Trainer, train: EpochResult, test: EpochResult) -> None:
+        phase = train if self.monitor.startswith("train") else test
+        value = phase.mean_loss if self.monitor.endswith("loss") else phase.accuracy
+        if self.step(trainer.epochs_done, value, trainer.model_state()):
+            trainer.should_stop = True
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if self.restore_best and self.best_state is not None:
+            trainer.load_model_state(self.best_state)
+
     def state_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("best", "best_epoch", "bad_epochs", "best_state")}
 
@@ -71,5 +87,6 @@ def as_early_stopping(value: int | EarlyStopping | None) -> EarlyStopping | None
     if value is None or isinstance(value, EarlyStopping):
         return value
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"early_stopping must be a patience (int) or EarlyStopping, got {value!r}")
+        raise ConfigError(
+            f"early_stopping must be a patience (int) or EarlyStopping, got {value!r}")
     return EarlyStopping(patience=value)

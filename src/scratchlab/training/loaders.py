@@ -83,8 +83,10 @@ class TensorLoader:
 
     def __iter__(self) -> Iterator[list[torch.Tensor]]:
         # The epoch's order is drawn and copied to the device when the iterator is made, not at
-        # the first batch: a trainer waits for that copy outside its launch lock (Trainer.launch_lock).
-        order = torch.randperm(self.dataset_size, generator=self.generator).to(self.device) if self.shuffle else None
+        # the first batch: a trainer waits for that copy outside its launch lock
+        # (Trainer.launch_lock).
+        order = (torch.randperm(self.dataset_size, generator=self.generator).to(self.device)
+                 if self.shuffle else None)
         return self._batches(order)
 
     def _batches(self, order: torch.Tensor | None) -> Iterator[list[torch.Tensor]]:
@@ -108,9 +110,11 @@ class TensorLoader:
         draws the same permutation, so the W shards make up exactly the unsharded global batches.
         """
         if world_size < 1 or not 0 <= rank < world_size:
-            raise ConfigError(f"rank must be in 0..{world_size - 1} for world size {world_size}, got {rank}")
+            raise ConfigError(f"rank must be in 0..{world_size - 1} for world size {world_size}, "
+                              f"got {rank}")
         if self.batch_size < world_size:
-            raise ConfigError(f"batch size {self.batch_size} is smaller than the {world_size} processes; use a global batch of at least {world_size}")
+            raise ConfigError(f"batch size {self.batch_size} is smaller than the {world_size} "
+                              f"processes; use a global batch of at least {world_size}")
         shard = copy.copy(self)
         shard.rank, shard.world_size = rank, world_size
         return shard

@@ -1,89 +1,123 @@
-"""Results of training, in the classic course form, with a lossless JSON round trip.
+"""Results of training as the course's named tuples, with a lossless JSON round trip.
 
 - `BatchResult(loss, num_correct)`: one batch.
 - `EpochResult(losses, accuracy)`: the loss of every batch and the accuracy (percent) of one epoch.
 - `FitResult(num_epochs, train_loss, train_acc, test_loss, test_acc)`: losses per batch over all
   epochs, accuracies (percent) per epoch.
+
+They unpack (`loss, num_correct = result`) and have `_asdict()`, as the course's types do. Python's
+JSON writes floats with `repr`, which reads back to the same float; NaN and infinities are kept
+(as JSON's NaN/Infinity), since a diverged run is still a result.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-T = TypeVar("T", bound="_JsonResult")
+if TYPE_CHECKING:
+    import torch
+
+    Number = float | int | torch.Tensor
 
 
-class _JsonResult:
-    """Mixin: `to_dict`/`from_dict` and `to_json`/`from_json` that round-trip exactly.
+class _JsonTuple:
+    """Mixin of the result tuples: `to_dict`/`from_dict` and `to_json`/`from_json`."""
 
-    Python's JSON writes floats with `repr`, which reads back to the same float; NaN and
-    infinities are kept (as JSON's NaN/Infinity), since a diverged run is still a result.
-    """
-
-    _fields: ClassVar[tuple[str, ...]] = ()
+    __slots__ = ()
+    _fields: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as plain python values (lists of floats, ints)."""
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        """The fields as plain python values (floats, ints, lists of floats)."""
+        return {name: _plain(getattr(self, name)) for name in self._fields}
 
     @classmethod
-    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         """Build from `to_dict` output; unknown keys are ignored, missing ones are an error."""
-        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-        missing = [n for n in names if n not in data]
+        missing = [name for name in cls._fields if name not in data]
         if missing:
             raise KeyError(f"{cls.__name__} needs {missing}")
-        return cls(**{n: data[n] for n in names})
+        return cls(**{name: data[name] for name in cls._fields})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_json(cls: type[T], text: str) -> T:
+    def from_json(cls, text: str) -> Self:
         return cls.from_dict(json.loads(text))
 
 
-@dataclass
-class BatchResult(_JsonResult):
-    """Loss and number of correct predictions of one batch."""
+def _plain(value: Any) -> Any:
+    """A field as a plain value: lists copied, tensors and numpy scalars read with `item()`."""
+    if isinstance(value, list):
+        return list(value)
+    return value.item() if hasattr(value, "item") else value
 
-    loss: float
-    num_correct: int
+
+class _BatchFields(NamedTuple):
+    loss: Number
+    num_correct: Number
 
 
-@dataclass
-class EpochResult(_JsonResult):
-    """Loss of every batch and accuracy (percent) of one epoch."""
+class BatchResult(_BatchFields, _JsonTuple):
+    """Loss and number of correct predictions of one batch.
 
+    A trainer may return 0-d tensors here so that a GPU need not wait after every batch; `float`
+    and `int` read them, and the loop reads them once per epoch.
+    """
+
+    __slots__ = ()
+
+
+class _EpochFields(NamedTuple):
     losses: list[float]
     accuracy: float
+
+
+class EpochResult(_EpochFields, _JsonTuple):
+    """Loss of every batch and accuracy (percent) of one epoch."""
+
+    __slots__ = ()
 
     @property
     def mean_loss(self) -> float:
         return sum(self.losses) / len(self.losses) if self.losses else math.nan
 
 
-@dataclass
-class FitResult(_JsonResult):
-    """A whole run: losses per batch over all epochs, accuracies (percent) per epoch."""
-
+class _FitFields(NamedTuple):
     num_epochs: int
-    train_loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    test_loss: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
+    train_loss: Sequence[float] = ()
+    train_acc: Sequence[float] = ()
+    test_loss: Sequence[float] = ()
+    test_acc: Sequence[float] = ()
 
-    def append(self, train: EpochResult, test: EpochResult) -> None:
-        """Add one epoch's train and test results."""
-        self.num_epochs += 1
-        self.train_loss.extend(train.losses)
-        self.train_acc.append(train.accuracy)
-        self.test_loss.extend(test.losses)
-        self.test_acc.append(test.accuracy)
+
+class FitResult(_FitFields, _JsonTuple):
+    """A whole run: losses per batch over all epochs, accuracies (percent) per epoch.
+
+    Immutable like the course's named tuple: `with_epoch` returns a longer result.
+    """
+
+    __slots__ = ()
+
+    def with_epoch(self, train: EpochResult, test: EpochResult) -> FitResult:
+        """A new result: this one followed by one epoch's train and test results."""
+        return FitResult(
+            self.num_epochs + 1,
+            [*self.train_loss, *train.losses],
+            [*self.train_acc, train.accuracy],
+            [*self.test_loss, *test.losses],
+            [*self.test_acc, test.accuracy],
+        )
+
+    def first_epochs(self, epochs: int) -> FitResult:
+        """The result of the first `epochs` epochs (batch losses split evenly by epoch)."""
+        per_train = len(self.train_loss) // max(self.num_epochs, 1)
+        per_test = len(self.test_loss) // max(self.num_epochs, 1)
+        return FitResult(epochs, self.train_loss[: epochs * per_train], self.train_acc[:epochs],
+                         self.test_loss[: epochs * per_test], self.test_acc[:epochs])
 
     @property
     def best_test_acc(self) -> float:
@@ -97,11 +131,13 @@ class FitResult(_JsonResult):
         return self.test_acc.index(self.best_test_acc) + 1
 
     def epoch_mean(self, which: str) -> list[float]:
-        """Mean per epoch of `train_loss` or `test_loss` (batch losses are split evenly by epoch)."""
+        """Mean per epoch of `train_loss` or `test_loss` (batch losses split evenly by epoch)."""
         losses = getattr(self, which)
         if not self.num_epochs or not losses:
             return []
         per_epoch = len(losses) // self.num_epochs
         if per_epoch * self.num_epochs != len(losses):
-            raise ValueError(f"{which} has {len(losses)} batches, not a multiple of {self.num_epochs} epochs")
-        return [sum(losses[i : i + per_epoch]) / per_epoch for i in range(0, len(losses), per_epoch)]
+            raise ValueError(
+                f"{which} has {len(losses)} batches, not a multiple of {self.num_epochs} epochs")
+        return [sum(losses[i : i + per_epoch]) / per_epoch
+                for i in range(0, len(losses), per_epoch)]

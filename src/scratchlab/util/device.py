@@ -17,7 +17,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} was asked for but CUDA is not available; use --device cpu or auto")
+        raise ConfigError(
+            f"device {name!r} was asked for but CUDA is not available; use --device cpu or auto"
+        )
     try:
         return torch.device(name)
     except RuntimeError:

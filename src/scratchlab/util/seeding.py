@@ -1,4 +1,5 @@
-"""One seed for python, numpy and torch, and capture/restore of every RNG state (for exact resume)."""
+"""One seed for python, numpy and torch, and capture/restore of every RNG state (for exact
+resume)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,16 @@ def seed_everything(seed: int) -> None:
 
 def get_rng_state() -> dict[str, Any]:
     """Every global RNG state: python, numpy, torch CPU and (when present) CUDA."""
-    state: dict[str, Any] = {
+    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    state: dict[str, Any] = {  # plain values and tensors only: loadable with weights_only=True
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": {
+            "kind": kind,
+            "key": torch.from_numpy(key.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -31,7 +39,11 @@ def get_rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what `get_rng_state` captured."""
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    saved = state["numpy"]
+    if isinstance(saved, dict):
+        key = saved["key"].numpy().astype(np.uint32)
+        saved = (saved["kind"], key, saved["pos"], saved["has_gauss"], saved["gauss"])
+    np.random.set_state(saved)
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

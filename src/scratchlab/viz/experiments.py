@@ -11,7 +11,9 @@ from scratchlab.training.results import FitResult
 from scratchlab.viz.fit import plot_fit
 
 
-def plot_exp_results(results: Mapping[str, FitResult], log_loss: bool = True, fig: Figure | None = None) -> tuple[Figure, np.ndarray]:
+def plot_exp_results(
+    results: Mapping[str, FitResult], log_loss: bool = True, fig: Figure | None = None
+) -> tuple[Figure, np.ndarray]:
     """Draw every run's FitResult on one 2x2 grid, labelled by its key (e.g. `L2_K32`)."""
     axes = None
     for label, fit in results.items():

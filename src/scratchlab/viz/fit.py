@@ -42,7 +42,9 @@ def plot_fit(
         for line in list(ax.lines):
             if legend is not None and line.get_label() == legend:
                 line.remove()
-    for (i, phase), (j, metric) in itertools.product(enumerate(["train", "test"]), enumerate(["loss", "acc"])):
+    for (i, phase), (j, metric) in itertools.product(
+        enumerate(["train", "test"]), enumerate(["loss", "acc"])
+    ):
         ax = axes[j if train_test_overlay else 2 * i + j]
         values = getattr(fit_res, f"{phase}_{metric}")
         label = phase if train_test_overlay else legend

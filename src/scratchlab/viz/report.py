@@ -1,4 +1,5 @@
-"""A self-contained HTML report: headings, text, tables and figures embedded as PNG (no server needed)."""
+"""A self-contained HTML report: headings, text, tables and figures embedded as PNG (no server
+needed)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class HtmlReport:
     def __init__(self, title: str, subtitle: str | None = None) -> None:
         self.title = title
         self.parts: list[str] = []
-        self.png_of: dict[int, bytes] = {}  # id(figure) -> its PNG, so a saved figure is not drawn twice
+        # id(figure) -> its PNG, so a saved figure is not drawn twice
+        self.png_of: dict[int, bytes] = {}
         stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
         self.parts.append(f'<p class="meta">{html.escape(subtitle or "")} generated {stamp}</p>')
 
@@ -60,13 +62,20 @@ class HtmlReport:
         return self
 
     def table(self, frame: pd.DataFrame, float_format: str = "{:.2f}") -> HtmlReport:
-        formatters = {c: (lambda v, f=float_format: "" if pd.isna(v) else f.format(v)) for c in frame.select_dtypes("float").columns}
-        self.parts.append(frame.to_html(index=False, escape=True, formatters=formatters, na_rep="", border=0))
+        formatters = {
+            c: (lambda v, f=float_format: "" if pd.isna(v) else f.format(v))
+            for c in frame.select_dtypes("float").columns
+        }
+        self.parts.append(
+            frame.to_html(index=False, escape=True, formatters=formatters, na_rep="", border=0)
+        )
         return self
 
     def mapping(self, values: dict[str, Any]) -> HtmlReport:
         """A two-column table of names and values (e.g. a shared config)."""
-        return self.table(pd.DataFrame({"field": list(values), "value": [str(v) for v in values.values()]}))
+        return self.table(
+            pd.DataFrame({"field": list(values), "value": [str(v) for v in values.values()]})
+        )
 
     def figure(self, fig: Figure, alt: str = "figure", close: bool = True) -> HtmlReport:
         png = figure_to_png(fig)
@@ -87,7 +96,7 @@ class HtmlReport:
 
     def render(self) -> str:
         return (
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(self.title)}</title><style>{STYLE}</style></head>"
             f"<body><h1>{html.escape(self.title)}</h1>\n{self.body()}\n</body></html>\n"
         )

@@ -1,0 +1,77 @@
+"""The `scratchlab` command: one module per area's subcommands in this package.
+
+`experiments` (run-exp, sweep, results, plot, report), `studies` (study), `detect`, `rl` and
+`exercises` (exercise, check) each register theirs; this module assembles them and turns user
+errors into one line on stderr and exit status 2. Nothing else in scratchlab imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from scratchlab import __version__
+from scratchlab.errors import ScratchlabError
+
+COMMAND_MODULES = (
+    "scratchlab.cli.experiments",
+    "scratchlab.cli.studies",
+    "scratchlab.cli.detect",
+    "scratchlab.cli.rl",
+    "scratchlab.cli.exercises",
+)
+
+USER_ERROR_EXIT = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are a single line (and exit status 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(USER_ERROR_EXIT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every registered subcommand."""
+    parser = OneLineParser(prog="scratchlab", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"scratchlab {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=OneLineParser, required=True
+    )
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line; exit 2 with one line on a user error."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quiet:
+        os.environ["SCRATCHLAB_QUIET"] = "1"
+    if not getattr(args, "func", None):
+        parser.print_help()
+        sys.exit(USER_ERROR_EXIT)
+    try:
+        status = args.func(args)
+    except ScratchlabError as exc:
+        message = " ".join(str(exc).split())
+        print(f"scratchlab: error: {message}", file=sys.stderr)
+        sys.exit(USER_ERROR_EXIT)
+    except KeyboardInterrupt:
+        print(
+            "scratchlab: interrupted; finished work is saved: run the same command again to "
+            "resume (rl train: add --resume)",
+            file=sys.stderr,
+        )
+        sys.exit(130)
+    sys.exit(int(status or 0))
+
+
+if __name__ == "__main__":
+    main()

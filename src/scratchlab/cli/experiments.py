@@ -1,0 +1,196 @@
+"""`scratchlab run-exp | sweep | results | plot | report`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from scratchlab.cli.config_flags import add_config_flags
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the experiment subcommands to the `scratchlab` parser."""
+    p = subparsers.add_parser(
+        "run-exp",
+        help="train one run; writes <out-dir>/<run name>.json",
+        description="Train one run. Every ExperimentConfig field has a flag; a rerun resumes "
+        "from its checkpoint. The results file is <out-dir>/<name>_L<L>_K<K>.json for model "
+        "families that read K and L, else <out-dir>/<name>.json.",
+    )
+    add_config_flags(p)
+    p.set_defaults(func=cmd_run_exp)
+
+    p = subparsers.add_parser("sweep", help="run every config of a sweep YAML file (resumable)")
+    p.add_argument("file", type=Path, help="sweep YAML: name, base, grid, seeds, out_dir")
+    p.add_argument("--out-dir", type=Path, default=None, help="override the file's out_dir")
+    p.add_argument(
+        "--executor",
+        choices=["local", "threads", "ray"],
+        default="local",
+        help="local: worker processes; threads: runs sharing one GPU, a CUDA stream each; ray",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at a time for local and threads (default 1: in this process)",
+    )
+    p.add_argument(
+        "--address", default=None, help="Ray cluster address (default: start a local Ray)"
+    )
+    p.add_argument("--gpus-per-run", type=float, default=None, help="GPUs each Ray task reserves")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
+    p.add_argument(
+        "--batched",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="train same-architecture runs together (auto: groups of >= 2 small "
+        "models, on a GPU or with --jobs 1 on a CPU; docs/speed.md)",
+    )
+    p.set_defaults(func=cmd_sweep)
+
+    p = subparsers.add_parser("results", help="list, show or compare stored results")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p), required=True)
+    ls = actions.add_parser("ls", help="one line per run")
+    ls.add_argument("dir", type=Path)
+    ls.add_argument("pattern", nargs="?", default="*")
+    ls.set_defaults(func=cmd_results_ls)
+    show = actions.add_parser("show", help="one run's config and summary")
+    show.add_argument("path", type=Path, help="a results JSON file")
+    show.set_defaults(func=cmd_results_show)
+    compare = actions.add_parser(
+        "compare", help="best test accuracy mean +- std over seeds, per run group"
+    )
+    compare.add_argument("dir", type=Path)
+    compare.add_argument("pattern", nargs="?", default="*")
+    compare.add_argument("--metric", default="best_test_acc")
+    compare.set_defaults(func=cmd_results_compare)
+
+    p = subparsers.add_parser("plot", help="overlaid learning curves of matching runs, one PNG")
+    p.add_argument("dir", type=Path)
+    p.add_argument("pattern", help="glob on run names, e.g. 'exp1_1_L*_K32*'")
+    p.add_argument(
+        "-o", "--output", type=Path, default=None, help="PNG path (default: <dir>/<pattern>.png)"
+    )
+    p.set_defaults(func=cmd_plot)
+
+    p = subparsers.add_parser("report", help="a self-contained HTML report of a results folder")
+    p.add_argument("dir", type=Path)
+    p.add_argument(
+        "-o", "--output", type=Path, default=None, help="HTML path (default: <dir>/report.html)"
+    )
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_run_exp(args: argparse.Namespace) -> int:
+    from scratchlab.cli.config_flags import config_from_args
+    from scratchlab.experiments.run import run_experiment
+    from scratchlab.training.accel import distributed
+
+    config = config_from_args(args)
+    record = run_experiment(config, verbose=True)
+    if distributed.is_main_process():
+        fit = record.fit
+        print(
+            f"best test accuracy {record.summary['best_test_acc']:.2f}% after "
+            f"{fit.num_epochs if fit else 0} epochs; results: {record.path}"
+        )
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from scratchlab.experiments.runs import run_configs
+    from scratchlab.experiments.sweep import expand, load_sweep, write_manifest
+
+    spec = load_sweep(args.file)
+    configs = expand(spec, args.out_dir)
+    write_manifest(spec, configs)
+    print(f"sweep {spec.name}: {len(configs)} runs -> {configs[0].out_dir}", flush=True)
+
+    def report(record):
+        status = "done" if record.cached else record.status
+        detail = f": {record.error}" if record.error else ""
+        print(f"  {status:6s} {record.config.run_name}{detail}", flush=True)
+
+    records = run_configs(
+        configs,
+        executor=args.executor,
+        jobs=args.jobs,
+        fail_fast=args.fail_fast,
+        address=args.address,
+        gpus_per_run=args.gpus_per_run,
+        on_record=report,
+        batched=args.batched,
+    )
+    failed = [r for r in records if not r.ok]
+    print(
+        f"sweep {spec.name}: {len(records) - len(failed)} finished, {len(failed)} failed; "
+        f"compare with: scratchlab results compare {configs[0].out_dir}"
+    )
+    return 1 if failed else 0
+
+
+def cmd_results_ls(args: argparse.Namespace) -> int:
+    from scratchlab.experiments.store import runs_table
+
+    table = runs_table(args.dir, args.pattern)
+    print(
+        table.drop(columns=["error"]).to_string(index=False)
+        if len(table)
+        else f"no results in {args.dir}"
+    )
+    return 0
+
+
+def cmd_results_show(args: argparse.Namespace) -> int:
+    import json
+
+    from scratchlab.experiments.records import load_record
+
+    data = load_record(args.path).to_dict()
+    keys = ("config", "summary", "timings", "status", "error", "env", "commit")
+    print(json.dumps({k: data.get(k) for k in keys}, indent=2))
+    return 0
+
+
+def cmd_results_compare(args: argparse.Namespace) -> int:
+    from scratchlab.errors import ConfigError
+    from scratchlab.experiments.store import aggregate, runs_table
+
+    table = runs_table(args.dir, args.pattern)
+    if args.metric not in table.columns:
+        raise ConfigError(f"unknown metric {args.metric!r}; use one of {list(table.columns[2:])}")
+    if table.empty:
+        raise ConfigError(f"no results in {args.dir} match {args.pattern!r}")
+    groups = aggregate(table, args.metric)
+    print(groups.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    failed = table[table["status"] != "ok"]
+    for _, row in failed.iterrows():
+        print(f"failed: {row['run_name']}: {row['error']}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from scratchlab.errors import ConfigError
+    from scratchlab.experiments.records import load_records
+    from scratchlab.viz import plot_exp_results
+
+    runs = [r for r in load_records(args.dir, args.pattern) if r.fit is not None]
+    if not runs:
+        raise ConfigError(f"no finished runs in {args.dir} match {args.pattern!r}")
+    fig, _ = plot_exp_results({r.config.run_name: r.fit for r in runs})
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in args.pattern)
+    output = args.output or Path(args.dir) / f"{safe}.png"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=100, bbox_inches="tight")
+    print(f"plot of {len(runs)} runs: {output}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from scratchlab.experiments.report import build_report
+
+    output = args.output or Path(args.dir) / "report.html"
+    path = build_report(args.dir).save(output)
+    print(f"report: {path}")
+    return 0

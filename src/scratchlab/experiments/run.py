@@ -1,0 +1,226 @@
+"""One run from config to `RunRecord`: `run_experiment(config)` and the pieces executors share.
+
+    config -> seed -> data (run_data) -> model + trainer (build) -> Trainer.fit -> RunRecord
+
+`train_run` trains (resuming from the run's checkpoint) and returns the record without writing
+it, so an executor can send it back to the process that writes results; `run_experiment` also
+writes `<out_dir>/<run_name>.json`. `load_model` rebuilds a run's trained model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from scratchlab.errors import ConfigError, ScratchlabError
+from scratchlab.experiments.build import build_trainer
+from scratchlab.experiments.config import ExperimentConfig
+from scratchlab.experiments.environment import environment, git_commit
+from scratchlab.experiments.records import (
+    Results,
+    RunRecord,
+    Timings,
+    load_record,
+    result_path,
+    write_record,
+)
+from scratchlab.experiments.run_data import RunData, load_run_data
+from scratchlab.training import (
+    Callback,
+    CheckpointFiles,
+    EarlyStopping,
+    FitResult,
+    TensorBoardLogger,
+    TensorLoader,
+    Timer,
+    load_checkpoint,
+)
+from scratchlab.training.accel import SETUP_LOCK
+from scratchlab.training.accel import distributed as dd
+from scratchlab.util import atomic_write_json, resolve_device, seed_everything
+
+# Fields a rerun may change and still resume the run's checkpoint: where things are, on which
+# device, speed-only switches, logging, and `epochs` (a longer budget continues the run).
+RESUME_NEUTRAL = frozenset({"run_name", "out_dir", "device", "data_root", "epochs", "checkpoints",
+                            "compile", "compile_mode", "cudnn_benchmark", "cuda_graph",
+                            "tensorboard"})
+
+
+# Fields that do not change what a finished run computed: where it ran and speed-only switches.
+LOCATION_NEUTRAL = RESUME_NEUTRAL - {"run_name", "epochs"}
+
+
+def as_config(config: ExperimentConfig | dict[str, Any]) -> ExperimentConfig:
+    return config if isinstance(config, ExperimentConfig) else ExperimentConfig.create(**config)
+
+
+def checkpoint_files(config: ExperimentConfig) -> CheckpointFiles:
+    """`<out_dir>/checkpoints/<run_name>{_last,_best,}.pt`."""
+    return CheckpointFiles(Path(config.out_dir) / "checkpoints" / config.run_name)
+
+
+def checkpoint_config_path(config: ExperimentConfig) -> Path:
+    """`<out_dir>/checkpoints/<run_name>.config.json`: the config that wrote the checkpoints."""
+    return Path(config.out_dir) / "checkpoints" / f"{config.run_name}.config.json"
+
+
+def check_resumable(config: ExperimentConfig) -> None:
+    """Refuse to resume a checkpoint written by another config (a ConfigError naming changes)."""
+    last, path = checkpoint_files(config).last, checkpoint_config_path(config)
+    if not last.exists() or not path.exists():
+        return
+    try:
+        saved = ExperimentConfig.load(json.loads(path.read_text())).flat()
+    except (OSError, ValueError, ConfigError):
+        raise ConfigError(f"{path} is damaged; delete {last.parent / config.run_name}* to start "
+                          "the run over") from None
+    now = config.flat()
+    changed = sorted(k for k in now if k not in RESUME_NEUTRAL and saved.get(k) != now[k])
+    if changed:
+        diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed[:4])
+        more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+        raise ConfigError(
+            f"run {config.run_name} has a checkpoint {last} made with another config ({diff}"
+            f"{more}); give the run a new run_name or out_dir, or delete "
+            f"{last.parent / config.run_name}_*.pt to start it over")
+
+
+def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = True) -> RunRecord:
+    """Train one run and write its results file atomically; a rerun resumes from its checkpoint.
+
+    Raises ScratchlabError subclasses for user errors (bad config, missing data, NaN loss).
+    """
+    config = as_config(config)
+    context = dd.setup(config.device) if config.speed.ddp else None
+    try:
+        record = train_run(config, verbose)
+        if dd.is_main_process():
+            write_record(record)
+        dd.barrier()
+        return record
+    finally:
+        if context is not None:
+            dd.teardown()
+
+
+def train_run(config: ExperimentConfig, verbose: bool = False) -> RunRecord:
+    """Train one run (resuming from its checkpoint) and return its record, unwritten."""
+    device = dd.rank_device() if config.speed.ddp else resolve_device(config.device)
+    main = dd.is_main_process()
+    files = checkpoint_files(config) if config.budget.checkpoints else None
+    timer = Timer()
+    callbacks: list[Callback] = [timer]
+    if config.tensorboard is not None and main:
+        callbacks.append(TensorBoardLogger(config.tensorboard))
+    # Runs sharing a process (the `threads` executor) build their data and model one at a time,
+    # so each draws its initial weights from the global RNG right after its own seeding.
+    with SETUP_LOCK:
+        seed_everything(config.seed)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = config.speed.cudnn_benchmark
+        if files is not None:
+            check_resumable(config)
+        data = load_run_data(config, device)
+        built = build_trainer(config, data, device, callbacks)
+        if files is not None and main:
+            atomic_write_json(checkpoint_config_path(config), config.to_dict())
+    b = config.budget
+    fit = built.trainer.fit(
+        data.train, data.test, b.epochs, checkpoints=files.prefix if files else None,
+        early_stopping=early_stopping(config), max_batches=b.batches,
+        resume=files is not None, print_every=1 if verbose and main else 0)
+    summary = fit_summary(fit, built.params, built.flops, world_size=dd.world_size())
+    if config.trainer == "fast":  # the last epoch's accuracy without test-time augmentation
+        summary["plain_test_acc"] = built.trainer.final_plain_acc
+    if b.eval_train:
+        summary["train_eval_acc"] = eval_accuracy(built.trainer, data)
+    return make_record(config, fit, summary,
+                       Timings(train_seconds=sum(timer.seconds), seconds_per_epoch=timer.seconds),
+                       device)
+
+
+def fit_summary(fit: FitResult, params: int, flops: int | None, **extra: Any) -> dict[str, Any]:
+    """The numbers tables and reports show of a run."""
+    return {
+        "best_test_acc": fit.best_test_acc,
+        "final_test_acc": fit.test_acc[-1] if fit.test_acc else None,
+        "final_train_acc": fit.train_acc[-1] if fit.train_acc else None,
+        "epochs": fit.num_epochs, "epochs_to_best": fit.epochs_to_best,
+        "params": params, "flops": flops, **extra,
+    }
+
+
+def eval_accuracy(trainer: Any, data: RunData) -> float:
+    """Accuracy (percent) of the trained model on the training samples, in evaluation mode."""
+    x, y = data.train.tensors[0], data.train.tensors[1]
+    return trainer.test_epoch(TensorLoader(x, y, batch_size=data.test.batch_size)).accuracy
+
+
+def make_record(config: ExperimentConfig, fit: FitResult | None, summary: dict[str, Any],
+                timings: Timings, device: Any, error: str | None = None) -> RunRecord:
+    """A record of this process's run (environment and commit filled in)."""
+    return RunRecord(
+        config=config, results=None if fit is None else Results(**fit.to_dict()),
+        status="failed" if error else "ok", error=error, summary=summary, timings=timings,
+        env=environment(device), commit=git_commit())
+
+
+def failed_record(config: ExperimentConfig, error: BaseException) -> RunRecord:
+    """The record of a run that failed with `error` (its message, one line)."""
+    message = (str(error) if isinstance(error, ScratchlabError)
+               else f"{type(error).__name__}: {error}")
+    return make_record(config, None, {}, Timings(), "cpu", error=" ".join(message.split()))
+
+
+def early_stopping(config: ExperimentConfig) -> EarlyStopping | None:
+    b = config.budget
+    if b.early_stopping is None:
+        return None
+    return EarlyStopping(b.early_stopping, b.early_stopping_monitor, b.early_stopping_min_delta)
+
+
+def load_model(run: RunRecord | str | Path, which: str = "last",
+               device: str | torch.device = "cpu") -> Any:
+    """The trained model of a run: rebuilt from its config, weights from its checkpoint.
+
+    Args:
+        run: the run's record or its `<run_name>.json`.
+        which: `last` (end of training) or `best` (best test accuracy).
+    """
+    record = run if isinstance(run, RunRecord) else load_record(run)
+    config = record.config
+    if which not in ("last", "best"):
+        raise ConfigError(f"which must be 'last' or 'best', got {which!r}")
+    files = checkpoint_files(config)
+    path = files.last if which == "last" else files.best
+    if not path.exists():
+        raise ConfigError(f"run {config.run_name} has no checkpoint {path} (was it run with "
+                          "checkpoints off?)")
+    cpu = torch.device("cpu")
+    data = load_run_data(config.replace(device="cpu"), cpu)
+    model = build_trainer(config.replace(device="cpu"), data, cpu, []).model
+    model.load_state_dict(load_checkpoint(path)["trainer"]["model"])
+    model = model.to(device=torch.device(device))
+    return model.train(False) if config.model.engine == "scratch" else model.eval()
+
+
+def is_finished(config: ExperimentConfig) -> RunRecord | None:
+    """The run's record when its results file exists, succeeded and holds this config (up to
+    where it ran: folder, data location, device and speed-only switches)."""
+    path = result_path(config)
+    if not path.exists():
+        return None
+    try:
+        record = load_record(path)
+    except ConfigError:
+        return None
+    return record if record.ok and same_run(record.config, config) else None
+
+
+def same_run(a: ExperimentConfig, b: ExperimentConfig) -> bool:
+    """Whether two configs describe the same run, wherever and however fast it ran."""
+    fa, fb = a.flat(), b.flat()
+    return all(fa[k] == fb[k] for k in fa if k not in LOCATION_NEUTRAL)

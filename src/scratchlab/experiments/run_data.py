@@ -1,0 +1,143 @@
+"""The data of a run: both splits on the run's device, in the loaders its trainer wants.
+
+`load_run_data(config, device)` gives `TensorLoader`s (normalised and augmented as the config
+says) for the classic trainer and the from-scratch engine, and the device-resident
+`FastLoader`s for trainer fast. `balanced_subset` draws class-balanced limits.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from scratchlab.data import dataset_options, get_dataset
+from scratchlab.data.transforms import batch_random_crop, batch_random_flip
+from scratchlab.errors import ConfigError
+from scratchlab.experiments.config import ExperimentConfig
+from scratchlab.training import TensorLoader
+from scratchlab.training.accel import make_fast_loaders
+
+
+@dataclass
+class RunData:
+    """The loaders of one run and what the model needs to know about the data."""
+
+    train: Any
+    test: Any
+    input_shape: tuple[int, ...]
+    num_classes: int
+    classes: list[str]
+
+
+def balanced_subset(
+        x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` samples with classes as equal as possible, drawn with `seed`, in a shuffled order."""
+    if n >= len(y):
+        return x, y
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(y), generator=generator)
+    y_cpu = y.cpu()[order]
+    rank = torch.zeros_like(y_cpu)
+    for label in y_cpu.unique():
+        where = y_cpu == label
+        rank[where] = torch.arange(int(where.sum()))
+    # Round-robin over classes: all first samples of each class, then all second ones, ...
+    keep = order[torch.argsort(rank * (int(y_cpu.max()) + 1) + y_cpu, stable=True)[:n]]
+    keep = keep.to(y.device)
+    return x[keep], y[keep]
+
+
+def load_split(config: ExperimentConfig, split: str, count: int | None, target: torch.device,
+               **wanted: Any) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Inputs, labels and class names of one split on `target`, `count` of them class-balanced.
+
+    `wanted`: dataset options used where the dataset accepts them (e.g. uint8 images).
+    """
+    d = config.data
+    accepted = dataset_options(d.dataset)
+    extra = {k: v for k, v in wanted.items() if accepted is None or k in accepted}
+    dataset = get_dataset(d.dataset, split, root=d.data_root, **{**extra, **d.dataset_options})
+    if not hasattr(dataset, "tensors"):
+        raise ConfigError(f"dataset {d.dataset!r} is not a classification dataset of tensors; "
+                          "it cannot be trained on with run-exp")
+    x, y = dataset.tensors[0], dataset.tensors[1]
+    if len(y) == 0:
+        raise ConfigError(f"split {split!r} of dataset {d.dataset!r} is empty; check "
+                          "dataset_options and limits")
+    if count is not None:
+        x, y = balanced_subset(x, y, count, config.seed)
+    classes = list(getattr(dataset, "classes", [str(i) for i in range(int(y.max()) + 1)]))
+    return x.to(target), y.to(target), classes
+
+
+def load_run_data(config: ExperimentConfig, device: torch.device) -> RunData:
+    """Both splits of a run on `device`, in the loaders of its trainer."""
+    if config.trainer == "fast":
+        return _fast_data(config, device)
+    d = config.data
+    x_train, y_train, classes = load_split(config, d.train_split, d.train_limit, device)
+    x_test, y_test, _ = load_split(config, d.test_split, d.test_limit, device)
+    x_train, x_test = x_train.float(), x_test.float()
+    if d.normalize:
+        dims = [0, *range(2, x_train.dim())]
+        mean = x_train.mean(dim=dims, keepdim=True)
+        std = x_train.std(dim=dims, keepdim=True).clamp_min(1e-8)
+        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    # Augmentation draws from its own generator: runs sharing a process (threads) do not
+    # interleave their draws, and checkpoints keep its state.
+    generator = (torch.Generator(device=x_train.device).manual_seed(config.seed) if d.augment
+                 else None)
+    augment = make_augmentation(d.augment, generator) if d.augment else None
+    b = config.budget
+    train = TensorLoader(x_train, y_train, batch_size=b.bs_train, shuffle=True, seed=config.seed,
+                         transform=augment, transform_generator=generator)
+    test = TensorLoader(x_test, y_test, batch_size=b.test_batch_size)
+    return RunData(train, test, tuple(x_train.shape[1:]), len(classes), classes)
+
+
+def fast_tensors(config: ExperimentConfig, device: torch.device) -> tuple[Any, ...]:
+    """Both splits on `device` as uint8 where the dataset can: x, y of train, x, y of test, and
+    the class names."""
+    d = config.data
+    splits = []
+    for split, limit in ((d.train_split, d.train_limit), (d.test_split, d.test_limit)):
+        options = {"dtype": "uint8", "device": device}
+        if limit is not None:
+            options.update(limit=limit, stratified=True)
+        splits.append(load_split(config, split, limit, device, **options))
+    (x_train, y_train, classes), (x_test, y_test, _) = splits
+    return x_train, y_train, x_test, y_test, classes
+
+
+def _fast_data(config: ExperimentConfig, device: torch.device) -> RunData:
+    """Both splits held on `device` in `FastLoader`s."""
+    x_train, y_train, x_test, y_test, classes = fast_tensors(config, device)
+    b = config.budget
+    train, test = make_fast_loaders(
+        x_train, y_train, x_test, y_test, config.fast, b.bs_train, b.test_batch_size,
+        bf16=config.speed.precision == "bf16", channels_last=config.speed.channels_last,
+        seed=config.seed)
+    return RunData(train, test, tuple(x_train.shape[1:]), len(classes), classes)
+
+
+def make_augmentation(names: list[str], generator: torch.Generator | None = None):
+    """A batch transform applying the named augmentations in order (random draws from
+    `generator`, default torch's global one)."""
+    steps = []
+    for name in names:
+        if name == "crop":
+            steps.append(functools.partial(batch_random_crop, padding=4, generator=generator))
+        elif name == "flip":
+            steps.append(functools.partial(batch_random_flip, generator=generator))
+        else:  # validated by the config; kept for direct callers
+            raise ConfigError(f"unknown augmentation {name!r}; use crop or flip")
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        for step in steps:
+            x = step(x)
+        return x
+
+    return augment

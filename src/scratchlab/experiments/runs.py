@@ -1,0 +1,147 @@
+"""`run_configs(configs, ...)`: many runs, each once, as `RunRecord`s in the order of `configs`.
+
+Finished runs (a results file that succeeded with this very config) are read back (`cached`);
+runs that can train together go to the batched trainer (`batched`); the rest go to an executor
+(`executors`). This process writes every results file as the records come back, so nothing is
+lost to a worker's disk, and a failing run is recorded without stopping the others (unless
+`fail_fast`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from scratchlab.errors import ConfigError, ScratchlabError
+from scratchlab.experiments import batched as batched_path
+from scratchlab.experiments.config import ExperimentConfig
+from scratchlab.experiments.executors import EXECUTORS, device_of, execute, in_processes
+from scratchlab.experiments.records import RunRecord, load_record, result_path, write_record
+from scratchlab.experiments.run import (
+    check_resumable,
+    checkpoint_config_path,
+    checkpoint_files,
+    is_finished,
+)
+
+BATCHED_MODES = ("auto", "on", "off")
+
+
+class FailFast(ScratchlabError):
+    """A run failed under `fail_fast`."""
+
+
+def run_configs(configs: Sequence[ExperimentConfig], executor: str = "local", jobs: int = 1,
+                fail_fast: bool = False, address: str | None = None,
+                gpus_per_run: float | None = None, verbose: bool = False,
+                on_record: Callable[[RunRecord], None] | None = None,
+                batched: str = "off", restart_changed: bool = False) -> list[RunRecord]:
+    """Run every unfinished config; one record per config (done, cached or failed), in order.
+
+    Args:
+        executor: `local` (this process, or `jobs` worker processes), `threads` (`jobs` runs
+            sharing one GPU) or `ray`.
+        jobs: runs at a time (local, threads).
+        fail_fast: stop at the first failing run (a `ScratchlabError`).
+        address, gpus_per_run: the Ray cluster and the GPUs each Ray task reserves.
+        on_record: called with each record as it is written (cached ones first).
+        batched: `auto` trains runs that differ only in seed, learning rate, momentum, weight
+            decay, epochs, early stopping or data options together (groups of >= 2 models under
+            1M parameters; `experiments.batched`) where that pays: on a GPU, and on a CPU with
+            `jobs=1` (with several CPU worker processes, runs alone are as fast or faster); `on`
+            does so wherever it can (on a CPU with `jobs > 1`, parts of the groups go to the
+            worker processes); `off` runs each config alone.
+        restart_changed: a run whose checkpoint another config wrote starts over (its stale
+            checkpoints are deleted) instead of failing; studies, whose code may have changed
+            since, use this.
+    """
+    _check(configs, executor, jobs, batched)
+    records: dict[Path, RunRecord] = {}
+
+    def collect(record: RunRecord) -> None:
+        if not record.cached:
+            _write(record)
+        records[record.path] = record
+        if on_record is not None:
+            on_record(record)
+        if fail_fast and not record.ok:
+            raise FailFast(f"run {record.config.run_name} failed ({record.error}); "
+                           "stopping (--fail-fast)")
+
+    todo = []
+    for config in configs:
+        finished = is_finished(config)
+        if finished is not None:
+            collect(finished.model_copy(update={"cached": True}))
+        else:
+            todo.append(config)
+            if restart_changed:
+                _remove_stale_checkpoints(config)
+    cpu_workers = executor == "local" and jobs > 1 and bool(todo) and all(map(_on_cpu, todo))
+    if batched == "auto" and cpu_workers:
+        batched = "off"  # measured: runs alone in CPU worker processes are as fast or faster
+    if batched != "off" and todo:
+        todo = (_batched_in_processes(todo, batched, collect, jobs) if cpu_workers
+                else batched_path.run_batched(todo, batched, collect, verbose=verbose))
+    execute(todo, collect, executor, jobs, verbose, address, gpus_per_run)
+    return [records[result_path(c)] for c in configs]
+
+
+def _check(configs: Sequence[ExperimentConfig], executor: str, jobs: int, batched: str) -> None:
+    if executor not in EXECUTORS:
+        raise ConfigError(f"executor {executor!r} is unknown; use one of {', '.join(EXECUTORS)}")
+    if batched not in BATCHED_MODES:
+        raise ConfigError(f"batched must be one of {', '.join(BATCHED_MODES)}, got {batched!r}")
+    if jobs < 1:
+        raise ConfigError(f"jobs must be >= 1, got {jobs}")
+    paths = [str(result_path(c)) for c in configs]
+    twice = sorted({p for p in paths if paths.count(p) > 1})
+    if twice:
+        raise ConfigError(f"two runs would write the same results file(s) {twice[:3]}; give each "
+                          "run its own name or out_dir")
+
+
+def _write(record: RunRecord) -> None:
+    """Write a record; a failed run keeps the successful results file already there (say, of
+    the run before a changed config)."""
+    if not record.ok and record.path.exists():
+        try:
+            if load_record(record.path).ok:
+                return
+        except ConfigError:
+            pass  # unreadable: nothing worth keeping
+    write_record(record)
+
+
+def _remove_stale_checkpoints(config: ExperimentConfig) -> None:
+    """Delete the run's checkpoints when another config wrote them."""
+    try:
+        check_resumable(config)
+    except ConfigError:
+        for path in (*checkpoint_files(config).all(), checkpoint_config_path(config)):
+            path.unlink(missing_ok=True)
+
+
+def _on_cpu(config: ExperimentConfig) -> bool:
+    device = device_of(config)
+    return device is not None and device.type == "cpu"
+
+
+def _batched_in_processes(todo: list[ExperimentConfig], mode: str,
+                          collect: Callable[[RunRecord], None],
+                          jobs: int) -> list[ExperimentConfig]:
+    """CPU sweeps: the batched groups, cut into parts, train in `jobs` worker processes (one
+    batched trainer each); returns the runs to run one by one."""
+    parts, rest = batched_path.split_for_workers(todo, mode, jobs)
+
+    def handle(result: tuple[list[dict], list[dict]]) -> None:
+        done, left = result
+        for data in done:
+            collect(RunRecord.model_validate(data))
+        rest.extend(ExperimentConfig.load(c) for c in left)
+
+    if parts:
+        in_processes(batched_path.run_part, [([c.to_dict() for c in p], mode) for p in parts],
+                     jobs, handle)
+    order = {result_path(c): i for i, c in enumerate(todo)}
+    return sorted(rest, key=lambda c: order[result_path(c)])

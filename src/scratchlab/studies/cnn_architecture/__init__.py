@@ -1,0 +1,179 @@
+"""Study `cnn-architecture`: depth, width and residual connections on CIFAR-10 (exp1_1 ... exp2).
+
+    scratchlab study cnn-architecture [--quick] [--seeds N] [--device cuda] [--jobs N] [--search]
+        [--spec FILE] [--experiments exp1_1 ...] [--data-root PATH] [--report-only] [--out DIR]
+    from scratchlab.studies import cnn_architecture; result = cnn_architecture.run(quick=True)
+
+Experiments (run names follow the classic convention, e.g. `exp1_3_L2_K64-128-256`): exp1_1 CNN
+depth, exp1_2 CNN width, exp1_3 growing widths, exp1_4 ResNet, exp2 YourCNN. What each trains is
+in `spec` (and `configs/studies/cnn_architecture.yaml`); `search` trains the runs and the
+optional hyper-parameter grid; `analysis` gives the table and findings; `report` the figures and
+the report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scratchlab.data import get_dataset
+from scratchlab.errors import ScratchlabError
+from scratchlab.experiments import ExperimentConfig, RunRecord, load_record, result_path
+from scratchlab.studies.base import Study, StudyResult
+from scratchlab.util import atomic_write_json, resolve_device
+from scratchlab.viz import HtmlReport
+
+from .analysis import findings, results_table, summarize
+from .report import build_report, figures, pooling_text
+from .search import chosen_hyperparameters, execute, run_search, search_frame
+from .spec import StudySpec, data_overrides, load_spec, study_configs
+
+NAME = "cnn-architecture"
+DESCRIPTION = ("CNN, ResNet and YourCNN on CIFAR-10: depth, width, residual connections "
+               "(exp1_1 ... exp2)")
+CUDA_JOBS = 4  # runs sharing one GPU at a time by default (bench/cnn_study_speed.py measures it)
+EVAL_NOTE = ("the CIFAR-10 test split serves as the validation set; training images come from "
+             "the train split")
+PYTHON_ONLY = ("train_limit", "test_limit", "epochs")  # options without a command-line flag
+
+__all__ = ["STUDY", "CnnArchitecture", "run"]
+
+
+class CnnArchitecture(Study):
+    """The study (see the module docstring and `run` for its options)."""
+
+    name, description = NAME, DESCRIPTION
+    full_seeds, quick_seeds = 1, 1
+    option_names = ("jobs", "search", "spec", "data_root", "experiments", "report_only",
+                    *PYTHON_ONLY)
+
+    def __init__(self, device: str = "auto", out_dir: str | Path | None = None,
+                 verbose: bool = True, **options: Any) -> None:
+        super().__init__(device, out_dir, **options)
+        self.verbose = verbose
+        self.dev = str(resolve_device(device)) if device == "auto" else device
+        self.jobs = options.get("jobs") or (CUDA_JOBS if self.dev.startswith("cuda") else 1)
+        self.spec = load_spec(options.get("spec"))
+        self.start = time.perf_counter()
+
+    def configs(self, quick: bool, seeds: list[int]) -> list[ExperimentConfig]:
+        """The runs of the spec; with `search`, the grid is trained first and its winner used."""
+        self.start, self.quick, self.seeds = time.perf_counter(), quick, seeds
+        o = self.options
+        overrides = data_overrides(self.spec, quick, self.dev, o.get("data_root"),
+                                   *(o.get(k) for k in PYTHON_ONLY))
+        if o.get("report_only"):  # how the study ran: its study.json
+            path = self.out / "study.json"
+            if not path.exists():
+                raise ScratchlabError(f"--report-only needs a finished study in {self.out}: "
+                                      "no study.json there")
+            self.stored = json.loads(path.read_text())
+        else:
+            warm_data_cache(self.spec, overrides)
+            if o.get("search"):
+                run_search(self.spec, self.out, self.dev, overrides, self.jobs, self.verbose)
+        self.hyper, self.hyper_source = chosen_hyperparameters(self.spec, self.out)
+        return study_configs(self.spec, self.runs_dir, self.dev, quick, seeds, self.hyper,
+                             o.get("experiments"), overrides)
+
+    def train(self, configs: list[ExperimentConfig]) -> list[RunRecord]:
+        """Every unfinished run, `jobs` at a time; with `report_only`, the stored records."""
+        if self.options.get("report_only"):
+            return [stored_record(c) for c in configs]
+        if self.verbose:
+            print(f"{NAME}: {len(configs)} runs on {self.dev}, {self.jobs} at a time -> "
+                  f"{self.runs_dir}", flush=True)
+        return execute(configs, self.dev, self.jobs, print_record if self.verbose else None)
+
+    def analyze(self, records: list[RunRecord]) -> StudyResult:
+        """Table, findings and figures from the records; writes study.json (the setup)."""
+        wall = time.perf_counter() - self.start
+        table, fits = results_table(records)
+        setup = self.setup(table, records, wall)
+        atomic_write_json(self.out / "study.json",
+                          {k: v for k, v in setup.items() if k != "search"}
+                          | {"runs": len(records)})
+        ok = table[table["status"] == "ok"].dropna(subset=["best_test_acc"])
+        headline = ok.loc[ok.groupby("model_type", sort=False)["best_test_acc"].idxmax(),
+                          ["model_type", "run_name", "best_test_acc", "params"]]
+        return StudyResult(NAME, table, summarize(table), figures(table, fits), findings(table),
+                           self.out, headline=headline, settings=setup)
+
+    def report(self, result: StudyResult) -> HtmlReport:
+        return build_report(result.table, result.findings, result.figures, result.settings)
+
+    def setup(self, table: pd.DataFrame, records: list[RunRecord], wall: float) -> dict[str, Any]:
+        """How the study ran: data, budget, device, command, hyper-parameters, pooling, search."""
+        first = records[0].config
+        experiments = set(table["experiment"])
+        setup = {
+            "train_images": first.data.train_limit or 50000,
+            "eval_images": first.data.test_limit or 10000, "eval_note": EVAL_NOTE,
+            "epochs": first.budget.epochs, "patience": first.budget.early_stopping,
+            "seeds": table["seed"].nunique(), "device": self.dev, **run_environment(records),
+            "command": self.command(), "jobs": self.jobs, "wall_seconds": wall,
+            "hyperparameters": self.hyper, "hyper_source": self.hyper_source,
+            "pooling": pooling_text({e: groups for e, groups in self.spec.experiments.items()
+                                     if e in experiments}),
+            "search": search_frame(self.out),
+        }
+        if self.options.get("report_only"):  # the run's own record of how and how fast it ran
+            setup.update({k: self.stored[k] for k in ("jobs", "wall_seconds", "command")
+                          if k in self.stored})
+        return setup
+
+    def command(self) -> str:
+        """The `scratchlab study` command line that runs the study with these options."""
+        o, default_out = self.options, Path("results") / "studies" / NAME
+        flags = {"--quick": self.quick, "--seeds": len(self.seeds) != 1 and len(self.seeds),
+                 "--device": self.device, "--out": self.out != default_out and self.out,
+                 "--jobs": self.jobs, "--search": o.get("search"),
+                 "--spec": isinstance(o.get("spec"), str | Path) and o["spec"],
+                 "--data-root": o.get("data_root"),
+                 "--experiments": " ".join(o.get("experiments") or [])}
+        parts = [f"scratchlab study {NAME}"] + [
+            flag if value is True else f"{flag} {value}" for flag, value in flags.items()
+            if value not in (None, False, "")]
+        python = [f"{k}={o[k]}" for k in PYTHON_ONLY if o.get(k) is not None]
+        return " ".join(parts) + (f" (from Python: {', '.join(python)})" if python else "")
+
+
+def warm_data_cache(spec: StudySpec, overrides: dict[str, Any]) -> None:
+    """Decode CIFAR-10 once here, so runs (and worker processes) read the decoded cache."""
+    if spec.base.get("dataset", "cifar10") != "cifar10":
+        return
+    root = overrides.get("data_root", spec.base.get("data_root"))
+    for split in {spec.base.get("train_split", "train"), spec.base.get("test_split", "test")}:
+        get_dataset("cifar10", split, root=root, dtype="uint8")
+
+
+def print_record(record: RunRecord) -> None:
+    """One line per finished run: status, name, best accuracy and training time."""
+    status = "cached" if record.cached else record.status
+    detail = record.error or ""
+    if record.ok:
+        detail = (f"best {record.summary.get('best_test_acc', float('nan')):.1f}% in "
+                  f"{record.timings.train_seconds or 0:.1f} s")
+    print(f"  {status:6s} {record.config.run_name} {detail}", flush=True)
+
+
+def stored_record(config: ExperimentConfig) -> RunRecord:
+    """The record a finished run left (a failed record when there is no results file)."""
+    path = result_path(config)
+    if path.exists():
+        return load_record(path)
+    return RunRecord(config=config, status="failed", error="no results file")
+
+
+def run_environment(records: list[RunRecord]) -> dict[str, Any]:
+    """The device name and torch version recorded by the study's first finished run."""
+    env = next((r.env for r in records if r.ok), {})
+    return {"device_name": env.get("device_name"), "torch": env.get("torch")}
+run = CnnArchitecture.run  # run(quick, seeds, device, out_dir, **options)
+
+
+STUDY = CnnArchitecture

@@ -1,0 +1,233 @@
+"""What the CNN architecture study trains: shared settings, the experiments, the search grid.
+
+The settings below are the study's defaults; `configs/studies/cnn_architecture.yaml` holds the
+same content as an editable file (`--spec my.yaml`, or `spec=` in Python, uses another one).
+
+Pooling (`P`, pool_every) is chosen per experiment so that no feature map collapses: an integer
+pools after every P convolutions; `"L"` pools after each stage of L convolutions of one K entry
+(so a K list of three widths always gives three pools, 32 -> 4 pixels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from scratchlab.errors import ConfigError
+from scratchlab.experiments import (
+    CUDA_GRAPH_OPTIMIZERS,
+    ExperimentConfig,
+    describe_validation_error,
+    ignored_by,
+)
+
+YOURCNN_OPTIONS = {"stem_channels": 32, "pool_position": "after_widen", "width_multiplier": 3}
+DEFAULT_SPEC: dict[str, Any] = {
+    # ExperimentConfig fields shared by every run of the study.
+    "base": {
+        "dataset": "cifar10", "train_split": "train", "test_split": "test",
+        "train_limit": 30000, "test_limit": 5000, "normalize": True, "augment": ["crop", "flip"],
+        "epochs": 10, "early_stopping": 5, "batches": None, "bs_test": 1000,
+        "checkpoints": False, "hidden_dims": [100],
+    },
+    # The one fixed set of optimisation settings (what `--search` chooses among).
+    "hyperparameters": {
+        "optimizer": "adamw", "lr": 0.002, "reg": 0.05, "momentum": 0.9, "bs_train": 256,
+        "label_smoothing": 0.1, "lr_schedule": "onecycle",
+    },
+    # Speed settings used where they help: on CUDA devices only.
+    "cuda": {"precision": "bf16", "channels_last": True, "cudnn_benchmark": False,
+             "cuda_graph": True},
+    "experiments": {
+        "exp1_1": [{"model_type": "cnn", "K": [[32], [64]], "L": [2, 4, 8, 16], "P": 4}],
+        "exp1_2": [{"model_type": "cnn", "K": [[32], [64], [128]], "L": [2, 4, 8], "P": 2}],
+        "exp1_3": [{"model_type": "cnn", "K": [[64, 128, 256]], "L": [1, 2, 3, 4], "P": "L"}],
+        "exp1_4": [
+            {"model_type": "resnet", "K": [[32]], "L": [8, 16, 32], "P": 8,
+             "fields": {"batchnorm": True}},
+            {"model_type": "resnet", "K": [[64, 128, 256]], "L": [2, 4, 8], "P": "L",
+             "fields": {"batchnorm": True}},
+        ],
+        "exp2": [
+            {"model_type": "yourcnn", "K": [[32, 64, 128]], "L": [3, 6, 9, 12, 18], "P": "L",
+             "fields": {"hidden_dims": [], "dropout": 0.1, "activation": "gelu",
+                        "model_options": YOURCNN_OPTIONS}},
+        ],
+    },
+    # --quick: a tiny budget for CPUs and CI; the first runs of each experiment.
+    "quick": {"train_limit": 1000, "test_limit": 500, "epochs": 1, "runs_per_experiment": 2},
+    # --search: every point is trained on the probe runs (first seed); the best mean wins.
+    "search": {
+        "probes": ["exp1_2_L4_K64", "exp1_4_L4_K64-128-256", "exp2_L6_K32-64-128"],
+        "points": [
+            {"optimizer": "adamw", "lr": 0.001, "reg": 0.05, "bs_train": 128},
+            {"optimizer": "adamw", "lr": 0.002, "reg": 0.05, "bs_train": 256},
+            {"optimizer": "adamw", "lr": 0.004, "reg": 0.05, "bs_train": 256},
+            {"optimizer": "adam", "lr": 0.001, "reg": 0.0005, "bs_train": 128},
+            {"optimizer": "momentum", "lr": 0.05, "reg": 0.0005, "bs_train": 128},
+            {"optimizer": "momentum", "lr": 0.1, "reg": 0.0005, "bs_train": 256},
+        ],
+    },
+}
+# Shared settings a run leaves out where its config says it cannot use them: a captured CUDA-graph
+# step needs Adam or AdamW, and plain SGD reads no momentum (e.g. a search point).
+WHERE_READ = ("cuda_graph", "momentum")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GroupSpec(Strict):
+    """Runs of one model family: every K with every L, pooling every P convolutions."""
+
+    model_type: str
+    K: list[list[int]] = Field(min_length=1)
+    L: list[int] = Field(min_length=1)
+    P: int | Literal["L"]
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class QuickSpec(Strict):
+    train_limit: int = Field(ge=1)
+    test_limit: int = Field(ge=1)
+    epochs: int = Field(ge=1)
+    runs_per_experiment: int = Field(ge=1)
+
+
+class SearchSpec(Strict):
+    probes: list[str] = Field(min_length=1)
+    points: list[dict[str, Any]] = Field(min_length=1)
+
+
+class StudySpec(Strict):
+    """The whole study: shared config fields, hyper-parameters, experiments, quick and search."""
+
+    base: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    cuda: dict[str, Any] = Field(default_factory=dict)
+    experiments: dict[str, list[GroupSpec]] = Field(min_length=1)
+    quick: QuickSpec
+    search: SearchSpec
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One architecture of the study (trained once per seed)."""
+
+    experiment: str
+    model_type: str
+    K: tuple[int, ...]
+    L: int
+    P: int
+    fields: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        """The classic run name, e.g. `exp1_3_L2_K64-128-256`."""
+        return f"{self.experiment}_L{self.L}_K{'-'.join(map(str, self.K))}"
+
+
+def load_spec(spec: str | Path | dict[str, Any] | StudySpec | None = None) -> StudySpec:
+    """The study's settings: the defaults, a YAML file or a mapping; problems are ConfigErrors."""
+    if isinstance(spec, StudySpec):
+        return spec
+    data: Any = DEFAULT_SPEC if spec is None else spec
+    if isinstance(spec, str | Path):
+        try:
+            data = yaml.safe_load(Path(spec).read_text())
+        except OSError as exc:
+            raise ConfigError(f"study spec {spec} cannot be read ({exc.strerror}); "
+                              "give a YAML file") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"study spec {spec} is not valid YAML: "
+                              f"{' '.join(str(exc).split())}") from None
+    try:
+        return StudySpec.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            describe_validation_error(exc, "cnn-architecture study spec",
+                                      list(StudySpec.model_fields))) from None
+
+
+def study_runs(spec: StudySpec, quick: bool = False,
+               experiments: list[str] | None = None) -> list[RunSpec]:
+    """Every architecture of the study, in order (quick: the first runs of each experiment)."""
+    names = experiments or list(spec.experiments)
+    unknown = [n for n in names if n not in spec.experiments]
+    if unknown:
+        raise ConfigError(f"unknown experiment(s) {unknown}; the study has "
+                          f"{', '.join(spec.experiments)}")
+    runs = []
+    for experiment in names:
+        todo = [
+            RunSpec(experiment, group.model_type, tuple(K), L, L if group.P == "L" else group.P,
+                    dict(group.fields))
+            for group in spec.experiments[experiment] for K in group.K for L in group.L
+        ]
+        runs += todo[: spec.quick.runs_per_experiment] if quick else todo
+    return runs
+
+
+def find_runs(spec: StudySpec, names: list[str]) -> list[RunSpec]:
+    """The runs called `names` (e.g. the search probes); an unknown name is a ConfigError."""
+    by_name = {run.name: run for run in study_runs(spec)}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise ConfigError(f"unknown run name(s) {missing}; names look like {next(iter(by_name))}")
+    return [by_name[n] for n in names]
+
+
+def experiment_of(config: ExperimentConfig) -> str:
+    """The experiment of a run, from its name: `exp1_3_L2_K64-128-256_s1` -> `exp1_3`."""
+    return config.run_name.split(f"_L{config.model.layers_per_block}_K")[0]
+
+
+def data_overrides(spec: StudySpec, quick: bool, device: str,
+                   data_root: str | Path | None = None, train_limit: int | None = None,
+                   test_limit: int | None = None, epochs: int | None = None) -> dict[str, Any]:
+    """Config fields every run shares beyond the spec: data sizes, budget and where the data is."""
+    out: dict[str, Any] = {}
+    if quick:
+        out.update(spec.quick.model_dump(exclude={"runs_per_experiment"}))
+    given = {"train_limit": train_limit, "test_limit": test_limit, "epochs": epochs}
+    out.update({key: value for key, value in given.items() if value is not None})
+    if data_root is not None:
+        out["data_root"] = str(data_root)
+    if device.startswith("cuda") and spec.base.get("dataset", "cifar10") == "cifar10":
+        # Convert and subset the images on the GPU instead of the CPU.
+        out["dataset_options"] = {**spec.base.get("dataset_options", {}), "device": device}
+    return out
+
+
+def study_configs(spec: StudySpec, runs_dir: Path, device: str = "cpu", quick: bool = False,
+                  seeds: list[int] | None = None, hyper: dict[str, Any] | None = None,
+                  experiments: list[str] | None = None,
+                  overrides: dict[str, Any] | None = None) -> list[ExperimentConfig]:
+    """One config per architecture and seed (`hyper`: default the spec's hyper-parameters)."""
+    seeds = seeds or [0]
+    hyper = hyper if hyper is not None else dict(spec.hyperparameters)
+    suffix = len(seeds) > 1
+    return [run_config(run, spec, hyper, seed, runs_dir, device, overrides or {},
+                       f"_s{seed}" if suffix else "")
+            for run in study_runs(spec, quick, experiments) for seed in seeds]
+
+
+def run_config(run: RunSpec, spec: StudySpec, hyper: dict[str, Any], seed: int, out_dir: Path,
+               device: str, overrides: dict[str, Any], suffix: str = "") -> ExperimentConfig:
+    """The ExperimentConfig of one run and seed (`overrides`: data sizes, epochs, data location)."""
+    fields = {
+        **spec.base, **hyper, **(spec.cuda if device.startswith("cuda") else {}),
+        "model_type": run.model_type, "filters_per_layer": list(run.K),
+        "layers_per_block": run.L, "pool_every": run.P, **run.fields, **overrides,
+        "run_name": run.name + suffix, "out_dir": out_dir, "seed": seed, "device": device,
+    }
+    if fields.get("optimizer") not in CUDA_GRAPH_OPTIMIZERS:
+        fields.pop("cuda_graph", None)  # a captured step needs Adam/AdamW (e.g. an SGD point)
+    draft = ExperimentConfig.load(fields)
+    unread = [name for name in WHERE_READ if name in fields and ignored_by(draft, name)]
+    return ExperimentConfig.create(**{k: v for k, v in fields.items() if k not in unread})

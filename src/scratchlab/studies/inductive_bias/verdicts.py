@@ -1,0 +1,120 @@
+"""The conclusion table: each hypothesis, what it predicts, what was measured and a verdict that
+is computed from the numbers (never typed)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import pandas as pd
+
+from .table import Stat, select, stat
+
+MARGIN = 2.0  # accuracy points below which a difference is not called a difference
+COLUMNS = ["hypothesis", "experiment", "expected if the hypothesis holds", "measured", "verdict"]
+NONE = Stat(())
+
+
+def difference(a: Stat, b: Stat, margin: float = MARGIN) -> str:
+    """`higher`, `lower` or `same` for a's mean against b's: a difference counts when it exceeds
+    both `margin` and twice its standard error over seeds; `no data` without values."""
+    if not a.n or not b.n:
+        return "no data"
+    se = math.sqrt(a.std**2 / a.n + b.std**2 / b.n)
+    if abs(a.mean - b.mean) <= max(margin, 2 * se):
+        return "same"
+    return "higher" if a.mean > b.mean else "lower"
+
+
+def verdict_from(outcome: str, supported: tuple[str, ...], contradicted: tuple[str, ...]) -> str:
+    if outcome == "no data":
+        return "no data"
+    if outcome in supported:
+        return "supported"
+    return "contradicted" if outcome in contradicted else "inconclusive"
+
+
+def reached(s: Stat, threshold: float) -> str:
+    """The verdict of a sanity check: `supported` when the mean reaches `threshold`."""
+    return "no data" if not s.n else ("supported" if s.mean >= threshold else "not reached")
+
+
+def best_lr(table: pd.DataFrame, model: str, experiment: str = "q7") -> Stat:
+    """The seeds of the learning rate with the best mean validation accuracy."""
+    rows = select(table, experiment, model)
+    if rows.empty:
+        return NONE
+    return stat(table, experiment, model, lr=rows.groupby("lr")["valid_acc"].mean().idxmax())
+
+
+def conclusions(table: pd.DataFrame,
+                kernel_structure: Mapping[str, Stat] | None = None) -> pd.DataFrame:
+    """One row per hypothesis, computed from `table` (and the kernel structure of q5 if given)."""
+    rows: list[list[str]] = []
+
+    def add(hypothesis: str, exp: str, expected: str, a: tuple[str, Stat], b: tuple[str, Stat],
+            supported: tuple[str, ...], contradicted: tuple[str, ...], margin: float = MARGIN,
+            unit: str = "%") -> None:
+        measured = f"{a[0]} {a[1]} vs {b[0]} {b[1]}".replace("%", unit)
+        verdict = verdict_from(difference(a[1], b[1], margin), supported, contradicted)
+        rows.append([hypothesis, exp, expected, measured, verdict])
+
+    cnn1, mlp1 = (stat(table, "q1", m, metric="train_acc") for m in ("cnn", "mlp"))
+    fits = reached(Stat((min(cnn1.mean, mlp1.mean),)) if cnn1.n and mlp1.n else NONE, 99.0)
+    rows.append(["Both models can fit 10 images per class", "q1", "train accuracy 100% for both",
+                 f"train: CNN {cnn1} vs MLP {mlp1}", fits])
+    small = [(n, stat(table, "q2", "cnn", kernel_size=7, images_per_class=n),
+              stat(table, "q2", "mlp", images_per_class=n)) for n in (10, 30)]
+    outcomes = {difference(c, m) for _, c, m in small}
+    rows.append(["Locality and weight sharing make the CNN more sample-efficient", "q2",
+                 "CNN above MLP at 10 and 30 images per class",
+                 "; ".join(f"{n}/class: CNN {c} vs MLP {m}" for n, c, m in small),
+                 verdict_from(outcomes.pop() if len(outcomes) == 1 else "mixed", ("higher",),
+                              ("lower",))])
+    edge, rand = (stat(table, "q2", m, kernel_size=7, images_per_class=10)
+                  for m in ("cnn_edge_init", "cnn"))
+    add("Edge detectors are the right first layer for this task", "q2",
+        "frozen edge-detector first layer at least as good as a learned one (10 per class)",
+        ("edge init", edge), ("random init", rand), ("higher", "same"), ("lower",))
+    cnn3 = stat(table, "q3", "cnn")
+    rows.append(["Trained to convergence, the CNN reaches 95% with 30 images per class", "q3",
+                 "CNN validation accuracy >= 95%", f"CNN {cnn3}", reached(cnn3, 95.0)])
+
+    cnn4, mlp4 = (stat(table, "q4", m, kernel_size=k, condition="domain_shift")
+                  for m, k in (("cnn", 7), ("mlp", None)))
+    add("Translation equivariance: the CNN recognises edges in positions it never saw", "q4",
+        "CNN well above the MLP when validation edges lie in the other half",
+        ("CNN", cnn4), ("MLP", mlp4), ("higher",), ("lower", "same"))
+    rows.append(["An MLP has no such equivariance", "q4", "MLP at chance (33%) under domain shift",
+                 f"MLP {mlp4}", verdict_from(difference(mlp4, Stat((100 / 3,)), margin=10.0),
+                                             ("same", "lower"), ("higher",))])
+    cnn5, mlp5 = (stat(table, "q5", m, kernel_size=k, condition="permuted")
+                  for m, k in (("cnn", 7), ("mlp", None)))
+    add("The CNN's advantage needs spatial structure (locality)", "q5",
+        "with permuted pixels the MLP at least matches the CNN (100 per class)",
+        ("MLP", mlp5), ("CNN", cnn5), ("higher", "same"), ("lower",))
+    add("Permuting pixels hurts the CNN", "q5", "CNN lower on permuted than on original images",
+        ("permuted", cnn5), ("original", stat(table, "q5", "cnn", kernel_size=7,
+                                              condition="iid")), ("lower",), ("higher", "same"))
+    add("Permuting pixels does not matter to the MLP", "q5",
+        "MLP the same on permuted and original images", ("permuted", mlp5),
+        ("original", stat(table, "q5", "mlp", condition="iid")), ("same",), ("lower", "higher"))
+    if kernel_structure:
+        add("Learned kernels are structured only when the image is", "q5",
+            "neighbouring kernel weights correlate on original images, less on permuted ones",
+            ("neighbour correlation original", kernel_structure.get("iid", NONE)),
+            ("permuted", kernel_structure.get("permuted", NONE)), ("higher",),
+            ("lower", "same"), margin=0.1, unit="")
+
+    cnn6, mlp6, avg6 = (stat(table, "q6", m) for m in ("cnn", "mlp", "cnn_avgpool"))
+    add("The CNN's advantage holds with five classes", "q6",
+        "CNN above MLP (five classes, 100 per class)", ("CNN", cnn6), ("MLP", mlp6),
+        ("higher",), ("lower", "same"))
+    add("Max pooling suits edge detection better than average pooling", "q6",
+        "max pooling above average pooling", ("max", cnn6), ("avg", avg6), ("higher",),
+        ("lower",))
+    for model, what in (("wider_cnn", "More filters"), ("deeper_cnn", "More layers")):
+        add(f"{what} help on five classes with 30 images per class", "q7",
+            f"{model} (best learning rate) above SimpleCNN", (model, best_lr(table, model)),
+            ("SimpleCNN", stat(table, "q7", "cnn")), ("higher",), ("lower",))
+    return pd.DataFrame(rows, columns=COLUMNS)

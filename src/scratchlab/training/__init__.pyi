@@ -1,0 +1,37 @@
+from .callbacks import (
+    Callback,
+    EpochPrinter,
+    NaNGuard,
+    PostEpochFn,
+    ProgressBar,
+    Timer,
+)
+from .checkpoints import Checkpoint, CheckpointFiles, load_checkpoint
+from .classifier import ClassifierTrainer
+from .early_stopping import EarlyStopping
+from .layer import LayerTrainer
+from .loaders import TensorLoader
+from .loop import Trainer
+from .results import BatchResult, EpochResult, FitResult
+from .tensorboard import TensorBoardLogger
+
+__all__ = [
+    "BatchResult",
+    "Callback",
+    "Checkpoint",
+    "CheckpointFiles",
+    "ClassifierTrainer",
+    "EarlyStopping",
+    "EpochPrinter",
+    "EpochResult",
+    "FitResult",
+    "LayerTrainer",
+    "NaNGuard",
+    "PostEpochFn",
+    "ProgressBar",
+    "TensorBoardLogger",
+    "TensorLoader",
+    "Timer",
+    "Trainer",
+    "load_checkpoint",
+]

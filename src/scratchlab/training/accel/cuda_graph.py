@@ -1,0 +1,148 @@
+"""The whole training step (forward, loss, backward, optimizer step) captured as one CUDA graph.
+
+Small and medium conv nets on a fast GPU are bound by the CPU launching kernels one by one: a
+ResNet of the architecture study spends twice as long launching a step as the GPU spends running
+it. Replaying a captured graph launches the step's hundreds of kernels at once.
+
+The first `warmup` full-size batches train eagerly on a side stream (this lets cuDNN pick its
+algorithms and allocates the optimizer state), the next one is captured and replayed, and every
+later batch of that shape only copies its data into the graph's input buffers and replays. Batches
+of another shape (the last, smaller batch of an epoch) train eagerly. The numbers are those of
+the eager step: the graph runs the same kernels on the same buffers.
+
+What a captured step needs: a CUDA device, an optimizer whose step is graph-safe with a learning
+rate that a scheduler may change between steps (`torch.optim.Adam`/`AdamW` built with
+`capturable=True` and a tensor `lr`, as `capturable_optimizer` does), and no host
+synchronisation inside the model's forward (no `.item()`, no data-dependent shapes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from scratchlab.errors import ConfigError
+from scratchlab.training.classifier import ClassifierTrainer
+from scratchlab.training.results import BatchResult
+
+# Held while a training step is captured, replayed or launched eagerly on a GPU (GPU trainers hold
+# it as their `launch_lock` while they fetch a batch and launch its step): a capture takes over the
+# device's default random generator (dropout) and must not overlap other threads' launches, so
+# runs sharing a process (the `threads` executor) wait for it. Holding it serialises launches
+# only (which Python's GIL serialises anyway), not GPU work.
+CAPTURE_LOCK = threading.RLock()
+# Held while a run builds its data and model (`scratchlab.experiments.run`): a capture also
+# waits for other threads' setups, whose copies and allocations must not overlap it.
+SETUP_LOCK = threading.RLock()
+
+# The optimizers whose step a CUDA graph can capture, by their config name.
+CAPTURABLE_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+def capturable_optimizer(kind: str, params: list[torch.nn.Parameter], lr: float,
+                         **kw: Any) -> torch.optim.Optimizer:
+    """An Adam/AdamW whose step can be captured: state on the device, the learning rate a tensor
+    (so a scheduler's in-place updates reach the captured kernels)."""
+    cls = CAPTURABLE_OPTIMIZERS.get(kind)
+    if cls is None:
+        raise ConfigError(f"cuda_graph trains with optimizer adam or adamw, got {kind!r}")
+    optimizer = cls(params, lr=torch.tensor(lr, device=params[0].device), capturable=True, **kw)
+    for group in optimizer.param_groups:  # a float base lr: schedulers do not read the device
+        group["initial_lr"] = float(lr)
+    return optimizer
+
+
+class GraphedTrainStep:
+    """Replays one captured training step for batches of the captured shape (None for others)."""
+
+    def __init__(self, step: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]],
+                 optimizer: torch.optim.Optimizer, device: torch.device, warmup: int = 3) -> None:
+        if device.type != "cuda":
+            raise ConfigError(f"cuda_graph needs a CUDA device, got {device}")
+        for group in optimizer.param_groups:
+            if not (isinstance(optimizer, tuple(CAPTURABLE_OPTIMIZERS.values()))
+                    and group.get("capturable") and isinstance(group["lr"], torch.Tensor)):
+                raise ConfigError("cuda_graph needs torch.optim.Adam/AdamW with capturable=True "
+                                  "and a tensor lr "
+                                  "(training.accel.cuda_graph.capturable_optimizer)")
+        self.step = step  # (x, y) -> (loss, num_correct), including backward and optimizer.step
+        self.optimizer = optimizer
+        self.device = device
+        self.warmup = warmup
+        self.eager_steps = 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.shape: tuple[torch.Size, torch.Size, torch.dtype] | None = None
+        self.static: dict[str, torch.Tensor] = {}
+        self.side_stream = torch.cuda.Stream(device)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+        key = (x.shape, y.shape, x.dtype)
+        if self.shape is None:
+            self.shape = key
+        if key != self.shape:
+            return None
+        with CAPTURE_LOCK:
+            if self.graph is None and self.eager_steps < self.warmup:
+                self.eager_steps += 1
+                return self._on_side_stream(x, y)
+            if self.graph is None:
+                with SETUP_LOCK:
+                    self._capture(x, y)
+            self.static["x"].copy_(x)
+            self.static["y"].copy_(y)
+            self.graph.replay()  # type: ignore[union-attr]
+        return self.static["loss"].clone(), self.static["correct"].clone()
+
+    def _on_side_stream(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        current = torch.cuda.current_stream(self.device)
+        self.side_stream.wait_stream(current)
+        with torch.cuda.stream(self.side_stream):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, correct = self.step(x, y)
+        current.wait_stream(self.side_stream)
+        return loss, correct
+
+    def _capture(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.static["x"] = torch.empty_like(x)
+        self.static["y"] = torch.empty_like(y)
+        # the graph's backward allocates (not accumulates) the gradients
+        self.optimizer.zero_grad(set_to_none=True)
+        torch.cuda.synchronize(self.device)
+        self.graph = torch.cuda.CUDAGraph()
+        # Its own capture stream, and errors only for this thread's calls: runs in other threads
+        # (the `threads` executor) keep launching kernels on their streams while this one captures.
+        with torch.cuda.graph(self.graph, stream=self.side_stream,
+                              capture_error_mode="thread_local"):
+            loss, correct = self.step(self.static["x"], self.static["y"])
+        self.static["loss"], self.static["correct"] = loss, correct
+
+
+class GraphedClassifierTrainer(ClassifierTrainer):
+    """`ClassifierTrainer` whose training step is captured once as a CUDA graph and replayed.
+
+    Takes the arguments of `ClassifierTrainer` (not `compile`); the optimizer must be capturable
+    (`capturable_optimizer`). Batches of another shape than the captured one train eagerly.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.graph = GraphedTrainStep(self.update, self.optimizer, self.device)
+
+    def train_batch(self, batch: Any) -> BatchResult:
+        x, y = self.to_device(batch)
+        replayed = self.graph(x, y)
+        if replayed is None:
+            return super().train_batch(batch)
+        self.step_scheduler("batch")
+        return self.batch_result(*replayed)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        # a graph must not keep autocast's cached weight casts from the capture
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=False)

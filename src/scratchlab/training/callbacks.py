@@ -1,0 +1,175 @@
+"""Callbacks: code that observes a `Trainer.fit` and may steer it (`trainer.should_stop = True`).
+
+A callback overrides any of the hooks below; each gets the trainer first. The trainer calls them
+in the order of its callback list. A callback with state to keep across a resume (early
+stopping's best value, the timer's epoch times) returns it from `state_dict` and takes it back
+in `load_state_dict`; the `Checkpoint` callback stores it with the run.
+
+    class PrintLR(Callback):
+        def on_epoch_end(self, trainer, train, test):
+            print(trainer.epochs_done, trainer.optimizer.param_groups[0]["lr"])
+
+    trainer.fit(dl_train, dl_test, 10, callbacks=[PrintLR()])
+
+Built in: `NaNGuard`, `Timer`, `EarlyStopping` (`training.early_stopping`), `Checkpoint`
+(`training.checkpoints`), `EpochPrinter`, `ProgressBar`, `PostEpochFn` and `TensorBoardLogger`
+(`training.tensorboard`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from scratchlab.errors import TrainingDivergedError
+from scratchlab.training.results import BatchResult, EpochResult
+from scratchlab.util.progress_bars import progress, progress_enabled
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from scratchlab.training.loop import Trainer
+
+HOOKS = ("on_fit_start", "on_phase_start", "on_batch_end", "on_phase_end", "on_epoch_end",
+         "on_fit_end")
+
+
+class Callback:
+    """Base class: every hook does nothing. `phase` is `"train"` or `"test"`."""
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        """Before the first epoch (after a resume has restored the trainer)."""
+
+    def on_phase_start(self, trainer: Trainer, phase: str, num_batches: int | None) -> None:
+        """Before the batches of a train or test pass."""
+
+    def on_batch_end(self, trainer: Trainer, phase: str, result: BatchResult) -> None:
+        """After each batch (values may still be on the device: `float()` waits for them)."""
+
+    def on_phase_end(self, trainer: Trainer, phase: str, result: EpochResult) -> None:
+        """After a train or test pass."""
+
+    def on_epoch_end(self, trainer: Trainer, train: EpochResult, test: EpochResult) -> None:
+        """After each epoch; `trainer.history` already holds it and `trainer.epochs_done` counts
+        it."""
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        """After the last epoch (also after an early stop)."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What to keep for an exact resume (None: nothing)."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what `state_dict` returned."""
+
+
+def overrides(callback: Callback, hook: str) -> bool:
+    """Whether `callback` implements `hook` (the trainer calls only those)."""
+    return getattr(type(callback), hook) is not getattr(Callback, hook)
+
+
+class NaNGuard(Callback):
+    """Stops training with a `TrainingDivergedError` at the first NaN or infinite loss.
+
+    Args:
+        checkpoint: the run's last checkpoint file, named in the message when it exists.
+    """
+
+    def __init__(self, checkpoint: Path | None = None) -> None:
+        self.checkpoint = checkpoint
+
+    def on_phase_end(self, trainer: Trainer, phase: str, result: EpochResult) -> None:
+        for batch, loss in enumerate(result.losses):
+            if not math.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"{phase} loss became {loss} at epoch {trainer.epochs_done + 1}, batch "
+                    f"{batch + 1}"
+                    f"{self._kept()}; lower the learning rate or check the data")
+
+    def _kept(self) -> str:
+        if self.checkpoint is None:
+            return ""
+        if self.checkpoint.exists():
+            return f"; the last good checkpoint {self.checkpoint} is kept"
+        return "; no checkpoint was written before it"
+
+
+class Timer(Callback):
+    """Wall seconds of every epoch (`seconds`), kept across a resume."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.start = time.perf_counter()
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self.seconds = self.seconds[: trainer.epochs_done]
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, trainer: Trainer, train: EpochResult, test: EpochResult) -> None:
+        now = time.perf_counter()
+        self.seconds.append(now - self.start)
+        self.start = now
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seconds": list(self.seconds)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seconds = list(state["seconds"])
+
+
+class EpochPrinter(Callback):
+    """Prints one line every `every` epochs (and after the last): losses and accuracies."""
+
+    def __init__(self, every: int = 1, num_epochs: int | None = None) -> None:
+        self.every, self.num_epochs = every, num_epochs
+
+    def on_epoch_end(self, trainer: Trainer, train: EpochResult, test: EpochResult) -> None:
+        last = trainer.epochs_done == self.num_epochs
+        if trainer.epochs_done % self.every == 0 or last:
+            of = f"/{self.num_epochs}" if self.num_epochs else ""
+            print(f"epoch {trainer.epochs_done}{of}  train loss {train.mean_loss:.4f} acc "
+                  f"{train.accuracy:.2f}%  test loss {test.mean_loss:.4f} acc {test.accuracy:.2f}%",
+                  flush=True)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per train and test pass with the running loss and accuracy.
+
+    Reading the values waits for the device, so the bar is drawn only on a terminal (and not
+    with `--quiet`): `ProgressBar.wanted()` says whether to add it.
+    """
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.seen = self.correct = 0
+
+    @staticmethod
+    def wanted(verbose: bool = True) -> bool:
+        return progress_enabled(verbose)
+
+    def on_phase_start(self, trainer: Trainer, phase: str, num_batches: int | None) -> None:
+        self.bar = progress(total=num_batches, desc=phase, leave=False)
+        self.seen = self.correct = 0
+
+    def on_batch_end(self, trainer: Trainer, phase: str, result: BatchResult) -> None:
+        self.seen += trainer.last_batch_size
+        self.correct += int(result.num_correct)
+        self.bar.set_postfix(loss=f"{float(result.loss):.3f}",
+                             acc=f"{100 * self.correct / max(self.seen, 1):.1f}", refresh=False)
+        self.bar.update()
+
+    def on_phase_end(self, trainer: Trainer, phase: str, result: EpochResult) -> None:
+        self.bar.close()
+
+
+class PostEpochFn(Callback):
+    """The course's `post_epoch_fn(epoch, train_result, test_result, verbose)` as a callback."""
+
+    def __init__(self, fn: Callable[[int, EpochResult, EpochResult, bool], Any]) -> None:
+        self.fn = fn
+
+    def on_epoch_end(self, trainer: Trainer, train: EpochResult, test: EpochResult) -> None:
+        self.fn(trainer.epochs_done - 1, train, test, True)

@@ -1,0 +1,125 @@
+"""Trainer for any torch.nn.Module that outputs class scores (multi-class, or binary with one
+logit)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from scratchlab.errors import ConfigError
+from scratchlab.training.callbacks import Callback
+from scratchlab.training.loop import Trainer
+from scratchlab.training.results import BatchResult
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class ClassifierTrainer(Trainer):
+    """Trains a classifier with torch autograd.
+
+    Args:
+        model: any module returning scores `(N, C)` (C >= 2), or one logit `(N,)`/`(N, 1)`.
+        loss_fn: e.g. `nn.CrossEntropyLoss()`, or `nn.BCEWithLogitsLoss()` for one logit.
+        optimizer: a `torch.optim` optimizer or a `scratchlab.optim` one over `model.parameters()`.
+        device: where to train (default: where the model already is).
+        scheduler: optional LR scheduler, stepped every epoch (or every batch with
+            `scheduler_step="batch"`).
+        precision: `fp32` (default), `bf16` or `fp16` autocast.
+        compile: wrap the model in `torch.compile` (off by default; worth it on a GPU).
+        channels_last: keep image batches in channels-last memory format (faster convs on GPUs).
+        callbacks: callbacks of every `fit` (`training.callbacks`).
+
+    On a CPU `train_batch` returns python numbers, as the course's trainer does; on a GPU it
+    returns 0-d tensors, so the host does not wait for the device after every batch.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: nn.Module, optimizer: Any,
+                 device: str | torch.device | None = None, scheduler: Any = None,
+                 scheduler_step: str = "epoch", precision: str = "fp32", compile: bool = False,
+                 channels_last: bool = False, callbacks: Sequence[Callback] = ()) -> None:
+        super().__init__(model, optimizer, scheduler, scheduler_step, callbacks)
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision {precision!r} is unknown; use one of "
+                              f"{sorted(PRECISIONS)}")
+        self.device = torch.device(device) if device is not None else _model_device(model)
+        if self.device.type == "cuda" and self.device.index is None:  # equal to tensors' devices
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        self.model = model.to(self.device)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.loss_fn = loss_fn
+        self.amp_dtype = PRECISIONS[precision]
+        self.channels_last = channels_last
+        self.forward = torch.compile(self.model) if compile else self.model
+        self._classify_scores = getattr(model, "classify_scores", None)  # e.g. a threshold
+
+    def train_batch(self, batch: Any) -> BatchResult:
+        x, y = self.to_device(batch)
+        self.optimizer.zero_grad()
+        loss, correct = self.update(x, y)
+        self.step_scheduler("batch")
+        return self.batch_result(loss, correct)
+
+    def test_batch(self, batch: Any) -> BatchResult:
+        x, y = self.to_device(batch)
+        with self.autocast():
+            scores = self.forward(x)
+            loss = self.loss(scores, y)
+        return self.batch_result(loss.detach(), self.num_correct(scores, y))
+
+    def update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, loss, backward and optimizer step on zeroed gradients: (loss, number
+        correct)."""
+        with self.autocast():
+            scores = self.forward(x)
+            loss = self.loss(scores, y)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), self.num_correct(scores.detach(), y)
+
+    def batch_result(self, loss: torch.Tensor, correct: torch.Tensor) -> BatchResult:
+        if self.device.type == "cuda":
+            return BatchResult(loss, correct)
+        return BatchResult(loss.item(), int(correct))
+
+    def to_device(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch[0], batch[1]
+        if x.device != self.device:
+            x = x.to(self.device, non_blocking=True)
+        if y.device != self.device:
+            y = y.to(self.device, non_blocking=True)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def loss(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if _is_single_logit(scores):
+            return self.loss_fn(scores.reshape(-1).float(), y.float())
+        return self.loss_fn(scores.float(), y)
+
+    def num_correct(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self._classify_scores is not None:
+            predicted = self._classify_scores(scores)
+        elif _is_single_logit(scores):
+            predicted = (scores.reshape(-1) > 0).long()
+        else:
+            predicted = scores.argmax(dim=1)
+        return (predicted == y).sum()
+
+
+def _is_single_logit(scores: torch.Tensor) -> bool:
+    return scores.dim() == 1 or (scores.dim() == 2 and scores.shape[1] == 1)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")

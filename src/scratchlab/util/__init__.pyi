@@ -1,0 +1,28 @@
+from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, torch_save_atomic
+from .device import resolve_device
+from .progress_bars import progress
+from .seeding import get_rng_state, seed_everything, set_rng_state
+from .stats import Comparison, ci95, compare, fmt_pm, mean_std, mean_text
+from .threads import cpu_jobs, threads_per_worker, torch_threads, usable_cores
+
+__all__ = [
+    "Comparison",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "ci95",
+    "compare",
+    "cpu_jobs",
+    "fmt_pm",
+    "get_rng_state",
+    "mean_std",
+    "mean_text",
+    "progress",
+    "resolve_device",
+    "seed_everything",
+    "set_rng_state",
+    "threads_per_worker",
+    "torch_save_atomic",
+    "torch_threads",
+    "usable_cores",
+]
