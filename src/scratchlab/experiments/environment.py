@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from functools import cache
@@ -15,7 +16,13 @@ import scratchlab
 
 @cache
 def git_commit() -> str | None:
-    """The commit of the scratchlab checkout in use (with '+dirty' for local changes), or None."""
+    """The commit of the scratchlab checkout in use (with '+dirty' for local changes), or None.
+
+    A copy of the tree without its git folder (a machine the tree was sent to) names its commit
+    in `$SCRATCHLAB_GIT_COMMIT`.
+    """
+    if os.environ.get("SCRATCHLAB_GIT_COMMIT"):
+        return os.environ["SCRATCHLAB_GIT_COMMIT"]
     root = Path(scratchlab.__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],

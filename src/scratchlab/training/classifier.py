@@ -79,7 +79,7 @@ class ClassifierTrainer(Trainer):
             loss = self.loss(scores, y)
         loss.backward()
         self.optimizer.step()
-        return loss.detach(), self.num_correct(scores.detach(), y)
+        return loss.detach(), self.num_correct(scores, y)  # argmax and == record no graph
 
     def batch_result(self, loss: torch.Tensor, correct: torch.Tensor) -> BatchResult:
         if self.device.type == "cuda":
@@ -102,9 +102,11 @@ class ClassifierTrainer(Trainer):
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def loss(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if scores.dtype != torch.float32:  # the loss in float32 under mixed precision
+            scores = scores.float()
         if _is_single_logit(scores):
-            return self.loss_fn(scores.reshape(-1).float(), y.float())
-        return self.loss_fn(scores.float(), y)
+            return self.loss_fn(scores.reshape(-1), y.float())
+        return self.loss_fn(scores, y)
 
     def num_correct(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self._classify_scores is not None:

@@ -240,9 +240,12 @@ def num_batches(loader: Any, max_batches: int | None) -> int | None:
 
 
 def _floats(values: list[Any]) -> list[float]:
-    tensors = [v for v in values if isinstance(v, torch.Tensor)]
-    if len(tensors) == len(values) and values:
-        return torch.stack([v.detach().double().reshape(()) for v in values]).tolist()
+    """Python floats of numbers or one-element tensors, reading tensors in one transfer."""
+    if values and all(isinstance(v, torch.Tensor) for v in values):
+        try:
+            return torch.stack(values).detach().reshape(-1).double().tolist()
+        except RuntimeError:  # tensors of several dtypes or devices
+            return [float(v) for v in values]
     return [float(v) for v in values]
 
 

@@ -21,6 +21,8 @@ CLASSES3 = ("horizontal", "vertical", "none")
 VALID_PER_CLASS = 50
 DATA_SEED_OFFSET = 1000
 SHIFT_RATIO = 0.5
+# the images as the notebook draws them: one background level per image, uint8 levels, class blocks
+NOTEBOOK_DATA = {"background": "flat", "quantize": True, "shuffle": False}
 SIZES = (10, 30, 50, 100)
 KERNEL = 7  # kernel size of every CNN unless a question varies it
 # table model name -> registered model_type
@@ -106,7 +108,7 @@ def make_config(model: str, condition: str, kernel_size: int | None, n: int, see
     """The ExperimentConfig of one run of the study."""
     classes = EDGE_CLASSES if condition == "five_classes" else CLASSES3
     options: dict[str, Any] = {"class_type": list(classes), "seed": DATA_SEED_OFFSET + seed,
-                               "data_per_class": max(n, VALID_PER_CLASS)}
+                               "data_per_class": max(n, VALID_PER_CLASS), **NOTEBOOK_DATA}
     if condition == "domain_shift":
         options["possible_edge_location_ratio"] = SHIFT_RATIO
     if condition == "permuted":

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The training core's speed figures on one GPU, in one call (a few minutes on an H200):
+#   overhead  bench/trainer_overhead.py: ClassifierTrainer.fit against a hand-written loop
+#   fast      bench/cifar_speed.py: the cifar10-fast recipe, eager, $RUNS runs (default 10)
+#   study     the inductive-bias study in full mode (5 seeds), timed; its output folder is
+#             packed into $OUT/inductive-bias.tar.gz
+#   baseline  the same three from an older tree in $BASELINE (default .devdata/old, made with
+#             `git archive REV src bench | tar -x -C .devdata/old`), printed, not recorded
+#
+#   bash bench/gpu_core.sh overhead fast        # what to run, in order (default: all three)
+#
+# Python: $PYTHON (default python3) with torch, torchvision, numpy, pandas, matplotlib, scipy,
+# pyyaml and tqdm; any of pydantic, lazy_loader or scikit-learn that is missing is installed
+# from the wheels in .whl/ (pip download ... -d .whl) into /tmp/site. CIFAR-10 is read from
+# $SCRATCHLAB_DATA (default: .devdata/cifar10-jpeg.npz). Results: bench/results.jsonl, and a copy
+# of the lines this script added in $OUT/results.jsonl when OUT is set.
+set -u
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1 SCRATCHLAB_QUIET=1
+export SCRATCHLAB_DATA=${SCRATCHLAB_DATA:-$PWD/.devdata/cifar10-jpeg.npz}
+OUT=${OUT:-/tmp/gpu_core}
+mkdir -p "$OUT"
+STEPS=("$@")
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(overhead fast study)
+BEFORE=$(wc -l < bench/results.jsonl)
+
+missing=()
+for pair in pydantic:pydantic lazy_loader:lazy_loader sklearn:scikit_learn; do
+    "$PY" -c "import ${pair%%:*}" 2>/dev/null || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing from .whl: ${missing[*]}"
+    wheels=()
+    for name in "${missing[@]}"; do wheels+=(.whl/"$name"-*.whl); done
+    case " ${missing[*]} " in *" pydantic "*) wheels+=(.whl/pydantic_core-*.whl
+        .whl/annotated_types-*.whl .whl/typing_inspection-*.whl .whl/typing_extensions-*.whl);; esac
+    case " ${missing[*]} " in *" scikit_learn "*) wheels+=(.whl/joblib-*.whl
+        .whl/threadpoolctl-*.whl);; esac
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+        "${wheels[@]}" && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null
+"$PY" -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__)"
+
+for step in "${STEPS[@]}"; do
+    echo "=== $step"
+    case $step in
+        overhead) "$PY" bench/trainer_overhead.py --device cuda --epochs 3 --repeats 7 ;;
+        fast) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" --no-compile \
+                  --device cuda --peak-tflops 989 ;;
+        study) time "$PY" -m scratchlab -q study inductive-bias --device cuda \
+                   --out "$OUT/inductive-bias"
+               tar -czf "$OUT/inductive-bias.tar.gz" -C "$OUT" inductive-bias ;;
+        baseline) base=${BASELINE:-.devdata/old}
+            ( cd "$base" && export PYTHONPATH="$PWD/src:${PYTHONPATH#*:}" \
+              && "$PY" bench/trainer_overhead.py --device cuda --epochs 3 --repeats 7 \
+                   | grep '"ratio"' \
+              && "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" \
+                   --no-compile --device cuda --no-record | grep "mean test acc" \
+              && time "$PY" -m scratchlab -q study inductive-bias --device cuda \
+                   --out "$OUT/baseline-inductive-bias" | tail -1 ) ;;
+        *) echo "unknown step $step" ;;
+    esac
+done
+tail -n +"$((BEFORE + 1))" bench/results.jsonl > "$OUT/results.jsonl"
