@@ -11,6 +11,7 @@ that is missing from the table, or an entry no page shows any more, fails the te
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -437,7 +438,13 @@ def test_the_commands_of_a_page_run_as_documented(page, tmp_path, monkeypatch, c
     if not runs:
         pytest.skip(f"every command of {page} is skipped: "
                     + "; ".join(sorted({how.reason for _, how in todo})))
-    cifar = request.getfixturevalue("cifar_npz") if page in CIFAR_PAGES else None
+    cifar = None
+    if page in CIFAR_PAGES:
+        with contextlib.suppress(pytest.skip.Exception):  # no archive: the others still run
+            cifar = request.getfixturevalue("cifar_npz")
+        runs = [(c, how) for c, how in runs if cifar is not None or not how.cifar]
+        if not runs:
+            pytest.skip(f"the commands of {page} that run need CIFAR-10 (cifar_npz)")
     shutil.copytree(REPO / "configs", tmp_path / "configs")
     monkeypatch.setenv("SCRATCHLAB_CACHE", str(data_cache))
     monkeypatch.delenv("SCRATCHLAB_DATA", raising=False)
