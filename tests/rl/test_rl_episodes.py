@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchlab.errors import ConfigError
-from scratchlab.rl.episodes import Episode, TrainBatch, discounted_returns
+from scratchlab.rl.episodes import Episode, TrainBatch, discounted_returns, gae_advantages
 
 
 def returns_by_loop(rewards, gamma):
@@ -66,3 +66,42 @@ def test_train_batch_concatenates_episodes():
     )
     with pytest.raises(ConfigError):
         TrainBatch.from_episodes([], gamma=0.9)
+
+
+# GAE on a 3-step episode, by hand: gamma 0.9, values (0.5, 1.0, -1.0), V = 0 after the end.
+# deltas: 1 + 0.9 * 1.0 - 0.5 = 1.4, 0 + 0.9 * -1.0 - 1.0 = -1.9, 2 + 0 - -1.0 = 3.0
+GAE_REWARDS, GAE_VALUES = [1.0, 0.0, 2.0], [0.5, 1.0, -1.0]
+
+
+@pytest.mark.parametrize(
+    ("lam", "expected"),
+    [
+        (0.0, [1.4, -1.9, 3.0]),  # one-step TD errors
+        (0.5, [1.4 + 0.45 * (-1.9 + 0.45 * 3.0), -1.9 + 0.45 * 3.0, 3.0]),  # 1.1525, -0.55, 3.0
+        (1.0, [2.62 - 0.5, 1.8 - 1.0, 2.0 + 1.0]),  # q_t - V(s_t), q = (2.62, 1.8, 2)
+    ],
+)
+def test_gae_matches_hand_computed_values(lam, expected):
+    adv = gae_advantages(np.array(GAE_REWARDS), np.array(GAE_VALUES), 0.9, lam)
+    np.testing.assert_allclose(adv, expected, rtol=1e-12)
+
+
+def test_gae_of_one_step_and_invalid_lambda():
+    np.testing.assert_allclose(gae_advantages(np.array([5.0]), np.array([2.0]), 0.9, 0.7), [3.0])
+    with pytest.raises(ConfigError):
+        gae_advantages(np.ones(2), np.ones(2), 0.9, 1.5)
+
+
+def test_batch_gae_keeps_episodes_apart_and_targets_lambda_returns():
+    first = Episode(np.zeros((3, 2), np.float32), np.zeros(3, int), np.array(GAE_REWARDS))
+    second = Episode(np.zeros((1, 2), np.float32), np.zeros(1, int), np.array([5.0]))
+    batch = TrainBatch.from_episodes([first, second], gamma=0.9, reward_scale=2.0)
+    values = torch.tensor([2 * v for v in GAE_VALUES] + [4.0])
+    out = batch.with_gae(values, gamma=0.9, lam=0.5)
+    # Rewards and values both doubled: the first episode's advantages double; the second is
+    # 10 - 4 = 6 (nothing leaks across the episode boundary).
+    expected = [2 * 1.1525, 2 * -0.55, 2 * 3.0, 6.0]
+    np.testing.assert_allclose(out.advantages.numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(out.q_vals.numpy(), np.array(expected) + values.numpy(), rtol=1e-6)
+    with pytest.raises(ConfigError):
+        batch.subset(torch.tensor([0, 1])).with_gae(values[:2], 0.9, 0.5)

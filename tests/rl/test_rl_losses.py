@@ -155,3 +155,60 @@ def test_methods_combine_the_right_losses():
     }
     with pytest.raises(ConfigError):
         method_losses("ppo", 3, 0.1, 1.0)
+
+
+def test_normalised_advantages_have_mean_zero_and_unit_std():
+    import statistics
+
+    adv = [QVALS[t] - VALUES[t] for t in range(4)]
+    mean, std = sum(adv) / 4, statistics.stdev(adv)
+    norm = [(a - mean) / (std + 1e-8) for a in adv]
+    values = torch.tensor(VALUES, dtype=torch.float64)
+    aac = AACPolicyGradientLoss(0.0, normalize=True)
+    loss, parts = aac(tiny_batch(), (scores_tensor(), values))
+    assert loss.item() == pytest.approx(-sum(norm[t] * log_prob(t) for t in range(4)) / 4)
+    assert parts["advantage"] == pytest.approx(mean)  # logged before normalising
+    b = sum(QVALS) / 4
+    centred = [q - b for q in QVALS]
+    std_q = statistics.stdev(centred)
+    loss_b, _ = BaselinePolicyGradientLoss(normalize=True)(tiny_batch(), scores_tensor())
+    expected = -sum(centred[t] / (std_q + 1e-8) * log_prob(t) for t in range(4)) / 4
+    assert loss_b.item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_aac_uses_the_batch_advantages_when_given():
+    batch = tiny_batch()
+    batch.advantages = torch.tensor([1.0, -2.0, 0.5, 0.0], dtype=torch.float64)
+    values = torch.tensor(VALUES, dtype=torch.float64)
+    _, parts = AACPolicyGradientLoss(1.0)(batch, (scores_tensor(), values))
+    expected = -sum(a * log_prob(t) for t, a in enumerate([1.0, -2.0, 0.5, 0.0])) / 4
+    assert parts["policy_loss"] == pytest.approx(expected, rel=1e-12)
+    squares = [(q - v) ** 2 for q, v in zip(QVALS, VALUES, strict=True)]
+    assert parts["value_loss"] == pytest.approx(sum(squares) / 4)
+
+
+def test_clipped_ratio_by_hand():
+    """Ratios (1.5, 0.5, 1.1, 1.0), advantages (1, 1, -1, -2), clip 0.2: the first is clipped.
+
+    min(1.5, 1.2) = 1.2 (clipped, no gradient), min(0.5, 0.8) = 0.5, min(-1.1, -1.1) = -1.1,
+    -2.0: policy loss = -(1.2 + 0.5 - 1.1 - 2.0) / 4 = 0.35.
+    """
+    ratios = [1.5, 0.5, 1.1, 1.0]
+    batch = tiny_batch()
+    batch.advantages = torch.tensor([1.0, 1.0, -1.0, -2.0], dtype=torch.float64)
+    batch.old_log_probs = torch.tensor(
+        [log_prob(t) - math.log(r) for t, r in enumerate(ratios)], dtype=torch.float64
+    )
+    scores = scores_tensor()
+    values = torch.tensor(VALUES, dtype=torch.float64)
+    loss, parts = AACPolicyGradientLoss(0.0, clip_range=0.2)(batch, (scores, values))
+    assert parts["policy_loss"] == pytest.approx(0.35, rel=1e-10)
+    loss.backward()
+    assert torch.count_nonzero(scores.grad[0]) == 0 and torch.count_nonzero(scores.grad[1:]) > 0
+    # ratio 1.1 * advantage -1 is inside the range: d loss / d score = -A * rho * (onehot - p) / N
+    probs = softmax_row(SCORES[2])
+    for a in range(3):
+        expected = 1.0 * 1.1 * ((a == ACTIONS[2]) - probs[a]) / 4
+        assert scores.grad[2, a].item() == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ConfigError):
+        AACPolicyGradientLoss(clip_range=0.2)(tiny_batch(), (scores_tensor(), values))

@@ -24,6 +24,21 @@ def _add_overrides(p: argparse.ArgumentParser) -> None:
     g.add_argument("--beta", type=float, help="entropy bonus weight")
     g.add_argument("--delta", type=float, help="value loss weight (aac)")
     g.add_argument("--reward-scale", type=float, help="multiply rewards by this for the q-values")
+    g.add_argument("--gae-lambda", type=float, help="aac: lambda of the advantage estimate")
+    g.add_argument(
+        "--normalize-advantages",
+        action=argparse.BooleanOptionalAction,
+        help="bpg, cpg, aac: standardise the advantages of each minibatch",
+    )
+    g.add_argument("--max-grad-norm", type=float, help="clip the gradient norm to this")
+    g.add_argument("--minibatches", type=int, help="gradient steps per pass over a batch")
+    g.add_argument("--epochs", type=int, help="passes over each batch (needs a clip range)")
+    g.add_argument("--clip-range", type=float, help="aac: clip the probability ratio (PPO)")
+    g.add_argument(
+        "--shared-body",
+        action=argparse.BooleanOptionalAction,
+        help="aac: one body for policy and value (--no-shared-body: one each)",
+    )
     g.add_argument(
         "--backend", choices=("vector", "batched", "serial"), help="how episodes are run"
     )
@@ -52,6 +67,13 @@ def _overrides(args: argparse.Namespace) -> dict:
         "beta",
         "delta",
         "reward_scale",
+        "gae_lambda",
+        "normalize_advantages",
+        "max_grad_norm",
+        "minibatches",
+        "epochs",
+        "clip_range",
+        "shared_body",
         "backend",
         "eval_every",
         "eval_episodes",

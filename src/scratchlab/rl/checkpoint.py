@@ -86,7 +86,7 @@ def policy_from_checkpoint(payload: dict[str, Any]) -> tuple[RLConfig, PolicyNet
     in_features, n_actions = env_spaces(env)
     env.close()
     policy = build_policy_net(
-        config.method, in_features, n_actions, config.hidden, config.activation
+        config.method, in_features, n_actions, config.hidden, config.activation, config.shared_body
     )
     try:
         policy.load_state_dict(payload["model"])

@@ -49,6 +49,20 @@ class RLConfig:
     unscaled)."""
     max_grad_norm: float | None = None
     """Clip the gradient norm to this value before each step (None: no clipping)."""
+    gae_lambda: float = 1.0
+    """aac: lambda of the generalised advantage estimate (1: `q_t - V(s_t)`; lower: less variance,
+    more bias from V); the value head then regresses the lambda-returns."""
+    normalize_advantages: bool = False
+    """bpg, cpg, aac: standardise the advantages of each (mini)batch to mean 0, std 1."""
+    minibatches: int = 1
+    """Gradient steps per pass over a batch of episodes (its steps shuffled and split)."""
+    epochs: int = 1
+    """Passes over each batch of episodes (more than 1 needs `clip_range`: the data go stale)."""
+    clip_range: float | None = None
+    """aac: clip the probability ratio to [1 - c, 1 + c] in the policy term (PPO's surrogate;
+    None: the plain `-A log pi`)."""
+    shared_body: bool = True
+    """aac: one body for the policy and value heads (True) or a separate one for each."""
     backend: str = "batched"
     """How episodes are run: batched (fastest, see bench/rl_envs.py), vector (SyncVectorEnv) or
     serial."""
@@ -83,6 +97,8 @@ class RLConfig:
             "eval_episodes",
             "checkpoint_every",
             "torch_threads",
+            "minibatches",
+            "epochs",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -93,6 +109,22 @@ class RLConfig:
             raise ConfigError(f"time_limit must be positive seconds, got {self.time_limit}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ConfigError(f"gamma={self.gamma} is outside [0, 1]; pick a value such as 0.99")
+        self._check_method_fields()
+
+    def _check_method_fields(self) -> None:
+        """Refuse a setting the chosen method would not read."""
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise ConfigError(f"gae_lambda={self.gae_lambda} is outside [0, 1]; try 0.95")
+        aac_only = {"gae_lambda": 1.0, "clip_range": None, "shared_body": True}
+        for name, default in aac_only.items():
+            if getattr(self, name) != default and self.method != "aac":
+                raise ConfigError(f"{name} needs a value head: use method aac, not {self.method}")
+        if self.clip_range is not None and not 0.0 < self.clip_range < 1.0:
+            raise ConfigError(f"clip_range={self.clip_range} is outside (0, 1); try 0.2")
+        if self.epochs > 1 and self.clip_range is None:
+            raise ConfigError("epochs > 1 reuses stale data: set clip_range (e.g. 0.2) as well")
+        if self.normalize_advantages and self.method in ("vpg", "epg"):
+            raise ConfigError(f"{self.method} has no advantage to normalise; use bpg, cpg or aac")
 
     @property
     def run_name(self) -> str:
@@ -121,10 +153,26 @@ class RLConfig:
 _CARTPOLE: dict[str, Any] = {"target_return": 475.0, "eval_every": 5_000, "learning_rate": 1e-2}
 _LUNAR: dict[str, Any] = {
     "target_return": 200.0,
-    "eval_every": 250_000,
+    "eval_every": 50_000,
     "total_steps": 3_000_000,
     "hidden": (128, 128),
     "learning_rate": 3e-3,
+}
+# LunarLander's actor-critic: GAE, normalised advantages and PPO's clipped ratio over 4 passes of
+# 8 minibatches per batch, with a separate value body (docs/rl.md says what each one buys).
+_LUNAR_AAC: dict[str, Any] = {
+    **_LUNAR,
+    "beta": 0.01,
+    "delta": 0.5,
+    "reward_scale": 0.01,
+    "learning_rate": 5e-4,
+    "gae_lambda": 0.95,
+    "normalize_advantages": True,
+    "max_grad_norm": 0.5,
+    "clip_range": 0.2,
+    "epochs": 4,
+    "minibatches": 8,
+    "shared_body": False,
 }
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "CartPole-v1": {
@@ -139,7 +187,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "bpg": {**_LUNAR},
         "epg": {**_LUNAR, "beta": 0.01},
         "cpg": {**_LUNAR, "beta": 0.01},
-        "aac": {**_LUNAR, "beta": 0.01, "delta": 0.5, "reward_scale": 0.01},
+        "aac": _LUNAR_AAC,
     },
 }
 

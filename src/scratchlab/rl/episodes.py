@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,21 @@ def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
         return rewards.copy()
     # q_t = r_t + gamma * q_{t+1} is a first-order IIR filter run over the reversed rewards.
     return lfilter([1.0], [1.0, -gamma], rewards[::-1])[::-1].copy()
+
+
+def gae_advantages(rewards: np.ndarray, values: np.ndarray, gamma: float, lam: float) -> np.ndarray:
+    """Generalised advantage estimates of one episode that ends after its last step.
+
+    `A_t = sum_k (gamma lam)^k d_{t+k}` with `d_t = r_t + gamma V(s_{t+1}) - V(s_t)` and
+    `V = 0` after the last step; `lam = 1` gives `q_t - V(s_t)`, `lam = 0` the one-step TD error.
+    """
+    if not 0.0 <= lam <= 1.0:
+        raise ConfigError(f"gae_lambda={lam} is outside [0, 1]; pick a value such as 0.95")
+    rewards = np.asarray(rewards, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    next_values = np.append(values[1:], 0.0)
+    deltas = rewards + gamma * next_values - values
+    return discounted_returns(deltas, gamma * lam)
 
 
 @dataclass
@@ -59,6 +75,14 @@ class TrainBatch:
     """Discounted return-to-go of every step, shape (N,), float32."""
     total_rewards: torch.Tensor
     """Undiscounted total reward of each episode, shape (num_episodes,)."""
+    rewards: torch.Tensor | None = None
+    """Rewards (times `reward_scale`) of every step, shape (N,), float32 (None in a minibatch)."""
+    lengths: tuple[int, ...] = ()
+    """Steps of each episode, in order (empty in a minibatch)."""
+    advantages: torch.Tensor | None = None
+    """Advantages computed before the update (GAE), shape (N,); None: the loss computes them."""
+    old_log_probs: torch.Tensor | None = None
+    """log pi(a_t|s_t) before the update, shape (N,) (for a clipped probability ratio)."""
 
     def __len__(self) -> int:
         return self.actions.shape[0]
@@ -70,8 +94,43 @@ class TrainBatch:
 
     def to(self, device: torch.device | str) -> TrainBatch:
         """The same batch on `device`."""
+        tensors = {
+            f.name: None if getattr(self, f.name) is None else getattr(self, f.name).to(device)
+            for f in dataclasses.fields(self)
+            if f.name != "lengths"
+        }
+        return TrainBatch(**tensors, lengths=self.lengths)
+
+    def subset(self, index: torch.Tensor) -> TrainBatch:
+        """The steps `index` (a minibatch): episode structure is dropped."""
         return TrainBatch(
-            *(t.to(device) for t in (self.states, self.actions, self.q_vals, self.total_rewards))
+            states=self.states[index],
+            actions=self.actions[index],
+            q_vals=self.q_vals[index],
+            total_rewards=self.total_rewards,
+            advantages=None if self.advantages is None else self.advantages[index],
+            old_log_probs=None if self.old_log_probs is None else self.old_log_probs[index],
+        )
+
+    def with_gae(self, values: torch.Tensor, gamma: float, lam: float) -> TrainBatch:
+        """The batch with GAE `advantages` from the state values `values` (N,) and, as value
+        targets, `q_vals` = advantages + values (the lambda-returns)."""
+        if self.rewards is None or sum(self.lengths) != len(self):
+            raise ConfigError("GAE needs whole episodes: compute it before splitting the batch")
+        v = values.detach().cpu().double().numpy()
+        r = self.rewards.cpu().double().numpy()
+        ends = np.cumsum(self.lengths)
+        adv = np.concatenate(
+            [
+                gae_advantages(r[end - n : end], v[end - n : end], gamma, lam)
+                for n, end in zip(self.lengths, ends, strict=True)
+            ]
+        )
+        device = self.q_vals.device
+        return dataclasses.replace(
+            self,
+            advantages=torch.from_numpy(adv.astype(np.float32)).to(device),
+            q_vals=torch.from_numpy((adv + v).astype(np.float32)).to(device),
         )
 
     @classmethod
@@ -86,10 +145,13 @@ class TrainBatch:
         states = np.concatenate([ep.states for ep in episodes]).astype(np.float32, copy=False)
         actions = np.concatenate([ep.actions for ep in episodes]).astype(np.int64, copy=False)
         q_vals = np.concatenate([ep.calc_qvals(gamma) * reward_scale for ep in episodes])
+        rewards = np.concatenate([ep.rewards * reward_scale for ep in episodes])
         totals = np.array([ep.total_reward for ep in episodes], dtype=np.float32)
         return cls(
             states=torch.from_numpy(np.ascontiguousarray(states)),
             actions=torch.from_numpy(np.ascontiguousarray(actions)),
             q_vals=torch.from_numpy(q_vals.astype(np.float32)),
             total_rewards=torch.from_numpy(totals),
+            rewards=torch.from_numpy(rewards.astype(np.float32)),
+            lengths=tuple(len(ep) for ep in episodes),
         )

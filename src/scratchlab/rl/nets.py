@@ -60,7 +60,11 @@ class PolicyNet(nn.Module):
 
 
 class AACPolicyNet(nn.Module):
-    """An actor-critic MLP: a shared body, a policy head (action scores) and a state-value head."""
+    """An actor-critic MLP: a body, a policy head (action scores) and a state-value head.
+
+    With `shared=False` the value head has a body of its own (same widths): the value regression
+    then cannot disturb the policy's features.
+    """
 
     def __init__(
         self,
@@ -68,11 +72,13 @@ class AACPolicyNet(nn.Module):
         n_actions: int,
         hidden: Sequence[int] = (128,),
         activation: str = "relu",
+        shared: bool = True,
     ):
         super().__init__()
         self.in_features, self.n_actions = in_features, n_actions
         width = hidden[-1] if hidden else in_features
         self.body = mlp_body(in_features, hidden, activation)
+        self.value_body = None if shared else mlp_body(in_features, hidden, activation)
         self.policy_head = nn.Linear(width, n_actions)
         self.value_head = nn.Linear(width, 1)
 
@@ -80,7 +86,8 @@ class AACPolicyNet(nn.Module):
         """Action scores, shape (..., n_actions), and state values, shape (...)."""
         _check_input(x, self.in_features)
         features = self.body(x)
-        return self.policy_head(features), self.value_head(features).squeeze(-1)
+        value_features = features if self.value_body is None else self.value_body(x)
+        return self.policy_head(features), self.value_head(value_features).squeeze(-1)
 
     def action_scores(self, x: torch.Tensor) -> torch.Tensor:
         """Action scores only, shape (..., n_actions)."""
@@ -89,8 +96,15 @@ class AACPolicyNet(nn.Module):
 
 
 def build_policy_net(
-    method: str, in_features: int, n_actions: int, hidden: Sequence[int], activation: str = "relu"
+    method: str,
+    in_features: int,
+    n_actions: int,
+    hidden: Sequence[int],
+    activation: str = "relu",
+    shared: bool = True,
 ) -> PolicyNet | AACPolicyNet:
-    """The network a method trains: `AACPolicyNet` for `aac`, `PolicyNet` otherwise."""
-    cls = AACPolicyNet if method == "aac" else PolicyNet
-    return cls(in_features, n_actions, tuple(hidden), activation)
+    """The network a method trains: `AACPolicyNet` for `aac` (body `shared` or not),
+    `PolicyNet` otherwise."""
+    if method == "aac":
+        return AACPolicyNet(in_features, n_actions, tuple(hidden), activation, shared)
+    return PolicyNet(in_features, n_actions, tuple(hidden), activation)

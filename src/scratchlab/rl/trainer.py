@@ -1,4 +1,5 @@
-"""Train a policy with a policy-gradient method: batches of whole episodes, one Adam step each.
+"""Train a policy with a policy-gradient method: batches of whole episodes, one Adam step each
+(or `epochs` passes of `minibatches` steps, see `rl.update`).
 
 Seeding happens in one place (`PolicyTrainer.__init__`); every episode resets its environment
 with a seed derived from the run seed and its index. Checkpoints between batches hold the RNG
@@ -16,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from scratchlab.errors import TrainingDivergedError
 from scratchlab.rl.agent import PolicyAgent
 from scratchlab.rl.checkpoint import (
     check_resumable,
@@ -27,8 +27,14 @@ from scratchlab.rl.checkpoint import (
 from scratchlab.rl.config import RLConfig
 from scratchlab.rl.episodes import Episode, TrainBatch
 from scratchlab.rl.experience import EpisodeRunner, episode_seeds, evaluate_returns
-from scratchlab.rl.losses import ActionEntropyLoss, action_scores_of, method_losses
-from scratchlab.rl.nets import build_policy_net
+from scratchlab.rl.update import (
+    gradient_step,
+    losses_for,
+    minibatches,
+    needs_snapshot,
+    policy_for,
+    snapshot,
+)
 from scratchlab.util import (
     atomic_write_json,
     get_rng_state,
@@ -64,12 +70,9 @@ class PolicyTrainer:
         self.device = resolve_device(config.device)
         self.runner = EpisodeRunner(config.env_id, config.episodes_per_batch, config.backend)
         n_actions = self.runner.n_actions
-        self.policy = build_policy_net(
-            config.method, self.runner.obs_dim, n_actions, config.hidden, config.activation
-        ).to(self.device)
+        self.policy = policy_for(config, self.runner.obs_dim, n_actions).to(self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
-        self.losses = method_losses(config.method, n_actions, config.beta, config.delta)
-        self._entropy = ActionEntropyLoss(n_actions, beta=0.0)
+        self.losses = losses_for(config, n_actions)
         self.agent = PolicyAgent(self.policy, self.device)
         self._eval_runner: EpisodeRunner | None = None
         self.progress: dict[str, Any] = {
@@ -137,35 +140,19 @@ class PolicyTrainer:
         )
 
     def train_batch(self, episodes: list[Episode]) -> dict[str, float]:
-        """One gradient step on `episodes`; returns the loss parts."""
-        batch = TrainBatch.from_episodes(episodes, self.config.gamma, self.config.reward_scale).to(
-            self.device
+        """The gradient steps on `episodes` (see `update.minibatches`); the mean loss parts."""
+        cfg = self.config
+        batch = TrainBatch.from_episodes(episodes, cfg.gamma, cfg.reward_scale).to(self.device)
+        if needs_snapshot(cfg):
+            batch = snapshot(self.policy, batch, cfg)
+        steps = [self.step(part) for part in minibatches(batch, cfg)]
+        return {key: float(np.mean([p[key] for p in steps])) for key in steps[0]}
+
+    def step(self, batch: TrainBatch) -> dict[str, float]:
+        """One gradient step on `batch`; returns the loss parts."""
+        return gradient_step(
+            self.policy, self.optimizer, self.losses, batch, self.config, self.progress["batches"]
         )
-        output = self.policy(batch.states)
-        total = torch.zeros((), device=self.device)
-        parts: dict[str, float] = {}
-        for loss_fn in self.losses:
-            loss, loss_parts = loss_fn(batch, output)
-            total = total + loss
-            parts.update(loss_parts)
-        if not torch.isfinite(total):
-            raise TrainingDivergedError(
-                f"the loss became {total.item()} at batch {self.progress['batches']}; "
-                f"lower the learning rate (was {self.config.learning_rate}); the last checkpoint "
-                "is kept"
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        if self.config.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm)
-        self.optimizer.step()
-        parts["loss"] = total.item()
-        with torch.no_grad():
-            if "entropy" not in parts:
-                parts["entropy"] = self._entropy(batch, action_scores_of(output))[1]["entropy"]
-            if isinstance(output, tuple):
-                parts["baseline"] = output[1].mean().item()
-        return parts
 
     def _record(self, episodes: list[Episode], parts: dict[str, float]) -> None:
         self.progress["batches"] += 1
