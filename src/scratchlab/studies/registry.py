@@ -24,6 +24,7 @@ STUDIES: dict[str, str] = {
     "mlp-architecture": "scratchlab.studies.mlp_architecture",
     "inductive-bias": "scratchlab.studies.inductive_bias",
     "cnn-architecture": "scratchlab.studies.cnn_architecture",
+    "policy-gradient": "scratchlab.studies.policy_gradient",
 }
 
 
