@@ -193,6 +193,7 @@ def curve_figure(env: str, runs: list[dict[str, Any]], points: int = 200):
             ax.fill_between(grid, mean - std, mean + std, color=colour, alpha=0.2)
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("environment steps")
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     axes[0, 1].set_yscale("symlog")  # methods' policy losses differ by orders of magnitude
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"{env}: mean over the seeds still training (band +- std), running mean of "
@@ -246,7 +247,7 @@ class PolicyGradient(Study):
         figures = {f"learning_curves_{env}": curve_figure(env, [
             r for r in runs if r["config"]["env_id"] == env]) for env in table.env.unique()}
         figures["final_returns"] = returns_figure(table)
-        summary = mean_std(table, ["env", "method"], METRICS)
+        summary = mean_std(table, ["env", "method"], METRICS).round(3)
         headline = summary[["env", "method", "n", "solved_mean", "steps_mean",
                             "train_seconds_mean", "eval_return_mean", "eval_return_ci95",
                             "eval_return_sampled_mean"]]
