@@ -14,7 +14,7 @@ from scratchlab.cli.config_flags import add_config_flags, config_from_args
 from scratchlab.errors import ConfigError
 from scratchlab.experiments import load_experiment, load_model, run_experiment
 from scratchlab.experiments.build import build_trainer, model_spec
-from scratchlab.experiments.recipes import RECIPES, recipe_config, recipe_fields, recipe_names
+from scratchlab.experiments.recipes import recipe_config, recipe_fields, recipe_names
 from scratchlab.models import build_model
 from scratchlab.models.fastcnn import FastCNN
 from scratchlab.training.accel.fast_settings import from_airbench
@@ -111,7 +111,7 @@ def test_flags_override_the_recipe_and_mappings_merge():
         "bn_momentum": 0.4,
         "logit_scale": 0.2,
     }
-    recipe = RECIPES["cifar10-fast"]
+    recipe = recipe_fields("cifar10-fast")
     assert config.optim.reg == recipe["reg"] and config.budget.epochs == recipe["epochs"]
     assert config.run_name == "cifar10-fast_L2_K64-256-256"
     quick = parse(["--recipe", "cifar10-long", "--quick", "--epochs", "2"])
@@ -136,8 +136,8 @@ def test_recipe_fields_are_copies():
     fields = recipe_fields("cifar10-fast")
     fields["filters_per_layer"].append(1)
     fields["model_options"]["bn_momentum"] = 0.9
-    assert RECIPES["cifar10-fast"]["filters_per_layer"] == [64, 256, 256]
-    assert RECIPES["cifar10-fast"]["model_options"]["bn_momentum"] == 0.4
+    assert recipe_fields("cifar10-fast")["filters_per_layer"] == [64, 256, 256]
+    assert recipe_fields("cifar10-fast")["model_options"]["bn_momentum"] == 0.4
 
 
 def test_the_fast_trainer_gets_the_config_in_the_units_of_every_trainer():
@@ -160,10 +160,10 @@ def test_the_fast_trainer_gets_the_config_in_the_units_of_every_trainer():
 
 
 def test_the_recipes_are_airbench_in_scratchlab_units():
-    m = RECIPES["cifar10-fast"]["momentum"]
+    m = recipe_fields("cifar10-fast")["momentum"]
     rate = 11.5 / (1024 * (1 + 1 / (1 - m)))  # airbench94: SGD on the loss summed over 1024
-    assert RECIPES["cifar10-fast"]["lr"] / 1024 == pytest.approx(rate, rel=1e-12)
-    assert RECIPES["cifar10-fast"]["reg"] == pytest.approx(0.0153 / 11.5)
+    assert recipe_fields("cifar10-fast")["lr"] / 1024 == pytest.approx(rate, rel=1e-12)
+    assert recipe_fields("cifar10-fast")["reg"] == pytest.approx(0.0153 / 11.5)
 
 
 def test_fast_trainer_through_run_experiment(tmp_path):

@@ -38,15 +38,15 @@ def test_hand_written_gradients_match_autograd(arch, data):
     net.loss_and_grads(x, y)
     ours = [g for pair in net.grads for g in pair]
     assert max(float((a - b).abs().max()) for a, b in zip(ours, refs, strict=True)) < 1e-12
-    assert dn.gradient_difference(net, x, y) < 1e-12
+    assert net.gradient_difference(x, y) < 1e-12
 
 
 def test_training_lowers_the_loss_and_records_exact_metrics(data):
     net = dn.FunctionalNet(dn.ARCHITECTURES[dn.TWO_LAYER], torch.Generator().manual_seed(0))
-    before = dn.evaluate(net, *data["train"])
+    before = net.evaluate(*data["train"])
     records = dn.train(net, data, lr=0.1, batch_size=64, epochs=2, seed=0, record=(2,))
     assert records[2]["train_loss"] < before[0]
-    assert records[2]["valid_acc"] == pytest.approx(dn.evaluate(net, *data["valid"])[1])
+    assert records[2]["valid_acc"] == pytest.approx(net.evaluate(*data["valid"])[1])
 
 
 def _table(two_layer: float, linear: float, one_layer: float) -> pd.DataFrame:

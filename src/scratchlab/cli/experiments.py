@@ -85,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_run_exp(args: argparse.Namespace) -> int:
     from scratchlab.cli.config_flags import config_from_args
     from scratchlab.experiments.run import run_experiment
-    from scratchlab.training.accel import distributed
+    from scratchlab.util import distributed
 
     config = config_from_args(args)
     record = run_experiment(config, verbose=True)

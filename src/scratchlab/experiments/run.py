@@ -39,8 +39,8 @@ from scratchlab.training import (
     load_checkpoint,
 )
 from scratchlab.training.accel import SETUP_LOCK
-from scratchlab.training.accel import distributed as dd
 from scratchlab.util import atomic_write_json, resolve_device, seed_everything
+from scratchlab.util import distributed as dd
 
 # Fields a rerun may change and still resume the run's checkpoint: where things are, on which
 # device, speed-only switches, logging, and `epochs` (a longer budget continues the run).

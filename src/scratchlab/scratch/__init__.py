@@ -9,6 +9,7 @@ from scratchlab.scratch.activations import LeakyReLU, ReLU, Sigmoid, TanH
 from scratchlab.scratch.batchnorm import BatchNorm
 from scratchlab.scratch.conv import AvgPool2d, Conv2d, MaxPool2d
 from scratchlab.scratch.functional import he_init, make_layer, network, network_backward
+from scratchlab.scratch.functional_net import FunctionalNet
 from scratchlab.scratch.gradcheck import (
     compare_layer_to_torch,
     compare_to_autograd,
@@ -31,6 +32,7 @@ __all__ = [
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "FunctionalNet",
     "Layer",
     "LeakyReLU",
     "Linear",

@@ -8,7 +8,7 @@ BCE backward) and with torch autograd. Then a learning-rate x batch-size x epoch
 
 These networks have one sigmoid output, BCE and He initialisation, which `run_experiment`'s
 scratch engine (a `scratch.MLP` with cross-entropy) does not build; they are trained by the
-project's `Trainer.fit` loop through a `FunctionalTrainer` (see `studies._functional`).
+project's `Trainer.fit` loop through a `FunctionalTrainer`.
 
     from scratchlab.studies import digits_networks
     result = digits_networks.run(quick=True)
@@ -20,23 +20,21 @@ import contextlib
 import itertools
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
+from scratchlab import optim
 from scratchlab.data import get_dataset
 from scratchlab.errors import TrainingDivergedError
 from scratchlab.experiments import RunRecord
-from scratchlab.studies._functional import (
-    FunctionalNet,
-    FunctionalTrainer,
-    Layer,
-    evaluate,
-    gradient_difference,
-)
+from scratchlab.scratch import FunctionalNet
+from scratchlab.scratch.functional_net import Layer
 from scratchlab.studies.base import Study, StudyResult
 from scratchlab.studies.common import difference_is_noise, new_figure
-from scratchlab.training import Callback, TensorLoader
+from scratchlab.training import BatchResult, Callback, TensorLoader, Trainer
 from scratchlab.util import progress, resolve_device
 from scratchlab.util.stats import mean_std, mean_text
 
@@ -53,6 +51,25 @@ TWO_LAYER, LINEAR = "64-32-1 relu", "64-32-1 linear-linear"
 ONE_LAYER, DEEP = "1-layer sigmoid", "64-32-16-8-1 relu"
 GOAL = 95.0  # percent validation accuracy of the 2-layer ReLU net
 METRICS = ["train_loss", "train_acc", "valid_loss", "valid_acc"]
+
+
+class FunctionalTrainer(Trainer):
+    """Minibatch SGD on a `FunctionalNet` with BCE; accuracy thresholds P(class 1) at 0.5."""
+
+    def __init__(self, model: FunctionalNet, lr: float) -> None:
+        super().__init__(model, optim.VanillaSGD(model.pairs(), learn_rate=lr))
+
+    def train_batch(self, batch: Any) -> BatchResult:
+        x, y = batch[0], batch[1]
+        probs, loss = self.model.loss_and_grads(x, y)
+        self.optimizer.step()
+        return BatchResult(float(loss), int(((probs >= 0.5).long() == y).sum()))
+
+    def test_batch(self, batch: Any) -> BatchResult:
+        x, y = batch[0], batch[1]
+        probs = self.model(x)
+        loss = F.binary_cross_entropy(probs, y.to(probs.dtype))
+        return BatchResult(float(loss), int(((probs >= 0.5).long() == y).sum()))
 
 
 @dataclass(frozen=True)
@@ -91,7 +108,7 @@ def train(net: FunctionalNet, data: dict, lr: float, batch_size: int, epochs: in
     class Record(Callback):  # exact metrics after the epochs in `record`
         def on_epoch_end(self, trainer, train_result, test_result) -> None:
             if trainer.epochs_done in record:
-                (tl, ta), (vl, va) = evaluate(net, x, y), evaluate(net, xv, yv)
+                (tl, ta), (vl, va) = net.evaluate(x, y), net.evaluate(xv, yv)
                 records[trainer.epochs_done] = {"train_loss": tl, "train_acc": ta,
                                                 "valid_loss": vl, "valid_acc": va}
 
@@ -109,7 +126,7 @@ def architecture_rows(data: dict, settings: Settings, seed: int,
     for arch, layers in ARCHITECTURES.items():
         net = FunctionalNet(layers, torch.Generator().manual_seed(seed), "scratch", device)
         twin = net.clone("autograd")
-        grad_diff = gradient_difference(net, *data["train"])
+        grad_diff = net.gradient_difference(*data["train"])
         metrics = {}
         for model in (net, twin):
             records = train(model, data, settings.lr, settings.batch_size, settings.epochs, seed,

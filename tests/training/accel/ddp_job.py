@@ -27,8 +27,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from scratchlab.training import Callback, ClassifierTrainer, TensorLoader
 from scratchlab.training.accel import DistributedClassifierTrainer
-from scratchlab.training.accel import distributed as dd
 from scratchlab.util import atomic_write_text, resolve_device, seed_everything, torch_save_atomic
+from scratchlab.util import distributed as dd
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 

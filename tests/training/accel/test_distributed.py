@@ -21,9 +21,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from scratchlab.errors import ConfigError
 from scratchlab.training import ClassifierTrainer, FitResult, TensorLoader, load_checkpoint
-from scratchlab.training.accel import DistributedClassifierTrainer
-from scratchlab.training.accel import distributed as dd
+from scratchlab.training.accel import DistributedClassifierTrainer, shard_loader
 from scratchlab.training.loaders import ShardBatch
+from scratchlab.util import distributed as dd
 
 JOB = Path(__file__).with_name("ddp_job.py")
 EPOCHS, KILL_AFTER = 4, 2
@@ -248,7 +248,7 @@ def test_shard_shares_the_generator_so_resume_state_follows():
 def test_dataloader_shards_use_a_distributed_sampler_covering_each_item_once(shuffle):
     data = TensorDataset(torch.arange(24))
     loader = DataLoader(data, batch_size=8, shuffle=shuffle)
-    shards = [dd.shard_loader(loader, r, 2, seed=5) for r in range(2)]
+    shards = [shard_loader(loader, r, 2, seed=5) for r in range(2)]
     for epoch in range(2):
         for shard in shards:
             shard.sampler.set_epoch(epoch)
@@ -257,9 +257,9 @@ def test_dataloader_shards_use_a_distributed_sampler_covering_each_item_once(shu
         seen = torch.cat([torch.cat(b) for b in batches])
         assert sorted(seen.tolist()) == list(range(24))
     with pytest.raises(ConfigError, match="split evenly"):
-        dd.shard_loader(DataLoader(data, batch_size=7), 0, 2)
+        shard_loader(DataLoader(data, batch_size=7), 0, 2)
     with pytest.raises(ConfigError, match="cannot split"):
-        dd.shard_loader([torch.zeros(3)], 0, 2)
+        shard_loader([torch.zeros(3)], 0, 2)
 
 
 # ---- one process: helpers, errors, a world of one

@@ -1,7 +1,7 @@
 """What the CNN architecture study trains: shared settings, the experiments, the search grid.
 
-The settings below are the study's defaults; `configs/studies/cnn_architecture.yaml` holds the
-same content as an editable file (`--spec my.yaml`, or `spec=` in Python, uses another one).
+The study's defaults are `spec.yaml` beside this module (`configs/studies/cnn_architecture.yaml`
+in the repository); `--spec my.yaml`, or `spec=` in Python, uses another file.
 
 Pooling (`P`, pool_every) is chosen per experiment so that no feature map collapses: an integer
 pools after every P convolutions; `"L"` pools after each stage of L convolutions of one K entry
@@ -25,54 +25,8 @@ from scratchlab.experiments import (
     ignored_by,
 )
 
-YOURCNN_OPTIONS = {"stem_channels": 32, "pool_position": "after_widen", "width_multiplier": 3}
-DEFAULT_SPEC: dict[str, Any] = {
-    # ExperimentConfig fields shared by every run of the study.
-    "base": {
-        "dataset": "cifar10", "train_split": "train", "test_split": "test",
-        "train_limit": 30000, "test_limit": 5000, "normalize": True, "augment": ["crop", "flip"],
-        "epochs": 10, "early_stopping": 5, "batches": None, "bs_test": 1000,
-        "checkpoints": False, "hidden_dims": [100],
-    },
-    # The one fixed set of optimisation settings (what `--search` chooses among).
-    "hyperparameters": {
-        "optimizer": "adamw", "lr": 0.002, "reg": 0.05, "momentum": 0.9, "bs_train": 256,
-        "label_smoothing": 0.1, "lr_schedule": "onecycle",
-    },
-    # Speed settings used where they help: on CUDA devices only.
-    "cuda": {"precision": "bf16", "channels_last": True, "cudnn_benchmark": False,
-             "cuda_graph": True},
-    "experiments": {
-        "exp1_1": [{"model_type": "cnn", "K": [[32], [64]], "L": [2, 4, 8, 16], "P": 4}],
-        "exp1_2": [{"model_type": "cnn", "K": [[32], [64], [128]], "L": [2, 4, 8], "P": 2}],
-        "exp1_3": [{"model_type": "cnn", "K": [[64, 128, 256]], "L": [1, 2, 3, 4], "P": "L"}],
-        "exp1_4": [
-            {"model_type": "resnet", "K": [[32]], "L": [8, 16, 32], "P": 8,
-             "fields": {"batchnorm": True}},
-            {"model_type": "resnet", "K": [[64, 128, 256]], "L": [2, 4, 8], "P": "L",
-             "fields": {"batchnorm": True}},
-        ],
-        "exp2": [
-            {"model_type": "yourcnn", "K": [[32, 64, 128]], "L": [3, 6, 9, 12, 18], "P": "L",
-             "fields": {"hidden_dims": [], "dropout": 0.1, "activation": "gelu",
-                        "model_options": YOURCNN_OPTIONS}},
-        ],
-    },
-    # --quick: a tiny budget for CPUs and CI; the first runs of each experiment.
-    "quick": {"train_limit": 1000, "test_limit": 500, "epochs": 1, "runs_per_experiment": 2},
-    # --search: every point is trained on the probe runs (first seed); the best mean wins.
-    "search": {
-        "probes": ["exp1_2_L4_K64", "exp1_4_L4_K64-128-256", "exp2_L6_K32-64-128"],
-        "points": [
-            {"optimizer": "adamw", "lr": 0.001, "reg": 0.05, "bs_train": 128},
-            {"optimizer": "adamw", "lr": 0.002, "reg": 0.05, "bs_train": 256},
-            {"optimizer": "adamw", "lr": 0.004, "reg": 0.05, "bs_train": 256},
-            {"optimizer": "adam", "lr": 0.001, "reg": 0.0005, "bs_train": 128},
-            {"optimizer": "momentum", "lr": 0.05, "reg": 0.0005, "bs_train": 128},
-            {"optimizer": "momentum", "lr": 0.1, "reg": 0.0005, "bs_train": 256},
-        ],
-    },
-}
+SPEC_FILE = Path(__file__).with_name("spec.yaml")  # the defaults
+DEFAULT_SPEC: dict[str, Any] = yaml.safe_load(SPEC_FILE.read_text())
 # Shared settings a run leaves out where its config says it cannot use them: a captured CUDA-graph
 # step needs Adam or AdamW, and plain SGD reads no momentum (e.g. a search point).
 WHERE_READ = ("cuda_graph", "momentum")

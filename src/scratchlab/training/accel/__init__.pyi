@@ -10,6 +10,7 @@ from .ddp import DistributedClassifierTrainer
 from .fast import FastTrainer, compiled, make_fast_loaders
 from .fast_settings import FastSettings
 from .launch import shared, sharing_device
+from .sharding import shard_loader
 
 __all__ = [
     "CAPTURABLE_OPTIMIZERS",
@@ -25,6 +26,7 @@ __all__ = [
     "compiled",
     "fit_many",
     "make_fast_loaders",
+    "shard_loader",
     "shared",
     "sharing_device",
 ]

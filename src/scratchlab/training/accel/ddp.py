@@ -16,11 +16,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from scratchlab.errors import CheckpointError, ConfigError
-from scratchlab.training.accel import distributed as dd
+from scratchlab.training.accel.sharding import shard_loader
 from scratchlab.training.checkpoints import Checkpoint
 from scratchlab.training.classifier import ClassifierTrainer
 from scratchlab.training.loop import Trainer
 from scratchlab.training.results import BatchResult, EpochResult, FitResult
+from scratchlab.util import distributed as dd
 from scratchlab.util import seed_everything
 
 RANK_SEED_STRIDE = 1_000_003
@@ -58,7 +59,7 @@ class DistributedCheckpoint(Checkpoint):
 
 
 class DistributedClassifierTrainer(ClassifierTrainer):
-    """Data-parallel `ClassifierTrainer`; needs a process group (`distributed.setup()`).
+    """Data-parallel `ClassifierTrainer`; needs a process group (`util.distributed.setup()`).
 
     Takes the arguments of `ClassifierTrainer`, plus:
         sync_batchnorm: turn every BatchNorm into a SyncBatchNorm (statistics over the global
@@ -80,7 +81,7 @@ class DistributedClassifierTrainer(ClassifierTrainer):
                  **kwargs: Any) -> None:
         if not dd.is_initialized():
             raise ConfigError("DistributedClassifierTrainer needs a process group; call "
-                              f"training.accel.distributed.setup() first ({dd.LAUNCH_HINT})")
+                              f"util.distributed.setup() first ({dd.LAUNCH_HINT})")
         device = torch.device(device) if device is not None else dd.rank_device()
         if sync_batchnorm:
             if device.type == "cpu":
@@ -104,8 +105,8 @@ class DistributedClassifierTrainer(ClassifierTrainer):
         return super().fit(self.shard(dl_train), self.shard(dl_test), num_epochs, **kwargs)
 
     def shard(self, loader: Any) -> Any:
-        """This rank's share of `loader` (see `distributed.shard_loader`)."""
-        return dd.shard_loader(loader, self.rank, self.world_size, seed=self.seed % 2**63)
+        """This rank's share of `loader` (see `shard_loader`)."""
+        return shard_loader(loader, self.rank, self.world_size, seed=self.seed % 2**63)
 
     def train_epoch(self, dl_train: Any, max_batches: int | None = None, **kw: Any) -> EpochResult:
         sampler = getattr(dl_train, "sampler", None)

@@ -1,8 +1,7 @@
-"""Binary classifiers written as `scratch.functional` networks, trained by the shared `Trainer`
-loop.
+"""`FunctionalNet`: a binary classifier written as a `scratch.functional` network.
 
 A network is a list of (w, b, activation) triples ending in a sigmoid (one output: P(class 1)),
-initialised with `he_init` and trained with BCE and minibatch SGD (`scratchlab.optim.VanillaSGD`).
+initialised with `he_init` and trained with BCE.
 Its gradients come either from the hand-written `network_backward` with the scratch `BCELoss`
 backward (`backward="scratch"`) or from torch autograd on the same forward (`backward="autograd"`).
 """
@@ -11,14 +10,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from scratchlab import optim, scratch
 from scratchlab.errors import ConfigError
-from scratchlab.training import BatchResult, Trainer
+from scratchlab.scratch.functional import he_init, network, network_backward
+from scratchlab.scratch.losses import BCELoss
 
 Layer = tuple[int, int, str | None]  # (d_in, d_out, activation name or None for identity)
 BACKWARDS = ("scratch", "autograd")
@@ -42,7 +40,7 @@ class FunctionalNet:
         self.backward = backward
         self.params = []
         for d_in, d_out, act in layers:
-            w, b = scratch.he_init(d_in, d_out, generator)
+            w, b = he_init(d_in, d_out, generator)
             self.params.append((w.to(device), b.to(device), act))
         self.grads = [(torch.zeros_like(w), torch.zeros_like(b)) for w, b, _ in self.params]
         self.training = True
@@ -67,21 +65,21 @@ class FunctionalNet:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """P(class 1) for inputs (N, d_in), shape (N,)."""
-        return scratch.network(x, self.params)
+        return network(x, self.params)
 
     def loss_and_grads(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(probabilities, mean BCE) of a batch; writes the gradients into `self.grads`."""
         target = y.to(x.dtype)
         if self.backward == "scratch":
-            loss_fn = scratch.BCELoss()
-            probs = scratch.network(x, self.params)
+            loss_fn = BCELoss()
+            probs = network(x, self.params)
             loss = loss_fn(probs, target)
-            _, grads = scratch.network_backward(x, self.params, loss_fn.backward())
+            _, grads = network_backward(x, self.params, loss_fn.backward())
         else:
             tensors = [t.detach().requires_grad_(True) for t in self.tensors()]
             params = [(tensors[2 * i], tensors[2 * i + 1], act) for i,
                       (_, _, act) in enumerate(self.params)]
-            probs = scratch.network(x, params)
+            probs = network(x, params)
             loss = F.binary_cross_entropy(probs, target)
             flat = torch.autograd.grad(loss, tensors)
             grads = list(zip(flat[::2], flat[1::2], strict=True))
@@ -90,39 +88,18 @@ class FunctionalNet:
             db.copy_(gb)
         return probs.detach(), loss.detach()
 
-
-class FunctionalTrainer(Trainer):
-    """Minibatch SGD on a `FunctionalNet` with BCE; accuracy thresholds P(class 1) at 0.5."""
-
-    def __init__(self, model: FunctionalNet, lr: float) -> None:
-        super().__init__(model, optim.VanillaSGD(model.pairs(), learn_rate=lr))
-
-    def train_batch(self, batch: Any) -> BatchResult:
-        x, y = batch[0], batch[1]
-        probs, loss = self.model.loss_and_grads(x, y)
-        self.optimizer.step()
-        return BatchResult(float(loss), int(((probs >= 0.5).long() == y).sum()))
-
-    def test_batch(self, batch: Any) -> BatchResult:
-        x, y = batch[0], batch[1]
-        probs = self.model(x)
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """(mean BCE, accuracy in percent) on (x, y)."""
+        probs = self(x)
         loss = F.binary_cross_entropy(probs, y.to(probs.dtype))
-        return BatchResult(float(loss), int(((probs >= 0.5).long() == y).sum()))
+        return float(loss), 100.0 * float(((probs >= 0.5).long() == y).float().mean())
 
-
-@torch.no_grad()
-def evaluate(model: FunctionalNet, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(mean BCE, accuracy in percent) of `model` on (x, y)."""
-    probs = model(x)
-    loss = F.binary_cross_entropy(probs, y.to(probs.dtype))
-    return float(loss), 100.0 * float(((probs >= 0.5).long() == y).float().mean())
-
-
-def gradient_difference(model: FunctionalNet, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Largest |scratch - autograd| over every gradient entry of one batch."""
-    ours, ref = model.clone("scratch"), model.clone("autograd")
-    ours.loss_and_grads(x, y)
-    ref.loss_and_grads(x, y)
-    diffs = [(a - b).abs().max() for pa, pb in zip(ours.grads, ref.grads, strict=True)
-             for a, b in zip(pa, pb, strict=True)]
-    return float(max(diffs))
+    def gradient_difference(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """Largest |scratch - autograd| over every gradient entry of one batch."""
+        ours, ref = self.clone("scratch"), self.clone("autograd")
+        ours.loss_and_grads(x, y)
+        ref.loss_and_grads(x, y)
+        diffs = [(a - b).abs().max() for pa, pb in zip(ours.grads, ref.grads, strict=True)
+                 for a, b in zip(pa, pb, strict=True)]
+        return float(max(diffs))

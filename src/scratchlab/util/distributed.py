@@ -1,12 +1,7 @@
-"""Data-parallel runs with PyTorch's DistributedDataParallel, one process per device, launched by
-torchrun.
+"""The process group of a torchrun launch: join and leave it, ask this process's place in it.
 
-`setup()` joins the process group that torchrun describes in the environment (RANK, WORLD_SIZE,
-LOCAL_RANK, MASTER_ADDR, MASTER_PORT): backend `nccl` on GPUs (one GPU per process, chosen by
-LOCAL_RANK) and `gloo` on CPU. `teardown()` leaves it. `rank()`, `world_size()` and
-`is_main_process()` work with or without a process group, so code can ask them unconditionally.
-`shard_loader` gives each rank its share of a loader; `DistributedClassifierTrainer`
-(in `scratchlab.training.accel.ddp`) trains with them.
+`setup()` reads torchrun's environment (nccl on GPUs, one per LOCAL_RANK; gloo on CPU).
+`rank()`, `world_size()`, `is_main_process()` and the collectives also work in one process.
 """
 
 from __future__ import annotations
@@ -20,12 +15,9 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
-from torch.utils.data.distributed import DistributedSampler
 
 from scratchlab.errors import ConfigError
-from scratchlab.training.loaders import TensorLoader
-from scratchlab.util import resolve_device
+from scratchlab.util.device import resolve_device
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 LAUNCH_HINT = "launch with: torchrun --nproc-per-node N -m scratchlab run-exp ... --ddp"
@@ -167,53 +159,3 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     if is_initialized():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
-
-
-# ---- data --------------------------------------------------------------------------------------
-def shard_loader(loader: Any, rank: int, world_size: int, seed: int = 0) -> Any:
-    """Rank `rank`'s share of `loader`, so that the `world_size` shards make up its global batches.
-
-    - `TensorLoader`: rank-strided rows of every global batch (batch size B -> B/W per rank);
-      the global batches, and their order, are those of the unsharded loader.
-    - `DataLoader`: rebuilt with a `DistributedSampler` (shuffled with `seed` + epoch when the
-      loader shuffles) and batch size B/W; one whose sampler is already distributed is kept.
-      The sampler pads the dataset to a multiple of W by repeating items.
-    """
-    if world_size == 1 or isinstance(getattr(loader, "sampler", None), DistributedSampler):
-        return loader
-    if isinstance(loader, TensorLoader):
-        return loader.shard(rank, world_size)
-    if isinstance(loader, DataLoader):
-        return _distributed_dataloader(loader, rank, world_size, seed)
-    raise ConfigError(f"cannot split a {type(loader).__name__} over {world_size} processes; pass a "
-                      "TensorLoader or a DataLoader")
-
-
-def _distributed_dataloader(loader: DataLoader, rank: int, world_size: int,
-                            seed: int) -> DataLoader:
-    sampler = loader.sampler
-    if type(loader.batch_sampler) is not BatchSampler or not isinstance(
-            sampler, (RandomSampler, SequentialSampler)):
-        raise ConfigError("only a DataLoader with batch_size and shuffle (no custom sampler) can "
-                          "be split over processes; give it a DistributedSampler yourself")
-    batch_size = loader.batch_size or 0
-    if batch_size % world_size:
-        raise ConfigError(f"batch size {batch_size} cannot be split evenly over {world_size} "
-                          f"processes; use a multiple of {world_size}")
-    distributed = DistributedSampler(
-        loader.dataset, num_replicas=world_size, rank=rank,
-        shuffle=isinstance(sampler, RandomSampler), seed=seed, drop_last=loader.drop_last,
-    )
-    options: dict[str, Any] = {
-        "num_workers": loader.num_workers, "collate_fn": loader.collate_fn,
-        "pin_memory": loader.pin_memory,
-        "drop_last": loader.drop_last, "timeout": loader.timeout,
-        "worker_init_fn": loader.worker_init_fn,
-        "generator": loader.generator,
-    }
-    if loader.num_workers > 0:
-        options.update(persistent_workers=loader.persistent_workers,
-                       prefetch_factor=loader.prefetch_factor,
-                       multiprocessing_context=loader.multiprocessing_context)
-    return DataLoader(loader.dataset, batch_size=batch_size // world_size, sampler=distributed,
-                      **options)
