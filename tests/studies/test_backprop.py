@@ -66,7 +66,7 @@ def test_correct_layers_pass_and_the_broken_one_fails(result):
 def test_checks_match_the_engine_checkers():
     torch.manual_seed(3)
     layer, x, y = backprop.CASES["CrossEntropyLoss"](4)
-    row = backprop.check(layer, x, y, fd_samples=10)
+    row = scratch.check_layer(layer, x, y, fd_samples=10)
     assert row["autograd_diff_f32"] == max(scratch.compare_to_autograd(layer, x, y))
     assert row["fd_rel_error"] == scratch.finite_difference_check(layer, x, y, samples=10)
 

@@ -11,10 +11,12 @@ from scratchlab.scratch.conv import AvgPool2d, Conv2d, MaxPool2d
 from scratchlab.scratch.functional import he_init, make_layer, network, network_backward
 from scratchlab.scratch.functional_net import FunctionalNet
 from scratchlab.scratch.gradcheck import (
+    check_layer,
     compare_layer_to_torch,
     compare_to_autograd,
     finite_difference_check,
     relative_error,
+    time_backward,
 )
 from scratchlab.scratch.layer import Layer, Loss, Sequential
 from scratchlab.scratch.linear import Dropout, Flatten, Linear
@@ -43,6 +45,7 @@ __all__ = [
     "Sigmoid",
     "TanH",
     "activation_layer",
+    "check_layer",
     "compare_layer_to_torch",
     "compare_to_autograd",
     "finite_difference_check",
@@ -52,4 +55,5 @@ __all__ = [
     "network",
     "network_backward",
     "relative_error",
+    "time_backward",
 ]

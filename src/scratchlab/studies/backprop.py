@@ -11,9 +11,6 @@ A seed draws the inputs and the weights. No network is trained.
 
 from __future__ import annotations
 
-import copy
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -111,70 +108,11 @@ class Settings:
         return cls(check_batch=4, time_batch=64, fd_samples=10, repeats=5)
 
 
-def _float64(layer: scratch.Layer, x: Tensor, y: Tensor | None):
-    y64 = y.double() if y is not None and y.is_floating_point() else y
-    return copy.deepcopy(layer).to(dtype=torch.float64), x.double(), y64
-
-
-def check(layer: scratch.Layer, x: Tensor, y: Tensor | None, fd_samples: int) -> dict[str, float]:
-    """Largest autograd difference (float32, float64) and finite-difference relative error."""
-    return {
-        "autograd_diff_f32": max(scratch.compare_to_autograd(copy.deepcopy(layer), x, y)),
-        "autograd_diff_f64": max(scratch.compare_to_autograd(*_float64(layer, x, y))),
-        "fd_rel_error": scratch.finite_difference_check(layer, x, y, samples=fd_samples),
-    }
-
-
-def _forward(layer: scratch.Layer, x: Tensor, y: Tensor | None) -> Tensor:
-    return layer(x) if y is None else layer(x, y=y)
-
-
-def _median_ms(step: Callable[[], object], repeats: int, device: torch.device) -> float:
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(2):
-        step()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
-def timings(layer: scratch.Layer, x: Tensor, y: Tensor | None, repeats: int,
-            device: torch.device) -> dict[str, float]:
-    """Median ms of scratch forward + backward, and of the same forward differentiated by
-    autograd."""
-    layer = copy.deepcopy(layer).to(device=device)
-    x, y = x.to(device), (y.to(device) if y is not None else None)
-    params = [p for p, _ in layer.params()]
-    with torch.no_grad():
-        dout = torch.randn_like(_forward(layer, x, y))
-
-    def by_hand() -> None:
-        with torch.no_grad():
-            _forward(layer, x, y)
-            layer.backward(dout)
-
-    def by_autograd() -> None:
-        xg = x.detach().requires_grad_(True)
-        torch.autograd.grad(_forward(layer, xg, y), [xg, *params], dout)
-
-    scratch_ms = _median_ms(by_hand, repeats, device)
-    for p in params:
-        p.requires_grad_(True)
-    autograd_ms = _median_ms(by_autograd, repeats, device)
-    return {"scratch_ms": scratch_ms, "autograd_ms": autograd_ms,
-            "speed_ratio": autograd_ms / scratch_ms}
-
-
 def case_row(name: str, build: Build, seed: int, settings: Settings, device: torch.device) -> dict:
     """One case at one seed: its checks and timings."""
     torch.manual_seed(seed)
     layer, x, y = build(settings.check_batch)
-    checks = check(layer, x, y, settings.fd_samples)
+    checks = scratch.check_layer(layer, x, y, settings.fd_samples)
     torch.manual_seed(seed)
     big_layer, big_x, big_y = build(settings.time_batch)
     passed = checks["autograd_diff_f64"] <= AUTOGRAD_TOL and checks["fd_rel_error"] <= FD_TOL
@@ -182,7 +120,8 @@ def case_row(name: str, build: Build, seed: int, settings: Settings, device: tor
         "study": NAME, "experiment": "sequentials" if name.startswith("Sequential") else "layers",
         "run_name": f"{name}_s{seed}", "layer": name, "repr": repr(layer).splitlines()[0],
         "seed": seed,
-        **checks, "passed": passed, **timings(big_layer, big_x, big_y, settings.repeats, device),
+        **checks, "passed": passed,
+        **scratch.time_backward(big_layer, big_x, big_y, settings.repeats, device),
     }
 
 

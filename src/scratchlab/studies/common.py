@@ -1,5 +1,4 @@
-"""What the packaged studies share besides statistics: data as runs see it, model scores,
-figures."""
+"""What the packaged studies share besides statistics: data as runs see it, noise, figures."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from torch import nn
 
 from scratchlab.data.cifar10 import locate_cifar10
 from scratchlab.errors import DatasetNotFoundError
@@ -36,27 +34,6 @@ def split_tensors(config: ExperimentConfig, split: str) -> tuple[torch.Tensor, t
         return data.train.tensors[0], data.train.tensors[1]
     data = load_run_data(config.replace(test_split=split), device)
     return data.test.tensors[0], data.test.tensors[1]
-
-
-@torch.no_grad()
-def class_scores(model: Any, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """Class scores (N, C) of a torch or from-scratch model, in evaluation mode."""
-    is_torch = isinstance(model, nn.Module)
-    was_training = model.training
-    model.train(False)
-    try:
-        parts = []
-        for start in range(0, len(x), batch_size):
-            batch = x[start : start + batch_size]
-            parts.append(model(batch if is_torch else batch.reshape(len(batch), -1)))
-        return torch.cat(parts)
-    finally:
-        model.train(was_training)
-
-
-def accuracy(model: Any, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy in percent of the arg-max class."""
-    return 100.0 * float((class_scores(model, x).argmax(dim=1) == y).float().mean())
 
 
 def final(values: Sequence[float]) -> float:
