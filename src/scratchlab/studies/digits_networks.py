@@ -33,10 +33,10 @@ from scratchlab.experiments import RunRecord
 from scratchlab.scratch import FunctionalNet
 from scratchlab.scratch.functional_net import Layer
 from scratchlab.studies.base import Study, StudyResult
-from scratchlab.studies.common import difference_is_noise, new_figure
+from scratchlab.studies.common import new_figure
 from scratchlab.training import BatchResult, Callback, TensorLoader, Trainer
 from scratchlab.util import progress, resolve_device
-from scratchlab.util.stats import mean_std, mean_text
+from scratchlab.util.stats import compare, mean_std, mean_text
 
 NAME = "digits-networks"
 DESCRIPTION = ("scratch.functional nets on binary digits: depth, linearity, hand-written "
@@ -166,7 +166,7 @@ def grid_rows(data: dict, settings: Settings, seed: int, device: torch.device) -
     return rows
 
 
-def findings(table: pd.DataFrame, n_valid: int) -> list[str]:
+def findings(table: pd.DataFrame) -> list[str]:
     """Conclusions computed from the table (accuracies in percent)."""
     arch = table[table.experiment == "architectures"]
     ours = arch[arch.backward == "scratch"]
@@ -176,13 +176,13 @@ def findings(table: pd.DataFrame, n_valid: int) -> list[str]:
     verdict = "meets" if two.mean() >= GOAL else "misses"
     out.append(f"The 64-32-1 ReLU net reaches {mean_text(two)}% validation accuracy: it {verdict} "
                f"the {GOAL:.0f}% goal.")
-    diff, se, noise = difference_is_noise(acc[LINEAR], acc[ONE_LAYER], n_valid)
-    relation = "within noise of" if noise else "clearly different from"
+    c = compare(acc[LINEAR], acc[ONE_LAYER])
+    relation = c.verdict("above", "below")
     out.append(
-        f"Two linear layers without an activation ({acc[LINEAR].mean():.1f}%) are {relation} one "
-        "layer "
-        f"({acc[ONE_LAYER].mean():.1f}%): difference {diff:+.1f} points, standard error {se:.1f}; "
-        "a product of linear maps is one linear map."
+        f"Two linear layers without an activation against one layer: {c}, difference "
+        f"{c.difference:+.1f} points: {relation}"
+        + (" (no difference shown: a product of linear maps is one linear map)."
+           if relation == "inconclusive" else ".")
     )
     best = max(acc, key=lambda k: acc[k].mean())
     out.append("Validation accuracy by architecture: "
@@ -267,7 +267,7 @@ class DigitsNetworks(Study):
         group = ["experiment", "architecture", "backward", "lr", "batch_size", "epochs"]
         return StudyResult(
             NAME, table, mean_std(table, group, METRICS), make_figures(table),
-            findings(table, len(data["valid"][1])), settings=asdict(settings), notes=[
+            findings(table), settings=asdict(settings), notes=[
                 "Each network is trained by the project's Trainer.fit loop with a "
                 "FunctionalTrainer: the scratch engine of a run builds cross-entropy MLPs, not "
                 "these one-output BCE networks with He initialisation.",

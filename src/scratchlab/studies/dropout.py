@@ -20,12 +20,10 @@ from scratchlab.experiments import ExperimentConfig, RunRecord
 from scratchlab.studies.base import Study, StudyResult
 from scratchlab.studies.common import (
     cifar10_available,
-    difference_is_noise,
     final,
     new_figure,
-    split_tensors,
 )
-from scratchlab.util.stats import mean_std
+from scratchlab.util.stats import compare, mean_std
 from scratchlab.viz import plot_exp_results
 
 NAME = "dropout"
@@ -97,23 +95,21 @@ def row(run: RunRecord) -> dict:
     }
 
 
-def _versus_best(table: pd.DataFrame, best: float, n_test: int) -> str:
-    """Each other rate's test accuracy and whether it is within noise of the best rate's."""
+def _versus_best(table: pd.DataFrame, best: float) -> str:
+    """Each other rate's test accuracy against the best rate's, with the 95% verdict."""
     top = table[table.dropout == best].test_acc
     parts = []
     for p, part in table.groupby("dropout"):
         if p != best:
-            diff, _, noise = difference_is_noise(part.test_acc, top, n_test)
-            parts.append(f"dropout {p:g} {part.test_acc.mean():.1f}% "
-                         f"({'within noise' if noise else f'{diff:+.1f} points'})")
+            c = compare(part.test_acc, top)
+            parts.append(f"dropout {p:g} {c.mean_a:.1f}% ({c.difference:+.1f} points, "
+                         f"{c.verdict()})")
     return ", ".join(parts)
 
 
-def findings(table: pd.DataFrame, train_size: int, n_test: int) -> list[str]:
-    """Conclusions on over- and underfitting computed from the table (means over seeds).
-
-    `n_test` (the test set's size) gives the noise of an accuracy when there is one seed.
-    """
+def findings(table: pd.DataFrame, train_size: int) -> list[str]:
+    """Conclusions on over- and underfitting from the table (means over seeds; a comparison is
+    "inconclusive" when the 95% intervals over seeds overlap)."""
     cells = table.groupby("dropout")[["train_acc", "test_acc", "gap"]].mean().sort_index()
     p0, p_max = cells.index[0], cells.index[-1]
     best, most_gap = cells.test_acc.idxmax(), cells.gap.idxmax()
@@ -128,14 +124,16 @@ def findings(table: pd.DataFrame, train_size: int, n_test: int) -> list[str]:
         f"{high.gap:.1f} points) and "
         f"training accuracy goes {low.train_acc:.1f}% -> {high.train_acc:.1f}%.",
         f"Best test accuracy: dropout {best:g} ({cells.test_acc[best]:.1f}%); "
-        f"{_versus_best(table, best, n_test)}.",
+        f"{_versus_best(table, best)}.",
         f"Most overfitting (largest gap, {cells.gap[most_gap]:.1f} points): dropout {most_gap:g}.",
     ]
     if least_train != best and cells.test_acc[least_train] < cells.test_acc[best]:
+        c = compare(table[table.dropout == least_train].test_acc,
+                    table[table.dropout == best].test_acc)
         out.append(f"Dropout {least_train:g} underfits: the lowest training accuracy "
                    f"({cells.train_acc[least_train]:.1f}%) "
-                   f"and a test accuracy {cells.test_acc[best] - cells.test_acc[least_train]:.1f} "
-                   "points below the best.")
+                   f"and a test accuracy {-c.difference:.1f} points below the best "
+                   f"({c.verdict()}).")
     else:
         out.append(f"No rate underfits: the lowest training accuracy (dropout {least_train:g}) "
                    "comes with the best test accuracy.")
@@ -189,8 +187,7 @@ class Dropout(Study):
 
     def analyze(self, records: list[RunRecord]) -> StudyResult:
         table = pd.DataFrame([row(r) for r in records])
-        n_test = len(split_tensors(records[0].config, "test")[1])
-        found = findings(table, self.settings.train_size, n_test=n_test)
+        found = findings(table, self.settings.train_size)
         return StudyResult(
             NAME, table, mean_std(table, ["dropout"], METRICS), make_figures(table, records),
             found, settings=asdict(self.settings), notes=[
