@@ -33,13 +33,13 @@ import torch
 import yaml
 
 from common import device_name, record, synchronize
+from scratchlab.data.transforms import tta_views
 from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.experiments import ExperimentConfig, RunData, build_trainer
 from scratchlab.experiments.config import SECTION_OF
 from scratchlab.experiments.recipes import recipe_config, recipe_names
 from scratchlab.experiments.run_data import fast_tensors
 from scratchlab.training.accel import FastTrainer, make_fast_loaders
-from scratchlab.training.accel.fast_data import tta_views
 from scratchlab.util import resolve_device, seed_everything
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,18 +13,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from torch import nn
 
+from scratchlab.data.transforms import batch_cutout, channel_stats, tta_views
 from scratchlab.errors import ConfigError
 from scratchlab.models import build_model
 from scratchlab.models.fastcnn import FastCNN, WhiteningConv
 from scratchlab.training import Callback, TensorLoader
 from scratchlab.training.accel.fast import FastSettings, FastTrainer, compiled, make_fast_loaders
-from scratchlab.training.accel.fast_data import (
-    FastLoader,
-    batch_cutout,
-    channel_stats,
-    tta_logits,
-    tta_views,
-)
+from scratchlab.training.accel.fast_data import FastLoader
 from scratchlab.training.accel.fast_optim import Lookahead, ema_decay, lr_factor, sgd_param_groups
 from scratchlab.training.accel.fast_settings import from_airbench
 from scratchlab.util import seed_everything
@@ -206,6 +201,10 @@ def test_tta_is_the_documented_weighted_mean_of_six_views():
         return 0.5 * net(v) + 0.5 * net(v.flip(-1))
 
     expected = 0.5 * mirror(x) + 0.25 * mirror(up) + 0.25 * mirror(down)
+
+    def tta_logits(forward, x, level):
+        return sum(w * forward(v) for w, v in tta_views(x, level))
+
     torch.testing.assert_close(tta_logits(net, x, 2), expected)
     torch.testing.assert_close(tta_logits(net, x, 1), mirror(x))
     torch.testing.assert_close(tta_logits(net, x, 0), net(x))

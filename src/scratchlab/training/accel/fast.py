@@ -1,10 +1,6 @@
 """`FastTrainer`: airbench-style training of an image classifier on device-resident data.
 
-What it adds to `ClassifierTrainer` (each a `FastSettings` field, see docs/fast-cifar.md): Nesterov
-SGD with a per-step warm-up/decay schedule and a higher rate for BatchNorm parameters; the
-patch-whitening first layer fitted to the training images, its bias trained for the first epochs
-only; Lookahead/EMA weight averaging; test-time augmentation at the last epoch. Nothing in a
-training step reads a value back to the host: the loop reads losses once per epoch.
+What it adds to `ClassifierTrainer` is the `FastSettings` fields; no step waits for the host.
 """
 
 from __future__ import annotations
@@ -15,7 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from scratchlab.training.accel.fast_data import FastLoader, channel_stats, tta_views
+from scratchlab.data.transforms import channel_stats, tta_views
+from scratchlab.training.accel.fast_data import FastLoader
 from scratchlab.training.accel.fast_optim import Lookahead, build_sgd, ema_decay, lr_factor, set_lr
 from scratchlab.training.accel.fast_settings import FastSettings
 from scratchlab.training.callbacks import Callback
@@ -27,11 +24,7 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 
 
 def compiled(model: nn.Module, mode: str = "default") -> Callable:
-    """`torch.compile(model, mode=mode, dynamic=False)`, made once per model and mode.
-
-    The wrapper is kept on the model, so trainers made anew for each run of the same model (as
-    the speed benchmark does) reuse its compiled graphs instead of compiling again.
-    """
+    """`torch.compile(model, mode=mode, dynamic=False)`, kept on the model for later trainers."""
     cache = model.__dict__.setdefault("_compiled_forward", {})
     if mode not in cache:
         cache[mode] = torch.compile(model, mode=mode, dynamic=False)
@@ -52,17 +45,11 @@ def make_fast_loaders(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torc
 
 
 class FastTrainer(ClassifierTrainer):
-    """Trains a classifier the airbench way (see the module docstring); `fit` returns a `FitResult`.
+    """Trains a classifier the airbench way (see the module docstring).
 
     Args:
-        model: the classifier; it may offer `init_whiten(images)` (fitted at the start of `fit`
-            to the first `whiten_samples` training images) and `set_whiten_bias_trainable(bool)`
-            (called every epoch), as `FastCNN` does.
-        settings: the recipe's own settings.
-        lr, reg, momentum: SGD's learning rate on the batch-mean loss, L2 coefficient and
-            momentum, in the units of every trainer (`fast_optim.from_airbench` converts).
-        label_smoothing, precision, channels_last, device, callbacks: as `ClassifierTrainer`.
-        compile, compile_mode: `torch.compile` the model (made once per model and mode).
+        model: may offer `init_whiten(images)` and `set_whiten_bias_trainable(bool)` (`FastCNN`).
+        lr, reg, momentum: SGD's rate on the batch-mean loss, L2 coefficient and momentum.
 
     Attributes:
         final_plain_acc: accuracy (percent) of the last evaluation without test-time augmentation.
@@ -91,8 +78,7 @@ class FastTrainer(ClassifierTrainer):
         self.plain: list[Any] = [0, []]  # images seen, correct counts of the plain view
 
     def fit(self, dl_train: Any, dl_test: Any, num_epochs: int, **kw: Any) -> FitResult:
-        """As `Trainer.fit`; the schedule spans `num_epochs` epochs of at most `max_batches`
-        steps."""
+        """`Trainer.fit`; the schedule spans `num_epochs` epochs of at most `max_batches` steps."""
         self.num_epochs = num_epochs
         self.steps_per_epoch = num_batches(dl_train, kw.get("max_batches")) or 0
         self.lookahead = None

@@ -15,7 +15,7 @@ import torch
 
 from scratchlab.data.transforms import (
     batch_alternating_flip,
-    batch_crop,
+    batch_cutout,
     batch_random_crop,
     batch_random_flip,
     flip_mask,
@@ -24,31 +24,6 @@ from scratchlab.data.transforms import (
 from scratchlab.errors import ConfigError, ShapeError
 
 FLIPS = ("none", "random", "alternating")
-
-
-def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std of images (N, C, H, W), in [0, 1] units for uint8 input."""
-    x = images.float()
-    if not images.is_floating_point():
-        x = x / 255
-    dims = (0, 2, 3)
-    return x.mean(dim=dims), x.std(dim=dims).clamp_min(1e-8)
-
-
-def batch_cutout(x: torch.Tensor, size: int,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """Zero one random `size` x `size` square, lying wholly inside the image, in each image."""
-    n, _, h, w = x.shape
-    if not 0 < size <= min(h, w):
-        raise ConfigError(f"cutout size must be in 1..{min(h, w)}, got {size}")
-    device = generator.device if generator is not None else x.device
-    top = torch.randint(0, h - size + 1, (n,), generator=generator, device=device).to(x.device)
-    left = torch.randint(0, w - size + 1, (n,), generator=generator, device=device).to(x.device)
-    rows = torch.arange(h, device=x.device).view(1, h) - top.view(n, 1)
-    cols = torch.arange(w, device=x.device).view(1, w) - left.view(n, 1)
-    in_rows = ((rows >= 0) & (rows < size)).view(n, 1, h, 1)
-    inside = in_rows & ((cols >= 0) & (cols < size)).view(n, 1, 1, w)
-    return x.masked_fill(inside, 0)
 
 
 class FastLoader:
@@ -150,31 +125,3 @@ class FastLoader:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
         self.epoch = state["epoch"]
-
-
-def tta_views(x: torch.Tensor, level: int) -> list[tuple[float, torch.Tensor]]:
-    """Weighted test-time views of a batch; the first is `x` itself, the weights sum to 1.
-
-    Level 0: the image. Level 1: image and mirror, 1/2 each. Level 2 (airbench): mirror pairs of
-    the image (weight 1/2) and of its two diagonal one-pixel translations (1/4 each).
-    """
-    if level not in (0, 1, 2):
-        raise ConfigError(f"tta_level must be 0, 1 or 2, got {level!r}")
-    if level == 0:
-        return [(1.0, x)]
-    views = [x]
-    if level == 2:
-        n = len(x)
-        zeros = torch.zeros(n, dtype=torch.long, device=x.device)
-        twos = torch.full((n,), 2, dtype=torch.long, device=x.device)
-        views += [batch_crop(x, 1, zeros, zeros), batch_crop(x, 1, twos, twos)]
-    weights = [0.25, 0.125, 0.125] if level == 2 else [0.5]
-    out: list[tuple[float, torch.Tensor]] = []
-    for weight, view in zip(weights, views, strict=True):
-        out += [(weight, view), (weight, view.flip(-1))]
-    return out
-
-
-def tta_logits(forward: Any, x: torch.Tensor, level: int) -> torch.Tensor:
-    """The weighted mean of `forward` over the test-time views of `x` (float32)."""
-    return sum(w * forward(v).float() for w, v in tta_views(x, level))  # type: ignore[return-value]
