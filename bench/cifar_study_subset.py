@@ -2,7 +2,7 @@
 
 The GPU machine accepts at most 64 MiB of files per call, and `cifar10-jpeg.npz` alone is 56 MB.
 A study run draws `train_limit` and `test_limit` class-balanced images with its seed
-(`experiments.run_data.balanced_subset`); this writes exactly those images, in that order, to a
+(`data.balanced_subset`); this writes exactly those images, in that order, to a
 new `cifar10-jpeg.npz` (about 33 MB for 30,000 + 5,000), and checks that a run given the new
 file loads the same tensors as one given the original.
 
@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scratchlab.data import get_dataset
-from scratchlab.experiments.run_data import balanced_subset
+from scratchlab.data import balanced_subset, get_dataset
 
 
 def cut(source: Path, target: Path, limits: dict[str, int], seed: int) -> None:

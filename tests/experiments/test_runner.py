@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from scratchlab.data import balanced_subset
 from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.experiments import (
     ExperimentConfig,
@@ -12,7 +13,6 @@ from scratchlab.experiments import (
     run_configs,
     run_experiment,
 )
-from scratchlab.experiments.run_data import balanced_subset
 from scratchlab.training import load_checkpoint
 
 

@@ -1,4 +1,5 @@
-"""`LabeledTensorDataset`: a classification split held as two tensors, images and labels."""
+"""`LabeledTensorDataset`: a classification split held as two tensors, images and labels; and
+`balanced_subset`, a seeded class-balanced subset of such tensors."""
 
 from __future__ import annotations
 
@@ -90,3 +91,21 @@ class LabeledTensorDataset(TensorDataset):
 def class_counts(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Number of examples of each class."""
     return torch.bincount(y.long().cpu(), minlength=num_classes)
+
+
+def balanced_subset(
+        x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` samples with classes as equal as possible, drawn with `seed`, in a shuffled order."""
+    if n >= len(y):
+        return x, y
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(y), generator=generator)
+    y_cpu = y.cpu()[order]
+    rank = torch.zeros_like(y_cpu)
+    for label in y_cpu.unique():
+        where = y_cpu == label
+        rank[where] = torch.arange(int(where.sum()))
+    # Round-robin over classes: all first samples of each class, then all second ones, ...
+    keep = order[torch.argsort(rank * (int(y_cpu.max()) + 1) + y_cpu, stable=True)[:n]]
+    keep = keep.to(y.device)
+    return x[keep], y[keep]

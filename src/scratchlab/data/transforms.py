@@ -5,13 +5,14 @@ Per image (for a DataLoader): `ToImage`, `ToTensor`, `ToDtype`, `Normalize`, `Ra
 
 Per batch (N, C, H, W), vectorised and device-agnostic (CPU or CUDA), for device-resident
 training: `batch_crop`, `batch_random_crop`, `batch_random_flip`, `flip_mask`,
-`batch_alternating_flip`, `batch_cutout`, `normalize`, `channel_stats`, and the test-time views
-`tta_views`.
+`batch_alternating_flip`, `batch_cutout`, `normalize`, `channel_stats`, the test-time views
+`tta_views`, and `make_augmentation` (named batch augmentations as one transform).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -184,3 +185,24 @@ def tta_views(x: torch.Tensor, level: int) -> list[tuple[float, torch.Tensor]]:
     for weight, view in zip(weights, views, strict=True):
         out += [(weight, view), (weight, view.flip(-1))]
     return out
+
+
+def make_augmentation(names: list[str], generator: torch.Generator | None = None
+                      ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A batch transform applying the named augmentations in order (random draws from
+    `generator`, default torch's global one)."""
+    steps = []
+    for name in names:
+        if name == "crop":
+            steps.append(functools.partial(batch_random_crop, padding=4, generator=generator))
+        elif name == "flip":
+            steps.append(functools.partial(batch_random_flip, generator=generator))
+        else:  # validated by the config; kept for direct callers
+            raise ConfigError(f"unknown augmentation {name!r}; use crop or flip")
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        for step in steps:
+            x = step(x)
+        return x
+
+    return augment

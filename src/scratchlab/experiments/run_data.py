@@ -2,19 +2,18 @@
 
 `load_run_data(config, device)` gives `TensorLoader`s (normalised and augmented as the config
 says) for the classic trainer and the from-scratch engine, and the device-resident
-`FastLoader`s for trainer fast. `balanced_subset` draws class-balanced limits.
+`FastLoader`s for trainer fast.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from scratchlab.data import dataset_options, get_dataset
-from scratchlab.data.transforms import batch_random_crop, batch_random_flip
+from scratchlab.data import balanced_subset, dataset_options, get_dataset
+from scratchlab.data.transforms import make_augmentation
 from scratchlab.errors import ConfigError
 from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.training import TensorLoader
@@ -30,24 +29,6 @@ class RunData:
     input_shape: tuple[int, ...]
     num_classes: int
     classes: list[str]
-
-
-def balanced_subset(
-        x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """`n` samples with classes as equal as possible, drawn with `seed`, in a shuffled order."""
-    if n >= len(y):
-        return x, y
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(y), generator=generator)
-    y_cpu = y.cpu()[order]
-    rank = torch.zeros_like(y_cpu)
-    for label in y_cpu.unique():
-        where = y_cpu == label
-        rank[where] = torch.arange(int(where.sum()))
-    # Round-robin over classes: all first samples of each class, then all second ones, ...
-    keep = order[torch.argsort(rank * (int(y_cpu.max()) + 1) + y_cpu, stable=True)[:n]]
-    keep = keep.to(y.device)
-    return x[keep], y[keep]
 
 
 def load_split(config: ExperimentConfig, split: str, count: int | None, target: torch.device,
@@ -121,23 +102,3 @@ def _fast_data(config: ExperimentConfig, device: torch.device) -> RunData:
         bf16=config.speed.precision == "bf16", channels_last=config.speed.channels_last,
         seed=config.seed)
     return RunData(train, test, tuple(x_train.shape[1:]), len(classes), classes)
-
-
-def make_augmentation(names: list[str], generator: torch.Generator | None = None):
-    """A batch transform applying the named augmentations in order (random draws from
-    `generator`, default torch's global one)."""
-    steps = []
-    for name in names:
-        if name == "crop":
-            steps.append(functools.partial(batch_random_crop, padding=4, generator=generator))
-        elif name == "flip":
-            steps.append(functools.partial(batch_random_flip, generator=generator))
-        else:  # validated by the config; kept for direct callers
-            raise ConfigError(f"unknown augmentation {name!r}; use crop or flip")
-
-    def augment(x: torch.Tensor) -> torch.Tensor:
-        for step in steps:
-            x = step(x)
-        return x
-
-    return augment
