@@ -47,7 +47,7 @@ class CnnArchitecture(Study):
     """The study (see the module docstring and `run` for its options)."""
 
     name, description = NAME, DESCRIPTION
-    full_seeds, quick_seeds = 1, 1
+    full_seeds, quick_seeds = 5, 1
     option_names = ("jobs", "search", "spec", "data_root", "experiments", "report_only",
                     *PYTHON_ONLY)
 
