@@ -4,6 +4,9 @@
 #   fast      bench/cifar_speed.py: the cifar10-fast recipe, eager, $RUNS runs (default 10)
 #   study     the inductive-bias study in full mode (5 seeds), timed; its output folder is
 #             packed into $OUT/inductive-bias.tar.gz
+#   cnn       the cnn-architecture study in full mode (5 seeds) for at most $CNN_LIMIT seconds
+#             (default 560), packed into $OUT/cnn-architecture.tar.gz; with $CNN_RESUME (such a
+#             tarball from an earlier call) it continues that study: finished runs are reused
 #   baseline  the same three from an older tree in $BASELINE (default .devdata/old, made with
 #             `git archive REV src bench | tar -x -C .devdata/old`), printed, not recorded
 #
@@ -52,6 +55,11 @@ for step in "${STEPS[@]}"; do
         study) time "$PY" -m scratchlab -q study inductive-bias --device cuda \
                    --out "$OUT/inductive-bias"
                tar -czf "$OUT/inductive-bias.tar.gz" -C "$OUT" inductive-bias ;;
+        cnn) [ -n "${CNN_RESUME:-}" ] && tar -xzf "$CNN_RESUME" -C "$OUT"
+             time timeout "${CNN_LIMIT:-560}" "$PY" -m scratchlab -q study cnn-architecture \
+                 --device cuda --seeds 5 --out "$OUT/cnn-architecture"
+             tar -czf "$OUT/cnn-architecture.tar.gz" -C "$OUT" cnn-architecture \
+                 && rm -rf "$OUT/cnn-architecture" ;;
         baseline) base=${BASELINE:-.devdata/old}
             ( cd "$base" && export PYTHONPATH="$PWD/src:${PYTHONPATH#*:}" \
               && "$PY" bench/trainer_overhead.py --device cuda --epochs 3 --repeats 7 \
