@@ -1,11 +1,4 @@
-"""Experiments: one config per run, many runs, sweeps, stored records, tables and reports.
-
-    config -> run_experiment / run_configs -> RunRecord (<out_dir>/<run_name>.json) -> tables,
-    plots, reports
-
-Names load on first use, so `scratchlab --help` and reading results stay fast (the `.pyi` stub
-beside this file lists them for editors).
-"""
+"""Experiments: configs, runs, sweeps, stored records, tables and reports (loaded on first use)."""
 
 import lazy_loader
 

@@ -1,12 +1,7 @@
 """Runs that can train together go to the batched trainer (`training.accel.BatchedTrainer`).
 
-`run_batched(configs, mode, collect)` groups configs that differ only in what the batched
-trainer varies per model (`PER_RUN`), builds each run as `train_run` does, splits groups by
-architecture and data size, trains them and hands each `RunRecord` to `collect` (checkpoints are
-written here, in the single trainer's format). A group interrupted before it finished trains
-again in full. `auto` batches groups of at least 2 runs of models under `MAX_AUTO_PARAMS`
-parameters; `on` every run it can (with CPU worker processes, `split_for_workers` cuts the
-groups into parts for them). Runs it cannot train (`config_obstacle`) are returned.
+A group's configs differ only in `PER_RUN` fields; `auto` batches groups of at least 2 runs of
+models under `MAX_AUTO_PARAMS` parameters, `on` every run it can.
 """
 
 from __future__ import annotations
@@ -95,10 +90,7 @@ class Prepared:
 
 
 def prepare(config: ExperimentConfig, pool: TensorPool | None = None) -> Prepared:
-    """Data, model and optimizer of a run, drawn from the global RNG in `train_run`'s order.
-
-    With a `pool`, data equal to an earlier run's is replaced by that run's tensors (kept once).
-    """
+    """Data, model and optimizer of a run in `train_run`'s RNG order (`pool`: equal data once)."""
     seed_everything(config.seed)
     device = resolve_device(config.device)
     data = load_run_data(config, device)
@@ -116,8 +108,7 @@ def smallest_group(mode: str) -> int:
 
 def candidate_groups(configs: list[ExperimentConfig],
                      mode: str) -> tuple[list[list[ExperimentConfig]], list[ExperimentConfig]]:
-    """The runs that may train together, grouped by `batch_key` (groups of at least
-    `smallest_group(mode)` runs), and the configs to run one by one."""
+    """Groups by `batch_key` of at least `smallest_group(mode)` runs, and the runs alone."""
     singles: list[ExperimentConfig] = []
     candidates: dict[str, list[ExperimentConfig]] = defaultdict(list)
     for config in configs:
@@ -185,13 +176,9 @@ def run_batched(configs: list[ExperimentConfig], mode: str, collect: Callable[[R
 
 def split_for_workers(configs: list[ExperimentConfig], mode: str, jobs: int, parts_per_job: int = 8
                       ) -> tuple[list[list[ExperimentConfig]], list[ExperimentConfig]]:
-    """About `parts_per_job * jobs` parts of equal work (epochs x training samples) for `jobs`
-    worker processes, largest first, and the runs to run one by one.
+    """Parts of about equal work (epochs x samples) for `jobs` workers, largest first; runs alone.
 
-    Each candidate group is cut into consecutive chunks (its runs sorted by data size, so runs that
-    can share a batched group stay together); a run's result does not depend on which runs it
-    trains with, so chunks give the results the whole group gives. Many small parts keep every
-    worker busy to the end although the work of a run is only estimated.
+    A run's result does not depend on its group, so parts give what the whole group gives.
     """
     groups, singles = candidate_groups(configs, mode)
 
@@ -218,8 +205,7 @@ def split_for_workers(configs: list[ExperimentConfig], mode: str, jobs: int, par
 
 def run_part(config_data: list[dict[str, Any]], mode: str,
              threads: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """In a worker process: `run_batched` on one part (configs as dicts); the records (as dicts)
-    and the runs left over."""
+    """In a worker: `run_batched` on one part, dicts in and out: records and runs left over."""
     torch.set_num_threads(threads)
     records: list[RunRecord] = []
     rest = run_batched([ExperimentConfig.load(c) for c in config_data], mode, records.append)
@@ -279,8 +265,7 @@ def _record(p: Prepared, fit: FitResult, outcome: ModelOutcome,
 
 def _save_checkpoints(p: Prepared, fit: FitResult, outcome: ModelOutcome,
                       per_epoch: list[float]) -> None:
-    """`_last.pt` in the single trainer's format (a single run resumes from it), `_best.pt`
-    and the course's file."""
+    """`_last.pt` in the single trainer's format (resumable alone), `_best.pt`, `<run>.pt`."""
     files = checkpoint_files(p.config)
     atomic_write_json(checkpoint_config_path(p.config), p.config.to_dict())
     best_acc = fit.best_test_acc if fit.test_acc else None

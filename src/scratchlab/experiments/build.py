@@ -1,10 +1,4 @@
-"""From a config to what trains: the model, its optimizer and schedule, and the trainer.
-
-`build_trainer` is the one place a run's trainer is chosen: the from-scratch engine trains with
-`LayerTrainer`; a torch model with `ClassifierTrainer`, or with the speed path the config asks
-for (`TRAINERS`, all from `training.accel`); a run sharing its GPU with other threads gets the
-launch pacing of `accel.launch`.
-"""
+"""From a config to what trains: the model, its optimizer and schedule, and the trainer."""
 
 from __future__ import annotations
 

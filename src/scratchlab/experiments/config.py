@@ -1,15 +1,6 @@
 """`ExperimentConfig`: everything one run needs, in sections, each field with its unit.
 
-    ExperimentConfig.create(run_name="exp1_1", filters_per_layer=[32], epochs=5)   # flat keys
-    ExperimentConfig.create(run_name="exp1_1", model={"filters_per_layer": [32]})  # or sections
-    config.optim.lr, config.budget.epochs, config.flat()["lr"]
-
-Sections: `data`, `model`, `optim`, `budget`, `speed` and `fast` (the fast recipe's own settings);
-the run's identity (`run_name`, `out_dir`, `seed`, `device`, `trainer`, `tensorboard`) stays at
-the top. Every field name is unique across sections, so the classic flat flags and YAML keys map
-onto them. `lr` and `reg` mean the same under every trainer. Unknown or invalid fields are
-errors; so is a field given by the user that the chosen model family or trainer does not read
-(`config_checks`). This module imports no torch.
+Field names are unique across sections, so flat names work everywhere. No torch here.
 """
 
 from __future__ import annotations
@@ -81,17 +72,12 @@ class ExperimentConfig(BaseModel):
 
     @classmethod
     def create(cls, **fields: Any) -> ExperimentConfig:
-        """Validate `fields` (flat keys or sections); errors are one `ConfigError`.
-
-        Every field given must be read by the chosen trainer and model family
-        (`config_checks.check_fields_read`).
-        """
+        """Validate `fields` (flat or in sections), refusing unread ones, into one `ConfigError`."""
         return cls.checked(fields, given_fields(fields))
 
     @classmethod
     def checked(cls, fields: dict[str, Any], given: set[str]) -> ExperimentConfig:
-        """Validate `fields`, refusing those in `given` (flat names) that the run does not read
-        (a recipe's own fields are not the user's: `given` holds the overrides)."""
+        """Validate `fields`, refusing those in `given` (the user's, not a recipe's) it ignores."""
         from scratchlab.experiments.config_checks import check_consistent, check_fields_read
 
         config = cls.load(fields)

@@ -1,10 +1,4 @@
-"""Rules a config must follow beyond each field's own range.
-
-- `check_consistent`: combinations that cannot train (e.g. cuda_graph with SGD).
-- `check_fields_read`: a field the user gave that the chosen trainer, engine, optimizer or model
-  family does not read is an error naming the field and what ignores it (run names then carry
-  only fields that shape the run).
-"""
+"""Rules beyond each field's own range: fields that cannot train together, fields a run ignores."""
 
 from __future__ import annotations
 

@@ -16,10 +16,9 @@ import scratchlab
 
 @cache
 def git_commit() -> str | None:
-    """The commit of the scratchlab checkout in use (with '+dirty' for local changes), or None.
+    """The checkout's commit (with '+dirty' for local changes), or None.
 
-    A copy of the tree without its git folder (a machine the tree was sent to) names its commit
-    in `$SCRATCHLAB_GIT_COMMIT`.
+    `$SCRATCHLAB_GIT_COMMIT` wins (a copy of the tree without its git folder sets it).
     """
     if os.environ.get("SCRATCHLAB_GIT_COMMIT"):
         return os.environ["SCRATCHLAB_GIT_COMMIT"]

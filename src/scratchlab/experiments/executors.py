@@ -1,14 +1,7 @@
 """Where runs execute: in this process, in local worker processes, in threads, or as Ray tasks.
 
-Every executor trains with `run.train_run` and hands each run's `RunRecord` back to the caller
-(across processes and machines as its JSON), so the driver writes every results file, also when
-Ray workers run on other machines with other folders. A failing run becomes a failed record.
-
-`threads` runs `jobs` runs at once in this process, each on its own CUDA stream, so the kernels of
-small runs overlap on one GPU (worker processes only take turns on it). Runs build their models
-one at a time (`accel.SETUP_LOCK`), so initial weights, data order and augmentation are those of
-the run alone; dropout draws from the device's shared generator interleave, so threaded runs
-with dropout are not bitwise repeatable.
+Every executor hands each run's `RunRecord` back to this process, which writes the results files;
+a failing run becomes a failed record.
 """
 
 from __future__ import annotations
@@ -30,8 +23,7 @@ Collect = Callable[[RunRecord], None]
 
 def run_one(config_data: dict[str, Any], verbose: bool = False,
             threads: int | None = None) -> dict[str, Any]:
-    """Train one config (given as a dict) and return its record as a dict; never raises for a
-    run's own failure. Runs in worker processes and Ray tasks."""
+    """A config dict's record as a dict (failed on a run's own error); for workers and Ray."""
     if threads:
         import torch
 
@@ -72,8 +64,7 @@ def execute(todo: Sequence[ExperimentConfig], collect: Collect, executor: str = 
 
 def in_processes(fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]], jobs: int,
                  collect: Callable[[Any], None]) -> None:
-    """`fn(*args, threads)` for every `args` of `calls` in `jobs` spawned worker processes (each
-    with its share of the cores), results to `collect` as they finish."""
+    """`fn(*args, threads)` per `args` of `calls` in `jobs` spawned processes, into `collect`."""
     threads = threads_per_worker(jobs)
     context = multiprocessing.get_context("spawn")  # fresh interpreters: safe with CUDA, threads
     with futures.ProcessPoolExecutor(max_workers=min(jobs, len(calls)) or 1,

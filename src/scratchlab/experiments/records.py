@@ -1,14 +1,6 @@
-"""`RunRecord`: the one result shape of a run, and its versioned JSON file
-`<out_dir>/<run_name>.json`.
+"""`RunRecord`: the one result shape of a run, and its versioned file `<out_dir>/<run_name>.json`.
 
-    {"schema": 2, "config": {...}, "results": {num_epochs, train_loss, train_acc, test_loss,
-     test_acc}, "status": "ok", "error": null, "summary": {...}, "timings": {...},
-     "env": {...}, "commit": "..."}
-
-`load_record(path)` reads one file (also the flat files written before schema 2) and names a bad
-file in a one-line `ConfigError`; `find_records(dir)` is the one rule for which files under a
-folder are results; `load_experiment(path)` is the classic `(config, FitResult)` wrapper. This
-module imports no torch, so listing results stays fast.
+No torch here, so listing results stays fast.
 """
 
 from __future__ import annotations
@@ -143,10 +135,7 @@ def read_json(path: str | Path, what: str) -> Any:
 
 
 def find_records(directory: str | Path, pattern: str = "*") -> list[Path]:
-    """Results files under `directory` (any depth) whose run name matches the glob `pattern`.
-
-    Checkpoint folders and the other JSON files runs and sweeps write are left out.
-    """
+    """Results files under `directory` (any depth, no checkpoints) whose run name fits `pattern`."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ConfigError(f"results folder {directory} does not exist; run an experiment or "

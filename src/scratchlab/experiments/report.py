@@ -1,9 +1,4 @@
-"""The HTML report of a results folder: per sweep, the shared config, a results table and curves.
-
-Every results file under the folder counts (`records.find_records`, any depth), grouped by the
-folder it lies in and, within a folder, by the sweeps whose manifests (`*.sweep.json`) name it.
-A group of many runs shows its summary per group of seeds and at most `MAX_CURVES` curves.
-"""
+"""The HTML report of a results folder: per folder and sweep, the shared config, a table, curves."""
 
 from __future__ import annotations
 
@@ -21,8 +16,7 @@ MAX_ROWS = 200  # a section lists its runs one by one up to this many, else per 
 
 
 def sweep_groups(directory: Path) -> dict[str, list[str] | None]:
-    """Sweep name -> its run names, from the `*.sweep.json` manifests; `{"all runs": None}`
-    without any."""
+    """Sweep name -> run names, from `*.sweep.json` manifests (`{"all runs": None}` without)."""
     groups: dict[str, list[str] | None] = {}
     for manifest in sorted(directory.glob("*.sweep.json")):
         try:

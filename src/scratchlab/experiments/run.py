@@ -1,10 +1,6 @@
 """One run from config to `RunRecord`: `run_experiment(config)` and the pieces executors share.
 
-    config -> seed -> data (run_data) -> model + trainer (build) -> Trainer.fit -> RunRecord
-
-`train_run` trains (resuming from the run's checkpoint) and returns the record without writing
-it, so an executor can send it back to the process that writes results; `run_experiment` also
-writes `<out_dir>/<run_name>.json`. `load_model` rebuilds a run's trained model.
+`train_run` returns the record unwritten (an executor sends it back); `run_experiment` writes it.
 """
 
 from __future__ import annotations
@@ -89,10 +85,7 @@ def check_resumable(config: ExperimentConfig) -> None:
 
 
 def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = True) -> RunRecord:
-    """Train one run and write its results file atomically; a rerun resumes from its checkpoint.
-
-    Raises ScratchlabError subclasses for user errors (bad config, missing data, NaN loss).
-    """
+    """Train one run and write its results file; a rerun resumes. User errors: `ScratchlabError`."""
     config = as_config(config)
     context = dd.setup(config.device) if config.speed.ddp else None
     try:
@@ -184,12 +177,7 @@ def early_stopping(config: ExperimentConfig) -> EarlyStopping | None:
 
 def load_model(run: RunRecord | str | Path, which: str = "last",
                device: str | torch.device = "cpu") -> Any:
-    """The trained model of a run: rebuilt from its config, weights from its checkpoint.
-
-    Args:
-        run: the run's record or its `<run_name>.json`.
-        which: `last` (end of training) or `best` (best test accuracy).
-    """
+    """A run's model, rebuilt from its config, with its `last` or `best` checkpoint's weights."""
     record = run if isinstance(run, RunRecord) else load_record(run)
     config = record.config
     if which not in ("last", "best"):
@@ -208,8 +196,7 @@ def load_model(run: RunRecord | str | Path, which: str = "last",
 
 
 def is_finished(config: ExperimentConfig) -> RunRecord | None:
-    """The run's record when its results file exists, succeeded and holds this config (up to
-    where it ran: folder, data location, device and speed-only switches)."""
+    """The run's record if its results file succeeded with this config (see `same_run`)."""
     path = result_path(config)
     if not path.exists():
         return None

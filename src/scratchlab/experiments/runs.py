@@ -1,10 +1,7 @@
 """`run_configs(configs, ...)`: many runs, each once, as `RunRecord`s in the order of `configs`.
 
-Finished runs (a results file that succeeded with this very config) are read back (`cached`);
-runs that can train together go to the batched trainer (`batched`); the rest go to an executor
-(`executors`). This process writes every results file as the records come back, so nothing is
-lost to a worker's disk, and a failing run is recorded without stopping the others (unless
-`fail_fast`).
+Finished runs are read back, others go to `batched` or `executors`; this process writes every
+results file.
 """
 
 from __future__ import annotations
@@ -39,21 +36,12 @@ def run_configs(configs: Sequence[ExperimentConfig], executor: str = "local", jo
     """Run every unfinished config; one record per config (done, cached or failed), in order.
 
     Args:
-        executor: `local` (this process, or `jobs` worker processes), `threads` (`jobs` runs
-            sharing one GPU) or `ray`.
-        jobs: runs at a time (local, threads).
+        executor: `local`, `threads` or `ray` (`executors`), running `jobs` runs at a time.
         fail_fast: stop at the first failing run (a `ScratchlabError`).
         address, gpus_per_run: the Ray cluster and the GPUs each Ray task reserves.
         on_record: called with each record as it is written (cached ones first).
-        batched: `auto` trains runs that differ only in seed, learning rate, momentum, weight
-            decay, epochs, early stopping or data options together (groups of >= 2 models under
-            1M parameters; `experiments.batched`) where that pays: on a GPU, and on a CPU with
-            `jobs=1` (with several CPU worker processes, runs alone are as fast or faster); `on`
-            does so wherever it can (on a CPU with `jobs > 1`, parts of the groups go to the
-            worker processes); `off` runs each config alone.
-        restart_changed: a run whose checkpoint another config wrote starts over (its stale
-            checkpoints are deleted) instead of failing; studies, whose code may have changed
-            since, use this.
+        batched: `auto` (where it pays), `on` or `off`: train runs together (docs/speed.md).
+        restart_changed: start over, not fail, a run whose checkpoint another config wrote.
     """
     _check(configs, executor, jobs, batched)
     records: dict[Path, RunRecord] = {}
@@ -102,8 +90,7 @@ def _check(configs: Sequence[ExperimentConfig], executor: str, jobs: int, batche
 
 
 def _write(record: RunRecord) -> None:
-    """Write a record; a failed run keeps the successful results file already there (say, of
-    the run before a changed config)."""
+    """Write a record, except a failed one over a successful results file already there."""
     if not record.ok and record.path.exists():
         try:
             if load_record(record.path).ok:
@@ -130,8 +117,7 @@ def _on_cpu(config: ExperimentConfig) -> bool:
 def _batched_in_processes(todo: list[ExperimentConfig], mode: str,
                           collect: Callable[[RunRecord], None],
                           jobs: int) -> list[ExperimentConfig]:
-    """CPU sweeps: the batched groups, cut into parts, train in `jobs` worker processes (one
-    batched trainer each); returns the runs to run one by one."""
+    """CPU sweeps: batched groups cut into parts for `jobs` workers; returns the runs left."""
     parts, rest = batched_path.split_for_workers(todo, mode, jobs)
 
     def handle(result: tuple[list[dict], list[dict]]) -> None:

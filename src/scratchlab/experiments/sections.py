@@ -1,8 +1,4 @@
-"""The sections of an `ExperimentConfig`: data, model, optim, budget and speed.
-
-Every field says its unit or meaning in its description (the CLI shows it in `--help`); the fast
-recipe's own section is `training.accel.fast_settings.FastSettings`. No torch here.
-"""
+"""The sections of an `ExperimentConfig`; each field's description (`--help`) gives its unit."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Tables of stored runs: one row per run, and mean, std and 95% CI over seeds per group.
-
-Reads records through `records` (no torch), so listing and comparing stay fast.
-"""
+"""Tables of stored runs (no torch): one row per run; mean, std and 95% CI over seeds per group."""
 
 from __future__ import annotations
 
@@ -59,8 +56,7 @@ def runs_table(directory: str | Path, pattern: str = "*") -> pd.DataFrame:
 
 
 def aggregate(table: pd.DataFrame, metric: str = "best_test_acc") -> pd.DataFrame:
-    """Mean, std, 95% CI and count of `metric` over seeds, per group of runs that differ only by
-    seed."""
+    """Mean, std, 95% CI and count of `metric` per group of runs that differ only by seed."""
     ok = table[table["status"] == "ok"].copy()
     if ok.empty:
         return pd.DataFrame(columns=["run", "mean", "std", "ci95", "n"])

@@ -1,16 +1,4 @@
-"""Sweeps: a YAML file of shared fields, a grid of varied fields and a number of seeds -> many runs.
-
-    name: exp1_1                  # run-name prefix
-    out_dir: results/exp1_1
-    seeds: 2                      # runs per grid point (seed, seed+1, ...)
-    base: {dataset: cifar10, epochs: 10, pool_every: 2}
-    grid:
-      filters_per_layer: [[32], [64]]
-      layers_per_block: [2, 4, 8, 16]
-
-Each run gets a deterministic name from the prefix and its varied values (`exp1_1_L2_K32`, with
-`_s43` for extra seeds); finished runs are skipped when the sweep is run again.
-"""
+"""Sweeps: a YAML file of shared fields, a grid of varied fields and seeds -> many runs."""
 
 from __future__ import annotations
 
@@ -85,8 +73,7 @@ def format_value(value: Any) -> str:
 
 
 def run_name(prefix: str, config: ExperimentConfig, varied: list[str], seed_suffix: bool) -> str:
-    """`prefix` + classic `_L{L}_K{K}` when either varies + `_{field}{value}` per other varied
-    field (every varied field shapes the run: `create` refuses fields a run does not read)."""
+    """`prefix`, `L{L}_K{K}` if either varies, `{field}{value}` per other varied field, seed."""
     parts = [prefix]
     m, flat = config.model, config.flat()
     if "layers_per_block" in varied or "filters_per_layer" in varied:

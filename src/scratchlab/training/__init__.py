@@ -1,9 +1,4 @@
-"""Training: the trainer loop, its callbacks, results, checkpoints and in-memory loaders.
-
-Speed paths (CUDA graphs, the fast CIFAR recipe, many models at once, data-parallel runs) live in
-`scratchlab.training.accel` and plug into this loop from outside. Names load on first use
-(the `.pyi` stub beside this file lists them for editors).
-"""
+"""Training: the trainer loop, callbacks, results, checkpoints, loaders (speed paths: `accel`)."""
 
 import lazy_loader
 

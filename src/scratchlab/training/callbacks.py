@@ -1,19 +1,7 @@
 """Callbacks: code that observes a `Trainer.fit` and may steer it (`trainer.should_stop = True`).
 
-A callback overrides any of the hooks below; each gets the trainer first. The trainer calls them
-in the order of its callback list. A callback with state to keep across a resume (early
-stopping's best value, the timer's epoch times) returns it from `state_dict` and takes it back
-in `load_state_dict`; the `Checkpoint` callback stores it with the run.
-
-    class PrintLR(Callback):
-        def on_epoch_end(self, trainer, train, test):
-            print(trainer.epochs_done, trainer.optimizer.param_groups[0]["lr"])
-
-    trainer.fit(dl_train, dl_test, 10, callbacks=[PrintLR()])
-
-Built in: `NaNGuard`, `Timer`, `EarlyStopping` (`training.early_stopping`), `Checkpoint`
-(`training.checkpoints`), `EpochPrinter`, `ProgressBar`, `PostEpochFn` and `TensorBoardLogger`
-(`training.tensorboard`).
+Hooks run in the order of the trainer's callback list; state to keep across a resume goes
+through `state_dict`/`load_state_dict`.
 """
 
 from __future__ import annotations
@@ -52,8 +40,7 @@ class Callback:
         """After a train or test pass."""
 
     def on_epoch_end(self, trainer: Trainer, train: EpochResult, test: EpochResult) -> None:
-        """After each epoch; `trainer.history` already holds it and `trainer.epochs_done` counts
-        it."""
+        """After each epoch (already in `trainer.history` and `trainer.epochs_done`)."""
 
     def on_fit_end(self, trainer: Trainer) -> None:
         """After the last epoch (also after an early stop)."""
@@ -72,11 +59,7 @@ def overrides(callback: Callback, hook: str) -> bool:
 
 
 class NaNGuard(Callback):
-    """Stops training with a `TrainingDivergedError` at the first NaN or infinite loss.
-
-    Args:
-        checkpoint: the run's last checkpoint file, named in the message when it exists.
-    """
+    """Raises `TrainingDivergedError` at the first NaN or infinite loss (naming `checkpoint`)."""
 
     def __init__(self, checkpoint: Path | None = None) -> None:
         self.checkpoint = checkpoint
@@ -136,11 +119,7 @@ class EpochPrinter(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per train and test pass with the running loss and accuracy.
-
-    Reading the values waits for the device, so the bar is drawn only on a terminal (and not
-    with `--quiet`): `ProgressBar.wanted()` says whether to add it.
-    """
+    """A tqdm bar per pass of the running loss and accuracy; waits for the device (`wanted`)."""
 
     def __init__(self) -> None:
         self.bar: Any = None

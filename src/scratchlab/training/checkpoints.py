@@ -1,14 +1,7 @@
 """Checkpoints of a run and the `Checkpoint` callback that writes them and resumes from them.
 
-From a prefix such as `runs/exp1/model`:
-- `model_last.pt` after every epoch: everything an exact resume needs (trainer state, the train
-  loader's shuffling state, every random generator);
-- `model_best.pt` whenever test accuracy improves (the same content);
-- `model.pt`, the course's file: `{"best_acc", "ewi", "model_state"}` of the best model so far.
-
-Every file is written atomically (a run killed while saving keeps the previous good file) and
-holds only tensors and plain values, so it loads with `torch.load(..., weights_only=True)`: a
-checkpoint cannot run code.
+Prefix `runs/m` gives `runs/m_last.pt`, `runs/m_best.pt` and the course's `runs/m.pt`; each is
+written atomically and holds only tensors and plain values (`weights_only=True` loads it).
 """
 
 from __future__ import annotations
@@ -59,10 +52,7 @@ class CheckpointFiles:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by scratchlab (tensors and plain values only).
-
-    A missing, damaged or foreign file (one that would need code to load) is a `CheckpointError`.
-    """
+    """A scratchlab checkpoint; a missing, damaged or foreign file is a `CheckpointError`."""
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
@@ -78,13 +68,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 class Checkpoint(Callback):
-    """Writes the run's checkpoints after every epoch; with `resume`, continues from the last one.
-
-    Args:
-        prefix: file prefix (see the module docstring).
-        resume: restore everything from `<prefix>_last.pt` when it exists (else start afresh), so
-            the same call serves the first run and every restart.
-    """
+    """Writes the run's checkpoints every epoch; with `resume`, continues from `_last.pt` if any."""
 
     def __init__(self, prefix: str | Path, resume: bool = False) -> None:
         self.files = CheckpointFiles(prefix)
@@ -134,8 +118,7 @@ class Checkpoint(Callback):
 
 def checkpoint_state(trainer_state: dict[str, Any], loader: Any, best_acc: float | None,
                      epochs_without_improvement: int) -> dict[str, Any]:
-    """The content of `_last.pt`/`_best.pt`: `Trainer.state_dict()`, the train loader's
-    shuffling state, every random generator, and the best test accuracy so far."""
+    """The content of `_last.pt`/`_best.pt`: trainer, loader and RNG states, best accuracy."""
     return {"trainer": trainer_state, "loader": _loader_state(loader), "rng": get_rng_state(),
             "best_acc": best_acc, "ewi": epochs_without_improvement}
 

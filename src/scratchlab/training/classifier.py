@@ -1,5 +1,4 @@
-"""Trainer for any torch.nn.Module that outputs class scores (multi-class, or binary with one
-logit)."""
+"""`ClassifierTrainer`: trains any torch module that outputs class scores, or one logit."""
 
 from __future__ import annotations
 
@@ -19,22 +18,13 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class ClassifierTrainer(Trainer):
-    """Trains a classifier with torch autograd.
+    """Trains a classifier with torch autograd (every argument: docs/training.md).
 
     Args:
-        model: any module returning scores `(N, C)` (C >= 2), or one logit `(N,)`/`(N, 1)`.
-        loss_fn: e.g. `nn.CrossEntropyLoss()`, or `nn.BCEWithLogitsLoss()` for one logit.
-        optimizer: a `torch.optim` optimizer or a `scratchlab.optim` one over `model.parameters()`.
-        device: where to train (default: where the model already is).
-        scheduler: optional LR scheduler, stepped every epoch (or every batch with
-            `scheduler_step="batch"`).
-        precision: `fp32` (default), `bf16` or `fp16` autocast.
-        compile: wrap the model in `torch.compile` (off by default; worth it on a GPU).
-        channels_last: keep image batches in channels-last memory format (faster convs on GPUs).
-        callbacks: callbacks of every `fit` (`training.callbacks`).
+        model: returns scores `(N, C)` (C >= 2), or one logit `(N,)`/`(N, 1)`.
+        precision: `fp32`, `bf16` or `fp16` autocast.
 
-    On a CPU `train_batch` returns python numbers, as the course's trainer does; on a GPU it
-    returns 0-d tensors, so the host does not wait for the device after every batch.
+    Batch results are python numbers on a CPU, 0-d tensors on a GPU (no wait per batch).
     """
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, optimizer: Any,
@@ -72,8 +62,7 @@ class ClassifierTrainer(Trainer):
         return self.batch_result(loss.detach(), self.num_correct(scores, y))
 
     def update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward, loss, backward and optimizer step on zeroed gradients: (loss, number
-        correct)."""
+        """Forward, backward and step on zeroed gradients; returns (loss, number correct)."""
         with self.autocast():
             scores = self.forward(x)
             loss = self.loss(scores, y)

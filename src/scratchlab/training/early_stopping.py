@@ -21,11 +21,7 @@ MONITORS = {"test_loss": "min", "test_acc": "max", "train_loss": "min", "train_a
 class EarlyStopping(Callback):
     """Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs.
 
-    Args:
-        patience: epochs without improvement before stopping.
-        monitor: `test_loss` (default), `test_acc`, `train_loss` or `train_acc`.
-        min_delta: smallest change that counts as an improvement.
-        restore_best: load the best epoch's weights back into the model when training ends.
+    `monitor` is a key of `MONITORS`; `restore_best` loads the best epoch's weights at the end.
     """
 
     patience: int

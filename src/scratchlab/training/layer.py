@@ -13,15 +13,7 @@ from scratchlab.training.results import BatchResult
 
 
 class LayerTrainer(Trainer):
-    """Trains a `scratchlab.scratch` model with a scratch loss and a `scratchlab.optim` optimizer.
-
-    Args:
-        model: a scratch `Layer` (e.g. `scratch.MLP`) returning class scores.
-        loss_fn: a scratch loss layer (e.g. `scratch.CrossEntropyLoss()`).
-        optimizer: a `scratchlab.optim` optimizer over `model.params()`.
-        flatten: flatten each input to `(N, features)` first (what an MLP wants; set False for a
-            scratch CNN).
-    """
+    """Trains a scratch model with a scratch loss and optimizer; `flatten`: inputs to `(N, -1)`."""
 
     def __init__(self, model: Any, loss_fn: Any, optimizer: Any, flatten: bool = True,
                  callbacks: Sequence[Callback] = ()) -> None:

@@ -1,9 +1,4 @@
-"""Batches from tensors that are already in memory, or already on the GPU.
-
-`TensorLoader` yields what `DataLoader(TensorDataset(...))` would (a list of tensors per batch)
-without per-item Python work: one `randperm` per epoch and one gather per tensor per batch.
-`TensorLoader.shard` gives one process of a data-parallel run its rows of every global batch.
-"""
+"""`TensorLoader`: the batches a `DataLoader(TensorDataset(...))` gives, from in-memory tensors."""
 
 from __future__ import annotations
 
@@ -26,18 +21,13 @@ class ShardBatch(list):
 
 
 class TensorLoader:
-    """Minibatches of equally long tensors, shuffled with its own seeded generator.
+    """Minibatches of equally long tensors (kept where they are), shuffled by its own generator.
 
     Args:
-        *tensors: tensors with the same first dimension, e.g. `(x, y)`; kept where they are.
-        batch_size: items per batch.
-        shuffle: draw a new permutation every epoch.
-        drop_last: drop the last incomplete batch.
-        seed: seed of the shuffling generator (default: drawn from torch's global RNG).
-        device: move the tensors there once, up front (default: leave them).
-        transform: optional function applied to each batch's first tensor (e.g. GPU augmentation).
-        transform_generator: the generator `transform` draws from, if it has its own; its state
-            is saved and restored with the shuffling generator's (exact resume).
+        seed: of the shuffling generator (default: drawn from torch's global RNG).
+        device: move the tensors there once, up front.
+        transform: applied to each batch's first tensor (e.g. GPU augmentation).
+        transform_generator: `transform`'s own generator, saved and restored with the shuffling one.
     """
 
     def __init__(
@@ -104,11 +94,7 @@ class TensorLoader:
             yield batch if self.world_size == 1 else ShardBatch(batch, hi - lo)
 
     def shard(self, rank: int, world_size: int) -> TensorLoader:
-        """The share of process `rank` of `world_size`: rows `rank, rank + W, ...` of every batch.
-
-        The shard shares the tensors and the shuffling generator: with the same seed every rank
-        draws the same permutation, so the W shards make up exactly the unsharded global batches.
-        """
+        """Rows `rank, rank + W, ...` of every batch (W = `world_size`; same seed on every rank)."""
         if world_size < 1 or not 0 <= rank < world_size:
             raise ConfigError(f"rank must be in 0..{world_size - 1} for world size {world_size}, "
                               f"got {rank}")

@@ -1,10 +1,6 @@
-"""`Trainer`: the one training loop. `fit` -> `train_epoch`/`test_epoch` ->
-`train_batch`/`test_batch`.
+"""`Trainer`: the one training loop: `fit` -> `*_epoch` -> `train_batch`/`test_batch`.
 
-A subclass implements `train_batch` and `test_batch` (the classic course API) and the loop calls
-them, so an override is what runs. Everything else a fit does (early stopping, checkpoints and
-resume, the NaN guard, timing, printing, progress bars, loggers) is a callback
-(`training.callbacks`); a callback stops a fit by setting `trainer.should_stop = True`.
+Subclasses implement the two batch methods; everything else a fit does is a callback.
 """
 
 from __future__ import annotations
@@ -36,10 +32,7 @@ class Trainer(abc.ABC):
     """Trains and evaluates a model, one batch at a time.
 
     Args:
-        model: what `train_batch` trains (a torch module or a from-scratch layer).
-        optimizer: its optimizer (torch.optim or scratchlab.optim).
-        scheduler: optional learning-rate scheduler, stepped after every epoch (subclasses may
-            step it per batch: `scheduler_step="batch"`).
+        scheduler_step: step `scheduler` every `"epoch"`, or every `"batch"` (in subclasses).
         callbacks: callbacks of every `fit` of this trainer (`fit` takes more).
     """
 
@@ -87,9 +80,6 @@ class Trainer(abc.ABC):
             early_stopping: patience (int) on test loss, or an `EarlyStopping`.
             print_every: print a summary line every this many epochs (0: silent).
             post_epoch_fn: the course's `fn(epoch, train_result, test_result, verbose)`.
-            max_batches: at most this many batches per epoch (train and test).
-            resume: continue from `<checkpoints>_last.pt` when it exists.
-            callbacks: more callbacks, called after the built-in ones.
         """
         if resume and not checkpoints:
             raise ConfigError("resume=True needs checkpoints=<file prefix> to resume from")
@@ -207,8 +197,7 @@ class Trainer(abc.ABC):
 
 
 def load_optimizer_state(optimizer: Any, state: dict[str, Any]) -> None:
-    """Load an optimizer's state keeping each group's learning rate as the optimizer had it: a
-    device tensor stays that tensor (a captured CUDA graph reads it), a float stays a float."""
+    """Load `state`; a tensor `lr` stays the same tensor (CUDA graphs read it), a float a float."""
     groups = getattr(optimizer, "param_groups", None)
     if not isinstance(groups, list):  # scratchlab.optim optimizers
         optimizer.load_state_dict(state)

@@ -1,13 +1,6 @@
 """Results of training as the course's named tuples, with a lossless JSON round trip.
 
-- `BatchResult(loss, num_correct)`: one batch.
-- `EpochResult(losses, accuracy)`: the loss of every batch and the accuracy (percent) of one epoch.
-- `FitResult(num_epochs, train_loss, train_acc, test_loss, test_acc)`: losses per batch over all
-  epochs, accuracies (percent) per epoch.
-
-They unpack (`loss, num_correct = result`) and have `_asdict()`, as the course's types do. Python's
-JSON writes floats with `repr`, which reads back to the same float; NaN and infinities are kept
-(as JSON's NaN/Infinity), since a diverged run is still a result.
+Losses are per batch, accuracies per epoch in percent; NaN and infinities survive the round trip.
 """
 
 from __future__ import annotations
@@ -62,11 +55,7 @@ class _BatchFields(NamedTuple):
 
 
 class BatchResult(_BatchFields, _JsonTuple):
-    """Loss and number of correct predictions of one batch.
-
-    A trainer may return 0-d tensors here so that a GPU need not wait after every batch; `float`
-    and `int` read them, and the loop reads them once per epoch.
-    """
+    """Loss and number of correct predictions of one batch (numbers, or 0-d device tensors)."""
 
     __slots__ = ()
 
@@ -95,10 +84,7 @@ class _FitFields(NamedTuple):
 
 
 class FitResult(_FitFields, _JsonTuple):
-    """A whole run: losses per batch over all epochs, accuracies (percent) per epoch.
-
-    Immutable like the course's named tuple: `with_epoch` returns a longer result.
-    """
+    """A whole run: losses per batch over all epochs, accuracies (percent) per epoch; immutable."""
 
     __slots__ = ()
 

@@ -1,8 +1,4 @@
-"""`TensorBoardLogger`: a callback that writes a fit's losses and accuracies for TensorBoard.
-
-Needs the `tensorboard` extra (`pip install 'scratchlab[tensorboard]'`); view with
-`tensorboard --logdir DIR`. On the command line: `scratchlab run-exp ... --tensorboard DIR`.
-"""
+"""`TensorBoardLogger`: a callback that writes a fit's losses and accuracies for TensorBoard."""
 
 from __future__ import annotations
 
@@ -21,7 +17,6 @@ class TensorBoardLogger(Callback):
     """Per epoch: mean loss and accuracy of train and test, and the learning rate.
 
     Args:
-        log_dir: where the event files go (one run per folder).
         batch_losses: also write every training batch's loss (reads each value from the device).
     """
 

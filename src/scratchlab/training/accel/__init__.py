@@ -1,14 +1,4 @@
-"""Everything that exists only for speed, plugged into the training loop from outside.
-
-- `cuda_graph`: the training step captured once as a CUDA graph (`GraphedClassifierTrainer`).
-- `launch`: runs sharing one GPU from threads (`shared`, `sharing_device`).
-- `fast`: the airbench-style recipe (`FastTrainer`, `FastSettings`, device-resident loaders).
-- `batched`: many small models of one architecture trained at once under vmap
-  (`BatchedTrainer`).
-- `ddp`, `distributed`: data-parallel runs over processes started by torchrun.
-
-Names load on first use (the `.pyi` stub beside this file lists them for editors).
-"""
+"""Speed paths plugged into the loop from outside: CUDA graphs, the fast recipe, vmap, DDP."""
 
 import lazy_loader
 

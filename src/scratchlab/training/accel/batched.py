@@ -1,20 +1,7 @@
 """Train many small models of one architecture at once, each as if it were trained alone.
 
-`BatchedTrainer` stacks N models (their trainable numbers as one `(N, P)` tensor, each parameter a
-view into it) and trains them together with `torch.func.functional_call` under `vmap`: every step
-gathers each model's own minibatch from its own data (already on the device) with an `(N, B)`
-index, runs one vmapped forward and backward, and applies each model's own torch.optim update (SGD,
-momentum, Adam, AdamW, RMSprop with per-model lr, momentum/betas and weight decay). Evaluation,
-early stopping and the history stay on the device; the host reads them once at the end. On CUDA each
-epoch is captured once as a CUDA graph and replayed, and `fit_many` runs several groups on their
-own streams at the same time.
-
-Per model the result is what `ClassifierTrainer.fit` gives for the same model, optimizer and
-loaders: the same initial weights, batch order and updates, so the same `FitResult` (float32
-round-off aside).
-
-    trainer = BatchedTrainer(models, [torch.optim.SGD(m.parameters(), lr=0.01) for m in models])
-    fits = trainer.fit(train_loaders, test_loaders, num_epochs=20, early_stopping=3)
+Each model gets the `FitResult` that `ClassifierTrainer.fit` gives it alone (up to float32
+round-off); the epochs run on the device (`batched_program`).
 """
 
 from __future__ import annotations
@@ -52,15 +39,9 @@ class BatchedTrainer:
     """Trains N models of one architecture together (see module docstring).
 
     Args:
-        models: the models, identical but for their weights (same class, layers and shapes);
-            no BatchNorm and no active Dropout (their state or randomness is not batched).
-        optimizers: one fresh torch optimizer per model over its trainable parameters, all of
-            the same class (SGD, Adam, AdamW or RMSprop); learning rates, momenta and weight
-            decays may differ.
-        label_smoothing: of the cross-entropy loss (the loss of `ClassifierTrainer` with
-            `nn.CrossEntropyLoss`).
-        device: where to train (default: where the first model is).
-        cuda_graphs: replay each epoch as a CUDA graph on CUDA devices (default True there).
+        models: identical but for their weights; no BatchNorm and no active Dropout.
+        optimizers: one fresh torch SGD, Adam, AdamW or RMSprop per model, all of one class.
+        cuda_graphs: replay each epoch as a CUDA graph (default: on CUDA devices).
     """
 
     def __init__(self, models: Sequence[nn.Module], optimizers: Sequence[torch.optim.Optimizer],
@@ -87,17 +68,11 @@ class BatchedTrainer:
         """Train every model on its own loaders; one `FitResult` per model, as `Trainer.fit` gives.
 
         Args:
-            dl_train, dl_test: one `TensorLoader` per model (their shuffling generators are used
-                exactly as iterating them would, and left in the same state).
-            num_epochs: the maximum number of epochs, for all or per model.
-            early_stopping: None, a patience, an `EarlyStopping`, or a list of these per model.
-            max_batches: at most this many batches per epoch (train and test).
-            keep_best: keep each model's weights of its best test-accuracy epoch
-                (`outcomes[i].best_state`).
+            dl_train, dl_test: one `TensorLoader` per model (generators end as if iterated).
+            num_epochs, early_stopping: one value for all models, or a list with one per model.
+            keep_best: keep each model's best-test-accuracy weights (`outcomes[i].best_state`).
 
-        After `fit`, `models` hold the final weights, `optimizers` the final optimizer states,
-        and `outcomes` each model's early-stopping state and failure (a diverged model has a
-        `failure` message and the history up to the epoch before it diverged).
+        Afterwards `models` and `optimizers` hold the final states, `outcomes` the rest.
         """
         return fit_many([self.prepare(dl_train, dl_test, num_epochs, early_stopping, max_batches,
                                       keep_best)], verbose)[0]
@@ -155,8 +130,7 @@ class BatchedFit:
         self.done += 1
 
     def results(self) -> list[FitResult]:
-        """Read the device history once; load final weights, optimizer states and loader states
-        back."""
+        """Read the device history once; load weights, optimizer and loader states back."""
         if self.runner.cuda:
             torch.cuda.current_stream(self.program.order.device).wait_stream(self.runner.stream)
         p = self.program

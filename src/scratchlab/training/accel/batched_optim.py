@@ -1,12 +1,7 @@
 """torch.optim updates for N stacked models at once, each model with its own hyper-parameters.
 
-`BatchedOptimizer` reads N torch optimizers (one per model, as built for the single-model path)
-and applies their update rule in place to one `(N, P)` tensor holding each model's P trainable
-numbers in a row (a handful of kernels per step, whatever the number of layers): SGD (momentum,
-dampening, Nesterov), Adam, AdamW and RMSprop, with torch.optim's formulas and order of operations.
-Derived scalars (bias corrections, step sizes) are computed in float64, as torch does in Python,
-then rounded to the parameters' dtype. A model whose `active` flag is False is left unchanged,
-state included.
+torch.optim's formulas and order of operations, derived scalars in float64 as torch computes them;
+a model whose `active` flag is False stays exactly as it is, state included.
 """
 
 from __future__ import annotations
@@ -43,10 +38,8 @@ class BatchedOptimizer:
     """The update rule of N same-kind torch optimizers, applied to all models' parameters at once.
 
     Args:
-        optimizers: one torch optimizer per model, each with one parameter group holding that
-            model's trainable parameters, in the order of `shapes`; no state yet.
+        optimizers: one fresh optimizer per model, one group of its parameters in `shapes` order.
         flat: every model's trainable parameters as one row, `(N, sum of their sizes)`.
-        shapes: the shape of each parameter, in the order they are laid out in a row.
     """
 
     def __init__(self, optimizers: Sequence[torch.optim.Optimizer], flat: Tensor,
@@ -82,11 +75,9 @@ class BatchedOptimizer:
 
     @torch.no_grad()
     def step(self, flat: Tensor, grad: Tensor, active: Tensor) -> None:
-        """One update of every active model's parameters `flat` (in place) from their gradients.
+        """Update every `active` model's `flat` in place from `grad`; the others stay exact.
 
-        Masking by `active` (True or False per model) is folded into each model's factors, so an
-        inactive model's numbers are multiplied by 1 and added 0: they stay exactly as they are.
-        The factors are computed once per `active` tensor (the trainer passes one per epoch).
+        The factors are cached per `active` tensor object (the trainer passes one per epoch).
         """
         f = self._factors(active, flat.dtype)
         first = self.steps == 0 if self.any_dampening else None
@@ -144,8 +135,7 @@ class BatchedOptimizer:
         p.addcmul_(g.div(sq.sqrt().add_(self.h["eps"])), f["neg_lr"])
 
     def load_into(self, optimizer: torch.optim.Optimizer, index: int) -> None:
-        """Fill `optimizer` (model `index`'s own) with that model's state, as torch.optim keeps
-        it."""
+        """Fill model `index`'s own `optimizer` with its state, as torch.optim keeps it."""
         steps = float(self.steps[index])
         if steps == 0 or (self.kind == "sgd" and not optimizer.param_groups[0]["momentum"]):
             return

@@ -1,10 +1,8 @@
 """One epoch of N models on the device: every train step, the evaluation, early stopping, history.
 
-`EpochProgram.run()` reads and writes only tensors that live as long as the program (parameters,
-optimizer state, counters, the epoch's sample order, the history) and never waits for the host,
-so the same code runs eagerly or is captured once as a CUDA graph and replayed every epoch
-(`EpochRunner`). The history row of an epoch holds, per model: the train batch losses, the test
-batch losses, the train and test numbers of correct predictions, and whether the model trained.
+`EpochProgram.run()` only touches tensors it owns and never waits for the host, so `EpochRunner`
+can replay it as a CUDA graph. History row per model: train losses, test losses, train and test
+correct counts, trained (1) or not.
 """
 
 from __future__ import annotations
@@ -161,12 +159,9 @@ def _check_scores(models: StackedModels, test: StackedData) -> None:
 
 
 class EpochRunner:
-    """Runs a program's epochs on its own CUDA stream, as a replayed CUDA graph after warm-up
-    epochs.
+    """Runs a program's epochs on its own CUDA stream, replayed as a CUDA graph after warm-up.
 
     Args:
-        program: the epoch program.
-        cuda_graphs: capture the epoch as a CUDA graph (CUDA only; default: on for CUDA).
         warmup: eager epochs before the capture (they also warm up cuBLAS/cuDNN).
     """
 
@@ -189,8 +184,7 @@ class EpochRunner:
         return torch.cuda.stream(self.stream) if self.cuda else contextlib.nullcontext()
 
     def run_epoch(self, order: Tensor | None) -> None:
-        """Set this epoch's sample order (CPU tensor `(N, S)`, or None to keep it) and run the
-        epoch."""
+        """Run one epoch, first copying in `order` (CPU `(N, S)`; None keeps the last one)."""
         with self.context():
             if order is not None:
                 source = order.pin_memory() if self.cuda else order
@@ -216,8 +210,7 @@ class EpochRunner:
         self.graph = graph
 
     def still_active(self) -> bool:
-        """Whether any model has epochs left, as last seen; on CUDA this never waits for the
-        device."""
+        """Whether any model has epochs left, as last seen (on CUDA without waiting for it)."""
         if not self.cuda:
             return bool(self.program.any_active())
         if self.flag_event is None or self.flag_event.query():

@@ -1,10 +1,4 @@
-"""N same-architecture models as stacked tensors with one vmapped forward, and their data stacked.
-
-`StackedModels` holds every parameter and buffer as one tensor `(N, *shape)` and runs all models
-in one call through `torch.func.functional_call` under `torch.func.vmap`. `StackedData` holds the
-tensors of N `TensorLoader`s (equal tensors are stored once) and gathers each model's own
-minibatch with an `(N, B)` index.
-"""
+"""N same-architecture models as stacked tensors with one vmapped forward; their data stacked."""
 
 from __future__ import annotations
 
@@ -117,15 +111,13 @@ class StackedModels:
 
 
 class TensorPool:
-    """Hands back one tensor object per distinct content, so equal data is stored (and stacked)
-    once."""
+    """One tensor object per distinct content, so equal data is stored (and stacked) once."""
 
     def __init__(self) -> None:
         self._seen: dict[tuple[Any, ...], list[Tensor]] = {}
 
     def intern(self, tensor: Tensor) -> Tensor:
-        """An earlier tensor equal to `tensor` (same shape, dtype, device, values), else
-        `tensor`."""
+        """An earlier tensor equal to `tensor` (shape, dtype, device, values), else `tensor`."""
         flat = tensor.detach().reshape(-1)
         key = (tuple(tensor.shape), tensor.dtype, str(tensor.device),
                float(flat.double().sum()) if flat.numel() else 0.0,
@@ -143,8 +135,6 @@ class StackedData:
 
     Args:
         loaders: one `TensorLoader` per model; all of the same size, batch size and sample shape.
-        device: where to keep the stacked tensors.
-        what: `train` or `test`, for error messages.
     """
 
     def __init__(self, loaders: Sequence[TensorLoader], device: torch.device, what: str) -> None:

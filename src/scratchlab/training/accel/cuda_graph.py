@@ -1,19 +1,7 @@
 """The whole training step (forward, loss, backward, optimizer step) captured as one CUDA graph.
 
-Small and medium conv nets on a fast GPU are bound by the CPU launching kernels one by one: a
-ResNet of the architecture study spends twice as long launching a step as the GPU spends running
-it. Replaying a captured graph launches the step's hundreds of kernels at once.
-
-The first `warmup` full-size batches train eagerly on a side stream (this lets cuDNN pick its
-algorithms and allocates the optimizer state), the next one is captured and replayed, and every
-later batch of that shape only copies its data into the graph's input buffers and replays. Batches
-of another shape (the last, smaller batch of an epoch) train eagerly. The numbers are those of
-the eager step: the graph runs the same kernels on the same buffers.
-
-What a captured step needs: a CUDA device, an optimizer whose step is graph-safe with a learning
-rate that a scheduler may change between steps (`torch.optim.Adam`/`AdamW` built with
-`capturable=True` and a tensor `lr`, as `capturable_optimizer` does), and no host
-synchronisation inside the model's forward (no `.item()`, no data-dependent shapes).
+Batches of the captured shape replay it after `warmup` eager steps, others train eagerly. Needs a
+CUDA device, a `capturable_optimizer` and a forward that never waits for the host.
 """
 
 from __future__ import annotations
@@ -46,8 +34,7 @@ CAPTURABLE_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 
 def capturable_optimizer(kind: str, params: list[torch.nn.Parameter], lr: float,
                          **kw: Any) -> torch.optim.Optimizer:
-    """An Adam/AdamW whose step can be captured: state on the device, the learning rate a tensor
-    (so a scheduler's in-place updates reach the captured kernels)."""
+    """A capturable Adam/AdamW: state on the device, a tensor lr that schedulers update in place."""
     cls = CAPTURABLE_OPTIMIZERS.get(kind)
     if cls is None:
         raise ConfigError(f"cuda_graph trains with optimizer adam or adamw, got {kind!r}")
@@ -123,11 +110,7 @@ class GraphedTrainStep:
 
 
 class GraphedClassifierTrainer(ClassifierTrainer):
-    """`ClassifierTrainer` whose training step is captured once as a CUDA graph and replayed.
-
-    Takes the arguments of `ClassifierTrainer` (not `compile`); the optimizer must be capturable
-    (`capturable_optimizer`). Batches of another shape than the captured one train eagerly.
-    """
+    """`ClassifierTrainer` (without `compile`) replaying its training step as a CUDA graph."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,10 +1,7 @@
 """`DistributedClassifierTrainer`: `ClassifierTrainer` with the model in DistributedDataParallel.
 
-Every rank runs the same loop on its share of each global batch; DDP averages the gradients, so a
-run of W processes with global batch B follows the single-process run with batch B. Losses and
-accuracies are combined over the ranks (loss of a batch = mean over the global batch; accuracy =
-global correct / global seen). Rank 0 writes the checkpoints; a resumed run restores every rank,
-each with its own random state.
+W processes with global batch B follow the one-process run with batch B; losses and accuracies
+are global, and rank 0 writes the checkpoints.
 """
 
 from __future__ import annotations
@@ -28,10 +25,7 @@ RANK_SEED_STRIDE = 1_000_003
 
 
 class DistributedCheckpoint(Checkpoint):
-    """Checkpoints of a data-parallel run: rank 0 writes and reads them, every rank resumes.
-
-    The saved random state is a list with one entry per rank.
-    """
+    """Checkpoints of a data-parallel run: rank 0 writes and reads, every rank resumes its RNG."""
 
     def read_last(self) -> dict[str, Any] | None:
         """Rank 0's last state, sent to every rank (no shared file system needed)."""
@@ -61,16 +55,12 @@ class DistributedCheckpoint(Checkpoint):
 class DistributedClassifierTrainer(ClassifierTrainer):
     """Data-parallel `ClassifierTrainer`; needs a process group (`util.distributed.setup()`).
 
-    Takes the arguments of `ClassifierTrainer`, plus:
-        sync_batchnorm: turn every BatchNorm into a SyncBatchNorm (statistics over the global
-            batch; GPUs only).
-        find_unused_parameters: passed to DDP, for models whose forward skips some parameters.
+    Args:
+        sync_batchnorm: BatchNorm statistics over the global batch (GPUs only).
+        find_unused_parameters: passed to DDP, for forwards that skip some parameters.
 
-    `device` defaults to this rank's device. Build the model and optimizer from the same seed on
-    every rank (DDP also copies rank 0's weights to the others). After construction each rank
-    continues with its own random stream (rank 0 keeps the caller's), so dropout masks and
-    augmentations differ across ranks. `train_batch` and `test_batch` report this rank's share
-    only; `fit`, `train_epoch` and `test_epoch` report global values.
+    Build the model from one seed on every rank; each rank then draws its own random stream.
+    `train_batch`/`test_batch` report this rank's share, `fit` and the epochs global values.
     """
 
     checkpoint_class = DistributedCheckpoint
@@ -98,8 +88,7 @@ class DistributedClassifierTrainer(ClassifierTrainer):
         self.seed_rank_stream()
 
     def fit(self, dl_train: Any, dl_test: Any, num_epochs: int, **kwargs: Any) -> FitResult:
-        """`Trainer.fit` on this rank's shard of each loader; only rank 0 prints and writes
-        files."""
+        """`Trainer.fit` on this rank's shard of each loader; only rank 0 prints and writes."""
         if self.rank != 0:
             kwargs["print_every"] = 0
         return super().fit(self.shard(dl_train), self.shard(dl_test), num_epochs, **kwargs)

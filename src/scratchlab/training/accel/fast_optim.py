@@ -1,10 +1,6 @@
 """Optimizer, learning-rate schedule and weight averaging of the fast recipe (airbench's).
 
-Units are the classic ones of every scratchlab trainer: `lr` is torch SGD's learning rate on the
-batch-mean loss and `reg` the L2 coefficient (torch's coupled `weight_decay`). airbench writes
-its hyper-parameters "decoupled" (after Myrtle's "How to train your ResNet"): a rate per 1024
-examples on a summed loss, divided by `1 + 1 / (1 - momentum)`, and a weight decay per step
-independent of the rate; `fast_settings.from_airbench` converts them (the same updates).
+`lr` and `reg` are in the classic units (`fast_settings.from_airbench` converts airbench's).
 """
 
 from __future__ import annotations
@@ -16,11 +12,9 @@ from scratchlab.errors import ConfigError
 
 
 def sgd_param_groups(model: nn.Module, lr: float, reg: float, bias_lr_scale: float) -> list[dict]:
-    """torch SGD parameter groups: BatchNorm parameters at `bias_lr_scale` x the rate, the rest at
-    it.
+    """torch SGD groups: BatchNorm parameters at `bias_lr_scale` x `lr`, the rest at `lr`.
 
-    Every group decays its weights by the same amount per step (`lr * reg`), whatever its rate.
-    Frozen parameters (requires_grad False) are left out.
+    Every group decays by `lr * reg` per step, whatever its rate; frozen parameters are left out.
     """
     norm_ids = {id(p) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
                 for p in m.parameters(recurse=False)}
@@ -46,8 +40,7 @@ def build_sgd(model: nn.Module, lr: float, reg: float, momentum: float, nesterov
 
 
 def lr_factor(step: int, total: int, start: float, peak: float, end: float) -> float:
-    """Piecewise-linear schedule: `start` at step 0, 1 at step int(peak * total), `end` at
-    `total`."""
+    """Piecewise linear: `start` at step 0, 1 at step `int(peak * total)`, `end` at `total`."""
     if total <= 0:
         return 1.0
     top = int(peak * total)
@@ -65,23 +58,14 @@ def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
 
 
 def ema_decay(step: int, total: int, decay: float, every: int, power: float = 3.0) -> float:
-    """airbench's averaging weight for an update every `every` steps.
-
-    `decay**every x (step/total)**power`.
-
-    It grows from 0 to decay**every over training: the average follows the weights closely at
-    first and averages strongly at the end.
-    """
+    """airbench's averaging weight `decay**every * (step/total)**power`, from 0 up over training."""
     return decay**every * (min(step / total, 1.0) if total > 0 else 1.0) ** power
 
 
 class Lookahead:
-    """An exponential moving average of a model's float state, copied back into the model.
+    """An EMA of a model's float state (BatchNorm statistics too), copied back into the model.
 
-    `update(d)` sets average <- d * average + (1 - d) * weights, then weights <- average (the
-    weights then continue from the average, as in the Lookahead optimizer). `update(1.0)` only
-    copies the average back. BatchNorm running statistics are averaged too; integer buffers
-    are left alone.
+    `update(d)`: average <- d * average + (1 - d) * weights, then weights <- average.
     """
 
     def __init__(self, model: nn.Module) -> None:

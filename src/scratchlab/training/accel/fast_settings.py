@@ -1,8 +1,6 @@
-"""`FastSettings`: what the fast recipe adds to a classic run, each field with its unit.
+"""`FastSettings`: the fast recipe's fields beyond the classic ones (airbench94's defaults).
 
-The recipe's learning rate, L2 coefficient, momentum, batch sizes, label smoothing and precision
-are the classic fields of a run (same units as every trainer); these are the rest. The defaults
-are airbench94's. This module imports no torch, so configs can be read without it.
+No torch here, so configs can be read without it.
 """
 
 from __future__ import annotations
@@ -14,12 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 def from_airbench(lr: float, weight_decay: float, momentum: float,
                   batch_size: int = 1024) -> tuple[float, float]:
-    """airbench's decoupled `(lr, weight_decay)` as scratchlab's `(lr, reg)`.
+    """airbench's decoupled `(lr, weight_decay)` as scratchlab's `(lr, reg)`: the same SGD steps.
 
-    airbench gives torch SGD, on a loss summed over a batch of B, the rate
-    `lr / (1024 (1 + 1/(1 - m)))` and a decay per step of `weight_decay * B` times that rate
-    over `lr`. On the batch-mean loss the same steps take a rate B times larger, and the decay
-    per step is rate x reg.
+    airbench's torch rate on a loss summed over B is `lr / (1024 (1 + 1/(1 - m)))`, its decay
+    per step `weight_decay * B` times that rate over `lr`.
     """
     rate = lr * batch_size / (1024 * (1 + 1 / (1 - momentum)))
     return rate, weight_decay / lr

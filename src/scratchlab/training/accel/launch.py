@@ -1,11 +1,7 @@
 """Runs that share one GPU from threads of one process (the `threads` executor).
 
-A run on a shared GPU fetches each batch and launches its step while holding the capture lock
-(`cuda_graph.CAPTURE_LOCK`): another thread's CUDA-graph capture must not overlap its launches.
-It also keeps at most `STEPS_AHEAD` steps queued ahead of the device, so the host never blocks on
-a full launch queue while holding the lock (which would stall the other runs). A run alone on
-its GPU needs neither: `shared(trainer_class)` adds both only where the executor asked for them
-with `sharing_device()`.
+Inside `sharing_device()` a run launches under `CAPTURE_LOCK` with at most `STEPS_AHEAD` steps
+queued, so it never blocks on a full launch queue while holding the lock.
 """
 
 from __future__ import annotations
