@@ -1,9 +1,14 @@
 """Checkpoint files of rl runs, the policy they hold, and the environment record of a results
-file."""
+file.
+
+A checkpoint holds only tensors and plain values and is read with `torch.load(weights_only=True)`:
+a file that would run code when unpickled is refused, never executed.
+"""
 
 from __future__ import annotations
 
 import os
+import pickle
 import platform
 import subprocess
 from pathlib import Path
@@ -19,6 +24,8 @@ from scratchlab.rl.nets import AACPolicyNet, PolicyNet, build_policy_net
 from scratchlab.util import torch_save_atomic
 
 FORMAT = "scratchlab-rl-checkpoint"
+# What torch's weights-only unpickler says of an object it refuses to build.
+UNSAFE = ("Unsupported global", "Unsupported class", "reduce")
 VERSION = 1
 # Fields that may change between a run and its resumption without changing what it computes.
 RESUMABLE_CHANGES = {
@@ -42,7 +49,21 @@ def save_checkpoint(
         "model": policy.state_dict(),
     }
     payload.update(state)
-    return torch_save_atomic(payload, path)
+    return torch_save_atomic(_plain(payload), path)
+
+
+def _plain(value: Any) -> Any:
+    """`value` with numpy scalars made python numbers; anything else not a tensor or a plain
+    value is a bug (it would not load with `weights_only=True`)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+        return value
+    raise TypeError(f"an rl checkpoint holds only tensors and plain values, not {type(value)}")
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -53,10 +74,20 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"no checkpoint at {path}; train one with: scratchlab rl train --out DIR"
         )
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not any(w in str(exc) for w in UNSAFE):  # a damaged file, not a refused object
+            raise CheckpointError(f"cannot read checkpoint {path} (not a torch file or "
+                                  "damaged); train again to replace it") from None
         raise CheckpointError(
-            f"cannot read checkpoint {path} ({exc}); train again to replace it"
+            f"checkpoint {path} holds objects other than tensors and plain values (code, or a "
+            "file from an older scratchlab); it is refused, not run: train again to replace it"
+        ) from None
+    except Exception as exc:  # torch raises many types for a damaged file
+        reason = " ".join(str(exc).split())[:200]
+        raise CheckpointError(
+            f"cannot read checkpoint {path} ({type(exc).__name__}: {reason}); train again to "
+            "replace it"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
