@@ -22,6 +22,10 @@ class DatasetNotFoundError(ScratchlabError, FileNotFoundError):
     """A dataset that is not on disk where scratchlab looked."""
 
 
+class DatasetError(ScratchlabError, ValueError):
+    """A dataset file that is damaged or not in the format it claims (or would run code)."""
+
+
 class TrainingDivergedError(ScratchlabError, FloatingPointError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scratchlab.errors import DatasetNotFoundError
+from scratchlab.errors import DatasetError, DatasetNotFoundError
 from scratchlab.util import progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -49,16 +49,11 @@ class PickleSource:
         return [self.path / f for f in PICKLE_FILES[split]]
 
     def classes(self, split: str = "train") -> list[str]:
-        with open(self.path / "batches.meta", "rb") as f:
-            meta = pickle.load(f, encoding="latin1")
+        meta = load_batch(self.path / "batches.meta", ("label_names",))
         return [str(c) for c in meta["label_names"]]
 
     def _batches(self, split: str) -> list[dict]:
-        out = []
-        for file in self.files(split):
-            with open(file, "rb") as f:
-                out.append(pickle.load(f, encoding="latin1"))
-        return out
+        return [load_batch(file, ("data", "labels")) for file in self.files(split)]
 
     def labels(self, split: str) -> np.ndarray:
         return np.concatenate([np.asarray(b["labels"], np.int64) for b in self._batches(split)])
@@ -67,6 +62,57 @@ class PickleSource:
         data = np.concatenate([np.asarray(b["data"], np.uint8) for b in self._batches(split)])
         data = data.reshape(-1, 3, 32, 32)
         return data if indices is None else data[indices]
+
+
+def _numpy_globals() -> dict[tuple[str, str], object]:
+    """The globals a pickled numpy array names (numpy 1 and 2 spell the module differently)."""
+    try:
+        from numpy._core import multiarray, numeric
+    except ImportError:  # numpy 1
+        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
+    import _codecs
+
+    found: dict[tuple[str, str], object] = {("_codecs", "encode"): _codecs.encode}
+    for package in ("numpy.core", "numpy._core"):
+        found[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        found[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer
+    found[("numpy", "ndarray")], found[("numpy", "dtype")] = np.ndarray, np.dtype
+    return found
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays, lists, dicts, bytes, str and numbers; refuses any other global
+    (a class or function a crafted file would call)."""
+
+    allowed = _numpy_globals()
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return self.allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, refused: a CIFAR-10 batch "
+                                         "holds only numpy arrays and plain values") from None
+
+
+def load_batch(path: Path, keys: tuple[str, ...]) -> dict:
+    """One file of ``cifar-10-batches-py``: a dict holding `keys`, read without running code."""
+    try:
+        with open(path, "rb") as f:
+            batch = _BatchUnpickler(f, encoding="latin1").load()
+    except OSError as exc:
+        raise DatasetError(f"cannot read CIFAR-10 file {path}: {exc.strerror}") from None
+    except Exception as exc:  # unpickling raises many types for a damaged or crafted file
+        reason = " ".join(str(exc).split())[:200]
+        raise DatasetError(
+            f"CIFAR-10 file {path} is not a cifar-10-batches-py batch ({type(exc).__name__}: "
+            f"{reason}); nothing in it was run: replace it with the original download"
+        ) from None
+    if not isinstance(batch, dict) or not all(k in batch for k in keys):
+        raise DatasetError(
+            f"CIFAR-10 file {path} is not a cifar-10-batches-py batch (it needs the keys "
+            f"{', '.join(keys)}); replace it with the original download"
+        )
+    return batch
 
 
 class FolderSource:
