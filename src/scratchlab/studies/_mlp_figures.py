@@ -1,5 +1,4 @@
-"""Figures of the `mlp-architecture` study: boundaries, accuracy grids, the first classifier,
-sizes."""
+"""Figures of the `mlp-architecture` study."""
 
 from __future__ import annotations
 
@@ -58,8 +57,7 @@ def accuracy_figure(table: pd.DataFrame) -> Figure:
 
 
 def first_classifier_figure(run: Any) -> Figure:
-    """ROC on valid with the selected point, and test confusion matrices at 0.5 and at that
-    threshold."""
+    """ROC on valid with the selected threshold; test confusion matrices at 0.5 and at it."""
     classifier = BinaryClassifier(run.model).eval()
     valid, test = split_tensors(run.config, "valid"), split_tensors(run.config, "test")
     fig, axes = new_figure(1, 3, (4.2, 3.8))
@@ -107,7 +105,6 @@ def size_figure(table: pd.DataFrame, pairs: list[Any]) -> Figure:
 def make_figures(
         table: pd.DataFrame, runs: list[Any], settings: Any, pairs: list[Any]) -> dict[str, Figure]:
     """Every figure; `runs` hold each run's `config` and trained `model`."""
-    """Every figure of the study's report."""
     return {
         "decision_boundaries": boundaries_figure(runs, settings.depths, settings.widths),
         "test_accuracy": accuracy_figure(table),

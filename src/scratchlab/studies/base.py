@@ -1,24 +1,6 @@
-"""What every study is: the `Study` protocol, its `StudyResult`, and `run_study` that drives one.
+"""The `Study` protocol (configs plus an analysis of their records), `StudyResult`, `run_study`.
 
-A study is a list of configs plus an analysis over their records; it never trains by itself:
-
-    class Dropout(Study):
-        name, description = "dropout", "..."
-        def configs(self, quick, seeds): return [ExperimentConfig.create(...), ...]
-        def analyze(self, records): return StudyResult(self.name, table, summary, ...)
-
-`run_study(study, quick, seeds)` makes the configs, trains them through
-`experiments.run_configs` (finished runs are reused), analyses the records, builds the report
-section and writes the output folder (default `results/studies/<name>`):
-
-    table.csv        one row per trained model and seed
-    summary.csv      mean, std, n and 95% CI over seeds per condition
-    figures/*.png    every figure of the report
-    report.html      the study's report section as a page
-    runs/            the per-run results files and checkpoints
-
-A study that measures without training (backprop, gradient-descent) has no configs; its
-`analyze` measures.
+`run_study` writes `results/studies/<name>`: table.csv, summary.csv, figures/, report.html, runs/.
 """
 
 from __future__ import annotations
@@ -84,15 +66,7 @@ class StudyResult:
 
 
 class Study:
-    """A packaged study (see the module docstring).
-
-    Args:
-        device: auto, cpu or cuda: where its runs train.
-        out_dir: output folder (default `results/studies/<name>`); runs go to its `runs/`.
-        settings: the study's settings (an instance of `settings_class`; default its `quick()`
-            or its defaults, by mode).
-        options: the study's own options, each one of `option_names` (e.g. `data_root`).
-    """
+    """A packaged study; `settings`: a `settings_class` instance, `options`: from `option_names`."""
 
     name: ClassVar[str]
     description: ClassVar[str]

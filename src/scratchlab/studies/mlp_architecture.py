@@ -1,12 +1,5 @@
 """Study `mlp-architecture`: depth x width of torch MLP binary classifiers on `populations`.
 
-Every MLP (depth hidden layers of `width` tanh units, two outputs) trains on the train split
-(one `ExperimentConfig` each), evaluated on the valid split after each epoch; the epoch of best
-validation accuracy is kept, its decision threshold on P(class 1) is selected on the valid split
-(the ROC point closest to (0, 1)) and it is scored on the test split, a population seen in
-neither, with the 0.5 threshold and with the selected one. The test population's Bayes accuracy
-(the best any classifier can reach on it) is computed from its generating process for reference.
-
     from scratchlab.studies import mlp_architecture
     result = mlp_architecture.run(quick=True)
 """
@@ -112,12 +105,8 @@ def evaluate(run: Trained) -> dict:
 
 def moons_bayes_accuracy(x: np.ndarray, y: np.ndarray, noise: float, degrees: float,
                          arc_points: int = 2000) -> float:
-    """Accuracy (percent) on (x, y) of the Bayes rule for two-moons data rotated by `degrees`.
-
-    `make_moons` puts each class on a half circle and adds isotropic Gaussian noise, so a class
-    density is a mean of Gaussians along its arc; the rule picks the class of larger density
-    (the classes are equally likely).
-    """
+    """Accuracy (percent) on (x, y) of the Bayes rule for two-moons data rotated by `degrees`:
+    a class density is a mean of Gaussians along its arc; the denser class wins (equal priors)."""
     t = np.linspace(0, np.pi, arc_points)
     arcs = [np.stack([np.cos(t), np.sin(t)], 1), np.stack([1 - np.cos(t), 0.5 - np.sin(t)], 1)]
     density = [
@@ -129,8 +118,7 @@ def moons_bayes_accuracy(x: np.ndarray, y: np.ndarray, noise: float, degrees: fl
 
 
 def bayes_test_accuracy() -> float:
-    """Test accuracy (percent) of the Bayes rule of the test population (its defaults in
-    `populations`)."""
+    """Test accuracy (percent) of the Bayes rule of the test population."""
     defaults = {k: p.default for k, p in inspect.signature(load_populations).parameters.items()}
     x, y = populations_arrays()["test"]
     return moons_bayes_accuracy(x, y, defaults["test_noise"], defaults["test_angle"])
@@ -210,15 +198,7 @@ def rows(runs: list[Trained]) -> list[dict]:
 
 
 class MlpArchitecture(Study):
-    """The study (see the module docstring).
-
-    Args:
-        quick: fewer epochs with larger batches.
-        seeds: seeds per grid cell (default 5, quick 1).
-        device: auto, cpu or cuda.
-        out_dir: output folder (default results/studies/mlp-architecture); runs go to its runs/.
-        settings: the grid and budget (default: `Settings.quick()` or `Settings()`).
-    """
+    """The study (see the module docstring); `settings`: the grid and budget."""
 
     name, description = NAME, DESCRIPTION
     settings_class, threads = Settings, 1

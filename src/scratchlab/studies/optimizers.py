@@ -1,10 +1,5 @@
 """Study `optimizers`: VanillaSGD, MomentumSGD, RMSProp and Adam on a from-scratch 5 x 128 MLP.
 
-Every run is an `ExperimentConfig` with `engine: scratch` and `optimizer_impl: scratch` (a
-`scratch.MLP` trained by `LayerTrainer` with the `scratchlab.optim` optimizers), on CIFAR-10 when it
-is found (100 batches of 50 per epoch, 10 epochs, the whole test set), else on the 10-class digits.
-Then the overfit check: VanillaSGD on 20 training samples must reach 100% training accuracy.
-
     from scratchlab.studies import optimizers
     result = optimizers.run(quick=True)   # CIFAR-10 from $SCRATCHLAB_DATA, else digits
 """
@@ -182,16 +177,7 @@ def make_figures(table: pd.DataFrame, runs: list[RunRecord]) -> dict:
 
 
 class Optimizers(Study):
-    """The study (see the module docstring); option `data_root`: where CIFAR-10 is.
-
-    Args:
-        quick: 4 epochs of 40 batches on the first 2,000 images (CIFAR-10).
-        seeds: seeds per optimizer (default 5, quick 1).
-        device: auto, cpu or cuda.
-        out_dir: output folder (default results/studies/optimizers); runs go to its runs/.
-        settings: budget, data and learning rates (default: `Settings.quick()` or `Settings()`).
-        options: `data_root`.
-    """
+    """The study (see the module docstring); option `data_root`: where CIFAR-10 is."""
 
     name, description = NAME, DESCRIPTION
     settings_class, threads = Settings, 1

@@ -1,12 +1,4 @@
-"""Study `policy-gradient`: vpg, bpg, epg, cpg and aac on CartPole-v1, and aac plus the best of
-the others on LunarLander-v3, each over seeds, trained by `scratchlab.rl`.
-
-Every run is the `RLConfig` of `rl.preset_config` (docs/rl.md) trained by `rl.train`: it stops at
-the first greedy evaluation (mean over `eval_episodes` episodes) that reaches the environment's
-target (475, 200) or at its step budget. The final policy is then evaluated by sampling its
-actions on the same episodes (`eval_return_sampled`) and greedily on as many other episodes
-(`eval_return_heldout`). Each run's files stay in `runs/`: a rerun skips finished runs and
-resumes interrupted ones from their checkpoints.
+"""Study `policy-gradient`: `scratchlab.rl` methods on CartPole-v1 and LunarLander-v3, over seeds.
 
     from scratchlab.studies import policy_gradient
     result = policy_gradient.run(quick=True)
@@ -126,8 +118,7 @@ def method_finding(env: str, method: str, part: pd.DataFrame) -> str:
 
 
 def _versus(part: pd.DataFrame, metric: str, best: str, words: tuple[str, str]) -> str:
-    """`best` against each other method on `metric`: "<word> than m", or "inconclusive against
-    m" when the 95% intervals overlap."""
+    """`best` against each other method on `metric`, a 95% verdict each."""
     def values(method: str) -> pd.Series:
         return part[part.method == method][metric]
     verdicts = {m: compare(values(best), values(m)).verdict(*words)
@@ -158,8 +149,7 @@ def findings(table: pd.DataFrame) -> list[str]:
 
 
 def _on_grid(runs: list[dict[str, Any]], key: str, grid: np.ndarray, smooth: int = 5):
-    """(seeds, points): each run's `key` per batch, a running mean over `smooth` batches,
-    interpolated at the steps `grid` it covered (NaN beyond its last batch)."""
+    """(seeds, points): each run's `key`, mean of `smooth` batches, at `grid` (NaN: not reached)."""
     out = np.full((len(runs), len(grid)), np.nan)
     for i, run in enumerate(runs):
         values = np.asarray(run[key], dtype=float)
@@ -224,15 +214,7 @@ def returns_figure(table: pd.DataFrame):
 
 
 class PolicyGradient(Study):
-    """The study (see the module docstring); it trains rl runs, not ExperimentConfigs.
-
-    Args:
-        quick: 30,000 steps per run, 20 evaluation episodes: a smoke run.
-        seeds: seeds per environment and method (default 5, quick 1).
-        device: unused (the tiny policies train on the CPU, one thread).
-        out_dir: output folder (default results/studies/policy-gradient); runs go to its runs/.
-        settings: methods, budgets, evaluation (default: `Settings.quick()` or `Settings()`).
-    """
+    """The study; it trains rl runs on the CPU (`device` is unused), not ExperimentConfigs."""
 
     name, description = NAME, DESCRIPTION
     settings_class = Settings

@@ -1,8 +1,4 @@
-"""The packaged studies, by name: `study_names()`, `get_study(name)`, imported on first use.
-
-Adding a study: a module (or sub-package) that defines a `Study` subclass and sets
-`STUDY = ThatClass`, and one line in `STUDIES` below.
-"""
+"""The packaged studies, by name: `study_names()`, `get_study(name)`, imported on first use."""
 
 from __future__ import annotations
 

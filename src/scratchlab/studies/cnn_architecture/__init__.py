@@ -1,14 +1,7 @@
 """Study `cnn-architecture`: depth, width and residual connections on CIFAR-10 (exp1_1 ... exp2).
 
-    scratchlab study cnn-architecture [--quick] [--seeds N] [--device cuda] [--jobs N] [--search]
-        [--spec FILE] [--experiments exp1_1 ...] [--data-root PATH] [--report-only] [--out DIR]
-    from scratchlab.studies import cnn_architecture; result = cnn_architecture.run(quick=True)
-
-Experiments (run names follow the classic convention, e.g. `exp1_3_L2_K64-128-256`): exp1_1 CNN
-depth, exp1_2 CNN width, exp1_3 growing widths, exp1_4 ResNet, exp2 YourCNN. What each trains is
-in `spec` (and `configs/studies/cnn_architecture.yaml`); `search` trains the runs and the
-optional hyper-parameter grid; `analysis` gives the table and findings; `report` the figures and
-the report.
+    from scratchlab.studies import cnn_architecture
+    result = cnn_architecture.run(quick=True)
 """
 
 from __future__ import annotations
@@ -44,7 +37,7 @@ __all__ = ["STUDY", "CnnArchitecture", "run"]
 
 
 class CnnArchitecture(Study):
-    """The study (see the module docstring and `run` for its options)."""
+    """The study; its options are `option_names` (docs/studies/cnn-architecture.md)."""
 
     name, description = NAME, DESCRIPTION
     full_seeds, quick_seeds = 5, 1

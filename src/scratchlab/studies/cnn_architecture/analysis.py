@@ -70,8 +70,7 @@ def _pm(row: Any) -> str:
 
 
 def findings(table: pd.DataFrame) -> list[str]:
-    """Findings in words, every number and name computed from `table` (one row per run and
-    seed)."""
+    """Findings in words, every number and name computed from `table`."""
     table = table.assign(K=table["K"].astype(str))  # e.g. read back from table.csv: 32 is an int
     groups = summarize(table).rename(columns={"best_test_acc_mean": "acc",
                                               "best_test_acc_std": "std"})
@@ -159,8 +158,7 @@ def _best_configs(groups: pd.DataFrame) -> list[str]:
 
 
 def _width_effect(cnn: pd.DataFrame) -> list[str]:
-    """Whether the widest single-K net wins at each depth (in the experiment varying K at fixed
-    L)."""
+    """Whether the widest single-K net wins at each depth (the experiment varying K)."""
     for experiment, rows in cnn.groupby("experiment", sort=False):
         if rows["K"].nunique() < 3 or rows["K"].str.contains("-").any():
             continue

@@ -1,13 +1,5 @@
-"""Training the study's runs, its small hyper-parameter search and the record of its choice.
-
-`execute` trains configs `jobs` at a time: as threads sharing the GPU on CUDA (one CUDA stream
-each, so their kernels overlap), as worker processes elsewhere; longest runs first.
-
-The search: every grid point (optimizer, lr, weight decay, batch size) trains the probe runs (one
-seed, the study's data and epoch budget); the point with the best mean best accuracy over the
-probes wins. `<out>/search.csv` keeps the whole grid and `<out>/hyperparameters.json` the winner,
-which later runs of the study in the same folder use.
-"""
+"""The study's runs and hyper-parameter search: `<out>/search.csv` keeps the grid and
+`<out>/hyperparameters.json` the winner, which later runs in the same folder use."""
 
 from __future__ import annotations
 
@@ -53,8 +45,7 @@ def cost(config: ExperimentConfig) -> float:
 
 def run_search(spec: StudySpec, out: Path, device: str, overrides: dict[str, Any], jobs: int = 1,
                verbose: bool = True) -> pd.DataFrame:
-    """Train every grid point on the probes; write search.csv and the winner to
-    hyperparameters.json."""
+    """Train every grid point on the probes; write search.csv and hyperparameters.json."""
     probes, points = find_runs(spec, spec.search.probes), spec.search.points
     configs = [run_config(probe, spec, {**spec.hyperparameters, **point}, 0, out / "search",
                           device, overrides, f"_h{i}")
@@ -87,8 +78,7 @@ def best_acc(record: RunRecord) -> float:
 
 
 def search_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The search's table: one row per grid point, its settings and mean best accuracy over
-    probes."""
+    """One row per grid point with its mean best accuracy over probes, best first."""
     frame = pd.DataFrame(rows)
     if not frame.empty and "mean_best_test_acc" in frame:
         frame = frame.sort_values("mean_best_test_acc", ascending=False, na_position="last",
@@ -98,8 +88,7 @@ def search_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def chosen_hyperparameters(spec: StudySpec, out: Path) -> tuple[dict[str, Any], str]:
-    """The hyper-parameters the study uses in `out` and where they come from (search or
-    defaults)."""
+    """The hyper-parameters the study uses in `out` and their source (search or defaults)."""
     path = out / HYPER_FILE
     if path.exists():
         data = json.loads(path.read_text())

@@ -1,11 +1,6 @@
-"""What the CNN architecture study trains: shared settings, the experiments, the search grid.
+"""What the CNN architecture study trains (default: `spec.yaml` beside this module).
 
-The study's defaults are `spec.yaml` beside this module (`configs/studies/cnn_architecture.yaml`
-in the repository); `--spec my.yaml`, or `spec=` in Python, uses another file.
-
-Pooling (`P`, pool_every) is chosen per experiment so that no feature map collapses: an integer
-pools after every P convolutions; `"L"` pools after each stage of L convolutions of one K entry
-(so a K list of three widths always gives three pools, 32 -> 4 pixels).
+`P` (pool_every) is an integer, or `"L"`: one pool after the L convolutions of each K entry.
 """
 
 from __future__ import annotations

@@ -1,11 +1,5 @@
 """Inductive bias of CNNs: do they owe their advantage to locality and translation equivariance?
 
-`scratchlab study inductive-bias [--quick] [--seeds N]` trains a SimpleCNN (606 parameters) and
-an MLP (784-50-10-3) on the `edges` data in seven experiments that keep the original question
-numbers: q1 overfitting, q2 sample efficiency and edge-detector initialisation, q3 training to
-convergence, q4 domain shift, q5 pixel permutation, q6 five classes and pooling, q7 wider and
-deeper CNNs. Every number is a mean +- std over seeds, with the per-seed values in table.csv.
-
     from scratchlab.studies import inductive_bias
     result = inductive_bias.run(quick=True)
 """
@@ -40,12 +34,8 @@ class InductiveBiasResult(StudyResult):
 
 
 class InductiveBias(Study):
-    """The study (see the module docstring). Options: `scale` multiplies every epoch count (0.1:
-    a smoke test); `jobs`: worker processes (default: one per core on a CPU, up to 16, each
-    training one run at a time, measured faster there than batching; 1 on a GPU); `batched`:
-    `auto` (default) trains runs that differ only in seed, data or learning rate together on a
-    GPU or in one CPU process, `on` wherever it can, `off` each alone (the same verdicts).
-    """
+    """The study. Options: `scale` multiplies every epoch count (0.1: a smoke test); `jobs`:
+    worker processes (see `jobs()`); `batched`: auto (default), on or off, as `run_configs`."""
 
     name, description = NAME, DESCRIPTION
     full_seeds, quick_seeds = 5, 2

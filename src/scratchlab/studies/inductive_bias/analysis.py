@@ -1,5 +1,4 @@
-"""Analysis of the finished runs: convergence (q1, q3), the q7 search and diagnosis, kernels and
-confusion matrices from the kept weights (`load_model`), and every figure of the report."""
+"""Analysis of the finished runs: convergence, q7 search and diagnosis, kernels, figures."""
 
 from __future__ import annotations
 
@@ -88,9 +87,7 @@ def epoch_loss(fit: FitResult | None, epochs_back: int = 0) -> float:
 
 
 def losses(table: pd.DataFrame, runs: Runs, experiment: str, max_epochs: int) -> pd.DataFrame:
-    """Per run of `experiment` (q1: overfitting, q3: convergence): epochs trained, whether it
-    stopped early, final accuracies and the mean train loss of the last epoch and of the epoch a
-    tenth of them earlier (a run short of 100% whose loss still falls ran out of epochs)."""
+    """Per q1 or q3 run: epochs, accuracies, train loss at the end and a tenth of them before."""
     rows = select(table, experiment).copy()
     rows["stopped_early"] = rows["epochs"] < max_epochs
     rows["epochs_back"] = [max(1, int(e) // 10) for e in rows["epochs"]]
@@ -102,9 +99,8 @@ def losses(table: pd.DataFrame, runs: Runs, experiment: str, max_epochs: int) ->
 
 
 def lr_epoch_search(table: pd.DataFrame, runs: Runs, grid: tuple[int, ...]) -> pd.DataFrame:
-    """q7: validation accuracy after each epoch budget of `grid`, per model and learning rate
-    (read from the per-epoch history: with a constant learning rate, epoch e of a longer run is
-    the same as a run of e epochs)."""
+    """q7: validation accuracy per model, lr and epoch budget of `grid`, from the history (at a
+    constant lr, epoch e of a longer run is an e-epoch run)."""
     rows = []
     for (model, lr), group in select(table, "q7").groupby(["model", "lr"], sort=False):
         fits = [runs.fits[n] for n in group["run_name"] if n in runs.fits]
@@ -122,8 +118,7 @@ def best_setting(search: pd.DataFrame, model: str) -> pd.Series | None:
 
 
 def neighbour_correlation(weights: torch.Tensor) -> float:
-    """Correlation of horizontally and vertically adjacent kernel weights (about 0 for
-    unstructured kernels, close to 1 for smooth ones such as edge detectors)."""
+    """Correlation of adjacent kernel weights (about 0 if unstructured, near 1 if smooth)."""
     w = weights.detach().float()
     a = torch.cat([w[..., :, :-1].flatten(), w[..., :-1, :].flatten()])
     b = torch.cat([w[..., :, 1:].flatten(), w[..., 1:, :].flatten()])
@@ -136,8 +131,7 @@ def first_conv(model: nn.Module) -> torch.Tensor:
 
 def kernel_analysis(table: pd.DataFrame, runs: Runs,
                     figures: dict[str, Figure]) -> dict[str, Stat]:
-    """Kernels before/after training (q2) and with/without pixel permutation (q5): figures, and
-    the neighbour correlation of the first-layer weights over seeds per condition."""
+    """q2 and q5 kernel figures; the first layer's neighbour correlation per q5 condition."""
     q2 = select(table, "q2", "cnn", kernel_size=7, images_per_class=100)
     if not q2.empty and (trained := runs.model(q2["run_name"].iloc[0])) is not None:
         untrained = first_conv(runs.initial_model(q2["run_name"].iloc[0]))

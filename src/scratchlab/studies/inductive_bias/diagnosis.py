@@ -1,6 +1,4 @@
-"""q7: why DeeperCNN can sit at chance. Measures, at initialisation and after training, how
-much of the input reaches each ReLU layer, how many channels are dead and how large the
-gradients are."""
+"""q7: why DeeperCNN can sit at chance: spread, dead channels and gradients per ReLU layer."""
 
 from __future__ import annotations
 
@@ -52,9 +50,7 @@ def relu_outputs(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor],
 
 
 def layer_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[dict[str, float]]:
-    """Per ReLU layer: fraction of dead channels (zero on every image), the spread of its output
-    across images (std over images, averaged over units), the gradient norm of its convolution
-    and whether the scores are the same for every image."""
+    """Per ReLU layer: dead channels, output std across images, conv grad norm, constant scores."""
     model.zero_grad()
     outputs, scores = relu_outputs(model, x)
     nn.functional.cross_entropy(scores, y).backward()
@@ -68,13 +64,8 @@ def layer_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[dict
 
 def init_diagnosis(x: torch.Tensor, y: torch.Tensor, draws: int,
                    models: tuple[str, ...] = INIT_MODELS) -> pd.DataFrame:
-    """Statistics of `draws` initialisations per model, one row per (model, ReLU layer).
-
-    Columns: dead (mean fraction of dead channels), all_dead (fraction of draws where every
-    channel of the layer is dead), spread (median std of the layer's output across images),
-    grad (median gradient norm of the layer's convolution weights), constant_output (fraction of
-    draws where the scores do not depend on the image: max std over images < 1e-6).
-    """
+    """`layer_stats` over `draws` initialisations per (model, ReLU layer): dead (mean), all_dead
+    and constant_output (fractions of draws), spread and grad (medians)."""
     num_classes = int(y.max()) + 1
     rows = []
     with torch.random.fork_rng(devices=[]):
@@ -97,16 +88,14 @@ def init_diagnosis(x: torch.Tensor, y: torch.Tensor, draws: int,
 
 
 def escape_epoch(train_acc: list[float], chance: float, margin: float = 20.0) -> int | None:
-    """The first epoch whose train accuracy is `margin` points above chance or more (None:
-    never)."""
+    """The first epoch with train accuracy >= chance + `margin` (None: never)."""
     return next((i + 1 for i, acc in enumerate(train_acc) if acc >= chance + margin), None)
 
 
 def trained_diagnosis(table: pd.DataFrame, history: Callable[[str], FitResult | None],
                       weights: Callable[[str], tuple[nn.Module, torch.Tensor] | None]
                       ) -> pd.DataFrame:
-    """One row per q7 run: final accuracy, whether it is at chance, when it left chance and (where
-    the weights are kept) its dead channels per layer on the validation images."""
+    """Per q7 run: accuracy, at chance or not, escape epoch, dead channels (if weights kept)."""
     rows = []
     for _, row in table[(table["experiment"] == "q7") & (table["status"] == "ok")].iterrows():
         chance = 100.0 / row["classes"]
@@ -130,8 +119,7 @@ def trained_diagnosis(table: pd.DataFrame, history: Callable[[str], FitResult | 
 
 
 def spread_drop(diagnosis: pd.DataFrame, model: str) -> float:
-    """How many times smaller the output spread across images is at the last ReLU layer than at
-    the first (median initialisation)."""
+    """Ratio of the first ReLU layer's output spread to the last one's (median initialisation)."""
     spread = diagnosis[diagnosis["model"] == model].sort_values("layer")["spread"].to_numpy()
     if len(spread) < 2 or spread[-1] <= 0:
         return math.nan

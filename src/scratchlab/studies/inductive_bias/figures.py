@@ -89,8 +89,7 @@ def confusions(matrices: dict[str, ConfusionMatrix], classes: list[str]) -> Figu
 
 
 def diagnosis(init: pd.DataFrame, histories: dict[str, FitResult], chance: float) -> Figure:
-    """q7: spread of each ReLU layer's output across images at initialisation, and DeeperCNN's
-    validation accuracy per epoch for every seed."""
+    """q7: ReLU output spread per layer at initialisation; DeeperCNN runs' validation curves."""
     fig, axes = new_figure(1, 2, size=(5, 3.6))
     for i, (model, rows) in enumerate(init.groupby("model", sort=False)):
         axes[0, 0].plot(rows["layer"], rows["spread"], "o-", color=f"C{i}", label=model)

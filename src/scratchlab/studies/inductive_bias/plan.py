@@ -1,10 +1,5 @@
-"""The runs of the inductive-bias study: budgets per mode, one `PlannedRun` per table row.
-
-Every run trains on the `edges` data with SGD (lr 1e-2, momentum 0.9, no weight decay) and is
-evaluated on 50 validation images per class. A run's data seed is `DATA_SEED_OFFSET + seed`, so
-different seeds differ both in the images (and pixel permutation) and in the initial weights.
-Runs that two questions share (e.g. q1 is q2 at 10 images per class) are trained once.
-"""
+"""The inductive-bias runs: budgets per mode, one `PlannedRun` per table row (SGD, momentum 0.9,
+no weight decay; a run's data seed is `DATA_SEED_OFFSET + seed`)."""
 
 from __future__ import annotations
 

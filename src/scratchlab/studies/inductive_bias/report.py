@@ -1,5 +1,4 @@
-"""The findings and report of the study: one section per question whose numbers are read from
-the table and the analysis, then the conclusion table."""
+"""The study's findings and HTML report: a section per question, then the conclusion table."""
 
 from __future__ import annotations
 
@@ -155,8 +154,7 @@ def q7_diagnosis_text(init: pd.DataFrame) -> str:
 
 
 def findings(table: pd.DataFrame, analysis: Analysis, budget: Budget) -> list[str]:
-    """The study's findings, one or more sentences per question, with numbers read from `table`
-    and the conclusion table of `analysis`."""
+    """The study's findings: sentences per question, then a count of the verdicts."""
     texts = [q1_text(table, analysis), *q2_text(table), q3_text(table, analysis, budget),
              *q45_text(table, analysis), q6_text(table), *q7_text(table, analysis)]
     counts = analysis.verdicts["verdict"].value_counts()

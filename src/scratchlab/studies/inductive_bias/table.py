@@ -1,5 +1,4 @@
-"""The study's table (one row per planned run, from the runs' records) and the numbers over
-seeds that the findings, figures and verdicts quote."""
+"""The study's table (one row per planned run) and the statistics over seeds it quotes."""
 
 from __future__ import annotations
 
@@ -74,8 +73,7 @@ class Stat:
 
 def select(table: pd.DataFrame, experiment: str, model: str | None = None,
            **where: object) -> pd.DataFrame:
-    """The successful rows of `experiment` and `model` (None: any) whose columns equal the
-    values of `where` (None matches a missing value)."""
+    """The ok rows of `experiment` and `model` (None: any) matching `where` (None: missing)."""
     mask = (table["status"] == "ok") & (table["experiment"] == experiment)
     for column, value in ({"model": model, **where} if model else where).items():
         equal = (table[column] == value).fillna(False).astype(bool)

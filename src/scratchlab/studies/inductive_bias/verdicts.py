@@ -1,5 +1,4 @@
-"""The conclusion table: each hypothesis, what it predicts, what was measured and a verdict that
-is computed from the numbers (never typed)."""
+"""The conclusion table: hypothesis, prediction, measurement and a verdict computed from them."""
 
 from __future__ import annotations
 
@@ -16,8 +15,7 @@ NONE = Stat(())
 
 
 def difference(a: Stat, b: Stat, margin: float = MARGIN) -> str:
-    """`higher`, `lower` or `same` for a's mean against b's: a difference counts when it exceeds
-    both `margin` and twice its standard error over seeds; `no data` without values."""
+    """`higher`, `lower`, `same` (gap within `margin` or 2 standard errors) or `no data`."""
     if not a.n or not b.n:
         return "no data"
     se = math.sqrt(a.std**2 / a.n + b.std**2 / b.n)
