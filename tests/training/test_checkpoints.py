@@ -185,3 +185,24 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="cannot be read"):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+def test_run_exp_resuming_from_a_crafted_checkpoint_exits_2_and_runs_nothing(tmp_path, capsys):
+    from scratchlab.cli import main
+
+    out, marker = tmp_path / "out", tmp_path / "pwned"
+    run = ["run-exp", "--dataset", "digits", "--test-split", "valid", "-M", "mlp", "-H", "8",
+           "--batches", "2", "--device", "cpu", "-o", str(out)]
+    with pytest.raises(SystemExit) as first:
+        main([*run, "--epochs", "1"])
+    assert first.value.code == 0
+    (last,) = (out / "checkpoints").glob("*_last.pt")
+    torch.save({"trainer": _Payload(str(marker)), "rng": _Payload(str(marker))}, last)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as resumed:
+        main([*run, "--epochs", "2"])  # a longer budget resumes the run from its checkpoint
+    err = capsys.readouterr().err
+    assert resumed.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert str(last) in err and "refused, not run" in err
+    assert not marker.exists()

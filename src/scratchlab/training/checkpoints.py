@@ -58,6 +58,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except Exception as exc:  # torch raises many types for a damaged or unsafe file
+        if any(w in str(exc) for w in ("Unsupported global", "Unsupported class", "reduce")):
+            raise CheckpointError(f"checkpoint {path} cannot be read: it holds objects other than "
+                                  "tensors and plain values (refused, not run); delete it to "
+                                  "start over") from None
         reason = " ".join(str(exc).split())[:200]
         raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: "
                               f"{reason}); delete it to start over") from None
