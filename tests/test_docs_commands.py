@@ -280,6 +280,9 @@ COMMANDS: dict[tuple[str, str], Run | Skip] = {
     ("docs/studies/mlp-architecture.md", "scratchlab study mlp-architecture"): Skip(FULL),
     ("docs/studies/mlp-architecture.md", "scratchlab study mlp-architecture --quick"): Run(
         writes=study_files("mlp-architecture")),
+    ("docs/studies/policy-gradient.md", "scratchlab study policy-gradient"): Skip(FULL),
+    ("docs/studies/policy-gradient.md", "scratchlab study policy-gradient --quick"): Run(
+        writes=study_files("policy-gradient")),
     ("docs/studies/optimizers.md", "scratchlab study optimizers --data-root PATH"): Run(
         "scratchlab study optimizers --data-root {cifar} --quick --seeds 1",
         writes=study_files("optimizers"), cifar=True),
@@ -291,7 +294,8 @@ COMMANDS: dict[tuple[str, str], Run | Skip] = {
 # Pages whose commands take more than a few seconds together (still part of `make test`).
 SLOW_PAGES = {"README.md", "docs/experiments.md", "docs/speed.md", "docs/teaching.md",
               "docs/studies/cnn-architecture.md", "docs/studies/dropout.md",
-              "docs/studies/inductive-bias.md", "docs/studies/optimizers.md"}
+              "docs/studies/inductive-bias.md", "docs/studies/optimizers.md",
+              "docs/studies/policy-gradient.md"}
 CIFAR_PAGES = {page for (page, _), how in COMMANDS.items() if isinstance(how, Run) and how.cifar}
 
 

@@ -1,4 +1,3 @@
-from . import distributed
 from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, torch_save_atomic
 from .device import resolve_device
 from .progress_bars import progress
@@ -14,7 +13,6 @@ __all__ = [
     "ci95",
     "compare",
     "cpu_jobs",
-    "distributed",
     "fmt_pm",
     "get_rng_state",
     "mean_std",
