@@ -7,7 +7,15 @@ from __future__ import annotations
 
 
 class ScratchlabError(Exception):
-    """Base class of every error caused by user input (config, data, shapes, environment)."""
+    """Base class of every error caused by user input (config, data, shapes, environment).
+
+    `cli`: the message in command-line terms (flags instead of Python arguments), where it
+    differs; the `scratchlab` command prints it instead.
+    """
+
+    def __init__(self, *args: object, cli: str | None = None) -> None:
+        super().__init__(*args)
+        self.cli = cli
 
 
 class ConfigError(ScratchlabError, ValueError):

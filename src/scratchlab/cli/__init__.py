@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         status = args.func(args)
     except ScratchlabError as exc:
-        message = " ".join(str(exc).split())
+        message = " ".join((exc.cli or str(exc)).split())
         print(f"scratchlab: error: {message}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)
     except KeyboardInterrupt:

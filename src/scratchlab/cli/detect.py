@@ -275,4 +275,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_grid)
 
-    detect.set_defaults(func=lambda args: (detect.print_help(), 2)[1])
+    detect.set_defaults(func=lambda args: detect.error(
+        "give a subcommand: predict, prepare-coco, train, val or grid"))

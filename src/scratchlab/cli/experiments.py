@@ -99,11 +99,14 @@ def cmd_run_exp(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from scratchlab.experiments.preflight import check_runs
+    from scratchlab.experiments.run import is_finished
     from scratchlab.experiments.runs import run_configs
     from scratchlab.experiments.sweep import expand, load_sweep, write_manifest
 
     spec = load_sweep(args.file)
     configs = expand(spec, args.out_dir)
+    check_runs([c for c in configs if is_finished(c) is None])
     write_manifest(spec, configs)
     print(f"sweep {spec.name}: {len(configs)} runs -> {configs[0].out_dir}", flush=True)
 
@@ -172,15 +175,17 @@ def cmd_results_compare(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from scratchlab.errors import ConfigError
+    from scratchlab.experiments.preflight import check_out_file
     from scratchlab.experiments.records import load_records
     from scratchlab.viz import plot_exp_results
 
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in args.pattern)
+    output = args.output or Path(args.dir) / f"{safe}.png"
+    check_out_file(output)
     runs = [r for r in load_records(args.dir, args.pattern) if r.fit is not None]
     if not runs:
         raise ConfigError(f"no finished runs in {args.dir} match {args.pattern!r}")
     fig, _ = plot_exp_results({r.config.run_name: r.fit for r in runs})
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in args.pattern)
-    output = args.output or Path(args.dir) / f"{safe}.png"
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, dpi=100, bbox_inches="tight")
     print(f"plot of {len(runs)} runs: {output}")
@@ -188,9 +193,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from scratchlab.experiments.preflight import check_out_file
     from scratchlab.experiments.report import build_report
 
     output = args.output or Path(args.dir) / "report.html"
+    check_out_file(output)
     path = build_report(args.dir).save(output)
     print(f"report: {path}")
     return 0

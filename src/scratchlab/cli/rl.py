@@ -10,6 +10,15 @@ import argparse
 METHOD_CHOICES = ("vpg", "bpg", "epg", "cpg", "aac")
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows each option's default, except where there is none (None, off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _add_overrides(p: argparse.ArgumentParser) -> None:
     """Options that override the preset hyper-parameters of the env/method."""
     g = p.add_argument_group("hyper-parameters (default: the preset for the env and method)")
@@ -86,12 +95,14 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from scratchlab.experiments.preflight import check_out_dir
     from scratchlab.rl.config import preset_config
     from scratchlab.rl.trainer import PolicyTrainer
 
     config = preset_config(
         args.env, args.method, seed=args.seed, total_steps=args.steps, **_overrides(args)
     )
+    check_out_dir(args.out, "--out")
     trainer = PolicyTrainer(config, args.out)
     try:
         results = trainer.train(resume=args.resume)
@@ -143,8 +154,10 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from scratchlab.experiments.preflight import check_out_dir
     from scratchlab.rl.bench import run_bench
 
+    check_out_dir(args.out, "--out")
     overrides = {"total_steps": args.steps, **_overrides(args)}
     run_bench(
         args.env,
@@ -161,26 +174,31 @@ def _bench(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `scratchlab rl ...` to the `scratchlab` parser."""
     rl = subparsers.add_parser(
-        "rl", help="policy-gradient agents (VPG, baseline, entropy, A2C) on gymnasium"
+        "rl", formatter_class=_DefaultsFormatter,
+        help="policy-gradient agents (VPG, baseline, entropy, A2C) on gymnasium",
     )
     sub = rl.add_subparsers(dest="rl_command", metavar="RL_COMMAND", parser_class=type(rl))
-    rl.set_defaults(func=lambda args: rl.print_help() or 2)
+    rl.set_defaults(func=lambda args: rl.error("give a subcommand: train, play, eval or bench"))
 
     p = sub.add_parser(
-        "train", help="train a policy; writes OUT/<run>.json and a resumable OUT/<run>.pt"
+        "train", formatter_class=_DefaultsFormatter,
+        help="train a policy; writes OUT/<run>.json and a resumable OUT/<run>.pt",
     )
     p.add_argument("--env", default="CartPole-v1", help="gymnasium environment id")
     p.add_argument("--method", choices=METHOD_CHOICES, default="vpg", help="policy-gradient method")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the run")
     p.add_argument("--steps", type=int, help="training environment steps (default: the preset)")
     p.add_argument("--out", default="results/rl", help="folder for results and checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from OUT/<run>.pt if it exists")
     _add_overrides(p)
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("play", help="run a trained policy, optionally recording a .gif/.mp4")
+    p = sub.add_parser(
+        "play", formatter_class=_DefaultsFormatter,
+        help="run a trained policy, optionally recording a .gif/.mp4",
+    )
     p.add_argument("checkpoint", help="a .pt written by scratchlab rl train")
-    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--episodes", type=int, default=1, help="episodes to play")
     p.add_argument("--record", help="write the frames to this .gif (or .mp4 with ffmpeg)")
     p.add_argument("--every", type=int, default=1, help="keep every N-th frame in the recording")
     p.add_argument("--fps", type=float, default=30.0, help="frames per second of the environment")
@@ -190,9 +208,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_play)
 
-    p = sub.add_parser("eval", help="mean return of a trained policy over many episodes")
+    p = sub.add_parser(
+        "eval", formatter_class=_DefaultsFormatter,
+        help="mean return of a trained policy over many episodes",
+    )
     p.add_argument("checkpoint", help="a .pt written by scratchlab rl train")
-    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--episodes", type=int, default=100, help="episodes to average over")
     p.add_argument("--seed", type=int, default=0, help="0: the training run's evaluation episodes")
     p.add_argument(
         "--sample", action="store_true", help="sample actions instead of acting greedily"
@@ -200,7 +221,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_eval)
 
     p = sub.add_parser(
-        "bench", help="train every method over several seeds and report steps/time to solve"
+        "bench", formatter_class=_DefaultsFormatter,
+        help="train every method over several seeds and report steps/time to solve",
     )
     p.add_argument("--env", default="CartPole-v1", help="gymnasium environment id")
     p.add_argument("--methods", nargs="+", choices=METHOD_CHOICES, default=list(METHOD_CHOICES))

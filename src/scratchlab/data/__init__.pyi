@@ -1,5 +1,12 @@
 from .base import LabeledTensorDataset, balanced_subset
-from .registry import dataset_names, dataset_options, dataset_splits, get_dataset, register_dataset
+from .registry import (
+    dataset_names,
+    dataset_options,
+    dataset_splits,
+    dataset_task,
+    get_dataset,
+    register_dataset,
+)
 
 __all__ = [
     "LabeledTensorDataset",
@@ -7,6 +14,7 @@ __all__ = [
     "dataset_names",
     "dataset_options",
     "dataset_splits",
+    "dataset_task",
     "get_dataset",
     "register_dataset",
 ]

@@ -42,6 +42,8 @@ CIFAR10_MEAN = (0.4913, 0.4821, 0.4465)
 CIFAR10_STD = (0.2452, 0.2428, 0.2606)
 DTYPES = ("float32", "uint8")
 VALID_PER_CLASS = 500
+DOWNLOAD_COMMAND = ("python -c \"from scratchlab.data import get_dataset; "
+                    "get_dataset('cifar10', 'train', download=True)\"")
 
 
 def cifar10_mean_std() -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -70,14 +72,26 @@ def locate_cifar10(split: str, root=None, download: bool = False) -> Source:
         source = _download(places[0], split)
     if source is None:
         where = ", ".join(str(p) for p in places)
+        found = f"CIFAR-10 not found in {where} (nor one level below)"
         raise DatasetNotFoundError(
-            f"CIFAR-10 not found in {where} (nor one level below); provide it in one of three "
-            f"ways: pass root=PATH (a folder holding cifar-10-batches-py, a train/<class>/ and "
-            f"test/<class>/ image tree, or cifar10-jpeg.npz; or that file itself), set "
-            f"{DATA_ENV}=PATH, or pass download=True to fetch it with torchvision"
-        )
+            f"{found}; provide it in one of three ways: pass root=PATH (a folder holding "
+            f"cifar-10-batches-py, a train/<class>/ and test/<class>/ image tree, or "
+            f"cifar10-jpeg.npz; or that file itself), set {DATA_ENV}=PATH, or pass download=True "
+            f"to fetch it with torchvision",
+            cli=f"{found}; give its folder or file with --data-root PATH (or data_root in a "
+            f"sweep's base) or set {DATA_ENV}=PATH (forms: docs/data.md), or download it once "
+            f"with: {DOWNLOAD_COMMAND}")
     check_split(source, split)
     return source
+
+
+def check_cifar10(split: str, root=None) -> None:
+    """Find CIFAR-10 and check that `split` can be read, decoding and caching nothing."""
+    source_split = "test" if split == "test" else "train"
+    source = locate_cifar10(source_split, root)
+    check = getattr(source, "check", None)
+    if check is not None:
+        check(source_split)
 
 
 def _download(target: Path, split: str) -> Source:

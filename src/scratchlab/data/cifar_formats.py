@@ -4,7 +4,7 @@
   ``batches.meta``), the original lossless release.
 - ``folder``: an image-folder tree ``train/<class>/*.png|jpg`` and ``test/<class>/...``.
 - ``npz``: JPEG bytes per image (keys ``{split}_jpeg``, ``{split}_offsets``, ``{split}_labels``,
-  ``classes``), as in ``cifar10-jpeg.npz``.
+  ``classes``), as in ``cifar10-jpeg.npz`` (`scratchlab.data.cifar_npz`).
 
 Every reader returns images as uint8 NCHW numpy arrays and labels as int64.
 """
@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scratchlab.data.cifar_npz import NpzSource
 from scratchlab.errors import DatasetError, DatasetNotFoundError
 from scratchlab.util import progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PICKLE_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
-DECODE_BATCH = 2048
 
 
 def _natural_key(path: Path) -> list:
@@ -166,67 +166,6 @@ class FolderSource:
             for f in progress(chosen, desc=f"decoding {split} images", unit="img")
         ]
         return torch.stack(images).numpy() if images else np.zeros((0, 3, 32, 32), np.uint8)
-
-
-class NpzSource:
-    """JPEG bytes per image in one ``.npz`` file."""
-
-    kind = "npz"
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @staticmethod
-    def matches(path: Path) -> bool:
-        if not (path.is_file() and path.suffix == ".npz"):
-            return False
-        try:
-            with np.load(path) as data:
-                return "classes" in data.files and any(
-                    f"{s}_jpeg" in data.files for s in PICKLE_FILES
-                )
-        except (OSError, ValueError):
-            return False
-
-    def has_split(self, split: str) -> bool:
-        with np.load(self.path) as data:
-            return {f"{split}_jpeg", f"{split}_offsets", f"{split}_labels"} <= set(data.files)
-
-    def files(self, split: str) -> list[Path]:
-        return [self.path]
-
-    def classes(self, split: str = "train") -> list[str]:
-        with np.load(self.path) as data:
-            return [str(c) for c in data["classes"]]
-
-    def labels(self, split: str) -> np.ndarray:
-        with np.load(self.path) as data:
-            return data[f"{split}_labels"].astype(np.int64)
-
-    def read(self, split: str, indices: np.ndarray | None = None, device=None) -> np.ndarray:
-        with np.load(self.path) as data:
-            jpeg = torch.from_numpy(data[f"{split}_jpeg"])
-            offsets = data[f"{split}_offsets"]
-        if indices is None:
-            indices = np.arange(len(offsets) - 1)
-        return decode_jpeg_bytes(jpeg, offsets, indices, device=device)
-
-
-def decode_jpeg_bytes(
-    jpeg: torch.Tensor, offsets: np.ndarray, indices: np.ndarray, device=None
-) -> np.ndarray:
-    """Decode images `indices` of a concatenated JPEG byte tensor, in batches (on `device`)."""
-    from torchvision.io import ImageReadMode, decode_jpeg
-
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    out = np.empty((len(indices), 3, 32, 32), np.uint8)
-    starts = range(0, len(indices), DECODE_BATCH)
-    for start in progress(starts, desc="decoding JPEG", unit="batch"):
-        chunk = indices[start : start + DECODE_BATCH]
-        data = [jpeg[offsets[i] : offsets[i + 1]] for i in chunk]
-        images = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
-        out[start : start + len(chunk)] = torch.stack(images).cpu().numpy()
-    return out
 
 
 Source = PickleSource | FolderSource | NpzSource

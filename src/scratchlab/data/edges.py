@@ -10,6 +10,7 @@ fully connected models.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -162,6 +163,10 @@ def generate_edges(
     Shuffled, or in class blocks (labels 0...0, 1...1, ...) with ``shuffle=False``.
     """
     class_type = [class_type] if isinstance(class_type, str) else list(class_type)
+    if isinstance(data_per_class, bool) or not isinstance(data_per_class, Integral) or \
+            data_per_class < 1:
+        raise ConfigError(f"edges: data_per_class must be a positive integer, got "
+                          f"{data_per_class!r}")
     region = edge_regions(split, size, possible_edge_location_ratio)
     _check(class_type, edge_width, region, size, background)
     g = _split_generator(seed, split)

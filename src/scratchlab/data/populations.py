@@ -7,6 +7,7 @@ different angles, so train, valid and test follow measurably different distribut
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -54,6 +55,10 @@ def populations_arrays(
         raise ConfigError(
             "populations: sizes, noises and angles must be non-empty and of one length"
         )
+    counts = [*sizes, test_size]
+    if any(isinstance(n, bool) or not isinstance(n, Integral) or n < 1 for n in counts):
+        raise ConfigError(f"populations: sizes and test_size must be positive integers, got "
+                          f"sizes {list(sizes)} and test_size {test_size!r}")
     if not 0 < train_fraction < 1:
         raise ConfigError(f"populations: train_fraction must be in (0, 1), got {train_fraction}")
     rng = np.random.RandomState(seed)

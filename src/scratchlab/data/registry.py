@@ -40,6 +40,7 @@ class DatasetEntry:
     builder: Callable[..., Any]
     splits: tuple[str, ...]
     aliases: Mapping[str, str] = field(default_factory=dict)
+    task: str = "classification"
 
     @property
     def all_splits(self) -> tuple[str, ...]:
@@ -73,11 +74,14 @@ def register_dataset(
     name: str,
     splits: Iterable[str] = ("train", "test"),
     aliases: Mapping[str, str] | None = None,
+    task: str = "classification",
 ) -> Callable:
     """Register `builder(split, root=None, **options)` under `name` with its `splits`.
 
     `aliases` maps extra split names onto canonical ones (e.g. ``{"test": "valid"}``); the builder
-    only ever sees canonical names. Re-registering a name replaces the earlier entry.
+    only ever sees canonical names. `task`: ``classification`` (tensors and labels, what
+    run-exp trains on) or another task such as ``detection``. Re-registering a name replaces the
+    earlier entry.
     """
     splits = tuple(splits)
     aliases = dict(aliases or {})
@@ -88,7 +92,7 @@ def register_dataset(
             )
 
     def decorator(builder: Callable) -> Callable:
-        _REGISTRY[name] = DatasetEntry(name, builder, splits, aliases)
+        _REGISTRY[name] = DatasetEntry(name, builder, splits, aliases, task)
         return builder
 
     return decorator
@@ -116,6 +120,11 @@ def _entry(name: str) -> DatasetEntry:
 def dataset_splits(name: str) -> tuple[str, ...]:
     """The splits (and split aliases) that dataset `name` accepts."""
     return _entry(name).all_splits
+
+
+def dataset_task(name: str) -> str:
+    """What dataset `name` is for: ``classification``, ``detection``, ..."""
+    return _entry(name).task
 
 
 def dataset_options(name: str) -> tuple[str, ...] | None:

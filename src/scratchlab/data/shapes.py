@@ -219,7 +219,7 @@ class ShapesDataset(Dataset):
         return torch.from_numpy(pixels.copy()).permute(2, 0, 1), boxes, labels
 
 
-@register_dataset("shapes", splits=SPLITS)
+@register_dataset("shapes", splits=SPLITS, task="detection")
 def shapes(
     split: str,
     root: str | Path | None = None,

@@ -112,9 +112,11 @@ def load_coco(path: str | Path) -> dict:
         doc = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise DatasetNotFoundError(f"annotations file {path} not found") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read COCO annotations {path}: {exc}") from None
-    if not all(k in doc for k in ("images", "annotations", "categories")):
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ConfigError(f"cannot read COCO annotations {path}: {reason}") from None
+    if not isinstance(doc, dict) or not all(
+            k in doc for k in ("images", "annotations", "categories")):
         raise ConfigError(f"{path} is not COCO: it needs 'images', 'annotations' and 'categories'")
     return doc
 

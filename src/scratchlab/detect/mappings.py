@@ -115,8 +115,9 @@ def load_mapping_yaml(path: str | Path) -> CategoryMapping:
     """
     try:
         doc = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read mapping {path}: {exc}") from None
+    except (OSError, yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ConfigError(f"cannot read mapping {path}: {reason}") from None
     if not isinstance(doc, dict) or not doc or not all(isinstance(v, list) for v in doc.values()):
         raise ConfigError(f"mapping {path} must map each target class to a list of COCO names")
     rules: dict[str, str] = {}

@@ -5,6 +5,9 @@ for any ``.pt`` name it does not find, datasets named in a data YAML, and sends 
 `load_ultralytics` points its settings folder at a scratchlab folder, places a local font there
 under the names it looks for, switches analytics and experiment loggers off and turns off
 automatic package installs. Weights are never fetched: `check_model` refuses a missing file.
+
+ultralytics weights (``.pt``) are pickles, loaded with code execution allowed by design: a ``.pt``
+file is code and must come from a trusted source (`TRUST_NOTE`, shown in ``detect --help``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
 OFF_SETTINGS = ("sync", "clearml", "comet", "dvc", "mlflow", "raytune", "tensorboard", "wandb")
 QUIET_SETTINGS = ("vscode_msg", "openvino_msg")
 ASSETS_URL = "https://github.com/ultralytics/assets/releases"
+TRUST_NOTE = (
+    "A .pt weights file is a pickle: loading it runs any code it holds, so use only .pt files "
+    "from a source you trust (your own training runs, the ultralytics releases). A symlink is "
+    "followed to its file; a folder, a missing path or anything but a regular file is refused."
+)
 
 
 def config_dir() -> Path:
@@ -81,8 +89,12 @@ def load_ultralytics() -> ModuleType:
 def check_model(model: str | Path) -> str:
     """Validate a model argument: an existing ``.pt`` file or a ``.yaml`` architecture name/path.
 
+    A ``.pt`` file is a pickle that ultralytics loads with code execution allowed: it must come
+    from a trusted source. A symlink is followed to the file it names.
+
     Raises:
-        CheckpointError: a ``.pt`` file that does not exist (it is never downloaded).
+        CheckpointError: a ``.pt`` path that is missing (it is never downloaded), a folder, or
+            not a regular file.
         ConfigError: any other kind of model argument.
     """
     name = str(model)
@@ -91,6 +103,16 @@ def check_model(model: str | Path) -> str:
         return name
     if suffix == ".pt":
         path = Path(name).expanduser()
+        if path.is_dir():
+            raise CheckpointError(
+                f"weights {name} is a folder, not a .pt file; pass the weights file itself "
+                f"(a training run keeps its own in {Path(name) / 'weights' / 'best.pt'})"
+            )
+        if path.exists() and not path.is_file():
+            raise CheckpointError(
+                f"weights {name} is not a regular file (a pipe, socket or device); pass a .pt "
+                "file from a source you trust"
+            )
         if not path.is_file():
             raise CheckpointError(
                 f"weights file {name} not found (nothing is downloaded): get {path.name} from "

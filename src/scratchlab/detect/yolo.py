@@ -128,8 +128,8 @@ def check_data(data: str | Path, splits: Sequence[str] = ("train", "val")) -> st
     if path.suffix.lower() not in {".yaml", ".yml"} or not path.is_file():
         raise DatasetNotFoundError(f"dataset file {data} not found; {hint}")
     try:
-        spec = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(
             f"dataset file {data} is not valid YAML: {' '.join(str(exc).split())}"
         ) from None

@@ -63,6 +63,13 @@ class ExperimentConfig(BaseModel):
         """Flat field names (`lr=...`) are accepted everywhere and sorted into sections."""
         return nest(data) if isinstance(data, dict) else data
 
+    @field_validator("out_dir", "tensorboard", mode="before")
+    @classmethod
+    def _not_empty(cls, folder: Any) -> Any:
+        if isinstance(folder, str) and not folder.strip():
+            raise ValueError("an empty path is not a folder")
+        return folder
+
     @field_validator("run_name")
     @classmethod
     def _not_dots(cls, name: str) -> str:

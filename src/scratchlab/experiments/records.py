@@ -9,9 +9,9 @@ import fnmatch
 import functools
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scratchlab.errors import ConfigError
 from scratchlab.experiments.config import ExperimentConfig, describe_validation_error
@@ -20,7 +20,8 @@ from scratchlab.util.atomic import atomic_write_json
 
 SCHEMA = 2
 NOT_RESULTS = (".sweep.json", ".config.json", ".timing.json")  # other JSON files a run writes
-RECORD_RULES = ConfigDict(extra="forbid", ser_json_inf_nan="constants", protected_namespaces=())
+RECORD_RULES = ConfigDict(extra="forbid", ser_json_inf_nan="constants", protected_namespaces=(),
+                          strict=True)
 
 
 class Results(BaseModel):
@@ -33,6 +34,27 @@ class Results(BaseModel):
     train_acc: list[float]
     test_loss: list[float]
     test_acc: list[float]
+
+    @model_validator(mode="after")
+    def _one_accuracy_per_epoch(self) -> Results:
+        if not len(self.train_acc) == len(self.test_acc) == self.num_epochs:
+            raise ValueError(f"{self.num_epochs} epochs but {len(self.train_acc)} train and "
+                             f"{len(self.test_acc)} test accuracies")
+        return self
+
+
+SUMMARY_NUMBERS = {"best_test_acc": float, "final_test_acc": float, "final_train_acc": float,
+                   "epochs": int, "epochs_to_best": int, "params": int, "flops": int}
+
+
+def _check_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of a summary are numbers (or null); other keys are kept as written."""
+    for key, kind in SUMMARY_NUMBERS.items():
+        value = summary.get(key)
+        kinds = (int, float) if kind is float else int
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise ValueError(f"summary {key!r} must be a number, got {value!r}")
+    return summary
 
 
 class Timings(BaseModel):
@@ -50,17 +72,24 @@ class RunRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants",
                               protected_namespaces=(), populate_by_name=True)
 
-    schema_version: int = Field(SCHEMA, alias="schema")
+    schema_version: Literal[2] = Field(SCHEMA, alias="schema")
     config: ExperimentConfig
     results: Results | None = None
     status: Literal["ok", "failed"] = "ok"
     error: str | None = None
-    summary: dict[str, Any] = Field(default_factory=dict)
+    summary: Annotated[dict[str, Any], AfterValidator(_check_summary)] = Field(
+        default_factory=dict)
     timings: Timings = Field(default_factory=Timings)
     env: dict[str, Any] = Field(default_factory=dict)
     commit: str | None = None
     cached: bool = Field(False, exclude=True, description="read back from an earlier run")
     source: Path | None = Field(None, exclude=True, description="the file it was read from")
+
+    @model_validator(mode="after")
+    def _ok_has_results(self) -> RunRecord:
+        if self.status == "ok" and self.results is None:
+            raise ValueError("status 'ok' but no results")
+        return self
 
     @functools.cached_property
     def fit(self) -> FitResult | None:
@@ -99,6 +128,8 @@ def load_record(path: str | Path) -> RunRecord:
     data = read_json(path, "results file")
     if not isinstance(data, dict) or "config" not in data:
         raise ConfigError(f"results file {path} is not a run record (no 'config' mapping)")
+    if isinstance(data["config"], dict) and "run_name" not in data["config"]:
+        raise ConfigError(f"results file {path} is damaged: its config has no run_name")
     try:
         record = RunRecord.model_validate(data if "schema" in data else _from_classic(data))
         return record.model_copy(update={"source": Path(path)})

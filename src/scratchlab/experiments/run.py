@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +14,18 @@ from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.experiments.build import build_trainer
 from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.experiments.environment import environment, git_commit
+from scratchlab.experiments.preflight import check_data, check_model_size, check_out_dir
 from scratchlab.experiments.records import (
     Results,
     RunRecord,
     Timings,
     load_record,
+    read_json,
     result_path,
     write_record,
 )
 from scratchlab.experiments.run_data import RunData, load_run_data
 from scratchlab.training import (
-    Callback,
     CheckpointFiles,
     EarlyStopping,
     FitResult,
@@ -35,6 +35,7 @@ from scratchlab.training import (
     load_checkpoint,
 )
 from scratchlab.training.accel import SETUP_LOCK
+from scratchlab.training.checkpoint_checks import unseal
 from scratchlab.util import atomic_write_json, resolve_device, seed_everything
 from scratchlab.util import distributed as dd
 
@@ -69,8 +70,8 @@ def check_resumable(config: ExperimentConfig) -> None:
     if not last.exists() or not path.exists():
         return
     try:
-        saved = ExperimentConfig.load(json.loads(path.read_text())).flat()
-    except (OSError, ValueError, ConfigError):
+        saved = ExperimentConfig.load(read_json(path, "checkpoint config")).flat()
+    except (ValueError, TypeError, ConfigError):
         raise ConfigError(f"{path} is damaged; delete {last.parent / config.run_name}* to start "
                           "the run over") from None
     now = config.flat()
@@ -105,9 +106,11 @@ def train_run(config: ExperimentConfig, verbose: bool = False) -> RunRecord:
     main = dd.is_main_process()
     files = checkpoint_files(config) if config.budget.checkpoints else None
     timer = Timer()
-    callbacks: list[Callback] = [timer]
-    if config.tensorboard is not None and main:
-        callbacks.append(TensorBoardLogger(config.tensorboard))
+    # Checked before anything is written: output folders, data, model size, checkpoints.
+    check_out_dir(config.out_dir)
+    if config.tensorboard is not None:
+        check_out_dir(config.tensorboard, "tensorboard")
+    check_data(config)
     # Runs sharing a process (the `threads` executor) build their data and model one at a time,
     # so each draws its initial weights from the global RNG right after its own seeding.
     with SETUP_LOCK:
@@ -117,14 +120,19 @@ def train_run(config: ExperimentConfig, verbose: bool = False) -> RunRecord:
         if files is not None:
             check_resumable(config)
         data = load_run_data(config, device)
-        built = build_trainer(config, data, device, callbacks)
-        if files is not None and main:
-            atomic_write_json(checkpoint_config_path(config), config.to_dict())
+        check_model_size(config, data.input_shape, data.num_classes, train_samples(data), device)
+        built = build_trainer(config, data, device, [timer])
+        if files is not None:
+            files.check(built.trainer)
+            if main:
+                atomic_write_json(checkpoint_config_path(config), config.to_dict())
+    logger = ([TensorBoardLogger(config.tensorboard)]
+              if config.tensorboard is not None and main else [])
     b = config.budget
     fit = built.trainer.fit(
         data.train, data.test, b.epochs, checkpoints=files.prefix if files else None,
         early_stopping=early_stopping(config), max_batches=b.batches,
-        resume=files is not None, print_every=1 if verbose and main else 0)
+        resume=files is not None, print_every=1 if verbose and main else 0, callbacks=logger)
     summary = fit_summary(fit, built.params, built.flops, world_size=dd.world_size())
     if config.trainer == "fast":  # the last epoch's accuracy without test-time augmentation
         summary["plain_test_acc"] = built.trainer.final_plain_acc
@@ -133,6 +141,12 @@ def train_run(config: ExperimentConfig, verbose: bool = False) -> RunRecord:
     return make_record(config, fit, summary,
                        Timings(train_seconds=sum(timer.seconds), seconds_per_epoch=timer.seconds),
                        device)
+
+
+def train_samples(data: RunData) -> int | None:
+    """How many training samples a run's loader holds (None: unknown)."""
+    tensors = getattr(data.train, "tensors", None)
+    return len(tensors[0]) if tensors else None
 
 
 def fit_summary(fit: FitResult, params: int, flops: int | None, **extra: Any) -> dict[str, Any]:
@@ -190,7 +204,7 @@ def load_model(run: RunRecord | str | Path, which: str = "last",
     cpu = torch.device("cpu")
     data = load_run_data(config.replace(device="cpu"), cpu)
     model = build_trainer(config.replace(device="cpu"), data, cpu, []).model
-    model.load_state_dict(load_checkpoint(path)["trainer"]["model"])
+    model.load_state_dict(unseal(load_checkpoint(path), path)["trainer"]["model"])
     model = model.to(device=torch.device(device))
     return model.train(False) if config.model.engine == "scratch" else model.eval()
 

@@ -13,6 +13,7 @@ from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.experiments import batched as batched_path
 from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.experiments.executors import EXECUTORS, device_of, execute, in_processes
+from scratchlab.experiments.preflight import check_runs
 from scratchlab.experiments.records import RunRecord, load_record, result_path, write_record
 from scratchlab.experiments.run import (
     check_resumable,
@@ -56,15 +57,15 @@ def run_configs(configs: Sequence[ExperimentConfig], executor: str = "local", jo
             raise FailFast(f"run {record.config.run_name} failed ({record.error}); "
                            "stopping (--fail-fast)")
 
-    todo = []
+    finished = {result_path(c): is_finished(c) for c in configs}
+    todo = [c for c in configs if finished[result_path(c)] is None]
+    check_runs(todo)  # every unfinished run, before anything is written
     for config in configs:
-        finished = is_finished(config)
-        if finished is not None:
-            collect(finished.model_copy(update={"cached": True}))
-        else:
-            todo.append(config)
-            if restart_changed:
-                _remove_stale_checkpoints(config)
+        record = finished[result_path(config)]
+        if record is not None:
+            collect(record.model_copy(update={"cached": True}))
+        elif restart_changed:
+            _remove_stale_checkpoints(config)
     cpu_workers = executor == "local" and jobs > 1 and bool(todo) and all(map(_on_cpu, todo))
     if batched == "auto" and cpu_workers:
         batched = "off"  # measured: runs alone in CPU worker processes are as fast or faster

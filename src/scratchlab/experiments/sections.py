@@ -7,7 +7,22 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Optimizer = Literal["sgd", "momentum", "rmsprop", "adam", "adamw"]
-SECTION_RULES = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+SECTION_RULES = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(),
+                           allow_inf_nan=False)
+MAX_DEPTH = 16  # nesting of an option mapping (deeper is a mistake, and slow to copy or print)
+
+
+def shallow(value: Any) -> Any:
+    """`value` unchanged when its lists and mappings nest at most `MAX_DEPTH` deep."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth >= MAX_DEPTH:
+                raise ValueError(f"options nest deeper than {MAX_DEPTH} levels")
+            items = item.values() if isinstance(item, dict) else item
+            stack.extend((v, depth + 1) for v in items)
+    return value
 
 
 class DataSection(BaseModel):
@@ -31,6 +46,9 @@ class DataSection(BaseModel):
     augment: list[Literal["crop", "flip"]] = Field(
         default_factory=list, description="augmentation of training batches on their device: "
         "crop (pad 4 pixels, random translation), flip (horizontal, p=0.5)")
+
+    _shallow_options = field_validator("dataset_options", mode="before")(
+        classmethod(lambda cls, v: shallow(v)))
 
 
 class ModelSection(BaseModel):
@@ -60,6 +78,10 @@ class ModelSection(BaseModel):
                                         description="e.g. {kernel_size: 3, padding: 1} (pixels)")
     model_options: dict[str, Any] = Field(default_factory=dict, description="other arguments "
                                           "of the family, e.g. {kernel_size: 7}")
+
+    _shallow_options = field_validator("activation_params", "pooling_params", "conv_params",
+                                       "model_options", mode="before")(
+        classmethod(lambda cls, v: shallow(v)))
 
     @field_validator("filters_per_layer", "hidden_dims")
     @classmethod

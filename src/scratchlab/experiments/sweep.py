@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,26 @@ from scratchlab.util import atomic_write_json
 
 SHORT_NAMES = {"layers_per_block": "L", "filters_per_layer": "K", "pool_every": "P",
                "hidden_dims": "H", "model_type": "M"}
+MAX_RUNS = 10_000  # runs one sweep file may describe (grid points x seeds)
+NAMED_BY_KEYS = ("run_name", "seed", "out_dir")  # set by the name, seeds and out_dir keys
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class names it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 
 class SweepSpec(BaseModel):
@@ -22,11 +43,19 @@ class SweepSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.+=-]+$")
+    name: str = Field(..., min_length=1, max_length=100,
+                      pattern=r"^[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*$")
     base: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
-    seeds: int = Field(1, ge=1)
+    seeds: int = Field(1, ge=1, le=MAX_RUNS, strict=True)
     out_dir: Path | None = None
+
+    @field_validator("out_dir", mode="before")
+    @classmethod
+    def _not_empty(cls, out_dir: Any) -> Any:
+        if out_dir == "":
+            raise ValueError("an empty out_dir is not a folder")
+        return out_dir
 
     @field_validator("grid")
     @classmethod
@@ -41,7 +70,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep YAML file; every problem is a one-line ConfigError."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise ConfigError(f"sweep file {path} does not exist") from None
     except OSError as exc:
@@ -49,7 +78,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
                           "file") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"sweep file {path} is not valid YAML: "
-                          f"{' '.join(str(exc).split())}") from None
+                          f"{' '.join(str(exc).split())[:300]}") from None
+    except RecursionError:
+        raise ConfigError(f"sweep file {path} is nested too deeply to be a sweep") from None
     if not isinstance(data, dict):
         raise ConfigError(f"sweep file {path} must be a mapping with name, base, grid, seeds, "
                           "out_dir")
@@ -87,29 +118,59 @@ def run_name(prefix: str, config: ExperimentConfig, varied: list[str], seed_suff
 
 
 def expand(spec: SweepSpec, out_dir: str | Path | None = None) -> list[ExperimentConfig]:
-    """Every run of a sweep: the full cross product of the grid, times the seeds."""
-    unknown = sorted(set(spec.grid) - set(SECTION_OF))
-    if unknown:
-        raise ConfigError(f"sweep grid field(s) {unknown} are not config fields")
-    for key in ("run_name", "seed"):
-        if key in spec.grid:
-            raise ConfigError(f"sweep grid cannot vary {key!r}; use the name and seeds keys")
+    """Every run of a sweep: the full cross product of the grid, times the seeds.
+
+    Every problem of every run is named in one `ConfigError` (the first few of each kind).
+    """
+    problems = _spec_problems(spec)
+    count = math.prod(len(values) for values in spec.grid.values()) * spec.seeds
+    if count > MAX_RUNS:
+        problems.append(f"it has {count:,} runs (grid points x seeds), over the limit of "
+                        f"{MAX_RUNS:,}: make the grid or seeds smaller, or split the sweep")
+    if problems:
+        raise ConfigError(f"sweep {spec.name!r}: " + "; ".join(problems))
     directory = Path(out_dir or spec.out_dir or Path("results") / spec.name)
     varied = list(spec.grid)
-    base_seed = int(spec.base.get("seed", 42))
-    configs, names = [], set()
+    base_seed = spec.base.get("seed", 42)
+    configs, names, errors = [], set(), {}
     for values in itertools.product(*spec.grid.values()):
         for i in range(spec.seeds):
             fields = {**spec.base, **dict(zip(varied, values, strict=True)),
                       "seed": base_seed + i, "out_dir": directory}
-            config = ExperimentConfig.create(**fields)
+            try:
+                config = ExperimentConfig.create(**fields)
+            except ConfigError as exc:
+                errors.setdefault(str(exc).removeprefix("invalid experiment config: "))
+                continue
             name = run_name(spec.name, config, varied, seed_suffix=spec.seeds > 1)
             if name in names:
-                raise ConfigError(f"two runs of sweep {spec.name!r} would both be named "
-                                  f"{name!r}; make the grid values distinct")
+                errors.setdefault(f"two runs would both be named {name!r}; make the grid "
+                                  "values distinct")
             names.add(name)
             configs.append(config.replace(run_name=name))
+    if errors:
+        shown = list(errors)[:5]
+        more = f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
+        raise ConfigError(f"sweep {spec.name!r} has invalid runs: " + "; ".join(shown) + more)
     return configs
+
+
+def _spec_problems(spec: SweepSpec) -> list[str]:
+    """What is wrong with a sweep's keys before any run is made of them."""
+    problems = []
+    unknown = sorted(set(spec.grid) - set(SECTION_OF))
+    if unknown:
+        problems.append(f"grid field(s) {unknown} are not config fields")
+    fixed = [k for k in NAMED_BY_KEYS if k in spec.grid]
+    if fixed:
+        problems.append(f"the grid cannot vary {fixed}: use the name, seeds and out_dir keys")
+    in_base = [k for k in ("run_name", "out_dir") if k in spec.base]
+    if in_base:
+        problems.append(f"base cannot set {in_base}: use the name and out_dir keys")
+    seed = spec.base.get("seed", 42)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        problems.append(f"base seed must be a non-negative integer, got {seed!r}")
+    return problems
 
 
 def write_manifest(spec: SweepSpec, configs: list[ExperimentConfig]) -> Path:

@@ -13,6 +13,7 @@ import torch
 
 from scratchlab.errors import CheckpointError
 from scratchlab.training.callbacks import Callback
+from scratchlab.training.checkpoint_checks import check_state, seal, unseal
 from scratchlab.training.results import EpochResult
 from scratchlab.util import get_rng_state, set_rng_state, torch_save_atomic
 
@@ -33,10 +34,10 @@ class CheckpointFiles:
         self.course = prefix.with_name(prefix.name + ".pt")
 
     def save_last(self, state: dict[str, Any]) -> None:
-        torch_save_atomic(state, self.last)
+        torch_save_atomic(seal(state), self.last)
 
     def save_best(self, state: dict[str, Any]) -> None:
-        torch_save_atomic(state, self.best)
+        torch_save_atomic(seal(state), self.best)
 
     def save_course(self, best_acc: float, epochs_without_improvement: int,
                     model_state: dict[str, Any]) -> None:
@@ -45,7 +46,13 @@ class CheckpointFiles:
 
     def load_last(self) -> dict[str, Any] | None:
         """The last state, or None when the run has no checkpoint yet."""
-        return load_checkpoint(self.last) if self.last.exists() else None
+        return unseal(load_checkpoint(self.last), self.last) if self.last.exists() else None
+
+    def check(self, trainer: Trainer) -> None:
+        """Refuse a last or best checkpoint that is damaged or does not fit `trainer`."""
+        for path in (self.last, self.best):
+            if path.exists() or path.is_symlink():
+                check_state(unseal(load_checkpoint(path), path), trainer, path)
 
     def all(self) -> tuple[Path, Path, Path]:
         return self.last, self.best, self.course
@@ -83,6 +90,7 @@ class Checkpoint(Callback):
     def on_fit_start(self, trainer: Trainer) -> None:
         state = self.read_last()
         if state is not None:
+            check_state(state, trainer, self.files.last)
             self.restore(trainer, state)
 
     def read_last(self) -> dict[str, Any] | None:

@@ -88,13 +88,13 @@ def load_spec(spec: str | Path | dict[str, Any] | StudySpec | None = None) -> St
     data: Any = DEFAULT_SPEC if spec is None else spec
     if isinstance(spec, str | Path):
         try:
-            data = yaml.safe_load(Path(spec).read_text())
+            data = yaml.safe_load(Path(spec).read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"study spec {spec} cannot be read ({exc.strerror}); "
                               "give a YAML file") from None
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
             raise ConfigError(f"study spec {spec} is not valid YAML: "
-                              f"{' '.join(str(exc).split())}") from None
+                              f"{' '.join(str(exc).split())[:200]}") from None
     try:
         return StudySpec.model_validate(data)
     except ValidationError as exc:

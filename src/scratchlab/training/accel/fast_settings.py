@@ -24,7 +24,8 @@ def from_airbench(lr: float, weight_decay: float, momentum: float,
 class FastSettings(BaseModel):
     """The fast trainer's own settings (recipe `cifar10-fast`; docs/fast-cifar.md)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False,
+                              allow_inf_nan=False)
 
     nesterov: bool = Field(True, description="Nesterov momentum")
     bias_lr_scale: float = Field(

@@ -1,0 +1,197 @@
+"""Checks made before a run, sweep or study writes anything: where it writes, its data, its size.
+
+`check_runs(configs)` checks every run of a sweep or study at once (output folders, datasets
+present, each model's memory), so a bad grid point is refused before the first run starts; a
+single run calls `check_out_dir`, `check_data` and `check_model_size` on its way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from scratchlab.data.cache import is_writable_dir
+from scratchlab.errors import ConfigError, ScratchlabError
+from scratchlab.experiments.config import ExperimentConfig
+
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
+CIFAR10_INPUT = ((3, 32, 32), 10, 50_000)  # input shape, classes, training images
+
+
+def check_out_dir(path: str | Path, what: str = "out_dir") -> None:
+    """Refuse a folder that cannot be made or written (a file in the way, or read-only)."""
+    path = Path(path)
+    if str(path) == "":
+        raise ConfigError(f"{what} is empty; give a folder")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{what} {path} cannot be a folder: {existing} is a file; choose "
+                          f"another {what}")
+    if not is_writable_dir(existing):
+        raise ConfigError(f"{what} {path} cannot be written: {existing} is read-only; choose "
+                          f"another {what}")
+
+
+def check_out_file(path: str | Path, what: str = "--output") -> None:
+    """Refuse a file path that is a folder or whose folder cannot be made or written."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder; give a file name")
+    check_out_dir(path.parent, f"the folder of {what} {path}:")
+
+
+def check_data(config: ExperimentConfig) -> None:
+    """The dataset is known and made for classification, has the splits and takes the options;
+    CIFAR-10 is found and its files are sound (nothing decoded or cached)."""
+    from scratchlab.data import dataset_options, dataset_splits, dataset_task
+
+    d = config.data
+    splits = dataset_splits(d.dataset)
+    task = dataset_task(d.dataset)
+    if task != "classification":
+        raise ConfigError(f"dataset {d.dataset!r} is a {task} dataset; runs, sweeps and studies "
+                          "train classifiers (detection: scratchlab detect)")
+    for split in dict.fromkeys((d.train_split, d.test_split)):
+        if split not in splits:
+            raise ConfigError(f"dataset {d.dataset!r} has no split {split!r}; use one of: "
+                              f"{', '.join(splits)}")
+    accepted = dataset_options(d.dataset)
+    unknown = [] if accepted is None else sorted(set(d.dataset_options) - set(accepted))
+    if unknown:
+        raise ConfigError(f"dataset {d.dataset!r} does not accept option(s) "
+                          f"{', '.join(map(repr, unknown))}; accepted options: "
+                          f"{', '.join(accepted) or '(none)'}")
+    if d.dataset == "cifar10" and not d.dataset_options.get("download"):
+        from scratchlab.data.cifar10 import check_cifar10
+
+        for split in dict.fromkeys((d.train_split, d.test_split)):
+            check_cifar10(split, d.data_root)
+
+
+def model_memory(config: ExperimentConfig, input_shape: tuple[int, ...], num_classes: int,
+                 batch: int) -> tuple[int, int] | None:
+    """(parameters, bytes) training the run's model takes about: float32 weights, gradients and
+    optimizer state, and twice the activations of a batch. The model is built on torch's meta
+    device (nothing allocated); None when it cannot be built there."""
+    import torch
+
+    from scratchlab.experiments.build import build_run_model, trainable_params
+
+    try:
+        with torch.device("meta"):
+            model = build_run_model(config, input_shape, num_classes)
+        params = sum(p[0].numel() if isinstance(p, tuple) else p.numel()
+                     for p in trainable_params(model))
+    except ScratchlabError:
+        raise
+    except Exception:
+        return None
+    activations = _activations(model, input_shape) if isinstance(model, torch.nn.Module) else 0
+    states = 2 + OPTIMIZER_STATES.get(config.optim.optimizer, 2)
+    return params, 4 * (params * states + 2 * activations * batch)
+
+
+def _activations(model: Any, input_shape: tuple[int, ...]) -> int:
+    """Values the leaf modules output for one sample (0 when the model does not run on meta)."""
+    import torch
+
+    total = 0
+
+    def count(_module: Any, _inputs: Any, output: Any) -> None:
+        nonlocal total
+        if isinstance(output, torch.Tensor):
+            total += output.numel()
+
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+    handles = [m.register_forward_hook(count) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(torch.empty((1, *input_shape), device="meta"))
+    except Exception:
+        return 0
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+def available_memory(device: Any) -> int | None:
+    """Free bytes on `device`: a GPU's free memory, the machine's available memory on a CPU."""
+    import torch
+
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        try:
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+
+
+def check_model_size(config: ExperimentConfig, input_shape: tuple[int, ...], num_classes: int,
+                     train_samples: int | None, device: Any) -> None:
+    """Refuse a model whose training would not fit in `device`'s free memory (the size and the
+    limit in the message)."""
+    b = config.budget
+    batch = max(1, min(b.bs_train, train_samples or b.bs_train))
+    need = model_memory(config, tuple(input_shape), num_classes, batch)
+    limit = available_memory(device) if need is not None else None
+    if need is None or limit is None or need[1] <= limit:
+        return
+    params, size = need
+    raise ConfigError(
+        f"run {config.run_name}: model_type {config.model.model_type} needs about "
+        f"{_gib(size)} to train ({params:,} parameters, batch {batch}) but {device} has "
+        f"{_gib(limit)} free; use fewer or narrower layers (-K, -L, -H) or a smaller batch")
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB"
+
+
+def data_shape(config: ExperimentConfig) -> tuple[tuple[int, ...], int, int | None]:
+    """Input shape, number of classes and training samples of a run's data (CIFAR-10 from its
+    known shape; other datasets, which are generated or bundled, by loading the test split)."""
+    import torch
+
+    from scratchlab.experiments.run_data import load_split
+
+    d = config.data
+    if d.dataset == "cifar10":
+        shape, classes, samples = CIFAR10_INPUT
+        return shape, classes, d.train_limit or samples
+    x, _, classes = load_split(config, d.test_split, d.test_limit, torch.device("cpu"))
+    return tuple(x.shape[1:]), len(classes), d.train_limit
+
+
+def check_runs(configs: Sequence[ExperimentConfig]) -> None:
+    """Every run of a sweep or study, before the first starts: output folders, data and sizes."""
+    from scratchlab.util import resolve_device
+
+    for folder in sorted({str(c.out_dir) for c in configs}):
+        check_out_dir(folder)
+    shapes: dict[str, tuple[tuple[int, ...], int, int | None]] = {}
+    sized: set[str] = set()
+    for config in configs:
+        data_key = json.dumps(config.data.model_dump(mode="json"), sort_keys=True)
+        if data_key not in shapes:
+            check_data(config)
+            shapes[data_key] = data_shape(config)
+        shape, classes, samples = shapes[data_key]
+        size_key = json.dumps([config.model.model_dump(mode="json"), config.optim.optimizer,
+                               config.budget.bs_train, config.device, config.trainer,
+                               config.fast.model_dump(mode="json"), data_key], sort_keys=True)
+        if size_key not in sized:
+            sized.add(size_key)
+            check_model_size(config, shape, classes, samples, resolve_device(config.device))

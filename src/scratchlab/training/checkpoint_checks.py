@@ -1,0 +1,95 @@
+"""What makes a run's checkpoint trustworthy: a checksum of its payload, and a content that fits.
+
+`seal(state)` adds a SHA-256 of everything in the state (tensors by dtype, shape and bytes; plain
+values by type and value); `unseal(state, path)` checks and removes it, so a flipped bit anywhere
+is caught. `check_state(state, trainer, path)` refuses a state whose keys, types or model tensor
+shapes do not fit the trainer, before anything is restored or written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from scratchlab.errors import CheckpointError
+
+CHECKSUM = "sha256"
+
+
+def payload_digest(state: Any) -> str:
+    """SHA-256 over a nest of dicts, lists, tuples, tensors and plain values."""
+    digest = hashlib.sha256()
+    _feed(digest, state)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"T{t.dtype}{tuple(value.shape)}:".encode())
+        digest.update(t.view(torch.uint8).numpy())
+    elif isinstance(value, dict):
+        digest.update(f"D{len(value)}:".encode())
+        for key in sorted(value, key=lambda k: (type(k).__name__, repr(k))):
+            _feed(digest, key)
+            _feed(digest, value[key])
+    elif isinstance(value, list | tuple):
+        digest.update(f"{type(value).__name__[0]}{len(value)}:".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+
+
+def seal(state: dict[str, Any]) -> dict[str, Any]:
+    """`state` with the checksum of its payload (any earlier checksum replaced)."""
+    payload = {k: v for k, v in state.items() if k != CHECKSUM}
+    return {**payload, CHECKSUM: payload_digest(payload)}
+
+
+def unseal(state: Any, path: str | Path) -> dict[str, Any]:
+    """The payload of a sealed checkpoint; a missing or wrong checksum is a `CheckpointError`."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a "
+                              "checkpoint; delete it to start over")
+    if CHECKSUM not in state:
+        raise CheckpointError(f"checkpoint {path} has no checksum (not written by this version "
+                              "of scratchlab); delete it to start over")
+    payload = {k: v for k, v in state.items() if k != CHECKSUM}
+    if state[CHECKSUM] != payload_digest(payload):
+        raise CheckpointError(f"checkpoint {path} is damaged (its checksum does not match its "
+                              "content); delete it to start over")
+    return payload
+
+
+def check_state(state: dict[str, Any], trainer: Any, path: str | Path) -> None:
+    """Refuse a checkpoint whose keys, types or model tensors do not fit `trainer`."""
+
+    def fail(problem: str) -> None:
+        raise CheckpointError(f"checkpoint {path} does not fit this run ({problem}); delete it "
+                              "to start over")
+
+    for key, kinds in (("trainer", dict), ("rng", dict), ("best_acc", (int, float, type(None))),
+                       ("ewi", int)):
+        value = state.get(key, 0 if key == "ewi" else ...)
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            fail(f"{key!r} is missing" if value is ... else
+                 f"{key!r} is a {type(value).__name__}")
+    saved = state["trainer"].get("model")
+    expected = trainer.model_state()
+    if not isinstance(saved, dict) or not isinstance(expected, dict):
+        if type(saved) is not type(expected):
+            fail(f"its model state is a {type(saved).__name__}")
+        return
+    if set(saved) != set(expected):
+        missing, extra = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
+        fail(f"model keys missing {missing[:3]}, unexpected {extra[:3]}")
+    for name, want in expected.items():
+        have = saved[name]
+        if isinstance(want, torch.Tensor) and (not isinstance(have, torch.Tensor)
+                                               or have.shape != want.shape):
+            got = tuple(have.shape) if isinstance(have, torch.Tensor) else type(have).__name__
+            fail(f"model tensor {name} is {got}, the model's is {tuple(want.shape)}")
