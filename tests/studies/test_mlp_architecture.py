@@ -90,19 +90,21 @@ def test_outputs_and_report(study):
     assert html.escape(study.findings[0]) in study.report_html()
 
 
-def _table(acc: dict[tuple[int, int], float]) -> pd.DataFrame:
+def _table(
+    acc: dict[tuple[int, int], float], offsets: tuple[float, ...] = (0.0, 1.0)
+) -> pd.DataFrame:
     rows = []
     for (d, w), a in acc.items():
         params = 2 * w + w + (d - 1) * (w * w + w) + 2 * w + 2
-        for seed in range(2):
+        for seed, offset in enumerate(offsets):
             rows.append(
                 {
                     "depth": d,
                     "width": w,
                     "seed": seed,
                     "params": params,
-                    "test_acc": a - 1 + seed,
-                    "test_acc_thresh": a + seed,
+                    "test_acc": a - 1 + offset,
+                    "test_acc_thresh": a + offset,
                     "thresh": 0.3,
                     "fpr": 0.1,
                     "fnr": 0.2,
@@ -120,13 +122,27 @@ def test_findings_follow_the_numbers():
     assert "91.0%" in text[2]
     assert "worst: depth 1, width 2 (81.5%)" in text[3]
     assert "better in 12 of 12 cells" in text[4]
-    cells[(1, 2)], cells[(4, 8)] = 70.0, 95.0
-    text = mlp.findings(_table(cells), bayes=91.0)
+    # three seeds 0.5 apart: 95% CI half-width 1.2 per cell
+    cells[(1, 2)], cells[(4, 8)], cells[(4, 32)] = 70.0, 95.0, 93.0
+    text = mlp.findings(_table(cells, (-0.5, 0.0, 0.5)), bayes=91.0)
     assert "min missed" in text[1]
     pair = next(t for t in text if t.startswith("Same 32 hidden units"))
-    assert "162 parameters" in pair and "258 parameters" in pair
-    assert "the deeper net is ahead" in pair
-    assert "+3.0 points (standard error 0.7)" in pair
+    assert pair == (
+        "Same 32 hidden units: depth 1 x width 32 (162 parameters) vs depth 4 x width 8 "
+        "(258 parameters): 92.0 +- 1.2 vs 95.0 +- 1.2 (95% CI), deeper minus wider +3.0 points: "
+        "the deeper net is ahead."
+    )
+    pair = next(t for t in text if t.startswith("Same 128 hidden units"))
+    assert pair.endswith(
+        "92.0 +- 1.2 vs 93.0 +- 1.2 (95% CI), deeper minus wider +1.0 points: inconclusive."
+    )
+    cells[(4, 8)] = 85.0
+    pair = next(
+        t
+        for t in mlp.findings(_table(cells, (-0.5, 0.0, 0.5)), bayes=91.0)
+        if t.startswith("Same 32 hidden units")
+    )
+    assert pair.endswith("deeper minus wider -7.0 points: the wider net is ahead.")
 
 
 def test_notebook_runs_in_quick_mode(tmp_path):

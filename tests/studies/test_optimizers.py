@@ -87,21 +87,29 @@ def _table(accs: dict[str, list[float]], dataset: str = "cifar10") -> pd.DataFra
 
 def test_findings_follow_the_numbers():
     accs = {
-        "VanillaSGD": [33.0, 34.0, 35.0],
-        "MomentumSGD": [38.0, 39.0, 40.0],
-        "RMSProp": [34.0, 34.5, 33.5],
+        "VanillaSGD": [33.5, 34.0, 34.5],  # 95% CI half-width 1.2
+        "MomentumSGD": [38.0, 39.0, 40.0],  # 2.5: +5.0 points, the intervals apart
+        "RMSProp": [30.5, 31.5, 32.5],  # 2.5: -2.5 points, the intervals overlap
         "Adam": [41.0, 42.0, 43.0],
     }
     text = opt.findings(_table(accs))
-    assert "VanillaSGD 34.0 +- 1.0%" in text[0]
-    assert text[1].startswith("MomentumSGD is above VanillaSGD: +5.0 points")
-    assert text[2].startswith("RMSProp is within noise of VanillaSGD")
+    assert "VanillaSGD 34.0 +- 0.5%" in text[0]
+    assert text[1] == (
+        "MomentumSGD vs VanillaSGD: 39.0 +- 2.5 vs 34.0 +- 1.2 (95% CI), difference +5.0 points: "
+        "above."
+    )
+    assert text[2] == (
+        "RMSProp vs VanillaSGD: 31.5 +- 2.5 vs 34.0 +- 1.2 (95% CI), difference -2.5 points: "
+        "inconclusive."
+    )
     assert "Best: Adam (42.0%)" in text[3]
     assert "inside MomentumSGD" in text[4] and "above Adam" in text[4]
     assert "below VanillaSGD, RMSProp" in text[4]
     assert "in 2 of 2 seed(s), first at epoch 30" in text[5]
     accs["MomentumSGD"] = [20.0, 21.0, 22.0]
-    assert opt.findings(_table(accs))[1].startswith("MomentumSGD is below VanillaSGD: -13.0 points")
+    assert opt.findings(_table(accs))[1].endswith("difference -13.0 points: below.")
+    one_seed = {k: v[:1] for k, v in accs.items()}  # no interval: nothing is conclusive
+    assert opt.findings(_table(one_seed))[1].endswith("points: inconclusive.")
     assert not any("Classic" in t for t in opt.findings(_table(accs, "digits")))
 
 

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
-import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
@@ -38,21 +37,6 @@ def split_tensors(config: ExperimentConfig, split: str) -> tuple[torch.Tensor, t
 
 def final(values: Sequence[float]) -> float:
     return float(values[-1]) if len(values) else math.nan
-
-
-def difference_is_noise(a: pd.Series, b: pd.Series, n_eval: int) -> tuple[float, float, bool]:
-    """(mean difference a - b, its standard error, |difference| <= 2 standard errors).
-
-    Accuracies in percent. With at least two seeds each, the standard error comes from the spread
-    over seeds; with one, from the binomial error of accuracies measured on `n_eval` samples.
-    """
-    diff = float(a.mean() - b.mean())
-    if len(a) >= 2 and len(b) >= 2:
-        se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-    else:
-        pa, pb = a.mean() / 100, b.mean() / 100
-        se = 100 * math.sqrt((pa * (1 - pa) + pb * (1 - pb)) / max(n_eval, 1))
-    return diff, se, abs(diff) <= 2 * se
 
 
 def new_figure(

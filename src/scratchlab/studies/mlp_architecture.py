@@ -21,8 +21,8 @@ from scratchlab.data.populations import load_populations, populations_arrays, ro
 from scratchlab.experiments import ExperimentConfig, RunRecord, load_model
 from scratchlab.studies._mlp_figures import make_figures
 from scratchlab.studies.base import Study, StudyResult
-from scratchlab.studies.common import difference_is_noise, split_tensors
-from scratchlab.util.stats import mean_std, mean_text
+from scratchlab.studies.common import split_tensors
+from scratchlab.util.stats import compare, mean_std
 
 NAME = "mlp-architecture"
 DESCRIPTION = ("torch MLP depth x width on populations: decision boundaries, ROC thresholds, "
@@ -30,7 +30,6 @@ DESCRIPTION = ("torch MLP depth x width on populations: decision boundaries, ROC
 GOALS = {"min": 80.0, "p75": 90.0}  # ours; the classic assignment asks for 75 and 85
 CLASSIC = {"min": 75.0, "p75": 85.0}
 PAIRS = [((1, 32), (4, 8)), ((1, 128), (4, 32))]  # equal numbers of hidden units
-TEST_SIZE = 2000  # points of the populations test split (binomial error with one seed)
 METRICS = ["train_acc", "valid_acc", "test_acc", "test_acc_thresh", "thresh", "fpr", "fnr"]
 
 
@@ -144,16 +143,15 @@ def _goal_text(values: pd.Series, label: str) -> str:
 
 def _pair_text(table: pd.DataFrame, cells: pd.DataFrame, a: tuple[int, int],
                b: tuple[int, int]) -> str:
-    """The comparison of two cells with the same number of hidden units."""
+    """The comparison of two cells with the same number of hidden units (95% intervals over
+    seeds; "inconclusive" when they overlap)."""
     acc = [table[(table.depth == d) & (table.width == w)].test_acc_thresh for d, w in (a, b)]
-    diff, se, noise = difference_is_noise(acc[1], acc[0], n_eval=TEST_SIZE)
-    verdict = "within noise" if noise else f"the {'deeper' if diff > 0 else 'wider'} net is ahead"
-    sizes = [f"depth {d} x width {w} ({int(cells.loc[(d, w), 'params'])} parameters) "
-             f"{mean_text(v)}%"
-             for (d, w), v in zip((a, b), acc, strict=True)]
-    return (f"Same {a[0] * a[1]} hidden units: {sizes[0]} vs {sizes[1]}: difference {diff:+.1f} "
-            "points "
-            f"(standard error {se:.1f}), {verdict}.")
+    c = compare(acc[0], acc[1])
+    verdict = c.verdict("the wider net is ahead", "the deeper net is ahead")
+    sizes = [f"depth {d} x width {w} ({int(cells.loc[(d, w), 'params'])} parameters)"
+             for d, w in (a, b)]
+    return (f"Same {a[0] * a[1]} hidden units: {sizes[0]} vs {sizes[1]}: {c}, deeper minus "
+            f"wider {-c.difference:+.1f} points: {verdict}.")
 
 
 def findings(table: pd.DataFrame, bayes: float) -> list[str]:

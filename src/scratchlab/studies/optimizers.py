@@ -13,8 +13,8 @@ import pandas as pd
 
 from scratchlab.experiments import ExperimentConfig, RunRecord
 from scratchlab.studies.base import Study, StudyResult
-from scratchlab.studies.common import cifar10_available, difference_is_noise, final, new_figure
-from scratchlab.util.stats import mean_std, mean_text
+from scratchlab.studies.common import cifar10_available, final, new_figure
+from scratchlab.util.stats import compare, mean_std, mean_text
 from scratchlab.viz import plot_exp_results
 
 NAME = "optimizers"
@@ -118,17 +118,17 @@ def row(run: RunRecord) -> dict:
 
 
 def findings(table: pd.DataFrame, overfit_samples: int = 20) -> list[str]:
-    """Conclusions computed from the table."""
+    """Conclusions computed from the table (a comparison of two optimizers is "inconclusive" when
+    their 95% intervals over seeds overlap; always so with one seed)."""
     main = table[table.experiment == "optimizers"]
     dataset = main.dataset.iloc[0]
     acc = {name: part.test_acc for name, part in main.groupby("optimizer", sort=False)}
-    n_test = 10000 if dataset == "cifar10" else 899
     text = ", ".join(f"{k} {mean_text(v)}%" for k, v in acc.items())
     out = [f"Final test accuracy on {dataset}: {text}."]
     for name in ("MomentumSGD", "RMSProp"):
-        diff, se, noise = difference_is_noise(acc[name], acc["VanillaSGD"], n_test)
-        verdict = "within noise of" if noise else ("above" if diff > 0 else "below")
-        out.append(f"{name} is {verdict} VanillaSGD: {diff:+.1f} points (standard error {se:.1f}).")
+        c = compare(acc[name], acc["VanillaSGD"])
+        out.append(f"{name} vs VanillaSGD: {c}, difference {c.difference:+.1f} points: "
+                   f"{c.verdict('above', 'below')}.")
     best = max(acc, key=lambda k: acc[k].mean())
     out.append(f"Best: {best} ({acc[best].mean():.1f}%).")
     if dataset == "cifar10":
