@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from scratchlab.errors import ConfigError
 from scratchlab.experiments.config import ExperimentConfig, describe_validation_error
 from scratchlab.training.results import FitResult
-from scratchlab.util.atomic import atomic_write_json
+from scratchlab.util.atomic import atomic_write_json, remove_stale_temps
 
 SCHEMA = 2
 NOT_RESULTS = (".sweep.json", ".config.json", ".timing.json")  # other JSON files a run writes
@@ -114,9 +114,13 @@ def result_path(config: ExperimentConfig) -> Path:
 
 
 def write_record(record: RunRecord, path: str | Path | None = None) -> Path:
-    """Write `record` atomically (default `<out_dir>/<run_name>.json`); returns the path."""
+    """Write `record` atomically (default `<out_dir>/<run_name>.json`); returns the path.
+
+    Temporary files of this path left by a killed writer are deleted first.
+    """
     target = Path(path) if path is not None else record.path
     try:
+        remove_stale_temps(target.parent, target.name)
         return atomic_write_json(target, record.to_dict())
     except OSError as exc:
         raise ConfigError(f"cannot write results file {target} ({exc.strerror}); choose an "

@@ -16,6 +16,7 @@ from scratchlab.training.callbacks import Callback
 from scratchlab.training.checkpoint_checks import check_state, seal, unseal
 from scratchlab.training.results import EpochResult
 from scratchlab.util import get_rng_state, set_rng_state, torch_save_atomic
+from scratchlab.util.atomic import remove_stale_temps
 
 if TYPE_CHECKING:
     from scratchlab.training.loop import Trainer
@@ -54,6 +55,10 @@ class CheckpointFiles:
             if path.exists() or path.is_symlink():
                 check_state(unseal(load_checkpoint(path), path), trainer, path)
 
+    def remove_stale_temps(self) -> None:
+        """Delete temporary files of the run's files whose writer was killed."""
+        remove_stale_temps(self.prefix.parent, self.prefix.name)
+
     def all(self) -> tuple[Path, Path, Path]:
         return self.last, self.best, self.course
 
@@ -88,6 +93,7 @@ class Checkpoint(Callback):
         self.ewi = 0
 
     def on_fit_start(self, trainer: Trainer) -> None:
+        self.files.remove_stale_temps()
         state = self.read_last()
         if state is not None:
             check_state(state, trainer, self.files.last)

@@ -1,6 +1,8 @@
 """Atomic file writes: write to a temporary file in the same folder, then rename over the target.
 
 A process killed half way leaves either the old file or the new one, never a half-written file.
+The temporary file is named `.<name>.<pid>.<random>.tmp` after its writer's process id, so that
+`remove_stale_temps` can delete those of killed writers and leave those of live ones.
 """
 
 from __future__ import annotations
@@ -8,16 +10,20 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
+
+TEMP_NAME = re.compile(r"\.(?P<target>.+)\.(?P<pid>[1-9][0-9]*)\.[a-z0-9_]{8}\.tmp")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` atomically; create parent folders. Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    prefix = f".{path.name}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         with os.fdopen(fd, "wb") as f:
@@ -29,6 +35,42 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temps(folder: str | os.PathLike, prefix: str = "") -> list[Path]:
+    """Delete the temporary files in `folder` left by killed writers of targets named `prefix*`.
+
+    Only names of the `.<name>.<pid>.<random>.tmp` scheme whose pid is no live process go;
+    returns the paths removed.
+    """
+    removed: list[Path] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:  # no folder yet, or not readable: nothing to clean
+        return removed
+    for name in names:
+        match = TEMP_NAME.fullmatch(name)
+        if match is None or not match["target"].startswith(prefix) or _alive(int(match["pid"])):
+            continue
+        path = Path(folder, name)
+        try:
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+                removed.append(path)
+        except OSError:  # gone already, or not ours to delete: leave it
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists (one of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _umask() -> int:
