@@ -98,20 +98,24 @@ def test_killed_sweep_finishes_only_missing_runs_with_identical_numbers(tmp_path
     assert sum(name in compare.stdout for name in fits(killed)) == 4
 
 
-def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path):
+def test_a_model_that_cannot_take_the_input_is_refused_before_any_run(tmp_path):
     grid = {"pool_every": [1, 6]}
-    base = {
-        "model_type": "cnn",
-        "filters_per_layer": [4],
-        "layers_per_block": 6,
-        "hidden_dims": [8],
-        "epochs": 1,
-    }
+    base = {"model_type": "cnn", "filters_per_layer": [4], "layers_per_block": 6,
+            "hidden_dims": [8], "epochs": 1}
+    configs = expand(load_sweep(write_sweep(tmp_path, tmp_path / "out", grid=grid, base=base)))
+    with pytest.raises(ScratchlabError, match="cannot take a map"):
+        run_configs(configs)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.json"))
+
+
+def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path):
+    grid = {"lr": [1e-3, 1e30]}  # the second diverges: its loss becomes NaN while training
+    base = {"model_type": "mlp", "hidden_dims": [8], "epochs": 1}
     configs = expand(load_sweep(write_sweep(tmp_path, tmp_path / "out", grid=grid, base=base)))
     outcomes = run_configs(configs)
-    assert [o.status for o in outcomes] == ["failed", "ok"]
-    failed = json.loads((tmp_path / "out" / f"{outcomes[0].config.run_name}.json").read_text())
-    assert failed["status"] == "failed" and "cannot take a map" in failed["error"]
+    assert [o.status for o in outcomes] == ["ok", "failed"]
+    failed = json.loads((tmp_path / "out" / f"{outcomes[1].config.run_name}.json").read_text())
+    assert failed["status"] == "failed" and "loss became nan" in failed["error"]
     with pytest.raises(ScratchlabError, match="fail-fast"):
         run_configs(configs, fail_fast=True)
 

@@ -175,8 +175,8 @@ def cmd_results_compare(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from scratchlab.errors import ConfigError
-    from scratchlab.experiments.preflight import check_out_file
     from scratchlab.experiments.records import load_records
+    from scratchlab.util.folders import check_out_file
     from scratchlab.viz import plot_exp_results
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in args.pattern)
@@ -193,8 +193,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from scratchlab.experiments.preflight import check_out_file
     from scratchlab.experiments.report import build_report
+    from scratchlab.util.folders import check_out_file
 
     output = args.output or Path(args.dir) / "report.html"
     check_out_file(output)

@@ -95,9 +95,9 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from scratchlab.experiments.preflight import check_out_dir
     from scratchlab.rl.config import preset_config
     from scratchlab.rl.trainer import PolicyTrainer
+    from scratchlab.util.folders import check_out_dir
 
     config = preset_config(
         args.env, args.method, seed=args.seed, total_steps=args.steps, **_overrides(args)
@@ -154,8 +154,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from scratchlab.experiments.preflight import check_out_dir
     from scratchlab.rl.bench import run_bench
+    from scratchlab.util.folders import check_out_dir
 
     check_out_dir(args.out, "--out")
     overrides = {"total_steps": args.steps, **_overrides(args)}

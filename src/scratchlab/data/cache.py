@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from scratchlab.util import atomic_write_bytes
+from scratchlab.util.folders import is_writable_dir
 
 CACHE_ENV = "SCRATCHLAB_CACHE"
 
@@ -34,15 +34,6 @@ def source_key(files: Iterable[Path]) -> str:
         st = f.stat()
         digest.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
     return digest.hexdigest()[:16]
-
-
-def is_writable_dir(folder: Path) -> bool:
-    """True when `folder` exists, has its owner-write bit set and is writable by this process."""
-    try:
-        mode = folder.stat().st_mode
-    except OSError:
-        return False
-    return bool(mode & stat.S_IWUSR) and os.access(folder, os.W_OK)
 
 
 def cache_candidates(source: Path, tag: str, key: str) -> list[Path]:

@@ -2,47 +2,22 @@
 
 `check_runs(configs)` checks every run of a sweep or study at once (output folders, datasets
 present, each model's memory), so a bad grid point is refused before the first run starts; a
-single run calls `check_out_dir`, `check_data` and `check_model_size` on its way.
+single run calls `util.folders.check_out_dir`, `check_data` and `check_model_size` on its way.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from scratchlab.data.cache import is_writable_dir
 from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.experiments.config import ExperimentConfig
+from scratchlab.util.device import available_memory
+from scratchlab.util.folders import check_out_dir
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
 CIFAR10_INPUT = ((3, 32, 32), 10, 50_000)  # input shape, classes, training images
-
-
-def check_out_dir(path: str | Path, what: str = "out_dir") -> None:
-    """Refuse a folder that cannot be made or written (a file in the way, or read-only)."""
-    path = Path(path)
-    if str(path) == "":
-        raise ConfigError(f"{what} is empty; give a folder")
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ConfigError(f"{what} {path} cannot be a folder: {existing} is a file; choose "
-                          f"another {what}")
-    if not is_writable_dir(existing):
-        raise ConfigError(f"{what} {path} cannot be written: {existing} is read-only; choose "
-                          f"another {what}")
-
-
-def check_out_file(path: str | Path, what: str = "--output") -> None:
-    """Refuse a file path that is a folder or whose folder cannot be made or written."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{what} {path} is a folder; give a file name")
-    check_out_dir(path.parent, f"the folder of {what} {path}:")
 
 
 def check_data(config: ExperimentConfig) -> None:
@@ -118,25 +93,6 @@ def _activations(model: Any, input_shape: tuple[int, ...]) -> int:
         for handle in handles:
             handle.remove()
     return total
-
-
-def available_memory(device: Any) -> int | None:
-    """Free bytes on `device`: a GPU's free memory, the machine's available memory on a CPU."""
-    import torch
-
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    if device.type != "cpu":
-        return None
-    try:
-        with open("/proc/meminfo") as f:
-            fields = dict(line.split(":", 1) for line in f if ":" in line)
-        return int(fields["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        try:
-            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            return None
 
 
 def check_model_size(config: ExperimentConfig, input_shape: tuple[int, ...], num_classes: int,

@@ -13,8 +13,8 @@ import torch
 from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.experiments.build import build_trainer
 from scratchlab.experiments.config import ExperimentConfig
-from scratchlab.experiments.environment import environment, git_commit
-from scratchlab.experiments.preflight import check_data, check_model_size, check_out_dir
+from scratchlab.experiments.environment import data_location, environment, git_commit
+from scratchlab.experiments.preflight import check_data, check_model_size
 from scratchlab.experiments.records import (
     Results,
     RunRecord,
@@ -38,6 +38,7 @@ from scratchlab.training.accel import SETUP_LOCK
 from scratchlab.training.checkpoint_checks import unseal
 from scratchlab.util import atomic_write_json, resolve_device, seed_everything
 from scratchlab.util import distributed as dd
+from scratchlab.util.folders import check_out_dir
 
 # Fields a rerun may change and still resume the run's checkpoint: where things are, on which
 # device, speed-only switches, logging, and `epochs` (a longer budget continues the run).
@@ -168,7 +169,11 @@ def eval_accuracy(trainer: Any, data: RunData) -> float:
 
 def make_record(config: ExperimentConfig, fit: FitResult | None, summary: dict[str, Any],
                 timings: Timings, device: Any, error: str | None = None) -> RunRecord:
-    """A record of this process's run (environment and commit filled in)."""
+    """A record of this process's run (environment, commit and where the data was found)."""
+    found = data_location(config.data.dataset, config.data.data_root)
+    if found != config.data.data_root:
+        config = config.model_copy(update={"data": config.data.model_copy(
+            update={"data_root": found})})
     return RunRecord(
         config=config, results=None if fit is None else Results(**fit.to_dict()),
         status="failed" if error else "ok", error=error, summary=summary, timings=timings,

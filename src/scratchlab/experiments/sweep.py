@@ -140,7 +140,8 @@ def expand(spec: SweepSpec, out_dir: str | Path | None = None) -> list[Experimen
             try:
                 config = ExperimentConfig.create(**fields)
             except ConfigError as exc:
-                errors.setdefault(str(exc).removeprefix("invalid experiment config: "))
+                for part in str(exc).removeprefix("invalid experiment config: ").split("; "):
+                    errors.setdefault(part)
                 continue
             name = run_name(spec.name, config, varied, seed_suffix=spec.seeds > 1)
             if name in names:

@@ -1,6 +1,8 @@
-"""Device selection."""
+"""Device selection, and the memory a device has free."""
 
 from __future__ import annotations
+
+import os
 
 import torch
 
@@ -24,3 +26,20 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Free bytes on `device`: a GPU's free memory, the machine's available memory on a CPU."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        try:
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
