@@ -40,7 +40,8 @@ class ExperimentConfig(BaseModel):
 
     run_name: str = Field("exp", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.+=-]+$",
                           description="name of the run; its results file is "
-                          "<out_dir>/<run_name>.json")
+                          "<out_dir>/<run_name>.json (run-exp names it <name>_L<L>_K<K> when "
+                          "the model family reads K and L)")
     out_dir: Path = Field(Path("results"), description="folder of results files (and "
                           "checkpoints/)")
     seed: int = Field(42, ge=0, lt=2**63, description="seeds python, numpy and torch")
