@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import select
 import sys
 from collections.abc import Sequence
 
@@ -59,6 +60,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(USER_ERROR_EXIT)
     try:
         status = args.func(args)
+        sys.stdout.flush()  # a reader that went away shows here, not as a message at exit
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        _quiet_stdout()
+        sys.exit(1)
     except ScratchlabError as exc:
         message = " ".join((exc.cli or str(exc)).split())
         print(f"scratchlab: error: {message}", file=sys.stderr)
@@ -71,6 +78,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         sys.exit(130)
     sys.exit(int(status or 0))
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (`scratchlab results ls DIR | head`)."""
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no real file, or no poll on this system
+        return False
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at devnull, so the flush at exit finds no closed pipe (Python's docs)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

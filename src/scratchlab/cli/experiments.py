@@ -91,9 +91,10 @@ def cmd_run_exp(args: argparse.Namespace) -> int:
     record = run_experiment(config, verbose=True)
     if distributed.is_main_process():
         fit = record.fit
+        epochs = plural(fit.num_epochs if fit else 0, "epoch")
         print(
-            f"best test accuracy {record.summary['best_test_acc']:.2f}% after "
-            f"{fit.num_epochs if fit else 0} epochs; results: {record.path}"
+            f"best test accuracy {record.summary['best_test_acc']:.2f}% after {epochs}; "
+            f"results: {record.path}"
         )
     return 0
 
@@ -133,10 +134,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def cmd_results_ls(args: argparse.Namespace) -> int:
+def plural(count: int, word: str) -> str:
+    """`1 epoch`, `3 epochs`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def results_table(directory: Path, pattern: str):
+    """`runs_table`, each column once (a varied config field and a metric may share a name)."""
     from scratchlab.experiments.store import runs_table
 
-    table = runs_table(args.dir, args.pattern)
+    table = runs_table(directory, pattern)
+    return table.loc[:, ~table.columns.duplicated(keep="last")]
+
+
+def cmd_results_ls(args: argparse.Namespace) -> int:
+    table = results_table(args.dir, args.pattern)
     print(
         table.drop(columns=["error"]).to_string(index=False)
         if len(table)
@@ -158,9 +170,9 @@ def cmd_results_show(args: argparse.Namespace) -> int:
 
 def cmd_results_compare(args: argparse.Namespace) -> int:
     from scratchlab.errors import ConfigError
-    from scratchlab.experiments.store import aggregate, runs_table
+    from scratchlab.experiments.store import aggregate
 
-    table = runs_table(args.dir, args.pattern)
+    table = results_table(args.dir, args.pattern)
     if args.metric not in table.columns:
         raise ConfigError(f"unknown metric {args.metric!r}; use one of {list(table.columns[2:])}")
     if table.empty:
@@ -188,7 +200,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     fig, _ = plot_exp_results({r.config.run_name: r.fit for r in runs})
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, dpi=100, bbox_inches="tight")
-    print(f"plot of {len(runs)} runs: {output}")
+    print(f"plot of {plural(len(runs), 'run')}: {output}")
     return 0
 
 

@@ -38,7 +38,8 @@ class Results(BaseModel):
     @model_validator(mode="after")
     def _one_accuracy_per_epoch(self) -> Results:
         if not len(self.train_acc) == len(self.test_acc) == self.num_epochs:
-            raise ValueError(f"{self.num_epochs} epochs but {len(self.train_acc)} train and "
+            epochs = f"{self.num_epochs} epoch{'' if self.num_epochs == 1 else 's'}"
+            raise ValueError(f"{epochs} but {len(self.train_acc)} train and "
                              f"{len(self.test_acc)} test accuracies")
         return self
 
