@@ -7,6 +7,7 @@ import itertools
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from scratchlab.training.results import FitResult
 
@@ -34,7 +35,9 @@ def plot_fit(
     """
     if fig is None:
         nrows = 1 if train_test_overlay else 2
-        fig, grid = plt.subplots(nrows, 2, figsize=(16, 5 * nrows), sharex="col", squeeze=False)
+        fig, grid = plt.subplots(nrows, 2, figsize=(16, 5 * nrows), squeeze=False)
+        if nrows == 2:  # accuracies share their epochs; train and test count different batches
+            grid[1, 1].sharex(grid[0, 1])
         axes = grid.reshape(-1)
     else:
         axes = np.array(fig.axes)
@@ -57,6 +60,7 @@ def plot_fit(
                 ax.set_yscale("log")
         else:
             ax.set_xlabel("Epoch #")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel("Accuracy (%)")
         if legend or train_test_overlay:
             ax.legend()
