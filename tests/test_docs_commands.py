@@ -129,8 +129,10 @@ COMMANDS: dict[tuple[str, str], Run | Skip] = {
     ("docs/experiments.md", "scratchlab sweep configs/sweeps/lr_width.yaml"): Run(
         writes=LR_WIDTH, prints="sweep lr_width: 8 finished, 0 failed"),
     ("docs/experiments.md", "scratchlab sweep configs/sweeps/depth.yaml"): Run(
-        status=1, writes=("results/depth/depth_L4_K8_P1.json",),
-        prints="sweep depth: 3 finished, 1 failed"),
+        status=2, prints="run depth_L4_K8_P1: feature_extractor[11]"),
+    ("docs/experiments.md", "scratchlab sweep configs/sweeps/diverge.yaml"): Run(
+        status=1, writes=("results/diverge/diverge_lr1e+30.json",),
+        prints="sweep diverge: 1 finished, 1 failed"),
     ("docs/experiments.md", "scratchlab sweep configs/sweeps/lr_width.yaml --out-dir "
      "results/lr_width_proc --batched off --jobs 2"): Run(
         writes=tuple(p.replace("lr_width/", "lr_width_proc/") for p in LR_WIDTH)),

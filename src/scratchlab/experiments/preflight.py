@@ -62,8 +62,8 @@ def model_memory(config: ExperimentConfig, input_shape: tuple[int, ...], num_cla
             model = build_run_model(config, input_shape, num_classes)
         params = sum(p[0].numel() if isinstance(p, tuple) else p.numel()
                      for p in trainable_params(model))
-    except ScratchlabError:
-        raise
+    except ScratchlabError as exc:
+        raise type(exc)(f"run {config.run_name}: {exc}") from None
     except Exception:
         return None
     activations = _activations(model, input_shape) if isinstance(model, torch.nn.Module) else 0

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 
 def ci95(values: np.ndarray | pd.Series | list[float]) -> float:
@@ -19,6 +18,8 @@ def ci95(values: np.ndarray | pd.Series | list[float]) -> float:
     values = values[~np.isnan(values)]
     if len(values) < 2:
         return math.nan
+    from scipy import stats as scipy_stats  # slow to import; listing results needs none
+
     half = scipy_stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
     return float(half)
 
