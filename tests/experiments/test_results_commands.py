@@ -94,6 +94,8 @@ def test_ls_and_compare_show_epochs_once_when_runs_differ_in_epochs(tmp_path, ca
         assert done.value.code == 0
         header = capsys.readouterr().out.splitlines()[0].split()
         assert header.count("epochs") == 1, header
+        if action == "ls":  # the epoch budget each run was given, beside the epochs it ran
+            assert "config_epochs" in header, header
 
 
 def test_plot_of_one_run_says_run(tmp_path, capsys):

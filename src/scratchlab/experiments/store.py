@@ -37,11 +37,13 @@ def shared_config(configs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def records_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     """One row per run: name, status, varied fields, seed, the summary metrics and the error."""
     configs = [r.config.flat() for r in records]
-    varied = varied_fields(configs)
+    fields = varied_fields(configs)
+    # a varied config field named like a metric (the epoch budget) keeps its own column
+    varied = [f"config_{k}" if k in METRICS else k for k in fields]
     rows = []
     for record, config in zip(records, configs, strict=True):
         row = {"run_name": config["run_name"], "status": record.status}
-        row.update({k: _display(config.get(k)) for k in varied})
+        row.update({c: _display(config.get(k)) for c, k in zip(varied, fields, strict=True)})
         row["seed"] = config["seed"]
         numbers = {**record.summary, "train_seconds": record.timings.train_seconds}
         row.update({m: _number(numbers.get(m)) for m in METRICS})
@@ -79,7 +81,7 @@ def strip_seed(run_name: str) -> str:
 
 
 def _number(value: Any) -> Any:
-    return value if value is None or isinstance(value, (int, float)) else math.nan
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
 def _display(value: Any) -> Any:
