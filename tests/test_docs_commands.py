@@ -253,10 +253,9 @@ COMMANDS: dict[tuple[str, str], Run | Skip] = {
      "exp1_1 exp1_2 --spec configs/studies/cnn_architecture.yaml"): Run(
         writes=(*study_files("cnn-architecture"), "results/studies/cnn-architecture/study.json"),
         cifar=True),
-    ("docs/studies/cnn-architecture.md", "scratchlab study cnn-architecture --quick "
-     "--experiments exp1_1 exp1_2 --report-only"): Run(
+    ("docs/studies/cnn-architecture.md", "scratchlab study cnn-architecture --report-only"): Run(
         cifar=True, writes=("results/studies/cnn-architecture/report.html",),
-        prints="study cnn-architecture finished"),
+        prints="cnn-architecture: reading 4 runs from"),
     ("docs/studies/digits-networks.md", "scratchlab study digits-networks"): Skip(FULL),
     ("docs/studies/digits-networks.md", "scratchlab study digits-networks --quick"): Run(
         writes=study_files("digits-networks")),

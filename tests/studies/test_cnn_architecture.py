@@ -185,8 +185,11 @@ def test_quick_run_writes_table_figures_and_report(quick_result):
     for finding in result.findings:
         assert finding.replace("'", "&#x27;") in html
     assert "not searched" in html and "exp1_3_L1_K64-128-256" in html
-    assert json.loads((out / "study.json").read_text())["runs"] == 10
-    assert findings(table) == result.findings  # the saved table gives the same findings
+    stored = json.loads((out / "study.json").read_text())
+    assert stored["runs"] == 10 and stored["quick"] is True and stored["seed_list"] == [0]
+    assert result.findings[0].startswith("Quick mode is a smoke test, not evidence: 1 epoch(s) "
+                                         "on 20 training images for the first 2 runs")
+    assert findings(table) == result.findings[1:]  # the saved table gives the same findings
 
 
 def test_params_and_flops_come_from_the_models(quick_result):
@@ -230,6 +233,9 @@ def test_report_only_rebuilds_the_report_from_the_runs(quick_result, fake_cifar,
     result, out = quick_result
     shutil.copytree(out, tmp_path / "copy")
     stored = json.loads((tmp_path / "copy" / "study.json").read_text())
+    made = result.table  # the runs study.json names: the last study run in the folder
+    if stored["experiments"]:
+        made = made[made["experiment"].isin(stored["experiments"])].reset_index(drop=True)
     rebuilt = study.run(
         quick=True,
         device="cpu",
@@ -240,13 +246,18 @@ def test_report_only_rebuilds_the_report_from_the_runs(quick_result, fake_cifar,
         verbose=False,
         report_only=True,
     )
-    pd.testing.assert_frame_equal(rebuilt.table, result.table)
+    pd.testing.assert_frame_equal(rebuilt.table, made)
     again = json.loads((tmp_path / "copy" / "study.json").read_text())
     assert again["wall_seconds"] == stored["wall_seconds"] and again["command"] == stored["command"]
     assert stored["command"].startswith("scratchlab study cnn-architecture --quick --device cpu")
     assert "(from Python: train_limit=20, test_limit=20)" in stored["command"]
     html = (tmp_path / "copy" / "report.html").read_text()
     assert f"Trained on {again['device_name']}" in html
+    assert again == stored  # study.json is read, not rewritten
+    # without --quick: the study.json says how the runs were made (quick, seeds, experiments)
+    plain = study.run(device="cpu", out_dir=tmp_path / "copy", verbose=False, report_only=True)
+    pd.testing.assert_frame_equal(plain.table, made)
+    assert "smoke test" in plain.findings[0]
     with pytest.raises(ScratchlabError, match="no study\\.json"):
         study.run(
             quick=True,
@@ -273,6 +284,8 @@ def test_the_scratchlab_command_runs_the_study(quick_result, fake_cifar, tmp_pat
     assert exit_code([*args, "--report-only", "--experiments", "exp1_2", "exp2"]) == 0
     printed = capsys.readouterr().out
     assert "- Best YourCNN" in printed and "report: " in printed
+    assert "cnn-architecture: reading 4 runs from" in printed  # one line per phase
+    assert "cnn-architecture: table, findings, figures and report" in printed
     assert len(pd.read_csv(tmp_path / "copy" / "table.csv")) == 4
     assert exit_code([*args, "--batched", "on"]) == 2
     assert "does not take --batched" in capsys.readouterr().err

@@ -84,10 +84,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_run_exp(args: argparse.Namespace) -> int:
     from scratchlab.cli.config_flags import config_from_args
-    from scratchlab.experiments.run import run_experiment
+    from scratchlab.experiments.run import budget_line, run_experiment
     from scratchlab.util import distributed
 
     config = config_from_args(args)
+    if distributed.is_main_process():
+        print(budget_line(config), flush=True)
     record = run_experiment(config, verbose=True)
     if distributed.is_main_process():
         fit = record.fit

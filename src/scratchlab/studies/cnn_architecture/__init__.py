@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pandas as pd
 from scratchlab.data import get_dataset
 from scratchlab.errors import ScratchlabError
 from scratchlab.experiments import ExperimentConfig, RunRecord, load_record, result_path
+from scratchlab.experiments.records import read_json
 from scratchlab.studies.base import Study, StudyResult
 from scratchlab.util import atomic_write_json, resolve_device
 from scratchlab.viz import HtmlReport
@@ -32,6 +32,10 @@ CUDA_JOBS = 4  # runs sharing one GPU at a time by default (bench/cnn_study_spee
 EVAL_NOTE = ("the CIFAR-10 test split serves as the validation set; training images come from "
              "the train split")
 PYTHON_ONLY = ("train_limit", "test_limit", "epochs")  # options without a command-line flag
+QUICK_NOTE = ("Quick mode is a smoke test, not evidence: {epochs} epoch(s) on {images:,} training "
+              "images for the first {runs} runs of each experiment show that every part runs; the "
+              "accuracies and findings below say nothing about the architectures (the full study: "
+              "scratchlab study cnn-architecture).")
 
 __all__ = ["STUDY", "CnnArchitecture", "run"]
 
@@ -57,25 +61,35 @@ class CnnArchitecture(Study):
         """The runs of the spec; with `search`, the grid is trained first and its winner used."""
         self.start, self.quick, self.seeds = time.perf_counter(), quick, seeds
         o = self.options
+        experiments = o.get("experiments")
+        if o.get("report_only"):  # how the study ran, as its study.json says
+            self.stored = read_study(self.out)
+            self.quick = quick = self.stored.get("quick", quick)
+            self.seeds = seeds = self.stored.get("seed_list", seeds)
+            experiments = experiments or self.stored.get("experiments")
         overrides = data_overrides(self.spec, quick, self.dev, o.get("data_root"),
                                    *(o.get(k) for k in PYTHON_ONLY))
-        if o.get("report_only"):  # how the study ran: its study.json
-            path = self.out / "study.json"
-            if not path.exists():
-                raise ScratchlabError(f"--report-only needs a finished study in {self.out}: "
-                                      "no study.json there")
-            self.stored = json.loads(path.read_text())
-        else:
+        if not o.get("report_only"):
+            self.say("reading CIFAR-10 (decoded once, then cached for every run)")
             warm_data_cache(self.spec, overrides)
             if o.get("search"):
                 run_search(self.spec, self.out, self.dev, overrides, self.jobs, self.verbose)
         self.hyper, self.hyper_source = chosen_hyperparameters(self.spec, self.out)
+        if o.get("report_only") and "hyperparameters" in self.stored:
+            self.hyper, self.hyper_source = (self.stored["hyperparameters"],
+                                             self.stored.get("hyper_source", self.hyper_source))
         return study_configs(self.spec, self.runs_dir, self.dev, quick, seeds, self.hyper,
-                             o.get("experiments"), overrides)
+                             experiments, overrides)
+
+    def say(self, text: str) -> None:
+        """One line per phase (also without a terminal, where no progress bar is drawn)."""
+        if self.verbose:
+            print(f"{NAME}: {text}", flush=True)
 
     def train(self, configs: list[ExperimentConfig]) -> list[RunRecord]:
         """Every unfinished run, `jobs` at a time; with `report_only`, the stored records."""
         if self.options.get("report_only"):
+            self.say(f"reading {len(configs)} runs from {self.runs_dir} (nothing is trained)")
             return [stored_record(c) for c in configs]
         if self.verbose:
             print(f"{NAME}: {len(configs)} runs on {self.dev}, {self.jobs} at a time -> "
@@ -85,15 +99,25 @@ class CnnArchitecture(Study):
     def analyze(self, records: list[RunRecord]) -> StudyResult:
         """Table, findings and figures from the records; writes study.json (the setup)."""
         wall = time.perf_counter() - self.start
+        self.say("table, findings, figures and report")
         table, fits = results_table(records)
         setup = self.setup(table, records, wall)
-        atomic_write_json(self.out / "study.json",
-                          {k: v for k, v in setup.items() if k != "search"}
-                          | {"runs": len(records)})
+        if self.options.get("report_only"):  # the stored setup wins; study.json stays as it is
+            setup.update({k: v for k, v in self.stored.items() if k in setup})
+        else:
+            atomic_write_json(self.out / "study.json",
+                              {k: v for k, v in setup.items() if k != "search"}
+                              | {"runs": len(records), "quick": self.quick,
+                                 "experiments": self.options.get("experiments"),
+                                 "seed_list": self.seeds})
+        notes = findings(table)
+        if self.quick:
+            notes.insert(0, QUICK_NOTE.format(epochs=setup["epochs"], images=setup["train_images"],
+                                              runs=self.spec.quick.runs_per_experiment))
         ok = table[table["status"] == "ok"].dropna(subset=["best_test_acc"])
         headline = ok.loc[ok.groupby("model_type", sort=False)["best_test_acc"].idxmax(),
                           ["model_type", "run_name", "best_test_acc", "params"]]
-        return StudyResult(NAME, table, summarize(table), figures(table, fits), findings(table),
+        return StudyResult(NAME, table, summarize(table), figures(table, fits), notes,
                            self.out, headline=headline, settings=setup)
 
     def report(self, result: StudyResult) -> HtmlReport:
@@ -114,9 +138,6 @@ class CnnArchitecture(Study):
                                      if e in experiments}),
             "search": search_frame(self.out),
         }
-        if self.options.get("report_only"):  # the run's own record of how and how fast it ran
-            setup.update({k: self.stored[k] for k in ("jobs", "wall_seconds", "command")
-                          if k in self.stored})
         return setup
 
     def command(self) -> str:
@@ -133,6 +154,18 @@ class CnnArchitecture(Study):
             if value not in (None, False, "")]
         python = [f"{k}={o[k]}" for k in PYTHON_ONLY if o.get(k) is not None]
         return " ".join(parts) + (f" (from Python: {', '.join(python)})" if python else "")
+
+
+def read_study(out: Path) -> dict[str, Any]:
+    """The study.json of a finished study in `out` (a ScratchlabError when there is none)."""
+    path = out / "study.json"
+    if not path.exists():
+        raise ScratchlabError(f"--report-only needs a finished study in {out}: no study.json "
+                              "there")
+    stored = read_json(path, "study file")
+    if not isinstance(stored, dict):
+        raise ScratchlabError(f"study file {path} is not a mapping; run the study again")
+    return stored
 
 
 def warm_data_cache(spec: StudySpec, overrides: dict[str, Any]) -> None:
