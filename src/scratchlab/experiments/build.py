@@ -81,6 +81,7 @@ def build_optimizer(config: ExperimentConfig, model: Any) -> Any:
                 params, learn_rate=lr, reg=reg, momentum=mu),
             "rmsprop": lambda: scratch_optim.RMSProp(params, learn_rate=lr, reg=reg),
             "adam": lambda: scratch_optim.Adam(params, learn_rate=lr, reg=reg, betas=(mu, 0.999)),
+            "muon": lambda: scratch_optim.Muon(params, learn_rate=lr, reg=reg, momentum=mu),
         }[o.optimizer]()
     if config.speed.cuda_graph:  # a step a CUDA graph can capture (model already on the GPU)
         return accel.capturable_optimizer(o.optimizer, params, lr, betas=(mu, 0.999),

@@ -21,7 +21,7 @@ SPEC_KEY = {
 }
 SCRATCH_MLP_READS = {"hidden_dims", "activation", "dropout", "model_options"}
 FAST_MODEL_FIELDS = ("whiten", "identity_init")  # fast settings that are yourcnn_fast options
-MOMENTUM_OPTIMIZERS = ("momentum", "adam", "adamw")
+MOMENTUM_OPTIMIZERS = ("momentum", "adam", "adamw", "muon")
 
 
 def check_consistent(c: ExperimentConfig) -> None:
@@ -29,6 +29,11 @@ def check_consistent(c: ExperimentConfig) -> None:
     problems = []
     if c.optim.optimizer_impl == "scratch" and c.optim.optimizer == "adamw":
         problems.append("optimizer adamw has no scratch implementation; use optimizer_impl torch")
+    if c.optim.optimizer_impl == "torch" and c.optim.optimizer == "muon":
+        problems.append("optimizer muon is scratchlab.optim.Muon: set optimizer_impl scratch")
+    if c.optim.optimizer_impl == "scratch" and c.optim.lr_schedule != "constant":
+        problems.append(f"lr_schedule {c.optim.lr_schedule} schedules torch.optim optimizers: use "
+                        "optimizer_impl torch or lr_schedule constant")
     if c.model.engine == "scratch":
         if c.model.model_type != "mlp":
             problems.append("engine scratch builds model_type mlp only, got "

@@ -16,7 +16,7 @@ from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.util.device import available_memory
 from scratchlab.util.folders import check_out_dir
 
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adam": 2, "adamw": 2, "muon": 1}
 CIFAR10_INPUT = ((3, 32, 32), 10, 50_000)  # input shape, classes, training images
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-Optimizer = Literal["sgd", "momentum", "rmsprop", "adam", "adamw"]
+Optimizer = Literal["sgd", "momentum", "rmsprop", "adam", "adamw", "muon"]
 SECTION_RULES = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(),
                            allow_inf_nan=False)
 MAX_DEPTH = 16  # nesting of an option mapping (deeper is a mistake, and slow to copy or print)
@@ -133,7 +133,8 @@ class OptimSection(BaseModel):
     model_config = SECTION_RULES
 
     optimizer: Optimizer = Field("adam", description="sgd, momentum (SGD with momentum), "
-                                 "rmsprop, adam or adamw")
+                                 "rmsprop, adam, adamw or muon (scratchlab.optim.Muon; "
+                                 "optimizer_impl scratch)")
     optimizer_impl: Literal["torch", "scratch"] = Field(
         "torch", description="torch.optim or scratchlab.optim")
     lr: float = Field(1e-3, gt=0, description="learning rate: step size per update on the "

@@ -4,6 +4,7 @@ They accept (param, grad) pairs from `scratchlab.scratch` layers or torch parame
 """
 
 from scratchlab.optim.base import Optimizer
+from scratchlab.optim.muon import Muon
 from scratchlab.optim.optimizers import Adam, MomentumSGD, RMSProp, VanillaSGD
 from scratchlab.optim.schedules import ExponentialDecay, Schedule, StepDecay
 
@@ -11,6 +12,7 @@ __all__ = [
     "Adam",
     "ExponentialDecay",
     "MomentumSGD",
+    "Muon",
     "Optimizer",
     "RMSProp",
     "Schedule",
