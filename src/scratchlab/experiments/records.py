@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,6 +16,7 @@ from scratchlab.errors import ConfigError
 from scratchlab.experiments.config import ExperimentConfig, describe_validation_error
 from scratchlab.training.results import FitResult
 from scratchlab.util.atomic import atomic_write_json, remove_stale_temps
+from scratchlab.util.json_files import read_json
 
 SCHEMA = 2
 NOT_RESULTS = (".sweep.json", ".config.json", ".timing.json")  # other JSON files a run writes
@@ -150,24 +150,6 @@ def load_experiment(path: str | Path) -> tuple[ExperimentConfig, FitResult]:
     if record.fit is None:
         raise ConfigError(f"{path} holds no results (status {record.status!r}: {record.error})")
     return record.config, record.fit
-
-
-def read_json(path: str | Path, what: str) -> Any:
-    """The content of a JSON file; a missing, unreadable or invalid one is a `ConfigError`."""
-    path = Path(path)
-    if path.is_symlink():
-        raise ConfigError(f"{what} {path} is a symbolic link; give the file itself")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{what} {path} is a folder, not a file") from None
-    except OSError as exc:
-        raise ConfigError(f"{what} {path} cannot be read ({exc.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        reason = " ".join(str(exc).split())[:120]
-        raise ConfigError(f"{what} {path} is not valid JSON ({reason})") from None
 
 
 def find_records(directory: str | Path, pattern: str = "*") -> list[Path]:

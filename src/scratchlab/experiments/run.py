@@ -20,7 +20,6 @@ from scratchlab.experiments.records import (
     RunRecord,
     Timings,
     load_record,
-    read_json,
     result_path,
     write_record,
 )
@@ -39,6 +38,7 @@ from scratchlab.training.checkpoint_checks import unseal
 from scratchlab.util import atomic_write_json, resolve_device, seed_everything
 from scratchlab.util import distributed as dd
 from scratchlab.util.folders import check_out_dir
+from scratchlab.util.json_files import read_json
 
 # Fields a rerun may change and still resume the run's checkpoint: where things are, on which
 # device, speed-only switches, logging, and `epochs` (a longer budget continues the run).

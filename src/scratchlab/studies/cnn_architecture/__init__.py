@@ -15,9 +15,9 @@ import pandas as pd
 from scratchlab.data import get_dataset
 from scratchlab.errors import ScratchlabError
 from scratchlab.experiments import ExperimentConfig, RunRecord, load_record, result_path
-from scratchlab.experiments.records import read_json
 from scratchlab.studies.base import Study, StudyResult
 from scratchlab.util import atomic_write_json, resolve_device
+from scratchlab.util.json_files import read_json
 from scratchlab.viz import HtmlReport
 
 from .analysis import findings, results_table, summarize
