@@ -17,6 +17,8 @@
 # from the wheels in .whl/ (pip download ... -d .whl) into /tmp/site. CIFAR-10 is read from
 # $SCRATCHLAB_DATA (default: .devdata/cifar10-jpeg.npz). Results: bench/results.jsonl, and a copy
 # of the lines this script added in $OUT/results.jsonl when OUT is set.
+# From a tree made with `git archive REV` (no git folder, or inside another checkout), set
+# SCRATCHLAB_GIT_COMMIT=REV so that the run files name the commit that ran.
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
