@@ -187,8 +187,8 @@ def test_quick_run_writes_table_figures_and_report(quick_result):
     assert "not searched" in html and "exp1_3_L1_K64-128-256" in html
     stored = json.loads((out / "study.json").read_text())
     assert stored["runs"] == 10 and stored["quick"] is True and stored["seed_list"] == [0]
-    assert result.findings[0].startswith("Quick mode is a smoke test, not evidence: 1 epoch(s) "
-                                         "on 20 training images for the first 2 runs")
+    assert result.findings[0].startswith("Quick mode is a smoke test, not evidence: 1 epoch on "
+                                         "20 training images for the first 2 runs")
     assert findings(table) == result.findings[1:]  # the saved table gives the same findings
 
 

@@ -32,7 +32,7 @@ CUDA_JOBS = 4  # runs sharing one GPU at a time by default (bench/cnn_study_spee
 EVAL_NOTE = ("the CIFAR-10 test split serves as the validation set; training images come from "
              "the train split")
 PYTHON_ONLY = ("train_limit", "test_limit", "epochs")  # options without a command-line flag
-QUICK_NOTE = ("Quick mode is a smoke test, not evidence: {epochs} epoch(s) on {images:,} training "
+QUICK_NOTE = ("Quick mode is a smoke test, not evidence: {epochs} on {images:,} training "
               "images for the first {runs} runs of each experiment show that every part runs; the "
               "accuracies and findings below say nothing about the architectures (the full study: "
               "scratchlab study cnn-architecture).")
@@ -112,7 +112,8 @@ class CnnArchitecture(Study):
                                  "seed_list": self.seeds})
         notes = findings(table)
         if self.quick:
-            notes.insert(0, QUICK_NOTE.format(epochs=setup["epochs"], images=setup["train_images"],
+            epochs = f"{setup['epochs']} epoch{'s' if setup['epochs'] != 1 else ''}"
+            notes.insert(0, QUICK_NOTE.format(epochs=epochs, images=setup["train_images"],
                                               runs=self.spec.quick.runs_per_experiment))
         ok = table[table["status"] == "ok"].dropna(subset=["best_test_acc"])
         headline = ok.loc[ok.groupby("model_type", sort=False)["best_test_acc"].idxmax(),
