@@ -36,3 +36,12 @@ def test_a_symlink_is_followed_to_its_file(tmp_path):
 
 def test_the_trust_note_says_a_pt_file_is_code():
     assert "runs any code" in TRUST_NOTE and "trust" in TRUST_NOTE
+
+
+@pytest.mark.parametrize("argv", [["detect", "--help"], ["detect", "predict", "--help"]])
+def test_help_says_weights_are_code(argv, capsys):
+    from scratchlab.cli import main
+
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "runs the code it holds" in " ".join(capsys.readouterr().out.split())

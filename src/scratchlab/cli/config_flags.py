@@ -74,7 +74,7 @@ def _add_flag(parser: Any, name: str, field: Any) -> None:
     kwargs: dict[str, Any] = {
         "default": argparse.SUPPRESS,
         "dest": name,
-        "help": f"{field.description} (default: {default})",
+        "help": f"{field.description} (default: {default})".replace("%", "%%"),  # argparse
     }
     if annotation is bool:
         kwargs["action"] = argparse.BooleanOptionalAction

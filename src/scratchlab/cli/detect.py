@@ -13,6 +13,10 @@ from scratchlab.errors import ConfigError
 
 OPTIMIZER_CHOICES = ("SGD", "Adam", "AdamW")
 
+# Shown under `detect --help` and `detect predict --help` (detect.offline.TRUST_NOTE says more).
+WEIGHTS_ARE_CODE = ("Weights (.pt) are pickles, and loading one runs the code it holds: pass only "
+                    "files from a source you trust, such as your own runs (docs/detection.md).")
+
 
 def _parse_set(items: list[str] | None) -> dict[str, Any]:
     """``KEY=VALUE`` pairs (VALUE read as YAML: numbers, booleans, lists) -> dict."""
@@ -177,14 +181,15 @@ def _grid(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``scratchlab detect ...`` to the `scratchlab` parser."""
     detect = subparsers.add_parser(
-        "detect", help="object detection with YOLO (ultralytics), offline"
+        "detect", help="object detection with YOLO (ultralytics), offline", epilog=WEIGHTS_ARE_CODE
     )
     sub = detect.add_subparsers(
         dest="detect_command", metavar="SUBCOMMAND", parser_class=type(detect)
     )
 
     p = sub.add_parser(
-        "predict", help="detect objects in images; print a table and save drawn images"
+        "predict", help="detect objects in images; print a table and save drawn images",
+        epilog=WEIGHTS_ARE_CODE,
     )
     p.add_argument(
         "weights", help="local .pt weights file (never downloaded) or .yaml architecture"

@@ -89,7 +89,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     result = run_study(study, quick=args.quick, seeds=args.seeds)
     shown = result.headline if result.headline is not None else result.summary
     if not shown.empty:
-        print(shown.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     for finding in result.findings:
         print(f"- {finding}")
     out = result.out_dir or study.out

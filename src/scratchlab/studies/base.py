@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +23,7 @@ from scratchlab.util import (
     resolve_device,
     torch_threads,
 )
+from scratchlab.util.progress_bars import progress_enabled
 from scratchlab.viz import HtmlReport, figure_to_png
 
 
@@ -150,11 +152,21 @@ def run_study(study: Study, quick: bool = False, seeds: int | None = None,
     study.quick = quick
     study.seeds = seed_list(seeds, quick, study.full_seeds, study.quick_seeds)
     configs = study.configs(quick, study.seeds)
+    phase(f"study {study.name}: {len(configs)} runs to train or read back, "
+          f"{len(study.seeds)} seed(s)" if configs else f"study {study.name}: measuring")
     records = study.train(configs) if configs else []
+    phase(f"study {study.name}: analysing")
     result = study.analyze(records)
     result.out_dir = result.out_dir or study.out
     if result.report is None:
         result.report = study.report(result)
     if save:
+        phase(f"study {study.name}: writing {result.out_dir}")
         result.save()
     return result
+
+
+def phase(line: str) -> None:
+    """Say what the study does now, where no progress bar shows it (output not a terminal)."""
+    if not progress_enabled() and not os.environ.get("SCRATCHLAB_QUIET"):
+        print(line, flush=True)

@@ -25,13 +25,13 @@ def ci95(values: np.ndarray | pd.Series | list[float]) -> float:
 
 
 def mean_std(table: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
-    """Mean, std (ddof=1; 0 for one seed), 95% CI half-width and count of `metrics` over seeds,
-    per group `by`."""
+    """Mean, std (ddof=1; 0 for one seed, NaN for none), 95% CI half-width and count of `metrics`
+    over seeds, per group `by`."""
     grouped = table.groupby(by, sort=False, dropna=False)
     parts = []
     for metric in metrics:
         frame = grouped[metric].agg(["mean", "std", "count"])
-        frame["std"] = frame["std"].fillna(0.0)
+        frame["std"] = frame["std"].mask(frame["count"] == 1, 0.0)  # none without values
         frame["ci95"] = grouped[metric].agg(ci95)
         frame = frame[["mean", "std", "ci95", "count"]]
         frame.columns = [f"{metric}_mean", f"{metric}_std", f"{metric}_ci95", "n"]

@@ -1,0 +1,28 @@
+"""Without a terminal (no progress bars) a study says what it does, one line per phase."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from scratchlab.studies.base import Study, StudyResult, run_study
+
+
+class Tiny(Study):
+    name, description = "tiny", "a study that measures one number"
+
+    def analyze(self, records):
+        return StudyResult(self.name, pd.DataFrame({"x": [1.0]}))
+
+
+def test_phases_are_printed_without_a_terminal(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SCRATCHLAB_QUIET", raising=False)
+    run_study(Tiny(out_dir=tmp_path / "tiny"), quick=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["study tiny: measuring", "study tiny: analysing",
+                     f"study tiny: writing {tmp_path / 'tiny'}"]
+
+
+def test_quiet_prints_no_phases(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SCRATCHLAB_QUIET", "1")
+    run_study(Tiny(out_dir=tmp_path / "tiny"), quick=True)
+    assert capsys.readouterr().out == ""
