@@ -125,7 +125,7 @@ def findings(table: pd.DataFrame, overfit_samples: int = 20) -> list[str]:
     acc = {name: part.test_acc for name, part in main.groupby("optimizer", sort=False)}
     text = ", ".join(f"{k} {mean_text(v)}%" for k, v in acc.items())
     out = [f"Final test accuracy on {dataset}: {text}."]
-    for name in ("MomentumSGD", "RMSProp"):
+    for name in [n for n in ("MomentumSGD", "RMSProp") if n in acc and "VanillaSGD" in acc]:
         c = compare(acc[name], acc["VanillaSGD"])
         out.append(f"{name} vs VanillaSGD: {c}, difference {c.difference:+.1f} points: "
                    f"{c.verdict('above', 'below')}.")
