@@ -162,6 +162,7 @@ OTHER = [
     # exercise, check
     ["exercise"], ["exercise", "new"], ["exercise", "new", "{nonempty}"],
     ["exercise", "new", "{file}"], ["exercise", "new", "ws", "--parts", "nosuch"],
+    ["exercise", "new", "{file}/ws"], ["exercise", "new", "{readonly}/ws"],
     ["check"], ["check", "{missing}"], ["check", "{empty}"], ["check", "{file}"],
     ["check", "--reference", "{empty}"], ["check", "--reference", "--time-limit", "0"],
     ["check", "--reference", "--time-limit", "nan"], ["check", "--reference", "--part", "nosuch"],

@@ -29,6 +29,7 @@ from scratchlab.exercises.source import (
     resolve,
     stubbed,
 )
+from scratchlab.util.folders import check_out_dir
 
 FORMAT = 1
 MANIFEST = "exercise.json"
@@ -176,6 +177,7 @@ def new_workspace(directory: Path, parts: list[Part]) -> list[Path]:
     """Write a student workspace for `parts` into `directory` (new or empty); the files written."""
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise ConfigError(f"{directory} exists and is not an empty folder; choose a new folder")
+    check_out_dir(directory, "workspace folder")
     secrets = exercise_secrets()
     files = {}
     entries = []
