@@ -447,3 +447,13 @@ def test_notebook_runs(fake_cifar, tmp_path):
     ).execute()
     assert (tmp_path / "nb" / "table.csv").exists()
     assert yaml.safe_load(SPEC_FILE.read_text())["base"]["epochs"] == 10
+
+
+@pytest.mark.parametrize(("quick", "seeds", "shown"), [
+    (False, [0], "--seeds 1"), (False, [0, 1, 2, 3, 4], None), (True, [0], None),
+    (True, [0, 1, 2], "--seeds 3")])
+def test_the_recorded_command_names_seeds_that_differ_from_the_default(quick, seeds, shown):
+    cnn = study.CnnArchitecture(device="cpu")
+    cnn.quick, cnn.seeds = quick, seeds
+    line = cnn.command()
+    assert (shown in line) if shown else "--seeds" not in line, line

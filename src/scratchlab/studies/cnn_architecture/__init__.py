@@ -144,7 +144,9 @@ class CnnArchitecture(Study):
     def command(self) -> str:
         """The `scratchlab study` command line that runs the study with these options."""
         o, default_out = self.options, Path("results") / "studies" / NAME
-        flags = {"--quick": self.quick, "--seeds": len(self.seeds) != 1 and len(self.seeds),
+        seeds = len(self.seeds)  # named when it differs from the mode's default
+        default = self.quick_seeds if self.quick else self.full_seeds
+        flags = {"--quick": self.quick, "--seeds": seeds != default and seeds,
                  "--device": self.device, "--out": self.out != default_out and self.out,
                  "--jobs": self.jobs, "--search": o.get("search"),
                  "--spec": isinstance(o.get("spec"), str | Path) and o["spec"],
