@@ -111,7 +111,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     configs = expand(spec, args.out_dir)
     check_runs([c for c in configs if is_finished(c) is None])
     write_manifest(spec, configs)
-    print(f"sweep {spec.name}: {len(configs)} runs -> {configs[0].out_dir}", flush=True)
+    runs = f"{len(configs)} run{'s' if len(configs) != 1 else ''}"
+    print(f"sweep {spec.name}: {runs} -> {configs[0].out_dir}", flush=True)
 
     def report(record):
         status = "done" if record.cached else record.status
