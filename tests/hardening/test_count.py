@@ -11,7 +11,7 @@ import pytest
 
 HERE = Path(__file__).parent
 SUITES = ["test_cli_flags", "test_sweep_files", "test_results_files", "test_checkpoints",
-          "test_cifar_npz"]
+          "test_cifar_npz", "test_out_dirs"]
 
 
 def case_counts() -> dict[str, int]:

@@ -36,6 +36,8 @@ VARIANTS = {
     "truncated": lambda d: json.dumps(d)[:200],
     "utf-16": lambda d: json.dumps(d).encode("utf-16"),
     "deep nesting": "[" * 100_000 + "]" * 100_000,
+    "integer of 5,000 digits": lambda d: json.dumps(d).replace('"params": 100',
+                                                               '"params": 1' + "0" * 5000),
     "deep nesting in env": lambda d: json.dumps(d)[:-1] + ', "extra": ' + "[" * 100_000
     + "]" * 100_000 + "}",
     "config a list": _set("config", [1, 2]),

@@ -59,8 +59,8 @@ def rule(param, grads, lr, mu, nesterov, reg):
     a, bb, c = QUINTIC
     for g in grads:
         g = g.numpy() + reg * w
-        b = mu * b + g
-        u = g + mu * b if nesterov else b
+        b = mu * b + (1 - mu) * g
+        u = (1 - mu) * g + mu * b if nesterov else b
         if w.ndim < 2:
             w = w - lr * u
             continue
@@ -145,9 +145,8 @@ def test_state_dict_resumes_exactly():
 @pytest.mark.skipif(not hasattr(torch.optim, "Muon"), reason="torch.optim.Muon needs torch 2.9+")
 @pytest.mark.parametrize("shape", [(6, 4), (4, 6), (32, 72)])
 def test_matrices_move_as_with_torch_optim_muon(shape):
-    """Same rule on 2-d parameters without weight decay: torch keeps the buffer as an average
-    (a factor 1 - mu that the normalisation removes) and orthogonalises in bfloat16, so the
-    moves agree to bfloat16's precision."""
+    """Same rule on 2-d parameters without weight decay; torch orthogonalises in bfloat16, so
+    the moves agree to bfloat16's precision."""
     gen = torch.Generator().manual_seed(5)
     ours = torch.nn.Parameter(torch.randn(shape, dtype=F64, generator=gen))
     theirs = torch.nn.Parameter(ours.detach().clone())
@@ -161,3 +160,10 @@ def test_matrices_move_as_with_torch_optim_muon(shape):
         opt_theirs.step()
     move_ours, move_theirs = ours.detach() - start, theirs.detach() - start
     assert (move_ours - move_theirs).norm() <= 0.03 * move_ours.norm()
+
+
+def test_bad_coefficients_are_refused_at_construction():
+    from scratchlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="3 finite numbers"):
+        optim.Muon([torch.nn.Parameter(torch.ones(2, 2))], coefficients=(1.0, 2.0))

@@ -457,3 +457,13 @@ def test_the_recorded_command_names_seeds_that_differ_from_the_default(quick, se
     cnn.quick, cnn.seeds = quick, seeds
     line = cnn.command()
     assert (shown in line) if shown else "--seeds" not in line, line
+
+
+@pytest.mark.parametrize(("key", "value"), [("experiments", 5), ("seed_list", "x"),
+                                            ("quick", "yes"), ("hyperparameters", [1])])
+def test_report_only_refuses_a_damaged_study_file(key, value, tmp_path):
+    out = tmp_path / "damaged"
+    out.mkdir()
+    (out / "study.json").write_text(json.dumps({key: value}))
+    with pytest.raises(ScratchlabError, match=f"damaged \\({key} of the wrong kind"):
+        study.run(device="cpu", out_dir=out, verbose=False, report_only=True)

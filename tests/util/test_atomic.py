@@ -49,12 +49,12 @@ def test_temps_of_a_dead_writer_go_and_everything_else_stays(tmp_path, dead_pid)
     assert sorted(tmp_path.iterdir()) == sorted(keep)
 
 
-def test_only_temps_of_the_given_prefix_go(tmp_path, dead_pid):
+def test_only_temps_of_the_given_targets_go(tmp_path, dead_pid):
     ours = tmp_path / f".exp.json.{dead_pid}.abcdefgh.tmp"
     other = tmp_path / f".other.json.{dead_pid}.abcdefgh.tmp"
     ours.write_bytes(b"")
     other.write_bytes(b"")
-    assert remove_stale_temps(tmp_path, "exp.json") == [ours]
+    assert remove_stale_temps(tmp_path, ["exp.json"]) == [ours]
     assert list(tmp_path.iterdir()) == [other]
 
 
@@ -100,3 +100,14 @@ def test_writing_a_record_removes_its_stale_temps(tmp_path, dead_pid):
                       test_acc=[50.0])
     assert write_record(RunRecord(config=config, results=results)) == tmp_path / "r1.json"
     assert [p.name for p in tmp_path.iterdir()] == ["r1.json"]
+
+
+def test_a_run_never_removes_the_temps_of_a_run_whose_name_extends_its_own(tmp_path, dead_pid):
+    from scratchlab.training.checkpoints import CheckpointFiles
+
+    other = tmp_path / f".sw_s10_last.pt.{dead_pid}.abcdefgh.tmp"
+    ours = tmp_path / f".sw_s1_last.pt.{dead_pid}.abcdefgh.tmp"
+    other.write_bytes(b"")
+    ours.write_bytes(b"")
+    CheckpointFiles(tmp_path / "sw_s1").remove_stale_temps()
+    assert list(tmp_path.iterdir()) == [other]

@@ -109,7 +109,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     spec = load_sweep(args.file)
     configs = expand(spec, args.out_dir)
-    check_runs([c for c in configs if is_finished(c) is None])
+    check_runs([c for c in configs if is_finished(c) is None], args.executor != "ray")
     write_manifest(spec, configs)
     runs = f"{len(configs)} run{'s' if len(configs) != 1 else ''}"
     print(f"sweep {spec.name}: {runs} -> {configs[0].out_dir}", flush=True)

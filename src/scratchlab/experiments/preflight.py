@@ -131,12 +131,18 @@ def data_shape(config: ExperimentConfig) -> tuple[tuple[int, ...], int, int | No
     return tuple(x.shape[1:]), len(classes), d.train_limit
 
 
-def check_runs(configs: Sequence[ExperimentConfig]) -> None:
-    """Every run of a sweep or study, before the first starts: output folders, data and sizes."""
+def check_runs(configs: Sequence[ExperimentConfig], on_this_machine: bool = True) -> None:
+    """Every run of a sweep or study, before the first starts: output folders, data and sizes.
+
+    Runs that other machines train (`on_this_machine=False`, a Ray cluster) have only their
+    output folders checked here: their data, devices and memory are the workers'.
+    """
     from scratchlab.util import resolve_device
 
     for folder in sorted({str(c.out_dir) for c in configs}):
         check_out_dir(folder)
+    if not on_this_machine:
+        return
     shapes: dict[str, tuple[tuple[int, ...], int, int | None]] = {}
     sized: set[str] = set()
     for config in configs:

@@ -121,7 +121,7 @@ def write_record(record: RunRecord, path: str | Path | None = None) -> Path:
     """
     target = Path(path) if path is not None else record.path
     try:
-        remove_stale_temps(target.parent, target.name)
+        remove_stale_temps(target.parent, [target.name])
         return atomic_write_json(target, record.to_dict())
     except OSError as exc:
         raise ConfigError(f"cannot write results file {target} ({exc.strerror}); choose an "

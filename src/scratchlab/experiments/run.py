@@ -124,6 +124,9 @@ def train_run(config: ExperimentConfig, verbose: bool = False) -> RunRecord:
     timer = Timer()
     # Checked before anything is written: output folders, data, model size, checkpoints.
     check_out_dir(config.out_dir)
+    if result_path(config).is_dir():
+        raise ConfigError(f"results file {result_path(config)} is a folder; move it or choose "
+                          "another out_dir or run name")
     if config.tensorboard is not None:
         check_out_dir(config.tensorboard, "tensorboard")
     check_data(config)

@@ -59,7 +59,7 @@ def run_configs(configs: Sequence[ExperimentConfig], executor: str = "local", jo
 
     finished = {result_path(c): is_finished(c) for c in configs}
     todo = [c for c in configs if finished[result_path(c)] is None]
-    check_runs(todo)  # every unfinished run, before anything is written
+    check_runs(todo, executor != "ray")  # every unfinished run, before anything is written
     for config in configs:
         record = finished[result_path(config)]
         if record is not None:

@@ -2,8 +2,8 @@
 
 For a weight matrix W (a conv filter bank counts as a matrix of shape out x (in * k * k)):
 
-    b <- mu * b + g                      (momentum buffer, torch.optim.SGD's convention)
-    u = g + mu * b  (nesterov)  or  b
+    b <- mu * b + (1 - mu) * g           (momentum buffer: an average of the gradients)
+    u = (1 - mu) * g + mu * b  (nesterov)  or  b
     O = NS(u)                            (about U V^T, where u = U S V^T)
     W <- W - lr * sqrt(max(1, rows / cols)) * O
 
@@ -13,7 +13,7 @@ the singular vectors, so O = U p^k(S / |u|_F) V^T. The default quintic coefficie
 (3.4445, -4.7750, 2.0315) trade exactness for speed: after 5 steps every singular value that was
 at least 0.003 of the Frobenius norm lies in [0.68, 1.21], not at 1. The cubic (1.5, -0.5, 0)
 converges to U V^T exactly, slowly. Parameters with fewer than 2 dimensions (biases, norms)
-take the plain momentum step W <- W - lr * u.
+take the momentum step W <- W - lr * u (u is on the gradients' scale, as b is an average).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import math
 import torch
 from torch import Tensor
 
+from scratchlab.errors import ConfigError
 from scratchlab.optim.base import Optimizer, ParamsLike, _check_range
 
 QUINTIC = (3.4445, -4.7750, 2.0315)
@@ -60,14 +61,17 @@ class Muon(Optimizer):
                  coefficients: tuple[float, float, float] = QUINTIC) -> None:
         _check_range("momentum", momentum, 0.0, 1.0)
         _check_range("ns_steps", ns_steps, 1, 100)
+        if len(coefficients) != 3 or not all(math.isfinite(float(c)) for c in coefficients):
+            raise ConfigError(f"coefficients must be 3 finite numbers (a, b, c), got "
+                              f"{coefficients!r}")
         super().__init__(params, learn_rate, reg)
         self.momentum, self.nesterov, self.ns_steps = momentum, bool(nesterov), int(ns_steps)
         self.coefficients = tuple(float(c) for c in coefficients)
 
     def update(self, i: int, param: Tensor, grad: Tensor) -> None:
         buffer = self.state["momentum_buffer"][i]
-        buffer.mul_(self.momentum).add_(grad)
-        step = grad.add(buffer, alpha=self.momentum) if self.nesterov else buffer
+        buffer.lerp_(grad, 1 - self.momentum)
+        step = grad.lerp(buffer, self.momentum) if self.nesterov else buffer
         if param.ndim < 2:
             param.add_(step, alpha=-self.learn_rate)
             return

@@ -2,8 +2,9 @@
 
 `seal(state)` adds a SHA-256 of everything in the state (tensors by dtype, shape and bytes; plain
 values by type and value); `unseal(state, path)` checks and removes it, so a flipped bit anywhere
-is caught. `check_state(state, trainer, path)` refuses a state whose keys, types or model tensor
-shapes do not fit the trainer, before anything is restored or written.
+is caught (a checkpoint of an earlier version, without one, is still read).
+`check_state(state, trainer, path)` refuses a state whose keys, types or model tensor shapes do
+not fit the trainer, before anything is restored or written.
 """
 
 from __future__ import annotations
@@ -51,15 +52,22 @@ def seal(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def unseal(state: Any, path: str | Path) -> dict[str, Any]:
-    """The payload of a sealed checkpoint; a missing or wrong checksum is a `CheckpointError`."""
+    """The payload of a checkpoint; a wrong checksum is a `CheckpointError`.
+
+    A checkpoint of an earlier version has no checksum: it is taken as it is (it was loaded with
+    `weights_only`, and `check_state` still checks that it fits).
+    """
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a "
                               "checkpoint; delete it to start over")
-    if CHECKSUM not in state:
-        raise CheckpointError(f"checkpoint {path} has no checksum (not written by this version "
-                              "of scratchlab); delete it to start over")
     payload = {k: v for k, v in state.items() if k != CHECKSUM}
-    if state[CHECKSUM] != payload_digest(payload):
+    if CHECKSUM not in state:
+        return payload
+    try:
+        digest = payload_digest(payload)
+    except (RecursionError, RuntimeError, TypeError, ValueError):  # nests or tensors not ours
+        digest = None
+    if state[CHECKSUM] != digest:
         raise CheckpointError(f"checkpoint {path} is damaged (its checksum does not match its "
                               "content); delete it to start over")
     return payload

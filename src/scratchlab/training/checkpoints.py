@@ -57,7 +57,9 @@ class CheckpointFiles:
 
     def remove_stale_temps(self) -> None:
         """Delete temporary files of the run's files whose writer was killed."""
-        remove_stale_temps(self.prefix.parent, self.prefix.name)
+        name = self.prefix.name  # exactly the run's files: run `s1` never touches run `s10`'s
+        remove_stale_temps(self.prefix.parent, [f"{name}{end}" for end in (
+            "_last.pt", "_best.pt", ".pt", ".config.json")])
 
     def all(self) -> tuple[Path, Path, Path]:
         return self.last, self.best, self.course

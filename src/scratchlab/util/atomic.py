@@ -12,6 +12,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +38,24 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def remove_stale_temps(folder: str | os.PathLike, prefix: str = "") -> list[Path]:
-    """Delete the temporary files in `folder` left by killed writers of targets named `prefix*`.
+def remove_stale_temps(folder: str | os.PathLike,
+                       targets: Iterable[str] | None = None) -> list[Path]:
+    """Delete the temporary files in `folder` left by killed writers of `targets` (file names;
+    None: any target).
 
     Only names of the `.<name>.<pid>.<random>.tmp` scheme whose pid is no live process go;
     returns the paths removed.
     """
     removed: list[Path] = []
+    wanted = None if targets is None else set(targets)
     try:
         names = os.listdir(folder)
     except OSError:  # no folder yet, or not readable: nothing to clean
         return removed
     for name in names:
         match = TEMP_NAME.fullmatch(name)
-        if match is None or not match["target"].startswith(prefix) or _alive(int(match["pid"])):
+        if match is None or (wanted is not None and match["target"] not in wanted) \
+                or _alive(int(match["pid"])):
             continue
         path = Path(folder, name)
         try:

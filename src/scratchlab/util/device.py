@@ -30,8 +30,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 def available_memory(device: torch.device) -> int | None:
     """Free bytes on `device`: a GPU's free memory, the machine's available memory on a CPU."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type == "cuda":  # free, plus what this process's allocator holds but does not use
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(torch.cuda.mem_get_info(device)[0]) + cached
     if device.type != "cpu":
         return None
     try:

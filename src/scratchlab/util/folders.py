@@ -19,16 +19,28 @@ def is_writable_dir(folder: Path) -> bool:
 
 
 def check_out_dir(path: str | Path, what: str = "out_dir") -> None:
-    """Refuse a folder that cannot be made or written (a file in the way, or read-only)."""
+    """Refuse a folder that cannot be made or written (a file or a broken link in the way, a
+    read-only folder, a loop of links)."""
     path = Path(path)
     if str(path) == "":
         raise ConfigError(f"{what} is empty; give a folder")
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ConfigError(f"{what} {path} cannot be a folder: {existing} is a file; choose "
-                          f"another {what}")
+    try:
+        existing = path
+        while not existing.exists() and existing != existing.parent:
+            if existing.is_symlink():
+                raise ConfigError(f"{what} {path} cannot be made: {existing} is a symbolic link "
+                                  f"to nothing; choose another {what}")
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ConfigError(f"{what} {path} cannot be a folder: {existing} is a file; choose "
+                              f"another {what}")
+        blocker = path / "checkpoints"
+        if existing == path and blocker.exists() and not blocker.is_dir():
+            raise ConfigError(f"{what} {path} holds a file named checkpoints where its "
+                              "checkpoint folder goes; move it or choose another " + what)
+    except OSError as exc:  # a loop of links, a name too long, ...
+        raise ConfigError(f"{what} {path} cannot be used ({exc.strerror or exc}); choose "
+                          f"another {what}") from None
     if not is_writable_dir(existing):
         raise ConfigError(f"{what} {path} cannot be written: {existing} is read-only; choose "
                           f"another {what}")

@@ -168,6 +168,16 @@ def read_study(out: Path) -> dict[str, Any]:
     stored = read_json(path, "study file")
     if not isinstance(stored, dict):
         raise ScratchlabError(f"study file {path} is not a mapping; run the study again")
+    kinds = {"quick": lambda v: isinstance(v, bool),
+             "seed_list": lambda v: isinstance(v, list) and all(
+                 isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in v),
+             "experiments": lambda v: v is None or (
+                 isinstance(v, list) and all(isinstance(e, str) for e in v)),
+             "hyperparameters": lambda v: isinstance(v, dict)}
+    bad = [k for k, fits in kinds.items() if k in stored and not fits(stored[k])]
+    if bad:
+        raise ScratchlabError(f"study file {path} is damaged ({', '.join(bad)} of the wrong "
+                              "kind); run the study again")
     return stored
 
 
