@@ -102,17 +102,16 @@ def cmd_run_exp(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from scratchlab.experiments.preflight import check_runs
-    from scratchlab.experiments.run import is_finished
     from scratchlab.experiments.runs import run_configs
     from scratchlab.experiments.sweep import expand, load_sweep, write_manifest
 
     spec = load_sweep(args.file)
     configs = expand(spec, args.out_dir)
-    check_runs([c for c in configs if is_finished(c) is None], args.executor != "ray")
-    write_manifest(spec, configs)
-    runs = f"{len(configs)} run{'s' if len(configs) != 1 else ''}"
-    print(f"sweep {spec.name}: {runs} -> {configs[0].out_dir}", flush=True)
+
+    def start() -> None:  # every run checked: the manifest, then the runs
+        write_manifest(spec, configs)
+        print(f"sweep {spec.name}: {plural(len(configs), 'run')} -> {configs[0].out_dir}",
+              flush=True)
 
     def report(record):
         status = "done" if record.cached else record.status
@@ -128,6 +127,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         gpus_per_run=args.gpus_per_run,
         on_record=report,
         batched=args.batched,
+        before_first_run=start,
     )
     failed = [r for r in records if not r.ok]
     print(
@@ -142,16 +142,10 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def results_table(directory: Path, pattern: str):
-    """`runs_table`, each column once (a varied config field and a metric may share a name)."""
+def cmd_results_ls(args: argparse.Namespace) -> int:
     from scratchlab.experiments.store import runs_table
 
-    table = runs_table(directory, pattern)
-    return table.loc[:, ~table.columns.duplicated(keep="last")]
-
-
-def cmd_results_ls(args: argparse.Namespace) -> int:
-    table = results_table(args.dir, args.pattern)
+    table = runs_table(args.dir, args.pattern)
     print(
         table.drop(columns=["error"]).to_string(index=False)
         if len(table)
@@ -173,9 +167,9 @@ def cmd_results_show(args: argparse.Namespace) -> int:
 
 def cmd_results_compare(args: argparse.Namespace) -> int:
     from scratchlab.errors import ConfigError
-    from scratchlab.experiments.store import aggregate
+    from scratchlab.experiments.store import aggregate, runs_table
 
-    table = results_table(args.dir, args.pattern)
+    table = runs_table(args.dir, args.pattern)
     if args.metric not in table.columns:
         raise ConfigError(f"unknown metric {args.metric!r}; use one of {list(table.columns[2:])}")
     if table.empty:

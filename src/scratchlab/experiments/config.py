@@ -33,6 +33,13 @@ SECTION_OF: dict[str, str] = {
 }
 
 
+def not_empty_folder(folder: Any) -> Any:
+    """`folder` unchanged; an empty (or blank) path is a `ValueError` for pydantic to report."""
+    if isinstance(folder, str) and not folder.strip():
+        raise ValueError("an empty path is not a folder")
+    return folder
+
+
 class ExperimentConfig(BaseModel):
     """One training run: identity and output, then data, model, optim, budget, speed, fast."""
 
@@ -64,12 +71,8 @@ class ExperimentConfig(BaseModel):
         """Flat field names (`lr=...`) are accepted everywhere and sorted into sections."""
         return nest(data) if isinstance(data, dict) else data
 
-    @field_validator("out_dir", "tensorboard", mode="before")
-    @classmethod
-    def _not_empty(cls, folder: Any) -> Any:
-        if isinstance(folder, str) and not folder.strip():
-            raise ValueError("an empty path is not a folder")
-        return folder
+    _not_empty = field_validator("out_dir", "tensorboard", mode="before")(
+        classmethod(lambda cls, folder: not_empty_folder(folder)))
 
     @field_validator("run_name")
     @classmethod

@@ -33,7 +33,8 @@ def run_configs(configs: Sequence[ExperimentConfig], executor: str = "local", jo
                 fail_fast: bool = False, address: str | None = None,
                 gpus_per_run: float | None = None, verbose: bool = False,
                 on_record: Callable[[RunRecord], None] | None = None,
-                batched: str = "off", restart_changed: bool = False) -> list[RunRecord]:
+                batched: str = "off", restart_changed: bool = False,
+                before_first_run: Callable[[], None] | None = None) -> list[RunRecord]:
     """Run every unfinished config; one record per config (done, cached or failed), in order.
 
     Args:
@@ -43,6 +44,8 @@ def run_configs(configs: Sequence[ExperimentConfig], executor: str = "local", jo
         on_record: called with each record as it is written (cached ones first).
         batched: `auto` (where it pays), `on` or `off`: train runs together (docs/speed.md).
         restart_changed: start over, not fail, a run whose checkpoint another config wrote.
+        before_first_run: called once every unfinished run has passed its checks, before
+            anything is written (a sweep writes its manifest there).
     """
     _check(configs, executor, jobs, batched)
     records: dict[Path, RunRecord] = {}
@@ -60,6 +63,8 @@ def run_configs(configs: Sequence[ExperimentConfig], executor: str = "local", jo
     finished = {result_path(c): is_finished(c) for c in configs}
     todo = [c for c in configs if finished[result_path(c)] is None]
     check_runs(todo, executor != "ray")  # every unfinished run, before anything is written
+    if before_first_run is not None:
+        before_first_run()
     for config in configs:
         record = finished[result_path(config)]
         if record is not None:

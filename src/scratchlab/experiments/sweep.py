@@ -11,7 +11,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from scratchlab.errors import ConfigError
-from scratchlab.experiments.config import SECTION_OF, ExperimentConfig, describe_validation_error
+from scratchlab.experiments.config import (
+    SECTION_OF,
+    ExperimentConfig,
+    describe_validation_error,
+    not_empty_folder,
+)
 from scratchlab.util import atomic_write_json
 
 SHORT_NAMES = {"layers_per_block": "L", "filters_per_layer": "K", "pool_every": "P",
@@ -50,12 +55,8 @@ class SweepSpec(BaseModel):
     seeds: int = Field(1, ge=1, le=MAX_RUNS, strict=True)
     out_dir: Path | None = None
 
-    @field_validator("out_dir", mode="before")
-    @classmethod
-    def _not_empty(cls, out_dir: Any) -> Any:
-        if out_dir == "":
-            raise ValueError("an empty out_dir is not a folder")
-        return out_dir
+    _not_empty = field_validator("out_dir", mode="before")(
+        classmethod(lambda cls, out_dir: not_empty_folder(out_dir)))
 
     @field_validator("grid")
     @classmethod
