@@ -209,7 +209,7 @@ def test_run_exp_resuming_from_a_crafted_checkpoint_exits_2_and_runs_nothing(tmp
 
 
 def test_a_checkpoint_of_an_earlier_version_without_checksum_still_resumes(tmp_path):
-    from scratchlab.training.checkpoint_checks import CHECKSUM
+    from scratchlab.util.sealing import CHECKSUM
 
     x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
 

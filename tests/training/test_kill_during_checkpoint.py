@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from scratchlab.training.checkpoint_checks import CHECKSUM
+from scratchlab.util.sealing import CHECKSUM
 
 JOB = Path(__file__).with_name("kill_job.py")
 # 3 epochs of 2 batches; atomic writes in order: 1 checkpoints/exp.config.json, then per epoch

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from scratchlab.errors import ConfigError
 from scratchlab.util import atomic_write_json
+from scratchlab.util.environment import git_commit
 
 RESULTS_FILE = "results.json"
 
@@ -119,23 +119,8 @@ def environment(device: str | None = None) -> dict[str, Any]:
         info["ultralytics"] = ultralytics.__version__
     except ImportError:
         info["ultralytics"] = None
-    info["git_commit"] = _git_commit()
+    info["git_commit"] = git_commit()
     return info
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def _plain(value: Any) -> Any:

@@ -8,6 +8,7 @@ single run calls `util.folders.check_out_dir`, `check_data` and `check_model_siz
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,26 +74,12 @@ def model_memory(config: ExperimentConfig, input_shape: tuple[int, ...], num_cla
 
 def _activations(model: Any, input_shape: tuple[int, ...]) -> int:
     """Values the leaf modules output for one sample (0 when the model does not run on meta)."""
-    import torch
+    from scratchlab.models import summary
 
-    total = 0
-
-    def count(_module: Any, _inputs: Any, output: Any) -> None:
-        nonlocal total
-        if isinstance(output, torch.Tensor):
-            total += output.numel()
-
-    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
-    handles = [m.register_forward_hook(count) for m in leaves]
     try:
-        with torch.no_grad():
-            model(torch.empty((1, *input_shape), device="meta"))
+        return sum(math.prod(row.out_shape) for row in summary(model, input_shape).layers)
     except Exception:
         return 0
-    finally:
-        for handle in handles:
-            handle.remove()
-    return total
 
 
 def check_model_size(config: ExperimentConfig, input_shape: tuple[int, ...], num_classes: int,

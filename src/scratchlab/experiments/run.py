@@ -10,10 +10,10 @@ from typing import Any
 
 import torch
 
+from scratchlab.data.cifar10 import data_location
 from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.experiments.build import build_trainer
 from scratchlab.experiments.config import ExperimentConfig
-from scratchlab.experiments.environment import data_location, environment, git_commit
 from scratchlab.experiments.preflight import check_data, check_model_size
 from scratchlab.experiments.records import (
     Results,
@@ -34,11 +34,12 @@ from scratchlab.training import (
     load_checkpoint,
 )
 from scratchlab.training.accel import SETUP_LOCK
-from scratchlab.training.checkpoint_checks import unseal
 from scratchlab.util import atomic_write_json, resolve_device, seed_everything
 from scratchlab.util import distributed as dd
+from scratchlab.util.environment import environment, git_commit
 from scratchlab.util.folders import check_out_dir
 from scratchlab.util.json_files import read_json
+from scratchlab.util.sealing import unseal
 
 # Fields a rerun may change and still resume the run's checkpoint: where things are, on which
 # device, speed-only switches, logging, and `epochs` (a longer budget continues the run).

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pickle
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from scratchlab.rl.config import RLConfig
 from scratchlab.rl.experience import env_spaces, gym, make_env
 from scratchlab.rl.nets import AACPolicyNet, PolicyNet, build_policy_net
 from scratchlab.util import torch_save_atomic
+from scratchlab.util.environment import git_commit
 
 FORMAT = "scratchlab-rl-checkpoint"
 # What torch's weights-only unpickler says of an object it refuses to build.
@@ -130,19 +130,6 @@ def policy_from_checkpoint(payload: dict[str, Any]) -> tuple[RLConfig, PolicyNet
 
 def environment_record(device: str) -> dict[str, Any]:
     """Versions, machine and git commit of the run (the `environment` part of a results file)."""
-    try:
-        commit = (
-            subprocess.run(
-                ["git", "rev-parse", "HEAD"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-                cwd=Path(__file__).resolve().parent,
-            ).stdout.strip()
-            or None
-        )
-    except (OSError, subprocess.SubprocessError):
-        commit = None
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -152,5 +139,5 @@ def environment_record(device: str) -> dict[str, Any]:
         "device": device,
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "git_commit": commit,
+        "git_commit": git_commit(),
     }

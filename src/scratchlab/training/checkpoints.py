@@ -1,7 +1,8 @@
 """Checkpoints of a run and the `Checkpoint` callback that writes them and resumes from them.
 
 Prefix `runs/m` gives `runs/m_last.pt`, `runs/m_best.pt` and the course's `runs/m.pt`; each is
-written atomically and holds only tensors and plain values (`weights_only=True` loads it).
+written atomically and holds only tensors and plain values (`weights_only=True` loads it), sealed
+with a checksum (`util.sealing`); `check_state` refuses one that does not fit the trainer.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import torch
 
 from scratchlab.errors import CheckpointError
 from scratchlab.training.callbacks import Callback
-from scratchlab.training.checkpoint_checks import check_state, seal, unseal
 from scratchlab.training.results import EpochResult
 from scratchlab.util import get_rng_state, set_rng_state, torch_save_atomic
 from scratchlab.util.atomic import remove_stale_temps
+from scratchlab.util.sealing import seal, unseal
 
 if TYPE_CHECKING:
     from scratchlab.training.loop import Trainer
@@ -157,3 +158,34 @@ def _load_loader_state(loader: Any, state: Any) -> None:
         loader.load_state_dict(state)
     elif isinstance(getattr(loader, "generator", None), torch.Generator):
         loader.generator.set_state(state["generator"])
+
+
+def check_state(state: dict[str, Any], trainer: Any, path: str | Path) -> None:
+    """Refuse a checkpoint whose keys, types or model tensors do not fit `trainer`."""
+
+    def fail(problem: str) -> None:
+        raise CheckpointError(f"checkpoint {path} does not fit this run ({problem}); delete it "
+                              "to start over")
+
+    rng = (dict, list)  # one process's generators, or those of every rank
+    for key, kinds in (("trainer", dict), ("rng", rng), ("best_acc", (int, float, type(None))),
+                       ("ewi", int)):
+        value = state.get(key, 0 if key == "ewi" else ...)
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            fail(f"{key!r} is missing" if value is ... else
+                 f"{key!r} is a {type(value).__name__}")
+    saved = state["trainer"].get("model")
+    expected = trainer.model_state()
+    if not isinstance(saved, dict) or not isinstance(expected, dict):
+        if type(saved) is not type(expected):
+            fail(f"its model state is a {type(saved).__name__}")
+        return
+    if set(saved) != set(expected):
+        missing, extra = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
+        fail(f"model keys missing {missing[:3]}, unexpected {extra[:3]}")
+    for name, want in expected.items():
+        have = saved[name]
+        if isinstance(want, torch.Tensor) and (not isinstance(have, torch.Tensor)
+                                               or have.shape != want.shape):
+            got = tuple(have.shape) if isinstance(have, torch.Tensor) else type(have).__name__
+            fail(f"model tensor {name} is {got}, the model's is {tuple(want.shape)}")

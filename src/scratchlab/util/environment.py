@@ -1,4 +1,4 @@
-"""What a result file records about where it was made: versions, device, git commit."""
+"""Where a result was made: versions, device and the git commit of the checkout."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from typing import Any
 import torch
 
 import scratchlab
-from scratchlab.data.cifar_formats import find_cifar10
-from scratchlab.errors import ScratchlabError
 
 
 @cache
@@ -35,19 +33,6 @@ def git_commit() -> str | None:
         return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def data_location(dataset: str, data_root: str | None) -> str | None:
-    """The data root a results file records: the user's; else, for CIFAR-10 found in
-    `$SCRATCHLAB_DATA`, that source (written as `$SCRATCHLAB_DATA/NAME`)."""
-    env = os.environ.get("SCRATCHLAB_DATA")
-    if data_root is not None or dataset != "cifar10" or not env:
-        return data_root
-    try:
-        source, _ = find_cifar10([Path(env)])
-    except (OSError, ScratchlabError):
-        return None
-    return None if source is None else os.path.abspath(source.path)
 
 
 def environment(device: torch.device | str) -> dict[str, Any]:

@@ -1,10 +1,8 @@
-"""What makes a run's checkpoint trustworthy: a checksum of its payload, and a content that fits.
+"""A checksum inside a saved state, so that a flipped bit anywhere is caught on loading.
 
 `seal(state)` adds a SHA-256 of everything in the state (tensors by dtype, shape and bytes; plain
-values by type and value); `unseal(state, path)` checks and removes it, so a flipped bit anywhere
-is caught (a checkpoint of an earlier version, without one, is still read).
-`check_state(state, trainer, path)` refuses a state whose keys, types or model tensor shapes do
-not fit the trainer, before anything is restored or written.
+values by type and value); `unseal(state, path)` checks and removes it (a state of an earlier
+version, without one, is still read).
 """
 
 from __future__ import annotations
@@ -71,34 +69,3 @@ def unseal(state: Any, path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} is damaged (its checksum does not match its "
                               "content); delete it to start over")
     return payload
-
-
-def check_state(state: dict[str, Any], trainer: Any, path: str | Path) -> None:
-    """Refuse a checkpoint whose keys, types or model tensors do not fit `trainer`."""
-
-    def fail(problem: str) -> None:
-        raise CheckpointError(f"checkpoint {path} does not fit this run ({problem}); delete it "
-                              "to start over")
-
-    rng = (dict, list)  # one process's generators, or those of every rank
-    for key, kinds in (("trainer", dict), ("rng", rng), ("best_acc", (int, float, type(None))),
-                       ("ewi", int)):
-        value = state.get(key, 0 if key == "ewi" else ...)
-        if not isinstance(value, kinds) or isinstance(value, bool):
-            fail(f"{key!r} is missing" if value is ... else
-                 f"{key!r} is a {type(value).__name__}")
-    saved = state["trainer"].get("model")
-    expected = trainer.model_state()
-    if not isinstance(saved, dict) or not isinstance(expected, dict):
-        if type(saved) is not type(expected):
-            fail(f"its model state is a {type(saved).__name__}")
-        return
-    if set(saved) != set(expected):
-        missing, extra = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
-        fail(f"model keys missing {missing[:3]}, unexpected {extra[:3]}")
-    for name, want in expected.items():
-        have = saved[name]
-        if isinstance(want, torch.Tensor) and (not isinstance(have, torch.Tensor)
-                                               or have.shape != want.shape):
-            got = tuple(have.shape) if isinstance(have, torch.Tensor) else type(have).__name__
-            fail(f"model tensor {name} is {got}, the model's is {tuple(want.shape)}")
