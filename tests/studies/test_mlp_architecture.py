@@ -13,7 +13,7 @@ from sklearn.datasets import make_moons
 from sklearn.neighbors import KNeighborsClassifier
 
 from scratchlab.classifiers import BinaryClassifier, select_roc_thresh
-from scratchlab.data.populations import rotate_2d
+from scratchlab.data.populations import populations_arrays, rotate_2d
 from scratchlab.experiments import run_configs
 from scratchlab.studies import get_study
 from scratchlab.studies import mlp_architecture as mlp
@@ -169,7 +169,7 @@ def run_notebook(name: str, out_dir: Path) -> str:
 
 
 def test_bayes_accuracy_uses_the_test_population():
-    x, y = mlp.populations_arrays()["test"]
+    x, y = populations_arrays()["test"]
     assert np.isclose(
         mlp.bayes_test_accuracy(), mlp.moons_bayes_accuracy(x, y, noise=0.3, degrees=40.0)
     )

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import inspect
 import itertools
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,14 +14,18 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
 from scratchlab.classifiers import BinaryClassifier, confusion_matrix, select_roc_thresh
-from scratchlab.data.populations import load_populations, populations_arrays, rotate_2d
+from scratchlab.data.populations_bayes import (
+    bayes_test_accuracy,
+    moons_bayes_accuracy,  # noqa: F401 (public here too)
+)
 from scratchlab.experiments import ExperimentConfig, RunRecord, load_model
-from scratchlab.studies._mlp_figures import make_figures
 from scratchlab.studies.base import Study, StudyResult
-from scratchlab.studies.common import split_tensors
+from scratchlab.studies.common import new_figure, split_tensors
 from scratchlab.util.stats import compare, mean_std
+from scratchlab.viz.classifier_figures import decision_boundary_grid, threshold_figure
 
 NAME = "mlp-architecture"
 DESCRIPTION = ("torch MLP depth x width on populations: decision boundaries, ROC thresholds, "
@@ -81,64 +84,30 @@ def select_best(records: list[RunRecord]) -> list[Trained]:
     return [Trained(r, load_model(r, "best")) for r in records]
 
 
-def _acc(classifier: BinaryClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return 100.0 * float((classifier.classify(x) == y).float().mean())
-
-
 def evaluate(run: Trained) -> dict:
     """Accuracies per split, the valid-selected threshold and the test FPR/FNR at it."""
     split = {name: split_tensors(run.config, name) for name in ("train", "valid", "test")}
     classifier = BinaryClassifier(run.model).eval()
-    row = {name: _acc(classifier, *split[name]) for name in split}
-    classifier.threshold = select_roc_thresh(classifier, *split["valid"])
-    x, y = split["test"]
     with torch.no_grad():
+        row = {f"{name}_acc": 100.0 * float((classifier.classify(x) == y).float().mean())
+               for name, (x, y) in split.items()}
+        classifier.threshold = select_roc_thresh(classifier, *split["valid"])
+        x, y = split["test"]
         cm = confusion_matrix(y, classifier.classify(x), num_classes=2)
-    return {
-        "train_acc": row["train"], "valid_acc": row["valid"], "test_acc": row["test"],
-        "thresh": classifier.threshold, "test_acc_thresh": 100.0 * cm.accuracy, "fpr": cm.fpr,
-        "fnr": cm.fnr,
-    }
-
-
-def moons_bayes_accuracy(x: np.ndarray, y: np.ndarray, noise: float, degrees: float,
-                         arc_points: int = 2000) -> float:
-    """Accuracy (percent) on (x, y) of the Bayes rule for two-moons data rotated by `degrees`:
-    a class density is a mean of Gaussians along its arc; the denser class wins (equal priors)."""
-    t = np.linspace(0, np.pi, arc_points)
-    arcs = [np.stack([np.cos(t), np.sin(t)], 1), np.stack([1 - np.cos(t), 0.5 - np.sin(t)], 1)]
-    density = [
-        np.exp(-((x[:, None, :] - rotate_2d(arc, degrees)[None]) ** 2).sum(-1)
-               / (2 * noise**2)).mean(1)
-        for arc in arcs
-    ]
-    return 100.0 * float(((density[1] > density[0]).astype(int) == y).mean())
-
-
-def bayes_test_accuracy() -> float:
-    """Test accuracy (percent) of the Bayes rule of the test population."""
-    defaults = {k: p.default for k, p in inspect.signature(load_populations).parameters.items()}
-    x, y = populations_arrays()["test"]
-    return moons_bayes_accuracy(x, y, defaults["test_noise"], defaults["test_angle"])
-
-
-def cell_means(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean over seeds per (depth, width)."""
-    return table.groupby(["depth", "width"])[["params", "test_acc", "test_acc_thresh",
-                                              "thresh"]].mean()
+    return {**row, "thresh": classifier.threshold, "test_acc_thresh": 100.0 * cm.accuracy,
+            "fpr": cm.fpr, "fnr": cm.fnr}
 
 
 def _goal_text(values: pd.Series, label: str) -> str:
-    low, p75 = values.min(), values.quantile(0.75)
-    verdict = [f"{k} {'met' if v >= GOALS[k] else 'missed'}" for k,
-               v in (("min", low), ("p75", p75))]
-    classic = [f"{k} {'met' if v >= CLASSIC[k] else 'missed'}" for k,
-               v in (("min", low), ("p75", p75))]
-    return (f"{label}: min test accuracy {low:.1f}%, 75th percentile {p75:.1f}% over the "
-            f"{len(values)} cells "
-            f"(goals {GOALS['min']:.0f}/{GOALS['p75']:.0f}: {', '.join(verdict)}; classic "
-            f"{CLASSIC['min']:.0f}/{CLASSIC['p75']:.0f}: {', '.join(classic)}).")
+    found = {"min": values.min(), "p75": values.quantile(0.75)}
+
+    def against(goals: dict[str, float]) -> str:
+        verdicts = [f"{k} {'met' if v >= goals[k] else 'missed'}" for k, v in found.items()]
+        return f"{goals['min']:.0f}/{goals['p75']:.0f}: {', '.join(verdicts)}"
+
+    return (f"{label}: min test accuracy {found['min']:.1f}%, 75th percentile "
+            f"{found['p75']:.1f}% over the {len(values)} cells (goals {against(GOALS)}; "
+            f"classic {against(CLASSIC)}).")
 
 
 def _pair_text(table: pd.DataFrame, cells: pd.DataFrame, a: tuple[int, int],
@@ -156,43 +125,106 @@ def _pair_text(table: pd.DataFrame, cells: pd.DataFrame, a: tuple[int, int],
 
 def findings(table: pd.DataFrame, bayes: float) -> list[str]:
     """Conclusions computed from the table and the Bayes accuracy."""
-    cells = cell_means(table)
-    out = [_goal_text(cells.test_acc, "Threshold 0.5"),
-           _goal_text(cells.test_acc_thresh, "Valid-selected thresholds")]
-    out.append(f"The Bayes rule of the test population scores {bayes:.1f}% on the test set: no "
-               "classifier can do better on average.")
-    best, worst = cells.test_acc_thresh.idxmax(), cells.test_acc_thresh.idxmin()
-    out.append(f"Best cell: depth {best[0]}, width {best[1]} ({cells.test_acc_thresh[best]:.1f}%); "
-               f"worst: depth {worst[0]}, width {worst[1]} ({cells.test_acc_thresh[worst]:.1f}%).")
-    gains = cells.test_acc_thresh - cells.test_acc
-    out.append(f"Selected thresholds lie in [{cells.thresh.min():.2f}, {cells.thresh.max():.2f}] "
-               "and change test "
-               f"accuracy by {gains.mean():+.1f} points on average (better in "
-               f"{int((gains > 0).sum())} of {len(gains)} cells).")
+    cells = table.groupby(["depth", "width"])[["params", "test_acc", "test_acc_thresh",
+                                               "thresh"]].mean()  # mean over seeds per cell
+    acc, gains = cells.test_acc_thresh, cells.test_acc_thresh - cells.test_acc
+    best, worst = acc.idxmax(), acc.idxmin()
+    pairs = [_pair_text(table, cells, a, b) for a, b in PAIRS
+             if a in cells.index and b in cells.index]
+    first = table[(table.depth == table.depth.iloc[0]) & (table.width == table.width.iloc[0])]
+    return [
+        _goal_text(cells.test_acc, "Threshold 0.5"),
+        _goal_text(acc, "Valid-selected thresholds"),
+        f"The Bayes rule of the test population scores {bayes:.1f}% on the test set: no "
+        "classifier can do better on average.",
+        f"Best cell: depth {best[0]}, width {best[1]} ({acc[best]:.1f}%); worst: depth "
+        f"{worst[0]}, width {worst[1]} ({acc[worst]:.1f}%).",
+        f"Selected thresholds lie in [{cells.thresh.min():.2f}, {cells.thresh.max():.2f}] and "
+        f"change test accuracy by {gains.mean():+.1f} points on average (better in "
+        f"{int((gains > 0).sum())} of {len(gains)} cells).",
+        *pairs,
+        f"First classifier (depth {first.depth.iloc[0]}, width {first.width.iloc[0]}): at its "
+        f"selected threshold FPR {100 * first.fpr.mean():.1f}%, FNR "
+        f"{100 * first.fnr.mean():.1f}% on the test set.",
+    ]
+
+
+def row(run: Trained) -> dict:
+    """A run's table row: its cell, size and every evaluation."""
+    c, hidden = run.config, run.config.model.hidden_dims
+    return {
+        "study": NAME, "experiment": "depth_width", "run_name": c.run_name,
+        "depth": len(hidden), "width": hidden[0], "seed": c.seed,
+        "params": run.record.summary["params"], "hidden_units": sum(hidden),
+        "best_epoch": run.record.fit.epochs_to_best, **evaluate(run),
+    }
+
+
+def boundaries_figure(runs: list[Trained], settings: Settings, points: int = 600) -> Figure:
+    """Decision boundaries (threshold 0.5) of the first seed's models, over `points` test points."""
+    first_seed = min(r.config.seed for r in runs)
+    by_cell = {(len(r.config.model.hidden_dims), r.config.model.hidden_dims[0]): r.model
+               for r in runs if r.config.seed == first_seed}
+    x, y = split_tensors(runs[0].config, "test")
+    step = max(1, len(x) // points)
+    return decision_boundary_grid([[(f"depth {d}, width {w}", BinaryClassifier(by_cell[(d, w)]))
+                                    for w in settings.widths] for d in settings.depths],
+                                  x[::step], y[::step])
+
+
+def accuracy_figure(table: pd.DataFrame) -> Figure:
+    """Mean test accuracy per (depth, width), with the 0.5 threshold and with the selected one."""
+    fig, axes = new_figure(1, 2, (4.5, 3.2))
+    columns = (("test_acc", "threshold 0.5"), ("test_acc_thresh", "valid-selected threshold"))
+    accuracies = table[["test_acc", "test_acc_thresh"]]
+    low, high = accuracies.min().min(), accuracies.max().max()
+    for ax, (column, title) in zip(axes[0], columns, strict=True):
+        grid = table.groupby(["depth", "width"])[column].mean().unstack("width")
+        image = ax.imshow(grid.to_numpy(), cmap="viridis", vmin=low, vmax=high)
+        for (i, j), v in np.ndenumerate(grid.to_numpy()):
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=8,
+                    color="white" if v < (low + high) / 2 else "black")
+        ax.set_xticks(range(grid.shape[1]), grid.columns)
+        ax.set_yticks(range(grid.shape[0]), grid.index)
+        ax.set(xlabel="width", ylabel="depth")
+        ax.set_title(f"test accuracy (%), {title}", fontsize=9)
+    fig.colorbar(image, ax=axes[0].tolist())
+    return fig
+
+
+def size_figure(table: pd.DataFrame) -> Figure:
+    """Test accuracy (selected threshold) against parameter count; the equal-unit pairs joined."""
+    fig, axes = new_figure(1, 1, (6, 4))
+    ax = axes[0, 0]
+    cells = table.groupby(["depth", "width"]).agg(
+        params=("params", "mean"), acc=("test_acc_thresh", "mean"), std=("test_acc_thresh", "std"))
+    for depth, part in cells.groupby(level="depth"):
+        ax.errorbar(part.params, part.acc, yerr=part["std"].fillna(0), marker="o", capsize=3,
+                    label=f"depth {depth}")
+        for (_, w), r in part.iterrows():
+            ax.annotate(f"w{w}", (r.params, r.acc), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
     for a, b in PAIRS:
         if a in cells.index and b in cells.index:
-            out.append(_pair_text(table, cells, a, b))
-    first = table[(table.depth == table.depth.iloc[0]) & (table.width == table.width.iloc[0])]
-    out.append(f"First classifier (depth {first.depth.iloc[0]}, width {first.width.iloc[0]}): at "
-               "its selected threshold "
-               f"FPR {100 * first.fpr.mean():.1f}%, FNR {100 * first.fnr.mean():.1f}% on the test "
-               "set.")
-    return out
+            ax.plot(*zip(*(cells.loc[k, ["params", "acc"]] for k in (a, b)), strict=True), "k:",
+                    linewidth=1)
+    ax.set(xscale="log", xlabel="parameters (log)", ylabel="test accuracy (%), selected threshold")
+    ax.legend(fontsize=8)
+    ax.set_title("dotted: equal numbers of hidden units", fontsize=9)
+    return fig
 
 
-def rows(runs: list[Trained]) -> list[dict]:
-    """One table row per run: its cell, size and every evaluation."""
-    out = []
-    for run in runs:
-        c = run.config
-        hidden = c.model.hidden_dims
-        out.append({
-            "study": NAME, "experiment": "depth_width", "run_name": c.run_name,
-            "depth": len(hidden), "width": hidden[0], "seed": c.seed,
-            "params": run.record.summary["params"], "hidden_units": sum(hidden),
-            "best_epoch": run.record.fit.epochs_to_best, **evaluate(run),
-        })
-    return out
+def figures(table: pd.DataFrame, runs: list[Trained], settings: Settings) -> dict[str, Figure]:
+    """Every figure of the study, from its table and trained models."""
+    first = runs[0]
+    return {
+        "decision_boundaries": boundaries_figure(runs, settings),
+        "test_accuracy": accuracy_figure(table),
+        "first_classifier": threshold_figure(BinaryClassifier(first.model).eval(),
+                                             split_tensors(first.config, "valid"),
+                                             split_tensors(first.config, "test")),
+        "accuracy_vs_parameters": size_figure(table),
+    }
 
 
 class MlpArchitecture(Study):
@@ -209,11 +241,11 @@ class MlpArchitecture(Study):
     def analyze(self, records: list[RunRecord]) -> StudyResult:
         with self.cpu_threads():
             runs = select_best(records)
-            table = pd.DataFrame(rows(runs))
+            table = pd.DataFrame([row(run) for run in runs])
         found = findings(table, bayes_test_accuracy())
         return StudyResult(
             NAME, table, mean_std(table, ["depth", "width"], METRICS),
-            make_figures(table, runs, self.settings, PAIRS), found,
+            figures(table, runs, self.settings), found,
             settings=asdict(self.settings), notes=[
                 "Accuracies in percent; train on train, epoch and threshold selected on valid, "
                 "everything scored on test. Summary rows are (depth, width) cells; min and 75th "

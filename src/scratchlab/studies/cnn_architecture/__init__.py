@@ -55,18 +55,15 @@ class CnnArchitecture(Study):
         self.dev = str(resolve_device(device)) if device == "auto" else device
         self.jobs = options.get("jobs") or (CUDA_JOBS if self.dev.startswith("cuda") else 1)
         self.spec = load_spec(options.get("spec"))
-        self.start = time.perf_counter()
 
     def configs(self, quick: bool, seeds: list[int]) -> list[ExperimentConfig]:
         """The runs of the spec; with `search`, the grid is trained first and its winner used."""
-        self.start, self.quick, self.seeds = time.perf_counter(), quick, seeds
-        o = self.options
-        experiments = o.get("experiments")
-        if o.get("report_only"):  # how the study ran, as its study.json says
-            self.stored = read_study(self.out)
-            self.quick = quick = self.stored.get("quick", quick)
-            self.seeds = seeds = self.stored.get("seed_list", seeds)
-            experiments = experiments or self.stored.get("experiments")
+        o, self.start = self.options, time.perf_counter()
+        # with report_only: how the study ran, as its study.json says
+        self.stored = read_study(self.out) if o.get("report_only") else {}
+        self.quick = quick = self.stored.get("quick", quick)
+        self.seeds = seeds = self.stored.get("seed_list", seeds)
+        experiments = o.get("experiments") or self.stored.get("experiments")
         overrides = data_overrides(self.spec, quick, self.dev, o.get("data_root"),
                                    *(o.get(k) for k in PYTHON_ONLY))
         if not o.get("report_only"):
@@ -75,7 +72,7 @@ class CnnArchitecture(Study):
             if o.get("search"):
                 run_search(self.spec, self.out, self.dev, overrides, self.jobs, self.verbose)
         self.hyper, self.hyper_source = chosen_hyperparameters(self.spec, self.out)
-        if o.get("report_only") and "hyperparameters" in self.stored:
+        if "hyperparameters" in self.stored:
             self.hyper, self.hyper_source = (self.stored["hyperparameters"],
                                              self.stored.get("hyper_source", self.hyper_source))
         return study_configs(self.spec, self.runs_dir, self.dev, quick, seeds, self.hyper,
@@ -91,9 +88,7 @@ class CnnArchitecture(Study):
         if self.options.get("report_only"):
             self.say(f"reading {len(configs)} runs from {self.runs_dir} (nothing is trained)")
             return [stored_record(c) for c in configs]
-        if self.verbose:
-            print(f"{NAME}: {len(configs)} runs on {self.dev}, {self.jobs} at a time -> "
-                  f"{self.runs_dir}", flush=True)
+        self.say(f"{len(configs)} runs on {self.dev}, {self.jobs} at a time -> {self.runs_dir}")
         return execute(configs, self.dev, self.jobs, print_record if self.verbose else None)
 
     def analyze(self, records: list[RunRecord]) -> StudyResult:
@@ -127,19 +122,19 @@ class CnnArchitecture(Study):
     def setup(self, table: pd.DataFrame, records: list[RunRecord], wall: float) -> dict[str, Any]:
         """How the study ran: data, budget, device, command, hyper-parameters, pooling, search."""
         first = records[0].config
-        experiments = set(table["experiment"])
-        setup = {
+        env = next((r.env for r in records if r.ok), {})  # as the first finished run recorded it
+        return {
             "train_images": first.data.train_limit or 50000,
             "eval_images": first.data.test_limit or 10000, "eval_note": EVAL_NOTE,
             "epochs": first.budget.epochs, "patience": first.budget.early_stopping,
-            "seeds": table["seed"].nunique(), "device": self.dev, **run_environment(records),
+            "seeds": table["seed"].nunique(), "device": self.dev,
+            "device_name": env.get("device_name"), "torch": env.get("torch"),
             "command": self.command(), "jobs": self.jobs, "wall_seconds": wall,
             "hyperparameters": self.hyper, "hyper_source": self.hyper_source,
             "pooling": pooling_text({e: groups for e, groups in self.spec.experiments.items()
-                                     if e in experiments}),
+                                     if e in set(table["experiment"])}),
             "search": search_frame(self.out),
         }
-        return setup
 
     def command(self) -> str:
         """The `scratchlab study` command line that runs the study with these options."""
@@ -208,11 +203,5 @@ def stored_record(config: ExperimentConfig) -> RunRecord:
     return RunRecord(config=config, status="failed", error="no results file")
 
 
-def run_environment(records: list[RunRecord]) -> dict[str, Any]:
-    """The device name and torch version recorded by the study's first finished run."""
-    env = next((r.env for r in records if r.ok), {})
-    return {"device_name": env.get("device_name"), "torch": env.get("torch")}
-run = CnnArchitecture.run  # run(quick, seeds, device, out_dir, **options)
-
-
 STUDY = CnnArchitecture
+run = CnnArchitecture.run  # run(quick, seeds, device, out_dir, **options)

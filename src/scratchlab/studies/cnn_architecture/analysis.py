@@ -11,8 +11,6 @@ from scratchlab.experiments import RunRecord
 from scratchlab.training import FitResult
 from scratchlab.util.stats import fmt_pm, mean_std
 
-from .spec import experiment_of
-
 FAIL_ACC = 15.0  # best test accuracy (percent) under which a run "did not train"; chance is 10%
 GOAL_ACC = 85.0  # what YourCNN aims for within the epoch budget
 SUMMARY_KEYS = ["best_test_acc", "epochs_to_best", "epochs", "final_test_acc", "final_train_acc",
@@ -27,8 +25,9 @@ MODEL_NAMES = {"cnn": "CNN", "resnet": "ResNet", "yourcnn": "YourCNN"}
 def row(record: RunRecord) -> dict[str, Any]:
     """One table row: the run's architecture, seed, status and summary numbers."""
     c, m = record.config, record.config.model
+    experiment = c.run_name.split(f"_L{m.layers_per_block}_K")[0]  # exp1_3_L2_K64-128_s1: exp1_3
     return {
-        "experiment": experiment_of(c), "run_name": c.run_name, "model_type": m.model_type,
+        "experiment": experiment, "run_name": c.run_name, "model_type": m.model_type,
         "K": "-".join(map(str, m.filters_per_layer)), "L": m.layers_per_block,
         "P": m.pool_every, "depth": m.layers_per_block * len(m.filters_per_layer),
         "seed": c.seed, "status": record.status,
@@ -40,8 +39,7 @@ def row(record: RunRecord) -> dict[str, Any]:
 def results_table(records: list[RunRecord]) -> tuple[pd.DataFrame, dict[str, FitResult]]:
     """One row per (run, seed), and each finished run's history by run name."""
     table = pd.DataFrame([row(r) for r in records], columns=COLUMNS)
-    for column in NUMBERS:
-        table[column] = pd.to_numeric(table[column], errors="coerce")
+    table[NUMBERS] = table[NUMBERS].apply(pd.to_numeric, errors="coerce")
     fits = {r.config.run_name: r.fit for r in records if r.fit is not None}
     return table, fits
 
@@ -61,12 +59,22 @@ def label(row: Any) -> str:
     return f"{row['experiment']} L{row['L']} K{row['K']}"
 
 
-def model_name(row: Any) -> str:
-    return MODEL_NAMES.get(row["model_type"], row["model_type"])
+def model_name(model_type: str) -> str:
+    """`CNN`, `ResNet` or `YourCNN` (another family by its model_type)."""
+    return MODEL_NAMES.get(model_type, model_type)
 
 
 def _pm(row: Any) -> str:
     return f"{fmt_pm(row['acc'], row['std'])}%"
+
+
+def _family(groups: pd.DataFrame, model_type: str) -> pd.DataFrame:
+    return groups[groups["model_type"] == model_type]
+
+
+def _best(groups: pd.DataFrame, model_type: str) -> Any:
+    rows = _family(groups, model_type)
+    return None if rows.empty else rows.loc[rows["acc"].idxmax()]
 
 
 def findings(table: pd.DataFrame) -> list[str]:
@@ -90,31 +98,26 @@ def _failures(groups: pd.DataFrame) -> str:
     if failed.empty:
         worst = groups.loc[groups["acc"].idxmin()]
         return (f"Every configuration trained: the lowest best accuracy is {_pm(worst)} "
-                f"({model_name(worst)} {label(worst)}).")
-    names = ", ".join(f"{model_name(r)} {label(r)} ({r['acc']:.1f}%)" for _, r in failed.iterrows())
+                f"({model_name(worst['model_type'])} {label(worst)}).")
+    names = ", ".join(f"{model_name(r['model_type'])} {label(r)} ({r['acc']:.1f}%)"
+                      for _, r in failed.iterrows())
     text = f"Did not train (best accuracy under {FAIL_ACC:.0f}%, chance is 10%): {names}."
     limits = []
-    cnn = groups[groups["model_type"] == "cnn"]
-    for (experiment, K), rows in cnn.groupby(["experiment", "K"], sort=False):
+    for (experiment, K), rows in _family(groups, "cnn").groupby(["experiment", "K"], sort=False):
         bad = rows[rows["acc"] < FAIL_ACC]["L"]
-        good = rows[rows["acc"] >= FAIL_ACC]
         if not bad.empty:
-            deepest = good[good["L"] < bad.min()]
-            still = "" if deepest.empty else (
-                f"; L={deepest['L'].max()} still reaches "
-                f"{deepest.loc[deepest['L'].idxmax(), 'acc']:.1f}%")
+            good = rows[(rows["acc"] >= FAIL_ACC) & (rows["L"] < bad.min())]
+            still = "" if good.empty else (f"; L={good['L'].max()} still reaches "
+                                           f"{good.loc[good['L'].idxmax(), 'acc']:.1f}%")
             limits.append(f"{experiment} K={K} fails from L={bad.min()}{still}")
-    if limits:
-        text += " Plain CNNs: " + "; ".join(limits) + "."
-    return text
+    return text + (" Plain CNNs: " + "; ".join(limits) + "." if limits else "")
 
 
 def _resnet_effect(groups: pd.DataFrame) -> list[str]:
-    cnn, res = groups[groups["model_type"] == "cnn"], groups[groups["model_type"] == "resnet"]
+    cnn, res = _family(groups, "cnn"), _family(groups, "resnet")
     if res.empty or cnn.empty:
         return []
-    deep_res = res.loc[res["depth"].idxmax()]
-    deep_cnn = cnn.loc[cnn["depth"].idxmax()]
+    deep_res, deep_cnn = (rows.loc[rows["depth"].idxmax()] for rows in (res, cnn))
     compare = (f"The deepest ResNet ({label(deep_res)}, {deep_res['depth']} conv layers) reaches "
                f"{_pm(deep_res)}; the deepest CNN ({label(deep_cnn)}, {deep_cnn['depth']} "
                f"layers) reaches {_pm(deep_cnn)}.")
@@ -128,32 +131,26 @@ def _resnet_effect(groups: pd.DataFrame) -> list[str]:
         return [f"Plain CNNs fail from {limit} conv layers, but no ResNet run is that deep. "
                 f"{compare}"]
     trained = deep[deep["acc"] >= FAIL_ACC]
-    verdict = "Residual connections fix this" if len(trained) == len(deep) else (
-        "Residual connections help only partly" if len(trained)
-        else "Residual connections do not fix this")
-    return [f"{verdict}: plain CNNs fail from {limit} conv layers, while ResNet trains in "
-            f"{len(trained)} of {len(deep)} runs with {limit} or more layers. {compare}"]
-
-
-def _best(groups: pd.DataFrame, model_type: str) -> Any:
-    rows = groups[groups["model_type"] == model_type]
-    return None if rows.empty else rows.loc[rows["acc"].idxmax()]
+    verdict = "fix this" if len(trained) == len(deep) else (
+        "help only partly" if len(trained) else "do not fix this")
+    return [f"Residual connections {verdict}: plain CNNs fail from {limit} conv layers, while "
+            f"ResNet trains in {len(trained)} of {len(deep)} runs with {limit} or more layers. "
+            f"{compare}"]
 
 
 def _best_configs(groups: pd.DataFrame) -> list[str]:
     out = []
-    cnn = groups[groups["model_type"] == "cnn"]
-    if not cnn.empty:
-        best = _best(groups, "cnn")
+    best = _best(groups, "cnn")
+    if best is not None:
+        cnn = _family(groups, "cnn")
         per_exp = [label(rows.loc[rows["acc"].idxmax()]) + f" ({rows['acc'].max():.1f}%)"
                    for _, rows in cnn.groupby("experiment", sort=False)]
         out.append(f"Best CNN: {label(best)} with {_pm(best)} (K={best['K']}, L={best['L']}, "
                    f"{best['depth']} conv layers); best per experiment: {', '.join(per_exp)}.")
         out += _width_effect(cnn)
-    best_res = _best(groups, "resnet")
-    if best_res is not None:
-        out.append(f"Best ResNet: {label(best_res)} with {_pm(best_res)} (K={best_res['K']}, "
-                   f"L={best_res['L']}).")
+    best = _best(groups, "resnet")
+    if best is not None:
+        out.append(f"Best ResNet: {label(best)} with {_pm(best)} (K={best['K']}, L={best['L']}).")
     return out
 
 
@@ -172,16 +169,15 @@ def _width_effect(cnn: pd.DataFrame) -> list[str]:
 
 
 def _yourcnn(groups: pd.DataFrame, table: pd.DataFrame) -> list[str]:
-    mine = groups[groups["model_type"] == "yourcnn"]
-    if mine.empty:
-        return []
     best = _best(groups, "yourcnn")
+    if best is None:
+        return []
     parts = [f"Best YourCNN: {label(best)} with {_pm(best)}"]
     for other in ("cnn", "resnet"):
         rival = _best(groups, other)
         if rival is not None:
             parts.append(f"{best['acc'] - rival['acc']:+.1f} points over the best "
-                         f"{MODEL_NAMES[other]} ({label(rival)})")
+                         f"{model_name(other)} ({label(rival)})")
     out = ["; ".join(parts) + "."]
     ok = table[table["status"] == "ok"]
     rivals = ok[ok["model_type"].isin(["cnn", "resnet"])]
@@ -192,6 +188,7 @@ def _yourcnn(groups: pd.DataFrame, table: pd.DataFrame) -> list[str]:
         out.append(f"YourCNN's best run ({top:.1f}%) {verb} every CNN and ResNet run (the best "
                    f"of them: {strongest['run_name']}, {strongest['best_test_acc']:.1f}%); "
                    f"goal {GOAL_ACC:.0f}% {'reached' if top >= GOAL_ACC else 'not reached'}.")
+    mine = _family(groups, "yourcnn")
     failed = mine[mine["acc"] < FAIL_ACC]
     deepest = mine.loc[mine["L"].idxmax()]
     if failed.empty:
@@ -207,7 +204,7 @@ def _epochs(table: pd.DataFrame) -> str:
     ok = table[(table["status"] == "ok") & table["epochs_to_best"].notna()]
     if ok.empty:
         return "No epochs to compare."
-    means = ", ".join(f"{MODEL_NAMES.get(m, m)} {rows['epochs_to_best'].mean():.1f}"
+    means = ", ".join(f"{model_name(m)} {rows['epochs_to_best'].mean():.1f}"
                       for m, rows in ok.groupby("model_type", sort=False))
     at_end = int((ok["epochs_to_best"] == ok["epochs"]).sum())
     return (f"Mean epoch of the best accuracy: {means}; {at_end} of {len(ok)} runs were best at "

@@ -12,7 +12,7 @@ from scratchlab.studies.common import new_figure
 from scratchlab.training import FitResult
 from scratchlab.viz import HtmlReport, plot_exp_results
 
-from .analysis import MODEL_NAMES, summarize
+from .analysis import MODEL_NAMES, model_name, summarize
 
 EXPERIMENT_TEXT = {
     "exp1_1": "Depth: plain CNNs with one width K and L = 2 ... 16 convolutions.",
@@ -55,12 +55,10 @@ def _accuracy_vs_depth(summary: pd.DataFrame) -> Figure:
         for (model, K), line in rows.groupby(["model_type", "K"], sort=False):
             line = line.sort_values("L")
             ax.errorbar(line["L"], line["best_test_acc_mean"], yerr=line["best_test_acc_std"],
-                        marker="o", capsize=3, label=f"{MODEL_NAMES.get(model, model)} K={K}")
+                        marker="o", capsize=3, label=f"{model_name(model)} K={K}")
         ax.axhline(10, color="grey", linestyle=":", linewidth=1)
         ax.set_xscale("log", base=2)
-        ax.set_title(experiment)
-        ax.set_xlabel("L (convolutions per K entry)")
-        ax.set_ylim(0, 100)
+        ax.set(title=experiment, xlabel="L (convolutions per K entry)", ylim=(0, 100))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("best test accuracy (%)")
@@ -70,15 +68,11 @@ def _accuracy_vs_depth(summary: pd.DataFrame) -> Figure:
 
 def _accuracy_vs_params(summary: pd.DataFrame) -> Figure:
     fig, axes = new_figure(1, 2, size=(4.2, 3.2))
-    for model, rows in summary.groupby("model_type", sort=False):
-        for ax, column in zip(axes[0], ["params", "flops"], strict=True):
-            ax.scatter(rows[column], rows["best_test_acc_mean"],
-                       label=MODEL_NAMES.get(model, model))
-    for ax, column in zip(axes[0], ["trainable parameters", "multiply-adds per image"],
-                          strict=True):
-        ax.set_xscale("log")
-        ax.set_xlabel(column)
-        ax.set_ylabel("best test accuracy (%)")
+    for ax, column, name in zip(axes[0], ["params", "flops"],
+                                ["trainable parameters", "multiply-adds per image"], strict=True):
+        for model, rows in summary.groupby("model_type", sort=False):
+            ax.scatter(rows[column], rows["best_test_acc_mean"], label=model_name(model))
+        ax.set(xscale="log", xlabel=name, ylabel="best test accuracy (%)")
         ax.grid(True, alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -124,18 +118,14 @@ def build_report(table: pd.DataFrame, findings: list[str], figs: dict[str, Figur
                      "that no feature map collapses; 'L' = after each stage of one K entry):")
     report.mapping(setup["pooling"])
     if setup.get("search") is not None:
-        report.heading("Hyper-parameter search", level=3)
-        report.table(setup["search"])
-    report.heading("Findings")
-    report.bullets(findings)
-    report.heading("Summary (mean +- std over seeds)")
-    report.table(summary_display(summarize(table)))
+        report.heading("Hyper-parameter search", level=3).table(setup["search"])
+    report.heading("Findings").bullets(findings)
+    report.heading("Summary (mean +- std over seeds)").table(summary_display(summarize(table)))
     for name in ("accuracy_vs_depth", "accuracy_vs_params"):
         if name in figs:
             report.figure(figs[name], alt=name, close=False)
     for experiment in dict.fromkeys(table["experiment"]):
-        report.heading(experiment)
-        report.paragraph(EXPERIMENT_TEXT.get(experiment, ""))
+        report.heading(experiment).paragraph(EXPERIMENT_TEXT.get(experiment, ""))
         if f"curves_{experiment}" in figs:
             report.figure(figs[f"curves_{experiment}"], alt=f"curves of {experiment}",
                           close=False)
@@ -146,7 +136,7 @@ def build_report(table: pd.DataFrame, findings: list[str], figs: dict[str, Figur
 def pooling_text(groups: dict[str, list[Any]]) -> dict[str, str]:
     """`{experiment: "CNN K=32 / 64: P=4"}` (groups with different P are listed)."""
     return {experiment: "; ".join(
-        f"{MODEL_NAMES.get(g.model_type, g.model_type)} "
-        f"K={' / '.join('-'.join(map(str, k)) for k in g.K)}: P={g.P}" for g in specs)
+        f"{model_name(g.model_type)} K={' / '.join('-'.join(map(str, k)) for k in g.K)}: P={g.P}"
+        for g in specs)
         for experiment, specs in groups.items()}
 

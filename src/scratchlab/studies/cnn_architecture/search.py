@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from scratchlab.experiments import ExperimentConfig, RunRecord, build_run_model, run_configs
@@ -52,14 +51,15 @@ def run_search(spec: StudySpec, out: Path, device: str, overrides: dict[str, Any
                for i, point in enumerate(points) for probe in probes]
     if verbose:
         print(f"search: {len(points)} points x {len(probes)} probes", flush=True)
-    accs = [best_acc(r) for r in execute(configs, device, jobs)]
+    accs = iter([best_acc(r) for r in execute(configs, device, jobs)])  # by point, then probe
     rows = []
-    n = len(probes)
     for i, point in enumerate(points):
-        mine = dict(zip([p.name for p in probes], accs[i * n:(i + 1) * n], strict=True))
+        mine = {probe.name: next(accs) for probe in probes}
         rows.append({"point": i, **point, **mine,
                      "mean_best_test_acc": sum(mine.values()) / len(mine)})  # NaN: a probe failed
-    frame = search_table(rows)
+    frame = pd.DataFrame(rows).sort_values("mean_best_test_acc", ascending=False,
+                                           na_position="last", kind="stable")
+    frame["chosen"] = ["yes"] + [""] * (len(frame) - 1)
     atomic_write_text(out / SEARCH_FILE, frame.to_csv(index=False))
     best = frame.iloc[0]
     winner = points[int(best["point"])]
@@ -75,16 +75,6 @@ def run_search(spec: StudySpec, out: Path, device: str, overrides: dict[str, Any
 def best_acc(record: RunRecord) -> float:
     value = record.summary.get("best_test_acc") if record.ok else None
     return math.nan if value is None else float(value)
-
-
-def search_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per grid point with its mean best accuracy over probes, best first."""
-    frame = pd.DataFrame(rows)
-    if not frame.empty and "mean_best_test_acc" in frame:
-        frame = frame.sort_values("mean_best_test_acc", ascending=False, na_position="last",
-                                  kind="stable")
-        frame["chosen"] = np.where(np.arange(len(frame)) == 0, "yes", "")
-    return frame
 
 
 def chosen_hyperparameters(spec: StudySpec, out: Path) -> tuple[dict[str, Any], str]:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scratchlab.errors import ConfigError
@@ -19,9 +18,10 @@ from scratchlab.experiments import (
     describe_validation_error,
     ignored_by,
 )
+from scratchlab.util.yaml_files import read_yaml
 
 SPEC_FILE = Path(__file__).with_name("spec.yaml")  # the defaults
-DEFAULT_SPEC: dict[str, Any] = yaml.safe_load(SPEC_FILE.read_text())
+DEFAULT_SPEC: dict[str, Any] = read_yaml(SPEC_FILE, "study spec")
 # Shared settings a run leaves out where its config says it cannot use them: a captured CUDA-graph
 # step needs Adam or AdamW, and plain SGD reads no momentum (e.g. a search point).
 WHERE_READ = ("cuda_graph", "momentum")
@@ -85,18 +85,9 @@ def load_spec(spec: str | Path | dict[str, Any] | StudySpec | None = None) -> St
     """The study's settings: the defaults, a YAML file or a mapping; problems are ConfigErrors."""
     if isinstance(spec, StudySpec):
         return spec
-    data: Any = DEFAULT_SPEC if spec is None else spec
-    if isinstance(spec, str | Path):
-        try:
-            data = yaml.safe_load(Path(spec).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"study spec {spec} cannot be read ({exc.strerror}); "
-                              "give a YAML file") from None
-        except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
-            raise ConfigError(f"study spec {spec} is not valid YAML: "
-                              f"{' '.join(str(exc).split())[:200]}") from None
+    data = read_yaml(spec, "study spec") if isinstance(spec, str | Path) else spec
     try:
-        return StudySpec.model_validate(data)
+        return StudySpec.model_validate(DEFAULT_SPEC if spec is None else data)
     except ValidationError as exc:
         raise ConfigError(
             describe_validation_error(exc, "cnn-architecture study spec",
@@ -131,22 +122,14 @@ def find_runs(spec: StudySpec, names: list[str]) -> list[RunSpec]:
     return [by_name[n] for n in names]
 
 
-def experiment_of(config: ExperimentConfig) -> str:
-    """The experiment of a run, from its name: `exp1_3_L2_K64-128-256_s1` -> `exp1_3`."""
-    return config.run_name.split(f"_L{config.model.layers_per_block}_K")[0]
-
-
 def data_overrides(spec: StudySpec, quick: bool, device: str,
                    data_root: str | Path | None = None, train_limit: int | None = None,
                    test_limit: int | None = None, epochs: int | None = None) -> dict[str, Any]:
     """Config fields every run shares beyond the spec: data sizes, budget and where the data is."""
-    out: dict[str, Any] = {}
-    if quick:
-        out.update(spec.quick.model_dump(exclude={"runs_per_experiment"}))
-    given = {"train_limit": train_limit, "test_limit": test_limit, "epochs": epochs}
+    out = spec.quick.model_dump(exclude={"runs_per_experiment"}) if quick else {}
+    given = {"train_limit": train_limit, "test_limit": test_limit, "epochs": epochs,
+             "data_root": None if data_root is None else str(data_root)}
     out.update({key: value for key, value in given.items() if value is not None})
-    if data_root is not None:
-        out["data_root"] = str(data_root)
     if device.startswith("cuda") and spec.base.get("dataset", "cifar10") == "cifar10":
         # Convert and subset the images on the GPU instead of the CPU.
         out["dataset_options"] = {**spec.base.get("dataset_options", {}), "device": device}
@@ -160,9 +143,8 @@ def study_configs(spec: StudySpec, runs_dir: Path, device: str = "cpu", quick: b
     """One config per architecture and seed (`hyper`: default the spec's hyper-parameters)."""
     seeds = seeds or [0]
     hyper = hyper if hyper is not None else dict(spec.hyperparameters)
-    suffix = len(seeds) > 1
     return [run_config(run, spec, hyper, seed, runs_dir, device, overrides or {},
-                       f"_s{seed}" if suffix else "")
+                       f"_s{seed}" if len(seeds) > 1 else "")
             for run in study_runs(spec, quick, experiments) for seed in seeds]
 
 
