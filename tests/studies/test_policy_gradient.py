@@ -6,6 +6,7 @@ import pytest
 
 pytest.importorskip("gymnasium", reason="gymnasium is not installed (pip install 'scratchlab[rl]')")
 
+from scratchlab.rl import runs as rl_runs
 from scratchlab.studies import get_study, policy_gradient
 
 TINY = policy_gradient.Settings(
@@ -57,13 +58,13 @@ def test_tiny_run_writes_table_summary_figures_and_findings(result):
 
 def test_rerun_skips_finished_runs_and_resumes_the_others(result, monkeypatch):
     calls = []
-    real_train = policy_gradient.train
+    real_train = rl_runs.train
 
     def spy(config, out_dir, resume=False, verbose=True):
         calls.append((config.run_name, resume))
         return real_train(config, out_dir, resume=resume, verbose=verbose)
 
-    monkeypatch.setattr(policy_gradient, "train", spy)
+    monkeypatch.setattr(rl_runs, "train", spy)
     runs = result.out_dir / "runs"
     (runs / "rl_CartPole-v1_vpg_s1.study.json").unlink()
     again = get_study("policy-gradient").run(

@@ -4,11 +4,9 @@ Four architectures (one layer + sigmoid; 64-32-1 ReLU; two linear layers with no
 between; 64-32-16-8-1 ReLU), He initialisation, BCE and minibatch SGD, each trained twice from
 the same weights and batches: with the hand-written backward (`network_backward` and the scratch
 BCE backward) and with torch autograd. Then a learning-rate x batch-size x epochs grid for the
-64-32-1 ReLU net. Digits 0-4 are class 0, 5-9 class 1 (`digits` with task binary).
-
-These networks have one sigmoid output, BCE and He initialisation, which `run_experiment`'s
-scratch engine (a `scratch.MLP` with cross-entropy) does not build; they are trained by the
-project's `Trainer.fit` loop through a `FunctionalTrainer`.
+64-32-1 ReLU net. Digits 0-4 are class 0, 5-9 class 1 (`digits` with task binary). The
+project's `Trainer.fit` loop trains them through a `FunctionalTrainer`: `run_experiment`'s
+scratch engine builds cross-entropy MLPs, not these one-output BCE networks.
 
     from scratchlab.studies import digits_networks
     result = digits_networks.run(quick=True)
@@ -37,6 +35,7 @@ from scratchlab.studies.common import new_figure
 from scratchlab.training import BatchResult, Callback, TensorLoader, Trainer
 from scratchlab.util import progress, resolve_device
 from scratchlab.util.stats import compare, mean_std, mean_text
+from scratchlab.viz.course_plots import annotated_heatmap
 
 NAME = "digits-networks"
 DESCRIPTION = ("scratch.functional nets on binary digits: depth, linearity, hand-written "
@@ -91,11 +90,9 @@ class Settings:
 def load_digits(device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Binary digits, flattened to 64 features and normalised as the seed does (one mean and one
     std over every pixel of the training set): {"train": (x, y), "valid": (x, y)}."""
-    out = {}
-    for split in ("train", "valid"):
-        x, y = get_dataset("digits", split, task="binary", flatten=True, normalize="global").tensors
-        out[split] = (x.to(device), y.to(device))
-    return out
+    splits = {s: get_dataset("digits", s, task="binary", flatten=True, normalize="global").tensors
+              for s in ("train", "valid")}
+    return {s: (x.to(device), y.to(device)) for s, (x, y) in splits.items()}
 
 
 def train(net: FunctionalNet, data: dict, lr: float, batch_size: int, epochs: int, seed: int,
@@ -107,10 +104,9 @@ def train(net: FunctionalNet, data: dict, lr: float, batch_size: int, epochs: in
 
     class Record(Callback):  # exact metrics after the epochs in `record`
         def on_epoch_end(self, trainer, train_result, test_result) -> None:
-            if trainer.epochs_done in record:
-                (tl, ta), (vl, va) = net.evaluate(x, y), net.evaluate(xv, yv)
-                records[trainer.epochs_done] = {"train_loss": tl, "train_acc": ta,
-                                                "valid_loss": vl, "valid_acc": va}
+            if trainer.epochs_done in record:  # METRICS: train loss, acc; valid loss, acc
+                metrics = [*net.evaluate(x, y), *net.evaluate(xv, yv)]
+                records[trainer.epochs_done] = dict(zip(METRICS, metrics, strict=True))
 
     loader = TensorLoader(x, y, batch_size=batch_size, shuffle=True, seed=seed)
     with contextlib.suppress(TrainingDivergedError):  # the epochs not reached stay NaN
@@ -119,31 +115,30 @@ def train(net: FunctionalNet, data: dict, lr: float, batch_size: int, epochs: in
     return {e: records.get(e, dict.fromkeys(METRICS, math.nan)) for e in record}
 
 
+def _row(experiment: str, run_name: str, arch: str, backward: str, lr: float, batch_size: int,
+         epochs: int, seed: int, **values: float) -> dict:
+    return {"study": NAME, "experiment": experiment, "run_name": run_name, "architecture": arch,
+            "backward": backward, "lr": lr, "batch_size": batch_size, "epochs": epochs,
+            "seed": seed, **values}
+
+
 def architecture_rows(data: dict, settings: Settings, seed: int,
                       device: torch.device) -> list[dict]:
     """Each architecture trained with both backward passes from the same initial weights."""
     rows = []
+    lr, bs, epochs = settings.lr, settings.batch_size, settings.epochs
     for arch, layers in ARCHITECTURES.items():
         net = FunctionalNet(layers, torch.Generator().manual_seed(seed), "scratch", device)
         twin = net.clone("autograd")
         grad_diff = net.gradient_difference(*data["train"])
-        metrics = {}
-        for model in (net, twin):
-            records = train(model, data, settings.lr, settings.batch_size, settings.epochs, seed,
-                            (settings.epochs,))
-            metrics[model.backward] = records[settings.epochs]
-        param_diff = max(float((a - b).abs().max()) for a,
-                         b in zip(net.tensors(), twin.tensors(), strict=True))
-        params = sum(t.numel() for t in net.tensors())
-        for backward, values in metrics.items():
-            rows.append({
-                "study": NAME, "experiment": "architectures",
-                "run_name": f"{arch.replace(' ', '_')}_{backward}_s{seed}",
-                "architecture": arch, "backward": backward, "lr": settings.lr,
-                "batch_size": settings.batch_size,
-                "epochs": settings.epochs, "seed": seed, "params": params, **values,
-                "grad_diff": grad_diff, "param_diff": param_diff,
-            })
+        metrics = {model.backward: train(model, data, lr, bs, epochs, seed, (epochs,))[epochs]
+                   for model in (net, twin)}
+        pairs = zip(net.tensors(), twin.tensors(), strict=True)
+        param_diff = max(float((a - b).abs().max()) for a, b in pairs)
+        rows += [_row("architectures", f"{arch.replace(' ', '_')}_{backward}_s{seed}", arch,
+                      backward, lr, bs, epochs, seed, params=sum(t.numel() for t in net.tensors()),
+                      **values, grad_diff=grad_diff, param_diff=param_diff)
+                 for backward, values in metrics.items()]
     return rows
 
 
@@ -155,14 +150,8 @@ def grid_rows(data: dict, settings: Settings, seed: int, device: torch.device) -
         net = FunctionalNet(ARCHITECTURES[TWO_LAYER], torch.Generator().manual_seed(seed),
                             "scratch", device)
         records = train(net, data, lr, bs, max(settings.grid_epochs), seed, settings.grid_epochs)
-        for epochs in settings.grid_epochs:
-            rows.append({
-                "study": NAME, "experiment": "grid",
-                "run_name": f"grid_lr{lr:g}_bs{bs}_e{epochs}_s{seed}",
-                "architecture": TWO_LAYER, "backward": "scratch", "lr": lr, "batch_size": bs,
-                "epochs": epochs,
-                "seed": seed, **records[epochs],
-            })
+        rows += [_row("grid", f"grid_lr{lr:g}_bs{bs}_e{epochs}_s{seed}", TWO_LAYER, "scratch", lr,
+                      bs, epochs, seed, **records[epochs]) for epochs in settings.grid_epochs]
     return rows
 
 
@@ -171,33 +160,28 @@ def findings(table: pd.DataFrame) -> list[str]:
     arch = table[table.experiment == "architectures"]
     ours = arch[arch.backward == "scratch"]
     acc = {name: part.valid_acc for name, part in ours.groupby("architecture")}
-    out = []
-    two = acc[TWO_LAYER]
-    verdict = "meets" if two.mean() >= GOAL else "misses"
-    out.append(f"The 64-32-1 ReLU net reaches {mean_text(two)}% validation accuracy: it {verdict} "
-               f"the {GOAL:.0f}% goal.")
+    verdict = "meets" if acc[TWO_LAYER].mean() >= GOAL else "misses"
     c = compare(acc[LINEAR], acc[ONE_LAYER])
     relation = c.verdict("above", "below")
-    out.append(
-        f"Two linear layers without an activation against one layer: {c}, difference "
-        f"{c.difference:+.1f} points: {relation}"
-        + (" (no difference shown: a product of linear maps is one linear map)."
-           if relation == "inconclusive" else ".")
-    )
+    why = " (no difference shown: a product of linear maps is one linear map)"
     best = max(acc, key=lambda k: acc[k].mean())
-    out.append("Validation accuracy by architecture: "
-               + ", ".join(f"{k} {v.mean():.1f}%" for k, v in acc.items()) + f"; best: {best}.")
     ref = arch[arch.backward == "autograd"].set_index(["architecture", "seed"]).valid_acc
     gap = (ours.set_index(["architecture", "seed"]).valid_acc - ref).abs().max()
-    out.append(
+    out = [
+        f"The 64-32-1 ReLU net reaches {mean_text(acc[TWO_LAYER])}% validation accuracy: it "
+        f"{verdict} the {GOAL:.0f}% goal.",
+        f"Two linear layers without an activation against one layer: {c}, difference "
+        f"{c.difference:+.1f} points: {relation}{why if relation == 'inconclusive' else ''}.",
+        "Validation accuracy by architecture: "
+        + ", ".join(f"{k} {v.mean():.1f}%" for k, v in acc.items()) + f"; best: {best}.",
         "Hand-written backward vs autograd: gradients differ by at most "
-        f"{arch.grad_diff.max():.1e} at initialisation, "
-        f"weights by at most {arch.param_diff.max():.1e} after training, validation accuracy by at "
-        f"most {gap:.2f} points."
-    )
-    grid_rows = table[table.experiment == "grid"]
-    if len(grid_rows):
-        grid = grid_rows.groupby(["lr", "batch_size", "epochs"]).valid_acc.mean()
+        f"{arch.grad_diff.max():.1e} at initialisation, weights by at most "
+        f"{arch.param_diff.max():.1e} after training, validation accuracy by at most {gap:.2f} "
+        "points.",
+    ]
+    grid_part = table[table.experiment == "grid"]
+    if len(grid_part):
+        grid = grid_part.groupby(["lr", "batch_size", "epochs"]).valid_acc.mean()
         (lr, bs, ep), (lr2, bs2, ep2) = grid.idxmax(), grid.idxmin()
         out.append(f"Grid: best lr={lr:g}, batch size {bs}, {ep} epochs ({grid.max():.1f}%); "
                    f"worst lr={lr2:g}, batch size {bs2}, {ep2} epochs ({grid.min():.1f}%).")
@@ -208,46 +192,32 @@ def make_figures(table: pd.DataFrame) -> dict:
     """Accuracy per architecture (both backward passes) and the grid as heat maps per epoch
     count."""
     arch = table[table.experiment == "architectures"]
-    fig, axes = new_figure(1, 1, (8, 3.5))
-    stats = arch.groupby(["architecture", "backward"],
-                         sort=False)[["train_acc", "valid_acc"]].mean().unstack("backward")
-    stats.plot.barh(ax=axes[0, 0])
+    bars, axes = new_figure(1, 1, (8, 3.5))
+    stats = arch.groupby(["architecture", "backward"], sort=False)[["train_acc", "valid_acc"]]
+    stats.mean().unstack("backward").plot.barh(ax=axes[0, 0])
     axes[0, 0].axvline(GOAL, color="grey", linestyle="--", linewidth=0.8)
-    axes[0, 0].set_xlim(min(80, float(arch.valid_acc.min()) - 2), 100)
-    axes[0, 0].set_xlabel("accuracy (%), mean over seeds")
+    axes[0, 0].set(xlim=(min(80, float(arch.valid_acc.min()) - 2), 100),
+                   xlabel="accuracy (%), mean over seeds")
     axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    figures = {"architectures": fig}
     grid = table[table.experiment == "grid"]
+    low, high = grid.valid_acc.min(), grid.valid_acc.max()
     epochs = sorted(grid.epochs.unique())
     fig, axes = new_figure(1, len(epochs), (4, 3.2))
     for k, (ax, ep) in enumerate(zip(axes[0], epochs, strict=True)):
-        at = grid[grid.epochs == ep]
-        cells = at.groupby(["lr", "batch_size"]).valid_acc.mean().unstack("batch_size")
-        image = ax.imshow(cells.to_numpy(), cmap="viridis", vmin=grid.valid_acc.min(),
-                          vmax=grid.valid_acc.max())
-        for (i, j), v in pd.DataFrame(cells.to_numpy()).stack().items():
-            dark = v < (grid.valid_acc.min() + grid.valid_acc.max()) / 2
-            ax.text(j, i, f"{v:.1f}", ha="center", va="center", color="white" if dark else "black",
-                    fontsize=8)
-        ax.set_xticks(range(cells.shape[1]), cells.columns)
-        ax.set_yticks(range(cells.shape[0]), [f"{v:g}" for v in cells.index])
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("learning rate" if k == 0 else "")
+        cells = grid[grid.epochs == ep].groupby(["lr", "batch_size"]).valid_acc.mean()
+        image = annotated_heatmap(ax, cells.unstack("batch_size"), cmap="viridis", vmin=low,
+                                  vmax=high, dark=lambda v: v < (low + high) / 2)
+        ax.set(xlabel="batch size", ylabel="learning rate" if k == 0 else "")
         ax.set_title(f"valid acc (%) after {ep} epochs", fontsize=9)
     fig.colorbar(image, ax=axes[0].tolist())
-    figures["grid"] = fig
-    return figures
+    return {"architectures": bars, "grid": fig}
 
 
 class DigitsNetworks(Study):
     """The study (see the module docstring): functional networks trained by the shared loop.
 
-    Args:
-        quick: fewer epochs and a smaller grid.
-        seeds: seeds per setting (default 5, quick 1); a seed draws the weights and batch order.
-        device: auto, cpu or cuda.
-        out_dir: output folder (default results/studies/digits-networks).
-        settings: the budget (default: `Settings.quick()` or `Settings()`).
+    Quick mode: fewer epochs and a smaller grid. A seed (default 5, quick 1) draws the weights
+    and the batch order.
     """
 
     name, description = NAME, DESCRIPTION

@@ -18,11 +18,7 @@ import pandas as pd
 
 from scratchlab.experiments import ExperimentConfig, RunRecord
 from scratchlab.studies.base import Study, StudyResult
-from scratchlab.studies.common import (
-    cifar10_available,
-    final,
-    new_figure,
-)
+from scratchlab.studies.common import cifar10_available, final, new_figure
 from scratchlab.util.stats import compare, mean_std
 from scratchlab.viz import plot_exp_results
 
@@ -95,18 +91,6 @@ def row(run: RunRecord) -> dict:
     }
 
 
-def _versus_best(table: pd.DataFrame, best: float) -> str:
-    """Each other rate's test accuracy against the best rate's, with the 95% verdict."""
-    top = table[table.dropout == best].test_acc
-    parts = []
-    for p, part in table.groupby("dropout"):
-        if p != best:
-            c = compare(part.test_acc, top)
-            parts.append(f"dropout {p:g} {c.mean_a:.1f}% ({c.difference:+.1f} points, "
-                         f"{c.verdict()})")
-    return ", ".join(parts)
-
-
 def findings(table: pd.DataFrame, train_size: int) -> list[str]:
     """Conclusions on over- and underfitting from the table (means over seeds; a comparison is
     "inconclusive" when the 95% intervals over seeds overlap)."""
@@ -116,24 +100,24 @@ def findings(table: pd.DataFrame, train_size: int) -> list[str]:
     least_train = cells.train_acc.idxmin()
     low, high = cells.loc[p0], cells.loc[p_max]
     trend = "shrinks" if high.gap < low.gap else "does not shrink"
+    top = table[table.dropout == best].test_acc
+    vs_best = {p: compare(part.test_acc, top) for p, part in table.groupby("dropout") if p != best}
+    versus = ", ".join(f"dropout {p:g} {c.mean_a:.1f}% ({c.difference:+.1f} points, "
+                       f"{c.verdict()})" for p, c in vs_best.items())
     out = [
         f"Dropout {p0:g} fits the {train_size} training images to {low.train_acc:.1f}% and reaches "
-        f"{low.test_acc:.1f}% "
-        f"on the test set: a gap of {low.gap:.1f} points.",
+        f"{low.test_acc:.1f}% on the test set: a gap of {low.gap:.1f} points.",
         f"From dropout {p0:g} to {p_max:g} the train-test gap {trend} ({low.gap:.1f} -> "
-        f"{high.gap:.1f} points) and "
-        f"training accuracy goes {low.train_acc:.1f}% -> {high.train_acc:.1f}%.",
-        f"Best test accuracy: dropout {best:g} ({cells.test_acc[best]:.1f}%); "
-        f"{_versus_best(table, best)}.",
+        f"{high.gap:.1f} points) and training accuracy goes {low.train_acc:.1f}% -> "
+        f"{high.train_acc:.1f}%.",
+        f"Best test accuracy: dropout {best:g} ({cells.test_acc[best]:.1f}%); {versus}.",
         f"Most overfitting (largest gap, {cells.gap[most_gap]:.1f} points): dropout {most_gap:g}.",
     ]
     if least_train != best and cells.test_acc[least_train] < cells.test_acc[best]:
-        c = compare(table[table.dropout == least_train].test_acc,
-                    table[table.dropout == best].test_acc)
+        c = vs_best[least_train]
         out.append(f"Dropout {least_train:g} underfits: the lowest training accuracy "
-                   f"({cells.train_acc[least_train]:.1f}%) "
-                   f"and a test accuracy {-c.difference:.1f} points below the best "
-                   f"({c.verdict()}).")
+                   f"({cells.train_acc[least_train]:.1f}%) and a test accuracy "
+                   f"{-c.difference:.1f} points below the best ({c.verdict()}).")
     else:
         out.append(f"No rate underfits: the lowest training accuracy (dropout {least_train:g}) "
                    "comes with the best test accuracy.")
@@ -144,33 +128,24 @@ def make_figures(table: pd.DataFrame, runs: list[RunRecord]) -> dict:
     """Learning curves of the first seed (log-scale losses) and accuracies against the rate."""
     first = min(r.config.seed for r in runs)
     fits = {f"dropout {r.config.model.dropout:g}": r.fit for r in runs if r.config.seed == first}
-    fig, _ = plot_exp_results(fits, log_loss=True)
-    figures = {"learning_curves": fig}
+    curves, _ = plot_exp_results(fits, log_loss=True)
     fig, axes = new_figure(1, 1, (5.5, 3.8))
     ax = axes[0, 0]
     stats = table.groupby("dropout")[["train_acc", "test_acc"]].agg(["mean", "std"]).fillna(0)
     for column in ("train_acc", "test_acc"):
         ax.errorbar(stats.index, stats[(column, "mean")], yerr=stats[(column, "std")], marker="o",
                     capsize=4, label=column)
-    ax.set_xticks(list(stats.index))
-    ax.set_xlabel("dropout probability")
-    ax.set_ylabel("accuracy (%)")
+    ax.set(xticks=list(stats.index), xlabel="dropout probability", ylabel="accuracy (%)")
     ax.set_title("train (eval mode, 400 images) vs test", fontsize=9)
     ax.legend()
-    figures["accuracy_vs_dropout"] = fig
-    return figures
+    return {"learning_curves": curves, "accuracy_vs_dropout": fig}
 
 
 class Dropout(Study):
     """The study (see the module docstring); option `data_root`: where CIFAR-10 is.
 
-    Args:
-        quick: fewer epochs and (CIFAR-10) 2,000 test images.
-        seeds: seeds per dropout rate (default 5, quick 1).
-        device: auto, cpu or cuda.
-        out_dir: output folder (default results/studies/dropout); runs go to its runs/.
-        settings: data, model and budget (default: `Settings.quick()` or `Settings()`).
-        options: `data_root`.
+    Quick mode: fewer epochs and (CIFAR-10) 2,000 test images; 5 seeds per rate (quick 1). Runs
+    go to the output folder's runs/.
     """
 
     name, description = NAME, DESCRIPTION
@@ -187,10 +162,9 @@ class Dropout(Study):
 
     def analyze(self, records: list[RunRecord]) -> StudyResult:
         table = pd.DataFrame([row(r) for r in records])
-        found = findings(table, self.settings.train_size)
         return StudyResult(
             NAME, table, mean_std(table, ["dropout"], METRICS), make_figures(table, records),
-            found, settings=asdict(self.settings), notes=[
+            findings(table, self.settings.train_size), settings=asdict(self.settings), notes=[
                 "Accuracies in percent; gap = train_acc - test_acc. train_acc is measured after "
                 "training in evaluation mode (no dropout); train_loss during training (with "
                 "dropout)."])

@@ -21,6 +21,7 @@ from scratchlab.experiments import RunRecord
 from scratchlab.studies.base import Study, StudyResult
 from scratchlab.studies.common import new_figure
 from scratchlab.util.stats import mean_std
+from scratchlab.viz.course_plots import annotated_heatmap
 
 NAME = "gradient-descent"
 DESCRIPTION = ("gradient descent on x^2 + y^2 + x(y + 2) + cos(3x): step size, steps, "
@@ -102,17 +103,16 @@ def _row(experiment: str, lr0: float, steps: int, decay: float, path: np.ndarray
     diverged = not np.isfinite(end).all()
     value = math.nan if diverged else float(f(end))
     basin = np.full(2, np.nan) if diverged else local_minimum(end)
+    last, before = end - path[steps - 1], path[steps - 1] - path[steps - 2]
     return {
         "study": NAME, "experiment": experiment,
-        "run_name": f"{experiment}_lr{lr0:g}_d{decay:g}_n{steps}",
-        "lr0": lr0, "decay": decay, "steps": steps, "seed": 0,
-        "x": end[0], "y": end[1], "f_final": value, "gap": value - f_star,
+        "run_name": f"{experiment}_lr{lr0:g}_d{decay:g}_n{steps}", "lr0": lr0, "decay": decay,
+        "steps": steps, "seed": 0, "x": end[0], "y": end[1], "f_final": value,
+        "gap": value - f_star,
         "dist_to_min": float(np.linalg.norm(end - x_star)),
-        "last_move": float(np.linalg.norm(end - path[steps - 1])),
-        "oscillates": bool(np.dot(end - path[steps - 1], path[steps - 1] - path[steps - 2]) < 0),
-        "reached": bool(value - f_star <= TOLERANCE), "diverged": diverged,
-        "basin_x": basin[0], "basin_y": basin[1],
-        "basin_f": math.nan if diverged else float(f(basin)),
+        "last_move": float(np.linalg.norm(last)), "oscillates": bool(np.dot(last, before) < 0),
+        "reached": bool(value - f_star <= TOLERANCE), "diverged": diverged, "basin_x": basin[0],
+        "basin_y": basin[1], "basin_f": math.nan if diverged else float(f(basin)),
     }
 
 
@@ -133,13 +133,6 @@ def run_grid(settings: Settings) -> tuple[pd.DataFrame, dict[str, np.ndarray], n
     return pd.DataFrame(rows), paths, x_star, f_star
 
 
-def _settings_text(rows: pd.DataFrame, decayed: bool) -> str:
-    if decayed:
-        return ", ".join(f"eta0={r.lr0:g} d={r.decay:g}" for r in rows.itertuples())
-    by_lr = rows.groupby("lr0", sort=True)["steps"].min()
-    return ", ".join(f"eta={lr:g} with >= {n} steps" for lr, n in by_lr.items())
-
-
 def findings(table: pd.DataFrame, x_star: np.ndarray, f_star: float) -> list[str]:
     """The study's conclusions, every number read from `table` and the computed minimum."""
     out = [f"scipy.optimize finds the global minimum f* = {f_star:.4f} at ({x_star[0]:.3f}, "
@@ -148,9 +141,13 @@ def findings(table: pd.DataFrame, x_star: np.ndarray, f_star: float) -> list[str
                               ("decay", "decaying step sizes")):
         part = table[table.experiment == experiment]
         hits = part[part.reached]
-        text = _settings_text(hits, experiment == "decay") if len(hits) else "none"
+        if experiment == "decay":
+            text = ", ".join(f"eta0={r.lr0:g} d={r.decay:g}" for r in hits.itertuples())
+        else:  # the fewest steps that reach it, per step size
+            text = ", ".join(f"eta={lr:g} with >= {n} steps"
+                             for lr, n in hits.groupby("lr0")["steps"].min().items())
         out.append(f"{len(hits)} of {len(part)} settings with {label} end within {TOLERANCE} of "
-                   f"f*: {text}.")
+                   f"f*: {text or 'none'}.")
     finite = table[~table.diverged]
     if len(finite):
         best = finite.loc[finite.f_final.idxmin()]
@@ -178,36 +175,27 @@ def findings(table: pd.DataFrame, x_star: np.ndarray, f_star: float) -> list[str
     return out
 
 
-def _contour(ax, x_star: np.ndarray) -> None:
-    xs, ys = np.meshgrid(np.linspace(-3.5, 3.5, 300), np.linspace(-2.5, 3.0, 300))
-    zz = f(np.stack([xs, ys], axis=-1))
-    ax.contour(xs, ys, zz, levels=30, cmap="viridis", linewidths=0.6)
-    ax.plot(*START, "ko", label="start (3, 2)")
-    ax.plot(*x_star, "r*", markersize=14, label="global minimum")
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-
-
 def _paths_figure(table: pd.DataFrame, paths: dict[str, np.ndarray], x_star: np.ndarray,
                   settings: Settings):
     fig, axes = new_figure(1, 2, (7, 5.5))
-    decayed = table[(table.experiment == "decay") & ~table.diverged]
-    best_decay = decayed.sort_values("f_final").head(3)
+    best_decay = table[(table.experiment == "decay") & ~table.diverged].sort_values("f_final")[:3]
     panels = [
         ("constant step sizes (diverged runs left out)",
          [f"constant_lr{lr:g}" for lr in settings.step_sizes]),
         ("decaying step sizes (best three)",
          [f"decay_lr{r.lr0:g}_d{r.decay:g}" for r in best_decay.itertuples()]),
     ]
+    xs, ys = np.meshgrid(np.linspace(-3.5, 3.5, 300), np.linspace(-2.5, 3.0, 300))
     for ax, (title, names) in zip(axes[0], panels, strict=True):
-        _contour(ax, x_star)
+        ax.contour(xs, ys, f(np.stack([xs, ys], axis=-1)), levels=30, cmap="viridis",
+                   linewidths=0.6)
+        ax.plot(*START, "ko", label="start (3, 2)")
+        ax.plot(*x_star, "r*", markersize=14, label="global minimum")
         for name in names:
             path = paths[name]
             if np.isfinite(path).all() and np.abs(path).max() < 10:
                 ax.plot(path[:, 0], path[:, 1], ".-", markersize=2, linewidth=0.8, label=name)
-        ax.set_xlim(-3.5, 3.5)
-        ax.set_ylim(-2.5, 3.0)
-        ax.set_title(title)
+        ax.set(xlabel="x", ylabel="y", xlim=(-3.5, 3.5), ylim=(-2.5, 3.0), title=title)
         ax.legend(fontsize=7, loc="upper left")
     return fig
 
@@ -215,24 +203,18 @@ def _paths_figure(table: pd.DataFrame, paths: dict[str, np.ndarray], x_star: np.
 def _curves_figure(paths: dict[str, np.ndarray], f_star: float, settings: Settings):
     fig, axes = new_figure(1, 2, (6, 4))
     styles = ["-", "--", ":", "-."]
-    for ax, prefix in zip(axes[0], ("constant", "decay"), strict=True):
-        for name, path in paths.items():
-            if not name.startswith(prefix):
-                continue
-            lr0 = float(name.split("_lr")[1].split("_")[0])
-            decay = float(name.split("_d")[1]) if prefix == "decay" else 1.0
-            rates = settings.step_sizes if prefix == "constant" else settings.decay_lr0
-            colour = f"C{list(rates).index(lr0)}"
-            style = styles[list(settings.decays).index(decay) % 4] if prefix == "decay" else "-"
-            gap = np.maximum(f(path) - f_star, 1e-12)
+    curves = {"constant": [(f"lr{lr:g}", f"C{i}", "-") for i, lr in enumerate(settings.step_sizes)],
+              "decay": [(f"lr{lr0:g}_d{d:g}", f"C{i}", styles[j % 4])
+                        for i, lr0 in enumerate(settings.decay_lr0)
+                        for j, d in enumerate(settings.decays)]}
+    for ax, (prefix, lines) in zip(axes[0], curves.items(), strict=True):
+        for label, colour, style in lines:
+            gap = np.maximum(f(paths[f"{prefix}_{label}"]) - f_star, 1e-12)
             ax.plot(np.arange(1, len(gap) + 1), gap, style, color=colour, linewidth=0.9,
-                    label=name.removeprefix(prefix + "_"))
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+                    label=label)
         ax.axhline(TOLERANCE, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_xlabel("step + 1")
-        ax.set_ylabel("f - f* (log)")
-        ax.set_title(f"{prefix} step size")
+        ax.set(xscale="log", yscale="log", xlabel="step + 1", ylabel="f - f* (log)",
+               title=f"{prefix} step size")
         ax.legend(fontsize=6, ncol=2)
     return fig
 
@@ -243,41 +225,18 @@ def _heatmaps_figure(table: pd.DataFrame):
                                      strict=True):
         grid = table[table.experiment == experiment].pivot(index="lr0", columns=col, values="gap")
         gaps = grid.to_numpy(dtype=float)
-        image = ax.imshow(np.log10(np.clip(gaps, 1e-12, None)), cmap="magma_r", aspect="auto",
-                          vmin=-12, vmax=2)
-        for (i, j), v in np.ndenumerate(gaps):
-            dark = bool(v > 1e-3)  # False for NaN (a diverged run: a white cell)
-            ax.text(j, i, "div" if np.isnan(v) else f"{v:.2g}", ha="center", va="center",
-                    fontsize=7, color="white" if dark else "black")
-        ax.set_xticks(range(grid.shape[1]), [f"{c:g}" for c in grid.columns])
-        ax.set_yticks(range(grid.shape[0]), [f"{r:g}" for r in grid.index])
-        ax.set_xlabel(col)
-        ax.set_ylabel("eta0")
-        ax.set_title(f"{experiment}: f_final - f* (colour: log10)")
+        image = annotated_heatmap(
+            ax, grid, np.log10(np.clip(gaps, 1e-12, None)), fontsize=7,
+            text=lambda v: "div" if np.isnan(v) else f"{v:.2g}",  # NaN: a diverged run
+            dark=lambda v: bool(v > 1e-3), cmap="magma_r", aspect="auto", vmin=-12, vmax=2)
+        ax.set(xlabel=col, ylabel="eta0", title=f"{experiment}: f_final - f* (colour: log10)")
         fig.colorbar(image, ax=ax)
     return fig
 
 
-def make_figures(table: pd.DataFrame, paths: dict[str, np.ndarray], x_star: np.ndarray,
-                 f_star: float, settings: Settings) -> dict:
-    """Contours with paths, learning curves and heat maps of the distance to f*."""
-    return {
-        "contours_and_paths": _paths_figure(table, paths, x_star, settings),
-        "learning_curves": _curves_figure(paths, f_star, settings),
-        "gap_heatmaps": _heatmaps_figure(table),
-    }
-
-
 class GradientDescent(Study):
-    """The study (see the module docstring): deterministic, one run per setting (seed 0).
-
-    Args:
-        quick: shorter runs (at most 300 constant steps, 100 decayed steps).
-        seeds: ignored: gradient descent from a fixed start is deterministic.
-        device: ignored: the computation is two numbers.
-        out_dir: output folder (default results/studies/gradient-descent).
-        settings: the grids (default: `Settings.quick()` or `Settings()`).
-    """
+    """The study (see the module docstring): deterministic, one run per setting (seed 0), so
+    `seeds` and `device` are ignored; quick mode: at most 300 constant and 100 decayed steps."""
 
     name, description = NAME, DESCRIPTION
     settings_class = Settings
@@ -286,10 +245,12 @@ class GradientDescent(Study):
     def analyze(self, records: list[RunRecord]) -> StudyResult:
         settings = self.settings_for(self.quick)
         table, paths, x_star, f_star = run_grid(settings)
+        figures = {"contours_and_paths": _paths_figure(table, paths, x_star, settings),
+                   "learning_curves": _curves_figure(paths, f_star, settings),
+                   "gap_heatmaps": _heatmaps_figure(table)}
         return StudyResult(
             NAME, table, mean_std(table, ["experiment", "lr0", "decay", "steps"], METRICS),
-            make_figures(table, paths, x_star, f_star, settings),
-            findings(table, x_star, f_star),
+            figures, findings(table, x_star, f_star),
             settings={"start": START, "tolerance": TOLERANCE, **asdict(settings)},
             notes=["Gradient descent from a fixed start is deterministic: each setting runs once "
                    "(seed 0); more seeds would repeat the same numbers."])

@@ -23,6 +23,7 @@ DESCRIPTION = ("VanillaSGD, MomentumSGD, RMSProp, Adam (scratch) on a 5 x 128 sc
 LABELS = {"sgd": "VanillaSGD", "momentum": "MomentumSGD", "rmsprop": "RMSProp", "adam": "Adam"}
 WSTD = {"cifar10": 0.05, "digits": 0.15}  # initial weight std: 3,072 or 64 inputs
 CLASSIC_RANGE = (35.0, 40.0)  # CIFAR-10 test accuracy the classic assignment expects
+MOMENTUM = ("momentum", "adam")  # the optimizers with a momentum (Adam's beta1): 0.9
 METRICS = ["train_acc", "test_acc", "best_test_acc", "train_loss", "test_loss"]
 
 
@@ -39,10 +40,8 @@ class Settings:
     wstd: float | None = None  # None: WSTD[dataset]
     reg: float = 1e-3
     limit: int | None = None  # first `limit` images of each split (quick runs)
-    lrs: dict[str,
-              float] = field(
-                  default_factory=lambda: {"sgd": 0.05, "momentum": 0.01, "rmsprop": 3e-4,
-                                           "adam": 3e-4})
+    lrs: dict[str, float] = field(default_factory=lambda: {
+        "sgd": 0.05, "momentum": 0.01, "rmsprop": 3e-4, "adam": 3e-4})
     overfit_samples: int = 20
     overfit_epochs: int = 60
     overfit_lr: float = 0.2
@@ -59,31 +58,21 @@ class Settings:
         return replace(self, dataset=dataset, wstd=self.wstd or WSTD.get(dataset, 0.1))
 
 
-def _base(settings: Settings, device: str, runs_dir: Path) -> dict:
+def configs(settings: Settings, seeds: list[int], device: str,
+            runs_dir: Path) -> list[ExperimentConfig]:
+    """One run per (optimizer, seed), then one overfit run per seed."""
     cifar = settings.limit and settings.dataset == "cifar10"
-    options = {"limit": settings.limit, "stratified": True} if cifar else {}
-    return dict(
+    base = dict(
         out_dir=runs_dir, device=device, dataset=settings.dataset, data_root=settings.data_root,
-        dataset_options=options, normalize=True, engine="scratch", optimizer_impl="scratch",
-        model_type="mlp",
+        dataset_options={"limit": settings.limit, "stratified": True} if cifar else {},
+        normalize=True, engine="scratch", optimizer_impl="scratch", model_type="mlp",
         hidden_dims=list(settings.hidden), model_options={"wstd": settings.wstd},
         reg=settings.reg, bs_train=settings.batch_size, bs_test=100, batches=settings.batches,
         epochs=settings.epochs, early_stopping=None, checkpoints=False,
     )
-
-
-def _momentum(optimizer: str) -> dict:
-    """momentum (beta1 of Adam) for the optimizers that have one."""
-    return {"momentum": 0.9} if optimizer in ("momentum", "adam") else {}
-
-
-def configs(settings: Settings, seeds: list[int], device: str,
-            runs_dir: Path) -> list[ExperimentConfig]:
-    """One run per (optimizer, seed), then one overfit run per seed."""
-    base = _base(settings, device, runs_dir)
     runs = [
         ExperimentConfig.create(**base, run_name=f"opt_{opt}_s{seed}", seed=seed, optimizer=opt,
-                                lr=lr, **_momentum(opt))
+                                lr=lr, **({"momentum": 0.9} if opt in MOMENTUM else {}))
         for seed in seeds for opt, lr in settings.lrs.items()
     ]
     overfit = dict(base, bs_train=settings.overfit_samples, batches=None,
@@ -112,8 +101,8 @@ def row(run: RunRecord) -> dict:
     }
     if overfit:
         out["train_acc"] = run.summary["train_eval_acc"]
-        hits = [i + 1 for i, a in enumerate(fit.train_acc) if a >= 100.0]
-        out["epochs_to_100"] = hits[0] if hits else None
+        out["epochs_to_100"] = next((i + 1 for i, a in enumerate(fit.train_acc) if a >= 100.0),
+                                    None)
     return out
 
 
@@ -133,20 +122,18 @@ def findings(table: pd.DataFrame, overfit_samples: int = 20) -> list[str]:
     out.append(f"Best: {best} ({acc[best].mean():.1f}%).")
     if dataset == "cifar10":
         low, high = CLASSIC_RANGE
-        inside = [k for k, v in acc.items() if low <= v.mean() <= high]
-        above = [k for k, v in acc.items() if v.mean() > high]
-        below = [k for k, v in acc.items() if v.mean() < low]
-        out.append(f"Classic expectation {low:.0f}-{high:.0f}%: inside "
-                   f"{', '.join(inside) or 'none'}; above "
-                   f"{', '.join(above) or 'none'}; below {', '.join(below) or 'none'}.")
+        inside = ", ".join(k for k, v in acc.items() if low <= v.mean() <= high) or "none"
+        above = ", ".join(k for k, v in acc.items() if v.mean() > high) or "none"
+        below = ", ".join(k for k, v in acc.items() if v.mean() < low) or "none"
+        out.append(f"Classic expectation {low:.0f}-{high:.0f}%: inside {inside}; above {above}; "
+                   f"below {below}.")
     over = table[table.experiment == "overfit"]
     if len(over):
         hit = over.epochs_to_100.notna()
         first = f", first at epoch {int(over.epochs_to_100.min())}" if hit.any() else ""
         out.append(f"Overfit check: VanillaSGD fits the {overfit_samples} training samples to 100% "
-                   f"in {int(hit.sum())} of "
-                   f"{len(over)} seed(s){first}; accuracy on them after the last epoch: "
-                   f"{over.train_acc.min():.0f}% at worst.")
+                   f"in {int(hit.sum())} of {len(over)} seed(s){first}; accuracy on them after the "
+                   f"last epoch: {over.train_acc.min():.0f}% at worst.")
     return out
 
 
@@ -155,25 +142,23 @@ def make_figures(table: pd.DataFrame, runs: list[RunRecord]) -> dict:
     first = min(r.config.seed for r in runs)
     fits = {LABELS[r.config.optim.optimizer]: r.fit for r in runs
             if r.config.seed == first and r.config.run_name.startswith("opt_")}
-    fig, _ = plot_exp_results(fits, log_loss=True)
-    figures = {"learning_curves": fig}
+    curves_fig, _ = plot_exp_results(fits, log_loss=True)
     fig, axes = new_figure(1, 2, (5, 3.5))
+    bars, curves = axes[0]
     main = table[table.experiment == "optimizers"].groupby("optimizer", sort=False).test_acc
-    axes[0, 0].bar(list(main.groups), main.mean(), yerr=main.std().fillna(0), capsize=4,
-                   color=[f"C{i}" for i in range(len(main))])
-    axes[0, 0].set_ylabel("final test accuracy (%)")
-    axes[0, 0].set_title("mean and std over seeds", fontsize=9)
+    bars.bar(list(main.groups), main.mean(), yerr=main.std().fillna(0), capsize=4,
+             color=[f"C{i}" for i in range(len(main))])
+    bars.set_ylabel("final test accuracy (%)")
+    bars.set_title("mean and std over seeds", fontsize=9)
     for r in runs:
         if r.config.run_name.startswith("overfit"):
-            axes[0, 1].plot(range(1, len(r.fit.train_acc) + 1), r.fit.train_acc,
-                            label=f"seed {r.config.seed}")
-    axes[0, 1].set_xlabel("epoch")
-    axes[0, 1].set_ylabel("training accuracy (%)")
-    axes[0, 1].set_title("overfit check: VanillaSGD on 20 samples", fontsize=9)
-    axes[0, 1].legend(fontsize=7)
+            curves.plot(range(1, len(r.fit.train_acc) + 1), r.fit.train_acc,
+                        label=f"seed {r.config.seed}")
+    curves.set(xlabel="epoch", ylabel="training accuracy (%)")
+    curves.set_title("overfit check: VanillaSGD on 20 samples", fontsize=9)
+    curves.legend(fontsize=7)
     fig.tight_layout()
-    figures["test_accuracy_and_overfit"] = fig
-    return figures
+    return {"learning_curves": curves_fig, "test_accuracy_and_overfit": fig}
 
 
 class Optimizers(Study):
