@@ -242,10 +242,9 @@ class MlpArchitecture(Study):
         with self.cpu_threads():
             runs = select_best(records)
             table = pd.DataFrame([row(run) for run in runs])
-        found = findings(table, bayes_test_accuracy())
         return StudyResult(
             NAME, table, mean_std(table, ["depth", "width"], METRICS),
-            figures(table, runs, self.settings), found,
+            figures(table, runs, self.settings), findings(table, bayes_test_accuracy()),
             settings=asdict(self.settings), notes=[
                 "Accuracies in percent; train on train, epoch and threshold selected on valid, "
                 "everything scored on test. Summary rows are (depth, width) cells; min and 75th "

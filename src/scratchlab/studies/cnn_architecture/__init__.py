@@ -188,10 +188,8 @@ def warm_data_cache(spec: StudySpec, overrides: dict[str, Any]) -> None:
 def print_record(record: RunRecord) -> None:
     """One line per finished run: status, name, best accuracy and training time."""
     status = "cached" if record.cached else record.status
-    detail = record.error or ""
-    if record.ok:
-        detail = (f"best {record.summary.get('best_test_acc', float('nan')):.1f}% in "
-                  f"{record.timings.train_seconds or 0:.1f} s")
+    detail = (f"best {record.summary.get('best_test_acc', float('nan')):.1f}% in "
+              f"{record.timings.train_seconds or 0:.1f} s" if record.ok else record.error or "")
     print(f"  {status:6s} {record.config.run_name} {detail}", flush=True)
 
 
