@@ -20,7 +20,7 @@ SPEC_KEY = {
     "conv_params": "conv_params",
 }
 SCRATCH_MLP_READS = {"hidden_dims", "activation", "dropout", "model_options"}
-FAST_MODEL_FIELDS = ("whiten", "identity_init")  # fast settings that are yourcnn_fast options
+FAST_MODEL_FIELDS = ("whiten", "identity_init", "whiten_bias_decay")  # read by yourcnn_fast only
 MOMENTUM_OPTIMIZERS = ("momentum", "adam", "adamw", "muon")
 
 
@@ -80,6 +80,8 @@ def ignored_by(c: ExperimentConfig, name: str) -> str | None:
             return "only trainer fast reads it"
         if name in FAST_MODEL_FIELDS and c.model.model_type != "yourcnn_fast":
             return "only model_type yourcnn_fast reads it"
+        if name.startswith("muon_") and c.fast.filter_optimizer != "muon":
+            return "only filter_optimizer muon reads it"
         return None
     if section == "model" and name not in ("engine", "model_type"):
         return _model_ignores(c, name)

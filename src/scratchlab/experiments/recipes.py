@@ -25,9 +25,9 @@ RECIPES_FILE = Path(__file__).with_name("recipes.yaml")
 def _book() -> dict[str, Any]:
     book = yaml.safe_load(RECIPES_FILE.read_text())
     for fields in book["recipes"].values():
-        source = fields.pop("airbench")  # airbench's (lr, weight_decay) in scratchlab's units
-        fields["lr"], fields["reg"] = from_airbench(
-            source["lr"], source["weight_decay"], momentum=fields["momentum"])
+        if source := fields.pop("airbench", None):  # airbench's (lr, weight_decay), converted
+            fields["lr"], fields["reg"] = from_airbench(
+                source["lr"], source["weight_decay"], momentum=fields["momentum"])
     return book
 
 

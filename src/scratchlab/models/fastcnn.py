@@ -11,7 +11,8 @@ The layout follows KellerJordan/cifar10-airbench (airbench94 and airbench96):
 - every conv starts as (part of) the identity (`identity_init`): the first `in_channels`
   filters are Dirac kernels, so a fresh net passes its input through;
 - BatchNorm with its scale frozen at 1 and a trainable shift;
-- global max pooling and one Linear layer without bias, scaled by `logit_scale`.
+- global max pooling and one Linear layer without bias, scaled by `logit_scale` (its initial
+  weights rescaled to `head_init_std` when given, as airbench94_muon does).
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ class FastCNN(nn.Module):
         bn_momentum: BatchNorm running-statistics momentum (torch convention).
         bn_eps: BatchNorm epsilon.
         logit_scale: factor on the head's output.
+        head_init_std: standard deviation the head's initial weights are rescaled to (None:
+            torch's default initialisation).
     """
 
     def __init__(
@@ -149,6 +152,7 @@ class FastCNN(nn.Module):
         bn_momentum: float = 0.4,
         bn_eps: float = 1e-12,
         logit_scale: float = 1 / 9,
+        head_init_std: float | None = None,
     ) -> None:
         super().__init__()
         self.in_size = check_in_size(in_size)
@@ -159,6 +163,9 @@ class FastCNN(nn.Module):
             raise ConfigError(f"bn_momentum: expected a value in (0, 1], got {bn_momentum!r}")
         self.identity_init = bool(identity_init)
         self.logit_scale = float(logit_scale)
+        if head_init_std is not None and not head_init_std > 0:
+            raise ConfigError(f"head_init_std: expected a value > 0, got {head_init_std!r}")
+        self.head_init_std = head_init_std
         activation = make_activation(activation_type, activation_params)
         self.whiten = WhiteningConv(
             self.in_size[0], positive_int("whiten_kernel_size", whiten_kernel_size), frozen=whiten
@@ -192,6 +199,9 @@ class FastCNN(nn.Module):
             ):
                 weight = module.weight.data
                 nn.init.dirac_(weight[: weight.size(1)])
+        if self.head_init_std is not None:
+            head = self.head.weight.data
+            head.mul_(self.head_init_std / head.std())
 
     def init_whiten(self, images: torch.Tensor, eps: float = 5e-4) -> None:
         """Fit the whitening conv to `images` (normalised training images); no-op when not

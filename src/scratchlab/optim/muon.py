@@ -32,19 +32,33 @@ CUBIC = (1.5, -0.5, 0.0)
 
 def newton_schulz(matrix: Tensor, steps: int = 5,
                   coefficients: tuple[float, float, float] = QUINTIC,
-                  eps: float = 1e-7) -> Tensor:
-    """The Newton-Schulz orthogonalisation of a 2-d `matrix` (same shape and dtype)."""
-    if matrix.ndim != 2:
+                  eps: float = 1e-7, dtype: torch.dtype | None = None) -> Tensor:
+    """The Newton-Schulz orthogonalisation of a matrix, or of every matrix of a stack
+    (..., rows, cols) at once (batched matmuls); the result has the input's shape.
+
+    Each matrix is normalised by its own Frobenius norm, then iterated in `dtype` (default: the
+    input's; the result has it too).
+    """
+    if matrix.ndim < 2:
         raise ValueError(f"newton_schulz needs a matrix, got shape {tuple(matrix.shape)}")
     a, b, c = coefficients
-    x = matrix / (matrix.norm() + eps)
-    tall = x.shape[0] > x.shape[1]
+    x = (matrix / (matrix.norm(dim=(-2, -1), keepdim=True) + eps)).to(dtype or matrix.dtype)
+    tall = x.shape[-2] > x.shape[-1]
     if tall:  # iterate on the smaller Gram matrix
-        x = x.T
+        x = x.mT
     for _ in range(steps):
-        gram = x @ x.T
+        gram = x @ x.mT
         x = a * x + (b * gram + c * gram @ gram) @ x
-    return x.T if tall else x
+    return x.mT if tall else x
+
+
+def check_settings(momentum: float, ns_steps: int, coefficients: tuple[float, ...]) -> None:
+    """A ConfigError unless 0 <= momentum < 1, 1 <= ns_steps < 100 and 3 finite coefficients."""
+    _check_range("momentum", momentum, 0.0, 1.0)
+    _check_range("ns_steps", ns_steps, 1, 100)
+    if len(coefficients) != 3 or not all(math.isfinite(float(c)) for c in coefficients):
+        raise ConfigError(f"coefficients must be 3 finite numbers (a, b, c), got "
+                          f"{coefficients!r}")
 
 
 class Muon(Optimizer):
@@ -59,11 +73,7 @@ class Muon(Optimizer):
     def __init__(self, params: ParamsLike, learn_rate: float = 0.02, reg: float = 0.0,
                  momentum: float = 0.95, nesterov: bool = True, ns_steps: int = 5,
                  coefficients: tuple[float, float, float] = QUINTIC) -> None:
-        _check_range("momentum", momentum, 0.0, 1.0)
-        _check_range("ns_steps", ns_steps, 1, 100)
-        if len(coefficients) != 3 or not all(math.isfinite(float(c)) for c in coefficients):
-            raise ConfigError(f"coefficients must be 3 finite numbers (a, b, c), got "
-                              f"{coefficients!r}")
+        check_settings(momentum, ns_steps, coefficients)
         super().__init__(params, learn_rate, reg)
         self.momentum, self.nesterov, self.ns_steps = momentum, bool(nesterov), int(ns_steps)
         self.coefficients = tuple(float(c) for c in coefficients)

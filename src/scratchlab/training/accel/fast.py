@@ -13,7 +13,7 @@ from torch import nn
 
 from scratchlab.data.transforms import channel_stats, tta_views
 from scratchlab.training.accel.fast_data import FastLoader
-from scratchlab.training.accel.fast_optim import Lookahead, build_sgd, ema_decay, lr_factor, set_lr
+from scratchlab.training.accel.fast_optim import Lookahead, ema_decay, lr_factor, make_optim, set_lr
 from scratchlab.training.accel.fast_settings import FastSettings
 from scratchlab.training.callbacks import Callback
 from scratchlab.training.classifier import ClassifierTrainer
@@ -49,7 +49,8 @@ class FastTrainer(ClassifierTrainer):
 
     Args:
         model: may offer `init_whiten(images)` and `set_whiten_bias_trainable(bool)` (`FastCNN`).
-        lr, reg, momentum: SGD's rate on the batch-mean loss, L2 coefficient and momentum.
+        lr, reg, momentum: SGD's rate on the batch-mean loss, L2 coefficient and momentum
+            (`settings.filter_optimizer` muon: of all but the conv filters).
 
     Attributes:
         final_plain_acc: accuracy (percent) of the last evaluation without test-time augmentation.
@@ -67,8 +68,7 @@ class FastTrainer(ClassifierTrainer):
         cuda = self.device.type == "cuda"
         if cuda:
             torch.backends.cudnn.benchmark = True
-        self.optimizer = build_sgd(self.model, lr, reg, momentum, s.nesterov, s.bias_lr_scale,
-                                   fused=cuda)
+        self.optimizer = make_optim(self.model, lr, reg, momentum, s, fused=cuda)
         if compile:
             self.forward = compiled(self.model, compile_mode)
         self.step = self.steps_per_epoch = self.num_epochs = 0
@@ -120,7 +120,8 @@ class FastTrainer(ClassifierTrainer):
         s = self.settings
         x, y = self.to_device(batch)
         total = self.num_epochs * self.steps_per_epoch
-        set_lr(self.optimizer, lr_factor(self.step, total, s.lr_start, s.lr_peak, s.lr_end))
+        set_lr(self.optimizer, lr_factor(self.step, total, s.lr_start, s.lr_peak, s.lr_end),
+               lr_factor(self.step, s.whiten_bias_epochs * self.steps_per_epoch, 1.0, 0.0, 0.0))
         with self.autocast():
             scores = self.forward(x)
         loss = self.loss_fn(scores.float(), y)

@@ -5,38 +5,59 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import torch
 from torch import nn
 
 from scratchlab.errors import ConfigError
+from scratchlab.optim import CombinedOptimizer, FilterMuon
+from scratchlab.training.accel.fast_settings import FastSettings
 
 
-def sgd_param_groups(model: nn.Module, lr: float, reg: float, bias_lr_scale: float) -> list[dict]:
+def sgd_param_groups(model: nn.Module, lr: float, reg: float, bias_lr_scale: float,
+                     skip: Iterable[nn.Parameter] = (), whiten_bias_decay: bool = False
+                     ) -> list[dict]:
     """torch SGD groups: BatchNorm parameters at `bias_lr_scale` x `lr`, the rest at `lr`.
 
-    Every group decays by `lr * reg` per step, whatever its rate; frozen parameters are left out.
+    Every group decays by `lr * reg` per step, whatever its rate; frozen parameters and those in
+    `skip` are left out. `whiten_bias_decay`: `model.whiten.bias` is a third group at the
+    BatchNorm rate, marked `whiten_bias` (`set_lr` gives it its own factor).
     """
     norm_ids = {id(p) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
                 for p in m.parameters(recurse=False)}
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    own = [model.whiten.bias] if whiten_bias_decay and hasattr(model, "whiten") else []
+    left_out = {id(p) for p in [*skip, *own]}
+    trainable = [p for p in model.parameters() if p.requires_grad and id(p) not in left_out]
     norms = [p for p in trainable if id(p) in norm_ids]
     others = [p for p in trainable if id(p) not in norm_ids]
     groups = []
-    for params, group_lr in ((norms, lr * bias_lr_scale), (others, lr)):
+    bias_lr = lr * bias_lr_scale
+    for params, group_lr in ((norms, bias_lr), (others, lr), (own, bias_lr)):
         if params:
             groups.append({"params": params, "lr": group_lr, "initial_lr": group_lr,
-                           "weight_decay": lr * reg / group_lr})
+                           "weight_decay": lr * reg / group_lr, "whiten_bias": params is own})
     if not groups:
         raise ConfigError("the model has no trainable parameters")
     return groups
 
 
-def build_sgd(model: nn.Module, lr: float, reg: float, momentum: float, nesterov: bool,
-              bias_lr_scale: float, fused: bool = False) -> torch.optim.SGD:
-    """SGD (Nesterov when `nesterov` and `momentum` > 0) over `sgd_param_groups`."""
-    groups = sgd_param_groups(model, lr, reg, bias_lr_scale)
-    return torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=momentum,
-                           nesterov=nesterov and momentum > 0, fused=fused or None)
+def make_optim(model: nn.Module, lr: float, reg: float, momentum: float,
+               s: FastSettings, fused: bool = False) -> Any:
+    """SGD (Nesterov when `s.nesterov` and `momentum` > 0) over `sgd_param_groups`; with
+    `s.filter_optimizer` muon, `FilterMuon` takes the trainable 4-d weights (conv filters)
+    instead and the two step as one `CombinedOptimizer`."""
+    muon = s.filter_optimizer == "muon"
+    filters = [p for p in model.parameters() if p.requires_grad and p.dim() == 4] if muon else []
+    groups = sgd_param_groups(model, lr, reg, s.bias_lr_scale, filters, s.whiten_bias_decay)
+    sgd = torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=momentum,
+                          nesterov=s.nesterov and momentum > 0, fused=fused or None)
+    if not muon:
+        return sgd
+    return CombinedOptimizer(sgd, FilterMuon(
+        [{"params": filters, "initial_lr": s.muon_lr}], lr=s.muon_lr, momentum=s.muon_momentum,
+        nesterov=s.nesterov, ns_steps=s.muon_ns_steps, normalize_weights=True))
 
 
 def lr_factor(step: int, total: int, start: float, peak: float, end: float) -> float:
@@ -51,10 +72,11 @@ def lr_factor(step: int, total: int, start: float, peak: float, end: float) -> f
     return 1 + (end - 1) * (min(step, total) - top) / (total - top)
 
 
-def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
-    """Every group's rate = its `initial_lr` x `factor` (plain floats: no device sync)."""
+def set_lr(optimizer: Any, factor: float, whiten_factor: float = 1.0) -> None:
+    """Every group's rate = its `initial_lr` x `factor` (x `whiten_factor` for the group marked
+    `whiten_bias`); plain floats: no device sync."""
     for group in optimizer.param_groups:
-        group["lr"] = group["initial_lr"] * factor
+        group["lr"] = group["initial_lr"] * (whiten_factor if group.get("whiten_bias") else factor)
 
 
 def ema_decay(step: int, total: int, decay: float, every: int, power: float = 3.0) -> float:

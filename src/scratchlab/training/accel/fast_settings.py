@@ -31,6 +31,15 @@ class FastSettings(BaseModel):
     bias_lr_scale: float = Field(
         64.0, gt=0, description="factor on the learning rate of BatchNorm parameters (their decay "
         "per step stays that of the other weights)")
+    filter_optimizer: Literal["sgd", "muon"] = Field(
+        "sgd", description="optimizer of the trainable conv filters (4-d weights): sgd, or muon "
+        "(scratchlab.optim.FilterMuon, filter banks kept at Frobenius norm sqrt(out_channels))")
+    muon_lr: float = Field(0.24, gt=0, description="muon: step size, the size of the singular "
+                           "values of a filter bank's update (dimensionless); on the schedule")
+    muon_momentum: float = Field(0.6, ge=0, lt=1, description="muon: fraction of the averaged "
+                                 "gradient kept per step")
+    muon_ns_steps: int = Field(3, ge=1, lt=100, description="muon: Newton-Schulz iterations "
+                               "per step")
     lr_start: float = Field(0.2, ge=0, description="learning-rate factor at the first step")
     lr_peak: float = Field(0.23, ge=0, le=1,
                            description="fraction of all steps at which the factor reaches 1")
@@ -44,6 +53,9 @@ class FastSettings(BaseModel):
                          "patch-whitening layer fitted to the training images")
     whiten_bias_epochs: int = Field(3, ge=0,
                                     description="epochs during which the first conv's bias trains")
+    whiten_bias_decay: bool = Field(False, description="the first conv's bias learns at the "
+                                    "BatchNorm rate, its factor falling linearly from 1 to 0 over "
+                                    "whiten_bias_epochs (off: at lr, on the schedule)")
     whiten_samples: int = Field(5000, ge=1,
                                 description="training images the whitening layer is fitted to")
     identity_init: bool = Field(True, description="yourcnn_fast: convolutions start as the "
