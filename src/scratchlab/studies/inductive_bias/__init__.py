@@ -12,7 +12,7 @@ from typing import Any
 
 from scratchlab.experiments import ExperimentConfig, RunRecord, run_configs
 from scratchlab.studies.base import Study, StudyResult
-from scratchlab.util import cpu_jobs, progress, resolve_device, torch_threads
+from scratchlab.util import cpu_jobs, progress, resolve_device
 from scratchlab.viz import HtmlReport
 
 from .analysis import Analysis, analyse
@@ -40,6 +40,7 @@ class InductiveBias(Study):
     name, description = NAME, DESCRIPTION
     full_seeds, quick_seeds = 5, 2
     option_names = ("jobs", "batched", "scale")
+    threads = 1  # torch threads per process on a CPU
 
     def __init__(self, device: str = "auto", out_dir: str | Path | None = None,
                  verbose: bool = True, **options: Any) -> None:
@@ -60,9 +61,8 @@ class InductiveBias(Study):
 
     def train(self, configs: list[ExperimentConfig]) -> list[RunRecord]:
         """The unfinished runs trained in `jobs()` processes, on a CPU with one thread each."""
-        cpu = resolve_device(self.device).type == "cpu"
-        with torch_threads(1 if cpu else None), progress(
-                total=len(configs), desc=f"{NAME} runs", verbose=self.verbose) as bar:
+        with self.cpu_threads(), progress(total=len(configs), desc=f"{NAME} runs",
+                                          verbose=self.verbose) as bar:
             return run_configs(configs, jobs=self.jobs(), on_record=lambda _: bar.update(1),
                                batched=self.options.get("batched") or "auto",
                                restart_changed=True)

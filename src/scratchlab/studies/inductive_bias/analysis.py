@@ -14,17 +14,20 @@ from scratchlab.classifiers import ConfusionMatrix, confusion_matrix
 from scratchlab.errors import ScratchlabError
 from scratchlab.experiments import RunRecord, build_run_model, load_model, load_run_data
 from scratchlab.models import summary
+from scratchlab.models.cnn_probes import dead_channels, first_conv_weights, neighbour_correlation
+from scratchlab.studies.common import split_tensors
 from scratchlab.training import FitResult
 from scratchlab.util import seed_everything
+from scratchlab.viz import plot_confusion_matrix
+from scratchlab.viz.grid_plots import epoch_curves, kernel_row, panel_row
 
 from . import figures as figs
-from .diagnosis import fresh_model, init_diagnosis, trained_diagnosis
-from .plan import MODEL_TYPES, Budget
+from .diagnosis import escape_epoch, fresh_model, init_diagnosis
+from .plan import CLASSES3, MODEL_TYPES, SHIFT_MODELS, Budget
 from .table import Stat, select
 from .verdicts import conclusions
 
 DIAGNOSIS_IMAGES = 100  # validation images the q7 diagnosis is measured on
-CPU = torch.device("cpu")
 
 
 @dataclass
@@ -50,8 +53,7 @@ class Runs:
         self.fits = {n: fit for n, r in self.records.items() if (fit := r.fit) is not None}
 
     def valid_data(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        data = load_run_data(self.records[name].config.replace(device="cpu"), CPU)
-        return data.test.tensors[0], data.test.tensors[1]
+        return split_tensors(self.records[name].config.replace(device="cpu"), "valid")
 
     def model(self, name: str) -> nn.Module | None:
         """The trained model of a run that kept its weights (else None)."""
@@ -67,12 +69,8 @@ class Runs:
         """The run's model as initialised before training (same seed and pipeline as the run)."""
         config = self.records[name].config.replace(device="cpu")
         seed_everything(config.seed)
-        data = load_run_data(config, CPU)
+        data = load_run_data(config, torch.device("cpu"))
         return build_run_model(config, data.input_shape, data.num_classes)
-
-    def weights(self, name: str) -> tuple[nn.Module, torch.Tensor] | None:
-        model = self.model(name)
-        return None if model is None else (model, self.valid_data(name)[0])
 
 
 def parameter_counts() -> dict[str, int]:
@@ -106,27 +104,8 @@ def lr_epoch_search(table: pd.DataFrame, runs: Runs, grid: tuple[int, ...]) -> p
         fits = [runs.fits[n] for n in group["run_name"] if n in runs.fits]
         for epochs in grid:
             s = Stat(tuple(f.test_acc[epochs - 1] for f in fits if len(f.test_acc) >= epochs))
-            rows.append({"model": model, "lr": lr, "epochs": epochs, "valid_mean": s.mean,
-                         "valid_std": s.std, "n": s.n})
+            rows.append([model, lr, epochs, s.mean, s.std, s.n])
     return pd.DataFrame(rows, columns=["model", "lr", "epochs", "valid_mean", "valid_std", "n"])
-
-
-def best_setting(search: pd.DataFrame, model: str) -> pd.Series | None:
-    """The search row with the highest mean validation accuracy for `model`."""
-    rows = search[(search["model"] == model) & search["valid_mean"].notna()]
-    return None if rows.empty else rows.loc[rows["valid_mean"].idxmax()]
-
-
-def neighbour_correlation(weights: torch.Tensor) -> float:
-    """Correlation of adjacent kernel weights (about 0 if unstructured, near 1 if smooth)."""
-    w = weights.detach().float()
-    a = torch.cat([w[..., :, :-1].flatten(), w[..., :-1, :].flatten()])
-    b = torch.cat([w[..., :, 1:].flatten(), w[..., 1:, :].flatten()])
-    return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
-
-
-def first_conv(model: nn.Module) -> torch.Tensor:
-    return next(m for m in model.modules() if isinstance(m, nn.Conv2d)).weight.detach().cpu()
 
 
 def kernel_analysis(table: pd.DataFrame, runs: Runs,
@@ -134,74 +113,76 @@ def kernel_analysis(table: pd.DataFrame, runs: Runs,
     """q2 and q5 kernel figures; the first layer's neighbour correlation per q5 condition."""
     q2 = select(table, "q2", "cnn", kernel_size=7, images_per_class=100)
     if not q2.empty and (trained := runs.model(q2["run_name"].iloc[0])) is not None:
-        untrained = first_conv(runs.initial_model(q2["run_name"].iloc[0]))
-        figures["q2_kernels"] = figs.kernels({f"untrained (seed {q2['seed'].iloc[0]})": untrained,
-                                              "learned, 100 per class": first_conv(trained)})
+        untrained = first_conv_weights(runs.initial_model(q2["run_name"].iloc[0]))
+        figures["q2_kernels"] = kernel_row({
+            f"untrained (seed {q2['seed'].iloc[0]})": untrained,
+            "learned, 100 per class": first_conv_weights(trained)})
     structure, panels = {}, {}
     for condition in ("iid", "permuted"):
         names = select(table, "q5", "cnn", kernel_size=7, condition=condition)["run_name"]
-        kernels = [first_conv(m) for m in map(runs.model, names) if m is not None]
+        kernels = [first_conv_weights(m) for m in map(runs.model, names) if m is not None]
         structure[condition] = Stat(tuple(map(neighbour_correlation, kernels)))
         if kernels:
             panels[f"learned, {condition}"] = kernels[0]
         if condition == "iid":
             structure["untrained"] = Stat(tuple(
-                neighbour_correlation(first_conv(runs.initial_model(n))) for n in names))
+                neighbour_correlation(first_conv_weights(runs.initial_model(n))) for n in names))
     if panels:
-        figures["q5_kernels"] = figs.kernels(panels)
+        figures["q5_kernels"] = kernel_row(panels)
     return structure
 
 
+@torch.no_grad()
 def domain_shift_confusions(table: pd.DataFrame, runs: Runs) -> dict[str, ConfusionMatrix]:
     """q4: validation confusion matrices (counts summed over seeds) of the shifted runs."""
     matrices = {}
-    for model, kernel in (("cnn", 7), ("cnn", 3), ("mlp", None)):
-        counts = None
-        names = select(table, "q4", model, kernel_size=kernel, condition="domain_shift")
-        for name in names["run_name"]:
-            if (trained := runs.model(name)) is None:
-                continue
-            x, y = runs.valid_data(name)
-            with torch.no_grad():
-                cm = confusion_matrix(y, trained(x).argmax(1), num_classes=3).counts
-            counts = cm if counts is None else counts + cm
-        if counts is not None:
-            matrices[model if kernel is None else f"{model} k={kernel}"] = ConfusionMatrix(counts)
+    for label, (model, kernel) in SHIFT_MODELS.items():
+        names = select(table, "q4", model, kernel_size=kernel, condition="domain_shift")["run_name"]
+        counts = []
+        for name in names:
+            if (trained := runs.model(name)) is not None:
+                x, y = runs.valid_data(name)
+                counts.append(confusion_matrix(y, trained(x).argmax(1), num_classes=3).counts)
+        if counts:
+            matrices[label] = ConfusionMatrix(sum(counts))
     return matrices
+
+
+def trained_diagnosis(table: pd.DataFrame, runs: Runs) -> pd.DataFrame:
+    """Per q7 run: accuracy, at chance or not, escape epoch, dead channels (if weights kept)."""
+    q7 = select(table, "q7").reset_index(drop=True)
+    chance = 100.0 / q7["classes"]
+    escape = [None if (fit := runs.fits.get(name)) is None else escape_epoch(fit.train_acc, c)
+              for name, c in zip(q7["run_name"], chance, strict=True)]
+    dead = ["" if (trained := runs.model(name)) is None
+            else dead_channels(trained, runs.valid_data(name)[0]) for name in q7["run_name"]]
+    return q7[["model", "lr", "seed", "valid_acc"]].assign(
+        at_chance=q7["valid_acc"] < chance + 10, escape_epoch=pd.array(escape, dtype="Int64"),
+        dead_channels=dead)
 
 
 def analyse(table: pd.DataFrame, records: Iterable[RunRecord], budget: Budget) -> Analysis:
     """Everything the report quotes or shows besides the table."""
     runs = Runs(records)
-    figures: dict[str, Figure] = {}
+    figures = figs.table_figures(table)
     structure = kernel_analysis(table, runs, figures)
-    q7 = select(table, "q7", "deeper_cnn")
-    x, y = (runs.valid_data(q7["run_name"].iloc[0]) if not q7.empty
-            else (torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long)))
-    x, y = x[:DIAGNOSIS_IMAGES], y[:DIAGNOSIS_IMAGES]
-    analysis = Analysis(
-        params=parameter_counts(), convergence=losses(table, runs, "q3", budget.q3),
-        overfit=losses(table, runs, "q1", budget.q12),
-        search=lr_epoch_search(table, runs, budget.q7_epoch_grid),
-        init=init_diagnosis(x, y, budget.init_draws) if len(y) else pd.DataFrame(),
-        trained=trained_diagnosis(table, runs.fits.get, runs.weights),
-        verdicts=conclusions(table, structure), kernel_structure=structure, figures=figures)
-    draw(table, runs, analysis)
-    return analysis
-
-
-def draw(table: pd.DataFrame, runs: Runs, analysis: Analysis) -> None:
-    """Add the figures of the table, the histories and the kept weights to `analysis.figures`."""
-    f = analysis.figures
-    f.update(figs.table_figures(table))
     q3 = select(table, "q3")
     first = q3[(q3["seed"] == q3["seed"].min()) & q3["run_name"].isin(runs.fits)]
-    f["q3_curves"] = figs.curves({m: runs.fits[n] for m, n in zip(first["model"],
-                                                                 first["run_name"], strict=True)})
+    figures["q3_curves"] = epoch_curves({m: runs.fits[n] for m, n in zip(
+        first["model"], first["run_name"], strict=True)}, title="q3: ", target=95)
     if matrices := domain_shift_confusions(table, runs):
-        f["q4_confusion"] = figs.confusions(matrices, ["horizontal", "vertical", "none"])
-    deeper = select(table, "q7", "deeper_cnn")
-    if not analysis.init.empty:
-        f["q7_diagnosis"] = figs.diagnosis(analysis.init, {
+        figures["q4_confusion"] = panel_row(matrices, lambda cm, ax: plot_confusion_matrix(
+            cm, list(CLASSES3), ax=ax), size=(3.6, 3.2), tight=True)
+    deeper, init = select(table, "q7", "deeper_cnn"), pd.DataFrame()
+    if not deeper.empty:
+        x, y = runs.valid_data(deeper["run_name"].iloc[0])
+        init = init_diagnosis(x[:DIAGNOSIS_IMAGES], y[:DIAGNOSIS_IMAGES], budget.init_draws)
+        figures["q7_diagnosis"] = figs.diagnosis(init, {
             f"lr={r.lr:g} seed {r.seed}": runs.fits[r.run_name] for r in deeper.itertuples()
             if r.run_name in runs.fits}, 20.0)
+    return Analysis(
+        params=parameter_counts(), convergence=losses(table, runs, "q3", budget.q3),
+        overfit=losses(table, runs, "q1", budget.q12),
+        search=lr_epoch_search(table, runs, budget.q7_epoch_grid), init=init,
+        trained=trained_diagnosis(table, runs), verdicts=conclusions(table, structure),
+        kernel_structure=structure, figures=figures)

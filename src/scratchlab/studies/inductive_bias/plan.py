@@ -15,11 +15,15 @@ from scratchlab.experiments import ExperimentConfig
 CLASSES3 = ("horizontal", "vertical", "none")
 VALID_PER_CLASS = 50
 DATA_SEED_OFFSET = 1000
-SHIFT_RATIO = 0.5
 # the images as the notebook draws them: one background level per image, uint8 levels, class blocks
 NOTEBOOK_DATA = {"background": "flat", "quantize": True, "shuffle": False}
+# dataset options per condition (a permutation is seeded by the data seed: one for a whole run)
+CONDITION_DATA = {"domain_shift": {"possible_edge_location_ratio": 0.5},
+                  "permuted": {"permutation": True}}
 SIZES = (10, 30, 50, 100)
 KERNEL = 7  # kernel size of every CNN unless a question varies it
+# the models of q4 and q5 by label: (table model name, kernel size)
+SHIFT_MODELS = {"cnn k=7": ("cnn", 7), "cnn k=3": ("cnn", 3), "mlp": ("mlp", None)}
 # table model name -> registered model_type
 MODEL_TYPES = {
     "cnn": "simplecnn", "mlp": "three_layer_mlp", "cnn_avgpool": "cnn_avgpool",
@@ -64,13 +68,7 @@ QUICK = Budget(q12=40, q3=100, q3_patience=10, q45=20, q6=15, q7=30,
 
 def budget_for(quick: bool, scale: float = 1.0) -> Budget:
     """The budget of quick or full mode, scaled."""
-    base = QUICK if quick else FULL
-    return base if scale == 1.0 else base.scaled(scale)
-
-
-def model_options(kernel_size: int | None) -> dict[str, Any]:
-    """The registry keyword arguments of a study model besides its classes (None: an MLP)."""
-    return {} if kernel_size is None else {"kernel_size": kernel_size}
+    return (QUICK if quick else FULL).scaled(scale)
 
 
 @dataclass(frozen=True)
@@ -88,12 +86,9 @@ class PlannedRun:
     def meta(self) -> dict[str, Any]:
         """The table columns that describe the run (everything but its measured numbers)."""
         c = self.config
-        return {
-            "experiment": self.experiment, "model": self.model, "condition": self.condition,
-            "kernel_size": self.kernel_size, "images_per_class": self.images_per_class,
-            "classes": len(c.data.dataset_options["class_type"]), "lr": c.optim.lr,
-            "batch_size": c.budget.bs_train, "seed": self.seed, "run_name": c.run_name,
-        }
+        return {**{k: v for k, v in vars(self).items() if k != "config"},
+                "classes": len(c.data.dataset_options["class_type"]), "lr": c.optim.lr,
+                "batch_size": c.budget.bs_train, "run_name": c.run_name}
 
 
 def make_config(model: str, condition: str, kernel_size: int | None, n: int, seed: int, *,
@@ -102,12 +97,9 @@ def make_config(model: str, condition: str, kernel_size: int | None, n: int, see
                 keep_weights: bool = False) -> ExperimentConfig:
     """The ExperimentConfig of one run of the study."""
     classes = EDGE_CLASSES if condition == "five_classes" else CLASSES3
-    options: dict[str, Any] = {"class_type": list(classes), "seed": DATA_SEED_OFFSET + seed,
-                               "data_per_class": max(n, VALID_PER_CLASS), **NOTEBOOK_DATA}
-    if condition == "domain_shift":
-        options["possible_edge_location_ratio"] = SHIFT_RATIO
-    if condition == "permuted":
-        options["permutation"] = True  # seeded by the data seed: fixed for all images of a run
+    options = {"class_type": list(classes), "seed": DATA_SEED_OFFSET + seed,
+               "data_per_class": max(n, VALID_PER_CLASS), **NOTEBOOK_DATA,
+               **CONDITION_DATA.get(condition, {})}
     stopping = {} if patience is None else {
         "early_stopping_monitor": "train_loss", "early_stopping_min_delta": min_delta}
     name = (f"ib_{model}_{condition}_k{kernel_size or 0}_n{n}_b{bs}_lr{lr:g}"
@@ -119,7 +111,8 @@ def make_config(model: str, condition: str, kernel_size: int | None, n: int, see
         bs_train=bs, bs_test=VALID_PER_CLASS * len(classes), batches=None, epochs=epochs,
         early_stopping=patience, **stopping, checkpoints=keep_weights,
         optimizer="momentum", lr=lr, momentum=0.9, reg=0.0,
-        model_type=MODEL_TYPES[model], model_options=model_options(kernel_size))
+        model_type=MODEL_TYPES[model],
+        model_options={} if kernel_size is None else {"kernel_size": kernel_size})
 
 
 def study_runs(quick: bool, seeds: list[int], out_dir: str | Path, device: str = "auto",

@@ -7,10 +7,10 @@ import pandas as pd
 from scratchlab.util.stats import fmt_pm
 from scratchlab.viz import HtmlReport
 
-from .analysis import Analysis, best_setting
+from .analysis import Analysis
 from .diagnosis import HE_VARIANT, spread_drop
 from .plan import DATA_SEED_OFFSET, SIZES, Budget
-from .table import GROUP, Stat, select, stat, summarize
+from .table import GROUP, Stat, per_lr, stat, summarize
 from .verdicts import MARGIN
 
 # question -> section title and its figures
@@ -77,11 +77,10 @@ def q3_text(table: pd.DataFrame, analysis: Analysis, budget: Budget) -> str:
     for model in ("cnn", "mlp"):
         stopped = analysis.convergence[analysis.convergence["model"] == model]["stopped_early"]
         epochs = stat(table, "q3", model, metric="epochs")
-        parts.append(
-            f"{model.upper()} {stat(table, 'q3', model)} validation "
-            f"({stat(table, 'q3', model, metric='train_acc')} train) after "
-            f"{fmt_pm(epochs.mean, epochs.std, 0)} epochs, early stopping ended "
-            f"{int(stopped.sum())} of {len(stopped)} runs")
+        parts.append(f"{model.upper()} {stat(table, 'q3', model)} validation "
+                     f"({stat(table, 'q3', model, metric='train_acc')} train) after "
+                     f"{fmt_pm(epochs.mean, epochs.std, 0)} epochs, early stopping ended "
+                     f"{int(stopped.sum())} of {len(stopped)} runs")
     return (f"q3: trained until the mean train loss stopped improving by more than "
             f"{budget.q3_min_delta:g} for {budget.q3_patience} epochs (at most {budget.q3}), 30 "
             "images per class: " + "; ".join(parts) + ".")
@@ -117,14 +116,14 @@ def q6_text(table: pd.DataFrame) -> str:
 def q7_text(table: pd.DataFrame, analysis: Analysis) -> list[str]:
     parts = [f"SimpleCNN {stat(table, 'q7', 'cnn')}"]
     for model in ("wider_cnn", "deeper_cnn"):
-        per_lr = ", ".join(f"lr={lr:g} {stat(table, 'q7', model, lr=lr)}"
-                           for lr in sorted(select(table, "q7", model)["lr"].unique()))
-        best = best_setting(analysis.search, model)
-        parts.append(f"{model} {per_lr}" + ("" if best is None else (
-            f"; best of the search lr={best['lr']:g} after {best['epochs']} epochs "
-            f"{fmt_pm(best['valid_mean'], best['valid_std'])}%")))
-    texts = ["q7: five classes, 30 per class, final validation accuracy: " + "; ".join(parts)
-             + "."]
+        text = f"{model} " + ", ".join(f"lr={lr:g} {s}" for lr, s in per_lr(table, model).items())
+        search = analysis.search[analysis.search["model"] == model].dropna(subset="valid_mean")
+        if not search.empty:  # the setting with the best mean validation accuracy
+            best = search.loc[search["valid_mean"].idxmax()]
+            text += (f"; best of the search lr={best['lr']:g} after {best['epochs']} epochs "
+                     f"{fmt_pm(best['valid_mean'], best['valid_std'])}%")
+        parts.append(text)
+    texts = [f"q7: five classes, 30 per class, final validation accuracy: {'; '.join(parts)}."]
     trained = analysis.trained[analysis.trained["model"] == "deeper_cnn"]
     if not trained.empty:
         stuck = trained[trained["at_chance"]]
@@ -189,9 +188,8 @@ def build_report(table: pd.DataFrame, analysis: Analysis, texts: list[str], quic
         f"at most {budget.q3} (q3), {budget.q45} (q4-q5), {budget.q6} (q6), {budget.q7} (q7).")
     for key, (title, figures) in QUESTIONS.items():
         report.heading(f"{key} {title}")
-        for text in texts:
-            if text.startswith((f"{key}:", f"{key} ")):
-                report.paragraph(text)
+        for text in (t for t in texts if t.startswith((f"{key}:", f"{key} "))):
+            report.paragraph(text)
         if key == "q7":
             report.paragraph(Q7_QUESTION)
         report.table(question_table(table, key))

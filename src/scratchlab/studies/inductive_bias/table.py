@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from scratchlab.experiments import RunRecord
-from scratchlab.util.stats import fmt_pm, mean_std
+from scratchlab.util.seed_stats import Stat
+from scratchlab.util.stats import mean_std
 
 from .plan import PlannedRun
 
@@ -31,13 +29,11 @@ def build_table(runs: list[PlannedRun], records: Mapping[str, RunRecord],
     """One row per planned run with its final train/valid accuracy (percent) from its record."""
     rows = []
     for run in runs:
-        record = records.get(run.config.run_name)
-        summary = record.summary if record is not None else {}
-        rows.append({
-            "study": study, **run.meta(), **{k: summary.get(v) for k, v in SUMMARY_KEYS.items()},
-            "train_seconds": record.timings.train_seconds if record is not None else None,
-            "status": record.status if record is not None else "missing",
-        })
+        row = {"study": study, **run.meta(), "status": "missing"}
+        if (record := records.get(run.config.run_name)) is not None:
+            row.update({k: record.summary.get(v) for k, v in SUMMARY_KEYS.items()},
+                       train_seconds=record.timings.train_seconds, status=record.status)
+        rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS).astype({"kernel_size": "Int64"})
     numbers = [*SUMMARY_KEYS, "train_seconds"]
     table[numbers] = table[numbers].apply(pd.to_numeric, errors="coerce")
@@ -47,28 +43,6 @@ def build_table(runs: list[PlannedRun], records: Mapping[str, RunRecord],
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Mean, std, 95% CI and count over seeds of train/valid accuracy and epochs, per condition."""
     return mean_std(table[table["status"] == "ok"], GROUP, ["train_acc", "valid_acc", "epochs"])
-
-
-@dataclass(frozen=True)
-class Stat:
-    """A number over seeds: mean, std (ddof=1, 0 for one seed) and the per-seed values."""
-
-    values: tuple[float, ...]
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.values)) if self.values else math.nan
-
-    @property
-    def std(self) -> float:
-        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
-
-    def __str__(self) -> str:
-        return f"{fmt_pm(self.mean, self.std)}%"
 
 
 def select(table: pd.DataFrame, experiment: str, model: str | None = None,
@@ -83,6 +57,12 @@ def select(table: pd.DataFrame, experiment: str, model: str | None = None,
 
 def stat(table: pd.DataFrame, experiment: str, model: str | None = None,
          metric: str = "valid_acc", **where: object) -> Stat:
-    """`metric` over the seeds of the rows `select` picks."""
+    """`metric` over the seeds of the rows `select` picks (it prints with a % sign)."""
     values = select(table, experiment, model, **where)[metric].dropna()
-    return Stat(tuple(float(v) for v in values))
+    return Stat(tuple(float(v) for v in values), unit="%")
+
+
+def per_lr(table: pd.DataFrame, model: str) -> dict[float, Stat]:
+    """q7: the validation accuracy of `model` per learning rate, lowest rate first."""
+    lrs = sorted(select(table, "q7", model)["lr"].unique())
+    return {lr: stat(table, "q7", model, lr=lr) for lr in lrs}

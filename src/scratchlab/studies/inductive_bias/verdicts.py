@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from .table import Stat, select, stat
+from .table import Stat, per_lr, stat
 
 MARGIN = 2.0  # accuracy points below which a difference is not called a difference
 COLUMNS = ["hypothesis", "experiment", "expected if the hypothesis holds", "measured", "verdict"]
@@ -37,23 +37,15 @@ def reached(s: Stat, threshold: float) -> str:
     return "no data" if not s.n else ("supported" if s.mean >= threshold else "not reached")
 
 
-def best_lr(table: pd.DataFrame, model: str, experiment: str = "q7") -> Stat:
-    """The seeds of the learning rate with the best mean validation accuracy."""
-    rows = select(table, experiment, model)
-    if rows.empty:
-        return NONE
-    return stat(table, experiment, model, lr=rows.groupby("lr")["valid_acc"].mean().idxmax())
-
-
 def conclusions(table: pd.DataFrame,
                 kernel_structure: Mapping[str, Stat] | None = None) -> pd.DataFrame:
     """One row per hypothesis, computed from `table` (and the kernel structure of q5 if given)."""
     rows: list[list[str]] = []
 
     def add(hypothesis: str, exp: str, expected: str, a: tuple[str, Stat], b: tuple[str, Stat],
-            supported: tuple[str, ...], contradicted: tuple[str, ...], margin: float = MARGIN,
-            unit: str = "%") -> None:
-        measured = f"{a[0]} {a[1]} vs {b[0]} {b[1]}".replace("%", unit)
+            supported: tuple[str, ...], contradicted: tuple[str, ...],
+            margin: float = MARGIN) -> None:
+        measured = f"{a[0]} {a[1]} vs {b[0]} {b[1]}"
         verdict = verdict_from(difference(a[1], b[1], margin), supported, contradicted)
         rows.append([hypothesis, exp, expected, measured, verdict])
 
@@ -101,8 +93,8 @@ def conclusions(table: pd.DataFrame,
         add("Learned kernels are structured only when the image is", "q5",
             "neighbouring kernel weights correlate on original images, less on permuted ones",
             ("neighbour correlation original", kernel_structure.get("iid", NONE)),
-            ("permuted", kernel_structure.get("permuted", NONE)), ("higher",),
-            ("lower", "same"), margin=0.1, unit="")
+            ("permuted", kernel_structure.get("permuted", NONE)), ("higher",), ("lower", "same"),
+            margin=0.1)
 
     cnn6, mlp6, avg6 = (stat(table, "q6", m) for m in ("cnn", "mlp", "cnn_avgpool"))
     add("The CNN's advantage holds with five classes", "q6",
@@ -112,7 +104,8 @@ def conclusions(table: pd.DataFrame,
         "max pooling above average pooling", ("max", cnn6), ("avg", avg6), ("higher",),
         ("lower",))
     for model, what in (("wider_cnn", "More filters"), ("deeper_cnn", "More layers")):
+        best = max(per_lr(table, model).values(), key=lambda s: s.mean, default=Stat((), "%"))
         add(f"{what} help on five classes with 30 images per class", "q7",
-            f"{model} (best learning rate) above SimpleCNN", (model, best_lr(table, model)),
+            f"{model} (best learning rate) above SimpleCNN", (model, best),
             ("SimpleCNN", stat(table, "q7", "cnn")), ("higher",), ("lower",))
     return pd.DataFrame(rows, columns=COLUMNS)

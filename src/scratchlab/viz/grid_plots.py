@@ -1,0 +1,71 @@
+"""Figures that compare settings or runs side by side: titled panels (of kernels, say), bars
+over seeds, learning curves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from scratchlab.training.results import FitResult
+from scratchlab.util.seed_stats import Stat
+from scratchlab.viz.classification import plot_kernels
+
+
+def panel_row(panels: Mapping[str, Any], draw: Callable[[Any, Any], object],
+              size: tuple[float, float] = (3, 3), tight: bool = False) -> Figure:
+    """One panel of `size` inches per item, side by side: `draw(item, ax)`, titled by its key;
+    `tight`: matplotlib's tight layout."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(size[0] * len(panels), size[1]),
+                             squeeze=False)
+    for ax, (title, item) in zip(axes[0], panels.items(), strict=True):
+        draw(item, ax)
+        ax.set_title(title, fontsize=9)
+    if tight:
+        fig.tight_layout()
+    return fig
+
+
+def kernel_row(panels: Mapping[str, torch.Tensor]) -> Figure:
+    """Convolution kernels (out, in, k, k) side by side, a panel per title, a row per filter."""
+    return panel_row(panels, lambda weights, ax: plot_kernels(weights, nrow=len(weights), ax=ax))
+
+
+def seed_bars(items: Sequence[tuple[str, Stat]], title: str, chance: float | None = None,
+              ylabel: str = "validation accuracy (%)") -> Figure:
+    """A bar per (label, number over seeds): the mean with a std error bar and each seed's
+    value as a dot, on a 0-105 axis; `chance` draws a dotted line."""
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(items)), 4))
+    for i, (_, s) in enumerate(items):
+        ax.bar(i, s.mean, yerr=s.std, capsize=4, color=f"C{i % 10}", alpha=0.8)
+        ax.plot([i] * s.n, s.values, "k.", ms=4)
+    if chance is not None:
+        ax.axhline(chance, color="grey", ls=":", label="chance")
+        ax.legend(loc="lower right")
+    ax.set_xticks(range(len(items)), [label for label, _ in items], rotation=30, ha="right")
+    ax.set(ylabel=ylabel, ylim=(0, 105), title=title)
+    return fig
+
+
+def epoch_curves(histories: Mapping[str, FitResult], title: str = "",
+                 target: float | None = None) -> Figure:
+    """Loss (log scale) and accuracy per epoch of each run, train solid and validation dashed;
+    `target`: an accuracy drawn as a dotted line."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), squeeze=False)
+    for i, (label, fit) in enumerate(histories.items()):
+        epochs = np.arange(1, fit.num_epochs + 1)
+        for ax, train, valid in ((axes[0, 0], fit.epoch_mean("train_loss"),
+                                  fit.epoch_mean("test_loss")),
+                                 (axes[0, 1], fit.train_acc, fit.test_acc)):
+            ax.plot(epochs, train, color=f"C{i}", label=f"{label} train")
+            ax.plot(epochs, valid, color=f"C{i}", ls="--", label=f"{label} valid")
+    axes[0, 0].set(xlabel="epoch", ylabel="loss", yscale="log", title=f"{title}loss")
+    axes[0, 1].set(xlabel="epoch", ylabel="accuracy (%)", title=f"{title}accuracy")
+    if target is not None:
+        axes[0, 1].axhline(target, color="grey", ls=":")
+    axes[0, 0].legend(fontsize=7)
+    return fig

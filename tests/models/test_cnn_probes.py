@@ -1,0 +1,38 @@
+"""Probes of an EdgeCNN's internals agree with its forward pass and count its channels."""
+
+import torch
+
+from scratchlab.models import DeeperCNN, SimpleCNN
+from scratchlab.models.cnn_probes import (
+    dead_channels,
+    first_conv_weights,
+    layer_stats,
+    neighbour_correlation,
+    relu_outputs,
+)
+
+X = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+def test_relu_outputs_are_the_forward_pass():
+    torch.manual_seed(0)
+    model = DeeperCNN(kernel_size=3)
+    outputs, scores = relu_outputs(model, X)
+    assert len(outputs) == 4 and all((o >= 0).all() for o in outputs)
+    assert torch.equal(scores, model(X))
+
+
+def test_dead_channels_and_layer_stats_cover_every_relu_layer():
+    torch.manual_seed(0)
+    model = SimpleCNN(kernel_size=7)
+    with torch.no_grad():
+        model.conv1.bias.fill_(-100.0)  # nothing passes the first ReLU
+    assert dead_channels(model, X).split()[0] == "3/3"
+    stats = layer_stats(model, X, torch.arange(6) % 3)
+    assert len(stats) == 2 and stats[0]["dead"] == 1.0 and stats[0]["spread"] == 0.0
+    assert first_conv_weights(model).shape == (3, 1, 7, 7)
+
+
+def test_neighbour_correlation_of_a_smooth_kernel_is_high():
+    ramp = torch.arange(49.0).reshape(1, 1, 7, 7)
+    assert neighbour_correlation(ramp) > 0.9
