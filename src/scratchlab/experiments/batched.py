@@ -6,6 +6,7 @@ models under `MAX_AUTO_PARAMS` parameters, `on` every run it can.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
@@ -32,15 +33,15 @@ from scratchlab.experiments.run import (
 from scratchlab.experiments.run_data import RunData, load_run_data
 from scratchlab.models import summary as model_summary
 from scratchlab.training import FitResult
-from scratchlab.training.accel import BatchedTrainer, ModelOutcome, fit_many
-from scratchlab.training.accel.batched import BatchedFit
-from scratchlab.training.accel.batched_state import TensorPool, architecture, unsupported_reason
+from scratchlab.training.accel.batched import BatchedFit, BatchedTrainer, ModelOutcome, fit_many
+from scratchlab.training.accel.batched_state import architecture, unsupported_reason
 from scratchlab.training.checkpoints import checkpoint_state
 from scratchlab.util import atomic_write_json, resolve_device, seed_everything
+from scratchlab.util.tensors import TensorPool
 
-MODES = ("auto", "on", "off")
 MAX_AUTO_PARAMS = 1_000_000
 MAX_GROUP = 256  # models per batched group (larger groups are split)
+SMALLEST_GROUP = {"auto": 2, "on": 1}  # `auto` trains a lone run alone, `on` batches it too
 PER_RUN = frozenset({
     "run_name", "out_dir", "seed", "lr", "reg", "momentum", "epochs", "early_stopping",
     "early_stopping_monitor", "early_stopping_min_delta", "checkpoints", "dataset_options",
@@ -48,22 +49,14 @@ PER_RUN = frozenset({
 })
 
 
-def config_obstacle(config: ExperimentConfig) -> str | None:
-    """Why a run cannot be trained by the batched trainer, from its config alone (None: it can)."""
+def batchable(config: ExperimentConfig) -> bool:
+    """Whether the batched trainer can train a run, judged from its config alone."""
     m, o, s = config.model, config.optim, config.speed
-    checks = [
-        (m.engine != "torch", "the from-scratch engine"),
-        (config.trainer != "classic", "the fast trainer"),
-        (o.optimizer_impl != "torch", "scratchlab.optim optimizers"),
-        (o.lr_schedule != "constant", "a learning-rate schedule"),
-        (bool(config.data.augment), "augmentation"),
-        (s.precision != "fp32", "mixed precision"),
-        (s.compile or s.ddp or s.cuda_graph, "torch.compile, ddp or a CUDA graph"),
-        (m.dropout > 0, "dropout"),
-        (m.batchnorm, "batch normalisation"),
-        (config.budget.eval_train or config.tensorboard is not None, "eval_train or tensorboard"),
-    ]
-    return next((reason for failed, reason in checks if failed), None)
+    return (m.engine == "torch" and config.trainer == "classic" and o.optimizer_impl == "torch"
+            and o.lr_schedule == "constant" and not config.data.augment
+            and s.precision == "fp32" and not (s.compile or s.ddp or s.cuda_graph)
+            and m.dropout <= 0 and not m.batchnorm
+            and not (config.budget.eval_train or config.tensorboard is not None))
 
 
 def batch_key(config: ExperimentConfig) -> str:
@@ -83,81 +76,63 @@ class Prepared:
     device: torch.device
 
     def signature(self) -> tuple[Any, ...]:
+        """What runs trained together share: architecture, data shapes (sizes included), device."""
         x_train, x_test = self.data.train.tensors[0], self.data.test.tensors[0]
-        return (architecture(self.model), self.data.train.dataset_size,
-                self.data.test.dataset_size, tuple(x_train.shape[1:]), tuple(x_test.shape[1:]),
-                x_train.dtype, str(self.device))
+        return architecture(self.model), x_train.shape, x_test.shape, x_train.dtype, self.device
 
 
-def prepare(config: ExperimentConfig, pool: TensorPool | None = None) -> Prepared:
+def prepare(config: ExperimentConfig, pool: TensorPool) -> Prepared:
     """Data, model and optimizer of a run in `train_run`'s RNG order (`pool`: equal data once)."""
     seed_everything(config.seed)
     device = resolve_device(config.device)
     data = load_run_data(config, device)
-    if pool is not None:
-        for loader in (data.train, data.test):
-            loader.tensors = tuple(pool.intern(t) for t in loader.tensors)
+    for loader in (data.train, data.test):
+        loader.tensors = tuple(pool.intern(t) for t in loader.tensors)
     model = build_run_model(config, data.input_shape, data.num_classes)
     return Prepared(config, data, model, build_optimizer(config, model), device)
 
 
-def smallest_group(mode: str) -> int:
-    """Runs a batched group needs: `auto` trains a lone run alone, `on` batches it too."""
-    return 2 if mode == "auto" else 1
-
-
 def candidate_groups(configs: list[ExperimentConfig],
                      mode: str) -> tuple[list[list[ExperimentConfig]], list[ExperimentConfig]]:
-    """Groups by `batch_key` of at least `smallest_group(mode)` runs, and the runs alone."""
+    """Groups by `batch_key` of at least `SMALLEST_GROUP[mode]` runs, and the runs alone."""
     singles: list[ExperimentConfig] = []
     candidates: dict[str, list[ExperimentConfig]] = defaultdict(list)
     for config in configs:
-        (singles if config_obstacle(config) else candidates[batch_key(config)]).append(config)
-    least = smallest_group(mode)
+        (candidates[batch_key(config)] if batchable(config) else singles).append(config)
+    least = SMALLEST_GROUP[mode]
     singles += [c for members in candidates.values() if len(members) < least for c in members]
     return [members for members in candidates.values() if len(members) >= least], singles
 
 
-Plan = tuple[list[list[Prepared]], list[ExperimentConfig]]  # batched groups, runs alone
-
-
-def plan(configs: list[ExperimentConfig], mode: str) -> Plan:
-    """The batched groups (built) and the configs to run one by one."""
+def plan(configs: list[ExperimentConfig],
+         mode: str) -> tuple[list[list[Prepared]], list[ExperimentConfig]]:
+    """The batched groups (built) and the configs to run one by one (in `configs` order)."""
     pool = TensorPool()
-    candidates, singles = candidate_groups(configs, mode)
     groups: list[list[Prepared]] = []
-    for members in candidates:
-        built, rest = _build(members, mode, pool)
-        singles += rest
+    for members in candidate_groups(configs, mode)[0]:
         by_signature: dict[tuple[Any, ...], list[Prepared]] = defaultdict(list)
-        for p in built:
+        for p in _build(members, mode, pool):
             by_signature[p.signature()].append(p)
-        for group in by_signature.values():
-            if len(group) < smallest_group(mode):
-                singles += [p.config for p in group]
-                continue
-            groups += [group[i: i + MAX_GROUP] for i in range(0, len(group), MAX_GROUP)]
-    order = {id(c): i for i, c in enumerate(configs)}
-    return groups, sorted(singles, key=lambda c: order[id(c)])
+        groups += [group[i: i + MAX_GROUP] for group in by_signature.values()
+                   if len(group) >= SMALLEST_GROUP[mode] for i in range(0, len(group), MAX_GROUP)]
+    grouped = {id(p.config) for group in groups for p in group}
+    return groups, [c for c in configs if id(c) not in grouped]
 
 
-def _build(members: list[ExperimentConfig], mode: str,
-           pool: TensorPool) -> tuple[list[Prepared], list[ExperimentConfig]]:
-    """Build every run of a candidate group; the first one decides whether the model qualifies."""
+def _build(members: list[ExperimentConfig], mode: str, pool: TensorPool) -> list[Prepared]:
+    """The runs of a candidate group that build; none when the first one's model doesn't qualify."""
     try:
         first = prepare(members[0], pool)
-    except Exception:  # the run fails the same way alone, where its failure is recorded
-        return [], members
+    except Exception:  # a run that fails to build fails the same way alone, where it is recorded
+        return []
     params = sum(p.numel() for p in first.model.parameters())
     if unsupported_reason(first.model) or (mode == "auto" and params >= MAX_AUTO_PARAMS):
-        return [], members
-    built, rest = [first], []
+        return []
+    built = [first]
     for config in members[1:]:
-        try:
+        with contextlib.suppress(Exception):
             built.append(prepare(config, pool))
-        except Exception:
-            rest.append(config)
-    return built, rest
+    return built
 
 
 def run_batched(configs: list[ExperimentConfig], mode: str, collect: Callable[[RunRecord], None],
@@ -167,11 +142,11 @@ def run_batched(configs: list[ExperimentConfig], mode: str, collect: Callable[[R
     if not groups:
         return singles
     concurrent = all(g[0].device.type == "cuda" for g in groups)  # groups overlap on CUDA streams
-    batches = [groups] if concurrent else [[g] for g in groups]
-    for batch in batches:
-        singles += _train(batch, collect, verbose)
-    order = {id(c): i for i, c in enumerate(configs)}
-    return sorted(singles, key=lambda c: order[id(c)])
+    trained: set[int] = set()
+    for batch in [groups] if concurrent else [[g] for g in groups]:
+        if _train(batch, collect, verbose):
+            trained |= {id(p.config) for group in batch for p in group}
+    return [c for c in configs if id(c) not in trained]
 
 
 def split_for_workers(configs: list[ExperimentConfig], mode: str, jobs: int, parts_per_job: int = 8
@@ -185,7 +160,7 @@ def split_for_workers(configs: list[ExperimentConfig], mode: str, jobs: int, par
     def work(config: ExperimentConfig) -> int:
         return config.budget.epochs * (config.data.train_limit or 1)
 
-    least = smallest_group(mode)  # chunks stay big enough to be batched
+    least = SMALLEST_GROUP[mode]  # chunks stay big enough to be batched
     target = max(1, sum(work(c) for m in groups for c in m) // (parts_per_job * jobs))
     parts: list[list[ExperimentConfig]] = []
     for members in groups:
@@ -195,9 +170,8 @@ def split_for_workers(configs: list[ExperimentConfig], mode: str, jobs: int, par
             if sum(map(work, chunks[-1])) >= target and len(chunks[-1]) >= least:
                 chunks.append([])
             chunks[-1].append(config)
-        if len(chunks) > 1 and len(chunks[-1]) < least:
-            tail = chunks.pop()
-            chunks[-1] += tail
+        if len(chunks) > 1 and len(chunks[-1]) < least:  # too small alone: joins the one before
+            chunks[-2:] = [chunks[-2] + chunks[-1]]
         parts += chunks
     parts.sort(key=lambda p: -sum(map(work, p)))
     return parts, singles
@@ -213,28 +187,25 @@ def run_part(config_data: list[dict[str, Any]], mode: str,
 
 
 def _train(groups: list[list[Prepared]], collect: Callable[[RunRecord], None],
-           verbose: bool) -> list[ExperimentConfig]:
-    """Train groups together and hand back their records; on an error, hand their runs back."""
+           verbose: bool) -> bool:
+    """Train groups together and hand back their records; False (none trained) on an error."""
+    count = sum(map(len, groups))
     try:
         fits = [_fit_of(group) for group in groups]
         start = time.perf_counter()
         results = fit_many(fits, verbose=verbose)
-        seconds = time.perf_counter() - start
-    except (KeyboardInterrupt, SystemExit):
-        raise
+        seconds = (time.perf_counter() - start) / count
     except Exception as exc:  # e.g. out of memory: the runs train one by one instead
-        count = sum(map(len, groups))
         warnings.warn(f"batched training failed ({type(exc).__name__}: {exc}); running its "
                       f"{count} runs one by one", stacklevel=2)
-        return [p.config for group in groups for p in group]
-    total = sum(len(group) for group in groups)
-    for group, fit_, group_fits in zip(groups, fits, results, strict=True):
+        return False
+    for group, batched_fit, group_fits in zip(groups, fits, results, strict=True):
         info = model_summary(group[0].model, group[0].data.input_shape)
-        shared = {"params": info.params, "flops": info.flops, "seconds": seconds / total,
-                  "group": len(group)}
-        for p, fit, outcome in zip(group, group_fits, fit_.trainer.outcomes, strict=True):
-            collect(_record(p, fit, outcome, shared))
-    return []
+        summary = {"params": info.params, "flops": info.flops, "batched": True,
+                   "batched_group_size": len(group)}
+        for p, fit, outcome in zip(group, group_fits, batched_fit.trainer.outcomes, strict=True):
+            collect(_record(p, fit, outcome, seconds, summary))
+    return True
 
 
 def _fit_of(group: list[Prepared]) -> BatchedFit:
@@ -247,19 +218,15 @@ def _fit_of(group: list[Prepared]) -> BatchedFit:
         max_batches=c.budget.batches, keep_best=any(p.config.budget.checkpoints for p in group))
 
 
-def _record(p: Prepared, fit: FitResult, outcome: ModelOutcome,
-            shared: dict[str, Any]) -> RunRecord:
-    """One run's record (and checkpoints) as `train_run` gives them."""
-    config = p.config
+def _record(p: Prepared, fit: FitResult, outcome: ModelOutcome, seconds: float,
+            summary: dict[str, Any]) -> RunRecord:
+    """One run's record (and checkpoints) as `train_run` gives them (`summary`: its group's)."""
     if outcome.failure is not None:
-        return failed_record(config, TrainingDivergedError(outcome.failure))
-    seconds = shared["seconds"]
+        return failed_record(p.config, TrainingDivergedError(outcome.failure))
     per_epoch = [seconds / fit.num_epochs] * fit.num_epochs
-    if config.budget.checkpoints:
+    if p.config.budget.checkpoints:
         _save_checkpoints(p, fit, outcome, per_epoch)
-    summary = fit_summary(fit, shared["params"], shared["flops"], batched=True,
-                          batched_group_size=shared["group"])
-    return make_record(config, fit, summary,
+    return make_record(p.config, fit, fit_summary(fit, **summary),
                        Timings(train_seconds=seconds, seconds_per_epoch=per_epoch), p.device)
 
 

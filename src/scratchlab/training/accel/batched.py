@@ -1,12 +1,15 @@
 """Train many small models of one architecture at once, each as if it were trained alone.
 
 Each model gets the `FitResult` that `ClassifierTrainer.fit` gives it alone (up to float32
-round-off); the epochs run on the device (`batched_program`).
+round-off); the epochs run on the device (`batched_program`), on CUDA each group on its own stream
+and, after `WARMUP_EPOCHS` eager epochs, replayed as a CUDA graph.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,14 +17,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from scratchlab.errors import ConfigError, TrainingDivergedError
+from scratchlab.errors import ConfigError
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
-from scratchlab.training.accel.batched_program import EpochProgram, EpochRunner
+from scratchlab.training.accel.batched_program import EpochProgram
 from scratchlab.training.accel.batched_state import StackedData, StackedModels
-from scratchlab.training.early_stopping import EarlyStopping, as_early_stopping
+from scratchlab.training.early_stopping import as_early_stopping
 from scratchlab.training.loaders import TensorLoader
 from scratchlab.training.results import FitResult
 from scratchlab.util import progress
+
+WARMUP_EPOCHS = 2  # eager epochs before the CUDA graph capture (they also warm up cuBLAS/cuDNN)
 
 
 @dataclass
@@ -50,11 +55,10 @@ class BatchedTrainer:
         if len(models) != len(optimizers):
             raise ConfigError(f"give one optimizer per model: {len(models)} models, "
                               f"{len(optimizers)} optimizers")
-        self.models = list(models)
-        self.optimizers = list(optimizers)
-        first = next(iter(self.models[0].parameters()), None) if self.models else None
-        self.device = (torch.device(device) if device is not None
-                       else (first.device if first is not None else torch.device("cpu")))
+        self.models, self.optimizers = list(models), list(optimizers)
+        if device is None:  # where the first model lives
+            device = next((p.device for m in self.models[:1] for p in m.parameters()), "cpu")
+        self.device = torch.device(device)
         self.stacked = StackedModels(self.models, self.device)
         self.optimizer = BatchedOptimizer(self.optimizers, self.stacked.flat, self.stacked.shapes)
         self.label_smoothing = label_smoothing
@@ -74,8 +78,8 @@ class BatchedTrainer:
 
         Afterwards `models` and `optimizers` hold the final states, `outcomes` the rest.
         """
-        return fit_many([self.prepare(dl_train, dl_test, num_epochs, early_stopping, max_batches,
-                                      keep_best)], verbose)[0]
+        fit = self.prepare(dl_train, dl_test, num_epochs, early_stopping, max_batches, keep_best)
+        return fit_many([fit], verbose)[0]
 
     def prepare(self, dl_train: Sequence[TensorLoader], dl_test: Sequence[TensorLoader],
                 num_epochs: int | Sequence[int],
@@ -101,102 +105,133 @@ class BatchedTrainer:
         if test.shuffle:
             raise ConfigError("the batched trainer evaluates test loaders in order; build them "
                               "with shuffle=False")
-        program = EpochProgram(self.stacked, self.optimizer, train, test, epochs, stoppers,
-                               max_batches,
-                               self.label_smoothing, keep_best)
-        return BatchedFit(self, program, list(dl_train), stoppers)
+        return BatchedFit(self, EpochProgram(self.stacked, self.optimizer, train, test, epochs,
+                                             stoppers, max_batches, self.label_smoothing,
+                                             keep_best))
 
 
 class BatchedFit:
-    """One prepared group: its program, runner, and how to turn the device history into results."""
+    """One prepared group: runs its program's epochs and turns the device history into results."""
 
-    def __init__(self, trainer: BatchedTrainer, program: EpochProgram, loaders: list[TensorLoader],
-                 stoppers: list[EarlyStopping | None]) -> None:
+    def __init__(self, trainer: BatchedTrainer, program: EpochProgram) -> None:
         self.trainer, self.program = trainer, program
-        self.loaders, self.stoppers = loaders, stoppers
-        self.start_states = [loader.generator.get_state() for loader in loaders]
-        self.runner = EpochRunner(program, trainer.cuda_graphs)
+        self.start_states = [g.get_state() for g in program.train.generators]
         self.epochs = int(program.max_epochs.max())
         self.done = 0
-        self.finished = False
+        device = program.order.device
+        self.cuda = device.type == "cuda"
+        self.stream = torch.cuda.Stream(device) if self.cuda else None
+        if self.stream is not None:  # the program's tensors were made on the current stream
+            self.stream.wait_stream(torch.cuda.current_stream(device))
+        self.use_graph = self.cuda and trainer.cuda_graphs is not False
+        self.graph: torch.cuda.CUDAGraph | None = None
+        # whether any model was still active, copied back without waiting (CUDA)
+        self.flag = torch.ones((), dtype=torch.bool).pin_memory() if self.cuda else None
+        self.flag_event = torch.cuda.Event() if self.cuda else None
 
-    def step(self) -> None:
-        """Run the next epoch (or mark the fit finished)."""
-        if self.done >= self.epochs or (self.done and not self.runner.still_active()):
-            self.finished = True
-            return
-        order = self.program.train.permutations() if self.program.train.shuffle else None
-        self.runner.run_epoch(order)
+    def context(self) -> contextlib.AbstractContextManager:
+        return torch.cuda.stream(self.stream) if self.cuda else contextlib.nullcontext()
+
+    def step(self) -> bool:
+        """Run the next epoch; False (running none) once every model is done."""
+        if self.done >= self.epochs or (self.done and not self._still_active()):
+            return False
+        train = self.program.train
+        with self.context():
+            if train.shuffle:  # this epoch's order, drawn as each loader would
+                order = train.permutations()
+                self.program.order.copy_(order.pin_memory() if self.cuda else order,
+                                         non_blocking=self.cuda)
+            if self.use_graph and self.graph is None and self.done >= WARMUP_EPOCHS:
+                self._capture()
+            if self.graph is not None:
+                self.graph.replay()
+            else:
+                self.program.run()
         self.done += 1
+        return True
+
+    def _capture(self) -> None:
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph, stream=self.stream):
+                self.program.run()
+        except Exception as exc:  # an op that cannot be captured: stay eager, results are the same
+            warnings.warn(f"the batched epoch could not be captured as a CUDA graph ({exc}); "
+                          "running it eagerly", stacklevel=2)
+            self.use_graph = False
+            return
+        self.graph = graph
+
+    def _still_active(self) -> bool:
+        """Whether any model has epochs left, as last seen (on CUDA without waiting for it)."""
+        if not self.cuda:
+            return bool(self.program.active().any())
+        if not self.flag_event.query():
+            return True
+        known = bool(self.flag)
+        with self.context():
+            self.flag.copy_(self.program.active().any(), non_blocking=True)
+            self.flag_event.record(self.stream)
+        return known
 
     def results(self) -> list[FitResult]:
         """Read the device history once; load weights, optimizer and loader states back."""
-        if self.runner.cuda:
-            torch.cuda.current_stream(self.program.order.device).wait_stream(self.runner.stream)
-        p = self.program
+        if self.cuda:
+            torch.cuda.current_stream(self.program.order.device).wait_stream(self.stream)
+        p, trainer = self.program, self.trainer
         history = p.history[: self.done].cpu()
-        epochs_done = p.epochs_done.tolist()
+        epochs_done, diverged = p.epochs_done.tolist(), p.diverged.tolist()
         nb, nt = len(p.train_batches), len(p.test_batches)
         fits, outcomes = [], []
-        for i, model in enumerate(self.trainer.models):
+        for i, model in enumerate(trainer.models):
             rows = history[: epochs_done[i], i]
             fit = FitResult(len(rows), rows[:, :nb].reshape(-1).tolist(),
                             [100.0 * c / p.train_seen for c in rows[:, nb + nt].tolist()],
                             rows[:, nb: nb + nt].reshape(-1).tolist(),
                             [100.0 * c / p.test_seen for c in rows[:, nb + nt + 1].tolist()])
-            failure = None
-            if bool(p.diverged[i]):
-                fit, failure = _divergence(fit, nb, nt)
-            model.load_state_dict(self.trainer.stacked.state_dict(i))
-            self.trainer.optimizer.load_into(self.trainer.optimizers[i], i)
-            self._restore_generator(i, epochs_done[i])
-            outcomes.append(self._outcome(i, failure))
+            fit, failure = _divergence(fit, nb, nt) if diverged[i] else (fit, None)
+            model.load_state_dict(trainer.stacked.state_dict(i))
+            trainer.optimizer.load_into(trainer.optimizers[i], i)
+            p.train.generators[i].set_state(self.start_states[i])
+            for _ in range(epochs_done[i] if p.train.shuffle else 0):  # its epochs' draws
+                torch.randperm(p.train.size, generator=p.train.generators[i])
+            outcomes.append(self._outcome(i, fit, failure))
             fits.append(fit)
-        self.trainer.outcomes = outcomes
+        trainer.outcomes = outcomes
         return fits
 
-    def _restore_generator(self, index: int, epochs: int) -> None:
-        generator = self.loaders[index].generator
-        generator.set_state(self.start_states[index])
-        if self.program.train.shuffle:
-            for _ in range(epochs):
-                torch.randperm(self.program.train.size, generator=generator)
-
-    def _outcome(self, index: int, failure: str | None) -> ModelOutcome:
+    def _outcome(self, index: int, fit: FitResult, failure: str | None) -> ModelOutcome:
         p = self.program
-        stopper = self.stoppers[index]
         es = None
-        if stopper is not None:
+        if p.es_on[index]:
             best = float(p.es_best[index] * p.es_sign[index])
-            es = {"best": None if abs(best) == float("inf") else best,
+            es = {"best": None if math.isinf(best) else best,
                   "best_epoch": int(p.es_best_epoch[index]),
                   "bad_epochs": int(p.es_bad[index]), "best_state": None}
         best_state = self.trainer.stacked.state_dict(index, p.best) if p.best is not None else None
         stopped = bool(p.stopped[index]) and failure is None
-        return ModelOutcome(stopped, failure, int(p.best_epoch[index]), best_state, es)
+        return ModelOutcome(stopped, failure, fit.epochs_to_best, best_state, es)
 
 
 def fit_many(fits: Sequence[BatchedFit], verbose: bool = False) -> list[list[FitResult]]:
     """Run prepared fits to the end, interleaving their epochs (on CUDA: each on its own stream)."""
-    total = sum(f.epochs for f in fits)
-    with progress(total=total, verbose=verbose, desc="batched epochs") as bar:
+    with progress(total=sum(f.epochs for f in fits), verbose=verbose,
+                  desc="batched epochs") as bar:
         pending = list(fits)
         while pending:
-            for fit in pending:
-                fit.step()
-                if not fit.finished:
-                    bar.update()
-            pending = [f for f in pending if not f.finished]
+            pending = [fit for fit in pending if fit.step()]
+            bar.update(len(pending))
     return [f.results() for f in fits]
 
 
 def _divergence(fit: FitResult, nb: int, nt: int) -> tuple[FitResult, str]:
-    """The history before the first non-finite loss, and the single-model trainer's message."""
-    for epoch in range(fit.num_epochs):
-        for phase, losses, per in (("train", fit.train_loss, nb), ("test", fit.test_loss, nt)):
-            for batch, loss in enumerate(losses[epoch * per: (epoch + 1) * per]):
-                if not math.isfinite(loss):
-                    return fit.first_epochs(epoch), str(TrainingDivergedError(
-                        f"{phase} loss became {loss} at epoch {epoch + 1}, batch {batch + 1}; "
-                        "lower the learning rate or check the data"))
+    """The history before the diverged (last) epoch, and the single-model trainer's message."""
+    epoch = fit.num_epochs - 1
+    for phase, losses, per in (("train", fit.train_loss, nb), ("test", fit.test_loss, nt)):
+        for batch, loss in enumerate(losses[epoch * per:], start=1):
+            if not math.isfinite(loss):
+                message = (f"{phase} loss became {loss} at epoch {epoch + 1}, batch {batch}; "
+                           "lower the learning rate or check the data")
+                return fit.first_epochs(epoch), message
     return fit, "training diverged"

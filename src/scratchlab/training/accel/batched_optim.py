@@ -6,7 +6,6 @@ a model whose `active` flag is False stays exactly as it is, state included.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,24 +13,14 @@ import torch
 from torch import Tensor
 
 from scratchlab.errors import ConfigError
+from scratchlab.util.tensors import unflatten
 
 KINDS = {torch.optim.SGD: "sgd", torch.optim.Adam: "adam", torch.optim.AdamW: "adamw",
          torch.optim.RMSprop: "rmsprop"}
-# Options that must be the same for every model (they change the formula, not a number in it).
-_STRUCTURAL = {"sgd": ("nesterov", "maximize"), "adam": ("amsgrad", "maximize"),
-               "adamw": ("amsgrad", "maximize"),
-               "rmsprop": ("centered", "maximize")}
-_UNSUPPORTED = {"maximize": True, "amsgrad": True, "centered": True}
-
-
-def optimizer_kind(optimizer: Any) -> str:
-    """`sgd`, `adam`, `adamw` or `rmsprop`; a ConfigError for any other optimizer."""
-    kind = KINDS.get(type(optimizer))
-    if kind is None:
-        names = ", ".join(sorted(c.__name__ for c in KINDS))
-        raise ConfigError(f"the batched trainer cannot apply {type(optimizer).__name__}; use one "
-                          f"of {names} (torch.optim)")
-    return kind
+_STATE = {"sgd": ("momentum_buffer",), "adam": ("exp_avg", "exp_avg_sq"),
+          "adamw": ("exp_avg", "exp_avg_sq"), "rmsprop": ("square_avg",)}
+_KEEP = {"sgd": "momentum", "adam": "beta2", "adamw": "beta2", "rmsprop": "alpha"}  # buffer decay
+_UNSUPPORTED = ("maximize", "amsgrad", "centered")  # options that change the formula
 
 
 class BatchedOptimizer:
@@ -44,18 +33,22 @@ class BatchedOptimizer:
 
     def __init__(self, optimizers: Sequence[torch.optim.Optimizer], flat: Tensor,
                  shapes: Sequence[tuple[int, ...]]) -> None:
-        kinds = {optimizer_kind(o) for o in optimizers}
+        unknown = [type(o).__name__ for o in optimizers if type(o) not in KINDS]
+        if unknown:
+            names = ", ".join(sorted(c.__name__ for c in KINDS))
+            raise ConfigError(f"the batched trainer cannot apply {unknown[0]}; use one of {names} "
+                              "(torch.optim)")
+        kinds = {KINDS[type(o)] for o in optimizers}
         if len(kinds) != 1:
             raise ConfigError("models trained together need the same optimizer, got "
                               f"{sorted(kinds)}")
         self.kind = kinds.pop()
         groups = [_single_group(o, len(shapes)) for o in optimizers]
-        for key in _STRUCTURAL[self.kind]:
-            values = {bool(g.get(key, False)) for g in groups}
-            if len(values) != 1:
-                raise ConfigError("models trained together need the same optimizer option "
-                                  f"{key!r}, got both values")
-            if values.pop() and _UNSUPPORTED.get(key):
+        if len({bool(g.get("nesterov", False)) for g in groups}) != 1:
+            raise ConfigError("models trained together need the same optimizer option "
+                              "'nesterov', got both values")
+        for key in _UNSUPPORTED:
+            if any(g.get(key, False) for g in groups):
                 raise ConfigError("the batched trainer does not support the optimizer option "
                                   f"{key}=True; turn it off")
         if self.kind == "rmsprop" and any(g["momentum"] for g in groups):
@@ -63,13 +56,13 @@ class BatchedOptimizer:
         self.nesterov = bool(groups[0].get("nesterov", False))
         self.shapes = [tuple(s) for s in shapes]
         hyper = _hyper(self.kind, groups)
-        self.hp = {name: torch.tensor(v, dtype=torch.float64, device=flat.device)[:, None] for name,
-                   v in hyper.items()}
+        self.any_decay = bool(hyper["weight_decay"].any())
+        self.any_dampening = bool((hyper.get("one_minus_dampening", torch.ones(1)) != 1).any())
+        self.hp = {name: t.to(flat.device) for name, t in hyper.items()}
         self.h = {name: t.to(flat.dtype) for name, t in self.hp.items()}
         self.steps = torch.zeros(len(optimizers), 1, dtype=torch.float64, device=flat.device)
         self.state = {name: torch.zeros_like(flat) for name in _STATE[self.kind]}
-        self.any_decay = any(w != 0 for w in hyper["weight_decay"])
-        self.any_dampening = any(d != 1 for d in hyper.get("one_minus_dampening", [1.0]))
+        self._update = {"sgd": self._sgd, "rmsprop": self._rmsprop}.get(self.kind, self._adam)
         self._active: Tensor | None = None
         self._cache: dict[str, Tensor] = {}
 
@@ -84,25 +77,21 @@ class BatchedOptimizer:
         self.steps.add_(f["a64"])
         if self.any_decay and self.kind != "adamw":
             grad = grad.addcmul(flat, self.h["weight_decay"])
-        {"sgd": self._sgd, "adam": self._adam, "adamw": self._adam,
-         "rmsprop": self._rmsprop}[self.kind](flat, grad, f, first)
+        self._update(flat, grad, f, first)
 
     def _factors(self, active: Tensor, dtype: torch.dtype) -> dict[str, Tensor]:
         if self._active is not active:
             a = active[:, None].to(dtype)
             ones = torch.ones_like(a)
-            keep = {"sgd": "momentum", "adam": "beta2", "adamw": "beta2",
-                    "rmsprop": "alpha"}[self.kind]
-            self._cache = {"a": a, "a64": a.to(torch.float64),
-                           "keep": torch.lerp(ones, self.h[keep], a),
-                           "neg_lr": -self.h["lr"] * a}
-            if self.kind in ("adam", "adamw", "rmsprop"):
-                name = "one_minus_alpha" if self.kind == "rmsprop" else "one_minus_beta2"
-                self._cache["new_sq"] = self.h[name] * a
+            keep = _KEEP[self.kind]
+            f = {"a": a, "a64": a.to(torch.float64), "keep": torch.lerp(ones, self.h[keep], a),
+                 "neg_lr": -self.h["lr"] * a}
+            if self.kind != "sgd":
+                f["new_sq"] = self.h[f"one_minus_{keep}"] * a
             if self.kind in ("adam", "adamw"):
-                self._cache["new_avg"] = self.h["one_minus_beta1"] * a
-                self._cache["decay"] = torch.lerp(ones, self.h["decay_factor"], a)
-            self._active = active
+                f["new_avg"] = self.h["one_minus_beta1"] * a
+                f["decay"] = torch.lerp(ones, self.h["decay_factor"], a)
+            self._active, self._cache = active, f
         return self._cache
 
     def _sgd(self, p: Tensor, g: Tensor, f: dict[str, Tensor], first: Tensor | None) -> None:
@@ -139,20 +128,12 @@ class BatchedOptimizer:
         steps = float(self.steps[index])
         if steps == 0 or (self.kind == "sgd" and not optimizer.param_groups[0]["momentum"]):
             return
-        offset = 0
-        for param, shape in zip(optimizer.param_groups[0]["params"], self.shapes, strict=True):
-            size = math.prod(shape)
-            state = {name: buf[index, offset: offset + size].reshape(shape).to(param.device).clone()
-                     for name, buf in self.state.items()}
+        views = {name: unflatten(buf[index], self.shapes) for name, buf in self.state.items()}
+        for i, param in enumerate(optimizer.param_groups[0]["params"]):
+            state = {name: v[i].to(param.device).clone() for name, v in views.items()}
             if self.kind != "sgd":
                 state["step"] = torch.tensor(steps, dtype=torch.float32)
             optimizer.state[param] = state
-            offset += size
-
-
-_STATE = {"sgd": ("momentum_buffer",), "adam": ("exp_avg", "exp_avg_sq"),
-          "adamw": ("exp_avg", "exp_avg_sq"),
-          "rmsprop": ("square_avg",)}
 
 
 def _single_group(optimizer: torch.optim.Optimizer, num_params: int) -> dict[str, Any]:
@@ -169,23 +150,20 @@ def _single_group(optimizer: torch.optim.Optimizer, num_params: int) -> dict[str
     return group
 
 
-def _hyper(kind: str, groups: list[dict[str, Any]]) -> dict[str, list[float]]:
-    """Per-model numbers of the update, derived in float64 as torch does in Python."""
-    lr = [float(g["lr"]) for g in groups]
-    wd = [float(g["weight_decay"]) for g in groups]
+def _hyper(kind: str, groups: list[dict[str, Any]]) -> dict[str, Tensor]:
+    """Per-model numbers of the update `(N, 1)`, in float64 (as torch derives them in Python)."""
+
+    def column(key: str, index: int | None = None) -> Tensor:
+        values = [float(g[key] if index is None else g[key][index]) for g in groups]
+        return torch.tensor(values, dtype=torch.float64)[:, None]
+
+    hp = {"lr": column("lr"), "weight_decay": column("weight_decay")}
     if kind == "sgd":
-        return {"lr": lr, "weight_decay": wd, "momentum": [float(g["momentum"]) for g in groups],
-                "one_minus_dampening": [1 - float(g["dampening"]) for g in groups]}
+        return hp | {"momentum": column("momentum"), "one_minus_dampening": 1 - column("dampening")}
     if kind == "rmsprop":
-        alpha = [float(g["alpha"]) for g in groups]
-        return {"lr": lr, "weight_decay": wd, "alpha": alpha,
-                "one_minus_alpha": [1 - a for a in alpha],
-                "eps": [float(g["eps"]) for g in groups]}
-    b1 = [float(g["betas"][0]) for g in groups]
-    b2 = [float(g["betas"][1]) for g in groups]
-    return {"lr": lr, "weight_decay": wd, "beta1": b1, "beta2": b2,
-            "one_minus_beta1": [1 - b for b in b1],
-            "one_minus_beta2": [1 - b for b in b2], "eps": [float(g["eps"]) for g in groups],
-            "decay_factor": [1 - r * w for r, w in zip(lr, wd, strict=True)]}
-
-
+        alpha = column("alpha")
+        return hp | {"alpha": alpha, "one_minus_alpha": 1 - alpha, "eps": column("eps")}
+    beta1, beta2 = column("betas", 0), column("betas", 1)
+    return hp | {"beta1": beta1, "beta2": beta2, "one_minus_beta1": 1 - beta1,
+                 "one_minus_beta2": 1 - beta2, "eps": column("eps"),
+                 "decay_factor": 1 - hp["lr"] * hp["weight_decay"]}

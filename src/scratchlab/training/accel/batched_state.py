@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -13,19 +13,16 @@ from torch.func import functional_call, vmap
 
 from scratchlab.errors import ConfigError, ShapeError
 from scratchlab.training.loaders import TensorLoader
-
-# Modules whose training-time behaviour draws random numbers or updates buffers.
-_RANDOM = (nn.modules.dropout._DropoutNd, nn.AlphaDropout, nn.FeatureAlphaDropout)
-_STATEFUL = (nn.modules.batchnorm._NormBase,)
+from scratchlab.util.tensors import TensorPool, unflatten
 
 
 def unsupported_reason(model: nn.Module) -> str | None:
     """Why the batched trainer cannot train `model` (None when it can)."""
     for name, module in model.named_modules():
-        if isinstance(module, _STATEFUL):
+        if isinstance(module, nn.modules.batchnorm._NormBase):
             return (f"it has a {type(module).__name__} ({name}), whose running statistics are "
                     "not batched")
-        if isinstance(module, _RANDOM) and getattr(module, "p", 0) > 0:
+        if isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0:
             return (f"it has a {type(module).__name__} ({name}) whose random masks would differ "
                     "from single training")
     if hasattr(model, "classify_scores"):
@@ -37,8 +34,8 @@ def unsupported_reason(model: nn.Module) -> str | None:
 
 def architecture(model: nn.Module) -> tuple[Any, ...]:
     """What must be equal for models to be stacked: class, layers, parameter and buffer shapes."""
-    params = tuple((n, tuple(p.shape), p.dtype, p.requires_grad) for n,
-                   p in model.named_parameters())
+    params = tuple((n, tuple(p.shape), p.dtype, p.requires_grad)
+                   for n, p in model.named_parameters())
     buffers = tuple((n, tuple(b.shape), b.dtype) for n, b in model.named_buffers())
     return type(model), repr(model), params, buffers
 
@@ -60,7 +57,7 @@ class StackedModels:
                                   "together must be identical but for their weights")
         self.count = len(models)
         self.base = copy.deepcopy(models[0]).to(device)
-        self.state_names = list(models[0].state_dict().keys())
+        self.state_names = list(models[0].state_dict())
         named = [dict(m.named_parameters()) | dict(m.named_buffers()) for m in models]
         self.trainable = [n for n, p in models[0].named_parameters() if p.requires_grad]
         self.shapes = [tuple(named[0][n].shape) for n in self.trainable]
@@ -68,66 +65,27 @@ class StackedModels:
         # step updates them all); frozen parameters and buffers: one stacked tensor each.
         rows = [torch.stack([m[n].detach().reshape(-1) for m in named]) for n in self.trainable]
         self.flat = torch.cat(rows, dim=1).to(device)
-        self.tensors: dict[str, Tensor] = {}
-        offset = 0
-        for name, shape in zip(self.trainable, self.shapes, strict=True):
-            size = math.prod(shape)
-            view = self.flat[:, offset: offset + size].view(self.count, *shape)
-            self.tensors[name] = view.requires_grad_(True)
-            offset += size
-        for name in named[0]:
-            if name not in self.tensors:
-                self.tensors[name] = torch.stack([m[name].detach() for m in named]).to(device)
-        self._vmapped = vmap(self._call, in_dims=(0, 0))
-
-    def _call(self, tensors: dict[str, Tensor], x: Tensor) -> Tensor:
-        return functional_call(self.base, tensors, (x,))
+        self.trainable_tensors = [view.requires_grad_(True)
+                                  for view in unflatten(self.flat, self.shapes)]
+        self.tensors = dict(zip(self.trainable, self.trainable_tensors, strict=True))
+        self.tensors |= {n: torch.stack([m[n].detach() for m in named]).to(device)
+                         for n in named[0] if n not in self.tensors}
+        self._vmapped = vmap(partial(functional_call, self.base))
 
     def __call__(self, x: Tensor) -> Tensor:
         """Every model's scores `(N, B, C)` for its own inputs `(N, B, ...)`."""
         return self._vmapped(self.tensors, x)
 
-    def trainable_tensors(self) -> list[Tensor]:
-        """The trainable parameters, views `(N, *shape)` into `flat`."""
-        return [self.tensors[n] for n in self.trainable]
-
     def flat_grad(self, grads: Sequence[Tensor]) -> Tensor:
         """Gradients of the trainable parameters laid out like `flat`."""
         return torch.cat([g.reshape(self.count, -1) for g in grads], dim=1)
-
-    def train(self, mode: bool = True) -> None:
-        self.base.train(mode)
 
     def state_dict(self, index: int, flat: Tensor | None = None) -> dict[str, Tensor]:
         """Model `index`'s state dict (CPU copies); its trainable values from `flat` when given."""
         values = dict(self.tensors)
         if flat is not None:
-            offset = 0
-            for name, shape in zip(self.trainable, self.shapes, strict=True):
-                size = math.prod(shape)
-                values[name] = flat[:, offset: offset + size].view(self.count, *shape)
-                offset += size
+            values.update(zip(self.trainable, unflatten(flat, self.shapes), strict=True))
         return {name: values[name][index].detach().cpu().clone() for name in self.state_names}
-
-
-class TensorPool:
-    """One tensor object per distinct content, so equal data is stored (and stacked) once."""
-
-    def __init__(self) -> None:
-        self._seen: dict[tuple[Any, ...], list[Tensor]] = {}
-
-    def intern(self, tensor: Tensor) -> Tensor:
-        """An earlier tensor equal to `tensor` (shape, dtype, device, values), else `tensor`."""
-        flat = tensor.detach().reshape(-1)
-        key = (tuple(tensor.shape), tensor.dtype, str(tensor.device),
-               float(flat.double().sum()) if flat.numel() else 0.0,
-               tuple(flat[:8].tolist()))
-        bucket = self._seen.setdefault(key, [])
-        for other in bucket:
-            if other is tensor or torch.equal(other, tensor):
-                return other
-        bucket.append(tensor)
-        return tensor
 
 
 class StackedData:
@@ -145,23 +103,16 @@ class StackedData:
             raise ConfigError(f"give each model its own {what} loader: a shared shuffling "
                               "generator would deal one order to several models")
         pool = TensorPool()
-        pairs: dict[tuple[int, int], int] = {}
-        unique: list[tuple[Tensor, Tensor]] = []
-        ids = []
-        for loader in loaders:
-            x, y = pool.intern(loader.tensors[0]), pool.intern(loader.tensors[1])
-            key = (id(x), id(y))
-            if key not in pairs:
-                pairs[key] = len(unique)
-                unique.append((x, y))
-            ids.append(pairs[key])
-        self.x = _stack([u[0] for u in unique], device)
-        self.y = _stack([u[1] for u in unique], device)
+        pairs = [(pool.intern(loader.tensors[0]), pool.intern(loader.tensors[1]))
+                 for loader in loaders]
+        slots: dict[tuple[int, int], int] = {}  # (id(x), id(y)) -> index among the distinct pairs
+        ids = [slots.setdefault((id(x), id(y)), len(slots)) for x, y in pairs]
+        unique = [pairs[ids.index(slot)] for slot in range(len(slots))]
+        self.x = _stack([x for x, _ in unique], device)
+        self.y = _stack([y for _, y in unique], device)
         self.ids = torch.tensor(ids, dtype=torch.long, device=device)
-        self.size = first.dataset_size
-        self.batch_size = first.batch_size
-        self.shuffle = first.shuffle
-        self.drop_last = first.drop_last
+        self.size, self.batch_size = first.dataset_size, first.batch_size
+        self.shuffle, self.num_batches = first.shuffle, len(first)
         self.generators = [loader.generator for loader in loaders]
 
     def gather(self, index: Tensor) -> tuple[Tensor, Tensor]:
@@ -176,9 +127,7 @@ class StackedData:
     def batches(self, max_batches: int | None) -> list[tuple[int, int]]:
         """The (start, stop) of each batch of an epoch, as the loader would yield them."""
         n, b = self.size, self.batch_size
-        count = n // b if self.drop_last else -(-n // b)
-        if max_batches is not None:
-            count = min(count, max_batches)
+        count = self.num_batches if max_batches is None else min(self.num_batches, max_batches)
         if count == 0:
             raise ConfigError(f"a loader of {n} samples yields no batches of {b}; check the "
                               "dataset size and batch size")
@@ -201,10 +150,8 @@ def _check_loader(loader: Any, first: TensorLoader, what: str) -> None:
                           f"{len(loader.tensors)} tensors")
     if getattr(loader, "world_size", 1) != 1:
         raise ConfigError("the batched trainer does not take sharded loaders")
-    mine = (loader.dataset_size, loader.batch_size, loader.shuffle, loader.drop_last,
-            tuple(loader.tensors[0].shape), loader.tensors[0].dtype)
-    theirs = (first.dataset_size, first.batch_size, first.shuffle, first.drop_last,
-              tuple(first.tensors[0].shape), first.tensors[0].dtype)
+    mine, theirs = ((d.dataset_size, d.batch_size, d.shuffle, d.drop_last,
+                     tuple(d.tensors[0].shape), d.tensors[0].dtype) for d in (loader, first))
     if mine != theirs:
         raise ShapeError(f"{what} loaders trained together must match in (size, batch size, "
                          f"shuffle, drop_last, shape, dtype): {mine} vs {theirs}")
