@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 import torch
@@ -254,3 +255,12 @@ def test_scheduler_state_is_checkpointed_for_resume(tiny):
     last = result.path.parent / "checkpoints" / "sched_last.pt"
     state = load_checkpoint(last)["trainer"]["scheduler"]
     assert state is not None and state["last_epoch"] == 2 * 5
+
+
+def test_a_copied_folder_of_finished_runs_is_read_back(tiny, tmp_path):
+    first = {**tiny, "out_dir": str(tmp_path / "a")}
+    [done] = run_configs([ExperimentConfig.create(**{**first, "run_name": "r"})])
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    moved = ExperimentConfig.create(**{**first, "out_dir": str(tmp_path / "b"), "run_name": "r"})
+    [again] = run_configs([moved])
+    assert again.cached and again.fit == done.fit

@@ -50,10 +50,10 @@ def run_configs(configs: Sequence[ExperimentConfig], executor: str = "local", jo
     _check(configs, executor, jobs, batched)
     records: dict[Path, RunRecord] = {}
 
-    def collect(record: RunRecord) -> None:
+    def collect(record: RunRecord, path: Path | None = None) -> None:
         if not record.cached:
             _write(record)
-        records[record.path] = record
+        records[path or record.path] = record  # a record read back may name another out_dir
         if on_record is not None:
             on_record(record)
         if fail_fast and not record.ok:
@@ -68,7 +68,7 @@ def run_configs(configs: Sequence[ExperimentConfig], executor: str = "local", jo
     for config in configs:
         record = finished[result_path(config)]
         if record is not None:
-            collect(record.model_copy(update={"cached": True}))
+            collect(record.model_copy(update={"cached": True}), result_path(config))
         elif restart_changed:
             _remove_stale_checkpoints(config)
     cpu_workers = executor == "local" and jobs > 1 and bool(todo) and all(map(_on_cpu, todo))
