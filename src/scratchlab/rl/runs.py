@@ -1,5 +1,6 @@
 """Runs kept for a study: one `RLConfig` trained (or resumed) once and its final policy evaluated
-again, the record read back while the config is unchanged; their learning curves; preset fields.
+again, the record read back while the config is unchanged; records as table rows and learning
+curves; the fields a preset sets.
 """
 
 from __future__ import annotations
@@ -54,6 +55,20 @@ def evaluated_run(config: RLConfig, runs_dir: Path, heldout_seed: int) -> dict[s
               "eval_return_heldout": float(heldout.mean())}
     atomic_write_json(done, record, indent=None)
     return record
+
+
+def record_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A record of `evaluated_run` as one table row (returns to 2 decimals, seconds to 3)."""
+    c = record["config"]
+    returns = ("eval_return", "eval_return_sampled", "eval_return_heldout", "best_eval_return")
+    seconds = ("train_seconds", "eval_seconds", "wall_seconds")
+    return {"env": c["env_id"], "method": c["method"], "seed": c["seed"],
+            "solved": record["solved_at_steps"] is not None,
+            "solved_at_steps": record["solved_at_steps"], "target_return": c["target_return"],
+            "steps": record["steps"], "episodes": record["num_episodes"],
+            **{k: round(record[k], 3) for k in seconds},
+            **{k: round(record[k], 2) for k in returns},
+            "final_entropy": round(record["entropy"][-1], 4) if record["entropy"] else np.nan}
 
 
 def changed_fields(config: RLConfig) -> str:

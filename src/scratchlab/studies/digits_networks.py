@@ -65,8 +65,7 @@ class FunctionalTrainer(Trainer):
         return BatchResult(float(loss), int(((probs >= 0.5).long() == y).sum()))
 
     def test_batch(self, batch: Any) -> BatchResult:
-        x, y = batch[0], batch[1]
-        probs = self.model(x)
+        probs, y = self.model(batch[0]), batch[1]
         loss = F.binary_cross_entropy(probs, y.to(probs.dtype))
         return BatchResult(float(loss), int(((probs >= 0.5).long() == y).sum()))
 
@@ -97,8 +96,7 @@ def load_digits(device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Ten
 
 def train(net: FunctionalNet, data: dict, lr: float, batch_size: int, epochs: int, seed: int,
           record: tuple[int, ...] = ()) -> dict[int, dict[str, float]]:
-    """Train `net` with SGD; exact train/valid loss and accuracy after each epoch in `record` (NaN
-    once diverged)."""
+    """Train `net` with SGD; exact METRICS after each epoch in `record` (NaN once diverged)."""
     (x, y), (xv, yv) = data["train"], data["valid"]
     records: dict[int, dict[str, float]] = {}
 
@@ -143,8 +141,7 @@ def architecture_rows(data: dict, settings: Settings, seed: int,
 
 
 def grid_rows(data: dict, settings: Settings, seed: int, device: torch.device) -> list[dict]:
-    """The 2-layer ReLU net over learning rate x batch size, read after each epoch count of the
-    grid."""
+    """The 2-layer ReLU net over learning rate x batch size, read after each grid epoch count."""
     rows = []
     for lr, bs in itertools.product(settings.grid_lrs, settings.grid_batch_sizes):
         net = FunctionalNet(ARCHITECTURES[TWO_LAYER], torch.Generator().manual_seed(seed),
@@ -189,8 +186,7 @@ def findings(table: pd.DataFrame) -> list[str]:
 
 
 def make_figures(table: pd.DataFrame) -> dict:
-    """Accuracy per architecture (both backward passes) and the grid as heat maps per epoch
-    count."""
+    """Accuracy per architecture (both backward passes); the grid: a heat map per epoch count."""
     arch = table[table.experiment == "architectures"]
     bars, axes = new_figure(1, 1, (8, 3.5))
     stats = arch.groupby(["architecture", "backward"], sort=False)[["train_acc", "valid_acc"]]

@@ -80,8 +80,7 @@ def configs(settings: Settings, seeds: list[int], device: str,
 
 def row(run: RunRecord) -> dict:
     c, fit = run.config, run.fit
-    train_acc = run.summary["train_eval_acc"]
-    test_acc = final(fit.test_acc)
+    train_acc, test_acc = run.summary["train_eval_acc"], final(fit.test_acc)
     return {
         "study": NAME, "experiment": "dropout", "run_name": c.run_name, "dropout": c.model.dropout,
         "dataset": c.data.dataset, "seed": c.seed, "train_acc": train_acc, "test_acc": test_acc,
@@ -92,8 +91,7 @@ def row(run: RunRecord) -> dict:
 
 
 def findings(table: pd.DataFrame, train_size: int) -> list[str]:
-    """Conclusions on over- and underfitting from the table (means over seeds; a comparison is
-    "inconclusive" when the 95% intervals over seeds overlap)."""
+    """Over- and underfitting from the table ("inconclusive": 95% intervals over seeds overlap)."""
     cells = table.groupby("dropout")[["train_acc", "test_acc", "gap"]].mean().sort_index()
     p0, p_max = cells.index[0], cells.index[-1]
     best, most_gap = cells.test_acc.idxmax(), cells.gap.idxmax()

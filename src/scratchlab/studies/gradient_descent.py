@@ -137,8 +137,7 @@ def findings(table: pd.DataFrame, x_star: np.ndarray, f_star: float) -> list[str
     """The study's conclusions, every number read from `table` and the computed minimum."""
     out = [f"scipy.optimize finds the global minimum f* = {f_star:.4f} at ({x_star[0]:.3f}, "
            f"{x_star[1]:.3f})."]
-    for experiment, label in (("constant", "constant step sizes"),
-                              ("decay", "decaying step sizes")):
+    for experiment, label in (("constant", "constant"), ("decay", "decaying")):
         part = table[table.experiment == experiment]
         hits = part[part.reached]
         if experiment == "decay":
@@ -146,8 +145,8 @@ def findings(table: pd.DataFrame, x_star: np.ndarray, f_star: float) -> list[str
         else:  # the fewest steps that reach it, per step size
             text = ", ".join(f"eta={lr:g} with >= {n} steps"
                              for lr, n in hits.groupby("lr0")["steps"].min().items())
-        out.append(f"{len(hits)} of {len(part)} settings with {label} end within {TOLERANCE} of "
-                   f"f*: {text or 'none'}.")
+        out.append(f"{len(hits)} of {len(part)} settings with {label} step sizes end within "
+                   f"{TOLERANCE} of f*: {text or 'none'}.")
     finite = table[~table.diverged]
     if len(finite):
         best = finite.loc[finite.f_final.idxmin()]
@@ -179,14 +178,12 @@ def _paths_figure(table: pd.DataFrame, paths: dict[str, np.ndarray], x_star: np.
                   settings: Settings):
     fig, axes = new_figure(1, 2, (7, 5.5))
     best_decay = table[(table.experiment == "decay") & ~table.diverged].sort_values("f_final")[:3]
-    panels = [
-        ("constant step sizes (diverged runs left out)",
-         [f"constant_lr{lr:g}" for lr in settings.step_sizes]),
-        ("decaying step sizes (best three)",
-         [f"decay_lr{r.lr0:g}_d{r.decay:g}" for r in best_decay.itertuples()]),
-    ]
+    panels = {"constant step sizes (diverged runs left out)":
+              [f"constant_lr{lr:g}" for lr in settings.step_sizes],
+              "decaying step sizes (best three)":
+              [f"decay_lr{r.lr0:g}_d{r.decay:g}" for r in best_decay.itertuples()]}
     xs, ys = np.meshgrid(np.linspace(-3.5, 3.5, 300), np.linspace(-2.5, 3.0, 300))
-    for ax, (title, names) in zip(axes[0], panels, strict=True):
+    for ax, (title, names) in zip(axes[0], panels.items(), strict=True):
         ax.contour(xs, ys, f(np.stack([xs, ys], axis=-1)), levels=30, cmap="viridis",
                    linewidths=0.6)
         ax.plot(*START, "ko", label="start (3, 2)")
@@ -202,9 +199,8 @@ def _paths_figure(table: pd.DataFrame, paths: dict[str, np.ndarray], x_star: np.
 
 def _curves_figure(paths: dict[str, np.ndarray], f_star: float, settings: Settings):
     fig, axes = new_figure(1, 2, (6, 4))
-    styles = ["-", "--", ":", "-."]
     curves = {"constant": [(f"lr{lr:g}", f"C{i}", "-") for i, lr in enumerate(settings.step_sizes)],
-              "decay": [(f"lr{lr0:g}_d{d:g}", f"C{i}", styles[j % 4])
+              "decay": [(f"lr{lr0:g}_d{d:g}", f"C{i}", ("-", "--", ":", "-.")[j % 4])
                         for i, lr0 in enumerate(settings.decay_lr0)
                         for j, d in enumerate(settings.decays)]}
     for ax, (prefix, lines) in zip(axes[0], curves.items(), strict=True):
@@ -224,9 +220,8 @@ def _heatmaps_figure(table: pd.DataFrame):
     for ax, (experiment, col) in zip(axes[0], (("constant", "steps"), ("decay", "decay")),
                                      strict=True):
         grid = table[table.experiment == experiment].pivot(index="lr0", columns=col, values="gap")
-        gaps = grid.to_numpy(dtype=float)
         image = annotated_heatmap(
-            ax, grid, np.log10(np.clip(gaps, 1e-12, None)), fontsize=7,
+            ax, grid, np.log10(np.clip(grid.to_numpy(dtype=float), 1e-12, None)), fontsize=7,
             text=lambda v: "div" if np.isnan(v) else f"{v:.2g}",  # NaN: a diverged run
             dark=lambda v: bool(v > 1e-3), cmap="magma_r", aspect="auto", vmin=-12, vmax=2)
         ax.set(xlabel=col, ylabel="eta0", title=f"{experiment}: f_final - f* (colour: log10)")

@@ -93,22 +93,21 @@ def row(run: RunRecord) -> dict:
     out = {
         "study": NAME, "experiment": "overfit" if overfit else "optimizers",
         "run_name": c.run_name, "optimizer": LABELS[c.optim.optimizer], "lr": c.optim.lr,
-        "dataset": c.data.dataset, "seed": c.seed, "train_acc": final(fit.train_acc),
+        "dataset": c.data.dataset, "seed": c.seed,
+        "train_acc": run.summary["train_eval_acc"] if overfit else final(fit.train_acc),
         "test_acc": final(fit.test_acc), "best_test_acc": fit.best_test_acc,
         "train_loss": final(fit.epoch_mean("train_loss")),
         "test_loss": final(fit.epoch_mean("test_loss")),
         "train_seconds": run.timings.train_seconds,
     }
     if overfit:
-        out["train_acc"] = run.summary["train_eval_acc"]
         out["epochs_to_100"] = next((i + 1 for i, a in enumerate(fit.train_acc) if a >= 100.0),
                                     None)
     return out
 
 
 def findings(table: pd.DataFrame, overfit_samples: int = 20) -> list[str]:
-    """Conclusions computed from the table (a comparison of two optimizers is "inconclusive" when
-    their 95% intervals over seeds overlap; always so with one seed)."""
+    """Conclusions from the table ("inconclusive": the 95% intervals over seeds overlap)."""
     main = table[table.experiment == "optimizers"]
     dataset = main.dataset.iloc[0]
     acc = {name: part.test_acc for name, part in main.groupby("optimizer", sort=False)}

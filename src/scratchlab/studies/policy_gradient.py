@@ -7,23 +7,22 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from scratchlab.experiments import RunRecord
 from scratchlab.rl import RLConfig, preset_config
-from scratchlab.rl.runs import changed_fields, curves_figure, evaluated_run
+from scratchlab.rl.runs import changed_fields, curves_figure, evaluated_run, record_row
 from scratchlab.studies.base import Study, StudyResult
 from scratchlab.studies.common import new_figure
 from scratchlab.util import progress
 from scratchlab.util.stats import compare, mean_std, mean_text
+from scratchlab.viz.course_plots import dots_by_group
 
 NAME = "policy-gradient"
 DESCRIPTION = ("vpg, bpg, epg, cpg, aac on CartPole-v1; aac and bpg on LunarLander-v3: "
                "steps and seconds to solve, greedy and sampled returns")
-CARTPOLE, LUNAR = "CartPole-v1", "LunarLander-v3"
 HELDOUT = 1000  # evaluation-seed offset of the held-out episodes
 METRICS = ["solved", "steps", "train_seconds", "wall_seconds", "eval_return",
            "eval_return_sampled", "eval_return_heldout"]
@@ -47,24 +46,11 @@ class Settings:
 
 def run_configs(settings: Settings, seeds: list[int]) -> list[RLConfig]:
     """One preset config per environment, method and seed, with the study's budget."""
-    plan = [(CARTPOLE, settings.cartpole_methods, settings.cartpole_steps),
-            (LUNAR, settings.lunar_methods, settings.lunar_steps)]
+    plan = [("CartPole-v1", settings.cartpole_methods, settings.cartpole_steps),
+            ("LunarLander-v3", settings.lunar_methods, settings.lunar_steps)]
     return [preset_config(env, method, seed=seed, total_steps=steps,
                           eval_episodes=settings.eval_episodes, eval_every=settings.eval_every)
             for env, methods, steps in plan for method in methods for seed in seeds]
-
-
-def row(run: dict[str, Any]) -> dict[str, Any]:
-    """The table row of a run (returns to 2 decimals, seconds to 3)."""
-    c = run["config"]
-    returns = ("eval_return", "eval_return_sampled", "eval_return_heldout", "best_eval_return")
-    seconds = ("train_seconds", "eval_seconds", "wall_seconds")
-    return {"study": NAME, "env": c["env_id"], "method": c["method"], "seed": c["seed"],
-            "solved": run["solved_at_steps"] is not None, "solved_at_steps": run["solved_at_steps"],
-            "target_return": c["target_return"], "steps": run["steps"],
-            "episodes": run["num_episodes"], **{k: round(run[k], 3) for k in seconds},
-            **{k: round(run[k], 2) for k in returns},
-            "final_entropy": round(run["entropy"][-1], 4) if run["entropy"] else np.nan}
 
 
 def _ci(values: pd.Series) -> str:
@@ -121,12 +107,8 @@ def returns_figure(table: pd.DataFrame):
              "eval_return_heldout": "held-out greedy"}
     for ax, env in zip(axes.flat, envs, strict=True):
         part = table[table.env == env]
-        methods = list(part.method.unique())
-        for k, (column, label) in enumerate(kinds.items()):
-            x = [methods.index(m) + (k - 1) * 0.25 for m in part.method]
-            ax.scatter(x, part[column], s=14, label=label)
+        dots_by_group(ax, part, "method", kinds)
         ax.axhline(part.target_return.iloc[0], color="grey", linestyle="--", linewidth=0.8)
-        ax.set_xticks(range(len(methods)), methods)
         ax.set_title(f"{env}: final policies, one dot per seed", fontsize=9)
         ax.set_ylabel("mean return over the evaluation episodes")
     axes[0, 0].legend(fontsize=7)
@@ -146,7 +128,8 @@ class PolicyGradient(Study):
         configs = run_configs(settings, self.seeds)
         runs = [evaluated_run(c, self.runs_dir, HELDOUT)
                 for c in progress(configs, desc="rl runs")]
-        table = pd.DataFrame([row(r) for r in runs]).astype({"solved_at_steps": "Int64"})
+        table = pd.DataFrame([{"study": NAME, **record_row(r)} for r in runs])
+        table = table.astype({"solved_at_steps": "Int64"})
         figures = {f"learning_curves_{env}": curves_figure(env, [
             r for r in runs if r["config"]["env_id"] == env]) for env in table.env.unique()}
         figures["final_returns"] = returns_figure(table)

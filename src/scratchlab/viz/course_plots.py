@@ -1,8 +1,7 @@
-"""Plot pieces the course studies share: annotated heat maps and mean-and-spread bands."""
+"""Plot pieces of the course studies: annotated heat maps, mean-and-spread bands, dots by group."""
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -13,12 +12,8 @@ from matplotlib.axes import Axes
 from matplotlib.image import AxesImage
 
 
-def _one_decimal(value: float) -> str:
-    return "" if math.isnan(value) else f"{value:.1f}"
-
-
 def annotated_heatmap(ax: Axes, grid: pd.DataFrame, shown: np.ndarray | None = None,
-                      text: Callable[[float], str] = _one_decimal,
+                      text: Callable[[float], str] = "{:.1f}".format,
                       dark: Callable[[float], bool] = lambda value: False,
                       fontsize: float = 8, **imshow: Any) -> AxesImage:
     """`grid` as an image (or `shown`, its colour values), each cell's value written on it.
@@ -42,3 +37,13 @@ def mean_band(ax: Axes, x: np.ndarray, values: np.ndarray, colour: str, label: s
         mean, std = np.nanmean(values, 0), np.nan_to_num(np.nanstd(values, 0))
     ax.plot(x, mean, color=colour, label=label)
     ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.2)
+
+
+def dots_by_group(ax: Axes, table: pd.DataFrame, group: str, columns: dict[str, str]) -> None:
+    """A dot per row for each of `columns` (column: label), side by side at each `group` value."""
+    groups = list(table[group].unique())
+    for k, (column, label) in enumerate(columns.items()):
+        offset = (k - (len(columns) - 1) / 2) * 0.25
+        ax.scatter([groups.index(g) + offset for g in table[group]], table[column], s=14,
+                   label=label)
+    ax.set_xticks(range(len(groups)), groups)
