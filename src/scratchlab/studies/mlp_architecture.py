@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
@@ -26,6 +25,7 @@ from scratchlab.studies.base import Study, StudyResult
 from scratchlab.studies.common import new_figure, split_tensors
 from scratchlab.util.stats import compare, mean_std
 from scratchlab.viz.classifier_figures import decision_boundary_grid, threshold_figure
+from scratchlab.viz.course_plots import annotated_heatmap
 
 NAME = "mlp-architecture"
 DESCRIPTION = ("torch MLP depth x width on populations: decision boundaries, ROC thresholds, "
@@ -180,12 +180,8 @@ def accuracy_figure(table: pd.DataFrame) -> Figure:
     low, high = accuracies.min().min(), accuracies.max().max()
     for ax, (column, title) in zip(axes[0], columns, strict=True):
         grid = table.groupby(["depth", "width"])[column].mean().unstack("width")
-        image = ax.imshow(grid.to_numpy(), cmap="viridis", vmin=low, vmax=high)
-        for (i, j), v in np.ndenumerate(grid.to_numpy()):
-            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=8,
-                    color="white" if v < (low + high) / 2 else "black")
-        ax.set_xticks(range(grid.shape[1]), grid.columns)
-        ax.set_yticks(range(grid.shape[0]), grid.index)
+        image = annotated_heatmap(ax, grid, dark=lambda v: v < (low + high) / 2, cmap="viridis",
+                                  vmin=low, vmax=high)
         ax.set(xlabel="width", ylabel="depth")
         ax.set_title(f"test accuracy (%), {title}", fontsize=9)
     fig.colorbar(image, ax=axes[0].tolist())
