@@ -112,8 +112,7 @@ def _goal_text(values: pd.Series, label: str) -> str:
 
 def _pair_text(table: pd.DataFrame, cells: pd.DataFrame, a: tuple[int, int],
                b: tuple[int, int]) -> str:
-    """The comparison of two cells with the same number of hidden units (95% intervals over
-    seeds; "inconclusive" when they overlap)."""
+    """Two cells of equal hidden units compared over seeds ("inconclusive": 95% CIs overlap)."""
     acc = [table[(table.depth == d) & (table.width == w)].test_acc_thresh for d, w in (a, b)]
     c = compare(acc[0], acc[1])
     verdict = c.verdict("the wider net is ahead", "the deeper net is ahead")

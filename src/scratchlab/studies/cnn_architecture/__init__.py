@@ -22,7 +22,7 @@ from scratchlab.viz import HtmlReport
 
 from .analysis import findings, results_table, summarize
 from .report import build_report, figures, pooling_text
-from .search import chosen_hyperparameters, execute, run_search, search_frame
+from .search import SEARCH_FILE, chosen_hyperparameters, execute, run_search
 from .spec import StudySpec, data_overrides, load_spec, study_configs
 
 NAME = "cnn-architecture"
@@ -87,7 +87,10 @@ class CnnArchitecture(Study):
         """Every unfinished run, `jobs` at a time; with `report_only`, the stored records."""
         if self.options.get("report_only"):
             self.say(f"reading {len(configs)} runs from {self.runs_dir} (nothing is trained)")
-            return [stored_record(c) for c in configs]
+            paths = [result_path(c) for c in configs]
+            return [load_record(p) if p.exists() else
+                    RunRecord(config=c, status="failed", error="no results file")
+                    for c, p in zip(configs, paths, strict=True)]
         self.say(f"{len(configs)} runs on {self.dev}, {self.jobs} at a time -> {self.runs_dir}")
         return execute(configs, self.dev, self.jobs, print_record if self.verbose else None)
 
@@ -123,6 +126,7 @@ class CnnArchitecture(Study):
         """How the study ran: data, budget, device, command, hyper-parameters, pooling, search."""
         first = records[0].config
         env = next((r.env for r in records if r.ok), {})  # as the first finished run recorded it
+        search = self.out / SEARCH_FILE  # there when a search ran in this folder
         return {
             "train_images": first.data.train_limit or 50000,
             "eval_images": first.data.test_limit or 10000, "eval_note": EVAL_NOTE,
@@ -133,7 +137,7 @@ class CnnArchitecture(Study):
             "hyperparameters": self.hyper, "hyper_source": self.hyper_source,
             "pooling": pooling_text({e: groups for e, groups in self.spec.experiments.items()
                                      if e in set(table["experiment"])}),
-            "search": search_frame(self.out),
+            "search": pd.read_csv(search) if search.exists() else None,
         }
 
     def command(self) -> str:
@@ -191,14 +195,6 @@ def print_record(record: RunRecord) -> None:
     detail = (f"best {record.summary.get('best_test_acc', float('nan')):.1f}% in "
               f"{record.timings.train_seconds or 0:.1f} s" if record.ok else record.error or "")
     print(f"  {status:6s} {record.config.run_name} {detail}", flush=True)
-
-
-def stored_record(config: ExperimentConfig) -> RunRecord:
-    """The record a finished run left (a failed record when there is no results file)."""
-    path = result_path(config)
-    if path.exists():
-        return load_record(path)
-    return RunRecord(config=config, status="failed", error="no results file")
 
 
 STUDY = CnnArchitecture

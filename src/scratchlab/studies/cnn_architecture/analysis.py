@@ -40,8 +40,7 @@ def results_table(records: list[RunRecord]) -> tuple[pd.DataFrame, dict[str, Fit
     """One row per (run, seed), and each finished run's history by run name."""
     table = pd.DataFrame([row(r) for r in records], columns=COLUMNS)
     table[NUMBERS] = table[NUMBERS].apply(pd.to_numeric, errors="coerce")
-    fits = {r.config.run_name: r.fit for r in records if r.fit is not None}
-    return table, fits
+    return table, {r.config.run_name: r.fit for r in records if r.fit is not None}
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:

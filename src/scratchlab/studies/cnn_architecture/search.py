@@ -88,9 +88,3 @@ def chosen_hyperparameters(spec: StudySpec, out: Path) -> tuple[dict[str, Any], 
                     f"chosen by the search: best mean accuracy {accuracy:.1f}% over probes "
                     f"{', '.join(data.get('probes', []))}")
     return dict(spec.hyperparameters), NOT_SEARCHED
-
-
-def search_frame(out: Path) -> pd.DataFrame | None:
-    """The search table of `out`, when a search ran there."""
-    path = out / SEARCH_FILE
-    return pd.read_csv(path) if path.exists() else None
