@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from scratchlab.errors import ConfigError
@@ -18,29 +17,12 @@ from scratchlab.experiments.config import (
     not_empty_folder,
 )
 from scratchlab.util import atomic_write_json
+from scratchlab.util.yaml_files import read_yaml
 
 SHORT_NAMES = {"layers_per_block": "L", "filters_per_layer": "K", "pool_every": "P",
                "hidden_dims": "H", "model_type": "M"}
 MAX_RUNS = 10_000  # runs one sweep file may describe (grid points x seeds)
 NAMED_BY_KEYS = ("run_name", "seed", "out_dir")  # set by the name, seeds and out_dir keys
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader that refuses a key given twice in one mapping."""
-
-    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:  # an unhashable key: the base class names it
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice", key_node.start_mark)
-        return super().construct_mapping(node, deep)
 
 
 class SweepSpec(BaseModel):
@@ -69,19 +51,7 @@ class SweepSpec(BaseModel):
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep YAML file; every problem is a one-line ConfigError."""
-    path = Path(path)
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-    except FileNotFoundError:
-        raise ConfigError(f"sweep file {path} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"sweep file {path} cannot be read ({exc.strerror}); give a YAML "
-                          "file") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"sweep file {path} is not valid YAML: "
-                          f"{' '.join(str(exc).split())[:300]}") from None
-    except RecursionError:
-        raise ConfigError(f"sweep file {path} is nested too deeply to be a sweep") from None
+    data = read_yaml(path, "sweep file")
     if not isinstance(data, dict):
         raise ConfigError(f"sweep file {path} must be a mapping with name, base, grid, seeds, "
                           "out_dir")
