@@ -2,8 +2,9 @@
 
 import torch
 
-from scratchlab.models import DeeperCNN, SimpleCNN
-from scratchlab.models.cnn_probes import (
+from scratchlab.models import (
+    DeeperCNN,
+    SimpleCNN,
     dead_channels,
     first_conv_weights,
     layer_stats,

@@ -15,8 +15,7 @@ import torch
 
 from scratchlab.cli import main
 from scratchlab.experiments import load_records
-from scratchlab.models import build_model, edge_detector_kernels, summary
-from scratchlab.models.cnn_probes import neighbour_correlation
+from scratchlab.models import build_model, edge_detector_kernels, neighbour_correlation, summary
 from scratchlab.studies import get_study, inductive_bias
 from scratchlab.studies.inductive_bias.analysis import Analysis, parameter_counts
 from scratchlab.studies.inductive_bias.diagnosis import (

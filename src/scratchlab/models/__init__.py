@@ -5,6 +5,13 @@ reports trainable parameters, multiply-adds and receptive field.
 """
 
 from scratchlab.models.cnn import CNN
+from scratchlab.models.cnn_probes import (
+    dead_channels,
+    first_conv_weights,
+    layer_stats,
+    neighbour_correlation,
+    relu_outputs,
+)
 from scratchlab.models.edge_init import (
     count_parameters,
     custom_sobel,
@@ -51,16 +58,21 @@ __all__ = [
     "build_model",
     "count_parameters",
     "custom_sobel",
+    "dead_channels",
     "edge_detector_kernels",
     "eval_mode",
+    "first_conv_weights",
     "freeze_conv_layer",
     "init_conv_kernel_with_edge_detector",
     "init_edge_detectors",
     "known_keys",
+    "layer_stats",
     "make_activation",
     "make_pool",
     "model_names",
+    "neighbour_correlation",
     "register_model",
+    "relu_outputs",
     "summary",
     "vis_features",
     "vis_images",

@@ -19,7 +19,7 @@ from scratchlab.rl.config import RLConfig
 from scratchlab.rl.play import evaluate_checkpoint
 from scratchlab.rl.trainer import train
 from scratchlab.util import atomic_write_json
-from scratchlab.viz.course_plots import mean_band
+from scratchlab.viz import mean_band
 
 # what a record keeps of the run's results, besides its config and the extra evaluations
 RECORD_KEYS = ("steps", "solved_at_steps", "train_seconds", "eval_seconds", "eval_return",

@@ -35,7 +35,7 @@ from scratchlab.studies.common import new_figure
 from scratchlab.training import BatchResult, Callback, TensorLoader, Trainer
 from scratchlab.util import progress, resolve_device
 from scratchlab.util.stats import compare, mean_std, mean_text
-from scratchlab.viz.course_plots import annotated_heatmap
+from scratchlab.viz import annotated_heatmap
 
 NAME = "digits-networks"
 DESCRIPTION = ("scratch.functional nets on binary digits: depth, linearity, hand-written "

@@ -21,7 +21,7 @@ from scratchlab.experiments import RunRecord
 from scratchlab.studies.base import Study, StudyResult
 from scratchlab.studies.common import new_figure
 from scratchlab.util.stats import mean_std
-from scratchlab.viz.course_plots import annotated_heatmap
+from scratchlab.viz import annotated_heatmap
 
 NAME = "gradient-descent"
 DESCRIPTION = ("gradient descent on x^2 + y^2 + x(y + 2) + cos(3x): step size, steps, "

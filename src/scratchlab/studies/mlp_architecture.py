@@ -16,7 +16,7 @@ import torch
 from matplotlib.figure import Figure
 
 from scratchlab.classifiers import BinaryClassifier, confusion_matrix, select_roc_thresh
-from scratchlab.data.populations_bayes import (
+from scratchlab.data.populations import (
     bayes_test_accuracy,
     moons_bayes_accuracy,  # noqa: F401 (public here too)
 )
@@ -24,8 +24,7 @@ from scratchlab.experiments import ExperimentConfig, RunRecord, load_model
 from scratchlab.studies.base import Study, StudyResult
 from scratchlab.studies.common import new_figure, split_tensors
 from scratchlab.util.stats import compare, mean_std
-from scratchlab.viz.classifier_figures import decision_boundary_grid, threshold_figure
-from scratchlab.viz.course_plots import annotated_heatmap
+from scratchlab.viz import annotated_heatmap, decision_boundary_grid, threshold_figure
 
 NAME = "mlp-architecture"
 DESCRIPTION = ("torch MLP depth x width on populations: decision boundaries, ROC thresholds, "

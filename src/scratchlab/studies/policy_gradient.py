@@ -18,7 +18,7 @@ from scratchlab.studies.base import Study, StudyResult
 from scratchlab.studies.common import new_figure
 from scratchlab.util import progress
 from scratchlab.util.stats import compare, mean_std, mean_text
-from scratchlab.viz.course_plots import dots_by_group
+from scratchlab.viz import dots_by_group
 
 NAME = "policy-gradient"
 DESCRIPTION = ("vpg, bpg, epg, cpg, aac on CartPole-v1; aac and bpg on LunarLander-v3: "

@@ -2,11 +2,12 @@ from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, to
 from .device import resolve_device
 from .progress_bars import progress
 from .seeding import get_rng_state, seed_everything, set_rng_state
-from .stats import Comparison, ci95, compare, fmt_pm, mean_std, mean_text
+from .stats import Comparison, Stat, ci95, compare, fmt_pm, mean_std, mean_text
 from .threads import cpu_jobs, threads_per_worker, torch_threads, usable_cores
 
 __all__ = [
     "Comparison",
+    "Stat",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",

@@ -92,3 +92,27 @@ def compare(a: pd.Series | list[float], b: pd.Series | list[float]) -> Compariso
 
 def _half(ci: float) -> str:
     return "n/a" if math.isnan(ci) else f"{ci:.1f}"
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A number over seeds: mean, std (ddof=1, 0 for one seed) and the per-seed values; it
+    prints as 'mean +- std' followed by `unit`."""
+
+    values: tuple[float, ...]
+    unit: str = ""
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.values else math.nan
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
+
+    def __str__(self) -> str:
+        return f"{fmt_pm(self.mean, self.std)}{self.unit}"

@@ -13,13 +13,11 @@ from torch import nn
 from scratchlab.classifiers import ConfusionMatrix, confusion_matrix
 from scratchlab.errors import ScratchlabError
 from scratchlab.experiments import RunRecord, build_run_model, load_model, load_run_data
-from scratchlab.models import summary
-from scratchlab.models.cnn_probes import dead_channels, first_conv_weights, neighbour_correlation
+from scratchlab.models import dead_channels, first_conv_weights, neighbour_correlation, summary
 from scratchlab.studies.common import split_tensors
 from scratchlab.training import FitResult
 from scratchlab.util import seed_everything
-from scratchlab.viz import plot_confusion_matrix
-from scratchlab.viz.grid_plots import epoch_curves, kernel_row, panel_row
+from scratchlab.viz import epoch_curves, kernel_row, panel_row, plot_confusion_matrix
 
 from . import figures as figs
 from .diagnosis import escape_epoch, fresh_model, init_diagnosis

@@ -8,8 +8,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from scratchlab.models import build_model
-from scratchlab.models.cnn_probes import layer_stats
+from scratchlab.models import build_model, layer_stats
 
 from .plan import KERNEL, MODEL_TYPES
 

@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from scratchlab.training import FitResult
-from scratchlab.viz.grid_plots import seed_bars
+from scratchlab.viz import seed_bars
 
 from .plan import SHIFT_MODELS, SIZES
 from .table import per_lr, stat

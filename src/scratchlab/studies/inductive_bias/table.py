@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from scratchlab.experiments import RunRecord
-from scratchlab.util.seed_stats import Stat
+from scratchlab.util import Stat
 from scratchlab.util.stats import mean_std
 
 from .plan import PlannedRun

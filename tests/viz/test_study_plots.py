@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from scratchlab.training import FitResult
-from scratchlab.util.seed_stats import Stat
-from scratchlab.viz.grid_plots import epoch_curves, kernel_row, panel_row, seed_bars
+from scratchlab.util import Stat
+from scratchlab.viz import epoch_curves, kernel_row, panel_row, seed_bars
 
 FIT = FitResult(
     3, [2.0, 1.8, 1.5, 1.3, 1.1, 1.0], [40.0, 55.0, 61.0], [1.9, 1.4, 1.2], [45.0, 52.0, 58.0]

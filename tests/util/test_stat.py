@@ -2,7 +2,7 @@
 
 import math
 
-from scratchlab.util.seed_stats import Stat
+from scratchlab.util import Stat
 
 
 def test_mean_std_and_text():
