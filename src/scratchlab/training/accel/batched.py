@@ -123,21 +123,19 @@ class BatchedFit:
         self.stream = torch.cuda.Stream(device) if self.cuda else None
         if self.stream is not None:  # the program's tensors were made on the current stream
             self.stream.wait_stream(torch.cuda.current_stream(device))
+        self.on_stream = torch.cuda.stream(self.stream) if self.cuda else contextlib.nullcontext()
         self.use_graph = self.cuda and trainer.cuda_graphs is not False
         self.graph: torch.cuda.CUDAGraph | None = None
         # whether any model was still active, copied back without waiting (CUDA)
         self.flag = torch.ones((), dtype=torch.bool).pin_memory() if self.cuda else None
         self.flag_event = torch.cuda.Event() if self.cuda else None
 
-    def context(self) -> contextlib.AbstractContextManager:
-        return torch.cuda.stream(self.stream) if self.cuda else contextlib.nullcontext()
-
     def step(self) -> bool:
         """Run the next epoch; False (running none) once every model is done."""
         if self.done >= self.epochs or (self.done and not self._still_active()):
             return False
         train = self.program.train
-        with self.context():
+        with self.on_stream:
             if train.shuffle:  # this epoch's order, drawn as each loader would
                 order = train.permutations()
                 self.program.order.copy_(order.pin_memory() if self.cuda else order,
@@ -170,7 +168,7 @@ class BatchedFit:
         if not self.flag_event.query():
             return True
         known = bool(self.flag)
-        with self.context():
+        with self.on_stream:
             self.flag.copy_(self.program.active().any(), non_blocking=True)
             self.flag_event.record(self.stream)
         return known
