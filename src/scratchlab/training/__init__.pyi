@@ -1,5 +1,6 @@
 from .callbacks import (
     Callback,
+    EarlyStopping,
     EpochPrinter,
     NaNGuard,
     PostEpochFn,
@@ -8,7 +9,6 @@ from .callbacks import (
 )
 from .checkpoints import Checkpoint, CheckpointFiles, load_checkpoint
 from .classifier import ClassifierTrainer
-from .early_stopping import EarlyStopping
 from .layer import LayerTrainer
 from .loaders import TensorLoader
 from .loop import Trainer

@@ -17,14 +17,15 @@ from scratchlab.errors import ConfigError
 from scratchlab.training.callbacks import (
     HOOKS,
     Callback,
+    EarlyStopping,
     EpochPrinter,
     NaNGuard,
     PostEpochFn,
     ProgressBar,
+    as_early_stopping,
     overrides,
 )
 from scratchlab.training.checkpoints import Checkpoint, CheckpointFiles
-from scratchlab.training.early_stopping import EarlyStopping, as_early_stopping
 from scratchlab.training.results import BatchResult, EpochResult, FitResult
 
 

@@ -21,7 +21,7 @@ from scratchlab.errors import ConfigError
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
 from scratchlab.training.accel.batched_program import EpochProgram
 from scratchlab.training.accel.batched_state import StackedData, StackedModels
-from scratchlab.training.early_stopping import as_early_stopping
+from scratchlab.training.callbacks import as_early_stopping
 from scratchlab.training.loaders import TensorLoader
 from scratchlab.training.results import FitResult
 from scratchlab.util import progress

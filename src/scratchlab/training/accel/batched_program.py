@@ -16,7 +16,7 @@ from torch import Tensor
 from scratchlab.errors import ConfigError
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
 from scratchlab.training.accel.batched_state import StackedData, StackedModels
-from scratchlab.training.early_stopping import MONITORS, EarlyStopping
+from scratchlab.training.callbacks import MONITORS, EarlyStopping
 
 MONITOR_ORDER = ("test_loss", "test_acc", "train_loss", "train_acc")
 EVAL_ELEMENTS = 2**24  # at most this many input numbers per evaluation chunk (bounds memory)
