@@ -1,0 +1,141 @@
+"""Where the time of one fast-CIFAR run goes: one run of a recipe under torch.profiler.
+
+    python bench/profile_recipe.py --recipe cifar10-fast --device cuda
+    python bench/profile_recipe.py --recipe cifar10-muon --device cuda --set epochs=4
+    python bench/profile_recipe.py --quick                                     # CPU smoke run
+
+After a warm-up run (cuDNN autotuning), one full training run (whitening, every epoch, every
+evaluation) is traced. Printed: its wall time, the device time of all kernels (their sum over the
+wall time is the share of the run in which the GPU computes; the rest is launch overhead and host
+work), and the device time per group of operators (convolutions, BatchNorm, activations, pooling,
+matrix products such as Muon's Newton-Schulz, copies and casts, the optimizer step, the rest),
+each with its share of the kernel time and its number of kernel launches. Appends one line to
+bench/results.jsonl (bench `profile_recipe`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from typing import Any
+
+import yaml
+from torch.profiler import ProfilerActivity, profile
+
+from cifar_speed import default_data, train_once
+from common import device_name, record, synchronize
+from scratchlab.errors import ScratchlabError
+from scratchlab.experiments import RunData, build_trainer
+from scratchlab.experiments.recipes import recipe_config, recipe_names
+from scratchlab.experiments.run_data import fast_tensors
+from scratchlab.training.accel import make_fast_loaders
+from scratchlab.util import resolve_device
+
+# Operator groups, first match wins: (group, substrings of the aten operator's name).
+GROUPS = (
+    ("convolution", ("conv",)),
+    ("batchnorm", ("batch_norm",)),
+    ("activation", ("gelu", "relu", "silu")),
+    ("pooling", ("pool",)),
+    ("matmul (head, Newton-Schulz)", ("mm", "matmul", "linear", "baddbmm", "addmm")),
+    ("optimizer step", ("_foreach", "_fused", "sgd", "adam", "lerp")),
+    ("loss", ("cross_entropy", "log_softmax", "nll_loss")),
+    ("copies and casts", ("copy_", "to_copy", "_to_copy", "clone", "cat", "stack", "flip")),
+)
+
+
+def group_of(name: str) -> str:
+    low = name.lower()
+    for group, keys in GROUPS:
+        if any(key in low for key in keys):
+            return group
+    return "other"
+
+
+def device_time(event: Any, cuda: bool) -> float:
+    """Self microseconds of a profiler event on the GPU (torch renamed the attribute in 2.4), or
+    on the CPU when the run is on the CPU."""
+    attrs = ("self_device_time_total", "self_cuda_time_total") if cuda else ("self_cpu_time_total",)
+    for attr in attrs:
+        if hasattr(event, attr):
+            return float(getattr(event, attr))
+    return 0.0
+
+
+def breakdown(prof: Any, cuda: bool) -> tuple[dict[str, dict[str, float]], float]:
+    """Per group: device microseconds and kernel launches of the aten operators; total."""
+    groups: dict[str, dict[str, float]] = defaultdict(lambda: {"us": 0.0, "calls": 0})
+    for event in prof.key_averages():
+        if not event.key.startswith("aten::"):
+            continue
+        us = device_time(event, cuda)
+        if us <= 0:
+            continue
+        entry = groups[group_of(event.key)]
+        entry["us"] += us
+        entry["calls"] += event.count
+    return dict(groups), sum(g["us"] for g in groups.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--recipe", choices=recipe_names(), default="cifar10-fast")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda (default: the recipe's)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="change the recipe (repeatable)")
+    p.add_argument("--quick", action="store_true", help="the recipe's tiny CPU smoke form")
+    p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
+    args = p.parse_args(argv)
+    overrides: dict[str, Any] = {"compile": False}
+    for spec in args.set:
+        field, _, text = spec.partition("=")
+        overrides[field.strip().replace("-", "_")] = yaml.safe_load(text)
+    if default_data():
+        overrides["data_root"] = default_data()
+    if args.device:
+        overrides["device"] = args.device
+    config = recipe_config(args.recipe, args.quick, **overrides)
+    device = resolve_device(config.device)
+    x_train, y_train, x_test, y_test, classes = fast_tensors(config, device)
+    b, f, s = config.budget, config.fast, config.speed
+    train, test = make_fast_loaders(x_train, y_train, x_test, y_test, f, b.bs_train,
+                                    b.test_batch_size, bf16=s.precision == "bf16",
+                                    channels_last=s.channels_last, seed=config.seed)
+    data = RunData(train, test, tuple(x_train.shape[1:]), len(classes), classes)
+    model = build_trainer(config, data, device, []).model
+    train_once(model, config, data, device, seed=10_000, epochs=min(b.epochs, 2))
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    synchronize(device)
+    start = time.perf_counter()
+    with profile(activities=activities) as prof:
+        fit, _, _ = train_once(model, config, data, device, seed=config.seed, epochs=b.epochs)
+    synchronize(device)
+    wall = time.perf_counter() - start
+    groups, total_us = breakdown(prof, device.type == "cuda")
+    total_us = max(total_us, 1.0)
+    print(f"{args.recipe} on {device_name(device)}: one run of {b.epochs} epochs, test acc "
+          f"{fit.test_acc[-1]:.2f}%, {wall:.3f} s wall under the profiler; kernels "
+          f"{total_us / 1e6:.3f} s ({total_us / 1e6 / wall:.0%} of the wall time)")
+    for group, entry in sorted(groups.items(), key=lambda kv: -kv[1]["us"]):
+        print(f"  {group:<30} {entry['us'] / 1e3:9.1f} ms  {entry['us'] / total_us:6.1%}  "
+              f"{int(entry['calls']):7d} calls")
+    if not args.no_record:
+        record("profile_recipe", device_name(device), {
+            "recipe": args.recipe, "quick": args.quick,
+            "overrides": {k: v for k, v in overrides.items() if k != "data_root"},
+            "wall_seconds": wall, "kernel_seconds": total_us / 1e6,
+            "groups_ms": {g: round(e["us"] / 1e3, 2) for g, e in groups.items()},
+            "test_acc": fit.test_acc[-1]})
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except ScratchlabError as exc:
+        print(f"profile_recipe: error: {exc}", file=sys.stderr)
+        sys.exit(2)
