@@ -238,3 +238,36 @@ def test_a_damaged_sealed_checkpoint_is_refused(tmp_path):
     torch.save(state, last)
     with pytest.raises(CheckpointError, match="damaged"):
         tiny_trainer().fit(*loaders, 2, checkpoints=tmp_path / "run", resume=True, print_every=0)
+
+
+def test_a_checkpoint_sealed_item_by_item_by_an_earlier_version_still_resumes(tmp_path):
+    from scratchlab.util.sealing import CHECKSUM, payload_digest
+
+    x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
+
+    def fit(epochs, prefix):
+        torch.manual_seed(1)
+        return tiny_trainer().fit(TensorLoader(x, y, batch_size=10, shuffle=True),
+                                  TensorLoader(x, y, batch_size=10), epochs,
+                                  checkpoints=prefix, resume=True, print_every=0)
+
+    straight = fit(4, tmp_path / "straight")
+    fit(2, tmp_path / "old")
+    last = tmp_path / "old_last.pt"
+    state = torch.load(last, weights_only=True)
+    payload = {k: v for k, v in state.items() if k != CHECKSUM}
+    legacy = payload_digest(payload, plain_runs=False)
+    assert legacy != state[CHECKSUM]  # the two digests differ, so the fallback is what reads it
+    torch.save({**payload, CHECKSUM: legacy}, last)
+    assert fit(4, tmp_path / "old") == straight
+
+
+def test_a_changed_loss_in_a_sealed_history_is_caught():
+    from scratchlab.util.sealing import seal, unseal
+
+    history = {"train_loss": [0.5, 0.25, 0.125], "test_acc": [10.0, 20.0], "epochs": 2}
+    sealed = seal({"trainer": {"history": history}, "weights": torch.ones(3)})
+    assert unseal(sealed, "ok.pt")["trainer"]["history"] == history
+    sealed["trainer"]["history"]["train_loss"][1] = 0.2500001
+    with pytest.raises(CheckpointError, match="damaged"):
+        unseal(sealed, "changed.pt")

@@ -140,7 +140,8 @@ def check_runs(configs: Sequence[ExperimentConfig], on_this_machine: bool = True
         shape, classes, samples = shapes[data_key]
         size_key = json.dumps([config.model.model_dump(mode="json"), config.optim.optimizer,
                                config.budget.bs_train, config.device, config.trainer,
-                               config.fast.model_dump(mode="json"), data_key], sort_keys=True)
+                               config.fast.model_dump(mode="json"), shapes[data_key]],
+                              sort_keys=True)
         if size_key not in sized:
             sized.add(size_key)
             check_model_size(config, shape, classes, samples, resolve_device(config.device))

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,31 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
     """Write `obj` as JSON to `path` atomically (NaN/inf are kept as JSON's NaN/Infinity)."""
-    return atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
+    text = json.dumps(obj) if indent is None else readable_json(obj, indent)
+    return atomic_write_text(path, text + "\n")
+
+
+PLAIN = (int, float, bool, str, type(None))
+
+
+def readable_json(obj: Any, indent: int = 2) -> str:
+    """JSON with objects and nested lists indented, a list of plain values (a loss history) on
+    one line: easy to read, and written by json's C encoder in one go."""
+    runs: list[str] = []
+    token = f"@@runs-{uuid.uuid4().hex}-"
+
+    def fold(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: fold(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            if not value or not all(type(v) in PLAIN for v in value):
+                return [fold(v) for v in value]
+            runs.append(json.dumps(value))
+            return f"{token}{len(runs) - 1}"
+        return value
+
+    text = json.dumps(fold(obj), indent=indent)
+    return re.sub(f'"{token}([0-9]+)"', lambda m: runs[int(m[1])], text)
 
 
 def torch_save_atomic(obj: Any, path: str | os.PathLike) -> Path:

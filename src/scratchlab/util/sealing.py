@@ -8,6 +8,7 @@ version, without one, is still read).
 from __future__ import annotations
 
 import hashlib
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,22 @@ from scratchlab.errors import CheckpointError
 CHECKSUM = "sha256"
 
 
-def payload_digest(state: Any) -> str:
-    """SHA-256 over a nest of dicts, lists, tuples, tensors and plain values."""
+def payload_digest(state: Any, plain_runs: bool = True) -> str:
+    """SHA-256 over a nest of dicts, lists, tuples, tensors and plain values.
+
+    With `plain_runs` a list or tuple of floats (a loss history) is hashed as one float64 array,
+    one of other plain values through its one `repr`; without it item by item, as checkpoints of
+    earlier versions were sealed.
+    """
     digest = hashlib.sha256()
-    _feed(digest, state)
+    _feed(digest, state, plain_runs)
     return digest.hexdigest()
 
 
-def _feed(digest: Any, value: Any) -> None:
+PLAIN = (int, float, bool, str, type(None))
+
+
+def _feed(digest: Any, value: Any, plain_runs: bool) -> None:
     if isinstance(value, torch.Tensor):
         t = value.detach().cpu().contiguous().reshape(-1)
         digest.update(f"T{t.dtype}{tuple(value.shape)}:".encode())
@@ -33,12 +42,18 @@ def _feed(digest: Any, value: Any) -> None:
     elif isinstance(value, dict):
         digest.update(f"D{len(value)}:".encode())
         for key in sorted(value, key=lambda k: (type(k).__name__, repr(k))):
-            _feed(digest, key)
-            _feed(digest, value[key])
+            _feed(digest, key, plain_runs)
+            _feed(digest, value[key], plain_runs)
     elif isinstance(value, list | tuple):
         digest.update(f"{type(value).__name__[0]}{len(value)}:".encode())
+        if plain_runs and all(type(item) is float for item in value):
+            digest.update(b"F" + array("d", value).tobytes())
+            return
+        if plain_runs and all(type(item) in PLAIN for item in value):
+            digest.update(f"P{value!r};".encode())
+            return
         for item in value:
-            _feed(digest, item)
+            _feed(digest, item, plain_runs)
     else:
         digest.update(f"{type(value).__name__}:{value!r};".encode())
 
@@ -62,10 +77,11 @@ def unseal(state: Any, path: str | Path) -> dict[str, Any]:
     if CHECKSUM not in state:
         return payload
     try:
-        digest = payload_digest(payload)
+        sound = (state[CHECKSUM] == payload_digest(payload)  # or sealed by an earlier version
+                 or state[CHECKSUM] == payload_digest(payload, plain_runs=False))
     except (RecursionError, RuntimeError, TypeError, ValueError):  # nests or tensors not ours
-        digest = None
-    if state[CHECKSUM] != digest:
+        sound = False
+    if not sound:
         raise CheckpointError(f"checkpoint {path} is damaged (its checksum does not match its "
                               "content); delete it to start over")
     return payload
