@@ -52,10 +52,10 @@ def check_consistent(c: ExperimentConfig) -> None:
     if c.speed.sync_batchnorm and not c.speed.ddp:
         problems.append("sync_batchnorm needs ddp")
     if c.speed.cuda_graph:
-        if c.model.engine != "torch" or c.trainer != "classic" or c.speed.ddp or c.speed.compile:
-            problems.append("cuda_graph applies to engine torch and trainer classic, "
-                            "without ddp or compile")
-        if c.optim.optimizer not in CUDA_GRAPH_OPTIMIZERS or c.optim.optimizer_impl != "torch":
+        if c.model.engine != "torch" or c.speed.ddp or c.speed.compile:
+            problems.append("cuda_graph applies to engine torch, without ddp or compile")
+        if c.trainer == "classic" and (c.optim.optimizer not in CUDA_GRAPH_OPTIMIZERS
+                                       or c.optim.optimizer_impl != "torch"):
             problems.append("cuda_graph trains with optimizer adam or adamw (optimizer_impl "
                             f"torch), got {c.optim.optimizer}")
     if problems:

@@ -195,7 +195,8 @@ class SpeedSection(BaseModel):
     cudnn_benchmark: bool = Field(False, description="let cuDNN pick the fastest conv "
                                   "algorithms (GPU; not bit-reproducible)")
     cuda_graph: bool = Field(False, description="capture the training step as one CUDA graph "
-                             "(GPU, optimizer adam or adamw, trainer classic)")
+                             "(GPU; trainer classic with optimizer adam or adamw, or trainer "
+                             "fast, which on a CPU steps eagerly)")
     ddp: bool = Field(False, description="data-parallel over the processes torchrun starts; "
                       "bs_train is the global batch")
     sync_batchnorm: bool = Field(False, description="ddp: BatchNorm statistics over the "

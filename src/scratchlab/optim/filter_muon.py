@@ -12,7 +12,7 @@ What it adds: every matrix of one shape is orthogonalised in one batched Newton-
 iteration (a few batched matmuls per shape, not per parameter), in bfloat16 on CUDA by default;
 `normalize_weights` keeps each filter bank at Frobenius norm sqrt(rows), so only its direction
 learns (airbench94_muon). A step never reads a value back to the host, so it can be captured in a
-CUDA graph (each group's `lr` is a plain float).
+CUDA graph (each group's `lr` a plain float, or a device tensor that is set in place).
 """
 
 from __future__ import annotations
@@ -104,6 +104,9 @@ class FilterMuon(torch.optim.Optimizer):
             norms = weights.flatten(1).norm(dim=1).clamp_min(torch.finfo(weights.dtype).tiny)
             weights = weights * (math.sqrt(rows) / norms).view(-1, *[1] * params[0].ndim)
         scale = math.sqrt(max(1.0, rows / matrices.shape[-1]))
-        weights = weights.add(ortho.reshape(weights.shape).to(weights.dtype),
-                              alpha=-group["lr"] * scale)
+        update = ortho.reshape(weights.shape).to(weights.dtype)
+        if isinstance(group["lr"], Tensor):  # set in place between steps (a CUDA graph replays)
+            weights = weights - update * (group["lr"] * scale).to(weights.dtype)
+        else:
+            weights = weights.add(update, alpha=-group["lr"] * scale)
         torch._foreach_copy_(params, list(weights.unbind(0)))

@@ -1,7 +1,8 @@
 """The whole training step (forward, loss, backward, optimizer step) captured as one CUDA graph.
 
 Batches of the captured shape replay it after `warmup` eager steps, others train eagerly. Needs a
-CUDA device, a `capturable_optimizer` and a forward that never waits for the host.
+CUDA device, an optimizer that `graph_safe` accepts (`capturable_optimizer`; the fast recipe's
+fused SGD and FilterMuon) and a forward that never waits for the host.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 
 from scratchlab.errors import ConfigError
+from scratchlab.optim import FilterMuon
 from scratchlab.training.classifier import ClassifierTrainer
 from scratchlab.training.results import BatchResult
 
@@ -44,6 +46,23 @@ def capturable_optimizer(kind: str, params: list[torch.nn.Parameter], lr: float,
     return optimizer
 
 
+def graph_safe(optimizer: Any) -> bool:
+    """Whether a CUDA graph can capture `optimizer.step()`: every group's lr a tensor (updated in
+    place), and Adam/AdamW capturable, SGD fused, or FilterMuon (parts of a CombinedOptimizer
+    alike)."""
+    parts = getattr(optimizer, "optimizers", None)
+    if parts is not None:
+        return all(graph_safe(part) for part in parts)
+    groups = optimizer.param_groups
+    if not all(isinstance(g["lr"], torch.Tensor) for g in groups):
+        return False
+    if isinstance(optimizer, tuple(CAPTURABLE_OPTIMIZERS.values())):
+        return all(g.get("capturable") for g in groups)
+    if isinstance(optimizer, torch.optim.SGD):
+        return all(g.get("fused") for g in groups)
+    return isinstance(optimizer, FilterMuon)
+
+
 class GraphedTrainStep:
     """Replays one captured training step for batches of the captured shape (None for others)."""
 
@@ -51,12 +70,11 @@ class GraphedTrainStep:
                  optimizer: torch.optim.Optimizer, device: torch.device, warmup: int = 3) -> None:
         if device.type != "cuda":
             raise ConfigError(f"cuda_graph needs a CUDA device, got {device}")
-        for group in optimizer.param_groups:
-            if not (isinstance(optimizer, tuple(CAPTURABLE_OPTIMIZERS.values()))
-                    and group.get("capturable") and isinstance(group["lr"], torch.Tensor)):
-                raise ConfigError("cuda_graph needs torch.optim.Adam/AdamW with capturable=True "
-                                  "and a tensor lr "
-                                  "(training.accel.cuda_graph.capturable_optimizer)")
+        if not graph_safe(optimizer):
+            raise ConfigError("cuda_graph needs an optimizer whose step a CUDA graph can capture: "
+                              "torch.optim.Adam/AdamW with capturable=True, fused SGD or "
+                              "FilterMuon, each group's lr a device tensor "
+                              "(training.accel.cuda_graph.capturable_optimizer)")
         self.step = step  # (x, y) -> (loss, num_correct), including backward and optimizer.step
         self.optimizer = optimizer
         self.device = device
@@ -64,16 +82,26 @@ class GraphedTrainStep:
         self.eager_steps = 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.shape: tuple[torch.Size, torch.Size, torch.dtype] | None = None
+        self.mode: Any = None
         self.static: dict[str, torch.Tensor] = {}
         self.side_stream = torch.cuda.Stream(device)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor,
+                 mode: Any = None) -> tuple[torch.Tensor, ...] | None:
+        """The step's (loss, correct) from the graph; None for a batch of another shape.
+
+        `mode` names what else the capture depends on (e.g. which parameters train): a new mode
+        is captured anew after one eager step.
+        """
         key = (x.shape, y.shape, x.dtype)
         if self.shape is None:
             self.shape = key
         if key != self.shape:
             return None
         with CAPTURE_LOCK:
+            if mode != self.mode and self.graph is not None:
+                self.graph, self.eager_steps = None, self.warmup - 1
+            self.mode = mode
             if self.graph is None and self.eager_steps < self.warmup:
                 self.eager_steps += 1
                 return self._on_side_stream(x, y)

@@ -5,6 +5,7 @@ What it adds to `ClassifierTrainer` is the `FastSettings` fields; no step waits 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,6 +13,8 @@ import torch
 from torch import nn
 
 from scratchlab.data.transforms import channel_stats, tta_views
+from scratchlab.errors import ConfigError
+from scratchlab.training.accel.cuda_graph import GraphedTrainStep
 from scratchlab.training.accel.fast_data import FastLoader
 from scratchlab.training.accel.fast_optim import Lookahead, ema_decay, lr_factor, make_optim, set_lr
 from scratchlab.training.accel.fast_settings import FastSettings
@@ -51,6 +54,8 @@ class FastTrainer(ClassifierTrainer):
         model: may offer `init_whiten(images)` and `set_whiten_bias_trainable(bool)` (`FastCNN`).
         lr, reg, momentum: SGD's rate on the batch-mean loss, L2 coefficient and momentum
             (`settings.filter_optimizer` muon: of all but the conv filters).
+        cuda_graph: on a GPU, replay the training step (forward, backward, both optimizers) as
+            one CUDA graph, captured anew when the set of trained parameters changes.
 
     Attributes:
         final_plain_acc: accuracy (percent) of the last evaluation without test-time augmentation.
@@ -59,7 +64,8 @@ class FastTrainer(ClassifierTrainer):
     def __init__(self, model: nn.Module, settings: FastSettings | None = None, *, lr: float,
                  reg: float, momentum: float, label_smoothing: float = 0.0,
                  precision: str = "fp32", channels_last: bool = False, compile: bool = False,
-                 compile_mode: str = "default", device: str | torch.device | None = None,
+                 compile_mode: str = "default", cuda_graph: bool = False,
+                 device: str | torch.device | None = None,
                  callbacks: Sequence[Callback] = ()) -> None:
         self.settings = s = settings or FastSettings()
         loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
@@ -68,7 +74,13 @@ class FastTrainer(ClassifierTrainer):
         cuda = self.device.type == "cuda"
         if cuda:
             torch.backends.cudnn.benchmark = True
-        self.optimizer = make_optim(self.model, lr, reg, momentum, s, fused=cuda)
+        graphed = cuda_graph and cuda  # on a CPU the step runs eagerly
+        if graphed and compile:
+            raise ConfigError("cuda_graph and compile are two ways to cut launch overhead; "
+                              "choose one")
+        self.optimizer = make_optim(self.model, lr, reg, momentum, s, fused=cuda,
+                                    tensor_lr=graphed)
+        self.graph = GraphedTrainStep(self.update, self.optimizer, self.device) if graphed else None
         if compile:
             self.forward = compiled(self.model, compile_mode)
         self.step = self.steps_per_epoch = self.num_epochs = 0
@@ -122,16 +134,31 @@ class FastTrainer(ClassifierTrainer):
         total = self.num_epochs * self.steps_per_epoch
         set_lr(self.optimizer, lr_factor(self.step, total, s.lr_start, s.lr_peak, s.lr_end),
                lr_factor(self.step, s.whiten_bias_epochs * self.steps_per_epoch, 1.0, 0.0, 0.0))
+        trains = tuple(p.requires_grad for p in self.model.parameters())
+        replayed = None if self.graph is None else self.graph(x, y, mode=trains)
+        if replayed is None:
+            self.optimizer.zero_grad(set_to_none=True)  # a replay leaves the graph's gradients
+            replayed = self.update(x, y)
+            self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        if self.lookahead is not None and self.step % s.ema_every == 0:
+            self.lookahead.update(ema_decay(self.step, total, s.ema_decay, s.ema_every))
+        return self.batch_result(*replayed)
+
+    def update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, backward and step; returns (loss, number correct) on the device."""
         with self.autocast():
             scores = self.forward(x)
         loss = self.loss_fn(scores.float(), y)
         loss.backward()
         self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.step += 1
-        if self.lookahead is not None and self.step % s.ema_every == 0:
-            self.lookahead.update(ema_decay(self.step, total, s.ema_decay, s.ema_every))
-        return self.batch_result(loss.detach(), (scores.detach().argmax(1) == y).sum())
+        return loss.detach(), (scores.detach().argmax(1) == y).sum()
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.graph is None or self.amp_dtype is None:
+            return super().autocast()
+        # a graph must not keep autocast's cached weight casts from the capture
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=False)
 
     def test_batch(self, batch: Any) -> BatchResult:
         x, y = self.to_device(batch)

@@ -44,10 +44,20 @@ def sgd_param_groups(model: nn.Module, lr: float, reg: float, bias_lr_scale: flo
 
 
 def make_optim(model: nn.Module, lr: float, reg: float, momentum: float,
-               s: FastSettings, fused: bool = False) -> Any:
+               s: FastSettings, fused: bool = False, tensor_lr: bool = False) -> Any:
     """SGD (Nesterov when `s.nesterov` and `momentum` > 0) over `sgd_param_groups`; with
     `s.filter_optimizer` muon, `FilterMuon` takes the trainable 4-d weights (conv filters)
-    instead and the two step as one `CombinedOptimizer`."""
+    instead and the two step as one `CombinedOptimizer`. `tensor_lr`: every group's rate is a
+    tensor where the parameters are (a step a CUDA graph can capture; `set_lr` fills it)."""
+    optimizer = _make_optim(model, lr, reg, momentum, s, fused)
+    if tensor_lr:
+        for group in optimizer.param_groups:
+            group["lr"] = torch.tensor(float(group["lr"]), device=group["params"][0].device)
+    return optimizer
+
+
+def _make_optim(model: nn.Module, lr: float, reg: float, momentum: float,
+                s: FastSettings, fused: bool) -> Any:
     muon = s.filter_optimizer == "muon"
     filters = [p for p in model.parameters() if p.requires_grad and p.dim() == 4] if muon else []
     groups = sgd_param_groups(model, lr, reg, s.bias_lr_scale, filters, s.whiten_bias_decay)
@@ -74,9 +84,13 @@ def lr_factor(step: int, total: int, start: float, peak: float, end: float) -> f
 
 def set_lr(optimizer: Any, factor: float, whiten_factor: float = 1.0) -> None:
     """Every group's rate = its `initial_lr` x `factor` (x `whiten_factor` for the group marked
-    `whiten_bias`); plain floats: no device sync."""
+    `whiten_bias`); plain floats, or tensors filled in place: no device sync."""
     for group in optimizer.param_groups:
-        group["lr"] = group["initial_lr"] * (whiten_factor if group.get("whiten_bias") else factor)
+        rate = group["initial_lr"] * (whiten_factor if group.get("whiten_bias") else factor)
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(rate)
+        else:
+            group["lr"] = rate
 
 
 def ema_decay(step: int, total: int, decay: float, every: int, power: float = 3.0) -> float:
