@@ -46,3 +46,15 @@ def taco_annotations() -> Path:
 def _quiet_progress(monkeypatch):
     """No progress bars in test output."""
     monkeypatch.setenv("SCRATCHLAB_QUIET", "1")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors run fastest on one thread (and do not stall on a busy machine); a module
+    takes it with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

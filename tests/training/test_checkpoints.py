@@ -208,39 +208,8 @@ def test_run_exp_resuming_from_a_crafted_checkpoint_exits_2_and_runs_nothing(tmp
     assert not marker.exists()
 
 
-def test_a_checkpoint_of_an_earlier_version_without_checksum_still_resumes(tmp_path):
-    from scratchlab.util.sealing import CHECKSUM
-
-    x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
-
-    def fit(epochs, prefix):
-        torch.manual_seed(1)
-        return tiny_trainer().fit(TensorLoader(x, y, batch_size=10, shuffle=True),
-                                  TensorLoader(x, y, batch_size=10), epochs,
-                                  checkpoints=prefix, resume=True, print_every=0)
-
-    straight = fit(4, tmp_path / "straight")
-    fit(2, tmp_path / "old")
-    last = tmp_path / "old_last.pt"
-    state = torch.load(last, weights_only=True)
-    del state[CHECKSUM]  # as an earlier version wrote it
-    torch.save(state, last)
-    assert fit(4, tmp_path / "old") == straight
-
-
-def test_a_damaged_sealed_checkpoint_is_refused(tmp_path):
-    x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
-    loaders = (TensorLoader(x, y, batch_size=10), TensorLoader(x, y, batch_size=10))
-    tiny_trainer().fit(*loaders, 1, checkpoints=tmp_path / "run", print_every=0)
-    last = tmp_path / "run_last.pt"
-    state = torch.load(last, weights_only=True)
-    state["best_acc"] = 99.0  # changed after sealing
-    torch.save(state, last)
-    with pytest.raises(CheckpointError, match="damaged"):
-        tiny_trainer().fit(*loaders, 2, checkpoints=tmp_path / "run", resume=True, print_every=0)
-
-
-def test_a_checkpoint_sealed_item_by_item_by_an_earlier_version_still_resumes(tmp_path):
+@pytest.mark.parametrize("earlier", ["without checksum", "checksummed item by item"])
+def test_a_checkpoint_of_an_earlier_version_still_resumes(tmp_path, earlier):
     from scratchlab.util.sealing import CHECKSUM, payload_digest
 
     x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
@@ -255,11 +224,24 @@ def test_a_checkpoint_sealed_item_by_item_by_an_earlier_version_still_resumes(tm
     fit(2, tmp_path / "old")
     last = tmp_path / "old_last.pt"
     state = torch.load(last, weights_only=True)
-    payload = {k: v for k, v in state.items() if k != CHECKSUM}
-    legacy = payload_digest(payload, plain_runs=False)
-    assert legacy != state[CHECKSUM]  # the two digests differ, so the fallback is what reads it
-    torch.save({**payload, CHECKSUM: legacy}, last)
+    payload = {k: v for k, v in state.items() if k != CHECKSUM}  # as an earlier version wrote it
+    if earlier == "checksummed item by item":
+        payload[CHECKSUM] = payload_digest(payload, plain_runs=False)
+        assert payload[CHECKSUM] != state[CHECKSUM]  # so the fallback is what reads it
+    torch.save(payload, last)
     assert fit(4, tmp_path / "old") == straight
+
+
+def test_a_damaged_sealed_checkpoint_is_refused(tmp_path):
+    x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
+    loaders = (TensorLoader(x, y, batch_size=10), TensorLoader(x, y, batch_size=10))
+    tiny_trainer().fit(*loaders, 1, checkpoints=tmp_path / "run", print_every=0)
+    last = tmp_path / "run_last.pt"
+    state = torch.load(last, weights_only=True)
+    state["best_acc"] = 99.0  # changed after sealing
+    torch.save(state, last)
+    with pytest.raises(CheckpointError, match="damaged"):
+        tiny_trainer().fit(*loaders, 2, checkpoints=tmp_path / "run", resume=True, print_every=0)
 
 
 def test_a_changed_loss_in_a_sealed_history_is_caught():

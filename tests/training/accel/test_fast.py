@@ -27,13 +27,7 @@ from scratchlab.util import seed_everything
 TINY = dict(in_size=(3, 12, 12), out_classes=3, channels=[8, 8, 16, 16], pool_every=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors run fastest on one thread (and do not stall on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def colour_classes(n: int, seed: int, size: int = 12) -> tuple[torch.Tensor, torch.Tensor]:

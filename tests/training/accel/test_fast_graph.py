@@ -18,16 +18,9 @@ from scratchlab.training.accel.fast_optim import make_optim, set_lr
 from scratchlab.training.accel.fast_settings import FastSettings
 from scratchlab.util import seed_everything
 
+from .test_fast_muon import colour_classes
+
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
-
-
-def colour_classes(n: int, seed: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images whose class (0..2) is the brighter channel."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % 3
-    x = torch.randint(0, 140, (n, 3, size, size), generator=g)
-    x[torch.arange(n), y] += 60
-    return x.to(torch.uint8), y
 
 
 def muon_run(device: str, epochs: int = 1, seed: int = 0, **overrides):

@@ -21,13 +21,7 @@ from scratchlab.util import seed_everything
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors run fastest on one thread (and do not stall on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def colour_classes(n: int, seed: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
