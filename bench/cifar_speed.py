@@ -101,6 +101,7 @@ def train_once(
         channels_last=s.channels_last,
         compile=s.compile,
         compile_mode=s.compile_mode,
+        cuda_graph=s.cuda_graph,
         device=device,
     )
     synchronize(device)
