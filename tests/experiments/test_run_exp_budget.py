@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from scratchlab.cli import main
+from scratchlab.cli.experiments import budget_line
 from scratchlab.experiments import ExperimentConfig
-from scratchlab.experiments.run import budget_line
 
 
 def test_the_default_budget_is_said_with_its_flags():

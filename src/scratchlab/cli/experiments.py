@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from scratchlab.cli.config_flags import add_config_flags
 
@@ -84,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_run_exp(args: argparse.Namespace) -> int:
     from scratchlab.cli.config_flags import config_from_args
-    from scratchlab.experiments.run import budget_line, run_experiment
+    from scratchlab.experiments.run import run_experiment
     from scratchlab.util import distributed
 
     config = config_from_args(args)
@@ -135,6 +136,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"compare with: scratchlab results compare {configs[0].out_dir}"
     )
     return 1 if failed else 0
+
+
+IMPROVES = {"test_loss": "a lower test loss", "train_loss": "a lower training loss",
+            "test_acc": "a higher test accuracy", "train_acc": "a higher training accuracy"}
+
+
+def budget_line(config: Any) -> str:
+    """What a run (an `ExperimentConfig`) will train, in one line: epochs, batches per epoch,
+    early stopping, with the flags that change them."""
+    b = config.budget
+    per_epoch = (f"of at most {b.batches} batches of {b.bs_train} (--batches)" if b.batches
+                 else f"over the whole training split in batches of {b.bs_train}")
+    stop = (f"stops after {b.early_stopping} epochs without {IMPROVES[b.early_stopping_monitor]} "
+            "(--early-stopping)" if b.early_stopping else "no early stopping")
+    return f"{config.run_name}: up to {plural(b.epochs, 'epoch')} {per_epoch}; {stop}"
 
 
 def plural(count: int, word: str) -> str:

@@ -8,7 +8,6 @@ single run calls `util.folders.check_out_dir`, `check_data` and `check_model_siz
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,6 +56,7 @@ def model_memory(config: ExperimentConfig, input_shape: tuple[int, ...], num_cla
     import torch
 
     from scratchlab.experiments.build import build_run_model, trainable_params
+    from scratchlab.models import summary
 
     try:
         with torch.device("meta"):
@@ -67,19 +67,12 @@ def model_memory(config: ExperimentConfig, input_shape: tuple[int, ...], num_cla
         raise type(exc)(f"run {config.run_name}: {exc}") from None
     except Exception:
         return None
-    activations = _activations(model, input_shape) if isinstance(model, torch.nn.Module) else 0
+    try:  # values the leaf modules output for one sample (0 where the model does not run on meta)
+        activations = summary(model, input_shape).activations
+    except Exception:
+        activations = 0
     states = 2 + OPTIMIZER_STATES.get(config.optim.optimizer, 2)
     return params, 4 * (params * states + 2 * activations * batch)
-
-
-def _activations(model: Any, input_shape: tuple[int, ...]) -> int:
-    """Values the leaf modules output for one sample (0 when the model does not run on meta)."""
-    from scratchlab.models import summary
-
-    try:
-        return sum(math.prod(row.out_shape) for row in summary(model, input_shape).layers)
-    except Exception:
-        return 0
 
 
 def check_model_size(config: ExperimentConfig, input_shape: tuple[int, ...], num_classes: int,

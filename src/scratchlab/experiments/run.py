@@ -52,21 +52,6 @@ RESUME_NEUTRAL = frozenset({"run_name", "out_dir", "device", "data_root", "epoch
 LOCATION_NEUTRAL = RESUME_NEUTRAL - {"run_name", "epochs"}
 
 
-IMPROVES = {"test_loss": "a lower test loss", "train_loss": "a lower training loss",
-            "test_acc": "a higher test accuracy", "train_acc": "a higher training accuracy"}
-
-
-def budget_line(config: ExperimentConfig) -> str:
-    """What a run will train, in one line: epochs, batches per epoch, early stopping."""
-    b = config.budget
-    per_epoch = (f"of at most {b.batches} batches of {b.bs_train} (--batches)" if b.batches
-                 else f"over the whole training split in batches of {b.bs_train}")
-    stop = (f"stops after {b.early_stopping} epochs without {IMPROVES[b.early_stopping_monitor]} "
-            "(--early-stopping)" if b.early_stopping else "no early stopping")
-    epochs = "1 epoch" if b.epochs == 1 else f"{b.epochs} epochs"
-    return f"{config.run_name}: up to {epochs} {per_epoch}; {stop}"
-
-
 def as_config(config: ExperimentConfig | dict[str, Any]) -> ExperimentConfig:
     return config if isinstance(config, ExperimentConfig) else ExperimentConfig.create(**config)
 

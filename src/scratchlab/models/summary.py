@@ -50,6 +50,11 @@ class ModelSummary:
     rf_start: tuple[int, int] | None = None
     layers: list[LayerRow] = field(default_factory=list)
 
+    @property
+    def activations(self) -> int:
+        """Values the executed leaf modules output for one sample."""
+        return sum(math.prod(r.out_shape) for r in self.layers)
+
     def __str__(self) -> str:
         width = max([len(r.name) for r in self.layers] + [5])
         head = f"{'layer':<{width}}  {'type':<18} {'output shape':<22} {'params':>12} {'MACs':>16}"

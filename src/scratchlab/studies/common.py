@@ -16,13 +16,15 @@ from scratchlab.experiments import ExperimentConfig, load_run_data
 from scratchlab.util import resolve_device
 
 
-def cifar10_available(root: str | None = None) -> bool:
-    """Whether CIFAR-10 is found under `root` (or the default search path) without downloading."""
+def auto_dataset(dataset: str, root: str | None = None) -> str:
+    """`dataset`; `auto`: cifar10 where found under `root` (without downloading), else digits."""
+    if dataset != "auto":
+        return dataset
     try:
         locate_cifar10("test", root)
     except DatasetNotFoundError:
-        return False
-    return True
+        return "digits"
+    return "cifar10"
 
 
 def split_tensors(config: ExperimentConfig, split: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from scratchlab.experiments import ExperimentConfig, RunRecord
 from scratchlab.studies.base import Study, StudyResult
-from scratchlab.studies.common import cifar10_available, final, new_figure
+from scratchlab.studies.common import auto_dataset, final, new_figure
 from scratchlab.util.stats import compare, mean_std
 from scratchlab.viz import plot_exp_results
 
@@ -52,9 +52,7 @@ class Settings:
 
     def resolved(self) -> Settings:
         """The settings with `dataset` (auto -> cifar10 or digits) and `lr` decided."""
-        dataset = self.dataset
-        if dataset == "auto":
-            dataset = "cifar10" if cifar10_available(self.data_root) else "digits"
+        dataset = auto_dataset(self.dataset, self.data_root)
         return replace(self, dataset=dataset, lr=self.lr or LEARNING_RATES.get(dataset, 0.01))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -68,12 +68,9 @@ class NaNGuard(Callback):
         self.checkpoint = checkpoint
 
     def on_phase_end(self, trainer: Trainer, phase: str, result: EpochResult) -> None:
-        for batch, loss in enumerate(result.losses):
-            if not math.isfinite(loss):
-                raise TrainingDivergedError(
-                    f"{phase} loss became {loss} at epoch {trainer.epochs_done + 1}, batch "
-                    f"{batch + 1}"
-                    f"{self._kept()}; lower the learning rate or check the data")
+        problem = divergence(phase, result.losses, trainer.epochs_done, self._kept())
+        if problem is not None:
+            raise TrainingDivergedError(problem)
 
     def _kept(self) -> str:
         if self.checkpoint is None:
@@ -81,6 +78,15 @@ class NaNGuard(Callback):
         if self.checkpoint.exists():
             return f"; the last good checkpoint {self.checkpoint} is kept"
         return "; no checkpoint was written before it"
+
+
+def divergence(phase: str, losses: Sequence[float], epoch: int, kept: str = "") -> str | None:
+    """The message for the first NaN or infinite loss of epoch `epoch` (0-based), else None."""
+    for batch, loss in enumerate(losses, 1):
+        if not math.isfinite(loss):
+            return (f"{phase} loss became {loss} at epoch {epoch + 1}, batch {batch}{kept}; "
+                    "lower the learning rate or check the data")
+    return None
 
 
 class Timer(Callback):

@@ -43,6 +43,7 @@ class ClassifierTrainer(Trainer):
             self.model = self.model.to(memory_format=torch.channels_last)
         self.loss_fn = loss_fn
         self.amp_dtype = PRECISIONS[precision]
+        self.cache_casts = True  # autocast's weight casts kept across a step (not in CUDA graphs)
         self.channels_last = channels_last
         self.forward = torch.compile(self.model) if compile else self.model
         self._classify_scores = getattr(model, "classify_scores", None)  # e.g. a threshold
@@ -88,7 +89,8 @@ class ClassifierTrainer(Trainer):
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype,
+                              cache_enabled=self.cache_casts)
 
     def loss(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if scores.dtype != torch.float32:  # the loss in float32 under mixed precision

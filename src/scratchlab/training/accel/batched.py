@@ -21,7 +21,7 @@ from scratchlab.errors import ConfigError
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
 from scratchlab.training.accel.batched_program import EpochProgram
 from scratchlab.training.accel.batched_state import StackedData, StackedModels
-from scratchlab.training.callbacks import as_early_stopping
+from scratchlab.training.callbacks import as_early_stopping, divergence
 from scratchlab.training.loaders import TensorLoader
 from scratchlab.training.results import FitResult
 from scratchlab.util import progress
@@ -226,10 +226,7 @@ def fit_many(fits: Sequence[BatchedFit], verbose: bool = False) -> list[list[Fit
 def _divergence(fit: FitResult, nb: int, nt: int) -> tuple[FitResult, str]:
     """The history before the diverged (last) epoch, and the single-model trainer's message."""
     epoch = fit.num_epochs - 1
-    for phase, losses, per in (("train", fit.train_loss, nb), ("test", fit.test_loss, nt)):
-        for batch, loss in enumerate(losses[epoch * per:], start=1):
-            if not math.isfinite(loss):
-                message = (f"{phase} loss became {loss} at epoch {epoch + 1}, batch {batch}; "
-                           "lower the learning rate or check the data")
-                return fit.first_epochs(epoch), message
-    return fit, "training diverged"
+    problems = (divergence(phase, losses[epoch * per:], epoch) for phase, losses, per in
+                (("train", fit.train_loss, nb), ("test", fit.test_loss, nt)))
+    problem = next((p for p in problems if p), None)
+    return (fit, "training diverged") if problem is None else (fit.first_epochs(epoch), problem)

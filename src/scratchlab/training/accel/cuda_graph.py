@@ -7,7 +7,6 @@ fused SGD and FilterMuon) and a forward that never waits for the host.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -19,14 +18,11 @@ from scratchlab.optim import FilterMuon
 from scratchlab.training.classifier import ClassifierTrainer
 from scratchlab.training.results import BatchResult
 
-# Held while a training step is captured, replayed or launched eagerly on a GPU (GPU trainers hold
-# it as their `launch_lock` while they fetch a batch and launch its step): a capture takes over the
-# device's default random generator (dropout) and must not overlap other threads' launches, so
-# runs sharing a process (the `threads` executor) wait for it. Holding it serialises launches
-# only (which Python's GIL serialises anyway), not GPU work.
+# Held while a step is captured, replayed or launched on a GPU (`launch_lock` of GPU trainers): a
+# capture takes over the default generator and must not overlap other threads' launches (the
+# `threads` executor). It serialises launches only (as the GIL does), not GPU work.
 CAPTURE_LOCK = threading.RLock()
-# Held while a run builds its data and model (`scratchlab.experiments.run`): a capture also
-# waits for other threads' setups, whose copies and allocations must not overlap it.
+# Held while a run builds its data and model: a capture waits for other threads' setups.
 SETUP_LOCK = threading.RLock()
 
 # The optimizers whose step a CUDA graph can capture, by their config name.
@@ -71,9 +67,8 @@ class GraphedTrainStep:
         if device.type != "cuda":
             raise ConfigError(f"cuda_graph needs a CUDA device, got {device}")
         if not graph_safe(optimizer):
-            raise ConfigError("cuda_graph needs an optimizer whose step a CUDA graph can capture: "
-                              "torch.optim.Adam/AdamW with capturable=True, fused SGD or "
-                              "FilterMuon, each group's lr a device tensor "
+            raise ConfigError("cuda_graph needs a step a CUDA graph can capture: capturable "
+                              "Adam/AdamW, fused SGD or FilterMuon with device tensor rates "
                               "(training.accel.cuda_graph.capturable_optimizer)")
         self.step = step  # (x, y) -> (loss, num_correct), including backward and optimizer.step
         self.optimizer = optimizer
@@ -88,11 +83,8 @@ class GraphedTrainStep:
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor,
                  mode: Any = None) -> tuple[torch.Tensor, ...] | None:
-        """The step's (loss, correct) from the graph; None for a batch of another shape.
-
-        `mode` names what else the capture depends on (e.g. which parameters train): a new mode
-        is captured anew after one eager step.
-        """
+        """The step's (loss, correct) from the graph; None for a batch of another shape. A new
+        `mode` (what else the capture depends on, e.g. which parameters train) is captured anew."""
         key = (x.shape, y.shape, x.dtype)
         if self.shape is None:
             self.shape = key
@@ -143,6 +135,7 @@ class GraphedClassifierTrainer(ClassifierTrainer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.graph = GraphedTrainStep(self.update, self.optimizer, self.device)
+        self.cache_casts = False
 
     def train_batch(self, batch: Any) -> BatchResult:
         x, y = self.to_device(batch)
@@ -151,9 +144,3 @@ class GraphedClassifierTrainer(ClassifierTrainer):
             return super().train_batch(batch)
         self.step_scheduler("batch")
         return self.batch_result(*replayed)
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        # a graph must not keep autocast's cached weight casts from the capture
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=False)

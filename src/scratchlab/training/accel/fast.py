@@ -5,7 +5,6 @@ What it adds to `ClassifierTrainer` is the `FastSettings` fields; no step waits 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,8 +64,8 @@ class FastTrainer(ClassifierTrainer):
                  reg: float, momentum: float, label_smoothing: float = 0.0,
                  precision: str = "fp32", channels_last: bool = False, compile: bool = False,
                  compile_mode: str = "default", cuda_graph: bool = False,
-                 device: str | torch.device | None = None,
-                 callbacks: Sequence[Callback] = ()) -> None:
+                 device: str | torch.device | None = None, callbacks: Sequence[Callback] = ()
+                 ) -> None:
         self.settings = s = settings or FastSettings()
         loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         super().__init__(model, loss_fn, None, device=device, precision=precision,
@@ -76,11 +75,11 @@ class FastTrainer(ClassifierTrainer):
             torch.backends.cudnn.benchmark = True
         graphed = cuda_graph and cuda  # on a CPU the step runs eagerly
         if graphed and compile:
-            raise ConfigError("cuda_graph and compile are two ways to cut launch overhead; "
-                              "choose one")
+            raise ConfigError("cuda_graph and compile both cut launch overhead; choose one")
         self.optimizer = make_optim(self.model, lr, reg, momentum, s, fused=cuda,
                                     tensor_lr=graphed)
         self.graph = GraphedTrainStep(self.update, self.optimizer, self.device) if graphed else None
+        self.cache_casts = not graphed
         if compile:
             self.forward = compiled(self.model, compile_mode)
         self.step = self.steps_per_epoch = self.num_epochs = 0
@@ -144,21 +143,6 @@ class FastTrainer(ClassifierTrainer):
         if self.lookahead is not None and self.step % s.ema_every == 0:
             self.lookahead.update(ema_decay(self.step, total, s.ema_decay, s.ema_every))
         return self.batch_result(*replayed)
-
-    def update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward, backward and step; returns (loss, number correct) on the device."""
-        with self.autocast():
-            scores = self.forward(x)
-        loss = self.loss_fn(scores.float(), y)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach(), (scores.detach().argmax(1) == y).sum()
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.graph is None or self.amp_dtype is None:
-            return super().autocast()
-        # a graph must not keep autocast's cached weight casts from the capture
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=False)
 
     def test_batch(self, batch: Any) -> BatchResult:
         x, y = self.to_device(batch)

@@ -48,26 +48,18 @@ def make_optim(model: nn.Module, lr: float, reg: float, momentum: float,
     """SGD (Nesterov when `s.nesterov` and `momentum` > 0) over `sgd_param_groups`; with
     `s.filter_optimizer` muon, `FilterMuon` takes the trainable 4-d weights (conv filters)
     instead and the two step as one `CombinedOptimizer`. `tensor_lr`: every group's rate is a
-    tensor where the parameters are (a step a CUDA graph can capture; `set_lr` fills it)."""
-    optimizer = _make_optim(model, lr, reg, momentum, s, fused)
-    if tensor_lr:
-        for group in optimizer.param_groups:
-            group["lr"] = torch.tensor(float(group["lr"]), device=group["params"][0].device)
-    return optimizer
-
-
-def _make_optim(model: nn.Module, lr: float, reg: float, momentum: float,
-                s: FastSettings, fused: bool) -> Any:
+    tensor where its parameters are (a CUDA graph can replay the step; `set_lr` fills it)."""
     muon = s.filter_optimizer == "muon"
     filters = [p for p in model.parameters() if p.requires_grad and p.dim() == 4] if muon else []
     groups = sgd_param_groups(model, lr, reg, s.bias_lr_scale, filters, s.whiten_bias_decay)
     sgd = torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=momentum,
                           nesterov=s.nesterov and momentum > 0, fused=fused or None)
-    if not muon:
-        return sgd
-    return CombinedOptimizer(sgd, FilterMuon(
+    optimizer = sgd if not muon else CombinedOptimizer(sgd, FilterMuon(
         [{"params": filters, "initial_lr": s.muon_lr}], lr=s.muon_lr, momentum=s.muon_momentum,
         nesterov=s.nesterov, ns_steps=s.muon_ns_steps, normalize_weights=True))
+    for group in optimizer.param_groups if tensor_lr else []:
+        group["lr"] = torch.tensor(float(group["lr"]), device=group["params"][0].device)
+    return optimizer
 
 
 def lr_factor(step: int, total: int, start: float, peak: float, end: float) -> float:
@@ -87,10 +79,9 @@ def set_lr(optimizer: Any, factor: float, whiten_factor: float = 1.0) -> None:
     `whiten_bias`); plain floats, or tensors filled in place: no device sync."""
     for group in optimizer.param_groups:
         rate = group["initial_lr"] * (whiten_factor if group.get("whiten_bias") else factor)
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(rate)
-        else:
-            group["lr"] = rate
+        if isinstance(group["lr"], torch.Tensor):  # the same tensor, filled in place
+            rate = group["lr"].fill_(rate)
+        group["lr"] = rate
 
 
 def ema_decay(step: int, total: int, decay: float, every: int, power: float = 3.0) -> float:
