@@ -50,7 +50,7 @@ def test_the_recipe_is_airbench94_muon_in_scratchlab_units():
     0.053, weight decay 2e-6 x 2000 / rate per group; ours: rates on the batch-mean loss."""
     config = recipe_config("cifar10-muon")
     batch, o, f = 2000, config.optim, config.fast
-    assert config.budget.bs_train == batch and config.budget.epochs == 8
+    assert config.budget.bs_train == batch and config.budget.epochs == 9
     assert o.lr == pytest.approx(0.67 * batch, rel=1e-12)  # the same step per summed gradient
     assert o.lr * f.bias_lr_scale == pytest.approx(0.053 * batch, rel=1e-12)
     assert o.lr * o.reg == pytest.approx(2e-6 * batch, rel=1e-12)  # decay per step, every group
