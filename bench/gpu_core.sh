@@ -2,8 +2,8 @@
 # The training core's speed figures on one GPU, in one call (a few minutes on an H200):
 #   overhead  bench/trainer_overhead.py: ClassifierTrainer.fit against a hand-written loop
 #   fast      bench/cifar_speed.py: the cifar10-fast recipe, eager, $RUNS runs (default 10)
-#   study     the inductive-bias study in full mode (5 seeds), timed; its output folder is
-#             packed into $OUT/inductive-bias.tar.gz
+#   study     the inductive-bias study in full mode (5 seeds), timed and recorded by
+#             bench/study_time.py; its output folder is packed into $OUT/inductive-bias.tar.gz
 #   cnn       the cnn-architecture study in full mode (5 seeds) for at most $CNN_LIMIT seconds
 #             (default 560), packed into $OUT/cnn-architecture.tar.gz; with $CNN_RESUME (such a
 #             tarball from an earlier call) it continues that study: finished runs are reused
@@ -54,9 +54,10 @@ for step in "${STEPS[@]}"; do
         overhead) "$PY" bench/trainer_overhead.py --device cuda --epochs 3 --repeats 7 ;;
         fast) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" --no-compile \
                   --device cuda --peak-tflops 989 ;;
-        study) time "$PY" -m scratchlab -q study inductive-bias --device cuda \
-                   --out "$OUT/inductive-bias"
-               tar -czf "$OUT/inductive-bias.tar.gz" -C "$OUT" inductive-bias ;;
+        study) rm -rf results/inductive-bias-gpu  # a fresh study: no finished runs to reuse
+               "$PY" bench/study_time.py inductive-bias --device cuda \
+                   --out results/inductive-bias-gpu
+               tar -czf "$OUT/inductive-bias.tar.gz" -C results inductive-bias-gpu ;;
         cnn) [ -n "${CNN_RESUME:-}" ] && tar -xzf "$CNN_RESUME" -C "$OUT"
              time timeout "${CNN_LIMIT:-560}" "$PY" -m scratchlab -q study cnn-architecture \
                  --device cuda --seeds 5 --out "$OUT/cnn-architecture"

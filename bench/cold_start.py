@@ -1,0 +1,75 @@
+"""A recipe from a cold process: from launch to results file, as a user runs it once.
+
+    python bench/cold_start.py --recipe cifar10-muon --device cuda --runs 3
+    python bench/cold_start.py --recipe cifar10-muon --device cuda -- --cuda-graph   # run-exp flags
+    python bench/cold_start.py --recipe cifar10-fast --quick --device cpu --runs 1 --no-record
+
+Each run is a fresh `python -m scratchlab -q run-exp --recipe NAME` in its own output folder:
+imports, CIFAR-10 decoded (or read from its decode cache), the model built, cuDNN autotuned,
+trained, evaluated and its results file written. The wall time goes from the launch to the
+process's exit; the results file gives the test accuracy and the training seconds. The first run
+may fill the decode cache that later runs read. Appends one line to bench/results.jsonl (bench
+`cold_start`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import device_name, record
+from scratchlab.experiments import load_record
+from scratchlab.experiments.recipes import recipe_names
+from scratchlab.util import resolve_device
+
+
+def cold_run(recipe: str, device: str, quick: bool, flags: list[str], out: Path) -> dict:
+    """One cold process: its wall seconds, test accuracy and training seconds."""
+    command = [sys.executable, "-m", "scratchlab", "-q", "run-exp", "--recipe", recipe,
+               "--device", device, "-o", str(out), *(["--quick"] if quick else []), *flags]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"run-exp failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    rec = load_record(next(out.glob("*.json")))
+    return {"wall_seconds": wall, "test_acc": rec.fit.test_acc[-1],
+            "train_seconds": rec.timings.train_seconds}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--recipe", choices=recipe_names(), default="cifar10-muon")
+    p.add_argument("--device", default="cuda", help="auto, cpu, cuda (default cuda)")
+    p.add_argument("--runs", type=int, default=2, help="cold processes, one after another")
+    p.add_argument("--quick", action="store_true", help="the recipe's tiny CPU smoke form")
+    p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
+    p.add_argument("flags", nargs="*", help="run-exp flags after --, e.g. -- --cuda-graph")
+    args = p.parse_args(argv)
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.runs):
+            runs.append(cold_run(args.recipe, args.device, args.quick, args.flags,
+                                 Path(tmp, f"run{i}")))
+            r = runs[-1]
+            print(f"cold run {i + 1}/{args.runs}: {r['wall_seconds']:.1f} s from launch to "
+                  f"results, test acc {r['test_acc']:.2f}%, training {r['train_seconds']:.2f} s",
+                  flush=True)
+    walls = [r["wall_seconds"] for r in runs]
+    metrics = {"recipe": args.recipe, "quick": args.quick, "flags": args.flags,
+               "runs": len(runs), "mean_wall_seconds": statistics.fmean(walls),
+               "wall_seconds": walls, "test_accs": [r["test_acc"] for r in runs],
+               "train_seconds": [r["train_seconds"] for r in runs]}
+    print(f"cold start of {args.recipe}: {statistics.fmean(walls):.1f} s mean over {len(runs)} "
+          f"(first {walls[0]:.1f} s)")
+    if not args.no_record:
+        record("cold_start", device_name(resolve_device(args.device)), metrics)
+
+
+if __name__ == "__main__":
+    main()

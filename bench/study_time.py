@@ -1,0 +1,43 @@
+"""The time of one packaged study, as `scratchlab study` prints it, kept as a results line.
+
+    python bench/study_time.py inductive-bias --device cuda --out /tmp/ib
+    python bench/study_time.py cnn-architecture --device cuda --seeds 5 --out /tmp/cnn
+
+Runs `python -m scratchlab -q study NAME ...` (any further flags are passed on), shows its output,
+and appends one line to bench/results.jsonl (bench `study_time`): the study seconds it prints,
+the wall seconds of the process (imports and start-up included) and its conclusions line.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+from common import device_name, record
+from scratchlab.util import resolve_device
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0].startswith("-"):
+        sys.exit(__doc__)
+    device = argv[argv.index("--device") + 1] if "--device" in argv else "auto"
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "scratchlab", "-q", "study", *argv],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    print(done.stdout, end="")
+    print(done.stderr, end="", file=sys.stderr)
+    finished = re.search(r"finished in (\d+) s", done.stdout)
+    if done.returncode != 0 or finished is None:
+        sys.exit(f"study {argv[0]} failed (exit {done.returncode}); nothing recorded")
+    conclusions = re.search(r"conclusions: (.*)", done.stdout)
+    record("study_time", device_name(resolve_device(device)), {
+        "study": argv[0], "args": argv[1:], "study_seconds": int(finished[1]),
+        "wall_seconds": round(wall, 1),
+        "conclusions": conclusions[1].rstrip(".") if conclusions else None})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
