@@ -201,8 +201,9 @@ def cmd_results_compare(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from scratchlab.errors import ConfigError
     from scratchlab.experiments.records import load_records
+    from scratchlab.util import atomic_write_bytes
     from scratchlab.util.folders import check_out_file
-    from scratchlab.viz import plot_exp_results
+    from scratchlab.viz import figure_to_png, plot_exp_results
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in args.pattern)
     output = args.output or Path(args.dir) / f"{safe}.png"
@@ -211,8 +212,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if not runs:
         raise ConfigError(f"no finished runs in {args.dir} match {args.pattern!r}")
     fig, _ = plot_exp_results({r.config.run_name: r.fit for r in runs})
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=100, bbox_inches="tight")
+    atomic_write_bytes(output, figure_to_png(fig))  # a killed plot leaves no half-written file
     print(f"plot of {plural(len(runs), 'run')}: {output}")
     return 0
 

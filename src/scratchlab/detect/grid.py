@@ -19,7 +19,7 @@ from scratchlab.detect.offline import check_model
 from scratchlab.detect.results import RESULTS_FILE, DetectMetrics, load_results
 from scratchlab.detect.yolo import OPTIMIZERS, TrainConfig, check_data, train
 from scratchlab.errors import ConfigError
-from scratchlab.util import atomic_write_json, atomic_write_text
+from scratchlab.util import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 METRICS = ("map50", "map50_95")
 
@@ -205,6 +205,8 @@ def plot_heatmap(
     import numpy as np
     from matplotlib.figure import Figure
 
+    from scratchlab.viz import figure_to_png
+
     values = np.array(
         heatmap_matrix(entries, optimizer, metric, grid.lrs, grid.momentums), dtype=float
     )
@@ -227,7 +229,4 @@ def plot_heatmap(
     ax.set_ylabel("learning rate")
     ax.set_title(f"{optimizer}: {metric} after {grid.epochs} epoch(s)")
     fig.tight_layout()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{optimizer}_{metric}.png"
-    fig.savefig(path, dpi=100)
-    return path
+    return atomic_write_bytes(folder / f"{optimizer}_{metric}.png", figure_to_png(fig))
