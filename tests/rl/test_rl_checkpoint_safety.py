@@ -33,6 +33,21 @@ def test_a_trained_checkpoint_loads_with_weights_only(tmp_path):
     for path in (trainer.checkpoint_path, trainer.best_path):
         payload = torch.load(path, weights_only=True)  # raises on anything but plain data
         assert payload["format"] == FORMAT and payload["config"] == config.to_dict()
+        assert load_checkpoint(path)["config"] == config.to_dict()  # its checksum holds
+
+
+def test_a_changed_weight_in_a_sealed_checkpoint_is_caught(tmp_path):
+    config = RLConfig(env_id="CartPole-v1", method="vpg", total_steps=40, eval_every=40,
+                      eval_episodes=1, episodes_per_batch=2, seed=1)
+    trainer = PolicyTrainer(config, tmp_path, verbose=False)
+    trainer.train()
+    payload = torch.load(trainer.checkpoint_path, weights_only=True)
+    name = next(iter(payload["model"]))
+    payload["model"][name] = payload["model"][name] + 1e-3  # changed after sealing
+    torch.save(payload, trainer.checkpoint_path)
+    with pytest.raises(Exception, match="damaged") as info:
+        load_checkpoint(trainer.checkpoint_path)
+    assert type(info.value).__name__ == "CheckpointError"
 
 
 @pytest.mark.parametrize("command", ["play", "eval"])

@@ -2,7 +2,8 @@
 file.
 
 A checkpoint holds only tensors and plain values and is read with `torch.load(weights_only=True)`:
-a file that would run code when unpickled is refused, never executed.
+a file that would run code when unpickled is refused, never executed. A checksum inside it
+(`util.sealing`) catches a damaged file on loading.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from scratchlab.rl.experience import env_spaces, gym, make_env
 from scratchlab.rl.nets import AACPolicyNet, PolicyNet, build_policy_net
 from scratchlab.util import torch_save_atomic
 from scratchlab.util.environment import git_commit
+from scratchlab.util.sealing import seal, unseal
 
 FORMAT = "scratchlab-rl-checkpoint"
 # What torch's weights-only unpickler says of an object it refuses to build.
@@ -49,7 +51,7 @@ def save_checkpoint(
         "model": policy.state_dict(),
     }
     payload.update(state)
-    return torch_save_atomic(_plain(payload), path)
+    return torch_save_atomic(seal(_plain(payload)), path)
 
 
 def _plain(value: Any) -> Any:
@@ -93,7 +95,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} is not a scratchlab rl checkpoint; pass a .pt written by scratchlab rl train"
         )
-    return payload
+    return unseal(payload, path)  # a changed bit is a CheckpointError; unsealed ones still load
 
 
 def check_resumable(saved: RLConfig, current: RLConfig, path: str | os.PathLike) -> None:
