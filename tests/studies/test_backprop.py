@@ -4,7 +4,6 @@ table."""
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,7 +12,7 @@ import torch
 from scratchlab import scratch
 from scratchlab.studies import backprop, get_study
 
-REPO = Path(__file__).resolve().parents[2]
+from .conftest import run_notebook
 
 
 class HalfGradLinear(scratch.Linear):
@@ -92,19 +91,3 @@ def test_notebook_runs_in_quick_mode(tmp_path):
     assert "cases pass" in outputs and "finite-difference relative error" in outputs
 
 
-def run_notebook(name: str, out_dir: Path) -> str:
-    """Execute examples/<name>.ipynb with `out_dir` set in its parameters cell; its text outputs."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    notebook = nbformat.read(REPO / "examples" / f"{name}.ipynb", as_version=4)
-    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source += f"\nout_dir = {str(out_dir)!r}"
-    nbclient.NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out_dir)}}
-    ).execute()
-    return "".join(
-        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-        for c in notebook.cells
-        if c.cell_type == "code"
-        for o in c.get("outputs", [])
-    )

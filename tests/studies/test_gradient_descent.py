@@ -4,7 +4,6 @@ outputs."""
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,8 @@ from hypothesis import strategies as st
 from scratchlab.studies import get_study
 from scratchlab.studies import gradient_descent as gd
 
-REPO = Path(__file__).resolve().parents[2]
+from .conftest import run_notebook
+
 TINY = gd.Settings(
     step_sizes=(0.03, 0.15, 0.7),
     steps=(10, 60),
@@ -103,19 +103,3 @@ def test_notebook_runs_in_quick_mode(tmp_path):
     assert "global minimum" in outputs
 
 
-def run_notebook(name: str, out_dir: Path) -> str:
-    """Execute examples/<name>.ipynb with `out_dir` set in its parameters cell; its text outputs."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    notebook = nbformat.read(REPO / "examples" / f"{name}.ipynb", as_version=4)
-    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source += f"\nout_dir = {str(out_dir)!r}"
-    nbclient.NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out_dir)}}
-    ).execute()
-    return "".join(
-        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-        for c in notebook.cells
-        if c.cell_type == "code"
-        for o in c.get("outputs", [])
-    )

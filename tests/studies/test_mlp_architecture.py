@@ -4,7 +4,6 @@ table."""
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,8 @@ from scratchlab.studies import get_study
 from scratchlab.studies import mlp_architecture as mlp
 from scratchlab.studies.common import split_tensors
 
-REPO = Path(__file__).resolve().parents[2]
+from .conftest import run_notebook
+
 TINY = mlp.Settings(depths=(1, 2), widths=(2, 8), epochs=2, batch_size=512)
 
 
@@ -148,24 +148,6 @@ def test_findings_follow_the_numbers():
 def test_notebook_runs_in_quick_mode(tmp_path):
     outputs = run_notebook("mlp_architecture", tmp_path)
     assert "Bayes accuracy of the test population" in outputs and "75th percentile" in outputs
-
-
-def run_notebook(name: str, out_dir: Path) -> str:
-    """Execute examples/<name>.ipynb with `out_dir` set in its parameters cell; its text outputs."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    notebook = nbformat.read(REPO / "examples" / f"{name}.ipynb", as_version=4)
-    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source += f"\nout_dir = {str(out_dir)!r}"
-    nbclient.NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out_dir)}}
-    ).execute()
-    return "".join(
-        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-        for c in notebook.cells
-        if c.cell_type == "code"
-        for o in c.get("outputs", [])
-    )
 
 
 def test_bayes_accuracy_uses_the_test_population():

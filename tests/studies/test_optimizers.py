@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,7 +14,8 @@ from scratchlab.experiments import load_experiment
 from scratchlab.studies import get_study
 from scratchlab.studies import optimizers as opt
 
-REPO = Path(__file__).resolve().parents[2]
+from .conftest import run_notebook
+
 TINY = opt.Settings(dataset="digits", epochs=2, batches=4, hidden=(16, 16), overfit_epochs=40)
 
 
@@ -133,19 +133,3 @@ def test_notebook_runs_in_quick_mode(tmp_path):
     assert "Final test accuracy on" in outputs and "Overfit check" in outputs
 
 
-def run_notebook(name: str, out_dir: Path) -> str:
-    """Execute examples/<name>.ipynb with `out_dir` set in its parameters cell; its text outputs."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    notebook = nbformat.read(REPO / "examples" / f"{name}.ipynb", as_version=4)
-    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source += f"\nout_dir = {str(out_dir)!r}"
-    nbclient.NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out_dir)}}
-    ).execute()
-    return "".join(
-        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-        for c in notebook.cells
-        if c.cell_type == "code"
-        for o in c.get("outputs", [])
-    )
