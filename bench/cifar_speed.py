@@ -32,9 +32,9 @@ from typing import Any
 import torch
 import yaml
 
-from common import device_name, record, synchronize
+from common import device_name, record, run_cli, synchronize
 from scratchlab.data.transforms import tta_views
-from scratchlab.errors import ConfigError, ScratchlabError
+from scratchlab.errors import ConfigError
 from scratchlab.experiments import ExperimentConfig, RunData, build_trainer
 from scratchlab.experiments.config import SECTION_OF
 from scratchlab.experiments.recipes import recipe_config, recipe_names
@@ -124,6 +124,34 @@ def flops_per_run(macs: int, config: ExperimentConfig, data: RunData) -> float:
     return macs * (6 * trained + 2 * evaluated)
 
 
+def parse_sets(specs: list[str]) -> dict[str, Any]:
+    """`--set FIELD=VALUE` options as config overrides (values read as YAML)."""
+    overrides: dict[str, Any] = {}
+    for spec in specs:
+        field, _, text = spec.partition("=")
+        overrides[field.strip().replace("-", "_")] = yaml.safe_load(text)
+    return overrides
+
+
+def fast_run_data(config: ExperimentConfig, tensors: tuple) -> RunData:
+    """The fast loaders of a config over device tensors (`run_data.fast_tensors`)."""
+    x_train, y_train, x_test, y_test, classes = tensors
+    b, s = config.budget, config.speed
+    train, test = make_fast_loaders(
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        config.fast,
+        b.bs_train,
+        b.test_batch_size,
+        bf16=s.precision == "bf16",
+        channels_last=s.channels_last,
+        seed=config.seed,
+    )
+    return RunData(train, test, tuple(x_train.shape[1:]), len(classes), classes)
+
+
 def bench_variant(
     label: str,
     config: ExperimentConfig,
@@ -132,21 +160,8 @@ def bench_variant(
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     """Warm-up plus `args.runs` timed runs of one config; prints one line per run."""
-    x_train, y_train, x_test, y_test, classes = tensors
     b, f, s = config.budget, config.fast, config.speed
-    train, test = make_fast_loaders(
-        x_train,
-        y_train,
-        x_test,
-        y_test,
-        f,
-        b.bs_train,
-        b.test_batch_size,
-        bf16=s.precision == "bf16",
-        channels_last=s.channels_last,
-        seed=config.seed,
-    )
-    data = RunData(train, test, tuple(x_train.shape[1:]), len(classes), classes)
+    data = fast_run_data(config, tensors)
     built = build_trainer(config, data, device, [])
     model, info = built.model, {"params": built.params, "flops": built.flops}
     warm_epochs = min(b.epochs, max(f.whiten_bias_epochs, f.ema_start_epoch) + 1)
@@ -256,10 +271,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    overrides: dict[str, Any] = {}
-    for spec in args.set:
-        field, _, text = spec.partition("=")
-        overrides[field.strip().replace("-", "_")] = yaml.safe_load(text)
+    overrides = parse_sets(args.set)
     for key, value in (
         ("data_root", args.data or default_data()),
         ("device", args.device),
@@ -320,8 +332,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except ScratchlabError as exc:
-        print(f"cifar_speed: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(main, "cifar_speed")

@@ -60,6 +60,17 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def run_cli(main: Callable[[], int], name: str) -> None:
+    """`sys.exit(main())`; a user error (`ScratchlabError`) is one line on stderr and exit 2."""
+    from scratchlab.errors import ScratchlabError
+
+    try:
+        sys.exit(main())
+    except ScratchlabError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
 def record(bench: str, device: str, metrics: dict[str, Any]) -> dict[str, Any]:
     """Append one result line to results.jsonl, rewrite RESULTS.md and print the line."""
     line = {

@@ -16,21 +16,17 @@ bench/results.jsonl (bench `profile_recipe`).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import defaultdict
 from typing import Any
 
-import yaml
 from torch.profiler import ProfilerActivity, profile
 
-from cifar_speed import default_data, train_once
-from common import device_name, record, synchronize
-from scratchlab.errors import ScratchlabError
-from scratchlab.experiments import RunData, build_trainer
+from cifar_speed import default_data, fast_run_data, parse_sets, train_once
+from common import device_name, record, run_cli, synchronize
+from scratchlab.experiments import build_trainer
 from scratchlab.experiments.recipes import recipe_config, recipe_names
 from scratchlab.experiments.run_data import fast_tensors
-from scratchlab.training.accel import make_fast_loaders
 from scratchlab.util import resolve_device
 
 # Operator groups, first match wins: (group, substrings of the aten operator's name).
@@ -88,22 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="the recipe's tiny CPU smoke form")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args = p.parse_args(argv)
-    overrides: dict[str, Any] = {"compile": False}
-    for spec in args.set:
-        field, _, text = spec.partition("=")
-        overrides[field.strip().replace("-", "_")] = yaml.safe_load(text)
+    overrides: dict[str, Any] = {"compile": False, **parse_sets(args.set)}
     if default_data():
         overrides["data_root"] = default_data()
     if args.device:
         overrides["device"] = args.device
     config = recipe_config(args.recipe, args.quick, **overrides)
     device = resolve_device(config.device)
-    x_train, y_train, x_test, y_test, classes = fast_tensors(config, device)
-    b, f, s = config.budget, config.fast, config.speed
-    train, test = make_fast_loaders(x_train, y_train, x_test, y_test, f, b.bs_train,
-                                    b.test_batch_size, bf16=s.precision == "bf16",
-                                    channels_last=s.channels_last, seed=config.seed)
-    data = RunData(train, test, tuple(x_train.shape[1:]), len(classes), classes)
+    b = config.budget
+    data = fast_run_data(config, fast_tensors(config, device))
     model = build_trainer(config, data, device, []).model
     train_once(model, config, data, device, seed=10_000, epochs=min(b.epochs, 2))
     activities = [ProfilerActivity.CPU]
@@ -134,8 +123,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except ScratchlabError as exc:
-        print(f"profile_recipe: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(main, "profile_recipe")
