@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from scratchlab.cli.config_flags import add_config_flags
+
+if TYPE_CHECKING:
+    from scratchlab.experiments import ExperimentConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -142,9 +145,9 @@ IMPROVES = {"test_loss": "a lower test loss", "train_loss": "a lower training lo
             "test_acc": "a higher test accuracy", "train_acc": "a higher training accuracy"}
 
 
-def budget_line(config: Any) -> str:
-    """What a run (an `ExperimentConfig`) will train, in one line: epochs, batches per epoch,
-    early stopping, with the flags that change them."""
+def budget_line(config: ExperimentConfig) -> str:
+    """What a run will train, in one line: epochs, batches per epoch, early stopping, with the
+    flags that change them."""
     b = config.budget
     per_epoch = (f"of at most {b.batches} batches of {b.bs_train} (--batches)" if b.batches
                  else f"over the whole training split in batches of {b.bs_train}")

@@ -96,7 +96,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2)
     return atomic_write_text(path, text + "\n")
 
 
-PLAIN = (int, float, bool, str, type(None))
+PLAIN = (int, float, bool, str, type(None))  # types of the values JSON writes as they are
 
 
 def readable_json(obj: Any, indent: int = 2) -> str:

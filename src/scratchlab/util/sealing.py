@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from scratchlab.errors import CheckpointError
+from scratchlab.util.atomic import PLAIN
 
 CHECKSUM = "sha256"
 
@@ -29,9 +30,6 @@ def payload_digest(state: Any, plain_runs: bool = True) -> str:
     digest = hashlib.sha256()
     _feed(digest, state, plain_runs)
     return digest.hexdigest()
-
-
-PLAIN = (int, float, bool, str, type(None))
 
 
 def _feed(digest: Any, value: Any, plain_runs: bool) -> None:

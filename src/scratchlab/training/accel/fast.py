@@ -133,12 +133,12 @@ class FastTrainer(ClassifierTrainer):
         total = self.num_epochs * self.steps_per_epoch
         set_lr(self.optimizer, lr_factor(self.step, total, s.lr_start, s.lr_peak, s.lr_end),
                lr_factor(self.step, s.whiten_bias_epochs * self.steps_per_epoch, 1.0, 0.0, 0.0))
-        trains = tuple(p.requires_grad for p in self.model.parameters())
-        replayed = None if self.graph is None else self.graph(x, y, mode=trains)
+        replayed = None
+        if self.graph is not None:  # captured anew when the set of trained parameters changes
+            replayed = self.graph(x, y, tuple(p.requires_grad for p in self.model.parameters()))
         if replayed is None:
-            self.optimizer.zero_grad(set_to_none=True)  # a replay leaves the graph's gradients
+            self.optimizer.zero_grad(set_to_none=True)  # not a replay's graph-owned gradients
             replayed = self.update(x, y)
-            self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         if self.lookahead is not None and self.step % s.ema_every == 0:
             self.lookahead.update(ema_decay(self.step, total, s.ema_decay, s.ema_every))
