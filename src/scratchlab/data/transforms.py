@@ -13,20 +13,37 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms import ToTensor
-from torchvision.transforms.v2 import (
-    Compose,
-    Normalize,
-    RandomCrop,
-    RandomHorizontalFlip,
-    ToDtype,
-    ToImage,
-)
 
 from scratchlab.errors import ConfigError, ShapeError
+
+if TYPE_CHECKING:
+    from torchvision.transforms import ToTensor
+    from torchvision.transforms.v2 import (
+        Compose,
+        Normalize,
+        RandomCrop,
+        RandomHorizontalFlip,
+        ToDtype,
+        ToImage,
+    )
+
+# torchvision's per-image transforms, imported on first use (importing torchvision takes a while)
+_TORCHVISION = {"ToTensor": "torchvision.transforms", **dict.fromkeys(
+    ("Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip", "ToDtype", "ToImage"),
+    "torchvision.transforms.v2")}
+
+
+def __getattr__(name: str):
+    if name in _TORCHVISION:
+        import importlib
+
+        return getattr(importlib.import_module(_TORCHVISION[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Compose",
