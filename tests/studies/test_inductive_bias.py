@@ -401,6 +401,15 @@ def test_diagnosis_measures_each_relu_layer():
     assert escape_epoch([20, 21], chance=20) is None
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="compares a GPU with the CPU")
+def test_diagnosis_on_a_gpu_draws_the_same_models_as_on_the_cpu():
+    x = torch.rand(20, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(20) % 5
+    cpu = init_diagnosis(x, y, draws=3, models=("cnn", "deeper_cnn"))
+    gpu = init_diagnosis(x.cuda(), y.cuda(), draws=3, models=("cnn", "deeper_cnn"))
+    pd.testing.assert_frame_equal(cpu, gpu, rtol=1e-3, atol=1e-6)
+
+
 # -------------------------------------------------------------------------- the example notebook
 
 

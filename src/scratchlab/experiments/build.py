@@ -116,14 +116,13 @@ def build_scheduler(config: ExperimentConfig, optimizer: Any, batches_per_epoch:
 
 def trainer_class(config: ExperimentConfig, device: torch.device) -> type[ClassifierTrainer]:
     """The trainer of a torch model: classic, or the speed path the config asks for."""
+    cls: type[ClassifierTrainer] = ClassifierTrainer
     if config.trainer == "fast":
-        cls: type[ClassifierTrainer] = accel.FastTrainer
+        cls = accel.FastTrainer
     elif config.speed.ddp:
         cls = accel.DistributedClassifierTrainer
     elif config.speed.cuda_graph:
         cls = accel.GraphedClassifierTrainer
-    else:
-        cls = ClassifierTrainer
     return accel.shared(cls) if device.type == "cuda" and is_sharing_device() else cls
 
 

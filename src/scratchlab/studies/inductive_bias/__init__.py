@@ -69,7 +69,7 @@ class InductiveBias(Study):
 
     def analyze(self, records: list[RunRecord]) -> InductiveBiasResult:
         table = build_table(self.runs, {r.config.run_name: r for r in records}, NAME)
-        analysis = analyse(table, records, self.budget)
+        analysis = analyse(table, records, self.budget, resolve_device(self.device))
         return InductiveBiasResult(
             NAME, table, summarize(table), analysis.figures,
             findings(table, analysis, self.budget), analysis=analysis,

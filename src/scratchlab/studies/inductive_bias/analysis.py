@@ -159,7 +159,8 @@ def trained_diagnosis(table: pd.DataFrame, runs: Runs) -> pd.DataFrame:
         dead_channels=dead)
 
 
-def analyse(table: pd.DataFrame, records: Iterable[RunRecord], budget: Budget) -> Analysis:
+def analyse(table: pd.DataFrame, records: Iterable[RunRecord], budget: Budget,
+            device: torch.device | None = None) -> Analysis:
     """Everything the report quotes or shows besides the table."""
     runs = Runs(records)
     figures = figs.table_figures(table)
@@ -173,8 +174,8 @@ def analyse(table: pd.DataFrame, records: Iterable[RunRecord], budget: Budget) -
             cm, list(CLASSES3), ax=ax), size=(3.6, 3.2), tight=True)
     deeper, init = select(table, "q7", "deeper_cnn"), pd.DataFrame()
     if not deeper.empty:
-        x, y = runs.valid_data(deeper["run_name"].iloc[0])
-        init = init_diagnosis(x[:DIAGNOSIS_IMAGES], y[:DIAGNOSIS_IMAGES], budget.init_draws)
+        x, y = (t[:DIAGNOSIS_IMAGES].to(device) for t in runs.valid_data(deeper.run_name.iloc[0]))
+        init = init_diagnosis(x, y, budget.init_draws)
         figures["q7_diagnosis"] = figs.diagnosis(init, {
             f"lr={r.lr:g} seed {r.seed}": runs.fits[r.run_name] for r in deeper.itertuples()
             if r.run_name in runs.fits}, 20.0)
