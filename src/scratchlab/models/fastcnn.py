@@ -33,7 +33,6 @@ from scratchlab.models.layers import (
     positive_int,
     positive_ints,
 )
-from scratchlab.models.maxpool import MaxPool2x2
 
 DEFAULT_CHANNELS = (64, 64, 256, 256, 256, 256)
 
@@ -96,7 +95,7 @@ class ConvGroup(nn.Module):
             nn.Conv2d(a, b, 3, padding=1, bias=False) for a, b in itertools.pairwise(channels)
         )
         self.norms = nn.ModuleList(_batchnorm(b, bn_momentum, bn_eps) for b in widths)
-        self.pool = MaxPool2x2()
+        self.pool = nn.MaxPool2d(2)
         self.activation = activation
         self.residual = len(widths) >= 3 and widths[-1] == widths[0]
 

@@ -71,7 +71,7 @@ class FastTrainer(ClassifierTrainer):
         super().__init__(model, loss_fn, None, device=device, precision=precision,
                          channels_last=channels_last, callbacks=callbacks)
         cuda = self.device.type == "cuda"
-        if cuda:
+        if cuda and not torch.backends.cudnn.deterministic:  # deterministic: the user's choice
             torch.backends.cudnn.benchmark = True
         graphed = cuda_graph and cuda  # on a CPU the step runs eagerly
         if graphed and compile:
