@@ -76,8 +76,8 @@ class FastTrainer(ClassifierTrainer):
         graphed = cuda_graph and cuda  # on a CPU the step runs eagerly
         if graphed and compile:
             raise ConfigError("cuda_graph and compile both cut launch overhead; choose one")
-        self.optimizer = make_optim(self.model, lr, reg, momentum, s, fused=cuda,
-                                    tensor_lr=graphed)
+        # device-tensor rates on a GPU, graph or not: both paths do the same float arithmetic
+        self.optimizer = make_optim(self.model, lr, reg, momentum, s, fused=cuda, tensor_lr=cuda)
         self.graph = GraphedTrainStep(self.update, self.optimizer, self.device) if graphed else None
         self.cache_casts = not graphed
         if compile:
