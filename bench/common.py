@@ -81,11 +81,21 @@ def record(bench: str, device: str, metrics: dict[str, Any]) -> dict[str, Any]:
         "torch": torch.__version__,
         **metrics,
     }
+    line = portable_line(line)
     with RESULTS.open("a") as f:
         f.write(json.dumps(line) + "\n")
     write_summary()
     print(json.dumps(line, indent=2))
     return line
+
+
+def portable_line(line: dict[str, Any]) -> dict[str, Any]:
+    """`line` without this machine's paths: inside the repository relative to its root, others
+    as `scrub_paths.py` writes them (`$SCRATCHLAB_DATA/NAME`, `DIR/NAME`, `DIR`)."""
+    from scrub_paths import ABSOLUTE, portable
+
+    text = json.dumps(line).replace(f"{BENCH_DIR.parent}/", "")
+    return json.loads(ABSOLUTE.sub(portable, text))
 
 
 def write_summary() -> None:

@@ -64,3 +64,15 @@ def test_committed_docs_and_bench_hold_no_machine_paths():
              if p.is_file() and p.suffix not in (".png", ".gif", ".jpg", ".pdf", ".pyc")
              and MACHINE_PATH.search(p.read_text(encoding="utf-8", errors="replace"))]
     assert not found, f"absolute paths of a machine (run bench/scrub_paths.py): {found}"
+
+
+def test_bench_result_lines_are_written_without_machine_paths(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import common
+
+    line = common.portable_line({
+        "command": f"python bench/x.py --spec {REPO}/configs/a.yaml --out /tmp/run7 "
+                   "--data /home/u/cifar10-jpeg.npz", "out": "/root/o/report.html", "acc": 90.5})
+    assert line == {"command": "python bench/x.py --spec configs/a.yaml --out DIR "
+                               "--data $SCRATCHLAB_DATA/cifar10-jpeg.npz",
+                    "out": "DIR/report.html", "acc": 90.5}
