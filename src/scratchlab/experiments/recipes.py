@@ -41,10 +41,8 @@ def recipe_fields(name: str, quick: bool = False) -> dict[str, Any]:
     recipes = _book()["recipes"]
     if name not in recipes:
         raise ConfigError(f"unknown recipe {name!r}; choose one of {', '.join(recipe_names())}")
-    fields = copy.deepcopy({**recipes[name], **(_book()["quick"] if quick else {})})
-    if quick:
-        fields["run_name"] = f"{fields['run_name']}-quick"
-    return fields
+    extra = {**_book()["quick"], "run_name": recipes[name]["run_name"] + "-quick"} if quick else {}
+    return copy.deepcopy({**recipes[name], **extra})
 
 
 def recipe_config(name: str, quick: bool = False, **overrides: Any) -> ExperimentConfig:

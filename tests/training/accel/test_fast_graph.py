@@ -9,11 +9,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from scratchlab.errors import ConfigError
 from scratchlab.experiments import ExperimentConfig, RunData, build_trainer
 from scratchlab.experiments.recipes import recipe_config
 from scratchlab.optim import CombinedOptimizer, FilterMuon
 from scratchlab.training.accel import make_fast_loaders
-from scratchlab.training.accel.cuda_graph import graph_safe
+from scratchlab.training.accel.cuda_graph import GraphedClassifierTrainer, graph_safe
 from scratchlab.training.accel.fast_optim import make_optim, set_lr
 from scratchlab.training.accel.fast_settings import FastSettings
 from scratchlab.util import seed_everything
@@ -122,3 +123,8 @@ def test_the_graphed_fast_step_gives_the_eager_numbers():
     for (name, a), b in zip(eager_model.state_dict().items(),
                             graphed_model.state_dict().values(), strict=True):
         torch.testing.assert_close(b.float(), a.float(), rtol=5e-3, atol=5e-3, msg=name)
+
+
+def test_graphed_classifier_trainer_refuses_compile():
+    with pytest.raises(ConfigError, match="choose one"):
+        GraphedClassifierTrainer(small_model(), torch.nn.CrossEntropyLoss(), None, compile=True)

@@ -133,6 +133,8 @@ class GraphedClassifierTrainer(ClassifierTrainer):
     """`ClassifierTrainer` (without `compile`) replaying its training step as a CUDA graph."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("compile"):
+            raise ConfigError("cuda_graph and compile both cut launch overhead; choose one")
         super().__init__(*args, **kwargs)
         self.graph = GraphedTrainStep(self.update, self.optimizer, self.device)
         self.cache_casts = False
