@@ -105,3 +105,50 @@ def test_batch_gae_keeps_episodes_apart_and_targets_lambda_returns():
     np.testing.assert_allclose(out.q_vals.numpy(), np.array(expected) + values.numpy(), rtol=1e-6)
     with pytest.raises(ConfigError):
         batch.subset(torch.tensor([0, 1])).with_gae(values[:2], 0.9, 0.5)
+
+
+def test_gae_bootstraps_a_truncated_episode_from_the_value_it_stopped_in():
+    r, v = np.array(GAE_REWARDS), np.array(GAE_VALUES)
+    # lam = 1: the return with the tail's value added, discounted past the last step
+    q = [sum(0.9**k * x for k, x in enumerate([*GAE_REWARDS[t:], 4.0])) for t in range(3)]
+    np.testing.assert_allclose(gae_advantages(r, v, 0.9, 1.0, last_value=4.0), np.array(q) - v)
+    # lam = 0: only the last TD error sees the tail
+    td = gae_advantages(r, v, 0.9, 0.0, last_value=4.0)
+    np.testing.assert_allclose(td, [1.4, -1.9, 3.0 + 0.9 * 4.0])
+
+
+def test_batch_bootstraps_truncated_episodes_only():
+    ended = Episode(np.zeros((3, 2), np.float32), np.zeros(3, int), np.array(GAE_REWARDS))
+    cut = Episode(np.zeros((1, 2), np.float32), np.zeros(1, int), np.array([5.0]),
+                  final_state=np.array([7.0, 8.0], np.float32))
+    batch = TrainBatch.from_episodes([ended, cut], gamma=0.9)
+    assert batch.truncated.tolist() == [False, True]
+    assert batch.final_states.tolist() == [[0.0, 0.0], [7.0, 8.0]]
+    values = torch.tensor([*GAE_VALUES, 2.0])
+    out = batch.with_gae(values, 0.9, 1.0, final_values=torch.tensor([100.0, 10.0]))
+    plain = batch.with_gae(values, 0.9, 1.0)
+    # the ended episode ignores its (meaningless) final value; the cut one adds 0.9 * 10
+    np.testing.assert_allclose(out.advantages[:3].numpy(), plain.advantages[:3].numpy())
+    np.testing.assert_allclose(out.advantages[3].item(), 5.0 + 9.0 - 2.0, rtol=1e-6)
+    assert TrainBatch.from_episodes([ended], 0.9).final_states is None
+    assert batch.to("cpu").truncated.tolist() == [False, True]
+
+
+def test_snapshot_bootstraps_with_the_policys_value_of_the_final_states():
+    from scratchlab.rl.config import RLConfig
+    from scratchlab.rl.nets import AACPolicyNet
+    from scratchlab.rl.update import snapshot
+
+    torch.manual_seed(0)
+    policy = AACPolicyNet(2, 2, hidden=(8,))
+    cut = Episode(np.random.default_rng(0).normal(size=(3, 2)).astype(np.float32),
+                  np.zeros(3, int), np.array(GAE_REWARDS), final_state=np.ones(2, np.float32))
+    batch = TrainBatch.from_episodes([cut], gamma=0.9)
+    config = RLConfig(method="aac", gamma=0.9, gae_lambda=0.5)
+    out = snapshot(policy, batch, config)
+    with torch.no_grad():
+        values, final = policy(batch.states)[1], policy(batch.final_states)[1]
+    expected = gae_advantages(np.array(GAE_REWARDS), values.double().numpy(), 0.9, 0.5,
+                              last_value=float(final[0]))
+    np.testing.assert_allclose(out.advantages.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert abs(float(final[0])) > 1e-4  # the bootstrap term is not zero here

@@ -67,3 +67,24 @@ def test_sampled_evaluation_is_repeatable_and_leaves_global_rng_alone():
     assert torch.equal(torch.get_rng_state(), state)
     np.testing.assert_array_equal(first, second)
     runner.close()
+
+
+@pytest.mark.parametrize("backend", ["vector", "batched", "serial"])
+def test_a_time_limit_keeps_the_state_each_episode_was_cut_off_in(backend):
+    net = PolicyNet(4, 2, hidden=(8,))
+    seeds = episode_seeds(5, 0, 3)
+    runner = EpisodeRunner("CartPole-v1", num_envs=2, backend=backend, max_episode_steps=4)
+    episodes = runner.run(PolicyAgent(net, greedy=True), seeds)
+    runner.close()
+    env = make_env("CartPole-v1", max_episode_steps=4)
+    for seed, episode in zip(seeds, episodes, strict=True):
+        obs, _ = env.reset(seed=seed)
+        for action in episode.actions:
+            obs, _, terminated, truncated, _ = env.step(int(action))
+        assert len(episode) == 4 and truncated and not terminated  # too short to fall over
+        np.testing.assert_array_equal(episode.final_state, obs)
+    full = EpisodeRunner("CartPole-v1", num_envs=2, backend=backend)
+    assert all(ep.final_state is None for ep in full.run(PolicyAgent(net, greedy=True), seeds))
+    full.close()
+    with pytest.raises(ConfigError):
+        EpisodeRunner("CartPole-v1", max_episode_steps=0)

@@ -77,37 +77,52 @@ def episode_seeds(seed: int, first: int, count: int, stream: int = 0) -> list[in
     ]
 
 
-def _split(states, actions, rewards, alive: np.ndarray) -> list[Episode]:
-    """Cut lock-step buffers (T, n, ...) into one episode per column, keeping live steps only."""
+def _split(states, actions, rewards, alive: np.ndarray,
+           finals: dict[int, np.ndarray]) -> list[Episode]:
+    """Cut lock-step buffers (T, n, ...) into one episode per column, keeping live steps only;
+    `finals`: the observation each truncated column was cut off in."""
     return [
         Episode(
             states=states[alive[:, i], i],
             actions=actions[alive[:, i], i],
             rewards=rewards[alive[:, i], i],
+            final_state=finals.get(i),
         )
         for i in range(alive.shape[1])
     ]
 
 
+def cut_off(terminated: Any, truncated: Any) -> Any:
+    """Whether a step ended its episode by a time limit alone (bools or bool arrays)."""
+    return truncated & ~terminated if isinstance(truncated, np.ndarray) else (
+        bool(truncated) and not terminated)
+
+
 class EpisodeRunner:
     """Runs whole episodes of `env_id` for given reset seeds, `num_envs` at a time (one if
-    serial)."""
+    serial). `max_episode_steps`: a time limit of its own (default: the environment's). An
+    episode a time limit cuts off keeps the observation it stopped in (`Episode.final_state`)."""
 
-    def __init__(self, env_id: str, num_envs: int = 8, backend: str = "batched"):
+    def __init__(self, env_id: str, num_envs: int = 8, backend: str = "batched",
+                 max_episode_steps: int | None = None):
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
         if num_envs < 1:
             raise ConfigError(f"num_envs must be at least 1, got {num_envs}")
+        if max_episode_steps is not None and max_episode_steps < 1:
+            raise ConfigError(f"max_episode_steps must be at least 1, got {max_episode_steps}")
+        limit = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
         self.env_id, self.backend = env_id, backend
         self.num_envs = 1 if backend == "serial" else num_envs
-        self.envs = [make_env(env_id)]
+        self.envs = [make_env(env_id, **limit)]
         self.obs_dim, self.n_actions = env_spaces(self.envs[0])
         self.vec_env = None
         if backend == "vector":
             self.envs.pop().close()
-            self.vec_env = gym().vector.SyncVectorEnv([lambda: make_env(env_id)] * self.num_envs)
+            self.vec_env = gym().vector.SyncVectorEnv(
+                [lambda: make_env(env_id, **limit)] * self.num_envs)
         else:
-            self.envs += [make_env(env_id) for _ in range(self.num_envs - 1)]
+            self.envs += [make_env(env_id, **limit) for _ in range(self.num_envs - 1)]
 
     def run(self, agent: PolicyAgent, seeds: Sequence[int]) -> list[Episode]:
         """One episode per seed, in the order of `seeds`."""
@@ -129,7 +144,7 @@ class EpisodeRunner:
         obs, _ = self.vec_env.reset(seed=padded)
         alive = np.zeros(self.num_envs, dtype=bool)
         alive[:n] = True
-        obs_buf, act_buf, rew_buf, alive_buf = [], [], [], []
+        obs_buf, act_buf, rew_buf, alive_buf, finals = [], [], [], [], {}
         while alive.any():
             actions = agent.act(obs)
             next_obs, rewards, terminated, truncated, _ = self.vec_env.step(actions)
@@ -137,17 +152,19 @@ class EpisodeRunner:
             act_buf.append(actions)
             rew_buf.append(rewards)
             alive_buf.append(alive.copy())
+            # the step that ends an episode returns its last observation (reset on the next step)
+            finals |= {i: next_obs[i].copy() for i in
+                       np.flatnonzero(alive & cut_off(terminated, truncated))}
             alive &= ~(terminated | truncated)
             obs = next_obs
-        return _split(np.stack(obs_buf), np.stack(act_buf), np.stack(rew_buf), np.stack(alive_buf))[
-            :n
-        ]
+        buffers = (np.stack(obs_buf), np.stack(act_buf), np.stack(rew_buf), np.stack(alive_buf))
+        return _split(*buffers, finals)[:n]
 
     def _run_batched(self, agent: PolicyAgent, seeds: list[int]) -> list[Episode]:
         envs = self.envs[: len(seeds)]
         obs = np.stack([env.reset(seed=seed)[0] for env, seed in zip(envs, seeds, strict=True)])
         alive = np.ones(len(envs), dtype=bool)
-        obs_buf, act_buf, rew_buf, alive_buf = [], [], [], []
+        obs_buf, act_buf, rew_buf, alive_buf, finals = [], [], [], [], {}
         while alive.any():
             actions = agent.act(obs)  # rows of ended episodes are acted on but never stepped
             next_obs, rewards = obs.copy(), np.zeros(len(envs))
@@ -158,8 +175,11 @@ class EpisodeRunner:
             for i in np.flatnonzero(alive):
                 next_obs[i], rewards[i], terminated, truncated, _ = envs[i].step(actions[i])
                 alive[i] = not (terminated or truncated)
+                if cut_off(terminated, truncated):
+                    finals[i] = next_obs[i].copy()
             obs = next_obs
-        return _split(np.stack(obs_buf), np.stack(act_buf), np.stack(rew_buf), np.stack(alive_buf))
+        buffers = (np.stack(obs_buf), np.stack(act_buf), np.stack(rew_buf), np.stack(alive_buf))
+        return _split(*buffers, finals)
 
     def _run_serial(self, agent: PolicyAgent, seeds: list[int]) -> list[Episode]:
         env = self.envs[0]
@@ -167,18 +187,18 @@ class EpisodeRunner:
         for seed in seeds:
             obs, _ = env.reset(seed=seed)
             states, actions, rewards = [], [], []
-            done = False
+            done = final = False
             while not done:
                 action = int(agent.act(obs[None])[0])
                 next_obs, reward, terminated, truncated, _ = env.step(action)
                 states.append(obs)
                 actions.append(action)
                 rewards.append(reward)
-                done = terminated or truncated
+                done, final = terminated or truncated, cut_off(terminated, truncated)
                 obs = next_obs
-            episodes.append(
-                Episode(np.stack(states), np.array(actions), np.array(rewards, dtype=np.float64))
-            )
+            episodes.append(Episode(np.stack(states), np.array(actions),
+                                    np.array(rewards, dtype=np.float64),
+                                    obs.copy() if final else None))
         return episodes
 
     def close(self) -> None:

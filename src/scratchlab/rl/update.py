@@ -44,7 +44,8 @@ def needs_snapshot(config: RLConfig) -> bool:
 def snapshot(policy: nn.Module, batch: TrainBatch, config: RLConfig) -> TrainBatch:
     """The batch with GAE advantages, lambda-return targets and the policy's current log-probs."""
     scores, values = policy(batch.states)
-    batch = batch.with_gae(values, config.gamma, config.gae_lambda)
+    final_values = None if batch.final_states is None else policy(batch.final_states)[1]
+    batch = batch.with_gae(values, config.gamma, config.gae_lambda, final_values)
     batch.old_log_probs = selected_log_probs(batch, scores)
     return batch
 
