@@ -38,6 +38,19 @@ def test_configs_follow_the_classic_setup(tmp_path):
     assert [(c.data.train_limit, c.optim.optimizer) for c in overfit] == [(20, "sgd")] * 2
 
 
+def test_a_zero_weight_std_is_kept_and_none_picks_the_datasets():
+    assert opt.Settings(dataset="digits", wstd=0.0).resolved().wstd == 0.0  # symmetric start
+    assert opt.Settings(dataset="digits").resolved().wstd == opt.WSTD["digits"]
+
+
+def test_the_overfit_figure_names_its_sample_count(tmp_path):
+    settings = replace(TINY, overfit_samples=7, overfit_epochs=2)
+    result = get_study("optimizers").run(seeds=1, device="cpu", out_dir=tmp_path,
+                                         settings=settings)
+    titles = [ax.get_title() for ax in result.figures["test_accuracy_and_overfit"].axes]
+    assert "overfit check: VanillaSGD on 7 samples" in titles
+
+
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     return get_study("optimizers").run(

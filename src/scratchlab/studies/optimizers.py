@@ -53,7 +53,8 @@ class Settings:
     def resolved(self) -> Settings:
         """The settings with `dataset` (auto -> cifar10 or digits) and `wstd` decided."""
         dataset = auto_dataset(self.dataset, self.data_root)
-        return replace(self, dataset=dataset, wstd=self.wstd or WSTD.get(dataset, 0.1))
+        wstd = WSTD.get(dataset, 0.1) if self.wstd is None else self.wstd  # 0.0 stays 0.0
+        return replace(self, dataset=dataset, wstd=wstd)
 
 
 def configs(settings: Settings, seeds: list[int], device: str,
@@ -99,8 +100,7 @@ def row(run: RunRecord) -> dict:
         "train_seconds": run.timings.train_seconds,
     }
     if overfit:
-        out["epochs_to_100"] = next((i + 1 for i, a in enumerate(fit.train_acc) if a >= 100.0),
-                                    None)
+        out["epochs_to_100"] = next((i + 1 for i, a in enumerate(fit.train_acc) if a >= 100), None)
     return out
 
 
@@ -134,7 +134,7 @@ def findings(table: pd.DataFrame, overfit_samples: int = 20) -> list[str]:
     return out
 
 
-def make_figures(table: pd.DataFrame, runs: list[RunRecord]) -> dict:
+def make_figures(table: pd.DataFrame, runs: list[RunRecord], overfit_samples: int = 20) -> dict:
     """Learning curves of the first seed, final test accuracy per optimizer, the overfit curve."""
     first = min(r.config.seed for r in runs)
     fits = {LABELS[r.config.optim.optimizer]: r.fit for r in runs
@@ -152,7 +152,7 @@ def make_figures(table: pd.DataFrame, runs: list[RunRecord]) -> dict:
             curves.plot(range(1, len(r.fit.train_acc) + 1), r.fit.train_acc,
                         label=f"seed {r.config.seed}")
     curves.set(xlabel="epoch", ylabel="training accuracy (%)")
-    curves.set_title("overfit check: VanillaSGD on 20 samples", fontsize=9)
+    curves.set_title(f"overfit check: VanillaSGD on {overfit_samples} samples", fontsize=9)
     curves.legend(fontsize=7)
     fig.tight_layout()
     return {"learning_curves": curves_fig, "test_accuracy_and_overfit": fig}
@@ -177,7 +177,7 @@ class Optimizers(Study):
         table = pd.DataFrame([row(r) for r in records])
         summary = mean_std(table, ["experiment", "optimizer", "lr"], METRICS)
         return StudyResult(
-            NAME, table, summary, make_figures(table, records),
+            NAME, table, summary, make_figures(table, records, self.settings.overfit_samples),
             findings(table, self.settings.overfit_samples), settings=asdict(self.settings),
             notes=["Accuracies in percent. train_acc of the comparison is the last epoch's "
                    "running accuracy; of the overfit check, the trained model's accuracy on its "
