@@ -1,0 +1,98 @@
+"""Where a study's batched training time goes: one row per stacked group of models.
+
+    python bench/study_groups.py inductive-bias --device cuda
+    python bench/study_groups.py inductive-bias --quick --device cpu --jobs 1 --no-record
+
+Runs `scratchlab study NAME` (flags after the name are the study's own) in this process, into a
+fresh temporary output folder, and times every batched group (`BatchedFit`): its models,
+training steps per epoch, epochs run, the host seconds spent launching its epochs and, on CUDA,
+the seconds of its stream between the start and the end of each epoch (groups overlap on their
+streams, so these add up to more than the wall time). Prints the groups by time and appends one
+line to bench/results.jsonl (bench `study_groups`) with the totals and the five slowest groups.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from typing import Any, ClassVar
+
+import pandas as pd
+import torch
+
+from common import device_name, record, run_cli
+from scratchlab.cli import main as scratchlab_main
+from scratchlab.training.accel import batched
+from scratchlab.util import resolve_device
+
+
+class TimedFit(batched.BatchedFit):
+    """A `BatchedFit` that records the host time of each epoch and its stream's time (CUDA)."""
+
+    rows: ClassVar[list[dict[str, Any]]] = []
+
+    def step(self) -> bool:
+        if not hasattr(self, "events"):
+            self.events, self.host = [], 0.0
+        start = time.perf_counter()
+        begin = torch.cuda.Event(enable_timing=True) if self.cuda else None
+        if begin is not None:
+            begin.record(self.stream)
+        ran = super().step()
+        if ran and begin is not None:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record(self.stream)
+            self.events.append((begin, end))
+        self.host += time.perf_counter() - start
+        return ran
+
+    def results(self) -> list[Any]:
+        if self.cuda:
+            torch.cuda.synchronize()
+        p, events = self.program, getattr(self, "events", [])
+        TimedFit.rows.append({
+            "model": type(self.trainer.models[0]).__name__, "models": p.models.count,
+            "params": sum(t.numel() for t in self.trainer.models[0].parameters()),
+            "steps_per_epoch": len(p.train_batches), "epochs": self.done,
+            "host_seconds": round(getattr(self, "host", 0.0), 2),
+            "stream_seconds": round(sum(b.elapsed_time(e) for b, e in events) / 1e3, 2)})
+        return super().results()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("study", help="a study that trains through the batched trainer")
+    p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
+    args, study_flags = p.parse_known_args(argv)
+    batched.BatchedFit = TimedFit  # what BatchedTrainer.prepare builds each group's fit from
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        try:
+            scratchlab_main(["-q", "study", args.study, "--out", out, *study_flags])
+        except SystemExit as exc:  # the command line always exits; a failure has said why
+            if exc.code:
+                return int(exc.code)
+        wall = time.perf_counter() - start
+    if not TimedFit.rows:
+        print(f"study {args.study} trained no batched group (finished runs are read back)")
+        return 1
+    groups = pd.DataFrame(TimedFit.rows)
+    cuda = groups.stream_seconds.sum() > 0
+    groups = groups.sort_values("stream_seconds" if cuda else "host_seconds", ascending=False)
+    print(groups.to_string(index=False))
+    totals = {"groups": len(groups), "wall_seconds": round(wall, 1),
+              "host_seconds": round(float(groups.host_seconds.sum()), 2),
+              "stream_seconds": round(float(groups.stream_seconds.sum()), 2)}
+    print(", ".join(f"{k} {v}" for k, v in totals.items()))
+    if not args.no_record:
+        device = study_flags[study_flags.index("--device") + 1] if "--device" in study_flags \
+            else "auto"
+        record("study_groups", device_name(resolve_device(device)),
+               {"study": args.study, "args": study_flags, **totals,
+                "slowest": groups.head(5).to_dict("records")})
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main, "study_groups")
