@@ -55,6 +55,9 @@ for step in "${STEPS[@]}"; do
         fast) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" --no-compile \
                   --device cuda --peak-tflops 989 ;;
         study) rm -rf results/inductive-bias-gpu  # a fresh study: no finished runs to reuse
+               # matplotlib builds its font cache at its first figure on a fresh machine (1-3 s)
+               "$PY" -c "import matplotlib.pyplot as p; p.figure().savefig('/dev/null', format='png')" \
+                   2>/dev/null
                "$PY" bench/study_time.py inductive-bias --device cuda \
                    --out results/inductive-bias-gpu
                tar -czf "$OUT/inductive-bias.tar.gz" -C results inductive-bias-gpu ;;
