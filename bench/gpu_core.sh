@@ -56,7 +56,7 @@ for step in "${STEPS[@]}"; do
                   --device cuda --peak-tflops 989 ;;
         study) rm -rf results/inductive-bias-gpu  # a fresh study: no finished runs to reuse
                # matplotlib builds its font cache at its first figure on a fresh machine (1-3 s)
-               "$PY" -c "import matplotlib.pyplot as p; p.figure().savefig('/dev/null', format='png')" \
+               "$PY" -c "import matplotlib.pyplot as p; p.savefig('/dev/null', format='png')" \
                    2>/dev/null
                "$PY" bench/study_time.py inductive-bias --device cuda \
                    --out results/inductive-bias-gpu
