@@ -8,8 +8,9 @@ Each run is a fresh `python -m scratchlab -q run-exp --recipe NAME` in its own o
 imports, CIFAR-10 decoded (or read from its decode cache), the model built, cuDNN autotuned,
 trained, evaluated and its results file written. The wall time goes from the launch to the
 process's exit; the results file gives the test accuracy and the training seconds. The first run
-may fill the decode cache that later runs read. Appends one line to bench/results.jsonl (bench
-`cold_start`).
+may fill the decode cache that later runs read. One more process only imports and initialises
+CUDA: its time (`startup_seconds`) and the training seconds split a cold run's wall time.
+Appends one line to bench/results.jsonl (bench `cold_start`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,16 @@ def cold_run(recipe: str, device: str, quick: bool, flags: list[str], out: Path)
             "train_seconds": rec.timings.train_seconds}
 
 
+def startup_seconds(device: str) -> float:
+    """Wall seconds of a process that only imports scratchlab's run path and torch and, on a
+    GPU, initialises CUDA: the part of a cold run that precedes any work."""
+    code = ("import torch, scratchlab.experiments.run\n"
+            f"torch.cuda.init() if torch.device({device!r}).type == 'cuda' else None")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - start
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", choices=recipe_names(), default="cifar10-muon")
@@ -61,8 +72,13 @@ def main(argv: list[str] | None = None) -> None:
                   f"results, test acc {r['test_acc']:.2f}%, training {r['train_seconds']:.2f} s",
                   flush=True)
     walls = [r["wall_seconds"] for r in runs]
+    startup = startup_seconds(str(resolve_device(args.device)))
+    train = statistics.fmean(r["train_seconds"] for r in runs)
+    print(f"of a cold run: {startup:.1f} s starting Python, torch and CUDA; {train:.1f} s in fit; "
+          f"{statistics.fmean(walls) - startup - train:.1f} s the rest (data, model, results)")
     metrics = {"recipe": args.recipe, "quick": args.quick, "flags": args.flags,
                "runs": len(runs), "mean_wall_seconds": statistics.fmean(walls),
+               "startup_seconds": startup,
                "wall_seconds": walls, "test_accs": [r["test_acc"] for r in runs],
                "train_seconds": [r["train_seconds"] for r in runs]}
     print(f"cold start of {args.recipe}: {statistics.fmean(walls):.1f} s mean over {len(runs)} "
