@@ -94,8 +94,7 @@ def _split(states, actions, rewards, alive: np.ndarray,
 
 def cut_off(terminated: Any, truncated: Any) -> Any:
     """Whether a step ended its episode by a time limit alone (bools or bool arrays)."""
-    return truncated & ~terminated if isinstance(truncated, np.ndarray) else (
-        bool(truncated) and not terminated)
+    return np.logical_and(truncated, np.logical_not(terminated))
 
 
 class EpisodeRunner:
