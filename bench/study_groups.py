@@ -32,9 +32,12 @@ class TimedFit(batched.BatchedFit):
 
     rows: ClassVar[list[dict[str, Any]]] = []
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
+        self.host = 0.0
+
     def step(self) -> bool:
-        if not hasattr(self, "events"):
-            self.events, self.host = [], 0.0
         start = time.perf_counter()
         begin = torch.cuda.Event(enable_timing=True) if self.cuda else None
         if begin is not None:
@@ -50,12 +53,12 @@ class TimedFit(batched.BatchedFit):
     def results(self) -> list[Any]:
         if self.cuda:
             torch.cuda.synchronize()
-        p, events = self.program, getattr(self, "events", [])
+        p, events = self.program, self.events
         TimedFit.rows.append({
             "model": type(self.trainer.models[0]).__name__, "models": p.models.count,
             "params": sum(t.numel() for t in self.trainer.models[0].parameters()),
             "steps_per_epoch": len(p.train_batches), "epochs": self.done,
-            "host_seconds": round(getattr(self, "host", 0.0), 2),
+            "host_seconds": round(self.host, 2),
             "stream_seconds": round(sum(b.elapsed_time(e) for b, e in events) / 1e3, 2)})
         return super().results()
 
