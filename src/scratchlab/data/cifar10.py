@@ -205,8 +205,7 @@ def load_cifar10(
             the first images of each class).
         stratified: See `limit`.
         dtype: ``"float32"`` (values in [0, 1]) or ``"uint8"`` (0..255).
-        device: Put the whole split on this device (JPEG decoding also runs there when it is
-            CUDA and nothing is cached).
+        device: Put the whole split on this device (JPEG images are decoded on the CPU).
         cache: Read and write the decoded images as ``.npy`` (see `scratchlab.data.cache`).
         download: Fetch the pickles with torchvision when the data is not found.
         transform: Applied to each image in `__getitem__`.
