@@ -8,14 +8,16 @@ Each run is a fresh `python -m scratchlab -q run-exp --recipe NAME` in its own o
 imports, CIFAR-10 decoded (or read from its decode cache), the model built, cuDNN autotuned,
 trained, evaluated and its results file written. The wall time goes from the launch to the
 process's exit; the results file gives the test accuracy and the training seconds. The first run
-may fill the decode cache that later runs read. One more process only imports and initialises
-CUDA: its time (`startup_seconds`) and the training seconds split a cold run's wall time.
-Appends one line to bench/results.jsonl (bench `cold_start`).
+may fill the decode cache that later runs read (`--fresh-cache`: each run its own empty one).
+One more process only imports and initialises CUDA: its time (`startup_seconds`) and the
+training seconds split a cold run's wall time. Appends one line to bench/results.jsonl
+(bench `cold_start`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -29,12 +31,15 @@ from scratchlab.experiments.recipes import recipe_names
 from scratchlab.util import resolve_device
 
 
-def cold_run(recipe: str, device: str, quick: bool, flags: list[str], out: Path) -> dict:
-    """One cold process: its wall seconds, test accuracy and training seconds."""
+def cold_run(recipe: str, device: str, quick: bool, flags: list[str], out: Path,
+             cache: Path | None = None) -> dict:
+    """One cold process: its wall seconds, test accuracy and training seconds (`cache`: its own
+    empty `$SCRATCHLAB_CACHE`)."""
     command = [sys.executable, "-m", "scratchlab", "-q", "run-exp", "--recipe", recipe,
                "--device", device, "-o", str(out), *(["--quick"] if quick else []), *flags]
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    env = {**os.environ, **({"SCRATCHLAB_CACHE": str(cache)} if cache else {})}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"run-exp failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
@@ -59,14 +64,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cuda", help="auto, cpu, cuda (default cuda)")
     p.add_argument("--runs", type=int, default=2, help="cold processes, one after another")
     p.add_argument("--quick", action="store_true", help="the recipe's tiny CPU smoke form")
+    p.add_argument("--fresh-cache", action="store_true",
+                   help="each run its own empty $SCRATCHLAB_CACHE (decodes anew where the data's "
+                        "folder is read-only)")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     p.add_argument("flags", nargs="*", help="run-exp flags after --, e.g. -- --cuda-graph")
     args = p.parse_args(argv)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
+            cache = Path(tmp, f"cache{i}") if args.fresh_cache else None
             runs.append(cold_run(args.recipe, args.device, args.quick, args.flags,
-                                 Path(tmp, f"run{i}")))
+                                 Path(tmp, f"run{i}"), cache))
             r = runs[-1]
             print(f"cold run {i + 1}/{args.runs}: {r['wall_seconds']:.1f} s from launch to "
                   f"results, test acc {r['test_acc']:.2f}%, training {r['train_seconds']:.2f} s",
@@ -77,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"of a cold run: {startup:.1f} s starting Python, torch and CUDA; {train:.1f} s in fit; "
           f"{statistics.fmean(walls) - startup - train:.1f} s the rest (data, model, results)")
     metrics = {"recipe": args.recipe, "quick": args.quick, "flags": args.flags,
+               "fresh_cache": args.fresh_cache,
                "runs": len(runs), "mean_wall_seconds": statistics.fmean(walls),
                "startup_seconds": startup,
                "wall_seconds": walls, "test_accs": [r["test_acc"] for r in runs],

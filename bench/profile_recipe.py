@@ -75,6 +75,13 @@ def breakdown(prof: Any, cuda: bool) -> tuple[dict[str, dict[str, float]], float
     return dict(groups), sum(g["us"] for g in groups.values())
 
 
+def top_kernels(prof: Any, n: int) -> list[tuple[str, float, int]]:
+    """The `n` GPU kernels with the most device time: (name, microseconds, launches)."""
+    kernels = [(e.key, device_time(e, True), e.count) for e in prof.key_averages()
+               if not e.key.startswith(("aten::", "cuda", "Memcpy", "Memset"))]
+    return sorted((k for k in kernels if k[1] > 0), key=lambda k: -k[1])[:n]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", choices=recipe_names(), default="cifar10-fast")
@@ -82,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="change the recipe (repeatable)")
     p.add_argument("--quick", action="store_true", help="the recipe's tiny CPU smoke form")
+    p.add_argument("--kernels", type=int, default=0, help="also list the N costliest kernels")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args = p.parse_args(argv)
     overrides: dict[str, Any] = {"compile": False, **parse_sets(args.set)}
@@ -112,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     for group, entry in sorted(groups.items(), key=lambda kv: -kv[1]["us"]):
         print(f"  {group:<30} {entry['us'] / 1e3:9.1f} ms  {entry['us'] / total_us:6.1%}  "
               f"{int(entry['calls']):7d} calls")
+    for name, us, count in top_kernels(prof, args.kernels) if device.type == "cuda" else ():
+        print(f"  {us / 1e3:9.1f} ms {count:6d}x  {name[:110]}")
     if not args.no_record:
         record("profile_recipe", device_name(device), {
             "recipe": args.recipe, "quick": args.quick,
