@@ -1,0 +1,93 @@
+"""MaxPool2x2: the numbers of F.max_pool2d(x, 2), through the Triton kernels on a GPU."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scratchlab.models import build_model
+from scratchlab.models.fast_pool import MaxPool2x2, kernel_applies, max_pool_2x2
+
+needs_kernels = pytest.mark.skipif(
+    not torch.cuda.is_available() or importlib.util.find_spec("triton") is None,
+    reason="the Triton pool kernels need a CUDA GPU and Triton",
+)
+
+
+def _pool_both(x: torch.Tensor, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(torch's output, ours, torch's input gradient, ours) for output gradient `grad`."""
+    ref, ours = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_ref, out = F.max_pool2d(ref, 2), max_pool_2x2(ours)
+    out_ref.backward(grad)
+    out.backward(grad)
+    return out_ref, out, ref.grad, ours.grad
+
+
+def _inputs(shape: tuple[int, ...], dtype: torch.dtype, device: str, ties: bool) -> tuple:
+    gen = torch.Generator().manual_seed(sum(shape))
+    x = torch.randn(shape, generator=gen)
+    if ties:  # half-integers: most windows hold equal values
+        x = (x * 2).round() / 2
+    n, c, h, w = shape
+    grad = torch.randn((n, c, h // 2, w // 2), generator=gen)
+    layout = {"memory_format": torch.channels_last}
+    return (x.to(device, dtype).contiguous(**layout), grad.to(device, dtype).contiguous(**layout))
+
+
+def test_the_layer_is_a_2x2_max_pool_for_summaries_and_isinstance_checks() -> None:
+    pool = MaxPool2x2()
+    assert isinstance(pool, nn.MaxPool2d)
+    assert (pool.kernel_size, pool.stride, pool.padding) == (2, 2, 0)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_on_a_cpu_it_gives_torchs_numbers(ties: bool) -> None:
+    x, grad = _inputs((2, 3, 6, 4), torch.float32, "cpu", ties)
+    assert not kernel_applies(x)
+    out_ref, out, grad_ref, grad_ours = _pool_both(x, grad)
+    assert torch.equal(out, out_ref) and torch.equal(grad_ours, grad_ref)
+
+
+def test_the_fast_cnn_pools_with_it() -> None:
+    model = build_model({"model_type": "yourcnn_fast", "in_size": [3, 32, 32],
+                         "out_classes": 10, "channels": [8, 8, 16, 16]})
+    assert sum(isinstance(m, MaxPool2x2) for m in model.modules()) == 2
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+@pytest.mark.parametrize("shape", [(3, 64, 32, 32), (2, 256, 8, 8), (4, 24, 6, 10)])
+@pytest.mark.parametrize("ties", [False, True])
+def test_the_kernels_give_torchs_values_and_gradients_exactly(dtype, shape, ties) -> None:
+    x, grad = _inputs(shape, dtype, "cuda", ties)
+    assert kernel_applies(x)
+    out_ref, out, grad_ref, grad_ours = _pool_both(x, grad)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, out_ref)
+    assert torch.equal(grad_ours, grad_ref)
+
+
+@needs_kernels
+def test_a_nan_takes_the_window_as_in_torch() -> None:
+    x, grad = _inputs((1, 16, 4, 4), torch.float32, "cuda", ties=False)
+    x[0, 3, 1, 0] = float("nan")
+    x[0, 5, 2, 3] = float("nan")
+    x[0, 5, 3, 3] = float("nan")
+    out_ref, out, grad_ref, grad_ours = _pool_both(x, grad)
+    assert torch.equal(out.isnan(), out_ref.isnan()) and out.isnan().sum() == 2
+    assert torch.equal(out.nan_to_num(), out_ref.nan_to_num())
+    assert torch.equal(grad_ours, grad_ref)
+
+
+@needs_kernels
+def test_other_layouts_and_odd_sides_fall_back_to_torch() -> None:
+    x, grad = _inputs((2, 8, 6, 6), torch.float32, "cuda", ties=True)
+    for other in (x.contiguous(), x[:, :, :5, :5].contiguous(memory_format=torch.channels_last)):
+        assert not kernel_applies(other)
+        g = grad[:, :, : other.shape[2] // 2, : other.shape[3] // 2]
+        out_ref, out, grad_ref, grad_ours = _pool_both(other, g)
+        assert torch.equal(out, out_ref) and torch.equal(grad_ours, grad_ref)
