@@ -7,8 +7,9 @@ Runs `scratchlab study NAME` (flags after the name are the study's own) in this 
 fresh temporary output folder, and times every batched group (`BatchedFit`): its models,
 training steps per epoch, epochs run, the host seconds spent launching its epochs and, on CUDA,
 the seconds of its stream between the start and the end of each epoch (groups overlap on their
-streams, so these add up to more than the wall time). Prints the groups by time and appends one
-line to bench/results.jsonl (bench `study_groups`) with the totals and the five slowest groups.
+streams, so these add up to more than the wall time), and whether its epochs were replayed as a
+CUDA graph. Prints the groups by time and appends one line to bench/results.jsonl (bench
+`study_groups`) with the totals and every group.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class TimedFit(batched.BatchedFit):
             "model": type(self.trainer.models[0]).__name__, "models": p.models.count,
             "params": sum(t.numel() for t in self.trainer.models[0].parameters()),
             "steps_per_epoch": len(p.train_batches), "epochs": self.done,
+            "graphed": self.graph is not None,
             "host_seconds": round(self.host, 2),
             "stream_seconds": round(sum(b.elapsed_time(e) for b, e in events) / 1e3, 2)})
         return super().results()
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             else "auto"
         record("study_groups", device_name(resolve_device(device)),
                {"study": args.study, "args": study_flags, **totals,
-                "slowest": groups.head(5).to_dict("records")})
+                "every_group": groups.to_dict("records")})
     return 0
 
 
