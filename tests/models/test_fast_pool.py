@@ -46,7 +46,7 @@ def test_the_layer_is_a_2x2_max_pool_for_summaries_and_isinstance_checks() -> No
 
 @pytest.mark.parametrize("ties", [False, True])
 def test_on_a_cpu_it_gives_torchs_numbers(ties: bool) -> None:
-    x, grad = _inputs((2, 3, 6, 4), torch.float32, "cpu", ties)
+    x, grad = _inputs((2, 3, 7, 4), torch.float32, "cpu", ties)
     assert not kernel_applies(x)
     out_ref, out, grad_ref, grad_ours = _pool_both(x, grad)
     assert torch.equal(out, out_ref) and torch.equal(grad_ours, grad_ref)
@@ -60,7 +60,9 @@ def test_the_fast_cnn_pools_with_it() -> None:
 
 @needs_kernels
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
-@pytest.mark.parametrize("shape", [(3, 64, 32, 32), (2, 256, 8, 8), (4, 24, 6, 10)])
+@pytest.mark.parametrize(
+    "shape", [(3, 64, 32, 32), (2, 256, 8, 8), (4, 24, 6, 10), (2, 64, 31, 31), (3, 16, 7, 4)]
+)
 @pytest.mark.parametrize("ties", [False, True])
 def test_the_kernels_give_torchs_values_and_gradients_exactly(dtype, shape, ties) -> None:
     x, grad = _inputs(shape, dtype, "cuda", ties)
@@ -84,10 +86,24 @@ def test_a_nan_takes_the_window_as_in_torch() -> None:
 
 
 @needs_kernels
-def test_other_layouts_and_odd_sides_fall_back_to_torch() -> None:
+def test_a_channels_first_tensor_falls_back_to_torch() -> None:
     x, grad = _inputs((2, 8, 6, 6), torch.float32, "cuda", ties=True)
-    for other in (x.contiguous(), x[:, :, :5, :5].contiguous(memory_format=torch.channels_last)):
-        assert not kernel_applies(other)
-        g = grad[:, :, : other.shape[2] // 2, : other.shape[3] // 2]
-        out_ref, out, grad_ref, grad_ours = _pool_both(other, g)
-        assert torch.equal(out, out_ref) and torch.equal(grad_ours, grad_ref)
+    x = x.contiguous()
+    assert not kernel_applies(x)
+    out_ref, out, grad_ref, grad_ours = _pool_both(x, grad)
+    assert torch.equal(out, out_ref) and torch.equal(grad_ours, grad_ref)
+
+
+@needs_kernels
+def test_the_fast_cnn_on_a_gpu_pools_every_layer_with_the_kernels() -> None:
+    model = build_model({"model_type": "yourcnn_fast", "in_size": [3, 32, 32],
+                         "out_classes": 10, "channels": [16, 16, 32, 32, 32, 32]})
+    model = model.cuda().to(memory_format=torch.channels_last)
+    seen = []
+    for module in model.modules():
+        if isinstance(module, MaxPool2x2):
+            module.register_forward_pre_hook(lambda _, args: seen.append(kernel_applies(args[0])))
+    x = torch.randn(4, 3, 32, 32, device="cuda").contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cuda", torch.bfloat16):
+        model(x).float().sum().backward()
+    assert seen == [True, True, True]  # 31x31, 15x15 and 7x7 inputs (odd: floor mode)

@@ -165,12 +165,13 @@ def read_images(
     if source.kind == "pickle":
         return source.read(split, indices)
     key = source_key(source.files(split))
-    images = load_cached(source.path, split, key) if cache else None
+    tag = f"{split}.cpu-decoded"  # not the files of older versions, which decoded on a GPU
+    images = load_cached(source.path, tag, key) if cache else None
     if images is not None:
         return images if indices is None else images[indices]
     images = source.read(split, indices, device=device)
     if cache and indices is None:
-        save_cached(source.path, split, key, images)
+        save_cached(source.path, tag, key, images)
     return images
 
 

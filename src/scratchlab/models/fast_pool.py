@@ -4,7 +4,7 @@ torch's max pool stores int64 indices and zero-fills the input gradient before s
 it. `fast_pool_kernels` keeps one byte per output and writes each input gradient once: 3.1x
 torch's forward+backward at the fast recipe's shapes (docs/speed.md). Values and gradients
 equal torch's: the first maximum of a window (row by row) takes the gradient, NaN wins.
-Elsewhere (CPU, no Triton, NCHW, odd sizes, under torch.compile) it is `F.max_pool2d`.
+Elsewhere (CPU, no Triton, NCHW, under torch.compile) it is `F.max_pool2d`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _kernels() -> Any:
 
 def kernel_applies(x: torch.Tensor) -> bool:
     """Whether `MaxPool2x2` runs its own kernels on `x`."""
-    return (x.is_cuda and x.dim() == 4 and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0
+    return (x.is_cuda and x.dim() == 4 and min(x.shape[2:], default=0) >= 2 and x.numel() > 0
             and x.numel() < 2**31 and x.is_contiguous(memory_format=torch.channels_last)
             and not torch.compiler.is_compiling() and _kernels() is not None)
 

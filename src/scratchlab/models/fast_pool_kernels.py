@@ -16,20 +16,21 @@ BLOCK = 1024
 
 
 @triton.jit
-def _window_start(offs, C, W, Wo):
+def _window_start(offs, C, H, W, Ho, Wo):
     """Input offset of the top-left element of the window of each output offset."""
     c = offs % C
     pixel = offs // C
-    return (2 * (pixel // Wo) * W + 2 * (pixel % Wo)) * C + c
+    row = pixel // Wo  # n * Ho + ho
+    return ((row // Ho * H + 2 * (row % Ho)) * W + 2 * (pixel % Wo)) * C + c
 
 
 # C stays specialised (a multiple of 16 lets loads vectorise); sizes do not, so that one
 # compilation per dtype serves every layer
-@triton.jit(do_not_specialize=["total", "W", "Wo"])
-def _forward(x_ptr, out_ptr, arg_ptr, total, C, W, Wo, BLOCK: tl.constexpr):
+@triton.jit(do_not_specialize=["total", "H", "W", "Ho", "Wo"])
+def _forward(x_ptr, out_ptr, arg_ptr, total, C, H, W, Ho, Wo, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < total
-    start = _window_start(offs, C, W, Wo)
+    start = _window_start(offs, C, H, W, Ho, Wo)
     best = tl.load(x_ptr + start, mask=mask)
     arg = tl.zeros([BLOCK], dtype=tl.int8)
     # torch's rule: a later element replaces the maximum when it is larger or NaN
@@ -49,11 +50,11 @@ def _forward(x_ptr, out_ptr, arg_ptr, total, C, W, Wo, BLOCK: tl.constexpr):
     tl.store(arg_ptr + offs, arg, mask=mask)
 
 
-@triton.jit(do_not_specialize=["total", "W", "Wo"])
-def _backward(grad_ptr, arg_ptr, grad_in_ptr, total, C, W, Wo, BLOCK: tl.constexpr):
+@triton.jit(do_not_specialize=["total", "H", "W", "Ho", "Wo"])
+def _backward(grad_ptr, arg_ptr, grad_in_ptr, total, C, H, W, Ho, Wo, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < total
-    start = _window_start(offs, C, W, Wo)
+    start = _window_start(offs, C, H, W, Ho, Wo)
     grad = tl.load(grad_ptr + offs, mask=mask)
     arg = tl.load(arg_ptr + offs, mask=mask)
     zero = tl.zeros_like(grad)
@@ -64,22 +65,27 @@ def _backward(grad_ptr, arg_ptr, grad_in_ptr, total, C, W, Wo, BLOCK: tl.constex
 
 
 def pool_forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(pooled, window positions) of a channels-last (N, C, H, W) CUDA tensor, H and W even."""
+    """(pooled, window positions) of a channels-last (N, C, H, W) CUDA tensor (floor mode: an odd
+    last row or column is left out)."""
     n, c, h, w = x.shape
     out = torch.empty((n, c, h // 2, w // 2), dtype=x.dtype, device=x.device,
                       memory_format=torch.channels_last)
     arg = torch.empty((n, h // 2, w // 2, c), dtype=torch.int8, device=x.device)
     total = out.numel()
-    _forward[(triton.cdiv(total, BLOCK),)](x, out, arg, total, c, w, w // 2, BLOCK=BLOCK)
+    _forward[(triton.cdiv(total, BLOCK),)](x, out, arg, total, c, h, w, h // 2, w // 2,
+                                           BLOCK=BLOCK)
     return out, arg
 
 
 def pool_backward(grad: torch.Tensor, arg: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """The input gradient (channels-last, `shape`) of the output gradient `grad`."""
-    c, w = shape[1], shape[3]
+    _, c, h, w = shape
     grad = grad.contiguous(memory_format=torch.channels_last)
     grad_in = torch.empty(shape, dtype=grad.dtype, device=grad.device,
                           memory_format=torch.channels_last)
+    grad_in[:, :, h // 2 * 2 :].zero_()  # an odd last row and column are in no window
+    grad_in[:, :, :, w // 2 * 2 :].zero_()
     total = grad.numel()
-    _backward[(triton.cdiv(total, BLOCK),)](grad, arg, grad_in, total, c, w, w // 2, BLOCK=BLOCK)
+    _backward[(triton.cdiv(total, BLOCK),)](grad, arg, grad_in, total, c, h, w, h // 2, w // 2,
+                                            BLOCK=BLOCK)
     return grad_in
