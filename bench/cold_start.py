@@ -8,7 +8,8 @@ Each run is a fresh `python -m scratchlab -q run-exp --recipe NAME` in its own o
 imports, CIFAR-10 decoded (or read from its decode cache), the model built, cuDNN autotuned,
 trained, evaluated and its results file written. The wall time goes from the launch to the
 process's exit; the results file gives the test accuracy and the training seconds. The first run
-may fill the decode cache that later runs read (`--fresh-cache`: each run its own empty one).
+may fill the decode cache that later runs read (`--fresh-cache`: each run its own empty one, and
+its own empty Triton kernel cache).
 One more process only imports and initialises CUDA: its time (`startup_seconds`) and the
 training seconds split a cold run's wall time. Appends one line to bench/results.jsonl
 (bench `cold_start`).
@@ -34,11 +35,12 @@ from scratchlab.util import resolve_device
 def cold_run(recipe: str, device: str, quick: bool, flags: list[str], out: Path,
              cache: Path | None = None) -> dict:
     """One cold process: its wall seconds, test accuracy and training seconds (`cache`: its own
-    empty `$SCRATCHLAB_CACHE`)."""
+    empty `$SCRATCHLAB_CACHE` and Triton kernel cache)."""
     command = [sys.executable, "-m", "scratchlab", "-q", "run-exp", "--recipe", recipe,
                "--device", device, "-o", str(out), *(["--quick"] if quick else []), *flags]
     start = time.perf_counter()
-    env = {**os.environ, **({"SCRATCHLAB_CACHE": str(cache)} if cache else {})}
+    fresh = {"SCRATCHLAB_CACHE": str(cache), "TRITON_CACHE_DIR": str(cache / "triton")}
+    env = {**os.environ, **(fresh if cache else {})}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     if done.returncode != 0:
@@ -65,8 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", type=int, default=2, help="cold processes, one after another")
     p.add_argument("--quick", action="store_true", help="the recipe's tiny CPU smoke form")
     p.add_argument("--fresh-cache", action="store_true",
-                   help="each run its own empty $SCRATCHLAB_CACHE (decodes anew where the data's "
-                        "folder is read-only)")
+                   help="each run its own empty $SCRATCHLAB_CACHE and Triton kernel cache "
+                        "(decodes anew where the data's folder is read-only)")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     p.add_argument("flags", nargs="*", help="run-exp flags after --, e.g. -- --cuda-graph")
     args = p.parse_args(argv)
