@@ -79,6 +79,7 @@ def record(bench: str, device: str, metrics: dict[str, Any]) -> dict[str, Any]:
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
         "torch": torch.__version__,
+        "commit": _commit(),
         **metrics,
     }
     line = portable_line(line)
@@ -87,6 +88,13 @@ def record(bench: str, device: str, metrics: dict[str, Any]) -> dict[str, Any]:
     write_summary()
     print(json.dumps(line, indent=2))
     return line
+
+
+def _commit() -> str | None:
+    """The commit that ran (`$SCRATCHLAB_GIT_COMMIT` for a copy of the tree without git)."""
+    from scratchlab.util.environment import git_commit
+
+    return git_commit()
 
 
 def portable_line(line: dict[str, Any]) -> dict[str, Any]:
