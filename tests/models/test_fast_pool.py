@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scratchlab.models import build_model
-from scratchlab.models.fast_pool import MaxPool2x2, kernel_applies, max_pool_2x2
+from scratchlab.models.fast_pool import GlobalMaxPool, MaxPool2x2, kernel_applies, max_pool_2x2
 
 needs_kernels = pytest.mark.skipif(
     not torch.cuda.is_available() or importlib.util.find_spec("triton") is None,
@@ -50,6 +50,25 @@ def test_on_a_cpu_it_gives_torchs_numbers(ties: bool) -> None:
     assert not kernel_applies(x)
     out_ref, out, grad_ref, grad_ours = _pool_both(x, grad)
     assert torch.equal(out, out_ref) and torch.equal(grad_ours, grad_ref)
+
+
+ON_GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=ON_GPU)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_global_max_pool_is_torchs_adaptive_one_flattened(device, channels_last) -> None:
+    x = torch.randn(3, 5, 3, 4, dtype=torch.float64, device=device)
+    x[1, 2] = 7.0  # a map of ties: the first maximum takes the gradient
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(3, 5, dtype=torch.float64, device=device)
+    ref, ours = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_ref = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten())(ref)
+    out = GlobalMaxPool()(ours)
+    out_ref.backward(grad)
+    out.backward(grad)
+    assert torch.equal(out, out_ref) and torch.equal(ours.grad, ref.grad)
 
 
 def test_the_fast_cnn_pools_with_it() -> None:

@@ -62,3 +62,12 @@ class MaxPool2x2(nn.MaxPool2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return max_pool_2x2(x)
+
+
+class GlobalMaxPool(nn.Module):
+    """`nn.AdaptiveMaxPool2d(1)` then `nn.Flatten()`: (N, C, H, W) -> (N, C), the gradient to the
+    first maximum of each map, as one reduction (torch's adaptive pool is slow on channels-last
+    CUDA tensors: 0.4 ms per step of the fast recipe for a 2000x256x3x3 input)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(2).max(dim=2).values

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scratchlab.errors import ConfigError, ShapeError
-from scratchlab.models.fast_pool import MaxPool2x2
+from scratchlab.models.fast_pool import GlobalMaxPool, MaxPool2x2
 from scratchlab.models.layers import (
     check_in_size,
     dry_run,
@@ -177,7 +177,7 @@ class FastCNN(nn.Module):
             widths = self.channels[i : i + self.pool_every]
             layers.append(ConvGroup(in_channels, widths, activation, bn_momentum, bn_eps))
             in_channels = widths[-1]
-        layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten()]
+        layers.append(GlobalMaxPool())
         self.features = nn.Sequential(*layers)
         dry_run(self.features, self.in_size)  # a ConfigError when the input is too small
         self.head = nn.Linear(in_channels, self.out_classes, bias=False)
