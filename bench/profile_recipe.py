@@ -8,9 +8,10 @@ After a warm-up run (cuDNN autotuning), one full training run (whitening, every 
 evaluation) is traced. Printed: its wall time, the device time of all kernels (their sum over the
 wall time is the share of the run in which the GPU computes; the rest is launch overhead and host
 work), and the device time per group of operators (convolutions, BatchNorm, activations, pooling,
-matrix products such as Muon's Newton-Schulz, copies and casts, the optimizer step, the rest),
-each with its share of the kernel time and its number of kernel launches. Appends one line to
-bench/results.jsonl (bench `profile_recipe`).
+matrix products such as Muon's Newton-Schulz, copies and casts, the optimizer step, the rest,
+and the kernels launched outside aten operators, such as Triton's), each with its share of the
+kernel time and its number of kernel launches (`--kernels N`: the N costliest kernels).
+Appends one line to bench/results.jsonl (bench `profile_recipe`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 from cifar_speed import default_data, fast_run_data, parse_sets, train_once
@@ -42,6 +44,9 @@ GROUPS = (
 )
 
 
+OUTSIDE = "kernels outside aten ops (Triton)"
+
+
 def group_of(name: str) -> str:
     low = name.lower()
     for group, keys in GROUPS:
@@ -60,10 +65,17 @@ def device_time(event: Any, cuda: bool) -> float:
     return 0.0
 
 
+def _is_kernel(event: Any) -> bool:
+    """A GPU kernel, copy or fill (not an annotation spanning kernels)."""
+    return event.device_type == DeviceType.CUDA and not getattr(event, "is_user_annotation", False)
+
+
 def breakdown(prof: Any, cuda: bool) -> tuple[dict[str, dict[str, float]], float]:
-    """Per group: device microseconds and kernel launches of the aten operators; total."""
+    """Per group: device microseconds and kernel launches of the aten operators (on a GPU, the
+    kernels launched outside them, such as Triton's, as one more group); total."""
     groups: dict[str, dict[str, float]] = defaultdict(lambda: {"us": 0.0, "calls": 0})
-    for event in prof.key_averages():
+    events = prof.key_averages()
+    for event in events:
         if not event.key.startswith("aten::"):
             continue
         us = device_time(event, cuda)
@@ -72,13 +84,20 @@ def breakdown(prof: Any, cuda: bool) -> tuple[dict[str, dict[str, float]], float
         entry = groups[group_of(event.key)]
         entry["us"] += us
         entry["calls"] += event.count
-    return dict(groups), sum(g["us"] for g in groups.values())
+    total = sum(g["us"] for g in groups.values())
+    if cuda:
+        kernels = [e for e in events if _is_kernel(e)]
+        outside = sum(device_time(e, True) for e in kernels) - total
+        if outside > 0:
+            groups[OUTSIDE] = {"us": outside, "calls": 0}
+            total += outside
+    return dict(groups), total
 
 
 def top_kernels(prof: Any, n: int) -> list[tuple[str, float, int]]:
     """The `n` GPU kernels with the most device time: (name, microseconds, launches)."""
     kernels = [(e.key, device_time(e, True), e.count) for e in prof.key_averages()
-               if not e.key.startswith(("aten::", "cuda", "Memcpy", "Memset"))]
+               if _is_kernel(e)]
     return sorted((k for k in kernels if k[1] > 0), key=lambda k: -k[1])[:n]
 
 
