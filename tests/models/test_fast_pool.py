@@ -71,6 +71,30 @@ def test_the_global_max_pool_is_torchs_adaptive_one_flattened(device, channels_l
     assert torch.equal(out, out_ref) and torch.equal(ours.grad, ref.grad)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs Triton")
+@pytest.mark.parametrize("dtype", ["bf16", "fp32"])
+def test_the_kernels_compile_for_an_h100_without_a_gpu(dtype: str) -> None:
+    triton = pytest.importorskip("triton")
+    compiler = pytest.importorskip("triton.compiler")
+    backends = pytest.importorskip("triton.backends.compiler")
+    from scratchlab.models import fast_pool_kernels as kernels
+
+    sizes = dict.fromkeys(("total", "C", "H", "W", "Ho", "Wo"), "i32")
+    signatures = {
+        kernels._forward: {"x_ptr": f"*{dtype}", "out_ptr": f"*{dtype}", "arg_ptr": "*i8", **sizes},
+        kernels._backward: {"grad_ptr": f"*{dtype}", "arg_ptr": "*i8",
+                            "grad_in_ptr": f"*{dtype}", **sizes},
+    }
+    for kernel, signature in signatures.items():
+        try:
+            source = compiler.ASTSource(fn=kernel, signature={**signature, "BLOCK": "constexpr"},
+                                        constexprs={"BLOCK": kernels.BLOCK})
+        except TypeError as exc:  # an older Triton: kernels are described another way
+            pytest.skip(f"this Triton's ASTSource differs: {exc}")
+        compiled = triton.compile(source, target=backends.GPUTarget("cuda", 90, 32))
+        assert "cubin" in compiled.asm
+
+
 def test_the_fast_cnn_pools_with_it() -> None:
     model = build_model({"model_type": "yourcnn_fast", "in_size": [3, 32, 32],
                          "out_classes": 10, "channels": [8, 8, 16, 16]})

@@ -16,21 +16,22 @@ BLOCK = 1024
 
 
 @triton.jit
-def _window_start(offs, C, H, W, Ho, Wo):
-    """Input offset of the top-left element of the window of each output offset."""
+def _window(total, C, H, W, Ho, Wo, BLOCK: tl.constexpr):
+    """This program's output offsets, their mask, and the input offset of the top-left element
+    of each one's window."""
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     c = offs % C
     pixel = offs // C
     row = pixel // Wo  # n * Ho + ho
-    return ((row // Ho * H + 2 * (row % Ho)) * W + 2 * (pixel % Wo)) * C + c
+    start = ((row // Ho * H + 2 * (row % Ho)) * W + 2 * (pixel % Wo)) * C + c
+    return offs, offs < total, start
 
 
 # C stays specialised (a multiple of 16 lets loads vectorise); sizes do not, so that one
 # compilation per dtype serves every layer
 @triton.jit(do_not_specialize=["total", "H", "W", "Ho", "Wo"])
 def _forward(x_ptr, out_ptr, arg_ptr, total, C, H, W, Ho, Wo, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < total
-    start = _window_start(offs, C, H, W, Ho, Wo)
+    offs, mask, start = _window(total, C, H, W, Ho, Wo, BLOCK)
     best = tl.load(x_ptr + start, mask=mask)
     arg = tl.zeros([BLOCK], dtype=tl.int8)
     # torch's rule: a later element replaces the maximum when it is larger or NaN
@@ -52,9 +53,7 @@ def _forward(x_ptr, out_ptr, arg_ptr, total, C, H, W, Ho, Wo, BLOCK: tl.constexp
 
 @triton.jit(do_not_specialize=["total", "H", "W", "Ho", "Wo"])
 def _backward(grad_ptr, arg_ptr, grad_in_ptr, total, C, H, W, Ho, Wo, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < total
-    start = _window_start(offs, C, H, W, Ho, Wo)
+    offs, mask, start = _window(total, C, H, W, Ho, Wo, BLOCK)
     grad = tl.load(grad_ptr + offs, mask=mask)
     arg = tl.load(arg_ptr + offs, mask=mask)
     zero = tl.zeros_like(grad)
