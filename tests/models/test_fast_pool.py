@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -93,6 +97,34 @@ def test_the_kernels_compile_for_an_h100_without_a_gpu(dtype: str) -> None:
             pytest.skip(f"this Triton's ASTSource differs: {exc}")
         compiled = triton.compile(source, target=backends.GPUTarget("cuda", 90, 32))
         assert "cubin" in compiled.asm
+
+
+INTERPRETED = textwrap.dedent("""
+    import torch, torch.nn.functional as F
+    from scratchlab.models import fast_pool_kernels as kernels
+    layout = torch.channels_last
+    for shape in ((2, 16, 7, 6), (1, 32, 31, 31), (3, 8, 4, 5)):
+        x = ((torch.randn(shape) * 2).round() / 2).contiguous(memory_format=layout)
+        x[0, 1, 0, 0] = float("nan")
+        out, arg = kernels.pool_forward(x)
+        grad = torch.randn(out.shape).contiguous(memory_format=layout)
+        ref = x.clone().requires_grad_()
+        expected = F.max_pool2d(ref, 2)
+        expected.backward(grad)
+        same = torch.equal(out.nan_to_num(), expected.nan_to_num())
+        assert same and torch.equal(out.isnan(), expected.isnan()), shape
+        assert torch.equal(kernels.pool_backward(grad, arg, x.shape), ref.grad), shape
+    print("equal")
+""")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs Triton")
+def test_the_kernels_give_torchs_numbers_in_tritons_interpreter_on_a_cpu() -> None:
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    done = subprocess.run([sys.executable, "-c", INTERPRETED], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "equal"
 
 
 def test_the_fast_cnn_pools_with_it() -> None:
