@@ -114,5 +114,10 @@ class Stat:
     def std(self) -> float:
         return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
 
+    @property
+    def ci(self) -> float:
+        """Half-width of the 95% confidence interval of the mean (0 for one seed)."""
+        return ci95(self.values) if self.n > 1 else 0.0
+
     def __str__(self) -> str:
         return f"{fmt_pm(self.mean, self.std)}{self.unit}"

@@ -16,6 +16,7 @@ from scratchlab.viz.study_plots import (
     epoch_curves,
     kernel_row,
     mean_band,
+    new_figure,
     panel_row,
     seed_bars,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "figure_to_png",
     "kernel_row",
     "mean_band",
+    "new_figure",
     "panel_row",
     "plot_confusion_matrix",
     "plot_decision_boundary_2d",

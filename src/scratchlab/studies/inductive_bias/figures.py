@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from scratchlab.training import FitResult
-from scratchlab.viz import seed_bars
+from scratchlab.viz import new_figure, seed_bars
 
 from .plan import SHIFT_MODELS, SIZES
 from .table import per_lr, stat
@@ -17,17 +16,17 @@ COLOURS = {"cnn": "tab:blue", "mlp": "tab:orange", "cnn_edge_init": "tab:green"}
 
 
 def sample_efficiency(table: pd.DataFrame) -> Figure:
-    """q2: validation accuracy against training images per class (mean +- std over seeds)."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    """q2: validation accuracy against training images per class (mean, 95% CI over seeds)."""
+    fig, ax = new_figure(figsize=(6, 4))
     for model in ("cnn", "mlp", "cnn_edge_init"):
         stats = [stat(table, "q2", model, kernel_size=None if model == "mlp" else 7,
                       images_per_class=n) for n in SIZES]
-        mean, std = np.array([s.mean for s in stats]), np.array([s.std for s in stats])
+        mean, ci = np.array([s.mean for s in stats]), np.array([s.ci for s in stats])
         ax.plot(SIZES, mean, "o-", color=COLOURS[model], label=model)
-        ax.fill_between(SIZES, mean - std, mean + std, color=COLOURS[model], alpha=0.2)
+        ax.fill_between(SIZES, mean - ci, mean + ci, color=COLOURS[model], alpha=0.2)
     ax.axhline(100 / 3, color="grey", ls=":", label="chance")
     ax.set(xlabel="training images per class", ylabel="validation accuracy (%)", xscale="log",
-           title="q2: sample efficiency (mean +- std over seeds)")
+           title="q2: sample efficiency (mean and 95% CI over seeds)")
     ax.set_xticks(SIZES, [str(n) for n in SIZES])
     ax.legend()
     return fig
@@ -35,7 +34,7 @@ def sample_efficiency(table: pd.DataFrame) -> Figure:
 
 def diagnosis(init: pd.DataFrame, histories: dict[str, FitResult], chance: float) -> Figure:
     """q7: ReLU output spread per layer at initialisation; DeeperCNN runs' validation curves."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), squeeze=False)
+    fig, axes = new_figure(1, 2, figsize=(10, 3.6), squeeze=False)
     for i, (model, rows) in enumerate(init.groupby("model", sort=False)):
         axes[0, 0].plot(rows["layer"], rows["spread"], "o-", color=f"C{i}", label=model)
     axes[0, 0].set(xlabel="ReLU layer", ylabel="std of activations across images", yscale="log",
