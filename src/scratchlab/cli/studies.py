@@ -33,7 +33,9 @@ OPTION_FLAGS: dict[str, tuple[str, dict]] = {
         "--report-only",
         {
             "action": "store_true",
-            "help": "train nothing: rebuild table, figures and report from the runs in --out",
+            "help": "train nothing: rebuild table, figures and report from the runs in --out, "
+            "where the study takes it (any study run again on its --out reads its finished "
+            "runs back instead of training them)",
         },
     ),
     "experiments": (
