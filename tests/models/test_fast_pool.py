@@ -118,10 +118,29 @@ INTERPRETED = textwrap.dedent("""
 """)
 
 
+SECOND_ORDER = textwrap.dedent("""
+    import torch, torch.nn.functional as F
+    from scratchlab.models import fast_pool
+    fast_pool.kernel_applies = lambda x: True  # the kernels on CPU tensors, interpreted
+    for shape in ((2, 8, 7, 6), (1, 4, 4, 4)):
+        x = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+        weights = torch.randn(shape, dtype=torch.float64)
+        found = []
+        for pool in (fast_pool.max_pool_2x2, lambda t: F.max_pool2d(t, 2)):
+            t = x.clone().requires_grad_()
+            (grad,) = torch.autograd.grad((pool(t) ** 3).sum(), t, create_graph=True)
+            (second,) = torch.autograd.grad((grad * weights).sum(), t)
+            found.append((grad.detach(), second))
+        assert all(torch.allclose(a, b) for a, b in zip(*found)), shape
+    print("equal")
+""")
+
+
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs Triton")
-def test_the_kernels_give_torchs_numbers_in_tritons_interpreter_on_a_cpu() -> None:
+@pytest.mark.parametrize("script", [INTERPRETED, SECOND_ORDER], ids=["first", "second_order"])
+def test_the_kernels_give_torchs_numbers_in_tritons_interpreter_on_a_cpu(script: str) -> None:
     env = {**os.environ, "TRITON_INTERPRET": "1"}
-    done = subprocess.run([sys.executable, "-c", INTERPRETED], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "equal"

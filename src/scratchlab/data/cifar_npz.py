@@ -186,8 +186,15 @@ def decode_jpeg_bytes(jpeg: torch.Tensor, offsets: np.ndarray, indices: np.ndarr
         out[start : start + len(chunk)] = torch.stack(images).numpy()
 
     starts = range(0, len(indices), DECODE_BATCH)
-    with ThreadPoolExecutor(min(len(starts), os.cpu_count() or 1) or 1) as pool:
+    with ThreadPoolExecutor(max(1, min(len(starts), _usable_cpus()))) as pool:
         for _ in progress(pool.map(decode, starts), total=len(starts), desc="decoding JPEG",
                           unit="batch"):
             pass
     return out
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

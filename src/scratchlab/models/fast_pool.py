@@ -3,8 +3,9 @@
 torch's max pool stores int64 indices and zero-fills the input gradient before scattering into
 it. `fast_pool_kernels` keeps one byte per output and writes each input gradient once: 3.1x
 torch's forward+backward at the fast recipe's shapes (docs/speed.md). Values and gradients
-equal torch's: the first maximum of a window (row by row) takes the gradient, NaN wins.
-Elsewhere (CPU, no Triton, NCHW, under torch.compile) it is `F.max_pool2d`.
+(second-order ones too) equal torch's: the first maximum of a window (row by row) takes the
+gradient, NaN wins; only a window of nothing but -inf may send its gradient elsewhere. Elsewhere
+(CPU, no Triton, NCHW, under torch.compile or vmap) it is `F.max_pool2d`.
 """
 
 from __future__ import annotations
@@ -30,12 +31,18 @@ def _kernels() -> Any:
 
 def kernel_applies(x: torch.Tensor) -> bool:
     """Whether `MaxPool2x2` runs its own kernels on `x`."""
-    return (x.is_cuda and x.dim() == 4 and min(x.shape[2:], default=0) >= 2 and x.numel() > 0
-            and x.numel() < 2**31 and x.is_contiguous(memory_format=torch.channels_last)
-            and not torch.compiler.is_compiling() and _kernels() is not None)
+    if not (x.is_cuda and x.dim() == 4 and min(x.shape[2:]) >= 2 and 0 < x.numel() < 2**31
+            and not torch.compiler.is_compiling() and _kernels() is not None):
+        return False
+    try:
+        return x.is_contiguous(memory_format=torch.channels_last)
+    except RuntimeError:  # a tensor that cannot say (inside torch.func.vmap): torch's pool
+        return False
 
 
 class _Pool(torch.autograd.Function):
+    """The pool; its backward is `_PoolGrad`, so that gradients of gradients flow."""
+
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
         out, arg = _kernels().pool_forward(x)
@@ -46,7 +53,31 @@ class _Pool(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (arg,) = ctx.saved_tensors
-        return _kernels().pool_backward(grad, arg, ctx.shape)
+        return _PoolGrad.apply(grad, arg, ctx.shape)
+
+
+class _PoolGrad(torch.autograd.Function):
+    """The input gradient of `_Pool`, linear in the output gradient: its own gradient takes, for
+    each output, the value at the window position that output came from (as torch's pool)."""
+
+    @staticmethod
+    def forward(ctx: Any, grad: torch.Tensor, arg: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        ctx.save_for_backward(arg)
+        return _kernels().pool_backward(grad, arg, shape)
+
+    @staticmethod
+    def backward(ctx: Any, grad_of_grad_in: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (arg,) = ctx.saved_tensors
+        return window_values(grad_of_grad_in, arg), None, None
+
+
+def window_values(x: torch.Tensor, arg: torch.Tensor) -> torch.Tensor:
+    """(N, C, Ho, Wo): for each 2x2 window of `x` (N, C, H, W), its element at position `arg`
+    (N, Ho, Wo, C: 0 top left, 1 top right, 2 bottom left, 3 bottom right)."""
+    n, ho, wo, c = arg.shape
+    windows = x[:, :, : 2 * ho, : 2 * wo].unfold(2, 2, 2).unfold(3, 2, 2).reshape(n, c, ho, wo, 4)
+    index = arg.permute(0, 3, 1, 2).long().unsqueeze(-1)
+    return windows.gather(-1, index).squeeze(-1).contiguous(memory_format=torch.channels_last)
 
 
 def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
@@ -66,8 +97,9 @@ class MaxPool2x2(nn.MaxPool2d):
 
 class GlobalMaxPool(nn.Module):
     """`nn.AdaptiveMaxPool2d(1)` then `nn.Flatten()`: (N, C, H, W) -> (N, C), the gradient to the
-    first maximum of each map, as one reduction (torch's adaptive pool is slow on channels-last
-    CUDA tensors: 0.4 ms per step of the fast recipe for a 2000x256x3x3 input)."""
+    first maximum of each map (of a map with several NaNs, to the first, where torch's pool takes
+    the last), as one reduction (torch's adaptive pool is slow on channels-last CUDA tensors:
+    0.4 ms per step of the fast recipe for a 2000x256x3x3 input)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(2).max(dim=2).values
