@@ -6,7 +6,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
@@ -14,6 +13,7 @@ from scratchlab.data.cifar10 import locate_cifar10
 from scratchlab.errors import DatasetNotFoundError
 from scratchlab.experiments import ExperimentConfig, load_run_data
 from scratchlab.util import resolve_device
+from scratchlab.viz import figure_and_axes
 
 
 def auto_dataset(dataset: str, root: str | None = None) -> str:
@@ -43,6 +43,5 @@ def final(values: Sequence[float]) -> float:
 
 def new_figure(
         nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (5, 4)) -> tuple[Figure, Any]:
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
-                             squeeze=False)
-    return fig, axes
+    """A grid of axes of `size` inches each (always 2-d), the figure closed in pyplot."""
+    return figure_and_axes(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)

@@ -57,20 +57,25 @@ def dots_by_group(ax: Axes, table: pd.DataFrame, group: str, columns: dict[str, 
     ax.set_xticks(range(len(groups)), groups)
 
 
-def new_figure(rows: int = 1, cols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
-    """A figure and its axes, as `plt.subplots(rows, cols, **kwargs)` gives them, but closed in
-    pyplot: kept by whoever holds it (a notebook shows it once, where it is returned), never
-    piling up in pyplot's list of open figures."""
-    fig = plt.figure(figsize=kwargs.pop("figsize", None))
+SUBPLOT_OPTIONS = ("sharex", "sharey", "squeeze", "width_ratios", "height_ratios", "subplot_kw",
+                   "gridspec_kw")
+
+
+def figure_and_axes(rows: int = 1, cols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
+    """`plt.subplots(rows, cols, **kwargs)`, the figure closed in pyplot at once: kept by whoever
+    holds it (a notebook shows it once, where it is returned), never piling up in pyplot's list
+    of open figures."""
+    grid = {key: kwargs.pop(key) for key in SUBPLOT_OPTIONS if key in kwargs}
+    fig = plt.figure(**kwargs)
     plt.close(fig)
-    return fig, fig.subplots(rows, cols, **kwargs)
+    return fig, fig.subplots(rows, cols, **grid)
 
 
 def panel_row(panels: Mapping[str, Any], draw: Callable[[Any, Any], object],
               size: tuple[float, float] = (3, 3), tight: bool = False) -> Figure:
     """One panel of `size` inches per item, side by side: `draw(item, ax)`, titled by its key;
     `tight`: matplotlib's tight layout."""
-    fig, axes = new_figure(1, len(panels), figsize=(size[0] * len(panels), size[1]),
+    fig, axes = figure_and_axes(1, len(panels), figsize=(size[0] * len(panels), size[1]),
                            squeeze=False)
     for ax, (title, item) in zip(axes[0], panels.items(), strict=True):
         draw(item, ax)
@@ -89,7 +94,7 @@ def seed_bars(items: Sequence[tuple[str, Stat]], title: str, chance: float | Non
               ylabel: str = "validation accuracy (%)") -> Figure:
     """A bar per (label, number over seeds): the mean with its 95% confidence interval as the
     error bar and each seed's value as a dot, on a 0-105 axis; `chance` draws a dotted line."""
-    fig, ax = new_figure(figsize=(max(4.0, 1.1 * len(items)), 4))
+    fig, ax = figure_and_axes(figsize=(max(4.0, 1.1 * len(items)), 4))
     for i, (_, s) in enumerate(items):
         ax.bar(i, s.mean, yerr=s.ci, capsize=4, color=f"C{i % 10}", alpha=0.8)
         ax.plot([i] * s.n, s.values, "k.", ms=4)
@@ -106,7 +111,7 @@ def epoch_curves(histories: Mapping[str, FitResult], title: str = "",
                  target: float | None = None) -> Figure:
     """Loss (log scale) and accuracy per epoch of each run, train solid and validation dashed;
     `target`: an accuracy drawn as a dotted line."""
-    fig, axes = new_figure(1, 2, figsize=(10, 3.6), squeeze=False)
+    fig, axes = figure_and_axes(1, 2, figsize=(10, 3.6), squeeze=False)
     for i, (label, fit) in enumerate(histories.items()):
         epochs = np.arange(1, fit.num_epochs + 1)
         for ax, train, valid in ((axes[0, 0], fit.epoch_mean("train_loss"),

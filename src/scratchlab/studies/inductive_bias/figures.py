@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from scratchlab.training import FitResult
-from scratchlab.viz import new_figure, seed_bars
+from scratchlab.viz import figure_and_axes, seed_bars
 
 from .plan import SHIFT_MODELS, SIZES
 from .table import per_lr, stat
@@ -17,7 +17,7 @@ COLOURS = {"cnn": "tab:blue", "mlp": "tab:orange", "cnn_edge_init": "tab:green"}
 
 def sample_efficiency(table: pd.DataFrame) -> Figure:
     """q2: validation accuracy against training images per class (mean, 95% CI over seeds)."""
-    fig, ax = new_figure(figsize=(6, 4))
+    fig, ax = figure_and_axes(figsize=(6, 4))
     for model in ("cnn", "mlp", "cnn_edge_init"):
         stats = [stat(table, "q2", model, kernel_size=None if model == "mlp" else 7,
                       images_per_class=n) for n in SIZES]
@@ -34,7 +34,7 @@ def sample_efficiency(table: pd.DataFrame) -> Figure:
 
 def diagnosis(init: pd.DataFrame, histories: dict[str, FitResult], chance: float) -> Figure:
     """q7: ReLU output spread per layer at initialisation; DeeperCNN runs' validation curves."""
-    fig, axes = new_figure(1, 2, figsize=(10, 3.6), squeeze=False)
+    fig, axes = figure_and_axes(1, 2, figsize=(10, 3.6), squeeze=False)
     for i, (model, rows) in enumerate(init.groupby("model", sort=False)):
         axes[0, 0].plot(rows["layer"], rows["spread"], "o-", color=f"C{i}", label=model)
     axes[0, 0].set(xlabel="ReLU layer", ylabel="std of activations across images", yscale="log",
