@@ -39,8 +39,9 @@ def cold_run(recipe: str, device: str, quick: bool, flags: list[str], out: Path,
     command = [sys.executable, "-m", "scratchlab", "-q", "run-exp", "--recipe", recipe,
                "--device", device, "-o", str(out), *(["--quick"] if quick else []), *flags]
     start = time.perf_counter()
-    fresh = {"SCRATCHLAB_CACHE": str(cache), "TRITON_CACHE_DIR": str(cache / "triton")}
-    env = {**os.environ, **(fresh if cache else {})}
+    fresh = {"SCRATCHLAB_CACHE": str(cache), "TRITON_CACHE_DIR": str(cache / "triton")} \
+        if cache else {}
+    env = {**os.environ, **fresh}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     if done.returncode != 0:

@@ -89,7 +89,7 @@ def breakdown(prof: Any, cuda: bool) -> tuple[dict[str, dict[str, float]], float
         kernels = [e for e in events if _is_kernel(e)]
         outside = sum(device_time(e, True) for e in kernels) - total
         if outside > 0:
-            groups[OUTSIDE] = {"us": outside, "calls": 0}
+            groups[OUTSIDE] = {"us": outside, "calls": -1}  # launches not told apart
             total += outside
     return dict(groups), total
 
@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{fit.test_acc[-1]:.2f}%, {wall:.3f} s wall under the profiler; kernels "
           f"{total_us / 1e6:.3f} s ({total_us / 1e6 / wall:.0%} of the wall time)")
     for group, entry in sorted(groups.items(), key=lambda kv: -kv[1]["us"]):
-        print(f"  {group:<30} {entry['us'] / 1e3:9.1f} ms  {entry['us'] / total_us:6.1%}  "
-              f"{int(entry['calls']):7d} calls")
+        calls = f"{int(entry['calls']):7d} calls" if entry["calls"] >= 0 else ""
+        print(f"  {group:<30} {entry['us'] / 1e3:9.1f} ms  {entry['us'] / total_us:6.1%}  {calls}")
     for name, us, count in top_kernels(prof, args.kernels) if device.type == "cuda" else ():
         print(f"  {us / 1e3:9.1f} ms {count:6d}x  {name[:110]}")
     if not args.no_record:
