@@ -7,9 +7,10 @@ Runs `scratchlab study NAME` (flags after the name are the study's own) in this 
 fresh temporary output folder, and times every batched group (`BatchedFit`): its models,
 training steps per epoch, epochs run, the host seconds spent launching its epochs and, on CUDA,
 the seconds of its stream between the start and the end of each epoch (groups overlap on their
-streams, so these add up to more than the wall time), and whether its epochs were replayed as a
-CUDA graph. Prints the groups by time and appends one line to bench/results.jsonl (bench
-`study_groups`) with the totals and every group.
+streams, so these add up to more than the wall time), whether its epochs were replayed as a CUDA
+graph, and the host time split into its parts (`HOST_PARTS`, and the rest: pinning and copying
+each epoch's orders, stream switches). Prints the groups by time and appends one line to
+bench/results.jsonl (bench `study_groups`) with the totals and every group.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -27,9 +30,14 @@ from scratchlab.cli import main as scratchlab_main
 from scratchlab.training.accel import batched
 from scratchlab.util import resolve_device
 
+# where a group's host time goes: drawing each epoch's orders, reading the flag of models still
+# training, eager epochs and the capture, graph replays; "rest" is the remainder of each step
+HOST_PARTS = ("orders", "active_flag", "eager_and_capture", "replay")
+
 
 class TimedFit(batched.BatchedFit):
-    """A `BatchedFit` that records the host time of each epoch and its stream's time (CUDA)."""
+    """A `BatchedFit` that records the host time of each epoch, split into its parts, and its
+    stream's time (CUDA)."""
 
     rows: ClassVar[list[dict[str, Any]]] = []
 
@@ -37,6 +45,25 @@ class TimedFit(batched.BatchedFit):
         super().__init__(*args, **kwargs)
         self.events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
         self.host = 0.0
+        self.parts: dict[str, float] = dict.fromkeys(HOST_PARTS, 0.0)
+        self._still_active = self._timed("active_flag", self._still_active)
+        self.program.train.permutations = self._timed("orders", self.program.train.permutations)
+        self.program.run = self._timed("eager_and_capture", self.program.run)
+
+    def _timed(self, part: str, call: Callable) -> Callable:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.parts[part] += time.perf_counter() - start
+        return timed
+
+    def _capture(self) -> None:
+        super()._capture()
+        if self.graph is not None:  # its replays timed
+            self.graph = SimpleNamespace(replay=self._timed("replay", self.graph.replay),
+                                         graph=self.graph)
 
     def step(self) -> bool:
         start = time.perf_counter()
@@ -55,13 +82,16 @@ class TimedFit(batched.BatchedFit):
         if self.cuda:
             torch.cuda.synchronize()
         p, events = self.program, self.events
+        parts = {f"host_{k}": round(v, 3) for k, v in self.parts.items()}
+        parts["host_rest"] = round(self.host - sum(self.parts.values()), 3)
         TimedFit.rows.append({
             "model": type(self.trainer.models[0]).__name__, "models": p.models.count,
             "params": sum(t.numel() for t in self.trainer.models[0].parameters()),
             "steps_per_epoch": len(p.train_batches), "epochs": self.done,
             "graphed": self.graph is not None,
             "host_seconds": round(self.host, 2),
-            "stream_seconds": round(sum(b.elapsed_time(e) for b, e in events) / 1e3, 2)})
+            "stream_seconds": round(sum(b.elapsed_time(e) for b, e in events) / 1e3, 2),
+            **parts})
         return super().results()
 
 
