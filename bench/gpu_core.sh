@@ -9,8 +9,17 @@
 #             tarball from an earlier call) it continues that study: finished runs are reused
 #   baseline  the same three from an older tree in $BASELINE (default .devdata/old, made with
 #             `git archive REV src bench | tar -x -C .devdata/old`), printed, not recorded
+# The speed goals of docs/speed.md (cifar10-muon, a cold process, the inductive-bias groups):
+#   gputests  the GPU tests of the pool kernels and of the graphed fast step
+#   muon      cifar10-muon, $RUNS runs with the step as one CUDA graph and $RUNS eager
+#   compile   cifar10-muon compiled (reduce-overhead), $RUNS runs, the warm-up timed apart
+#   profile   where the kernel time of one eager cifar10-muon run goes
+#   cold      two cold processes of cifar10-muon, each with empty decode and Triton caches (the
+#             data's folder is made read-only meanwhile, so that no cache is written beside it)
+#   groups    the inductive-bias study's batched groups: stream and host time, host time by part
 #
 #   bash bench/gpu_core.sh overhead fast        # what to run, in order (default: all three)
+#   bash bench/gpu_core.sh gputests muon compile profile cold groups   # the speed goals
 #
 # Python: $PYTHON (default python3) with torch, torchvision, numpy, pandas, matplotlib, scipy,
 # pyyaml and tqdm; any of pydantic, lazy_loader or scikit-learn that is missing is installed
@@ -23,6 +32,8 @@ set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1 SCRATCHLAB_QUIET=1
+# byte code kept between processes (a torch installed without it would compile it every time)
+export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-/tmp/pycache}
 export SCRATCHLAB_DATA=${SCRATCHLAB_DATA:-$PWD/.devdata/cifar10-jpeg.npz}
 OUT=${OUT:-/tmp/gpu_core}
 mkdir -p "$OUT"
@@ -74,6 +85,20 @@ for step in "${STEPS[@]}"; do
                    --no-compile --device cuda --no-record | grep "mean test acc" \
               && time "$PY" -m scratchlab -q study inductive-bias --device cuda \
                    --out "$OUT/baseline-inductive-bias" | tail -1 ) ;;
+        gputests) "$PY" -m pytest -q -p no:cacheprovider tests/models/test_fast_pool.py \
+                      tests/training/accel/test_fast_graph.py | tail -3 ;;
+        muon) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" --device cuda \
+                  --set cuda_graph=true --ablate cuda_graph ;;
+        compile) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" \
+                     --device cuda --compile --compile-mode reduce-overhead ;;
+        profile) "$PY" bench/profile_recipe.py --recipe cifar10-muon --device cuda --kernels 25 ;;
+        cold) data_dir=$(dirname "$SCRATCHLAB_DATA")
+              chmod a-w "$data_dir"
+              "$PY" bench/cold_start.py --recipe cifar10-muon --device cuda --runs 2 --fresh-cache
+              chmod u+w "$data_dir" ;;
+        groups) "$PY" -c "import matplotlib.pyplot as p; p.savefig('/dev/null', format='png')" \
+                    2>/dev/null
+                "$PY" bench/study_groups.py inductive-bias --device cuda ;;
         *) echo "unknown step $step" ;;
     esac
 done
