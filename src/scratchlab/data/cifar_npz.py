@@ -9,7 +9,6 @@ decoded or cached; an image that does not decode to 32x32 is a `DatasetError` to
 
 from __future__ import annotations
 
-import os
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from scratchlab.errors import DatasetError
-from scratchlab.util import progress
+from scratchlab.util import progress, usable_cores
 
 SPLITS = ("train", "test")
 ARCHIVE_NAME = "cifar10-jpeg.npz"
@@ -186,15 +185,8 @@ def decode_jpeg_bytes(jpeg: torch.Tensor, offsets: np.ndarray, indices: np.ndarr
         out[start : start + len(chunk)] = torch.stack(images).numpy()
 
     starts = range(0, len(indices), DECODE_BATCH)
-    with ThreadPoolExecutor(max(1, min(len(starts), _usable_cpus()))) as pool:
+    with ThreadPoolExecutor(max(1, min(len(starts), usable_cores()))) as pool:
         for _ in progress(pool.map(decode, starts), total=len(starts), desc="decoding JPEG",
                           unit="batch"):
             pass
     return out
-
-
-def _usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask where the platform has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
