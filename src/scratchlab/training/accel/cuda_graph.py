@@ -63,7 +63,10 @@ class GraphedTrainStep:
     """Replays one captured training step for batches of the captured shape (None for others)."""
 
     def __init__(self, step: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]],
-                 optimizer: torch.optim.Optimizer, device: torch.device, warmup: int = 3) -> None:
+                 optimizer: torch.optim.Optimizer, device: torch.device, warmup: int = 3,
+                 compiled: bool = False) -> None:
+        if compiled:  # the trainer's forward is torch.compile'd
+            raise ConfigError("cuda_graph and compile both cut launch overhead; choose one")
         if device.type != "cuda":
             raise ConfigError(f"cuda_graph needs a CUDA device, got {device}")
         if not graph_safe(optimizer):
@@ -133,10 +136,9 @@ class GraphedClassifierTrainer(ClassifierTrainer):
     """`ClassifierTrainer` (without `compile`) replaying its training step as a CUDA graph."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("compile"):
-            raise ConfigError("cuda_graph and compile both cut launch overhead; choose one")
         super().__init__(*args, **kwargs)
-        self.graph = GraphedTrainStep(self.update, self.optimizer, self.device)
+        self.graph = GraphedTrainStep(self.update, self.optimizer, self.device,
+                                      compiled=bool(kwargs.get("compile")))
         self.cache_casts = False
 
     def train_batch(self, batch: Any) -> BatchResult:

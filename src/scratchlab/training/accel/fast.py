@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from scratchlab.data.transforms import channel_stats, tta_views
-from scratchlab.errors import ConfigError
 from scratchlab.training.accel.cuda_graph import GraphedTrainStep
 from scratchlab.training.accel.fast_data import FastLoader
 from scratchlab.training.accel.fast_optim import Lookahead, ema_decay, lr_factor, make_optim, set_lr
@@ -74,11 +73,10 @@ class FastTrainer(ClassifierTrainer):
         if cuda and not torch.backends.cudnn.deterministic:  # deterministic: the user's choice
             torch.backends.cudnn.benchmark = True
         graphed = cuda_graph and cuda  # on a CPU the step runs eagerly
-        if graphed and compile:
-            raise ConfigError("cuda_graph and compile both cut launch overhead; choose one")
         # device-tensor rates on a GPU, graph or not: both paths do the same float arithmetic
         self.optimizer = make_optim(self.model, lr, reg, momentum, s, fused=cuda, tensor_lr=cuda)
-        self.graph = GraphedTrainStep(self.update, self.optimizer, self.device) if graphed else None
+        self.graph = GraphedTrainStep(self.update, self.optimizer, self.device,
+                                      compiled=compile) if graphed else None
         self.cache_casts = not graphed
         if compile:
             self.forward = compiled(self.model, compile_mode)
