@@ -80,6 +80,10 @@ def ablation(spec: str, base: ExperimentConfig) -> dict[str, Any]:
 class EvalTimedTrainer(FastTrainer):
     """The fast trainer, timing each epoch's evaluation (`eval_seconds`, device synchronised)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.eval_seconds: list[float] = []
+
     def test_epoch(self, dl_test: Any, **kw: Any) -> Any:
         synchronize(self.device)
         start = time.perf_counter()
@@ -117,7 +121,6 @@ def train_once(
         cuda_graph=s.cuda_graph,
         device=device,
     )
-    trainer.eval_seconds = []
     synchronize(device)
     start = time.perf_counter()
     fit = trainer.fit(

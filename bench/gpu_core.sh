@@ -41,6 +41,10 @@ STEPS=("$@")
 [ ${#STEPS[@]} -eq 0 ] && STEPS=(overhead fast study)
 BEFORE=$(wc -l < bench/results.jsonl)
 
+prime_font_cache() {  # matplotlib builds it at its first figure on a fresh machine (1-3 s)
+    "$PY" -c "import matplotlib.pyplot as p; p.savefig('/dev/null', format='png')" 2>/dev/null
+}
+
 missing=()
 for pair in pydantic:pydantic lazy_loader:lazy_loader sklearn:scikit_learn; do
     "$PY" -c "import ${pair%%:*}" 2>/dev/null || missing+=("${pair#*:}")
@@ -66,9 +70,7 @@ for step in "${STEPS[@]}"; do
         fast) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" --no-compile \
                   --device cuda --peak-tflops 989 ;;
         study) rm -rf results/inductive-bias-gpu  # a fresh study: no finished runs to reuse
-               # matplotlib builds its font cache at its first figure on a fresh machine (1-3 s)
-               "$PY" -c "import matplotlib.pyplot as p; p.savefig('/dev/null', format='png')" \
-                   2>/dev/null
+               prime_font_cache
                "$PY" bench/study_time.py inductive-bias --device cuda \
                    --out results/inductive-bias-gpu
                tar -czf "$OUT/inductive-bias.tar.gz" -C results inductive-bias-gpu ;;
@@ -96,8 +98,7 @@ for step in "${STEPS[@]}"; do
               chmod a-w "$data_dir"
               "$PY" bench/cold_start.py --recipe cifar10-muon --device cuda --runs 2 --fresh-cache
               chmod u+w "$data_dir" ;;
-        groups) "$PY" -c "import matplotlib.pyplot as p; p.savefig('/dev/null', format='png')" \
-                    2>/dev/null
+        groups) prime_font_cache
                 "$PY" bench/study_groups.py inductive-bias --device cuda ;;
         *) echo "unknown step $step" ;;
     esac

@@ -70,11 +70,11 @@ def _is_kernel(event: Any) -> bool:
     return event.device_type == DeviceType.CUDA and not getattr(event, "is_user_annotation", False)
 
 
-def breakdown(prof: Any, cuda: bool) -> tuple[dict[str, dict[str, float]], float]:
+def breakdown(events: Any, cuda: bool) -> tuple[dict[str, dict[str, Any]], float]:
     """Per group: device microseconds and kernel launches of the aten operators (on a GPU, the
-    kernels launched outside them, such as Triton's, as one more group); total."""
-    groups: dict[str, dict[str, float]] = defaultdict(lambda: {"us": 0.0, "calls": 0})
-    events = prof.key_averages()
+    kernels launched outside them, such as Triton's, as one more group); total. `events`: the
+    profile's `key_averages()`."""
+    groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"us": 0.0, "calls": 0})
     for event in events:
         if not event.key.startswith("aten::"):
             continue
@@ -89,15 +89,15 @@ def breakdown(prof: Any, cuda: bool) -> tuple[dict[str, dict[str, float]], float
         kernels = [e for e in events if _is_kernel(e)]
         outside = sum(device_time(e, True) for e in kernels) - total
         if outside > 0:
-            groups[OUTSIDE] = {"us": outside, "calls": -1}  # launches not told apart
+            groups[OUTSIDE] = {"us": outside, "calls": None}  # launches not told apart
             total += outside
     return dict(groups), total
 
 
-def top_kernels(prof: Any, n: int) -> list[tuple[str, float, int]]:
-    """The `n` GPU kernels with the most device time: (name, microseconds, launches)."""
-    kernels = [(e.key, device_time(e, True), e.count) for e in prof.key_averages()
-               if _is_kernel(e)]
+def top_kernels(events: Any, n: int) -> list[tuple[str, float, int]]:
+    """The `n` GPU kernels of `events` with the most device time: (name, microseconds,
+    launches)."""
+    kernels = [(e.key, device_time(e, True), e.count) for e in events if _is_kernel(e)]
     return sorted((k for k in kernels if k[1] > 0), key=lambda k: -k[1])[:n]
 
 
@@ -131,15 +131,16 @@ def main(argv: list[str] | None = None) -> int:
         fit, _, _ = train_once(model, config, data, device, seed=config.seed, epochs=b.epochs)
     synchronize(device)
     wall = time.perf_counter() - start
-    groups, total_us = breakdown(prof, device.type == "cuda")
+    events = prof.key_averages()
+    groups, total_us = breakdown(events, device.type == "cuda")
     total_us = max(total_us, 1.0)
     print(f"{args.recipe} on {device_name(device)}: one run of {b.epochs} epochs, test acc "
           f"{fit.test_acc[-1]:.2f}%, {wall:.3f} s wall under the profiler; kernels "
           f"{total_us / 1e6:.3f} s ({total_us / 1e6 / wall:.0%} of the wall time)")
     for group, entry in sorted(groups.items(), key=lambda kv: -kv[1]["us"]):
-        calls = f"{int(entry['calls']):7d} calls" if entry["calls"] >= 0 else ""
+        calls = "" if entry["calls"] is None else f"{int(entry['calls']):7d} calls"
         print(f"  {group:<30} {entry['us'] / 1e3:9.1f} ms  {entry['us'] / total_us:6.1%}  {calls}")
-    for name, us, count in top_kernels(prof, args.kernels) if device.type == "cuda" else ():
+    for name, us, count in top_kernels(events, args.kernels) if device.type == "cuda" else ():
         print(f"  {us / 1e3:9.1f} ms {count:6d}x  {name[:110]}")
     if not args.no_record:
         record("profile_recipe", device_name(device), {
