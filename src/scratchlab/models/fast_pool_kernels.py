@@ -29,6 +29,14 @@ def _window(total, C, H, W, Ho, Wo, BLOCK: tl.constexpr):
     return offs, offs < total, start
 
 
+@triton.jit
+def _later(best, arg, value, position: tl.constexpr):
+    """The maximum and its position after the window element `value` at `position`, by torch's
+    rule: a later element replaces the maximum when it is larger or NaN."""
+    take = (value > best) | (value != value)
+    return tl.where(take, value, best), tl.where(take, position, arg).to(tl.int8)
+
+
 # C stays specialised (a multiple of 16 lets loads vectorise); sizes do not, so that one
 # compilation per dtype serves every layer
 @triton.jit(do_not_specialize=["total", "H", "W", "Ho", "Wo"])
@@ -36,19 +44,9 @@ def _forward(x_ptr, out_ptr, arg_ptr, total, C, H, W, Ho, Wo, BLOCK: tl.constexp
     offs, mask, start = _window(total, C, H, W, Ho, Wo, BLOCK)
     best = tl.load(x_ptr + start, mask=mask)
     arg = tl.zeros([BLOCK], dtype=tl.int8)
-    # torch's rule: a later element replaces the maximum when it is larger or NaN
-    value = tl.load(x_ptr + start + C, mask=mask)
-    take = (value > best) | (value != value)
-    best = tl.where(take, value, best)
-    arg = tl.where(take, 1, arg).to(tl.int8)
-    value = tl.load(x_ptr + start + W * C, mask=mask)
-    take = (value > best) | (value != value)
-    best = tl.where(take, value, best)
-    arg = tl.where(take, 2, arg).to(tl.int8)
-    value = tl.load(x_ptr + start + W * C + C, mask=mask)
-    take = (value > best) | (value != value)
-    best = tl.where(take, value, best)
-    arg = tl.where(take, 3, arg).to(tl.int8)
+    best, arg = _later(best, arg, tl.load(x_ptr + start + C, mask=mask), 1)
+    best, arg = _later(best, arg, tl.load(x_ptr + start + W * C, mask=mask), 2)
+    best, arg = _later(best, arg, tl.load(x_ptr + start + W * C + C, mask=mask), 3)
     tl.store(out_ptr + offs, best, mask=mask)
     tl.store(arg_ptr + offs, arg, mask=mask)
 
