@@ -76,7 +76,7 @@ def panel_row(panels: Mapping[str, Any], draw: Callable[[Any, Any], object],
     """One panel of `size` inches per item, side by side: `draw(item, ax)`, titled by its key;
     `tight`: matplotlib's tight layout."""
     fig, axes = figure_and_axes(1, len(panels), figsize=(size[0] * len(panels), size[1]),
-                           squeeze=False)
+                                squeeze=False)
     for ax, (title, item) in zip(axes[0], panels.items(), strict=True):
         draw(item, ax)
         ax.set_title(title, fontsize=9)
