@@ -221,12 +221,8 @@ def test_cuda_graph_on_a_cpu_is_a_clear_error():
         GraphedTrainStep(lambda x, y: (x, y), optimizer, torch.device("cpu"))
 
 
-def test_cuda_graph_with_compile_is_refused_by_every_graphed_trainer():
-    model = conv_net()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=torch.tensor(0.01), capturable=True)
-    with pytest.raises(ConfigError, match="both cut launch overhead"):
-        GraphedClassifierTrainer(model, nn.CrossEntropyLoss(), optimizer, device="cpu",
-                                 compile=True)
+def test_a_graphed_step_refuses_a_compiled_forward():  # the trainers: test_fast_graph.py
+    optimizer = torch.optim.AdamW(conv_net().parameters(), lr=torch.tensor(0.01), capturable=True)
     with pytest.raises(ConfigError, match="both cut launch overhead"):
         GraphedTrainStep(lambda x, y: (x, y), optimizer, torch.device("cpu"), compiled=True)
 
