@@ -2,6 +2,7 @@
 
     python bench/study_groups.py inductive-bias --device cuda
     python bench/study_groups.py inductive-bias --quick --device cpu --jobs 1 --no-record
+    python bench/study_groups.py --queued 1000000 --connections 32 inductive-bias --device cuda
 
 Runs `scratchlab study NAME` (flags after the name are the study's own) in this process, into a
 fresh temporary output folder, and times every batched group (`BatchedFit`): its models,
@@ -10,12 +11,16 @@ the seconds of its stream between the start and the end of each epoch (groups ov
 streams, so these add up to more than the wall time), whether its epochs were replayed as a CUDA
 graph, and the host time split into its parts (`HOST_PARTS`, and the rest: pinning and copying
 each epoch's orders, stream switches). Prints the groups by time and appends one line to
-bench/results.jsonl (bench `study_groups`) with the totals and every group.
+bench/results.jsonl (bench `study_groups`) with the totals and every group. `--queued N` sets
+how many epochs a group may have queued on its stream (`batched.MAX_EPOCHS_QUEUED`; a large N:
+no limit), `--connections N` the device's hardware work queues (`CUDA_DEVICE_MAX_CONNECTIONS`,
+read when CUDA starts; the driver's default is 8).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -99,7 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("study", help="a study that trains through the batched trainer")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
+    p.add_argument("--queued", type=int, default=batched.MAX_EPOCHS_QUEUED,
+                   help="epochs a group may have queued on its stream")
+    p.add_argument("--connections", type=int, help="CUDA_DEVICE_MAX_CONNECTIONS (1-32)")
     args, study_flags = p.parse_known_args(argv)
+    batched.MAX_EPOCHS_QUEUED = args.queued
+    if args.connections:  # before CUDA starts in this process
+        os.environ["CUDA_DEVICE_MAX_CONNECTIONS"] = str(args.connections)
     batched.BatchedFit = TimedFit  # what BatchedTrainer.prepare builds each group's fit from
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -118,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     print(groups.to_string(index=False))
     totals = {"groups": len(groups), "wall_seconds": round(wall, 1),
               "host_seconds": round(float(groups.host_seconds.sum()), 2),
-              "stream_seconds": round(float(groups.stream_seconds.sum()), 2)}
+              "stream_seconds": round(float(groups.stream_seconds.sum()), 2),
+              "queued": args.queued,
+              "connections": os.environ.get("CUDA_DEVICE_MAX_CONNECTIONS", "default")}
     print(", ".join(f"{k} {v}" for k, v in totals.items()))
     if not args.no_record:
         device = study_flags[study_flags.index("--device") + 1] if "--device" in study_flags \

@@ -126,6 +126,17 @@ def test_recipe_errors():
     assert exit_info.value.code == 2
 
 
+def test_compile_takes_the_place_of_the_recipes_cuda_graph():
+    assert recipe_fields("cifar10-muon")["cuda_graph"] is True
+    compiled = recipe_config("cifar10-muon", compile=True)
+    assert compiled.speed.compile and not compiled.speed.cuda_graph
+    assert recipe_config("cifar10-muon").speed.cuda_graph
+    parsed = parse(["--recipe", "cifar10-muon", "--compile"])
+    assert parsed.speed.compile and not parsed.speed.cuda_graph
+    with pytest.raises(ConfigError, match="cuda_graph"):  # both asked for: told, not chosen
+        recipe_config("cifar10-muon", compile=True, cuda_graph=True)
+
+
 def test_recipe_fields_are_copies():
     fields = recipe_fields("cifar10-fast")
     fields["filters_per_layer"].append(1)

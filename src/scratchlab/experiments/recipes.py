@@ -48,9 +48,12 @@ def recipe_fields(name: str, quick: bool = False) -> dict[str, Any]:
 def recipe_config(name: str, quick: bool = False, **overrides: Any) -> ExperimentConfig:
     """The validated config of recipe `name` with `overrides` (any config fields) applied last.
 
-    A mapping field (e.g. `model_options`) is updated key by key rather than replaced.
+    A mapping field (e.g. `model_options`) is updated key by key rather than replaced. Asking
+    for `compile` drops the recipe's `cuda_graph` (both capture the step; set both to be told so).
     """
     fields = recipe_fields(name, quick)
+    if overrides.get("compile") and "cuda_graph" not in overrides:
+        fields.pop("cuda_graph", None)
     for key, value in overrides.items():
         base = fields.get(key)
         fields[key] = ({**base, **value} if isinstance(base, dict) and isinstance(value, dict)

@@ -14,7 +14,7 @@ from torch import nn
 from scratchlab.errors import ConfigError, ShapeError
 from scratchlab.models.inductive import SimpleCNN, ThreeLayerMLP, init_edge_detectors
 from scratchlab.training import ClassifierTrainer, EarlyStopping, TensorLoader
-from scratchlab.training.accel import BatchedTrainer
+from scratchlab.training.accel import BatchedTrainer, batched
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
 from scratchlab.training.accel.batched_state import StackedData
 
@@ -320,3 +320,52 @@ def test_equal_data_is_stored_once_and_each_model_gets_its_own_rows():
         and torch.equal(xs[2], x[[3, 5]] + 1)
         and torch.equal(ys[1], y[[3, 5]])
     )
+
+
+class ScriptedFit:
+    """A stand-in for `BatchedFit`: `epochs` epochs, busy (queue full) on the calls listed."""
+
+    def __init__(self, epochs: int, busy_calls: set[int]) -> None:
+        self.epochs, self.busy_calls = epochs, busy_calls
+        self.done = self.calls = 0
+
+    def ready(self) -> bool:
+        self.calls += 1
+        return self.calls not in self.busy_calls
+
+    def step(self) -> bool:
+        if self.done >= self.epochs:
+            return False
+        self.done += 1
+        return True
+
+    def results(self) -> list[int]:
+        return [self.done]
+
+
+def test_fit_many_waits_for_a_full_queue_and_runs_every_epoch_once(monkeypatch):
+    slept = []
+    monkeypatch.setattr(batched.time, "sleep", slept.append)
+    fits = [ScriptedFit(3, {1, 2}), ScriptedFit(5, {1, 3, 4}), ScriptedFit(1, set())]
+    assert batched.fit_many(fits) == [[3], [5], [1]]
+    assert len(slept) == 0  # a group was always ready: no pause
+    lone = [ScriptedFit(2, {2, 3})]
+    assert batched.fit_many(lone) == [[2]] and slept == [batched.POLL_SECONDS] * 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_epoch_queue_limit_changes_no_number(monkeypatch):
+    def run(queued):
+        monkeypatch.setattr(batched, "MAX_EPOCHS_QUEUED", queued)
+        models = [make_model("cnn", s) for s in (0, 1)]
+        optimizers = [make_optimizer("momentum", m, 0.05, 1e-3) for m in models]
+        moved = [(TensorLoader(*(t.cuda() for t in tr.tensors), batch_size=8, shuffle=True,
+                               seed=s), TensorLoader(*(t.cuda() for t in te.tensors), batch_size=6))
+                 for s, (tr, te) in enumerate(loaders(s, False) for s in (0, 1))]
+        trainer = BatchedTrainer(models, optimizers, device="cuda")
+        fits = [trainer.prepare([m[0] for m in moved], [m[1] for m in moved], 6)]
+        return batched.fit_many(fits)[0]
+
+    for one, many in zip(run(1), run(10**6), strict=True):
+        assert_same_fit(many, one, rtol=0)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 import warnings
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,10 @@ from scratchlab.training.results import FitResult
 from scratchlab.util import progress
 
 WARMUP_EPOCHS = 2  # eager epochs before the CUDA graph capture (they also warm up cuBLAS/cuDNN)
+# epochs a group may have queued on its stream: launching more would make the host wait for the
+# device (a full launch queue) while the other groups' streams run dry
+MAX_EPOCHS_QUEUED = 2
+POLL_SECONDS = 1e-4  # the host's pause when every group has its queue full
 
 
 @dataclass
@@ -129,6 +135,13 @@ class BatchedFit:
         # whether any model was still active, copied back without waiting (CUDA)
         self.flag = torch.ones((), dtype=torch.bool).pin_memory() if self.cuda else None
         self.flag_event = torch.cuda.Event() if self.cuda else None
+        self.queued: deque[torch.cuda.Event] = deque()  # one event per epoch still on the stream
+
+    def ready(self) -> bool:
+        """Whether another epoch can be queued without the host waiting (always on a CPU)."""
+        while self.queued and self.queued[0].query():
+            self.queued.popleft()
+        return len(self.queued) < MAX_EPOCHS_QUEUED
 
     def step(self) -> bool:
         """Run the next epoch; False (running none) once every model is done."""
@@ -146,6 +159,9 @@ class BatchedFit:
                 self.graph.replay()
             else:
                 self.program.run()
+            if self.cuda:
+                self.queued.append(torch.cuda.Event())
+                self.queued[-1].record(self.stream)
         self.done += 1
         return True
 
@@ -213,13 +229,19 @@ class BatchedFit:
 
 
 def fit_many(fits: Sequence[BatchedFit], verbose: bool = False) -> list[list[FitResult]]:
-    """Run prepared fits to the end, interleaving their epochs (on CUDA: each on its own stream)."""
+    """Run prepared fits to the end, interleaving their epochs (on CUDA: each on its own stream,
+    an epoch queued for each group whose stream has fewer than `MAX_EPOCHS_QUEUED` to run)."""
     with progress(total=sum(f.epochs for f in fits), verbose=verbose,
                   desc="batched epochs") as bar:
         pending = list(fits)
         while pending:
-            pending = [fit for fit in pending if fit.step()]
-            bar.update(len(pending))
+            ready = [fit for fit in pending if fit.ready()]
+            if not ready:
+                time.sleep(POLL_SECONDS)
+                continue
+            finished = {id(fit) for fit in ready if not fit.step()}
+            pending = [fit for fit in pending if id(fit) not in finished]
+            bar.update(len(ready) - len(finished))
     return [f.results() for f in fits]
 
 
