@@ -10,8 +10,10 @@ trained, evaluated and its results file written. The wall time goes from the lau
 process's exit; the results file gives the test accuracy and the training seconds. The first run
 may fill the decode cache that later runs read (`--fresh-cache`: each run its own empty one, and
 its own empty Triton kernel cache).
-One more process only imports and initialises CUDA: its time (`startup_seconds`) and the
-training seconds split a cold run's wall time. Appends one line to bench/results.jsonl
+A run's results file says when its run began and how long it spent on data, on building the
+model and trainer, and in fit (of which the epochs are its training seconds): with the launch time
+they split a cold run's wall time into `PHASES`. One more process only imports and initialises
+CUDA (`startup_seconds`). Appends one line to bench/results.jsonl
 (bench `cold_start`).
 """
 
@@ -31,14 +33,19 @@ from scratchlab.experiments import load_record
 from scratchlab.experiments.recipes import recipe_names
 from scratchlab.util import resolve_device
 
+# a cold run's wall time, in order: launch to the run's start (Python, imports, CUDA), data (read
+# or decoded, to the device), model and trainer built, fit's own set-up (whitening, warm-up, graph
+# capture, cuDNN autotuning, evaluations), its epochs, and the results file and exit
+PHASES = ("before_run", "data", "build", "fit_setup", "epochs", "after_fit")
+
 
 def cold_run(recipe: str, device: str, quick: bool, flags: list[str], out: Path,
              cache: Path | None = None) -> dict:
-    """One cold process: its wall seconds, test accuracy and training seconds (`cache`: its own
-    empty `$SCRATCHLAB_CACHE` and Triton kernel cache)."""
+    """One cold process: its wall seconds, test accuracy, training seconds and `PHASES` seconds
+    (`cache`: its own empty `$SCRATCHLAB_CACHE` and Triton kernel cache)."""
     command = [sys.executable, "-m", "scratchlab", "-q", "run-exp", "--recipe", recipe,
                "--device", device, "-o", str(out), *(["--quick"] if quick else []), *flags]
-    start = time.perf_counter()
+    launched, start = time.time(), time.perf_counter()
     fresh = {"SCRATCHLAB_CACHE": str(cache), "TRITON_CACHE_DIR": str(cache / "triton")} \
         if cache else {}
     env = {**os.environ, **fresh}
@@ -47,8 +54,13 @@ def cold_run(recipe: str, device: str, quick: bool, flags: list[str], out: Path,
     if done.returncode != 0:
         sys.exit(f"run-exp failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
     rec = load_record(next(out.glob("*.json")))
+    t = rec.timings.model_dump()
+    phases = {"before_run": t["started_at"] - launched, "data": t["data_seconds"],
+              "build": t["build_seconds"], "fit_setup": t["fit_seconds"] - t["train_seconds"],
+              "epochs": t["train_seconds"]}
+    phases["after_fit"] = wall - sum(phases.values())
     return {"wall_seconds": wall, "test_acc": rec.fit.test_acc[-1],
-            "train_seconds": rec.timings.train_seconds}
+            "train_seconds": rec.timings.train_seconds, "phases": phases}
 
 
 def startup_seconds(device: str) -> float:
@@ -81,17 +93,17 @@ def main(argv: list[str] | None = None) -> None:
                                  Path(tmp, f"run{i}"), cache))
             r = runs[-1]
             print(f"cold run {i + 1}/{args.runs}: {r['wall_seconds']:.1f} s from launch to "
-                  f"results, test acc {r['test_acc']:.2f}%, training {r['train_seconds']:.2f} s",
-                  flush=True)
+                  f"results, test acc {r['test_acc']:.2f}%, training {r['train_seconds']:.2f} s; "
+                  + ", ".join(f"{k} {v:.2f} s" for k, v in r["phases"].items()), flush=True)
     walls = [r["wall_seconds"] for r in runs]
     startup = startup_seconds(str(resolve_device(args.device)))
-    train = statistics.fmean(r["train_seconds"] for r in runs)
-    print(f"of a cold run: {startup:.1f} s starting Python, torch and CUDA; {train:.1f} s in fit; "
-          f"{statistics.fmean(walls) - startup - train:.1f} s the rest (data, model, results)")
+    phases = {k: statistics.fmean(r["phases"][k] for r in runs) for k in PHASES}
+    print(f"of a cold run (mean): {', '.join(f'{k} {v:.2f} s' for k, v in phases.items())}; "
+          f"a process that only imports and starts CUDA: {startup:.2f} s")
     metrics = {"recipe": args.recipe, "quick": args.quick, "flags": args.flags,
                "fresh_cache": args.fresh_cache,
                "runs": len(runs), "mean_wall_seconds": statistics.fmean(walls),
-               "startup_seconds": startup,
+               "startup_seconds": startup, "phase_seconds": phases,
                "wall_seconds": walls, "test_accs": [r["test_acc"] for r in runs],
                "train_seconds": [r["train_seconds"] for r in runs]}
     print(f"cold start of {args.recipe}: {statistics.fmean(walls):.1f} s mean over {len(runs)} "

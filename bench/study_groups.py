@@ -10,11 +10,12 @@ training steps per epoch, epochs run, the host seconds spent launching its epoch
 the seconds of its stream between the start and the end of each epoch (groups overlap on their
 streams, so these add up to more than the wall time), whether its epochs were replayed as a CUDA
 graph, and the host time split into its parts (`HOST_PARTS`, and the rest: pinning and copying
-each epoch's orders, stream switches). Prints the groups by time and appends one line to
+each epoch's orders, stream switches), and the study's seconds in building the groups (`plan`) and
+in their epochs (`fit_many`). Prints the groups by time and appends one line to
 bench/results.jsonl (bench `study_groups`) with the totals and every group. `--queued N` sets
 how many epochs a group may have queued on its stream (`batched.MAX_EPOCHS_QUEUED`; a large N:
 no limit), `--connections N` the device's hardware work queues (`CUDA_DEVICE_MAX_CONNECTIONS`,
-read when CUDA starts; the driver's default is 8).
+read when CUDA starts: 32 once scratchlab is imported, the driver's default 8 otherwise).
 """
 
 from __future__ import annotations
@@ -32,12 +33,28 @@ import torch
 
 from common import device_name, record, run_cli
 from scratchlab.cli import main as scratchlab_main
+from scratchlab.experiments import batched as batched_runs
 from scratchlab.training.accel import batched
 from scratchlab.util import resolve_device
 
 # where a group's host time goes: drawing each epoch's orders, reading the flag of models still
 # training, eager epochs and the capture, graph replays; "rest" is the remainder of each step
 HOST_PARTS = ("orders", "active_flag", "eager_and_capture", "replay")
+
+
+# the study's wall time outside its batched groups' epochs: building them (data to the device,
+# models, optimizers) and everything else (runs alone, analysis, figures, report)
+STUDY_PARTS = {"plan": 0.0, "fit_many": 0.0}
+
+
+def timed_part(part: str, call: Callable) -> Callable:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            STUDY_PARTS[part] += time.perf_counter() - start
+    return timed
 
 
 class TimedFit(batched.BatchedFit):
@@ -112,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.connections:  # before CUDA starts in this process
         os.environ["CUDA_DEVICE_MAX_CONNECTIONS"] = str(args.connections)
     batched.BatchedFit = TimedFit  # what BatchedTrainer.prepare builds each group's fit from
+    for part in STUDY_PARTS:  # the names experiments.batched calls
+        setattr(batched_runs, part, timed_part(part, getattr(batched_runs, part)))
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         try:
@@ -130,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     totals = {"groups": len(groups), "wall_seconds": round(wall, 1),
               "host_seconds": round(float(groups.host_seconds.sum()), 2),
               "stream_seconds": round(float(groups.stream_seconds.sum()), 2),
+              "plan_seconds": round(STUDY_PARTS["plan"], 2),
+              "fit_many_seconds": round(STUDY_PARTS["fit_many"], 2),
               "queued": args.queued,
               "connections": os.environ.get("CUDA_DEVICE_MAX_CONNECTIONS", "default")}
     print(", ".join(f"{k} {v}" for k, v in totals.items()))

@@ -36,7 +36,7 @@ from scratchlab.training import FitResult
 from scratchlab.training.accel.batched import BatchedFit, BatchedTrainer, ModelOutcome, fit_many
 from scratchlab.training.accel.batched_state import architecture, unsupported_reason
 from scratchlab.training.checkpoints import checkpoint_state
-from scratchlab.util import atomic_write_json, resolve_device, seed_everything
+from scratchlab.util import Laps, atomic_write_json, resolve_device, seed_everything
 from scratchlab.util.tensors import TensorPool
 
 MAX_AUTO_PARAMS = 1_000_000
@@ -74,6 +74,7 @@ class Prepared:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     device: torch.device
+    laps: Laps  # its data and build seconds
 
     def signature(self) -> tuple[Any, ...]:
         """What runs trained together share: architecture, data shapes (sizes included), device."""
@@ -83,13 +84,17 @@ class Prepared:
 
 def prepare(config: ExperimentConfig, pool: TensorPool) -> Prepared:
     """Data, model and optimizer of a run in `train_run`'s RNG order (`pool`: equal data once)."""
+    laps = Laps()
     seed_everything(config.seed)
     device = resolve_device(config.device)
     data = load_run_data(config, device)
     for loader in (data.train, data.test):
         loader.tensors = tuple(pool.intern(t) for t in loader.tensors)
+    laps.mark("data")
     model = build_run_model(config, data.input_shape, data.num_classes)
-    return Prepared(config, data, model, build_optimizer(config, model), device)
+    optimizer = build_optimizer(config, model)
+    laps.mark("build")
+    return Prepared(config, data, model, optimizer, device, laps)
 
 
 def candidate_groups(configs: list[ExperimentConfig],
@@ -227,7 +232,9 @@ def _record(p: Prepared, fit: FitResult, outcome: ModelOutcome, seconds: float,
     if p.config.budget.checkpoints:
         _save_checkpoints(p, fit, outcome, per_epoch)
     return make_record(p.config, fit, fit_summary(fit, **summary),
-                       Timings(train_seconds=seconds, seconds_per_epoch=per_epoch), p.device)
+                       Timings(train_seconds=seconds, seconds_per_epoch=per_epoch,
+                               started_at=p.laps.started_at, **p.laps.seconds,
+                               fit_seconds=seconds), p.device)
 
 
 def _save_checkpoints(p: Prepared, fit: FitResult, outcome: ModelOutcome,

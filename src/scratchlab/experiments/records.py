@@ -59,7 +59,8 @@ def _check_summary(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 class Timings(BaseModel):
-    """Where a run's time went, in wall seconds."""
+    """Where a run's time went, in wall seconds; a run trained in this version also has
+    `started_at` (unix seconds) and `data_seconds`, `build_seconds` and `fit_seconds`."""
 
     model_config = ConfigDict(extra="allow", ser_json_inf_nan="constants")
 

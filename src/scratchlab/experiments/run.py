@@ -34,7 +34,7 @@ from scratchlab.training import (
     load_checkpoint,
 )
 from scratchlab.training.accel import SETUP_LOCK
-from scratchlab.util import atomic_write_json, resolve_device, seed_everything
+from scratchlab.util import Laps, atomic_write_json, resolve_device, seed_everything
 from scratchlab.util import distributed as dd
 from scratchlab.util.environment import environment, git_commit
 from scratchlab.util.folders import check_out_dir
@@ -107,7 +107,7 @@ def train_run(config: ExperimentConfig, verbose: bool = False) -> RunRecord:
     device = dd.rank_device() if config.speed.ddp else resolve_device(config.device)
     main = dd.is_main_process()
     files = checkpoint_files(config) if config.budget.checkpoints else None
-    timer = Timer()
+    timer, laps = Timer(), Laps()
     # Checked before anything is written: output folders, data, model size, checkpoints.
     check_out_dir(config.out_dir)
     if result_path(config).is_dir():
@@ -125,8 +125,10 @@ def train_run(config: ExperimentConfig, verbose: bool = False) -> RunRecord:
         if files is not None:
             check_resumable(config)
         data = load_run_data(config, device)
+        laps.mark("data")
         check_model_size(config, data.input_shape, data.num_classes, train_samples(data), device)
         built = build_trainer(config, data, device, [timer])
+        laps.mark("build")
         if files is not None:
             files.check(built.trainer)
             if main:
@@ -138,14 +140,15 @@ def train_run(config: ExperimentConfig, verbose: bool = False) -> RunRecord:
         data.train, data.test, b.epochs, checkpoints=files.prefix if files else None,
         early_stopping=early_stopping(config), max_batches=b.batches,
         resume=files is not None, print_every=1 if verbose and main else 0, callbacks=logger)
+    laps.mark("fit")
     summary = fit_summary(fit, built.params, built.flops, world_size=dd.world_size())
     if config.trainer == "fast":  # the last epoch's accuracy without test-time augmentation
         summary["plain_test_acc"] = built.trainer.final_plain_acc
     if b.eval_train:
         summary["train_eval_acc"] = eval_accuracy(built.trainer, data)
     return make_record(config, fit, summary,
-                       Timings(train_seconds=sum(timer.seconds), seconds_per_epoch=timer.seconds),
-                       device)
+                       Timings(train_seconds=sum(timer.seconds), seconds_per_epoch=timer.seconds,
+                               started_at=laps.started_at, **laps.seconds), device)
 
 
 def train_samples(data: RunData) -> int | None:

@@ -1,5 +1,6 @@
 from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, torch_save_atomic
 from .device import resolve_device
+from .laps import Laps
 from .progress_bars import progress
 from .seeding import get_rng_state, seed_everything, set_rng_state
 from .stats import Comparison, Stat, ci95, compare, fmt_pm, mean_std, mean_text
@@ -7,6 +8,7 @@ from .threads import cpu_jobs, threads_per_worker, torch_threads, usable_cores
 
 __all__ = [
     "Comparison",
+    "Laps",
     "Stat",
     "atomic_write_bytes",
     "atomic_write_json",

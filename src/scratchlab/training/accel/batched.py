@@ -31,7 +31,7 @@ from scratchlab.util import progress
 WARMUP_EPOCHS = 2  # eager epochs before the CUDA graph capture (they also warm up cuBLAS/cuDNN)
 # epochs a group may have queued on its stream: launching more would make the host wait for the
 # device (a full launch queue) while the other groups' streams run dry
-MAX_EPOCHS_QUEUED = 2
+MAX_EPOCHS_QUEUED = 4
 POLL_SECONDS = 1e-4  # the host's pause when every group has its queue full
 
 
