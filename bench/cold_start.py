@@ -9,7 +9,8 @@ imports, CIFAR-10 decoded (or read from its decode cache), the model built, cuDN
 trained, evaluated and its results file written. The wall time goes from the launch to the
 process's exit; the results file gives the test accuracy and the training seconds. The first run
 may fill the decode cache that later runs read (`--fresh-cache`: each run its own empty one, and
-its own empty Triton kernel cache).
+its own empty Triton kernel cache). Python byte code is written and read, as for an installed
+torch: one quick run of the recipe first writes it (`prime`).
 A run's results file says when its run began and how long it spent on data, on building the
 model and trainer, and in fit (of which the epochs are its training seconds): with the launch time
 they split a cold run's wall time into `PHASES`. One more process only imports and initialises
@@ -39,8 +40,24 @@ from scratchlab.util import resolve_device
 PHASES = ("before_run", "data", "build", "fit_setup", "epochs", "after_fit")
 
 
+def byte_code_env(tmp: str) -> dict[str, str]:
+    """The processes' environment: Python byte code written and read (an installed torch comes
+    with it; a `PYTHONDONTWRITEBYTECODE` image would compile every module in every process), in
+    `$PYTHONPYCACHEPREFIX` (default: a folder in `tmp`)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.setdefault("PYTHONPYCACHEPREFIX", str(Path(tmp, "pycache")))
+    return env
+
+
+def prime(recipe: str, device: str, env: dict[str, str], out: Path) -> None:
+    """The recipe's quick form once: every module it imports gets its byte code written."""
+    command = [sys.executable, "-m", "scratchlab", "-q", "run-exp", "--recipe", recipe, "--quick",
+               "--device", device, "-o", str(out)]
+    subprocess.run(command, capture_output=True, env=env, check=True)
+
+
 def cold_run(recipe: str, device: str, quick: bool, flags: list[str], out: Path,
-             cache: Path | None = None) -> dict:
+             env: dict[str, str], cache: Path | None = None) -> dict:
     """One cold process: its wall seconds, test accuracy, training seconds and `PHASES` seconds
     (`cache`: its own empty `$SCRATCHLAB_CACHE` and Triton kernel cache)."""
     command = [sys.executable, "-m", "scratchlab", "-q", "run-exp", "--recipe", recipe,
@@ -48,8 +65,7 @@ def cold_run(recipe: str, device: str, quick: bool, flags: list[str], out: Path,
     launched, start = time.time(), time.perf_counter()
     fresh = {"SCRATCHLAB_CACHE": str(cache), "TRITON_CACHE_DIR": str(cache / "triton")} \
         if cache else {}
-    env = {**os.environ, **fresh}
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, env={**env, **fresh})
     wall = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"run-exp failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
@@ -63,13 +79,13 @@ def cold_run(recipe: str, device: str, quick: bool, flags: list[str], out: Path,
             "train_seconds": rec.timings.train_seconds, "phases": phases}
 
 
-def startup_seconds(device: str) -> float:
+def startup_seconds(device: str, env: dict[str, str]) -> float:
     """Wall seconds of a process that only imports scratchlab's run path and torch and, on a
     GPU, initialises CUDA: the part of a cold run that precedes any work."""
     code = ("import torch, scratchlab.experiments.run\n"
             f"torch.cuda.init() if torch.device({device!r}).type == 'cuda' else None")
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
     return time.perf_counter() - start
 
 
@@ -87,21 +103,23 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
+        env = byte_code_env(tmp)
+        prime(args.recipe, args.device, env, Path(tmp, "prime"))
         for i in range(args.runs):
             cache = Path(tmp, f"cache{i}") if args.fresh_cache else None
             runs.append(cold_run(args.recipe, args.device, args.quick, args.flags,
-                                 Path(tmp, f"run{i}"), cache))
+                                 Path(tmp, f"run{i}"), env, cache))
             r = runs[-1]
             print(f"cold run {i + 1}/{args.runs}: {r['wall_seconds']:.1f} s from launch to "
                   f"results, test acc {r['test_acc']:.2f}%, training {r['train_seconds']:.2f} s; "
                   + ", ".join(f"{k} {v:.2f} s" for k, v in r["phases"].items()), flush=True)
+        startup = startup_seconds(str(resolve_device(args.device)), env)
     walls = [r["wall_seconds"] for r in runs]
-    startup = startup_seconds(str(resolve_device(args.device)))
     phases = {k: statistics.fmean(r["phases"][k] for r in runs) for k in PHASES}
     print(f"of a cold run (mean): {', '.join(f'{k} {v:.2f} s' for k, v in phases.items())}; "
           f"a process that only imports and starts CUDA: {startup:.2f} s")
     metrics = {"recipe": args.recipe, "quick": args.quick, "flags": args.flags,
-               "fresh_cache": args.fresh_cache,
+               "fresh_cache": args.fresh_cache, "byte_code": "written and read",
                "runs": len(runs), "mean_wall_seconds": statistics.fmean(walls),
                "startup_seconds": startup, "phase_seconds": phases,
                "wall_seconds": walls, "test_accs": [r["test_acc"] for r in runs],

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+from scratchlab import __version__
 from scratchlab.cli import build_parser
 
 
@@ -20,3 +21,23 @@ def test_building_the_parser_imports_no_heavy_library():
 def test_every_area_registers_its_commands():
     commands = set(build_parser()._subparsers._group_actions[0].choices)
     assert {"run-exp", "sweep", "results", "plot", "report", "study", "detect", "rl"} <= commands
+
+
+def run_command_process(argv: list[str]) -> subprocess.CompletedProcess:
+    """`run_command` in a fresh process with an exit handler that prints, and a torch tensor."""
+    code = ("import atexit, sys, torch\n"
+            "atexit.register(print, 'exit handler ran')\n"
+            "torch.ones(3)\n"
+            f"sys.argv = ['scratchlab', *{argv!r}]\n"
+            "from scratchlab.cli import run_command\n"
+            "run_command()\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_the_command_exits_with_its_status_output_and_exit_handlers():
+    done = run_command_process(["--version"])
+    assert done.returncode == 0
+    assert done.stdout.splitlines() == [f"scratchlab {__version__}", "exit handler ran"]
+    bad = run_command_process(["run-exp", "--epochs", "-3"])
+    assert bad.returncode == 2 and bad.stdout == "exit handler ran\n"
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("scratchlab: error:")

@@ -1,6 +1,6 @@
 """`python -m scratchlab` is the `scratchlab` command (also what `torchrun -m scratchlab` runs)."""
 
-from scratchlab.cli import main
+from scratchlab.cli import run_command
 
 if __name__ == "__main__":
-    main()
+    run_command()

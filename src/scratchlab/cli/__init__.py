@@ -8,10 +8,12 @@ errors into one line on stderr and exit status 2. Nothing else in scratchlab imp
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
 import select
 import sys
+import threading
 from collections.abc import Sequence
 
 from scratchlab import __version__
@@ -78,6 +80,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         sys.exit(130)
     sys.exit(int(status or 0))
+
+
+def run_command() -> None:
+    """The `scratchlab` process (`python -m scratchlab`, the console script): `main`, then an exit
+    that runs the exit handlers and flushes the output but skips the interpreter's teardown of
+    every loaded module (about a second once torch is loaded). With threads still running, or
+    on an unexpected exception, the process exits as usual."""
+    code: object = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = 0 if exc.code is None else exc.code
+    if not isinstance(code, int) or any(t is not threading.main_thread() and not t.daemon
+                                        for t in threading.enumerate()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 def _stdout_closed() -> bool:

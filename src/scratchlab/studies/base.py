@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -102,8 +102,12 @@ class Study:
         return self.out / "runs"
 
     def settings_for(self, quick: bool) -> Any:
-        """The settings given, else `settings_class.quick()` in quick mode or its defaults."""
-        return self.given or (self.settings_class.quick() if quick else self.settings_class())
+        """The settings given, else `settings_class.quick()` in quick mode or its defaults; the
+        option `data_root`, where a study takes it, replaces theirs."""
+        settings = self.given or (self.settings_class.quick() if quick else self.settings_class())
+        if "data_root" in self.options:
+            settings = replace(settings, data_root=str(self.options["data_root"]))
+        return settings
 
     def cpu_threads(self) -> contextlib.AbstractContextManager[None]:
         """The study's torch threads (`threads`) while it trains or measures on a CPU."""

@@ -218,7 +218,6 @@ class DigitsNetworks(Study):
 
     name, description = NAME, DESCRIPTION
     settings_class, threads = Settings, 1
-    full_seeds, quick_seeds = 5, 1
 
     def analyze(self, records: list[RunRecord]) -> StudyResult:
         settings = self.settings_for(self.quick)

@@ -146,14 +146,10 @@ class Dropout(Study):
 
     name, description = NAME, DESCRIPTION
     settings_class, threads = Settings, 1
-    full_seeds, quick_seeds = 5, 1
     option_names = ("data_root",)
 
     def configs(self, quick: bool, seeds: list[int]) -> list[ExperimentConfig]:
-        settings = self.settings_for(quick)
-        if "data_root" in self.options:
-            settings = replace(settings, data_root=str(self.options["data_root"]))
-        self.settings = settings.resolved()
+        self.settings = self.settings_for(quick).resolved()
         return configs(self.settings, seeds, self.device, self.runs_dir)
 
     def analyze(self, records: list[RunRecord]) -> StudyResult:

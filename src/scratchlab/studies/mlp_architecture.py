@@ -226,7 +226,6 @@ class MlpArchitecture(Study):
 
     name, description = NAME, DESCRIPTION
     settings_class, threads = Settings, 1
-    full_seeds, quick_seeds = 5, 1
 
     def configs(self, quick: bool, seeds: list[int]) -> list[ExperimentConfig]:
         self.settings = self.settings_for(quick)

@@ -121,7 +121,6 @@ class PolicyGradient(Study):
 
     name, description = NAME, DESCRIPTION
     settings_class = Settings
-    full_seeds, quick_seeds = 5, 1
 
     def analyze(self, records: list[RunRecord]) -> StudyResult:
         settings = self.settings_for(self.quick)

@@ -44,7 +44,6 @@ class CnnArchitecture(Study):
     """The study; its options are `option_names` (docs/studies/cnn-architecture.md)."""
 
     name, description = NAME, DESCRIPTION
-    full_seeds, quick_seeds = 5, 1
     option_names = ("jobs", "search", "spec", "data_root", "experiments", "report_only",
                     *PYTHON_ONLY)
 
