@@ -14,8 +14,9 @@
 #   muon      cifar10-muon, $RUNS runs with the step as one CUDA graph and $RUNS eager
 #   compile   cifar10-muon compiled (reduce-overhead), $RUNS runs, the warm-up timed apart
 #   profile   where the kernel time of one eager cifar10-muon run goes
-#   cold      two cold processes of cifar10-muon, each with empty decode and Triton caches (the
-#             data's folder is made read-only meanwhile, so that no cache is written beside it)
+#   cold      three cold processes of cifar10-muon, each with empty decode and Triton caches (the
+#             data's folder is made read-only meanwhile, so that no cache is written beside it),
+#             then three that find the decoded images and compiled kernels on disk
 #   groups    the inductive-bias study's batched groups: stream and host time, host time by part
 #
 #   bash bench/gpu_core.sh overhead fast        # what to run, in order (default: all three)
@@ -88,7 +89,8 @@ for step in "${STEPS[@]}"; do
               && time "$PY" -m scratchlab -q study inductive-bias --device cuda \
                    --out "$OUT/baseline-inductive-bias" | tail -1 ) ;;
         gputests) "$PY" -m pytest -q -p no:cacheprovider tests/models/test_fast_pool.py \
-                      tests/training/accel/test_fast_graph.py | tail -3 ;;
+                      tests/training/accel/test_fast_graph.py \
+                      tests/training/accel/test_batched.py | tail -3 ;;
         muon) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" --device cuda \
                   --set cuda_graph=true --ablate cuda_graph ;;
         compile) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" \
@@ -96,8 +98,9 @@ for step in "${STEPS[@]}"; do
         profile) "$PY" bench/profile_recipe.py --recipe cifar10-muon --device cuda --kernels 25 ;;
         cold) data_dir=$(dirname "$SCRATCHLAB_DATA")
               chmod a-w "$data_dir"
-              "$PY" bench/cold_start.py --recipe cifar10-muon --device cuda --runs 2 --fresh-cache
-              chmod u+w "$data_dir" ;;
+              "$PY" bench/cold_start.py --recipe cifar10-muon --device cuda --runs 3 --fresh-cache
+              chmod u+w "$data_dir"
+              "$PY" bench/cold_start.py --recipe cifar10-muon --device cuda --runs 3 ;;
         groups) prime_font_cache
                 "$PY" bench/study_groups.py inductive-bias --device cuda ;;
         *) echo "unknown step $step" ;;
