@@ -137,6 +137,26 @@ def test_compile_takes_the_place_of_the_recipes_cuda_graph():
         recipe_config("cifar10-muon", compile=True, cuda_graph=True)
 
 
+def test_the_fast_trainer_gets_the_configs_cudnn_benchmark(monkeypatch):
+    from scratchlab.experiments import RunData
+    from scratchlab.training.accel import FastTrainer
+
+    seen = []
+    original = FastTrainer.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs["cudnn_benchmark"])
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(FastTrainer, "__init__", spy)
+    data = RunData(None, None, (3, 32, 32), 10, [str(i) for i in range(10)])
+    for value in (True, False):
+        config = recipe_config("cifar10-muon", quick=True, cudnn_benchmark=value)
+        build_trainer(config, data, torch.device("cpu"), [])
+    assert seen == [True, False]
+    assert all(recipe_config(name).speed.cudnn_benchmark for name in recipe_names())
+
+
 def test_recipe_fields_are_copies():
     fields = recipe_fields("cifar10-fast")
     fields["filters_per_layer"].append(1)

@@ -143,7 +143,8 @@ def build_trainer(config: ExperimentConfig, data: RunData, device: torch.device,
     if config.trainer == "fast":
         trainer = cls(model, config.fast, lr=o.lr, reg=o.reg, momentum=_momentum(config),
                       label_smoothing=o.label_smoothing, compile=s.compile,
-                      compile_mode=s.compile_mode, cuda_graph=s.cuda_graph, **common)
+                      compile_mode=s.compile_mode, cuda_graph=s.cuda_graph,
+                      cudnn_benchmark=s.cudnn_benchmark, **common)
     else:
         if s.cuda_graph:  # a capturable optimizer keeps its state where the parameters are
             model = model.to(device)

@@ -128,3 +128,15 @@ def test_the_graphed_fast_step_gives_the_eager_numbers():
 def test_graphed_classifier_trainer_refuses_compile():
     with pytest.raises(ConfigError, match="choose one"):
         GraphedClassifierTrainer(small_model(), torch.nn.CrossEntropyLoss(), None, compile=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="cuDNN needs a CUDA GPU")
+def test_the_fast_trainer_sets_cudnn_benchmark_as_asked(monkeypatch):
+    from scratchlab.training.accel import FastTrainer
+
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)
+    for value in (True, False):
+        FastTrainer(small_model(), lr=0.1, reg=0.0, momentum=0.9, cudnn_benchmark=value,
+                    device="cuda")
+        assert torch.backends.cudnn.benchmark is value

@@ -54,6 +54,8 @@ class FastTrainer(ClassifierTrainer):
             (`settings.filter_optimizer` muon: of all but the conv filters).
         cuda_graph: on a GPU, replay the training step (forward, backward, both optimizers) as
             one CUDA graph, captured anew when the set of trained parameters changes.
+        cudnn_benchmark: on a GPU, let cuDNN time its algorithms for each conv shape (unless
+            `torch.backends.cudnn.deterministic` is set).
 
     Attributes:
         final_plain_acc: accuracy (percent) of the last evaluation without test-time augmentation.
@@ -63,15 +65,15 @@ class FastTrainer(ClassifierTrainer):
                  reg: float, momentum: float, label_smoothing: float = 0.0,
                  precision: str = "fp32", channels_last: bool = False, compile: bool = False,
                  compile_mode: str = "default", cuda_graph: bool = False,
-                 device: str | torch.device | None = None, callbacks: Sequence[Callback] = ()
-                 ) -> None:
+                 cudnn_benchmark: bool = True, device: str | torch.device | None = None,
+                 callbacks: Sequence[Callback] = ()) -> None:
         self.settings = s = settings or FastSettings()
         loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         super().__init__(model, loss_fn, None, device=device, precision=precision,
                          channels_last=channels_last, callbacks=callbacks)
         cuda = self.device.type == "cuda"
         if cuda and not torch.backends.cudnn.deterministic:  # deterministic: the user's choice
-            torch.backends.cudnn.benchmark = True
+            torch.backends.cudnn.benchmark = cudnn_benchmark
         graphed = cuda_graph and cuda  # on a CPU the step runs eagerly
         # device-tensor rates on a GPU, graph or not: both paths do the same float arithmetic
         self.optimizer = make_optim(self.model, lr, reg, momentum, s, fused=cuda, tensor_lr=cuda)
