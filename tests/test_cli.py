@@ -41,3 +41,10 @@ def test_the_command_exits_with_its_status_output_and_exit_handlers():
     bad = run_command_process(["run-exp", "--epochs", "-3"])
     assert bad.returncode == 2 and bad.stdout == "exit handler ran\n"
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("scratchlab: error:")
+
+
+def test_a_profiled_command_still_writes_its_profile(tmp_path):
+    out = tmp_path / "cli.prof"
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "scratchlab",
+                           "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and out.stat().st_size > 0

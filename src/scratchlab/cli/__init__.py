@@ -85,15 +85,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 def run_command() -> None:
     """The `scratchlab` process (`python -m scratchlab`, the console script): `main`, then an exit
     that runs the exit handlers and flushes the output but skips the interpreter's teardown of
-    every loaded module (about a second once torch is loaded). With threads still running, or
-    on an unexpected exception, the process exits as usual."""
+    every loaded module (about a second once torch is loaded). With threads still running, under
+    a profiler or tracer (`python -m cProfile -m scratchlab`, which writes its output after this
+    returns), or on an unexpected exception, the process exits as usual."""
     code: object = 0
     try:
         main()
     except SystemExit as exc:
         code = 0 if exc.code is None else exc.code
-    if not isinstance(code, int) or any(t is not threading.main_thread() and not t.daemon
-                                        for t in threading.enumerate()):
+    watched = sys.getprofile() is not None or sys.gettrace() is not None
+    if watched or not isinstance(code, int) or any(
+            t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
