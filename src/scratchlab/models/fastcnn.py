@@ -7,7 +7,8 @@ The layout follows KellerJordan/cifar10-airbench (airbench94 and airbench96):
   bias trains for the first epochs only (`bias_trainable`);
 - groups of `pool_every` 3x3 convolutions without bias: conv -> 2x2 max pool -> BatchNorm ->
   activation, then conv -> BatchNorm -> activation for each further conv; a group of three or
-  more convs adds a residual over all but its first conv (airbench96);
+  more convs adds a residual over all but its first conv (airbench96); BatchNorm then GELU run
+  as one pair of kernels on a GPU (`fast_norm`);
 - every conv starts as (part of) the identity (`identity_init`): the first `in_channels`
   filters are Dirac kernels, so a fresh net passes its input through;
 - BatchNorm with its scale frozen at 1 and a trainable shift;
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scratchlab.errors import ConfigError, ShapeError
+from scratchlab.models.fast_norm import batch_norm_gelu
 from scratchlab.models.fast_pool import GlobalMaxPool, MaxPool2x2
 from scratchlab.models.layers import (
     check_in_size,
@@ -101,15 +103,22 @@ class ConvGroup(nn.Module):
         self.residual = len(widths) >= 3 and widths[-1] == widths[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.activation(self.norms[0](self.pool(self.convs[0](x))))
+        x = self._norm_act(0, self.pool(self.convs[0](x)))
         shortcut = x
         last = len(self.convs) - 1
         for i in range(1, len(self.convs)):
-            x = self.norms[i](self.convs[i](x))
             if i == last and self.residual:
-                x = x + shortcut
-            x = self.activation(x)
+                x = self.activation(self.norms[i](self.convs[i](x)) + shortcut)
+            else:
+                x = self._norm_act(i, self.convs[i](x))
         return x
+
+    def _norm_act(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """norms[i] then the activation; BatchNorm and an exact GELU as one kernel each way."""
+        act = self.activation
+        if isinstance(act, nn.GELU) and act.approximate == "none":
+            return batch_norm_gelu(self.norms[i], x)
+        return act(self.norms[i](x))
 
 
 def _batchnorm(channels: int, momentum: float, eps: float) -> nn.BatchNorm2d:
