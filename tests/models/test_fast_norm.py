@@ -197,7 +197,7 @@ def test_the_kernels_give_torchs_numbers_on_a_gpu(dtype, shape, training) -> Non
 def test_the_fast_cnn_on_a_gpu_fuses_every_norm_before_a_gelu(monkeypatch) -> None:
     model = build_model({"model_type": "yourcnn_fast", "in_size": [3, 32, 32],
                          "out_classes": 10, "channels": [16, 16, 32, 32, 32, 32],
-                         "activation_type": "gelu"})
+                         "activation_type": "gelu", "fused_norm_gelu": True})
     model = model.cuda().to(memory_format=torch.channels_last)
     x = torch.randn(8, 3, 32, 32, device="cuda").contiguous(memory_format=torch.channels_last)
     unfused = []
@@ -217,3 +217,15 @@ def test_a_synced_or_cumulative_norm_stays_torchs() -> None:
     assert torch.equal(ya, yb) and torch.equal(ga, gb)
     synced = nn.SyncBatchNorm(8).cuda().eval()  # eval: no process group needed
     torch.testing.assert_close(batch_norm_gelu(synced, x), F.gelu(synced(x)), rtol=0, atol=0)
+
+
+def test_the_fast_cnn_fuses_only_when_asked() -> None:
+    spec = {"model_type": "yourcnn_fast", "in_size": [3, 32, 32], "out_classes": 10,
+            "channels": [8, 8, 16, 16]}
+    plain, fused = build_model(spec), build_model({**spec, "fused_norm_gelu": True})
+    groups = [m for m in plain.modules() if hasattr(m, "fused_norm_gelu")]
+    assert groups and not any(g.fused_norm_gelu for g in groups)
+    assert all(g.fused_norm_gelu for g in fused.modules() if hasattr(g, "fused_norm_gelu"))
+    fused.load_state_dict(plain.state_dict())  # the same parameters and buffers
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(fused(x), plain(x))  # on a CPU: torch's layers either way

@@ -7,8 +7,8 @@ The layout follows KellerJordan/cifar10-airbench (airbench94 and airbench96):
   bias trains for the first epochs only (`bias_trainable`);
 - groups of `pool_every` 3x3 convolutions without bias: conv -> 2x2 max pool -> BatchNorm ->
   activation, then conv -> BatchNorm -> activation for each further conv; a group of three or
-  more convs adds a residual over all but its first conv (airbench96); BatchNorm then GELU run
-  as one pair of kernels on a GPU (`fast_norm`);
+  more convs adds a residual over all but its first conv (airbench96); with `fused_norm_gelu`,
+  BatchNorm then GELU run as one pair of kernels on a GPU (`fast_norm`);
 - every conv starts as (part of) the identity (`identity_init`): the first `in_channels`
   filters are Dirac kernels, so a fresh net passes its input through;
 - BatchNorm with its scale frozen at 1 and a trainable shift;
@@ -91,8 +91,10 @@ class ConvGroup(nn.Module):
         activation: nn.Module,
         bn_momentum: float,
         bn_eps: float,
+        fused_norm_gelu: bool = False,
     ) -> None:
         super().__init__()
+        self.fused_norm_gelu = fused_norm_gelu
         channels = [in_channels, *widths]
         self.convs = nn.ModuleList(
             nn.Conv2d(a, b, 3, padding=1, bias=False) for a, b in itertools.pairwise(channels)
@@ -114,9 +116,9 @@ class ConvGroup(nn.Module):
         return x
 
     def _norm_act(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        """norms[i] then the activation; BatchNorm and an exact GELU as one kernel each way."""
+        """norms[i] then the activation (`fused_norm_gelu` and an exact GELU: `batch_norm_gelu`)."""
         act = self.activation
-        if isinstance(act, nn.GELU) and act.approximate == "none":
+        if self.fused_norm_gelu and isinstance(act, nn.GELU) and act.approximate == "none":
             return batch_norm_gelu(self.norms[i], x)
         return act(self.norms[i](x))
 
@@ -146,6 +148,8 @@ class FastCNN(nn.Module):
         logit_scale: factor on the head's output.
         head_init_std: standard deviation the head's initial weights are rescaled to (None:
             torch's default initialisation).
+        fused_norm_gelu: each BatchNorm and its exact GELU as one pass each way on channels-last
+            CUDA tensors (`fast_norm.batch_norm_gelu`; off until timed on a GPU).
     """
 
     def __init__(
@@ -163,6 +167,7 @@ class FastCNN(nn.Module):
         bn_eps: float = 1e-12,
         logit_scale: float = 1 / 9,
         head_init_std: float | None = None,
+        fused_norm_gelu: bool = False,
     ) -> None:
         super().__init__()
         self.in_size = check_in_size(in_size)
@@ -184,7 +189,8 @@ class FastCNN(nn.Module):
         in_channels = self.whiten.out_channels
         for i in range(0, len(self.channels), self.pool_every):
             widths = self.channels[i : i + self.pool_every]
-            layers.append(ConvGroup(in_channels, widths, activation, bn_momentum, bn_eps))
+            layers.append(ConvGroup(in_channels, widths, activation, bn_momentum, bn_eps,
+                                    bool(fused_norm_gelu)))
             in_channels = widths[-1]
         layers.append(GlobalMaxPool())
         self.features = nn.Sequential(*layers)
