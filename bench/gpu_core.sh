@@ -13,6 +13,8 @@
 #   gputests  the GPU tests of the pool kernels and of the graphed fast step
 #   muon      cifar10-muon, $RUNS runs with the step as one CUDA graph and $RUNS eager
 #   compile   cifar10-muon compiled (reduce-overhead), $RUNS runs, the warm-up timed apart
+#   fused     cifar10-muon, $RUNS runs as it is and $RUNS with BatchNorm and GELU fused
+#             (model_options fused_norm_gelu), with the fused kernels' GPU tests first
 #   profile   where the kernel time of one eager cifar10-muon run goes
 #   cold      three cold processes of cifar10-muon, each with empty decode and Triton caches (the
 #             data's folder is made read-only meanwhile, so that no cache is written beside it),
@@ -21,6 +23,7 @@
 #
 #   bash bench/gpu_core.sh overhead fast        # what to run, in order (default: all three)
 #   bash bench/gpu_core.sh gputests muon compile profile cold groups   # the speed goals
+#   bash bench/gpu_core.sh fused                                      # the BatchNorm+GELU kernels
 #
 # Python: $PYTHON (default python3) with torch, torchvision, numpy, pandas, matplotlib, scipy,
 # pyyaml and tqdm; any of pydantic, lazy_loader or scikit-learn that is missing is installed
@@ -95,6 +98,9 @@ for step in "${STEPS[@]}"; do
                   --set cuda_graph=true --ablate cuda_graph ;;
         compile) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" \
                      --device cuda --compile --compile-mode reduce-overhead ;;
+        fused) "$PY" -m pytest -q -p no:cacheprovider tests/models/test_fast_norm.py | tail -2
+               "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" \
+                   --device cuda --ablate "model_options={fused_norm_gelu: true}" ;;
         profile) "$PY" bench/profile_recipe.py --recipe cifar10-muon --device cuda --kernels 25 ;;
         cold) data_dir=$(dirname "$SCRATCHLAB_DATA")
               chmod a-w "$data_dir"
