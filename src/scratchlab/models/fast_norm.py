@@ -10,35 +10,24 @@ gradients equal torch's up to float round-off; the running statistics move as to
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scratchlab.models.kernel_support import channels_last_cuda, triton_module
 
-@functools.cache
+
 def _kernels() -> Any:
     """The Triton kernel module, or None where Triton is not installed."""
-    if importlib.util.find_spec("triton") is None:
-        return None
-    from scratchlab.models import fast_norm_kernels
-
-    return fast_norm_kernels
+    return triton_module("fast_norm_kernels")
 
 
 def kernel_applies(x: torch.Tensor) -> bool:
     """Whether `batch_norm_gelu` runs its own kernels on `x`."""
-    if not (x.is_cuda and x.dim() == 4 and 0 < x.numel() < 2**31
-            and x.dtype in (torch.float32, torch.float16, torch.bfloat16)
-            and not torch.compiler.is_compiling() and _kernels() is not None):
-        return False
-    try:
-        return x.is_contiguous(memory_format=torch.channels_last)
-    except RuntimeError:  # a tensor that cannot say (inside torch.func.vmap): torch's layers
-        return False
+    return (x.dtype in (torch.float32, torch.float16, torch.bfloat16) and channels_last_cuda(x)
+            and _kernels() is not None)
 
 
 def batch_norm_gelu(norm: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:

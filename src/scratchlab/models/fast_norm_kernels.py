@@ -30,6 +30,14 @@ def _tile(rows, cols, R, C):
 
 
 @triton.jit
+def _rows_and_cols(R, C, per_program, BLOCK_C: tl.constexpr):
+    """A reduction program's rows [first, last) and its channels."""
+    first = tl.program_id(0) * per_program
+    cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    return first, tl.minimum(first + per_program, R), cols
+
+
+@triton.jit
 def _gelu_parts(x, mean, rstd, w, b):
     """Per element: the normalised input, the GELU input u, Phi(u) and u * phi(u)."""
     xhat = (x - mean[None, :]) * rstd[None, :]
@@ -41,9 +49,7 @@ def _gelu_parts(x, mean, rstd, w, b):
 @triton.jit(do_not_specialize=["R", "per_program"])
 def _partial_stats(x_ptr, pmean_ptr, pm2_ptr, R, C, per_program,
                    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
-    cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    first = tl.program_id(0) * per_program
-    last = tl.minimum(first + per_program, R)
+    first, last, cols = _rows_and_cols(R, C, per_program, BLOCK_C)
     mean = tl.zeros([BLOCK_C], dtype=tl.float32)
     m2 = tl.zeros([BLOCK_C], dtype=tl.float32)
     for start in range(first, last, BLOCK_R):
@@ -112,13 +118,11 @@ def _apply(x_ptr, y_ptr, mean_ptr, rstd_ptr, w_ptr, b_ptr, R, C,
 @triton.jit(do_not_specialize=["R", "per_program"])
 def _partial_grads(dz_ptr, x_ptr, mean_ptr, rstd_ptr, w_ptr, b_ptr, psum_ptr, R, C, per_program,
                    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
-    cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    first, last, cols = _rows_and_cols(R, C, per_program, BLOCK_C)
     inside = cols < C
     mean, rstd = tl.load(mean_ptr + cols, mask=inside), tl.load(rstd_ptr + cols, mask=inside)
     w = tl.load(w_ptr + cols, mask=inside).to(tl.float32)
     b = tl.load(b_ptr + cols, mask=inside).to(tl.float32)
-    first = tl.program_id(0) * per_program
-    last = tl.minimum(first + per_program, R)
     sum_dy = tl.zeros([BLOCK_C], dtype=tl.float32)
     sum_dy_xhat = tl.zeros([BLOCK_C], dtype=tl.float32)
     for start in range(first, last, BLOCK_R):

@@ -10,34 +10,23 @@ gradient, NaN wins; only a window of nothing but -inf may send its gradient else
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scratchlab.models.kernel_support import channels_last_cuda, triton_module
 
-@functools.cache
+
 def _kernels() -> Any:
     """The Triton kernel module, or None where Triton is not installed."""
-    if importlib.util.find_spec("triton") is None:
-        return None
-    from scratchlab.models import fast_pool_kernels
-
-    return fast_pool_kernels
+    return triton_module("fast_pool_kernels")
 
 
 def kernel_applies(x: torch.Tensor) -> bool:
     """Whether `MaxPool2x2` runs its own kernels on `x`."""
-    if not (x.is_cuda and x.dim() == 4 and min(x.shape[2:]) >= 2 and 0 < x.numel() < 2**31
-            and not torch.compiler.is_compiling() and _kernels() is not None):
-        return False
-    try:
-        return x.is_contiguous(memory_format=torch.channels_last)
-    except RuntimeError:  # a tensor that cannot say (inside torch.func.vmap): torch's pool
-        return False
+    return channels_last_cuda(x) and min(x.shape[2:]) >= 2 and _kernels() is not None
 
 
 class _Pool(torch.autograd.Function):
