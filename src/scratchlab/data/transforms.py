@@ -185,7 +185,9 @@ def tta_views(x: torch.Tensor, level: int) -> list[tuple[float, torch.Tensor]]:
     """Weighted test-time views of a batch; the first is `x` itself, the weights sum to 1.
 
     Level 0: the image. Level 1: image and mirror, 1/2 each. Level 2 (airbench): mirror pairs of
-    the image (weight 1/2) and of its two diagonal one-pixel translations (1/4 each).
+    the image (weight 1/2) and of its two diagonal one-pixel translations (1/4 each). Every view
+    has the memory layout of `x` (a channels-last batch gives channels-last views, so that a
+    compiled model sees one layout and cuDNN converts none).
     """
     if level not in (0, 1, 2):
         raise ConfigError(f"tta_level must be 0, 1 or 2, got {level!r}")
@@ -198,9 +200,12 @@ def tta_views(x: torch.Tensor, level: int) -> list[tuple[float, torch.Tensor]]:
         twos = torch.full((n,), 2, dtype=torch.long, device=x.device)
         views += [batch_crop(x, 1, zeros, zeros), batch_crop(x, 1, twos, twos)]
     weights = [0.25, 0.125, 0.125] if level == 2 else [0.5]
+    last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+    layout = torch.channels_last if last and not x.is_contiguous() else torch.contiguous_format
     out: list[tuple[float, torch.Tensor]] = []
     for weight, view in zip(weights, views, strict=True):
-        out += [(weight, view), (weight, view.flip(-1))]
+        out += [(weight, view.contiguous(memory_format=layout)),
+                (weight, view.flip(-1).contiguous(memory_format=layout))]
     return out
 
 

@@ -407,3 +407,12 @@ def test_fastcnn_groups_of_three_add_a_residual():
 def test_fastcnn_rejects_too_small_inputs():
     with pytest.raises(ConfigError, match=r"shrinks the map|cannot take"):
         FastCNN((3, 8, 8), 10, channels=[4, 4, 4, 4, 4, 4], pool_every=2)
+
+
+def test_tta_views_keep_a_channels_last_batch_channels_last():
+    x = torch.randn(4, 3, 8, 8)
+    last = x.contiguous(memory_format=torch.channels_last)
+    for (wa, a), (wb, b) in zip(tta_views(x, 2), tta_views(last, 2), strict=True):
+        assert wa == wb and torch.equal(a, b)
+        assert a.is_contiguous() and b.is_contiguous(memory_format=torch.channels_last)
+    assert tta_views(last, 2)[0][1] is last
