@@ -14,7 +14,7 @@ from PIL import Image
 
 from scratchlab.data import get_dataset
 from scratchlab.data.cifar10 import CIFAR10_CLASSES, cifar10_mean_std, select_indices
-from scratchlab.errors import DatasetNotFoundError
+from scratchlab.errors import DatasetError, DatasetNotFoundError
 
 SIZES = {"train": 25, "test": 10}
 
@@ -256,3 +256,27 @@ def test_real_valid_split_and_holdout(real_cifar, cifar_npz):
     assert {bytes(v) for v in limited.x.flatten(1).numpy()} <= {
         bytes(v) for v in valid.x.flatten(1).numpy()
     }
+
+
+def test_a_png_tree_decodes_in_parallel_chunks_in_order(tmp_path, images, monkeypatch):
+    from scratchlab.data import cifar_formats
+
+    monkeypatch.setattr(cifar_formats, "DECODE_BATCH", 7)  # many chunks, a short last one
+    write_png_tree(tmp_path / "f", images)
+    x, y = images["train"]
+    ds = get_dataset("cifar10", "train", root=tmp_path / "f", dtype="uint8", cache=False)
+    assert torch.equal(ds.x, torch.from_numpy(x)) and torch.equal(ds.y, torch.from_numpy(y))
+
+
+@pytest.mark.parametrize("bad", ["small", "not_an_image"])
+def test_a_bad_file_in_a_png_tree_is_named(tmp_path, images, bad):
+    root = write_png_tree(tmp_path / "f", images)
+    target = next((root / "train" / CIFAR10_CLASSES[0]).glob("*.png"))
+    if bad == "small":
+        Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(target)
+    else:
+        target.write_bytes(b"not a PNG")
+    message = "16x16 pixels" if bad == "small" else "does not decode"
+    with pytest.raises(DatasetError, match=message) as info:
+        get_dataset("cifar10", "train", root=root, dtype="uint8", cache=False)
+    assert str(target) in str(info.value)

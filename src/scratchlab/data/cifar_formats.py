@@ -16,11 +16,9 @@ import re
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from scratchlab.data.cifar_npz import NpzSource
+from scratchlab.data.cifar_npz import DECODE_BATCH, IMAGE_SHAPE, NpzSource, decode_in_chunks
 from scratchlab.errors import DatasetError, DatasetNotFoundError
-from scratchlab.util import progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PICKLE_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
@@ -157,15 +155,34 @@ class FolderSource:
         return self._listing(split)[1]
 
     def read(self, split: str, indices: np.ndarray | None = None, device=None) -> np.ndarray:
-        from torchvision.io import ImageReadMode, decode_image, read_file
-
+        """The images (N, 3, 32, 32) uint8, decoded on parallel threads; a file that does not
+        decode to 3x32x32 is a `DatasetError` naming it."""
         files = self.files(split)
         chosen = files if indices is None else [files[i] for i in indices]
-        images = [
-            decode_image(read_file(str(f)), mode=ImageReadMode.RGB)
-            for f in progress(chosen, desc=f"decoding {split} images", unit="img")
-        ]
-        return torch.stack(images).numpy() if images else np.zeros((0, 3, 32, 32), np.uint8)
+        out = np.empty((len(chosen), *IMAGE_SHAPE), np.uint8)
+
+        def decode(start: int, stop: int) -> None:
+            for i in range(start, stop):
+                out[i] = _decode_file(chosen[i])
+
+        decode_in_chunks(len(chosen), decode, f"decoding {split} images", DECODE_BATCH)
+        return out
+
+
+def _decode_file(path: Path) -> np.ndarray:
+    """One image file as (3, 32, 32) uint8 RGB."""
+    from torchvision.io import ImageReadMode, decode_image, read_file
+
+    try:
+        image = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
+    except RuntimeError as exc:
+        reason = " ".join(str(exc).split())[:100]
+        raise DatasetError(f"CIFAR-10 image {path} does not decode ({reason}); replace or "
+                           "remove it") from None
+    if tuple(image.shape) != IMAGE_SHAPE:
+        raise DatasetError(f"CIFAR-10 image {path} is {image.shape[1]}x{image.shape[2]} pixels; "
+                           "CIFAR-10 images are 32x32: replace or remove it")
+    return image.numpy()
 
 
 Source = PickleSource | FolderSource | NpzSource

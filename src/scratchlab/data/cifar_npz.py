@@ -10,6 +10,7 @@ decoded or cached; an image that does not decode to 32x32 is a `DatasetError` to
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -166,8 +167,8 @@ def decode_jpeg_bytes(jpeg: torch.Tensor, offsets: np.ndarray, indices: np.ndarr
 
     out = np.empty((len(indices), *IMAGE_SHAPE), np.uint8)
 
-    def decode(start: int) -> None:
-        chunk = indices[start : start + DECODE_BATCH]
+    def decode(start: int, stop: int) -> None:
+        chunk = indices[start:stop]
         data = [jpeg[offsets[i] : offsets[i + 1]] for i in chunk]
         try:
             images = decode_jpeg(data, mode=ImageReadMode.RGB)
@@ -184,9 +185,16 @@ def decode_jpeg_bytes(jpeg: torch.Tensor, offsets: np.ndarray, indices: np.ndarr
                                "pixels; CIFAR-10 images are 32x32: replace the archive")
         out[start : start + len(chunk)] = torch.stack(images).numpy()
 
-    starts = range(0, len(indices), DECODE_BATCH)
-    with ThreadPoolExecutor(max(1, min(len(starts), usable_cores()))) as pool:
-        for _ in progress(pool.map(decode, starts), total=len(starts), desc="decoding JPEG",
-                          unit="batch"):
-            pass
+    decode_in_chunks(len(indices), decode, "decoding JPEG")
     return out
+
+
+def decode_in_chunks(count: int, decode: Callable[[int, int], None], desc: str,
+                     chunk: int = DECODE_BATCH) -> None:
+    """`decode(start, stop)` over range(count) in chunks of `chunk`, on parallel threads (one per
+    usable core; decoders release the GIL), with a progress bar."""
+    starts = range(0, count, chunk)
+    with ThreadPoolExecutor(max(1, min(len(starts), usable_cores()))) as pool:
+        work = pool.map(lambda start: decode(start, min(start + chunk, count)), starts)
+        for _ in progress(work, total=len(starts), desc=desc, unit="batch"):
+            pass
