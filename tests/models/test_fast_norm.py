@@ -90,6 +90,13 @@ INTERPRETED = textwrap.dedent("""
                 close(fused.running_mean, ref.running_mean, 1e-5, (shape, "running mean"))
                 close(fused.running_var, ref.running_var, 1e-5, (shape, "running var"))
                 assert fused.num_batches_tracked == ref.num_batches_tracked
+    one = nn.BatchNorm2d(3)  # one value per channel: torch refuses to train on it
+    try:
+        fast_norm.batch_norm_gelu(one, torch.randn(1, 3, 1, 1))
+    except ValueError as exc:
+        assert "more than 1 value per channel" in str(exc)
+    else:
+        raise AssertionError("no error for one value per channel")
     print("close")
 """)
 

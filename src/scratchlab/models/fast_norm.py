@@ -36,6 +36,8 @@ def batch_norm_gelu(norm: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     if type(norm) is not nn.BatchNorm2d or norm.momentum is None or not kernel_applies(x):
         return F.gelu(norm(x))
     batch = norm.training or not norm.track_running_stats
+    if batch and x.numel() == x.shape[1]:  # one value per channel: torch's error
+        return F.gelu(norm(x))
     weight, bias = _affine(norm, x)
     if batch:
         update = norm.training and norm.track_running_stats
