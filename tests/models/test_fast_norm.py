@@ -90,6 +90,16 @@ INTERPRETED = textwrap.dedent("""
                 close(fused.running_mean, ref.running_mean, 1e-5, (shape, "running mean"))
                 close(fused.running_var, ref.running_var, 1e-5, (shape, "running var"))
                 assert fused.num_batches_tracked == ref.num_batches_tracked
+    half = (torch.randn(4, 70, 6, 5) * 2 + 1).to(torch.bfloat16)  # bfloat16 in and out
+    half = half.contiguous(memory_format=torch.channels_last).requires_grad_()
+    full = half.detach().float().requires_grad_()
+    fused, ref = nn.BatchNorm2d(70, momentum=0.4), nn.BatchNorm2d(70, momentum=0.4)
+    ya, yb = fast_norm.batch_norm_gelu(fused, half), F.gelu(ref(full))
+    assert ya.dtype == torch.bfloat16
+    close(ya, yb, 1e-2, "bfloat16 values")
+    dz = torch.randn(4, 70, 6, 5)
+    ya.float().backward(dz); yb.backward(dz)
+    close(half.grad, full.grad, 2e-2, "bfloat16 dx")
     one = nn.BatchNorm2d(3)  # one value per channel: torch refuses to train on it
     try:
         fast_norm.batch_norm_gelu(one, torch.randn(1, 3, 1, 1))
