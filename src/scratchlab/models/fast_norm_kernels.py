@@ -10,11 +10,11 @@ gradient through GELU and of its product with the normalised input), `_input_gra
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import triton
 import triton.language as tl
+
+from scratchlab.models.kernel_support import on_device
 
 BLOCK_R = 64  # rows of a tile
 BLOCK_C = 64  # channels of a tile
@@ -35,6 +35,23 @@ def _rows_and_cols(R, C, per_program, BLOCK_C: tl.constexpr):
     first = tl.program_id(0) * per_program
     cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     return first, tl.minimum(first + per_program, R), cols
+
+
+@triton.jit
+def _program_tile(R, C, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+    """An elementwise program's tile: offsets, mask, its channels and which exist."""
+    cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    offs, mask = _tile(tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R), cols, R, C)
+    return offs, mask, cols, cols < C
+
+
+@triton.jit
+def _parts(start, cols, R, C, P, per_program, BLOCK_P: tl.constexpr):
+    """Offsets and mask of the reduction programs' partials start.. (P of them), and the rows
+    each one covered."""
+    parts = start + tl.arange(0, BLOCK_P)
+    offs, mask = _tile(parts, cols, P, C)
+    return offs, mask, tl.minimum(R - parts * per_program, per_program).to(tl.float32)
 
 
 @triton.jit
@@ -74,17 +91,13 @@ def _finish_stats(pmean_ptr, pm2_ptr, mean_ptr, rstd_ptr, rmean_ptr, rvar_ptr, R
     cols = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     weighted = tl.zeros([BLOCK_C], dtype=tl.float32)
     for start in range(0, P, BLOCK_P):  # the mean: the programs' means weighted by their rows
-        parts = start + tl.arange(0, BLOCK_P)
-        offs, mask = _tile(parts, cols, P, C)
-        n = tl.minimum(R - parts * per_program, per_program).to(tl.float32)
+        offs, mask, n = _parts(start, cols, R, C, P, per_program, BLOCK_P)
         part_mean = tl.load(pmean_ptr + offs, mask=mask, other=0.0)
         weighted += tl.sum(tl.where(mask, part_mean * n[:, None], 0.0), axis=0)
     mean = weighted / R
     m2 = tl.zeros([BLOCK_C], dtype=tl.float32)
     for start in range(0, P, BLOCK_P):  # squared deviations within and between the programs
-        parts = start + tl.arange(0, BLOCK_P)
-        offs, mask = _tile(parts, cols, P, C)
-        n = tl.minimum(R - parts * per_program, per_program).to(tl.float32)
+        offs, mask, n = _parts(start, cols, R, C, P, per_program, BLOCK_P)
         delta = tl.load(pmean_ptr + offs, mask=mask, other=0.0) - mean[None, :]
         part_m2 = tl.load(pm2_ptr + offs, mask=mask, other=0.0)
         m2 += tl.sum(tl.where(mask, part_m2 + delta * delta * n[:, None], 0.0), axis=0)
@@ -104,9 +117,7 @@ def _finish_stats(pmean_ptr, pm2_ptr, mean_ptr, rstd_ptr, rmean_ptr, rvar_ptr, R
 @triton.jit(do_not_specialize=["R"])
 def _apply(x_ptr, y_ptr, mean_ptr, rstd_ptr, w_ptr, b_ptr, R, C,
            BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
-    cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    offs, mask = _tile(tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R), cols, R, C)
-    inside = cols < C
+    offs, mask, cols, inside = _program_tile(R, C, BLOCK_R, BLOCK_C)
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     _, u, cdf, _ = _gelu_parts(x, tl.load(mean_ptr + cols, mask=inside),
                                tl.load(rstd_ptr + cols, mask=inside),
@@ -141,9 +152,7 @@ def _partial_grads(dz_ptr, x_ptr, mean_ptr, rstd_ptr, w_ptr, b_ptr, psum_ptr, R,
 @triton.jit(do_not_specialize=["R"])
 def _input_grad(dz_ptr, x_ptr, dx_ptr, mean_ptr, rstd_ptr, w_ptr, b_ptr, sums_ptr, R, C,
                 BATCH_STATS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
-    cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    offs, mask = _tile(tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R), cols, R, C)
-    inside = cols < C
+    offs, mask, cols, inside = _program_tile(R, C, BLOCK_R, BLOCK_C)
     rstd = tl.load(rstd_ptr + cols, mask=inside)
     w = tl.load(w_ptr + cols, mask=inside).to(tl.float32)
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
@@ -157,11 +166,6 @@ def _input_grad(dz_ptr, x_ptr, dx_ptr, mean_ptr, rstd_ptr, w_ptr, b_ptr, sums_pt
         dy = dy - mean_dy[None, :] - xhat * mean_dy_xhat[None, :]
     dx = dy * (w * rstd)[None, :]
     tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
-
-
-def _on(device: torch.device) -> contextlib.AbstractContextManager:
-    """`device` made current for a launch (Triton launches on the current CUDA device)."""
-    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def _split(rows: int) -> tuple[int, int]:
@@ -180,7 +184,7 @@ def batch_stats(x: torch.Tensor, eps: float, running: tuple[torch.Tensor, torch.
     partial = torch.empty((2, programs, c), dtype=torch.float32, device=x.device)
     mean, rstd = torch.empty((2, c), dtype=torch.float32, device=x.device)
     rmean, rvar = running if running is not None else (mean, rstd)  # not written then
-    with _on(x.device):
+    with on_device(x.device):
         _partial_stats[(programs, triton.cdiv(c, BLOCK_C))](
             x, partial[0], partial[1], rows, c, per_program, BLOCK_R=BLOCK_R, BLOCK_C=BLOCK_C)
         _finish_stats[(triton.cdiv(c, BLOCK_C),)](
@@ -194,7 +198,7 @@ def normalize_gelu(x: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor, weig
     """GELU((x - mean) * rstd * weight + bias) of a channels-last tensor, in its dtype."""
     n, c, h, w = x.shape
     y = torch.empty_like(x, memory_format=torch.channels_last)
-    with _on(x.device):
+    with on_device(x.device):
         _apply[(triton.cdiv(n * h * w, BLOCK_R), triton.cdiv(c, BLOCK_C))](
             x, y, mean, rstd, weight, bias, n * h * w, c, BLOCK_R=BLOCK_R, BLOCK_C=BLOCK_C)
     return y
@@ -211,7 +215,7 @@ def gradients(dz: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, rstd: torch
     per_program, programs = _split(rows)
     partial = torch.empty((programs, 2, c), dtype=torch.float32, device=x.device)
     dx = torch.empty_like(x, memory_format=torch.channels_last)
-    with _on(x.device):
+    with on_device(x.device):
         _partial_grads[(programs, triton.cdiv(c, BLOCK_C))](
             dz, x, mean, rstd, weight, bias, partial, rows, c, per_program,
             BLOCK_R=BLOCK_R, BLOCK_C=BLOCK_C)

@@ -8,11 +8,11 @@ gradients of each window, the output gradient at that position and zero elsewher
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import triton
 import triton.language as tl
+
+from scratchlab.models.kernel_support import on_device
 
 BLOCK = 1024
 
@@ -63,11 +63,6 @@ def _backward(grad_ptr, arg_ptr, grad_in_ptr, total, C, H, W, Ho, Wo, BLOCK: tl.
     tl.store(grad_in_ptr + start + W * C + C, tl.where(arg == 3, grad, zero), mask=mask)
 
 
-def _on(device: torch.device) -> contextlib.AbstractContextManager:
-    """`device` made current for a launch (Triton launches on the current CUDA device)."""
-    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
-
-
 def pool_forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(pooled, window positions) of a channels-last (N, C, H, W) CUDA tensor (floor mode: an odd
     last row or column is left out)."""
@@ -76,7 +71,7 @@ def pool_forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
                       memory_format=torch.channels_last)
     arg = torch.empty((n, h // 2, w // 2, c), dtype=torch.int8, device=x.device)
     total = out.numel()
-    with _on(x.device):
+    with on_device(x.device):
         _forward[(triton.cdiv(total, BLOCK),)](x, out, arg, total, c, h, w, h // 2, w // 2,
                                                BLOCK=BLOCK)
     return out, arg
@@ -91,7 +86,7 @@ def pool_backward(grad: torch.Tensor, arg: torch.Tensor, shape: torch.Size) -> t
     grad_in[:, :, h // 2 * 2 :].zero_()  # an odd last row and column are in no window
     grad_in[:, :, :, w // 2 * 2 :].zero_()
     total = grad.numel()
-    with _on(grad.device):
+    with on_device(grad.device):
         _backward[(triton.cdiv(total, BLOCK),)](grad, arg, grad_in, total, c, h, w, h // 2,
                                                 w // 2, BLOCK=BLOCK)
     return grad_in

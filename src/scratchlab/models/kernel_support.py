@@ -3,6 +3,7 @@ they take."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
@@ -17,6 +18,11 @@ def triton_module(name: str) -> Any:
     if importlib.util.find_spec("triton") is None:
         return None
     return importlib.import_module(f"scratchlab.models.{name}")
+
+
+def on_device(device: torch.device) -> contextlib.AbstractContextManager:
+    """`device` made current for a launch (Triton launches on the current CUDA device)."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def channels_last_cuda(x: torch.Tensor) -> bool:
