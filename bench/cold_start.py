@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from common import device_name, record
@@ -49,19 +50,24 @@ def byte_code_env(tmp: str) -> dict[str, str]:
     return env
 
 
+def run_exp(recipe: str, device: str, out: Path, quick: bool, flags: Sequence[str] = ()
+            ) -> list[str]:
+    """The `scratchlab run-exp --recipe` command line of a cold process."""
+    return [sys.executable, "-m", "scratchlab", "-q", "run-exp", "--recipe", recipe, "--device",
+            device, "-o", str(out), *(["--quick"] if quick else []), *flags]
+
+
 def prime(recipe: str, device: str, env: dict[str, str], out: Path) -> None:
     """The recipe's quick form once: every module it imports gets its byte code written."""
-    command = [sys.executable, "-m", "scratchlab", "-q", "run-exp", "--recipe", recipe, "--quick",
-               "--device", device, "-o", str(out)]
-    subprocess.run(command, capture_output=True, env=env, check=True)
+    subprocess.run(run_exp(recipe, device, out, quick=True), capture_output=True, env=env,
+                   check=True)
 
 
 def cold_run(recipe: str, device: str, quick: bool, flags: list[str], out: Path,
              env: dict[str, str], cache: Path | None = None) -> dict:
     """One cold process: its wall seconds, test accuracy, training seconds and `PHASES` seconds
     (`cache`: its own empty `$SCRATCHLAB_CACHE` and Triton kernel cache)."""
-    command = [sys.executable, "-m", "scratchlab", "-q", "run-exp", "--recipe", recipe,
-               "--device", device, "-o", str(out), *(["--quick"] if quick else []), *flags]
+    command = run_exp(recipe, device, out, quick, flags)
     launched, start = time.time(), time.perf_counter()
     fresh = {"SCRATCHLAB_CACHE": str(cache), "TRITON_CACHE_DIR": str(cache / "triton")} \
         if cache else {}

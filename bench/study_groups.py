@@ -47,14 +47,15 @@ HOST_PARTS = ("orders", "active_flag", "eager_and_capture", "replay")
 STUDY_PARTS = {"plan": 0.0, "fit_many": 0.0}
 
 
-def timed_part(part: str, call: Callable) -> Callable:
-    def timed(*args: Any, **kwargs: Any) -> Any:
+def timed(totals: dict[str, float], part: str, call: Callable) -> Callable:
+    """`call`, its wall seconds added to `totals[part]` on every call."""
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
         try:
             return call(*args, **kwargs)
         finally:
-            STUDY_PARTS[part] += time.perf_counter() - start
-    return timed
+            totals[part] += time.perf_counter() - start
+    return wrapper
 
 
 class TimedFit(batched.BatchedFit):
@@ -68,23 +69,15 @@ class TimedFit(batched.BatchedFit):
         self.events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
         self.host = 0.0
         self.parts: dict[str, float] = dict.fromkeys(HOST_PARTS, 0.0)
-        self._still_active = self._timed("active_flag", self._still_active)
-        self.program.train.permutations = self._timed("orders", self.program.train.permutations)
-        self.program.run = self._timed("eager_and_capture", self.program.run)
-
-    def _timed(self, part: str, call: Callable) -> Callable:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return call(*args, **kwargs)
-            finally:
-                self.parts[part] += time.perf_counter() - start
-        return timed
+        self._still_active = timed(self.parts, "active_flag", self._still_active)
+        self.program.train.permutations = timed(self.parts, "orders",
+                                                self.program.train.permutations)
+        self.program.run = timed(self.parts, "eager_and_capture", self.program.run)
 
     def _capture(self) -> None:
         super()._capture()
         if self.graph is not None:  # its replays timed
-            self.graph = SimpleNamespace(replay=self._timed("replay", self.graph.replay),
+            self.graph = SimpleNamespace(replay=timed(self.parts, "replay", self.graph.replay),
                                          graph=self.graph)
 
     def step(self) -> bool:
@@ -130,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CUDA_DEVICE_MAX_CONNECTIONS"] = str(args.connections)
     batched.BatchedFit = TimedFit  # what BatchedTrainer.prepare builds each group's fit from
     for part in STUDY_PARTS:  # the names experiments.batched calls
-        setattr(batched_runs, part, timed_part(part, getattr(batched_runs, part)))
+        setattr(batched_runs, part, timed(STUDY_PARTS, part, getattr(batched_runs, part)))
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         try:
