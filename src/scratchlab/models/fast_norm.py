@@ -33,10 +33,9 @@ def kernel_applies(x: torch.Tensor) -> bool:
 def batch_norm_gelu(norm: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     """`F.gelu(norm(x))` (exact GELU), through the fused kernels where they apply (a plain
     BatchNorm2d with a momentum: not SyncBatchNorm, not a cumulative average)."""
-    if type(norm) is not nn.BatchNorm2d or norm.momentum is None or not kernel_applies(x):
-        return F.gelu(norm(x))
     batch = norm.training or not norm.track_running_stats
-    if batch and x.numel() == x.shape[1]:  # one value per channel: torch's error
+    if (type(norm) is not nn.BatchNorm2d or norm.momentum is None or not kernel_applies(x)
+            or (batch and x.numel() == x.shape[1])):  # one value per channel: torch's error
         return F.gelu(norm(x))
     weight, bias = _affine(norm, x)
     if batch:
