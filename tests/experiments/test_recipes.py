@@ -126,15 +126,18 @@ def test_recipe_errors():
     assert exit_info.value.code == 2
 
 
-def test_compile_takes_the_place_of_the_recipes_cuda_graph():
+def test_compile_with_graphs_of_its_own_takes_the_place_of_the_recipes_cuda_graph():
     assert recipe_fields("cifar10-muon")["cuda_graph"] is True
-    compiled = recipe_config("cifar10-muon", compile=True)
-    assert compiled.speed.compile and not compiled.speed.cuda_graph
     assert recipe_config("cifar10-muon").speed.cuda_graph
-    parsed = parse(["--recipe", "cifar10-muon", "--compile"])
+    both = recipe_config("cifar10-muon", compile=True)  # mode default: inside the step's graph
+    assert both.speed.compile and both.speed.cuda_graph
+    compiled = recipe_config("cifar10-muon", compile=True, compile_mode="reduce-overhead")
+    assert compiled.speed.compile and not compiled.speed.cuda_graph
+    parsed = parse(["--recipe", "cifar10-muon", "--compile", "--compile-mode", "reduce-overhead"])
     assert parsed.speed.compile and not parsed.speed.cuda_graph
-    with pytest.raises(ConfigError, match="cuda_graph"):  # both asked for: told, not chosen
-        recipe_config("cifar10-muon", compile=True, cuda_graph=True)
+    with pytest.raises(ConfigError, match="both replay CUDA graphs"):  # both asked: told
+        recipe_config("cifar10-muon", compile=True, compile_mode="reduce-overhead",
+                      cuda_graph=True)
 
 
 def test_the_fast_trainer_gets_the_configs_cudnn_benchmark(monkeypatch):

@@ -11,6 +11,8 @@ from scratchlab.experiments.config import SECTION_OF, ExperimentConfig
 # Optimizers whose step a CUDA graph can capture (training.accel.cuda_graph.CAPTURABLE_OPTIMIZERS,
 # named here so that reading a config does not import torch; a test keeps them equal).
 CUDA_GRAPH_OPTIMIZERS = ("adam", "adamw")
+# torch.compile modes with CUDA graphs of their own (training.accel.cuda_graph, kept equal too)
+GRAPHING_COMPILE_MODES = ("reduce-overhead", "max-autotune")
 # model config field -> the build_model spec key it becomes (models read spec keys)
 SPEC_KEY = {
     "filters_per_layer": "channels", "layers_per_block": "channels", "pool_every": "pool_every",
@@ -52,8 +54,11 @@ def check_consistent(c: ExperimentConfig) -> None:
     if c.speed.sync_batchnorm and not c.speed.ddp:
         problems.append("sync_batchnorm needs ddp")
     if c.speed.cuda_graph:
-        if c.model.engine != "torch" or c.speed.ddp or c.speed.compile:
-            problems.append("cuda_graph applies to engine torch, without ddp or compile")
+        if c.model.engine != "torch" or c.speed.ddp:
+            problems.append("cuda_graph applies to engine torch, without ddp")
+        if c.speed.compile and c.speed.compile_mode in GRAPHING_COMPILE_MODES:
+            problems.append(f"cuda_graph and compile mode {c.speed.compile_mode} both replay "
+                            "CUDA graphs: choose one (compile mode default goes with cuda_graph)")
         if c.trainer == "classic" and (c.optim.optimizer not in CUDA_GRAPH_OPTIMIZERS
                                        or c.optim.optimizer_impl != "torch"):
             problems.append("cuda_graph trains with optimizer adam or adamw (optimizer_impl "

@@ -16,6 +16,7 @@ import yaml
 
 from scratchlab.errors import ConfigError
 from scratchlab.experiments.config import ExperimentConfig, given_fields
+from scratchlab.experiments.config_checks import GRAPHING_COMPILE_MODES
 from scratchlab.training.accel.fast_settings import from_airbench
 
 RECIPES_FILE = Path(__file__).with_name("recipes.yaml")
@@ -48,11 +49,13 @@ def recipe_fields(name: str, quick: bool = False) -> dict[str, Any]:
 def recipe_config(name: str, quick: bool = False, **overrides: Any) -> ExperimentConfig:
     """The validated config of recipe `name` with `overrides` (any config fields) applied last.
 
-    A mapping field (e.g. `model_options`) is updated key by key rather than replaced. Asking
-    for `compile` drops the recipe's `cuda_graph` (both capture the step; set both to be told so).
+    A mapping field (e.g. `model_options`) is updated key by key rather than replaced. A compile
+    mode with CUDA graphs of its own (`reduce-overhead`) drops the recipe's `cuda_graph`.
     """
     fields = recipe_fields(name, quick)
-    if overrides.get("compile") and "cuda_graph" not in overrides:
+    mode = overrides.get("compile_mode", fields.get("compile_mode"))
+    graphing = overrides.get("compile") and mode in GRAPHING_COMPILE_MODES
+    if graphing and "cuda_graph" not in overrides:
         fields.pop("cuda_graph", None)
     for key, value in overrides.items():
         base = fields.get(key)

@@ -221,23 +221,30 @@ def test_cuda_graph_on_a_cpu_is_a_clear_error():
         GraphedTrainStep(lambda x, y: (x, y), optimizer, torch.device("cpu"))
 
 
-def test_a_graphed_step_refuses_a_compiled_forward():  # the trainers: test_fast_graph.py
+def test_a_graphed_step_refuses_a_forward_compiled_with_graphs_of_its_own():
     optimizer = torch.optim.AdamW(conv_net().parameters(), lr=torch.tensor(0.01), capturable=True)
-    with pytest.raises(ConfigError, match="both cut launch overhead"):
-        GraphedTrainStep(lambda x, y: (x, y), optimizer, torch.device("cpu"), compiled=True)
+    for mode in ("reduce-overhead", "max-autotune"):
+        with pytest.raises(ConfigError, match=f"compile mode {mode} both replay"):
+            GraphedTrainStep(lambda x, y: (x, y), optimizer, torch.device("cpu"), compile_mode=mode)
+    with pytest.raises(ConfigError, match="needs a CUDA device"):  # compile mode default: past
+        GraphedTrainStep(lambda x, y: (x, y), optimizer, torch.device("cpu"),
+                         compile_mode="default")
 
 
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
         ({"optimizer": "momentum"}, "cuda_graph trains with optimizer adam or adamw"),
-        ({"compile": True}, "without ddp or compile"),
-        ({"ddp": True}, "without ddp or compile"),
+        ({"compile": True, "compile_mode": "reduce-overhead"}, "both replay CUDA graphs"),
+        ({"compile": True, "compile_mode": "max-autotune"}, "both replay CUDA graphs"),
+        ({"ddp": True}, "without ddp"),
     ],
 )
 def test_cuda_graph_config_limits_are_clear(fields, message):
     with pytest.raises(ConfigError, match=message):
         ExperimentConfig.create(**{"cuda_graph": True, "optimizer": "adamw", **fields})
+    compiled = ExperimentConfig.create(cuda_graph=True, optimizer="adamw", compile=True)
+    assert compiled.speed.cuda_graph and compiled.speed.compile_mode == "default"
 
 
 def test_optimizer_state_load_keeps_a_tensor_learning_rate_in_place():
@@ -260,3 +267,7 @@ def test_config_and_trainer_agree_on_the_capturable_optimizers():
     from scratchlab.training.accel.cuda_graph import CAPTURABLE_OPTIMIZERS
 
     assert set(CUDA_GRAPH_OPTIMIZERS) == set(CAPTURABLE_OPTIMIZERS)
+    from scratchlab.experiments import config_checks
+    from scratchlab.training.accel import cuda_graph
+
+    assert config_checks.GRAPHING_COMPILE_MODES == cuda_graph.GRAPHING_COMPILE_MODES

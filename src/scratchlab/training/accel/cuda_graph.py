@@ -25,6 +25,8 @@ CAPTURE_LOCK = threading.RLock()
 # Held while a run builds its data and model: a capture waits for other threads' setups.
 SETUP_LOCK = threading.RLock()
 
+# torch.compile modes that replay CUDA graphs of their own: a whole-step graph cannot hold them.
+GRAPHING_COMPILE_MODES = ("reduce-overhead", "max-autotune")
 # The optimizers whose step a CUDA graph can capture, by their config name.
 CAPTURABLE_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -64,9 +66,11 @@ class GraphedTrainStep:
 
     def __init__(self, step: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]],
                  optimizer: torch.optim.Optimizer, device: torch.device, warmup: int = 3,
-                 compiled: bool = False) -> None:
-        if compiled:  # the trainer's forward is torch.compile'd
-            raise ConfigError("cuda_graph and compile both cut launch overhead; choose one")
+                 compile_mode: str | None = None) -> None:
+        if compile_mode in GRAPHING_COMPILE_MODES:  # the trainer's forward, compiled
+            raise ConfigError(f"cuda_graph and compile mode {compile_mode} both replay CUDA "
+                              "graphs; choose one (compile mode default or "
+                              "max-autotune-no-cudagraphs goes with cuda_graph)")
         if device.type != "cuda":
             raise ConfigError(f"cuda_graph needs a CUDA device, got {device}")
         if not graph_safe(optimizer):
@@ -133,12 +137,13 @@ class GraphedTrainStep:
 
 
 class GraphedClassifierTrainer(ClassifierTrainer):
-    """`ClassifierTrainer` (without `compile`) replaying its training step as a CUDA graph."""
+    """`ClassifierTrainer` replaying its training step (a compiled forward too, in a compile mode
+    without graphs of its own) as a CUDA graph."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.graph = GraphedTrainStep(self.update, self.optimizer, self.device,
-                                      compiled=bool(kwargs.get("compile")))
+        mode = "default" if kwargs.get("compile") else None  # how ClassifierTrainer compiles
+        self.graph = GraphedTrainStep(self.update, self.optimizer, self.device, compile_mode=mode)
         self.cache_casts = False
 
     def train_batch(self, batch: Any) -> BatchResult:

@@ -78,7 +78,8 @@ class FastTrainer(ClassifierTrainer):
         # device-tensor rates on a GPU, graph or not: both paths do the same float arithmetic
         self.optimizer = make_optim(self.model, lr, reg, momentum, s, fused=cuda, tensor_lr=cuda)
         self.graph = GraphedTrainStep(self.update, self.optimizer, self.device,
-                                      compiled=compile) if graphed else None
+                                      compile_mode=compile_mode if compile else None
+                                      ) if graphed else None
         self.cache_casts = not graphed
         if compile:
             self.forward = compiled(self.model, compile_mode)
