@@ -187,26 +187,42 @@ def test_the_kernels_compile_for_an_h100_without_a_gpu(dtype: str) -> None:
         assert "cubin" in compiled.asm
 
 
+def _relative_error(found: torch.Tensor, truth: torch.Tensor) -> float:
+    return ((found.double() - truth).abs().max() / truth.abs().max()).item()
+
+
 @needs_kernels
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("shape", [(2000, 64, 15, 15), (200, 256, 7, 7), (3, 70, 5, 3)])
 @pytest.mark.parametrize("training", [True, False])
 def test_the_kernels_give_torchs_numbers_on_a_gpu(dtype, shape, training) -> None:
+    """Each result is measured against the same layers in float64: in float32 ours and torch's
+    agree closely; in bfloat16 ours is no further from float64 than torch's own bfloat16 layers
+    are (twice their error, or one bfloat16 step, at most): torch rounds GELU's gradient to
+    bfloat16 before BatchNorm sums it, so its own weight gradients carry that rounding."""
     fused, ref = _pair(shape[1], "cuda")
-    fused.train(training)
-    ref.train(training)
+    truth = nn.BatchNorm2d(shape[1], momentum=0.4).cuda().double()
+    truth.load_state_dict(ref.state_dict())
+    for layer in (fused, ref, truth):
+        layer.train(training)
     x = (torch.randn(shape, device="cuda") * 2 + 1).to(dtype)
     x = x.contiguous(memory_format=torch.channels_last)
     assert kernel_applies(x)
-    dz = torch.randn(shape, device="cuda")
-    ya, yb, ga, gb = _both(x, fused, ref, dz)
-    tol = {"rtol": 2e-2, "atol": 2e-2} if dtype == torch.bfloat16 else {"rtol": 1e-4, "atol": 1e-4}
+    dz = torch.randn(shape, device="cuda").to(dtype)
+    ya, yb, ga, gb = _both(x, fused, ref, dz.float())
+    exact = x.double().requires_grad_()
+    y_exact = F.gelu(truth(exact))
+    y_exact.backward(dz.double())
     assert ya.dtype == dtype and ya.is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(ya.float(), yb.float(), **tol)
-    torch.testing.assert_close(ga.float(), gb.float(), **tol)
-    torch.testing.assert_close(fused.weight.grad, ref.weight.grad, rtol=1e-3, atol=1e-2)
-    torch.testing.assert_close(fused.bias.grad, ref.bias.grad, rtol=1e-3, atol=1e-2)
-    torch.testing.assert_close(fused.running_var, ref.running_var, rtol=1e-4, atol=1e-5)
+    pairs = {"y": (ya, yb, y_exact), "dx": (ga, gb, exact.grad),
+             "dw": (fused.weight.grad, ref.weight.grad, truth.weight.grad),
+             "db": (fused.bias.grad, ref.bias.grad, truth.bias.grad),
+             "running var": (fused.running_var, ref.running_var, truth.running_var)}
+    for what, (ours, torchs, exact_value) in pairs.items():
+        ours_error = _relative_error(ours, exact_value)
+        torch_error = _relative_error(torchs, exact_value)
+        bound = 1e-5 if dtype == torch.float32 else 2**-8
+        assert ours_error <= max(2 * torch_error, bound), (what, ours_error, torch_error)
     assert fused.num_batches_tracked == ref.num_batches_tracked
 
 
