@@ -346,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                     "quick": args.quick,
                     "compile": config.speed.compile,
                     "compile_mode": config.speed.compile_mode,
+                    "cuda_graph": config.speed.cuda_graph,
                     "overrides": {k: v for k, v in overrides.items() if k != "data_root"},
                     "data_seconds": data_seconds,
                     **result,

@@ -13,6 +13,7 @@
 #   gputests  the GPU tests of the pool kernels and of the graphed fast step
 #   muon      cifar10-muon, $RUNS runs with the step as one CUDA graph and $RUNS eager
 #   compile   cifar10-muon compiled (reduce-overhead), $RUNS runs, the warm-up timed apart
+#   ingraph   cifar10-muon with its forward compiled (mode default) inside the whole-step graph
 #   fused     cifar10-muon, $RUNS runs as it is and $RUNS with BatchNorm and GELU fused
 #             (model_options fused_norm_gelu), with the fused kernels' GPU tests first
 #   profile   where the kernel time of one eager cifar10-muon run goes
@@ -98,6 +99,8 @@ for step in "${STEPS[@]}"; do
                   --set cuda_graph=true --ablate cuda_graph ;;
         compile) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" \
                      --device cuda --compile --compile-mode reduce-overhead ;;
+        ingraph) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" \
+                     --device cuda --compile ;;
         fused) "$PY" -m pytest -q -p no:cacheprovider tests/models/test_fast_norm.py | tail -2
                "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" \
                    --device cuda --ablate "model_options={fused_norm_gelu: true}" ;;
