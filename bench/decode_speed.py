@@ -2,12 +2,15 @@
 
     python bench/decode_speed.py --reps 2          # on a machine with a GPU
     python bench/decode_speed.py --cpu-only --no-record
+    python bench/decode_speed.py --cpu-only --threads 1 2 4 8 16   # how the threads scale
 
 Decodes both splits of the archive ($SCRATCHLAB_DATA) once per decoder and repetition: with
 `data.cifar_npz.decode_jpeg_bytes` (libjpeg-turbo, batches on parallel CPU threads) and, on a
 GPU, with torchvision's `decode_jpeg(..., device="cuda")` in batches of 2,048 (how scratchlab
 decoded before), and compares the pixels. Appends one line to bench/results.jsonl (bench
-`decode_speed`) with the seconds of each repetition, their ratio and the largest pixel difference.
+`decode_speed`) with the seconds of each repetition, their ratio and the largest pixel
+difference; with `--threads`, also the seconds of one CPU decode of both splits at each thread
+count.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import torch
 
 from common import device_name, record, run_cli
+from scratchlab.data import cifar_npz
 from scratchlab.data.cifar_npz import decode_jpeg_bytes
 from scratchlab.errors import DatasetNotFoundError
 from scratchlab.util import usable_cores
@@ -40,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reps", type=int, default=2, help="repetitions (default 2)")
     p.add_argument("--cpu-only", action="store_true", help="time the CPU threads alone")
+    p.add_argument("--threads", type=int, nargs="+", default=[], help="thread counts to time")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args = p.parse_args(argv)
     path = os.environ.get("SCRATCHLAB_DATA")
@@ -65,10 +70,19 @@ def main(argv: list[str] | None = None) -> int:
                                       for a, b in zip(ours, theirs, strict=True)))
             line += f", GPU batched {gpu_seconds[-1]:.2f} s; largest pixel difference {max_diff}"
         print(line, flush=True)
+    by_threads = {}
+    for threads in args.threads:
+        cifar_npz.usable_cores = lambda n=threads: n  # how many threads decode_in_chunks starts
+        start = time.perf_counter()
+        for j, o in splits:
+            decode_jpeg_bytes(j, o, np.arange(len(o) - 1))
+        by_threads[threads] = time.perf_counter() - start
+        print(f"{threads} threads: {by_threads[threads]:.2f} s", flush=True)
     metrics = {"images": sum(len(o) - 1 for _, o in splits), "threads": usable_cores(),
                "cpu_seconds": cpu_seconds, "gpu_seconds": gpu_seconds or None,
                "ratio_gpu_over_cpu": (sum(gpu_seconds) / sum(cpu_seconds)) if gpu else None,
-               "max_pixel_difference": max_diff if gpu else None}
+               "max_pixel_difference": max_diff if gpu else None,
+               **({"seconds_by_threads": by_threads} if by_threads else {})}
     if not args.no_record:
         record("decode_speed", device_name("cuda" if gpu else "cpu"), metrics)
     return 0
