@@ -137,6 +137,10 @@ SECOND_ORDER = textwrap.dedent("""
 """)
 
 
+# Triton 3.6's interpreter (not 3.8's) turns a size-1 array into an int, which numpy 2.5 refuses
+NUMPY_INTERPRETER_FAULT = "only 0-dimensional arrays can be converted to Python scalars"
+
+
 @pytest.mark.skipif(not has_triton, reason="needs Triton")
 @pytest.mark.parametrize("script", [INTERPRETED, SECOND_ORDER], ids=["first", "second_order"])
 def test_the_kernels_give_torchs_numbers_in_tritons_interpreter_on_a_cpu(script: str) -> None:
@@ -145,6 +149,9 @@ def test_the_kernels_give_torchs_numbers_in_tritons_interpreter_on_a_cpu(script:
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=300)
+    if NUMPY_INTERPRETER_FAULT in done.stderr:  # e.g. Triton 3.6's interpreter with numpy 2.5
+        pytest.skip("this Triton's interpreter cannot bound a loop by a program id with this "
+                    f"numpy ({NUMPY_INTERPRETER_FAULT})")
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "close"
 
