@@ -23,6 +23,10 @@ from scratchlab.util import progress, usable_cores
 SPLITS = ("train", "test")
 ARCHIVE_NAME = "cifar10-jpeg.npz"
 DECODE_BATCH = 1024  # images per decode call (one thread's share of work)
+# Decoding threads at most: each image also takes the GIL for a few microseconds, so more threads
+# contend for it. Both splits on a 16-core GPU machine (bench/decode_speed.py --threads):
+# 1.71 s on 1 thread, 1.25 s on 2, 1.33 s on 4, 1.91 s on 8, 2.13 s on 16.
+DECODE_THREADS = 4
 IMAGE_SHAPE = (3, 32, 32)
 UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError)
 
@@ -192,9 +196,10 @@ def decode_jpeg_bytes(jpeg: torch.Tensor, offsets: np.ndarray, indices: np.ndarr
 def decode_in_chunks(count: int, decode: Callable[[int, int], None], desc: str,
                      chunk: int = DECODE_BATCH) -> None:
     """`decode(start, stop)` over range(count) in chunks of `chunk`, on parallel threads (one per
-    usable core; decoders release the GIL), with a progress bar."""
+    usable core up to `DECODE_THREADS`; decoders release the GIL), with a progress bar."""
     starts = range(0, count, chunk)
-    with ThreadPoolExecutor(max(1, min(len(starts), usable_cores()))) as pool:
+    threads = max(1, min(len(starts), usable_cores(), DECODE_THREADS))
+    with ThreadPoolExecutor(threads) as pool:
         work = pool.map(lambda start: decode(start, min(start + chunk, count)), starts)
         for _ in progress(work, total=len(starts), desc=desc, unit="batch"):
             pass
