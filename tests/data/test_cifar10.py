@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from scratchlab.data import get_dataset
+from scratchlab.data.cache import wait_for_writes
 from scratchlab.data.cifar10 import CIFAR10_CLASSES, cifar10_mean_std, select_indices
 from scratchlab.errors import DatasetError, DatasetNotFoundError
 
@@ -141,6 +142,7 @@ def test_limit_and_stratified(tmp_path, images):
 def test_cache_beside_source_then_reused(tmp_path, images, monkeypatch):
     write_npz(tmp_path / "cifar10-jpeg.npz", images)
     first = get_dataset("cifar10", "test", root=tmp_path, dtype="uint8")
+    wait_for_writes()  # written in the background
     cached = sorted(tmp_path.glob("cifar10-jpeg.test.*.npy"))
     assert len(cached) == 1
     from scratchlab.data import cifar_formats
@@ -165,6 +167,7 @@ def test_cache_goes_to_cache_dir_when_source_read_only(tmp_path, images):
     try:
         get_dataset("cifar10", "test", root=src)
         get_dataset("cifar10", "test", root=src, cache=False)
+        wait_for_writes()
     finally:
         src.chmod(0o755)
     assert not list(src.glob("*.npy"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from scratchlab.util import atomic_write_bytes
 from scratchlab.util.folders import is_writable_dir
 
 CACHE_ENV = "SCRATCHLAB_CACHE"
+_WRITERS: list[threading.Thread] = []  # cache files being written in the background
 
 
 def cache_dir() -> Path:
@@ -47,6 +49,7 @@ def cache_candidates(source: Path, tag: str, key: str) -> list[Path]:
 def load_cached(source: Path, tag: str, key: str) -> np.ndarray | None:
     """The cached array for (`source`, `tag`, `key`), or None when there is none (or it is
     broken)."""
+    wait_for_writes()
     for path in cache_candidates(source, tag, key):
         if path.is_file():
             try:
@@ -56,18 +59,53 @@ def load_cached(source: Path, tag: str, key: str) -> np.ndarray | None:
     return None
 
 
-def save_cached(source: Path, tag: str, key: str, array: np.ndarray) -> Path | None:
-    """Write `array` atomically to the first writable cache location; None when none is writable."""
+def save_cached(source: Path, tag: str, key: str, array: np.ndarray,
+                background: bool = False) -> Path | None:
+    """Write `array` atomically to the first writable cache location; None when none is writable.
+
+    `background`: the places are chosen now, a copy of the array is written on a thread of its
+    own (the caller goes on; `load_cached` and `wait_for_writes` wait for it, and so does the
+    interpreter at exit); it returns the first place it will try.
+    """
+    places = cache_candidates(source, tag, key)
+    while places and not _usable(places[0].parent):
+        places.pop(0)
+    if not places:
+        return None
+    if not background:
+        return _write_first(places, array)
+    writer = threading.Thread(target=_write_first, args=(places, array.copy()),
+                              name="scratchlab-cache-write")
+    writer.start()
+    _WRITERS.append(writer)
+    return places[0]
+
+
+def wait_for_writes() -> None:
+    """Wait until every cache file written in the background is on disk."""
+    while True:
+        try:
+            writer = _WRITERS.pop()
+        except IndexError:  # none left (another thread may have taken the last)
+            return
+        writer.join()
+
+
+def _usable(folder: Path) -> bool:
+    """Whether `folder` exists (made if need be) and may be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return is_writable_dir(folder)
+
+
+def _write_first(places: list[Path], array: np.ndarray) -> Path | None:
+    """Write `array` to the first of `places` that takes it (the first one known writable)."""
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    for path in cache_candidates(source, tag, key):
-        folder = path.parent
-        if not folder.exists():
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError:
-                continue
-        if not is_writable_dir(folder):
+    for index, path in enumerate(places):
+        if index and not _usable(path.parent):
             continue
         try:
             return atomic_write_bytes(path, buffer.getvalue())

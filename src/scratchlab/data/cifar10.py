@@ -171,7 +171,7 @@ def read_images(
         return images if indices is None else images[indices]
     images = source.read(split, indices, device=device)
     if cache and indices is None:
-        save_cached(source.path, tag, key, images)
+        save_cached(source.path, tag, key, images, background=True)  # not the run's to wait for
     return images
 
 
