@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +16,8 @@ from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.experiments.run_data import RunData
 from scratchlab.models import build_model
 from scratchlab.models import summary as model_summary
-from scratchlab.models.kernel_support import warm_kernels
 from scratchlab.training import Callback, ClassifierTrainer, LayerTrainer, Trainer, accel
 from scratchlab.training.accel.launch import is_sharing_device
-
-# datasets whose input shape and class count are known before their data is read
-KNOWN_SHAPES = {"cifar10": ((3, 32, 32), 10)}
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -169,47 +162,3 @@ def build_trainer(config: ExperimentConfig, data: RunData, device: torch.device,
 
 def _momentum(config: ExperimentConfig) -> float:
     return config.optim.momentum if config.optim.optimizer == "momentum" else 0.0
-
-
-def start_kernel_warmup(config: ExperimentConfig, device: torch.device) -> threading.Thread | None:
-    """For trainer fast on a GPU (neither compiled nor DDP) and a dataset of known shape: a thread
-    that runs a throwaway copy of the model on random batches of the run's shapes while the data
-    is read, so that the run finds cuDNN tuned and its Triton kernels compiled; else None."""
-    s = config.speed
-    if config.trainer != "fast" or device.type != "cuda" or s.compile or s.ddp:
-        return None
-    try:
-        work = warmup_work(config, device)
-    except Exception:  # a warm-up that cannot start leaves the run as it was
-        return None
-    if work is None:
-        return None
-
-    def warm() -> None:
-        with contextlib.suppress(Exception):  # the run meets any real fault itself, and says so
-            warm_kernels(*work, AMP_DTYPES.get(s.precision))
-
-    thread = threading.Thread(target=warm, name="scratchlab-kernel-warmup", daemon=True)
-    thread.start()
-    return thread
-
-
-def warmup_work(config: ExperimentConfig, device: torch.device
-                ) -> tuple[nn.Module, list[torch.Tensor]] | None:
-    """A throwaway model of the config on `device` (built on the meta device: no weights drawn,
-    so the global random state stays as seeded) and empty batches of the run's training and
-    evaluation shapes, dtype and layout; None for a dataset of unknown shape."""
-    known = KNOWN_SHAPES.get(config.data.dataset)
-    if known is None:
-        return None
-    shape, classes = known
-    s, b = config.speed, config.budget
-    layout = torch.channels_last if s.channels_last else torch.contiguous_format
-    cuda_bf16 = s.precision == "bf16" and device.type == "cuda"
-    dtype = torch.bfloat16 if cuda_bf16 else torch.float32  # as FastLoader gives them
-    with torch.device("meta"):
-        model = build_run_model(config, shape, classes)
-    model = model.to_empty(device=device).to(memory_format=layout)
-    inputs = [torch.empty((n, *shape), device=device, dtype=dtype, memory_format=layout)
-              for n in sorted({b.bs_train, b.test_batch_size})]
-    return model, inputs

@@ -12,7 +12,7 @@ import torch
 
 from scratchlab.data.cifar10 import data_location
 from scratchlab.errors import ConfigError, ScratchlabError
-from scratchlab.experiments.build import build_trainer, start_kernel_warmup
+from scratchlab.experiments.build import build_trainer
 from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.experiments.preflight import check_data, check_model_size
 from scratchlab.experiments.records import (
@@ -124,11 +124,8 @@ def train_run(config: ExperimentConfig, verbose: bool = False) -> RunRecord:
             torch.backends.cudnn.benchmark = config.speed.cudnn_benchmark
         if files is not None:
             check_resumable(config)
-        warming = start_kernel_warmup(config, device)  # on the GPU while the data is read
         data = load_run_data(config, device)
         laps.mark("data")
-        if warming is not None:
-            warming.join()
         check_model_size(config, data.input_shape, data.num_classes, train_samples(data), device)
         built = build_trainer(config, data, device, [timer])
         laps.mark("build")

@@ -35,32 +35,3 @@ def channels_last_cuda(x: torch.Tensor) -> bool:
         return x.is_contiguous(memory_format=torch.channels_last)
     except RuntimeError:  # a tensor that cannot say (inside torch.func.vmap)
         return False
-
-
-def warm_kernels(model: torch.nn.Module, inputs: list[torch.Tensor], amp_dtype: torch.dtype | None,
-                 seed: int = 0) -> None:
-    """Train-mode forward and backward, then an eval-mode forward, of `model` on each of
-    `inputs` (their shapes, dtypes and layouts; values drawn from a private generator), so that
-    cuDNN's autotuning and Triton's compiles for those shapes are done before a run needs them.
-
-    `model` is a throwaway: its weights and buffers are overwritten. The global random state is
-    not used, so a run seeded before this draws the same numbers after it.
-    """
-    device = inputs[0].device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.normal_(0.0, 0.05, generator=generator)
-        for name, buffer in model.named_buffers():
-            buffer.fill_(1 if name.endswith("running_var") else 0)
-    amp = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
-    for example in inputs:
-        x = torch.empty_like(example).normal_(generator=generator)
-        model.train()
-        with amp:
-            scores = model(x)
-        scores.float().square().mean().backward()
-        model.eval()
-        with torch.no_grad(), amp:
-            model(x)
-    model.zero_grad(set_to_none=True)
