@@ -13,7 +13,8 @@
 #   gputests  the GPU tests of the pool kernels and of the graphed fast step
 #   muon      cifar10-muon, $RUNS runs with the step as one CUDA graph and $RUNS eager
 #   compile   cifar10-muon compiled (reduce-overhead), $RUNS runs, the warm-up timed apart
-#   ingraph   cifar10-muon with its forward compiled (mode default) inside the whole-step graph
+#   ingraph   cifar10-muon with its forward compiled (mode default) inside the whole-step graph,
+#             the recipe's compiled form
 #   fused     cifar10-muon, $RUNS runs as it is and $RUNS with BatchNorm and GELU fused
 #             (model_options fused_norm_gelu), with the fused kernels' GPU tests first
 #   profile   where the kernel time of one eager cifar10-muon run goes
