@@ -279,6 +279,9 @@ COMMANDS: dict[tuple[str, str], Run | Skip] = {
         GPU + " (43 s on one H200; 196 s on 16 CPU cores)"),
     ("docs/studies/inductive-bias.md", "scratchlab study inductive-bias --seeds 10 --device cuda "
      "--out results/ib10"): Skip(GPU),
+    ("docs/studies/inductive-bias.md", "scratchlab study inductive-bias --quick --report-only"):
+        Run("scratchlab study inductive-bias --quick --seeds 1 --report-only",
+            writes=study_files("inductive-bias"), prints="of 14 hypotheses"),
     ("docs/studies/inductive-bias.md", "scratchlab study inductive-bias --quick --batched off"):
         Skip("on a CPU with worker processes the --quick line already trains every run alone; "
              "tests/studies/test_inductive_bias.py compares batched and alone"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 from scratchlab.cli import main
+from scratchlab.errors import ConfigError
 from scratchlab.experiments import load_records
 from scratchlab.models import build_model, edge_detector_kernels, neighbour_correlation, summary
 from scratchlab.studies import get_study, inductive_bias
@@ -190,6 +192,19 @@ def test_batched_and_one_at_a_time_give_the_same_findings(study, tmp_path):
     for metric in ("train_acc", "valid_acc"):  # at most one image's worth apart (float32 ties)
         assert (merged[f"{metric}_batched"] - merged[f"{metric}_alone"]).abs().max() <= 100 / 150
     assert result.headline.equals(alone.headline)
+
+
+def test_report_only_rebuilds_the_study_from_its_runs_and_refuses_another_mode(study, tmp_path):
+    result, out = study
+    shutil.copytree(out / "runs", tmp_path / "runs")
+    again = inductive_bias.run(quick=True, seeds=1, device="cpu", out_dir=tmp_path, scale=SCALE,
+                               verbose=False, report_only=True)
+    pd.testing.assert_frame_equal(again.table, result.table)
+    assert again.headline.equals(result.headline)
+    assert (tmp_path / "report.html").exists()
+    with pytest.raises(ConfigError, match="no finished run of this study"):  # full mode: none fit
+        inductive_bias.run(seeds=1, device="cpu", out_dir=tmp_path, verbose=False,
+                           report_only=True)
 
 
 def test_report_quotes_the_numbers_of_its_table(study):

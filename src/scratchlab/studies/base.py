@@ -15,7 +15,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from scratchlab.errors import ConfigError
-from scratchlab.experiments import ExperimentConfig, RunRecord, run_configs
+from scratchlab.experiments import (
+    ExperimentConfig,
+    RunRecord,
+    load_record,
+    result_path,
+    run_configs,
+)
+from scratchlab.experiments.run import same_run
 from scratchlab.util import (
     atomic_write_bytes,
     atomic_write_text,
@@ -123,6 +130,27 @@ class Study:
         with self.cpu_threads(), progress(total=len(configs), desc=f"{self.name} runs") as bar:
             return run_configs(configs, on_record=lambda _: bar.update(1), restart_changed=True)
 
+    def read_back(self, configs: list[ExperimentConfig],
+                  check_config: bool = True) -> list[RunRecord]:
+        """The stored records of `configs`, nothing trained (option `report_only`). A run without
+        a results file, or (`check_config`) with one another config made (e.g. another mode), is
+        a failed record; a folder with none that fits is a ConfigError."""
+        records = []
+        for config in configs:
+            path = result_path(config)
+            record = load_record(path) if path.exists() else None
+            if record is None:
+                record = RunRecord(config=config, status="failed", error="no results file")
+            elif check_config and not same_run(record.config, config):
+                record = RunRecord(config=config, status="failed",
+                                   error="its results file was made with another config")
+            records.append(record)
+        if not any(r.ok for r in records):
+            raise ConfigError(f"--report-only: no finished run of this study in {self.runs_dir} "
+                              "fits; run the study there first, or give the --quick, --seeds and "
+                              "other options it ran with")
+        return records
+
     def analyze(self, records: list[RunRecord]) -> StudyResult:
         """Table, summary, figures and findings from the records of `configs`."""
         raise NotImplementedError
@@ -158,7 +186,8 @@ def run_study(study: Study, quick: bool = False, seeds: int | None = None,
     configs = study.configs(quick, study.seeds)
     phase(f"study {study.name}: {len(configs)} runs to train or read back, "
           f"{len(study.seeds)} seed(s)" if configs else f"study {study.name}: measuring")
-    records = study.train(configs) if configs else []
+    read_only = study.options.get("report_only")
+    records = (study.read_back(configs) if read_only else study.train(configs)) if configs else []
     phase(f"study {study.name}: analysing")
     result = study.analyze(records)
     result.out_dir = result.out_dir or study.out

@@ -14,7 +14,7 @@ import pandas as pd
 
 from scratchlab.data import get_dataset
 from scratchlab.errors import ScratchlabError
-from scratchlab.experiments import ExperimentConfig, RunRecord, load_record, result_path
+from scratchlab.experiments import ExperimentConfig, RunRecord
 from scratchlab.studies.base import Study, StudyResult
 from scratchlab.util import atomic_write_json, resolve_device
 from scratchlab.util.json_files import read_json
@@ -83,15 +83,16 @@ class CnnArchitecture(Study):
             print(f"{NAME}: {text}", flush=True)
 
     def train(self, configs: list[ExperimentConfig]) -> list[RunRecord]:
-        """Every unfinished run, `jobs` at a time; with `report_only`, the stored records."""
-        if self.options.get("report_only"):
-            self.say(f"reading {len(configs)} runs from {self.runs_dir} (nothing is trained)")
-            paths = [result_path(c) for c in configs]
-            return [load_record(p) if p.exists() else
-                    RunRecord(config=c, status="failed", error="no results file")
-                    for c, p in zip(configs, paths, strict=True)]
+        """Every unfinished run, `jobs` at a time."""
         self.say(f"{len(configs)} runs on {self.dev}, {self.jobs} at a time -> {self.runs_dir}")
         return execute(configs, self.dev, self.jobs, print_record if self.verbose else None)
+
+    def read_back(self, configs: list[ExperimentConfig],
+                  check_config: bool = False) -> list[RunRecord]:
+        """The stored records (`report_only`), as made on the device study.json names: their
+        configs are not checked against these, planned for this machine."""
+        self.say(f"reading {len(configs)} runs from {self.runs_dir} (nothing is trained)")
+        return super().read_back(configs, check_config)
 
     def analyze(self, records: list[RunRecord]) -> StudyResult:
         """Table, findings and figures from the records; writes study.json (the setup)."""

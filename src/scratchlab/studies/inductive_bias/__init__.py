@@ -35,11 +35,13 @@ class InductiveBiasResult(StudyResult):
 
 class InductiveBias(Study):
     """The study. Options: `scale` multiplies every epoch count (0.1: a smoke test); `jobs`:
-    worker processes (see `jobs()`); `batched`: auto (default), on or off, as `run_configs`."""
+    worker processes (see `jobs()`); `batched`: auto (default), on or off, as `run_configs`;
+    `report_only`: the table, figures and report from the runs in the output folder (give the
+    mode, seeds and scale they ran with)."""
 
     name, description = NAME, DESCRIPTION
     full_seeds, quick_seeds = 5, 2
-    option_names = ("jobs", "batched", "scale")
+    option_names = ("jobs", "batched", "scale", "report_only")
     threads = 1  # torch threads per process on a CPU
 
     def __init__(self, device: str = "auto", out_dir: str | Path | None = None,
