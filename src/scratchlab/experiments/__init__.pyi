@@ -11,7 +11,7 @@ from .records import (
     write_record,
 )
 from .report import build_report
-from .run import load_model, run_experiment, train_run
+from .run import load_model, run_experiment, same_run, train_run
 from .run_data import RunData, load_run_data
 from .runs import run_configs
 from .store import aggregate, ci95, records_table, runs_table, strip_seed
@@ -44,6 +44,7 @@ __all__ = [
     "run_configs",
     "run_experiment",
     "runs_table",
+    "same_run",
     "strip_seed",
     "train_run",
     "write_record",

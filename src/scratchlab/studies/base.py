@@ -21,8 +21,8 @@ from scratchlab.experiments import (
     load_record,
     result_path,
     run_configs,
+    same_run,
 )
-from scratchlab.experiments.run import same_run
 from scratchlab.util import (
     atomic_write_bytes,
     atomic_write_text,
