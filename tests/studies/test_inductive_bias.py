@@ -202,6 +202,11 @@ def test_report_only_rebuilds_the_study_from_its_runs_and_refuses_another_mode(s
     pd.testing.assert_frame_equal(again.table, result.table)
     assert again.headline.equals(result.headline)
     assert (tmp_path / "report.html").exists()
+    assert not any("did not finish" in line for line in again.findings)
+    two = inductive_bias.run(quick=True, seeds=2, device="cpu", out_dir=tmp_path, scale=SCALE,
+                             verbose=False, report_only=True)  # seed 1 never ran
+    assert two.findings[0].startswith(f"{len(result.table)} of {2 * len(result.table)} runs did "
+                                      "not finish")
     with pytest.raises(ConfigError, match="no finished run of this study"):  # full mode: none fit
         inductive_bias.run(seeds=1, device="cpu", out_dir=tmp_path, verbose=False,
                            report_only=True)

@@ -157,6 +157,11 @@ def findings(table: pd.DataFrame, analysis: Analysis, budget: Budget) -> list[st
     texts = [q1_text(table, analysis), *q2_text(table), q3_text(table, analysis, budget),
              *q45_text(table, analysis), q6_text(table), *q7_text(table, analysis)]
     counts = analysis.verdicts["verdict"].value_counts()
+    unfinished = table[table["status"] != "ok"]
+    if len(unfinished):  # left out of every mean above
+        texts.insert(0, f"{len(unfinished)} of {len(table)} runs did not finish and are left out "
+                        f"of every mean and figure (e.g. {unfinished['run_name'].iloc[0]}: "
+                        f"{unfinished['status'].iloc[0]}).")
     return [*texts, "conclusions: " + ", ".join(f"{n} {v}" for v, n in counts.items())
             + f" of {len(analysis.verdicts)} hypotheses."]
 
