@@ -17,7 +17,8 @@ Each variant appends one line to bench/results.jsonl (bench `cifar_speed`).
 
 `--ablate FIELD` turns one component off: a bool field is negated, `flip` becomes `random`
 (airbench's control for alternating flips), numbers become 0 (`tta_level`, `label_smoothing`,
-`translate`, ...); `--ablate FIELD=VALUE` sets any value.
+`translate`, ...); `--ablate FIELD=VALUE` sets any value; `--ablate "A=1;B=2"` changes several
+fields in one variant.
 """
 
 from __future__ import annotations
@@ -60,7 +61,17 @@ def default_data() -> str | None:
 
 
 def ablation(spec: str, base: ExperimentConfig) -> dict[str, Any]:
-    """The config change `FIELD[=VALUE]` stands for (see the module docstring)."""
+    """The config change `FIELD[=VALUE][;FIELD[=VALUE]...]` stands for (see the docstring)."""
+    change: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        change.update(one_ablation(part, base))
+    if not change:
+        raise ConfigError(f"--ablate {spec!r}: name a config field")
+    return change
+
+
+def one_ablation(spec: str, base: ExperimentConfig) -> dict[str, Any]:
+    """The change of one `FIELD[=VALUE]`."""
     field, _, text = spec.partition("=")
     field = field.strip().replace("-", "_")
     if field not in SECTION_OF:
@@ -307,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         change = ablation(spec, base)
         variants.append(
             (
-                f"{spec}->{next(iter(change.values()))}" if "=" not in spec else spec,
+                spec if "=" in spec or ";" in spec else f"{spec}->{next(iter(change.values()))}",
                 recipe_config(args.recipe, args.quick, **{**overrides, **change}),
             )
         )
