@@ -1,0 +1,102 @@
+"""Each batched group of the inductive-bias study alone on the device: epoch time and kernels.
+
+    python bench/group_alone.py --device cuda [--epochs 20] [--seeds 5] [--quick]
+
+Builds the study's groups as `scratchlab study inductive-bias` does (full mode unless `--quick`),
+then, one group at a time and alone on the device: runs three epochs (two eager, then the capture
+of the CUDA graph), times `--epochs` more as the study replays them, and profiles one eager epoch
+with torch.profiler (kernels launched, their summed device time). The sum over groups of the time
+per epoch x planned epochs is what the groups would take one after another (early stopping ends
+some sooner); set against the study's `fit_many` seconds (bench `study_groups`) it says how much
+running the groups side by side on their streams gains. Kernel time against epoch time says
+whether an epoch is bound by its kernels' work or by the gaps between them. Prints one row per
+group and appends one line to bench/results.jsonl (bench `group_alone`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from typing import Any
+
+import pandas as pd
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from common import device_name, record, synchronize
+from scratchlab.experiments import batched as batched_runs
+from scratchlab.studies.inductive_bias.plan import experiment_configs
+from scratchlab.util import resolve_device
+
+
+def kernel_profile(fit: Any, device: torch.device) -> tuple[int, float, dict[str, float]]:
+    """Kernels of one eager epoch of a group, their summed device seconds and the ms per name."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    synchronize(device)
+    with profile(activities=activities) as prof:
+        fit.program.run()
+        synchronize(device)
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    by_name: dict[str, float] = {}
+    for e in kernels:
+        by_name[e.name[:60]] = by_name.get(e.name[:60], 0.0) + e.device_time / 1e3
+    return len(kernels), sum(e.device_time for e in kernels) / 1e6, by_name
+
+
+def time_group(group: list[Any], epochs: int, device: torch.device) -> dict[str, Any]:
+    fit = batched_runs._fit_of(group)
+    for _ in range(3):  # two eager epochs, then the capture
+        fit.step()
+    synchronize(device)
+    start, ran = time.perf_counter(), 0
+    while ran < epochs and fit.step():
+        ran += 1
+    synchronize(device)
+    per_epoch = (time.perf_counter() - start) / max(ran, 1)
+    kernels, kernel_seconds, by_name = kernel_profile(fit, device)
+    p = fit.program
+    return {"model": type(group[0].model).__name__, "models": len(group),
+            "steps_per_epoch": len(p.train_batches), "planned_epochs": fit.epochs,
+            "graphed": fit.graph is not None, "epoch_ms": round(1e3 * per_epoch, 3),
+            "kernels_per_epoch": kernels, "kernel_ms_per_epoch": round(1e3 * kernel_seconds, 3),
+            "alone_seconds": round(per_epoch * fit.epochs, 2),
+            "kernel_seconds": round(kernel_seconds * fit.epochs, 2), "by_name": by_name}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--epochs", type=int, default=20, help="epochs timed per group (default 20)")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--quick", action="store_true", help="the study's quick mode")
+    p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
+    args = p.parse_args(argv)
+    device = resolve_device(args.device)
+    with tempfile.TemporaryDirectory() as out:
+        configs = experiment_configs(args.quick, list(range(args.seeds)), out, str(device))
+        start = time.perf_counter()
+        groups, singles = batched_runs.plan(configs, "auto")
+        plan_seconds = time.perf_counter() - start
+        rows = [time_group(group, args.epochs, device) for group in groups]
+    table = pd.DataFrame(rows).sort_values("alone_seconds", ascending=False)
+    print(table.drop(columns="by_name").to_string(index=False))
+    for row in table.head(3).itertuples():
+        top = sorted(row.by_name.items(), key=lambda kv: -kv[1])[:12]
+        print(f"kernels of one eager epoch of {row.model} x {row.models} ({row.steps_per_epoch} "
+              "steps), ms: " + "; ".join(f"{name} {ms:.3f}" for name, ms in top))
+    totals = {"alone_seconds": round(float(table["alone_seconds"].sum()), 2),
+              "kernel_seconds": round(float(table["kernel_seconds"].sum()), 2),
+              "kernels": int((table["kernels_per_epoch"] * table["planned_epochs"]).sum())}
+    print(f"{len(groups)} groups ({len(singles)} runs alone), planned in {plan_seconds:.1f} s; "
+          f"one after another {totals['alone_seconds']} s, of which kernels "
+          f"{totals['kernel_seconds']} s ({totals['kernels']:,} kernels)")
+    if not args.no_record:
+        record("group_alone", device_name(device),
+               {"groups": len(groups), "plan_seconds": round(plan_seconds, 2), **totals,
+                "every_group": [{k: v for k, v in r.items() if k != "by_name"} for r in rows]})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
