@@ -1,5 +1,6 @@
 """Probes of an EdgeCNN's internals agree with its forward pass and count its channels."""
 
+import pytest
 import torch
 
 from scratchlab.models import (
@@ -8,6 +9,7 @@ from scratchlab.models import (
     dead_channels,
     first_conv_weights,
     layer_stats,
+    layer_stats_many,
     neighbour_correlation,
     relu_outputs,
 )
@@ -37,3 +39,23 @@ def test_dead_channels_and_layer_stats_cover_every_relu_layer():
 def test_neighbour_correlation_of_a_smooth_kernel_is_high():
     ramp = torch.arange(49.0).reshape(1, 1, 7, 7)
     assert neighbour_correlation(ramp) > 0.9
+
+
+@pytest.mark.parametrize("vectorised", [True, False])
+def test_layer_stats_many_equals_layer_stats_model_by_model(vectorised):
+    models = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        models.append(DeeperCNN(kernel_size=3))
+    with torch.no_grad():
+        models[1].features[0].bias.fill_(-100.0)  # a draw with every channel dead
+    y = torch.arange(6) % 3
+    together = layer_stats_many(models, X, y, vectorised=vectorised)
+    for model, stats in zip(models, together, strict=True):
+        alone = layer_stats(model, X, y)
+        assert len(stats) == len(alone) == 4
+        for mine, theirs in zip(stats, alone, strict=True):
+            assert mine["dead"] == theirs["dead"] and mine["constant"] == theirs["constant"]
+            for key in ("spread", "grad"):
+                assert abs(mine[key] - theirs[key]) <= 1e-4 * abs(theirs[key]) + 1e-9, key
+    assert together[1][0]["dead"] == 1.0 and together[1][0]["grad"] == 0.0

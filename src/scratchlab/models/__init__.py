@@ -9,6 +9,7 @@ from scratchlab.models.cnn_probes import (
     dead_channels,
     first_conv_weights,
     layer_stats,
+    layer_stats_many,
     neighbour_correlation,
     relu_outputs,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "init_edge_detectors",
     "known_keys",
     "layer_stats",
+    "layer_stats_many",
     "make_activation",
     "make_pool",
     "model_names",

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from scratchlab.models import build_model, layer_stats
+from scratchlab.models import build_model, layer_stats_many
 
 from .plan import KERNEL, MODEL_TYPES
 
@@ -31,13 +31,16 @@ def fresh_model(name: str, num_classes: int) -> nn.Module:
 def init_diagnosis(x: torch.Tensor, y: torch.Tensor, draws: int,
                    models: tuple[str, ...] = INIT_MODELS) -> pd.DataFrame:
     """`layer_stats` over `draws` initialisations per (model, ReLU layer), on `x`'s device: dead
-    (mean), all_dead and constant_output (fractions of draws), spread and grad (medians)."""
+    (mean), all_dead and constant_output (fractions of draws), spread and grad (medians). The
+    draws of one model are measured together (`layer_stats_many`)."""
     num_classes, rows = int(y.max()) + 1, []
     with torch.random.fork_rng(devices=[]):
         for name in models:
+            built = []
             for draw in range(draws):
                 torch.manual_seed(draw)
-                stats = layer_stats(fresh_model(name, num_classes).to(x.device), x, y)
+                built.append(fresh_model(name, num_classes).to(x.device))
+            for stats in layer_stats_many(built, x, y):
                 rows += [{"model": name, "layer": i + 1, **s} for i, s in enumerate(stats)]
     return pd.DataFrame(rows).groupby(["model", "layer"], sort=False).agg(
         dead=("dead", "mean"), all_dead=("dead", lambda d: float((d == 1).mean())),
