@@ -17,15 +17,26 @@ from scratchlab.training.accel.cuda_graph import (
     GraphedClassifierTrainer,
     GraphedTrainStep,
     capturable_optimizer,
+    gc_paused,
 )
 from scratchlab.training.loop import load_optimizer_state
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
 
 
-def conv_net() -> nn.Module:
+class WaitsWhenCaptured(nn.Module):
+    """Identity that reads a number back to the host while a CUDA graph captures (not allowed)."""
+
+    def forward(self, x):
+        if torch.cuda.is_current_stream_capturing():
+            float(x.sum())
+        return x
+
+
+def conv_net(*first: nn.Module) -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
+        *first,
         nn.Conv2d(3, 8, 3, padding=1),
         nn.BatchNorm2d(8),
         nn.ReLU(),
@@ -45,9 +56,9 @@ def data(device, n=200):
     return x.to(device), y.to(device)
 
 
-def train(graph: bool, epochs: int, prefix=None, resume=False, precision="fp32"):
+def train(graph: bool, epochs: int, prefix=None, resume=False, precision="fp32", first=()):
     device = torch.device("cuda")
-    model = conv_net().to(device)
+    model = conv_net(*first).to(device)
     optimizer = capturable_optimizer("adamw", list(model.parameters()), 0.01, weight_decay=0.05)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1 + 0.1 * step))
     cls = GraphedClassifierTrainer if graph else ClassifierTrainer
@@ -96,6 +107,36 @@ def test_graphed_step_gives_the_eager_numbers(deterministic):
         torch.testing.assert_close(b.float(), a.float(), rtol=1e-4, atol=1e-5, msg=name)
     graphed_lr = float(graphed_opt.param_groups[0]["lr"])
     assert graphed_lr == pytest.approx(float(eager_opt.param_groups[0]["lr"]))
+
+
+@needs_cuda
+def test_a_step_that_cannot_be_captured_trains_eagerly_with_the_same_numbers(deterministic):
+    eager, eager_model, _ = train(False, 2)
+    with pytest.warns(UserWarning, match="could not be captured as a CUDA graph"):
+        graphed, graphed_model, _ = train(True, 2, first=(WaitsWhenCaptured(),))
+    torch.testing.assert_close(
+        torch.tensor(graphed.train_loss), torch.tensor(eager.train_loss), rtol=1e-4, atol=1e-6
+    )
+    assert graphed.test_acc == eager.test_acc
+    for a, b in zip(eager_model.state_dict().values(), graphed_model.state_dict().values(),
+                    strict=True):
+        torch.testing.assert_close(b.float(), a.float(), rtol=1e-4, atol=1e-5)
+
+
+def test_gc_is_paused_during_a_capture_and_restored_after():
+    import gc
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # left as it was
+    finally:
+        gc.enable()
 
 
 @needs_cuda

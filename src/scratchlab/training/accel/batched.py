@@ -23,6 +23,7 @@ from scratchlab.errors import ConfigError
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
 from scratchlab.training.accel.batched_program import EpochProgram
 from scratchlab.training.accel.batched_state import StackedData, StackedModels
+from scratchlab.training.accel.cuda_graph import gc_paused
 from scratchlab.training.callbacks import as_early_stopping, divergence
 from scratchlab.training.loaders import TensorLoader
 from scratchlab.training.results import FitResult
@@ -168,7 +169,7 @@ class BatchedFit:
     def _capture(self) -> None:
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph, stream=self.stream):
+            with gc_paused(), torch.cuda.graph(graph, stream=self.stream):
                 self.program.run()
         except Exception as exc:  # an op that cannot be captured: stay eager, results are the same
             warnings.warn(f"the batched epoch could not be captured as a CUDA graph ({exc}); "

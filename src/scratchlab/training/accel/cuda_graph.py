@@ -7,8 +7,11 @@ fused SGD and FilterMuon) and a forward that never waits for the host.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -30,6 +33,21 @@ GRAPHING_COMPILE_MODES = ("reduce-overhead", "max-autotune")
 # The optimizers whose step a CUDA graph can capture, by their config name.
 CAPTURABLE_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block (a capture). torch no longer collects
+    before a capture, so a collection could start inside one and free an earlier trainer's graph
+    and memory pool there, which invalidates the capture (seen on the second of two recipes
+    benchmarked in one process)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def capturable_optimizer(kind: str, params: list[torch.nn.Parameter], lr: float,
@@ -87,6 +105,7 @@ class GraphedTrainStep:
         self.mode: Any = None
         self.static: dict[str, torch.Tensor] = {}
         self.side_stream = torch.cuda.Stream(device)
+        self.failed = False  # a capture failed: every step runs eagerly
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor,
                  mode: Any = None) -> tuple[torch.Tensor, ...] | None:
@@ -95,7 +114,7 @@ class GraphedTrainStep:
         key = (x.shape, y.shape, x.dtype)
         if self.shape is None:
             self.shape = key
-        if key != self.shape:
+        if key != self.shape or self.failed:
             return None
         with CAPTURE_LOCK:
             if mode != self.mode and self.graph is not None:
@@ -107,6 +126,8 @@ class GraphedTrainStep:
             if self.graph is None:
                 with SETUP_LOCK:
                     self._capture(x, y)
+                if self.graph is None:
+                    return None
             self.static["x"].copy_(x)
             self.static["y"].copy_(y)
             self.graph.replay()  # type: ignore[union-attr]
@@ -127,12 +148,22 @@ class GraphedTrainStep:
         # the graph's backward allocates (not accumulates) the gradients
         self.optimizer.zero_grad(set_to_none=True)
         torch.cuda.synchronize(self.device)
-        self.graph = torch.cuda.CUDAGraph()
+        graph = torch.cuda.CUDAGraph()
         # Its own capture stream, and errors only for this thread's calls: runs in other threads
         # (the `threads` executor) keep launching kernels on their streams while this one captures.
-        with torch.cuda.graph(self.graph, stream=self.side_stream,
-                              capture_error_mode="thread_local"):
-            loss, correct = self.step(self.static["x"], self.static["y"])
+        try:
+            with gc_paused(), torch.cuda.graph(graph, stream=self.side_stream,
+                                               capture_error_mode="thread_local"):
+                loss, correct = self.step(self.static["x"], self.static["y"])
+        except Exception as exc:  # nothing ran: the step trains eagerly, with the same results
+            warnings.warn(f"the training step could not be captured as a CUDA graph "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0]}); training eagerly",
+                          stacklevel=3)
+            self.failed = True
+            self.optimizer.zero_grad(set_to_none=True)
+            torch.cuda.synchronize(self.device)
+            return
+        self.graph = graph
         self.static["loss"], self.static["correct"] = loss, correct
 
 
