@@ -22,6 +22,7 @@
 #             data's folder is made read-only meanwhile, so that no cache is written beside it),
 #             then three that find the decoded images and compiled kernels on disk
 #   groups    the inductive-bias study's batched groups: stream and host time, host time by part
+#   alone     each of those groups alone: time per replayed epoch and kernels (bench/group_alone.py)
 #
 #   bash bench/gpu_core.sh overhead fast        # what to run, in order (default: all three)
 #   bash bench/gpu_core.sh gputests muon compile profile cold groups   # the speed goals
@@ -113,6 +114,7 @@ for step in "${STEPS[@]}"; do
               "$PY" bench/cold_start.py --recipe cifar10-muon --device cuda --runs 3 ;;
         groups) prime_font_cache
                 "$PY" bench/study_groups.py inductive-bias --device cuda ;;
+        alone) "$PY" bench/group_alone.py --device cuda ;;
         *) echo "unknown step $step" ;;
     esac
 done

@@ -148,6 +148,7 @@ class GraphedTrainStep:
         # the graph's backward allocates (not accumulates) the gradients
         self.optimizer.zero_grad(set_to_none=True)
         torch.cuda.synchronize(self.device)
+        previous = torch.cuda.current_stream(self.device)
         graph = torch.cuda.CUDAGraph()
         # Its own capture stream, and errors only for this thread's calls: runs in other threads
         # (the `threads` executor) keep launching kernels on their streams while this one captures.
@@ -160,6 +161,7 @@ class GraphedTrainStep:
                           f"({type(exc).__name__}: {str(exc).splitlines()[0]}); training eagerly",
                           stacklevel=3)
             self.failed = True
+            torch.cuda.set_stream(previous)  # a failed capture_end leaves the capture stream set
             self.optimizer.zero_grad(set_to_none=True)
             torch.cuda.synchronize(self.device)
             return
