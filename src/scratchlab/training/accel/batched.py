@@ -175,8 +175,8 @@ class BatchedFit:
             warnings.warn(f"the batched epoch could not be captured as a CUDA graph ({exc}); "
                           "running it eagerly", stacklevel=2)
             self.use_graph = False
-            # a failed capture may leave its stream current and allocating into the graph's
-            # pool: the epochs go on on a fresh stream
+            # a failed capture may leave its stream current (torch's capture_end raised before
+            # restoring it): the epochs go on on a fresh stream
             fresh = torch.cuda.Stream(self.stream.device)
             fresh.wait_stream(self.stream)
             self.stream, self.on_stream = fresh, torch.cuda.stream(fresh)

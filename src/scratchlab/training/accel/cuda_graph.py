@@ -39,8 +39,8 @@ CAPTURABLE_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 def gc_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off for the block (a capture). torch no longer collects
     before a capture, so a collection could start inside one and free an earlier trainer's graph
-    and memory pool there, which invalidates the capture (seen on the second of two recipes
-    benchmarked in one process)."""
+    and memory pool there, which would invalidate the capture: the likely cause of a failed capture
+    seen on the second of two recipes benchmarked in one process."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
