@@ -10,7 +10,7 @@
 #   baseline  the same three from an older tree in $BASELINE (default .devdata/old, made with
 #             `git archive REV src bench | tar -x -C .devdata/old`), printed, not recorded
 # The speed goals of docs/speed.md (cifar10-muon, a cold process, the inductive-bias groups):
-#   gputests  the GPU tests of the pool kernels and of the graphed fast step
+#   gputests  the GPU tests of the pool kernels, of the graphed steps and of the batched trainer
 #   muon      cifar10-muon, $RUNS runs with the step as one CUDA graph and $RUNS eager
 #   compile   cifar10-muon compiled (reduce-overhead), $RUNS runs, the warm-up timed apart
 #   ingraph   cifar10-muon with its forward compiled (mode default) inside the whole-step graph,
@@ -23,6 +23,9 @@
 #             then three that find the decoded images and compiled kernels on disk
 #   groups    the inductive-bias study's batched groups: stream and host time, host time by part
 #   alone     each of those groups alone: time per replayed epoch and kernels (bench/group_alone.py)
+#   search    cifar10-muon at 8 epochs against settings that might keep 90.7% in less time (9
+#             epochs of 23 batches, batch 1536, less label smoothing, no cuDNN autotuning), $RUNS
+#             runs each, all in one process (also checks that later variants' graphs capture)
 #
 #   bash bench/gpu_core.sh overhead fast        # what to run, in order (default: all three)
 #   bash bench/gpu_core.sh gputests muon compile profile cold groups   # the speed goals
@@ -96,6 +99,7 @@ for step in "${STEPS[@]}"; do
                    --out "$OUT/baseline-inductive-bias" | tail -1 ) ;;
         gputests) "$PY" -m pytest -q -p no:cacheprovider tests/models/test_fast_pool.py \
                       tests/training/accel/test_fast_graph.py \
+                      tests/training/accel/test_cuda_graph.py \
                       tests/training/accel/test_batched.py | tail -3 ;;
         muon) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" --device cuda \
                   --set cuda_graph=true --ablate cuda_graph ;;
@@ -115,6 +119,10 @@ for step in "${STEPS[@]}"; do
         groups) prime_font_cache
                 "$PY" bench/study_groups.py inductive-bias --device cuda ;;
         alone) "$PY" bench/group_alone.py --device cuda ;;
+        search) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" \
+                    --device cuda --set epochs=8 --ablate epochs=9 --ablate "epochs=9;batches=23" \
+                    --ablate bs_train=1536 --ablate label_smoothing=0.1 \
+                    --ablate cudnn_benchmark=false ;;
         *) echo "unknown step $step" ;;
     esac
 done
