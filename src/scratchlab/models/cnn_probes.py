@@ -40,12 +40,23 @@ def layer_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[dict
     model.zero_grad()
     outputs, scores = relu_outputs(model, x)
     nn.functional.cross_entropy(scores, y).backward()
-    convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
-    constant = float(scores.detach().std(dim=0).max()) < 1e-6
-    return [{"dead": float(dead(out).float().mean()),
-             "spread": float(out.detach().std(dim=0).mean()),
-             "grad": float(conv.weight.grad.norm()), "constant": constant}
-            for out, conv in zip(outputs, convs, strict=True)]
+    grads = [m.weight.grad for m in model.features if isinstance(m, nn.Conv2d)]
+    table, spread = _stats_table(outputs, grads, scores)
+    return _stats_rows(table.tolist(), float(spread))
+
+
+def _stats_table(outputs: list[torch.Tensor], grads: list[torch.Tensor],
+                 scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`layer_stats` as tensors: (dead, spread, grad) per ReLU layer, and the scores' largest std
+    across images."""
+    rows = [torch.stack([dead(out).float().mean(), out.detach().std(dim=0).mean(), grad.norm()])
+            for out, grad in zip(outputs, grads, strict=True)]
+    return torch.stack(rows), scores.detach().std(dim=0).max()
+
+
+def _stats_rows(table: list[list[float]], spread: float) -> list[dict[str, float]]:
+    constant = spread < 1e-6
+    return [{"dead": d, "spread": s, "grad": g, "constant": constant} for d, s, g in table]
 
 
 class _ReluProbe(nn.Module):
@@ -81,14 +92,10 @@ def layer_stats_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor,
             return nn.functional.cross_entropy(scores, y), (*outputs, scores)
 
         grads, (*outputs, scores) = torch.func.grad(loss, has_aux=True)(p)
-        rows = [torch.stack([(o.amax(dim=(0, 2, 3)) <= 0).float().mean(), o.std(dim=0).mean(),
-                             grads[name].norm()]) for o, name in zip(outputs, convs, strict=True)]
-        return torch.stack(rows), scores.std(dim=0).max()
+        return _stats_table(outputs, [grads[name] for name in convs], scores)
 
     table, spread = torch.func.vmap(one)(params, buffers)
-    rows, constant = table.double().cpu().tolist(), (spread < 1e-6).cpu().tolist()
-    return [[{"dead": d, "spread": s, "grad": g, "constant": c} for d, s, g in layers]
-            for layers, c in zip(rows, constant, strict=True)]
+    return [_stats_rows(rows, s) for rows, s in zip(table.tolist(), spread.tolist(), strict=True)]
 
 
 @torch.no_grad()

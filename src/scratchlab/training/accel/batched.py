@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-import warnings
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from scratchlab.errors import ConfigError
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
 from scratchlab.training.accel.batched_program import EpochProgram
 from scratchlab.training.accel.batched_state import StackedData, StackedModels
-from scratchlab.training.accel.cuda_graph import gc_paused
+from scratchlab.training.accel.cuda_graph import try_capture
 from scratchlab.training.callbacks import as_early_stopping, divergence
 from scratchlab.training.loaders import TensorLoader
 from scratchlab.training.results import FitResult
@@ -167,22 +166,8 @@ class BatchedFit:
         return True
 
     def _capture(self) -> None:
-        graph = torch.cuda.CUDAGraph()
-        try:
-            with gc_paused(), torch.cuda.graph(graph, stream=self.stream):
-                self.program.run()
-        except Exception as exc:  # an op that cannot be captured: stay eager, results are the same
-            warnings.warn(f"the batched epoch could not be captured as a CUDA graph ({exc}); "
-                          "running it eagerly", stacklevel=2)
-            self.use_graph = False
-            # a failed capture may leave its stream current (torch's capture_end raised before
-            # restoring it): the epochs go on on a fresh stream
-            fresh = torch.cuda.Stream(self.stream.device)
-            fresh.wait_stream(self.stream)
-            self.stream, self.on_stream = fresh, torch.cuda.stream(fresh)
-            torch.cuda.set_stream(fresh)
-            return
-        self.graph = graph
+        self.graph, _ = try_capture(self.program.run, self.stream, "the batched epoch")
+        self.use_graph = self.graph is not None  # else eager: the results are the same
 
     def _still_active(self) -> bool:
         """Whether any model has epochs left, as last seen (on CUDA without waiting for it)."""

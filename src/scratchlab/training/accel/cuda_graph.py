@@ -50,6 +50,24 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def try_capture(run: Callable[[], Any], stream: torch.cuda.Stream, what: str,
+                **graph_kw: Any) -> tuple[torch.cuda.CUDAGraph | None, Any]:
+    """`run()` captured on `stream` as a CUDA graph with the collector paused: (graph, what run
+    returned). When it cannot be captured: a warning naming `what`, and (None, None); nothing ran,
+    and the stream current before is current again (a failed capture_end leaves it unrestored)."""
+    previous = torch.cuda.current_stream(stream.device)
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with gc_paused(), torch.cuda.graph(graph, stream=stream, **graph_kw):
+            result = run()
+    except Exception as exc:  # an op that cannot be captured: the caller runs it eagerly
+        warnings.warn(f"{what} could not be captured as a CUDA graph ({type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0]}); running it eagerly", stacklevel=3)
+        torch.cuda.set_stream(previous)
+        return None, None
+    return graph, result
+
+
 def capturable_optimizer(kind: str, params: list[torch.nn.Parameter], lr: float,
                          **kw: Any) -> torch.optim.Optimizer:
     """A capturable Adam/AdamW: state on the device, a tensor lr that schedulers update in place."""
@@ -148,25 +166,16 @@ class GraphedTrainStep:
         # the graph's backward allocates (not accumulates) the gradients
         self.optimizer.zero_grad(set_to_none=True)
         torch.cuda.synchronize(self.device)
-        previous = torch.cuda.current_stream(self.device)
-        graph = torch.cuda.CUDAGraph()
         # Its own capture stream, and errors only for this thread's calls: runs in other threads
         # (the `threads` executor) keep launching kernels on their streams while this one captures.
-        try:
-            with gc_paused(), torch.cuda.graph(graph, stream=self.side_stream,
-                                               capture_error_mode="thread_local"):
-                loss, correct = self.step(self.static["x"], self.static["y"])
-        except Exception as exc:  # nothing ran: the step trains eagerly, with the same results
-            warnings.warn(f"the training step could not be captured as a CUDA graph "
-                          f"({type(exc).__name__}: {str(exc).splitlines()[0]}); training eagerly",
-                          stacklevel=3)
+        self.graph, outputs = try_capture(
+            lambda: self.step(self.static["x"], self.static["y"]), self.side_stream,
+            "the training step", capture_error_mode="thread_local")
+        if self.graph is None:  # every step trains eagerly, with the same results
             self.failed = True
-            torch.cuda.set_stream(previous)  # a failed capture_end leaves the capture stream set
-            self.optimizer.zero_grad(set_to_none=True)
-            torch.cuda.synchronize(self.device)
+            self.optimizer.zero_grad(set_to_none=True)  # not the failed capture's gradients
             return
-        self.graph = graph
-        self.static["loss"], self.static["correct"] = loss, correct
+        self.static["loss"], self.static["correct"] = outputs
 
 
 class GraphedClassifierTrainer(ClassifierTrainer):
