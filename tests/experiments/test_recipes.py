@@ -157,7 +157,9 @@ def test_the_fast_trainer_gets_the_configs_cudnn_benchmark(monkeypatch):
         config = recipe_config("cifar10-muon", quick=True, cudnn_benchmark=value)
         build_trainer(config, data, torch.device("cpu"), [])
     assert seen == [True, False]
-    assert all(recipe_config(name).speed.cudnn_benchmark for name in recipe_names())
+    autotuned = {name: recipe_config(name).speed.cudnn_benchmark for name in recipe_names()}
+    # cifar10-muon skips the autotuning: no faster once warm, and seconds saved in a cold process
+    assert autotuned == {name: name != "cifar10-muon" for name in recipe_names()}
 
 
 def test_recipe_fields_are_copies():
