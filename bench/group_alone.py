@@ -1,6 +1,7 @@
 """Each batched group of the inductive-bias study alone on the device: epoch time and kernels.
 
     python bench/group_alone.py --device cuda [--epochs 20] [--seeds 5] [--quick]
+    python bench/group_alone.py --device cuda --forward both    # stacked against vmapped
 
 Builds the study's groups as `scratchlab study inductive-bias` does (full mode unless `--quick`),
 then, one group at a time and alone on the device: runs three epochs (two eager, then the capture
@@ -11,6 +12,11 @@ some sooner); set against the study's `fit_many` seconds (bench `study_groups`) 
 running the groups side by side on their streams gains. Kernel time against epoch time says
 whether an epoch is bound by its kernels' work or by the gaps between them. Prints one row per
 group and appends one line to bench/results.jsonl (bench `group_alone`).
+
+`--forward`: how a group's models compute their forward pass: `stacked` (the trainer's choice:
+a model's `forward_stacked`, the models side by side in the channels, where it has one; vmap
+elsewhere), `vmap` (vmap for every model, the baseline) or `both` (each group both ways, in the
+same process, with the ratio of the totals).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from torch.profiler import ProfilerActivity, profile
 from common import device_name, record, synchronize
 from scratchlab.experiments import batched as batched_runs
 from scratchlab.studies.inductive_bias.plan import experiment_configs
+from scratchlab.training.accel import batched_state
 from scratchlab.util import resolve_device
 
 
@@ -64,12 +71,26 @@ def time_group(group: list[Any], epochs: int, device: torch.device) -> dict[str,
             "kernel_seconds": round(kernel_seconds * fit.epochs, 2), "by_name": by_name}
 
 
+def time_groups(groups: list[Any], epochs: int, device: torch.device, forward: str
+                ) -> list[dict[str, Any]]:
+    """`time_group` of every group, the models' forward `stacked` or `vmap`."""
+    chosen = batched_state.stacked_forward
+    if forward == "vmap":
+        batched_state.stacked_forward = lambda model: None
+    try:
+        return [{"forward": forward, **time_group(group, epochs, device)} for group in groups]
+    finally:
+        batched_state.stacked_forward = chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda")
     p.add_argument("--epochs", type=int, default=20, help="epochs timed per group (default 20)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="the study's quick mode")
+    p.add_argument("--forward", choices=["stacked", "vmap", "both"], default="stacked",
+                   help="the models' forward pass (default: stacked, as the study trains)")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
@@ -78,22 +99,35 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         groups, singles = batched_runs.plan(configs, "auto")
         plan_seconds = time.perf_counter() - start
-        rows = [time_group(group, args.epochs, device) for group in groups]
+        forwards = ["vmap", "stacked"] if args.forward == "both" else [args.forward]
+        rows = [row for forward in forwards
+                for row in time_groups(groups, args.epochs, device, forward)]
     table = pd.DataFrame(rows).sort_values("alone_seconds", ascending=False)
     print(table.drop(columns="by_name").to_string(index=False))
-    for row in table.head(3).itertuples():
-        top = sorted(row.by_name.items(), key=lambda kv: -kv[1])[:12]
-        print(f"kernels of one eager epoch of {row.model} x {row.models} ({row.steps_per_epoch} "
-              "steps), ms: " + "; ".join(f"{name} {ms:.3f}" for name, ms in top))
-    totals = {"alone_seconds": round(float(table["alone_seconds"].sum()), 2),
-              "kernel_seconds": round(float(table["kernel_seconds"].sum()), 2),
-              "kernels": int((table["kernels_per_epoch"] * table["planned_epochs"]).sum())}
-    print(f"{len(groups)} groups ({len(singles)} runs alone), planned in {plan_seconds:.1f} s; "
-          f"one after another {totals['alone_seconds']} s, of which kernels "
-          f"{totals['kernel_seconds']} s ({totals['kernels']:,} kernels)")
+    totals: dict[str, dict[str, Any]] = {}
+    for forward in forwards:
+        mine = table[table["forward"] == forward]
+        for row in mine.head(3).itertuples():
+            top = sorted(row.by_name.items(), key=lambda kv: -kv[1])[:12]
+            print(f"[{forward}] kernels of one eager epoch of {row.model} x {row.models} "
+                  f"({row.steps_per_epoch} steps), ms: "
+                  + "; ".join(f"{name} {ms:.3f}" for name, ms in top))
+        totals[forward] = {
+            "alone_seconds": round(float(mine["alone_seconds"].sum()), 2),
+            "kernel_seconds": round(float(mine["kernel_seconds"].sum()), 2),
+            "kernels": int((mine["kernels_per_epoch"] * mine["planned_epochs"]).sum())}
+        print(f"[{forward}] {len(groups)} groups ({len(singles)} runs alone), planned in "
+              f"{plan_seconds:.1f} s; one after another {totals[forward]['alone_seconds']} s, of "
+              f"which kernels {totals[forward]['kernel_seconds']} s "
+              f"({totals[forward]['kernels']:,} kernels)")
+    ratio = None
+    if len(forwards) == 2:
+        ratio = round(totals["vmap"]["alone_seconds"] / totals["stacked"]["alone_seconds"], 3)
+        print(f"stacked forward: {ratio}x the speed of vmap (one after another)")
     if not args.no_record:
         record("group_alone", device_name(device),
-               {"groups": len(groups), "plan_seconds": round(plan_seconds, 2), **totals,
+               {"groups": len(groups), "plan_seconds": round(plan_seconds, 2),
+                **totals[forwards[-1]], "by_forward": totals, "vmap_over_stacked": ratio,
                 "every_group": [{k: v for k, v in r.items() if k != "by_name"} for r in rows]})
     return 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -17,6 +17,7 @@ from torch import nn
 from scratchlab.errors import ConfigError
 from scratchlab.models.edge_init import init_edge_detectors
 from scratchlab.models.layers import make_pool, positive_int, positive_ints
+from scratchlab.models.stacked import grouped_conv2d, grouped_linear, models_into_channels
 
 __all__ = [
     "DeeperCNN",
@@ -100,6 +101,23 @@ class EdgeCNN(nn.Module):
         for name in self._order:
             x = getattr(self, name)(x)
         return getattr(self, self.fc_name)(self.gap(x).flatten(1))
+
+    def forward_stacked(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """N models of this architecture at once: `params` stacked `(N, ...)` under their
+        `state_dict` names, `x` `(N, B, C, H, W)` each model's inputs; scores `(N, B,
+        num_classes)`, what `forward` gives model by model. The models stay side by side in the
+        channels (`models.stacked`): one grouped convolution per layer, no transposes."""
+        maps = models_into_channels(x)
+        for name in self._order:
+            layer = getattr(self, name)
+            if isinstance(layer, nn.Conv2d):
+                maps = grouped_conv2d(layer, params[f"{name}.weight"], params.get(f"{name}.bias"),
+                                      maps)
+            else:  # ReLU and pools act on each channel alone
+                maps = layer(maps)
+        pooled = self.gap(maps).view(maps.shape[0], x.shape[0], -1)
+        fc = self.fc_name
+        return grouped_linear(params[f"{fc}.weight"], params.get(f"{fc}.bias"), pooled)
 
 
 class SimpleCNN(EdgeCNN):

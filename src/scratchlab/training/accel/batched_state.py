@@ -1,4 +1,4 @@
-"""N same-architecture models as stacked tensors with one vmapped forward; their data stacked."""
+"""N same-architecture models as stacked tensors with one forward for all; their data stacked."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from scratchlab.errors import ConfigError, ShapeError
+from scratchlab.models.stacked import stacked_forward
 from scratchlab.training.loaders import TensorLoader
 from scratchlab.util.tensors import TensorPool, unflatten
 
@@ -41,7 +42,9 @@ def architecture(model: nn.Module) -> tuple[Any, ...]:
 
 
 class StackedModels:
-    """N models of one architecture as stacked tensors on `device`, with a vmapped forward."""
+    """N models of one architecture as stacked tensors on `device`, with one forward for all:
+    the model's own `forward_stacked` where it has one (`models.stacked.stacked_forward`: the
+    models side by side in the channels), else `forward` vmapped over the models."""
 
     def __init__(self, models: Sequence[nn.Module], device: torch.device) -> None:
         if not models:
@@ -70,11 +73,12 @@ class StackedModels:
         self.tensors = dict(zip(self.trainable, self.trainable_tensors, strict=True))
         self.tensors |= {n: torch.stack([m[n].detach() for m in named]).to(device)
                          for n in named[0] if n not in self.tensors}
-        self._vmapped = vmap(partial(functional_call, self.base))
+        self._forward = (stacked_forward(self.base)
+                         or vmap(partial(functional_call, self.base)))
 
     def __call__(self, x: Tensor) -> Tensor:
         """Every model's scores `(N, B, C)` for its own inputs `(N, B, ...)`."""
-        return self._vmapped(self.tensors, x)
+        return self._forward(self.tensors, x)
 
     def flat_grad(self, grads: Sequence[Tensor]) -> Tensor:
         """Gradients of the trainable parameters laid out like `flat`."""

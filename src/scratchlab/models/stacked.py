@@ -1,0 +1,65 @@
+"""Layers of N same-architecture models applied at once, the models side by side in the channels.
+
+A batch of N models' maps is one tensor `(B, N * C, H, W)`: model i owns channels `i * C` to
+`(i + 1) * C`. A convolution of all N is then one grouped convolution (groups = N), a ReLU or a
+pool acts per channel as it is, and nothing is transposed between layers. This is what
+`torch.func.vmap` computes for a convolution too, but vmap moves the model dimension into the
+channels and back around every layer, a copy each way; on a GPU, where a step of such small
+models is a few dozen tiny kernels, those copies were a large share of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+PER_CHANNEL = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Identity)
+
+
+def models_into_channels(x: Tensor) -> Tensor:
+    """`(N, B, C, H, W)`, each model's own inputs, as `(B, N * C, H, W)`."""
+    n, b = x.shape[:2]
+    return x.transpose(0, 1).reshape(b, n * x.shape[2], *x.shape[3:])
+
+
+def grouped_conv2d(layer: nn.Conv2d, weight: Tensor, bias: Tensor | None, x: Tensor) -> Tensor:
+    """`layer` applied with N models' stacked `weight` `(N, out, in, k, k)` and `bias` `(N,
+    out)` to their maps side by side `(B, N * in, H, W)`: `(B, N * out, H', W')`."""
+    count = weight.shape[0]
+    weight = weight.reshape(count * weight.shape[1], *weight.shape[2:])
+    bias = None if bias is None else bias.reshape(-1)
+    padding = layer.padding
+    if layer.padding_mode != "zeros":  # as nn.Conv2d does it: pad first, then no padding
+        x = F.pad(x, layer._reversed_padding_repeated_twice, mode=layer.padding_mode)
+        padding = 0
+    return F.conv2d(x, weight, bias, layer.stride, padding, layer.dilation,
+                    groups=count * layer.groups)
+
+
+def grouped_linear(weight: Tensor, bias: Tensor | None, x: Tensor) -> Tensor:
+    """N linear layers `weight` `(N, out, in)`, `bias` `(N, out)` on their inputs `(B, N, in)`:
+    `(N, B, out)`."""
+    out = x.transpose(0, 1) @ weight.transpose(1, 2)
+    return out if bias is None else out + bias.unsqueeze(1)
+
+
+def acts_per_channel(module: nn.Module) -> bool:
+    """Whether `module` treats each channel on its own and has no parameters (so it applies to
+    N models side by side unchanged)."""
+    return isinstance(module, PER_CHANNEL) and not any(True for _ in module.parameters())
+
+
+def stacked_forward(model: nn.Module) -> Callable[[Mapping[str, Tensor], Tensor], Tensor] | None:
+    """`model.forward_stacked` when it computes what `forward` computes for each model: the
+    model's class defines it beside the `forward` in use, and every layer is a convolution, a
+    linear layer or a parameter-free per-channel layer. None otherwise (use vmap)."""
+    cls = type(model)
+    owner = next((c for c in cls.__mro__ if "forward_stacked" in c.__dict__), None)
+    if owner is None or cls.forward is not owner.forward:
+        return None  # no stacked forward, or a subclass changed `forward` after it
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+    if all(isinstance(m, nn.Conv2d | nn.Linear) or acts_per_channel(m) for m in leaves):
+        return model.forward_stacked  # type: ignore[no-any-return]
+    return None
