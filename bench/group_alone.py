@@ -1,7 +1,7 @@
 """Each batched group of the inductive-bias study alone on the device: epoch time and kernels.
 
     python bench/group_alone.py --device cuda [--epochs 20] [--seeds 5] [--quick]
-    python bench/group_alone.py --device cuda --forward both    # stacked against vmapped
+    python bench/group_alone.py --device cuda --forward vmap grouped unfold    # compared
 
 Builds the study's groups as `scratchlab study inductive-bias` does (full mode unless `--quick`),
 then, one group at a time and alone on the device: runs three epochs (two eager, then the capture
@@ -13,15 +13,17 @@ running the groups side by side on their streams gains. Kernel time against epoc
 whether an epoch is bound by its kernels' work or by the gaps between them. Prints one row per
 group and appends one line to bench/results.jsonl (bench `group_alone`).
 
-`--forward`: how a group's models compute their forward pass: `stacked` (the trainer's choice:
-a model's `forward_stacked`, the models side by side in the channels, where it has one; vmap
-elsewhere), `vmap` (vmap for every model, the baseline) or `both` (each group both ways, in the
-same process, with the ratio of the totals).
+`--forward`: how a group's models compute their forward pass, one or more of `vmap` (vmap over
+the models, the baseline), `grouped` (the trainer's default: the model's `forward_stacked`, the
+models side by side in the channels, one grouped convolution per layer; vmap for a model without
+one) and `unfold` (the same with `SCRATCHLAB_STACKED_CONV=unfold`: patches times filters). With
+several, each group runs each way in the same process, with the totals' speed over the first.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from typing import Any
@@ -73,14 +75,18 @@ def time_group(group: list[Any], epochs: int, device: torch.device) -> dict[str,
 
 def time_groups(groups: list[Any], epochs: int, device: torch.device, forward: str
                 ) -> list[dict[str, Any]]:
-    """`time_group` of every group, the models' forward `stacked` or `vmap`."""
-    chosen = batched_state.stacked_forward
+    """`time_group` of every group, the models' forward computed as `forward` says."""
+    chosen, before = batched_state.stacked_forward, os.environ.get("SCRATCHLAB_STACKED_CONV")
     if forward == "vmap":
-        batched_state.stacked_forward = lambda model: None
+        batched_state.stacked_forward = lambda model, conv: None
+    os.environ["SCRATCHLAB_STACKED_CONV"] = "unfold" if forward == "unfold" else "grouped"
     try:
         return [{"forward": forward, **time_group(group, epochs, device)} for group in groups]
     finally:
         batched_state.stacked_forward = chosen
+        os.environ.pop("SCRATCHLAB_STACKED_CONV")
+        if before is not None:
+            os.environ["SCRATCHLAB_STACKED_CONV"] = before
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=20, help="epochs timed per group (default 20)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="the study's quick mode")
-    p.add_argument("--forward", choices=["stacked", "vmap", "both"], default="stacked",
-                   help="the models' forward pass (default: stacked, as the study trains)")
+    p.add_argument("--forward", nargs="+", choices=["vmap", "grouped", "unfold"],
+                   default=["grouped"], help="the models' forward pass(es) (default: grouped)")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
@@ -99,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         groups, singles = batched_runs.plan(configs, "auto")
         plan_seconds = time.perf_counter() - start
-        forwards = ["vmap", "stacked"] if args.forward == "both" else [args.forward]
+        forwards = list(dict.fromkeys(args.forward))
         rows = [row for forward in forwards
                 for row in time_groups(groups, args.epochs, device, forward)]
     table = pd.DataFrame(rows).sort_values("alone_seconds", ascending=False)
@@ -120,14 +126,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{plan_seconds:.1f} s; one after another {totals[forward]['alone_seconds']} s, of "
               f"which kernels {totals[forward]['kernel_seconds']} s "
               f"({totals[forward]['kernels']:,} kernels)")
-    ratio = None
-    if len(forwards) == 2:
-        ratio = round(totals["vmap"]["alone_seconds"] / totals["stacked"]["alone_seconds"], 3)
-        print(f"stacked forward: {ratio}x the speed of vmap (one after another)")
+    first = forwards[0]
+    speed = {f: round(totals[first]["alone_seconds"] / totals[f]["alone_seconds"], 3)
+             for f in forwards[1:]}
+    for forward, ratio in speed.items():
+        print(f"{forward}: {ratio}x the speed of {first} (the groups one after another)")
     if not args.no_record:
         record("group_alone", device_name(device),
                {"groups": len(groups), "plan_seconds": round(plan_seconds, 2),
-                **totals[forwards[-1]], "by_forward": totals, "vmap_over_stacked": ratio,
+                **totals[forwards[-1]], "by_forward": totals, f"speed_over_{first}": speed,
                 "every_group": [{k: v for k, v in r.items() if k != "by_name"} for r in rows]})
     return 0
 

@@ -1,0 +1,117 @@
+"""One convolution of N small models at once, each way the batched trainer can compute it.
+
+    python bench/stacked_conv.py --device cuda [--repeats 200]
+    python bench/stacked_conv.py --device cpu --repeats 5          # a smoke run
+
+For the inductive-bias study's layers (15 models of 3 or 6 filters of 7x7, reflect padding, a
+training batch of 10 and an evaluation chunk of 300 images, 28x28 and 14x14 maps) it times the
+forward and backward pass of one layer (gradients of weights, biases and inputs):
+  vmap     `torch.func.vmap` over the models of `F.conv2d` (the baseline)
+  grouped  the models side by side in the channels, one grouped convolution (cuDNN)
+  autotune the same with cuDNN's autotuning on (`torch.backends.cudnn.benchmark`)
+  unfold   the models side by side, patches unfolded, one product batched over the models
+On a GPU each is captured once as a CUDA graph and replayed, as the study replays its epochs;
+on a CPU it runs eagerly. Prints microseconds per pass and each method's speed over vmap;
+appends one line to bench/results.jsonl (bench `stacked_conv`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import vmap
+
+from common import device_name, interleaved, median, record
+from scratchlab.models.stacked import grouped_conv2d, models_into_channels
+from scratchlab.util import resolve_device
+
+# (name, models, batch, in channels, filters, kernel, map size)
+LAYERS = [
+    ("SimpleCNN conv1, train", 15, 10, 1, 3, 7, 28),
+    ("SimpleCNN conv2, train", 15, 10, 3, 3, 7, 14),
+    ("WiderCNN conv2, train", 15, 10, 6, 6, 7, 14),
+    ("SimpleCNN conv1, eval", 15, 300, 1, 3, 7, 28),
+    ("SimpleCNN conv2, eval", 15, 300, 3, 3, 7, 14),
+]
+METHODS = ["vmap", "grouped", "autotune", "unfold"]
+
+
+def layer_pass(method: str, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor,
+               x: torch.Tensor) -> Callable[[], Any]:
+    """One forward and backward pass of the stacked layer (x: (N, B, C, H, W))."""
+    if method == "vmap":
+        def one(w: torch.Tensor, b: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+            return layer._conv_forward(xi, w, b)
+        forward = vmap(one)
+        inputs = x
+    else:
+        conv = "unfold" if method == "unfold" else "grouped"
+        inputs = models_into_channels(x).detach().requires_grad_(True)
+
+        def forward(w: torch.Tensor, b: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+            return grouped_conv2d(layer, w, b, xi, conv)
+
+    def run() -> tuple[torch.Tensor, ...]:
+        out = forward(weight, bias, inputs)
+        return torch.autograd.grad(out.square().sum(), [weight, bias, inputs])
+    return run
+
+
+def graphed(fn: Callable[[], Any], device: torch.device) -> Callable[[], Any]:
+    """`fn` captured as a CUDA graph (on a GPU), else `fn` itself."""
+    if device.type != "cuda":
+        return fn
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def time_layer(spec: tuple[Any, ...], device: torch.device, repeats: int) -> dict[str, Any]:
+    name, models, batch, cin, cout, k, size = spec
+    torch.manual_seed(0)
+    layer = nn.Conv2d(cin, cout, k, padding=(k - 1) // 2, padding_mode="reflect").to(device)
+    weight = torch.randn(models, cout, cin, k, k, device=device, requires_grad=True)
+    bias = torch.randn(models, cout, device=device, requires_grad=True)
+    x = torch.randn(models, batch, cin, size, size, device=device, requires_grad=True)
+    passes = {}
+    for method in METHODS:
+        torch.backends.cudnn.benchmark = method == "autotune"
+        passes[method] = graphed(layer_pass(method, layer, weight, bias, x), device)
+    torch.backends.cudnn.benchmark = False
+    times = interleaved({m: (lambda fn=fn: [fn() for _ in range(20)])
+                         for m, fn in passes.items()}, repeats, device)
+    micros = {m: round(1e6 * median(t) / 20, 2) for m, t in times.items()}
+    return {"layer": name, **{f"{m}_us": v for m, v in micros.items()},
+            **{f"{m}_speedup": round(micros["vmap"] / micros[m], 2) for m in METHODS[1:]}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--repeats", type=int, default=200, help="timed rounds of 20 passes each")
+    p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
+    args = p.parse_args(argv)
+    device = resolve_device(args.device)
+    rows = [time_layer(spec, device, args.repeats) for spec in LAYERS]
+    for row in rows:
+        print(f"{row['layer']:<24} " + "  ".join(
+            f"{m} {row[f'{m}_us']:8.1f} us" + ("" if m == "vmap" else f" ({row[f'{m}_speedup']}x)")
+            for m in METHODS))
+    if not args.no_record:
+        record("stacked_conv", device_name(device), {"repeats": args.repeats, "layers": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
