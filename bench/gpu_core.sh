@@ -23,8 +23,8 @@
 #             then three that find the decoded images and compiled kernels on disk
 #   groups    the inductive-bias study's batched groups: stream and host time, host time by part
 #   alone     each of those groups alone: time per replayed epoch and kernels (bench/group_alone.py),
-#             each way of computing the models' forward ($FORWARD: vmap grouped unfold), then
-#             one stacked convolution each way (bench/stacked_conv.py)
+#             each way of computing the models' forward ($FORWARD: vmap grouped), then one
+#             stacked convolution each way (bench/stacked_conv.py)
 #   search    cifar10-muon against settings that might keep 90.7% in less time (23 of the 25
 #             batches per epoch, less label smoothing, batch 1536), $RUNS runs each, all in one
 #             process (which also checks that later variants' graphs capture)
@@ -121,7 +121,7 @@ for step in "${STEPS[@]}"; do
               "$PY" bench/cold_start.py --recipe cifar10-muon --device cuda --runs 3 ;;
         groups) prime_font_cache
                 "$PY" bench/study_groups.py inductive-bias --device cuda ;;
-        alone) "$PY" bench/group_alone.py --device cuda --forward ${FORWARD:-vmap grouped unfold}
+        alone) "$PY" bench/group_alone.py --device cuda --forward ${FORWARD:-vmap grouped}
                "$PY" bench/stacked_conv.py --device cuda ;;
         search) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" \
                     --device cuda --ablate batches=23 --ablate label_smoothing=0.05 \

@@ -1,7 +1,7 @@
 """Each batched group of the inductive-bias study alone on the device: epoch time and kernels.
 
     python bench/group_alone.py --device cuda [--epochs 20] [--seeds 5] [--quick]
-    python bench/group_alone.py --device cuda --forward vmap grouped unfold    # compared
+    python bench/group_alone.py --device cuda --forward vmap grouped    # compared
 
 Builds the study's groups as `scratchlab study inductive-bias` does (full mode unless `--quick`),
 then, one group at a time and alone on the device: runs three epochs (two eager, then the capture
@@ -13,17 +13,15 @@ running the groups side by side on their streams gains. Kernel time against epoc
 whether an epoch is bound by its kernels' work or by the gaps between them. Prints one row per
 group and appends one line to bench/results.jsonl (bench `group_alone`).
 
-`--forward`: how a group's models compute their forward pass, one or more of `vmap` (vmap over
-the models, the baseline), `grouped` (the trainer's default: the model's `forward_stacked`, the
-models side by side in the channels, one grouped convolution per layer; vmap for a model without
-one) and `unfold` (the same with `SCRATCHLAB_STACKED_CONV=unfold`: patches times filters). With
-several, each group runs each way in the same process, with the totals' speed over the first.
+`--forward`: how a group's models compute their forward pass, one or both of `vmap` (vmap over
+the models, the baseline) and `grouped` (the trainer's: the model's `forward_stacked`, the models
+side by side in the channels, one grouped convolution per layer; vmap for a model without one).
+With both, each group runs each way in the same process, with the totals' speed over the first.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from typing import Any
@@ -75,18 +73,14 @@ def time_group(group: list[Any], epochs: int, device: torch.device) -> dict[str,
 
 def time_groups(groups: list[Any], epochs: int, device: torch.device, forward: str
                 ) -> list[dict[str, Any]]:
-    """`time_group` of every group, the models' forward computed as `forward` says."""
-    chosen, before = batched_state.stacked_forward, os.environ.get("SCRATCHLAB_STACKED_CONV")
+    """`time_group` of every group, the models' forward `grouped` (stacked) or `vmap`."""
+    chosen = batched_state.stacked_forward
     if forward == "vmap":
-        batched_state.stacked_forward = lambda model, conv: None
-    os.environ["SCRATCHLAB_STACKED_CONV"] = "unfold" if forward == "unfold" else "grouped"
+        batched_state.stacked_forward = lambda model: None
     try:
         return [{"forward": forward, **time_group(group, epochs, device)} for group in groups]
     finally:
         batched_state.stacked_forward = chosen
-        os.environ.pop("SCRATCHLAB_STACKED_CONV")
-        if before is not None:
-            os.environ["SCRATCHLAB_STACKED_CONV"] = before
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=20, help="epochs timed per group (default 20)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="the study's quick mode")
-    p.add_argument("--forward", nargs="+", choices=["vmap", "grouped", "unfold"],
+    p.add_argument("--forward", nargs="+", choices=["vmap", "grouped"],
                    default=["grouped"], help="the models' forward pass(es) (default: grouped)")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args = p.parse_args(argv)

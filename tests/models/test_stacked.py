@@ -6,8 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-from scratchlab.errors import ConfigError
-from scratchlab.models import stacked
 from scratchlab.models.inductive import (
     DeeperCNN,
     SimpleCNN,
@@ -15,7 +13,7 @@ from scratchlab.models.inductive import (
     ThreeLayerMLP,
     WiderCNN,
 )
-from scratchlab.models.stacked import conv_method, stacked_forward
+from scratchlab.models.stacked import stacked_forward
 
 COUNT, BATCH = 3, 4
 
@@ -45,15 +43,14 @@ def stacked_params(models: list[nn.Module]) -> dict[str, torch.Tensor]:
     return params
 
 
-@pytest.mark.parametrize("conv", ["grouped", "unfold"])
 @pytest.mark.parametrize("name", list(NETS))
-def test_stacked_forward_and_gradients_equal_each_models_own(name, conv):
+def test_stacked_forward_and_gradients_equal_each_models_own(name):
     torch.manual_seed(0)
     models = [NETS[name]().double() for _ in range(COUNT)]
     channels = models[0].conv1.in_channels
     x = torch.randn(COUNT, BATCH, channels, 12, 12, dtype=torch.float64, requires_grad=True)
     params = stacked_params(models)
-    forward = stacked_forward(models[0], conv)
+    forward = stacked_forward(models[0])
     assert forward is not None
     scores = forward(params, x)
     expected = torch.stack([m(x[i]) for i, m in enumerate(models)])
@@ -71,12 +68,11 @@ def test_stacked_forward_and_gradients_equal_each_models_own(name, conv):
                                        msg=f"{pname} of model {i}")
 
 
-@pytest.mark.parametrize("conv", ["grouped", "unfold"])
-def test_input_gradients_match_too(conv):
+def test_input_gradients_match_too():
     torch.manual_seed(1)
     models = [SimpleCNN(num_filters=2, kernel_size=3).double() for _ in range(COUNT)]
     x = torch.randn(COUNT, BATCH, 1, 9, 9, dtype=torch.float64, requires_grad=True)
-    stacked_forward(models[0], conv)(stacked_params(models), x).square().sum().backward()
+    stacked_forward(models[0])(stacked_params(models), x).square().sum().backward()
     ours, x.grad = x.grad, None
     torch.stack([m(x[i]) for i, m in enumerate(models)]).square().sum().backward()
     torch.testing.assert_close(ours, x.grad, rtol=1e-10, atol=1e-12)
@@ -93,28 +89,3 @@ def test_models_it_cannot_stack_fall_back_to_none():
     assert stacked_forward(gelu) is None
     assert stacked_forward(ThreeLayerMLP(16, (4, 4), 3)) is None
     assert stacked_forward(SimpleCNN(num_filters=2, kernel_size=3)) is not None
-
-
-def test_unfold_computes_by_patches_and_falls_back_to_grouped_when_too_large(monkeypatch):
-    torch.manual_seed(2)
-    models = [SimpleCNN(num_filters=2, kernel_size=3).double() for _ in range(COUNT)]
-    x = torch.randn(COUNT, BATCH, 1, 9, 9, dtype=torch.float64)
-    params = stacked_params(models)
-    calls, unfold = [], torch.nn.functional.unfold
-    monkeypatch.setattr(stacked.F, "unfold", lambda *a, **k: calls.append(1) or unfold(*a, **k))
-    by_patches = stacked_forward(models[0], "unfold")(params, x)
-    assert len(calls) == 2  # both convolutions
-    monkeypatch.setattr(stacked, "UNFOLD_MAX_ELEMENTS", 0)
-    grouped = stacked_forward(models[0], "unfold")(params, x)
-    assert len(calls) == 2
-    torch.testing.assert_close(by_patches, grouped, rtol=1e-12, atol=1e-12)
-
-
-def test_the_conv_method_comes_from_the_environment_and_is_checked(monkeypatch):
-    monkeypatch.delenv("SCRATCHLAB_STACKED_CONV", raising=False)
-    assert conv_method() == "grouped"
-    monkeypatch.setenv("SCRATCHLAB_STACKED_CONV", "unfold")
-    assert conv_method() == "unfold" and conv_method("grouped") == "grouped"
-    monkeypatch.setenv("SCRATCHLAB_STACKED_CONV", "im2col")
-    with pytest.raises(ConfigError, match="SCRATCHLAB_STACKED_CONV: unknown method 'im2col'"):
-        conv_method()

@@ -102,19 +102,17 @@ class EdgeCNN(nn.Module):
             x = getattr(self, name)(x)
         return getattr(self, self.fc_name)(self.gap(x).flatten(1))
 
-    def forward_stacked(self, params: Mapping[str, torch.Tensor], x: torch.Tensor,
-                        conv: str = "grouped") -> torch.Tensor:
+    def forward_stacked(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """N models of this architecture at once: `params` stacked `(N, ...)` under their
         `state_dict` names, `x` `(N, B, C, H, W)` each model's inputs; scores `(N, B,
         num_classes)`, what `forward` gives model by model. The models stay side by side in the
-        channels (`models.stacked`): one grouped convolution per layer (or, with `conv`
-        "unfold", one batched product of patches), no transposes."""
+        channels (`models.stacked`): one grouped convolution per layer, no transposes."""
         maps = models_into_channels(x)
         for name in self._order:
             layer = getattr(self, name)
             if isinstance(layer, nn.Conv2d):
                 maps = grouped_conv2d(layer, params[f"{name}.weight"], params.get(f"{name}.bias"),
-                                      maps, conv)
+                                      maps)
             else:  # ReLU and pools act on each channel alone
                 maps = layer(maps)
         pooled = self.gap(maps).view(maps.shape[0], x.shape[0], -1)

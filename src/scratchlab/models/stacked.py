@@ -10,19 +10,12 @@ models is a few dozen tiny kernels, those copies were a large share of them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
-from functools import partial
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from scratchlab.errors import ConfigError
-
 PER_CHANNEL = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Identity)
-CONV_METHODS = ("grouped", "unfold")
-UNFOLD_MAX_ELEMENTS = 2**27  # the unfolded patches of one layer: at most 512 MB in float32
 
 
 def models_into_channels(x: Tensor) -> Tensor:
@@ -31,58 +24,18 @@ def models_into_channels(x: Tensor) -> Tensor:
     return x.transpose(0, 1).reshape(b, n * x.shape[2], *x.shape[3:])
 
 
-def conv_method(name: str | None = None) -> str:
-    """How `grouped_conv2d` computes: `name`, else `$SCRATCHLAB_STACKED_CONV`, else "grouped".
-
-    "grouped": one grouped convolution (cuDNN on a GPU). "unfold": the patches unfolded and one
-    batched matrix product per layer (a few plain kernels in place of cuDNN's generic grouped
-    kernel); a layer it cannot take (groups, "same" padding, too large a batch) stays grouped.
-    """
-    method = name or os.environ.get("SCRATCHLAB_STACKED_CONV") or "grouped"
-    if method not in CONV_METHODS:
-        raise ConfigError(f"SCRATCHLAB_STACKED_CONV: unknown method {method!r}; choose one of "
-                          f"{', '.join(CONV_METHODS)}")
-    return method
-
-
-def grouped_conv2d(layer: nn.Conv2d, weight: Tensor, bias: Tensor | None, x: Tensor,
-                   method: str = "grouped") -> Tensor:
+def grouped_conv2d(layer: nn.Conv2d, weight: Tensor, bias: Tensor | None, x: Tensor) -> Tensor:
     """`layer` applied with N models' stacked `weight` `(N, out, in, k, k)` and `bias` `(N,
-    out)` to their maps side by side `(B, N * in, H, W)`: `(B, N * out, H', W')`, computed as
-    `method` says (`conv_method`)."""
+    out)` to their maps side by side `(B, N * in, H, W)`: `(B, N * out, H', W')`."""
     count = weight.shape[0]
+    weight = weight.reshape(count * weight.shape[1], *weight.shape[2:])
+    bias = None if bias is None else bias.reshape(-1)
     padding = layer.padding
     if layer.padding_mode != "zeros":  # as nn.Conv2d does it: pad first, then no padding
         x = F.pad(x, layer._reversed_padding_repeated_twice, mode=layer.padding_mode)
-        padding = (0, 0)
-    if method == "unfold" and _unfoldable(layer, padding, x, weight):
-        return _unfold_conv2d(layer, weight, bias, x, padding)  # type: ignore[arg-type]
-    weight = weight.reshape(count * weight.shape[1], *weight.shape[2:])
-    bias = None if bias is None else bias.reshape(-1)
+        padding = 0
     return F.conv2d(x, weight, bias, layer.stride, padding, layer.dilation,
                     groups=count * layer.groups)
-
-
-def _unfoldable(layer: nn.Conv2d, padding: object, x: Tensor, weight: Tensor) -> bool:
-    if layer.groups != 1 or isinstance(padding, str):
-        return False
-    patch = weight[0, 0].numel()  # in x kh x kw numbers per output position and model
-    return x.numel() * patch // weight.shape[2] <= UNFOLD_MAX_ELEMENTS
-
-
-def _unfold_conv2d(layer: nn.Conv2d, weight: Tensor, bias: Tensor | None, x: Tensor,
-                   padding: tuple[int, int]) -> Tensor:
-    """The convolution as patches times filters: `F.unfold`, one product batched over models."""
-    count, out = weight.shape[:2]
-    b, (h, w) = x.shape[0], x.shape[2:]
-    cols = F.unfold(x, layer.kernel_size, layer.dilation, padding, layer.stride)
-    cols = cols.view(b, count, -1, cols.shape[-1])  # (B, N, in x kh x kw, positions)
-    maps = torch.einsum("nok,bnkl->bnol", weight.reshape(count, out, -1), cols)
-    if bias is not None:
-        maps = maps + bias.view(1, count, out, 1)
-    size = [(n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in zip(
-        (h, w), padding, layer.dilation, layer.kernel_size, layer.stride, strict=True)]
-    return maps.reshape(b, count * out, *size)
 
 
 def grouped_linear(weight: Tensor, bias: Tensor | None, x: Tensor) -> Tensor:
@@ -98,17 +51,15 @@ def acts_per_channel(module: nn.Module) -> bool:
     return isinstance(module, PER_CHANNEL) and not any(True for _ in module.parameters())
 
 
-def stacked_forward(model: nn.Module, conv: str = "grouped"
-                    ) -> Callable[[Mapping[str, Tensor], Tensor], Tensor] | None:
-    """`model.forward_stacked` (its convolutions computed as `conv` says) when it computes what
-    `forward` computes for each model: the model's class defines it beside the `forward` in use,
-    and every layer is a convolution, a linear layer or a parameter-free per-channel layer. None
-    otherwise (use vmap)."""
+def stacked_forward(model: nn.Module) -> Callable[[Mapping[str, Tensor], Tensor], Tensor] | None:
+    """`model.forward_stacked` when it computes what `forward` computes for each model: the
+    model's class defines it beside the `forward` in use, and every layer is a convolution, a
+    linear layer or a parameter-free per-channel layer. None otherwise (use vmap)."""
     cls = type(model)
     owner = next((c for c in cls.__mro__ if "forward_stacked" in c.__dict__), None)
     if owner is None or cls.forward is not owner.forward:
         return None  # no stacked forward, or a subclass changed `forward` after it
     leaves = [m for m in model.modules() if not any(True for _ in m.children())]
     if all(isinstance(m, nn.Conv2d | nn.Linear) or acts_per_channel(m) for m in leaves):
-        return partial(model.forward_stacked, conv=conv)
+        return model.forward_stacked  # type: ignore[no-any-return]
     return None

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from scratchlab.errors import ConfigError, ShapeError
-from scratchlab.models.stacked import conv_method, stacked_forward
+from scratchlab.models.stacked import stacked_forward
 from scratchlab.training.loaders import TensorLoader
 from scratchlab.util.tensors import TensorPool, unflatten
 
@@ -44,8 +44,7 @@ def architecture(model: nn.Module) -> tuple[Any, ...]:
 class StackedModels:
     """N models of one architecture as stacked tensors on `device`, with one forward for all:
     the model's own `forward_stacked` where it has one (`models.stacked.stacked_forward`: the
-    models side by side in the channels; `$SCRATCHLAB_STACKED_CONV` picks how their convolutions
-    are computed, `models.stacked.conv_method`), else `forward` vmapped over the models."""
+    models side by side in the channels), else `forward` vmapped over the models."""
 
     def __init__(self, models: Sequence[nn.Module], device: torch.device) -> None:
         if not models:
@@ -74,7 +73,7 @@ class StackedModels:
         self.tensors = dict(zip(self.trainable, self.trainable_tensors, strict=True))
         self.tensors |= {n: torch.stack([m[n].detach() for m in named]).to(device)
                          for n in named[0] if n not in self.tensors}
-        self._forward = (stacked_forward(self.base, conv_method())
+        self._forward = (stacked_forward(self.base)
                          or vmap(partial(functional_call, self.base)))
 
     def __call__(self, x: Tensor) -> Tensor:
