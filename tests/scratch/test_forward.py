@@ -89,6 +89,21 @@ def test_conv2d_default_init_is_he():
     assert layer.w.std().item() == pytest.approx((2 / (16 * 25)) ** 0.5, rel=0.05)
 
 
+def test_max_pool_gradient_goes_where_torchs_goes_with_nans_infinities_and_ties():
+    nan, inf = float("nan"), float("inf")
+    windows = [[1.0, nan, nan, 2.0], [nan, 5.0, 3.0, nan], [-inf, -inf, -inf, -inf],
+               [-inf, -1.0, -inf, -2.0], [2.0, 2.0, 2.0, 1.0], [nan, nan, nan, nan]]
+    images = torch.tensor(windows, dtype=torch.float64).view(len(windows), 1, 2, 2)
+    ours = scratch.MaxPool2d(2)
+    out = ours.forward(images)
+    theirs = images.clone().requires_grad_(True)
+    expected = F.max_pool2d(theirs, 2)
+    expected.backward(torch.ones_like(expected))
+    assert torch.equal(out.isnan(), expected.isnan())
+    assert torch.equal(out.nan_to_num(), expected.detach().nan_to_num())
+    assert torch.equal(ours.backward(torch.ones_like(out)), theirs.grad)
+
+
 @pytest.mark.parametrize(("kernel", "stride"), [(2, None), (3, 2), (3, 1), ((2, 3), (1, 2))])
 def test_pools(kernel, stride):
     images = torch.randn(4, 3, 9, 8, dtype=torch.float64)

@@ -121,11 +121,16 @@ class _Pool2d(Layer):
 
 
 class MaxPool2d(_Pool2d):
-    """Maximum over each window; the gradient goes to the (first) maximal entry."""
+    """Maximum over each window; the gradient goes to the first maximal entry, or to the last NaN
+    of a window that holds NaNs (torch's pool lets each NaN replace the running maximum)."""
 
     def forward(self, x: Tensor) -> Tensor:
         cols = self._windows(x)
-        pooled, index = cols.max(dim=1)
+        pooled, index = cols.max(dim=1)  # the first maximum, or the first NaN
+        nan = cols.isnan()
+        if nan.any():
+            last_nan = cols.shape[1] - 1 - nan.flip(1).int().argmax(dim=1)
+            index = torch.where(nan.any(dim=1), last_nan, index)
         self._cache.update(index=index, cols_shape=cols.shape)
         return self._output(pooled)
 
