@@ -1,7 +1,7 @@
 """A recipe from a cold process: from launch to results file, as a user runs it once.
 
-    python bench/cold_start.py --recipe cifar10-muon --device cuda --runs 3
-    python bench/cold_start.py --recipe cifar10-muon --device cuda -- --cuda-graph   # run-exp flags
+    python bench/cold_start.py --recipe cifar10-fast --device cuda --runs 3
+    python bench/cold_start.py --recipe cifar10-fast --device cuda -- --cuda-graph   # run-exp flags
     python bench/cold_start.py --recipe cifar10-fast --quick --device cpu --runs 1 --no-record
 
 Each run is a fresh `python -m scratchlab -q run-exp --recipe NAME` in its own output folder:
@@ -97,7 +97,7 @@ def startup_seconds(device: str, env: dict[str, str]) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--recipe", choices=recipe_names(), default="cifar10-muon")
+    p.add_argument("--recipe", choices=recipe_names(), default="cifar10-fast")
     p.add_argument("--device", default="cuda", help="auto, cpu, cuda (default cuda)")
     p.add_argument("--runs", type=int, default=2, help="cold processes, one after another")
     p.add_argument("--quick", action="store_true", help="the recipe's tiny CPU smoke form")

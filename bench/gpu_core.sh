@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training core's speed figures on one GPU, in one call (a few minutes on an H200):
 #   overhead  bench/trainer_overhead.py: ClassifierTrainer.fit against a hand-written loop
-#   fast      bench/cifar_speed.py: the cifar10-fast recipe, eager, $RUNS runs (default 10)
+#   fast      bench/cifar_speed.py: the cifar10-airbench94 recipe, eager, $RUNS runs (default 10)
 #   study     the inductive-bias study in full mode (5 seeds), timed and recorded by
 #             bench/study_time.py; its output folder is packed into $OUT/inductive-bias.tar.gz
 #   cnn       the cnn-architecture study in full mode (5 seeds) for at most $CNN_LIMIT seconds
@@ -9,23 +9,23 @@
 #             tarball from an earlier call) it continues that study: finished runs are reused
 #   baseline  the same three from an older tree in $BASELINE (default .devdata/old, made with
 #             `git archive REV src bench | tar -x -C .devdata/old`), printed, not recorded
-# The speed goals of docs/speed.md (cifar10-muon, a cold process, the inductive-bias groups):
+# The speed goals of docs/speed.md (cifar10-fast, a cold process, the inductive-bias groups):
 #   gputests  the GPU tests of the pool kernels, of the graphed steps and of the batched trainer
-#   muon      cifar10-muon, $RUNS runs with the step as one CUDA graph and $RUNS eager
-#   compile   cifar10-muon compiled (reduce-overhead), $RUNS runs, the warm-up timed apart
-#   ingraph   cifar10-muon with its forward compiled (mode default) inside the whole-step graph,
+#   muon      cifar10-fast, $RUNS runs with the step as one CUDA graph and $RUNS eager
+#   compile   cifar10-fast compiled (reduce-overhead), $RUNS runs, the warm-up timed apart
+#   ingraph   cifar10-fast with its forward compiled (mode default) inside the whole-step graph,
 #             the recipe's compiled form
-#   fused     cifar10-muon, $RUNS runs as it is and $RUNS with BatchNorm and GELU fused
+#   fused     cifar10-fast, $RUNS runs as it is and $RUNS with BatchNorm and GELU fused
 #             (model_options fused_norm_gelu), with the fused kernels' GPU tests first
-#   profile   where the kernel time of one eager cifar10-muon run goes
-#   cold      three cold processes of cifar10-muon, each with empty decode and Triton caches (the
+#   profile   where the kernel time of one eager cifar10-fast run goes
+#   cold      three cold processes of cifar10-fast, each with empty decode and Triton caches (the
 #             data's folder is made read-only meanwhile, so that no cache is written beside it),
 #             then three that find the decoded images and compiled kernels on disk
 #   groups    the inductive-bias study's batched groups: stream and host time, host time by part
 #   alone     each of those groups alone: time per replayed epoch and kernels (bench/group_alone.py),
 #             each way of computing the models' forward ($FORWARD: vmap grouped), then one
 #             stacked convolution each way (bench/stacked_conv.py)
-#   search    cifar10-muon against settings that might keep 90.7% in less time (23 of the 25
+#   search    cifar10-fast against settings that might keep 90.7% in less time (23 of the 25
 #             batches per epoch, less label smoothing, batch 1536), $RUNS runs each, all in one
 #             process (which also checks that later variants' graphs capture)
 #
@@ -79,7 +79,7 @@ for step in "${STEPS[@]}"; do
     echo "=== $step"
     case $step in
         overhead) "$PY" bench/trainer_overhead.py --device cuda --epochs 3 --repeats 7 ;;
-        fast) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" --no-compile \
+        fast) "$PY" bench/cifar_speed.py --recipe cifar10-airbench94 --runs "${RUNS:-10}" --no-compile \
                   --device cuda --peak-tflops 989 ;;
         study) rm -rf results/inductive-bias-gpu  # a fresh study: no finished runs to reuse
                prime_font_cache
@@ -104,26 +104,26 @@ for step in "${STEPS[@]}"; do
                       tests/training/accel/test_cuda_graph.py \
                       tests/training/accel/test_batched.py tests/models/test_stacked.py \
                       | tail -3 ;;
-        muon) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" --device cuda \
+        muon) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" --device cuda \
                   --set cuda_graph=true --ablate cuda_graph ;;
-        compile) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" \
+        compile) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" \
                      --device cuda --compile --compile-mode reduce-overhead ;;
-        ingraph) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" \
+        ingraph) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" \
                      --device cuda --compile ;;
         fused) "$PY" -m pytest -q -p no:cacheprovider tests/models/test_fast_norm.py | tail -2
-               "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" \
+               "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" \
                    --device cuda --ablate "model_options={fused_norm_gelu: true}" ;;
-        profile) "$PY" bench/profile_recipe.py --recipe cifar10-muon --device cuda --kernels 25 ;;
+        profile) "$PY" bench/profile_recipe.py --recipe cifar10-fast --device cuda --kernels 25 ;;
         cold) data_dir=$(dirname "$SCRATCHLAB_DATA")
               chmod a-w "$data_dir"
-              "$PY" bench/cold_start.py --recipe cifar10-muon --device cuda --runs 3 --fresh-cache
+              "$PY" bench/cold_start.py --recipe cifar10-fast --device cuda --runs 3 --fresh-cache
               chmod u+w "$data_dir"
-              "$PY" bench/cold_start.py --recipe cifar10-muon --device cuda --runs 3 ;;
+              "$PY" bench/cold_start.py --recipe cifar10-fast --device cuda --runs 3 ;;
         groups) prime_font_cache
                 "$PY" bench/study_groups.py inductive-bias --device cuda ;;
         alone) "$PY" bench/group_alone.py --device cuda --forward ${FORWARD:-vmap grouped}
                "$PY" bench/stacked_conv.py --device cuda ;;
-        search) "$PY" bench/cifar_speed.py --recipe cifar10-muon --runs "${RUNS:-10}" \
+        search) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" \
                     --device cuda --ablate batches=23 --ablate label_smoothing=0.05 \
                     --ablate bs_train=1536 --ablate "batches=23;label_smoothing=0.05" ;;
         *) echo "unknown step $step" ;;

@@ -6,10 +6,10 @@
 #   PYTHON=/path/to/python DATA=/path/to/cifar10-jpeg.npz BUDGET=480 bash bench/gpu_fast_cifar.sh
 #
 # Steps, in order (each under a time limit; a step cut short keeps the variants it finished):
-#   1. cifar10-fast, eager, 5 runs, then 5 runs with each of ema, label smoothing, whitening,
+#   1. cifar10-airbench94, eager, 5 runs, then 5 runs with each of ema, label smoothing, whitening,
 #      identity init and channels-last turned off and with random instead of alternating flips
 #      (every run also prints its accuracy without test-time augmentation);
-#   2. cifar10-fast compiled (the compile time is the warm-up line), 5 runs;
+#   2. cifar10-airbench94 compiled (the compile time is the warm-up line), 5 runs;
 #   3. cifar10-long, eager, as many runs as the time left allows (at least 2).
 set -u
 cd "$(dirname "$0")/.."
@@ -33,9 +33,9 @@ step() {  # step LIMIT_SECONDS ARGS...: one bench process under a time limit
 nvidia-smi --query-gpu=name,driver_version,power.limit,clocks.max.sm --format=csv 2>/dev/null
 "$PY" -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name() if torch.cuda.is_available() else 'NO GPU')"
 
-step 170 --recipe cifar10-fast --runs 5 --no-compile \
+step 170 --recipe cifar10-airbench94 --runs 5 --no-compile \
   --ablate ema --ablate label_smoothing --ablate whiten --ablate identity_init --ablate flip --ablate channels_last
-step 200 --recipe cifar10-fast --runs 5 --compile
+step 200 --recipe cifar10-airbench94 --runs 5 --compile
 LEFT=$((BUDGET - (SECONDS - START)))
 if [ "$LEFT" -gt 60 ]; then
   step "$LEFT" --recipe cifar10-long --runs 10 --no-compile --max-seconds $((LEFT - 35))

@@ -1,7 +1,7 @@
 """Where the time of one fast-CIFAR run goes: one run of a recipe under torch.profiler.
 
     python bench/profile_recipe.py --recipe cifar10-fast --device cuda
-    python bench/profile_recipe.py --recipe cifar10-muon --device cuda --set epochs=4
+    python bench/profile_recipe.py --recipe cifar10-fast --device cuda --set epochs=4
     python bench/profile_recipe.py --quick                                     # CPU smoke run
 
 The step runs eagerly (`--set cuda_graph=true` profiles the recipe's CUDA graph, whose kernels then

@@ -166,10 +166,9 @@ COMMANDS: dict[tuple[str, str], Run | Skip] = {
     ("docs/fast-cifar.md", "scratchlab run-exp --recipe cifar10-long"): Skip(GPU),
     ("docs/fast-cifar.md", "scratchlab run-exp --recipe cifar10-fast --quick"): Run(
         writes=("results/cifar10-fast-quick_L2_K8-16-16.json",), cifar=True),
-    ("docs/fast-cifar.md", "scratchlab run-exp --recipe cifar10-muon"): Skip(
-        GPU + " (the --quick line runs the recipe's code on a CPU)"),
-    ("docs/fast-cifar.md", "scratchlab run-exp --recipe cifar10-muon --quick"): Run(
-        writes=("results/cifar10-muon-quick_L2_K8-16-16.json",), cifar=True),
+    ("docs/fast-cifar.md", "scratchlab run-exp --recipe cifar10-airbench94"): Run(
+        "scratchlab run-exp --recipe cifar10-airbench94 --quick",
+        writes=("results/cifar10-airbench94-quick_L2_K8-16-16.json",), cifar=True),
     ("docs/fast-cifar.md", "scratchlab run-exp --recipe cifar10-fast --no-ema --tta-level 0 "
      "-n no_ema"): Run(
         "scratchlab run-exp --recipe cifar10-fast --no-ema --tta-level 0 -n no_ema --quick",

@@ -68,7 +68,7 @@ def test_every_recipe_is_a_valid_fast_config(name, quick):
 
 
 def test_fast_recipe_builds_the_airbench94_net():
-    config = recipe_config("cifar10-fast")
+    config = recipe_config("cifar10-airbench94")
     model = build_model(model_spec(config, (3, 32, 32), 10))
     widths = [24, 64, 64, 256, 256, 256, 256]
     convs = sum(a * b * 9 for a, b in itertools.pairwise(widths))
@@ -89,7 +89,7 @@ def test_flags_override_the_recipe_and_mappings_merge():
     config = parse(
         [
             "--recipe",
-            "cifar10-fast",
+            "cifar10-airbench94",
             "--lr",
             "5",
             "--no-ema",
@@ -105,9 +105,9 @@ def test_flags_override_the_recipe_and_mappings_merge():
         "bn_momentum": 0.4,
         "logit_scale": 0.2,
     }
-    recipe = recipe_fields("cifar10-fast")
+    recipe = recipe_fields("cifar10-airbench94")
     assert config.optim.reg == recipe["reg"] and config.budget.epochs == recipe["epochs"]
-    assert config.run_name == "cifar10-fast_L2_K64-256-256"
+    assert config.run_name == "cifar10-airbench94_L2_K64-256-256"
     quick = parse(["--recipe", "cifar10-long", "--quick", "--epochs", "2"])
     assert quick.budget.epochs == 2 and quick.data.train_limit == 500 and quick.fast.cutout == 12
 
@@ -118,25 +118,25 @@ def test_recipe_errors():
     with pytest.raises(ConfigError, match="unknown recipe"):
         recipe_fields("cifar100-fast")
     with pytest.raises(ConfigError, match="optimizer"):
-        recipe_config("cifar10-fast", optimizer="adam")
+        recipe_config("cifar10-airbench94", optimizer="adam")
     with pytest.raises(ConfigError, match="augment"):
-        recipe_config("cifar10-fast", augment=["crop"])
+        recipe_config("cifar10-airbench94", augment=["crop"])
     with pytest.raises(SystemExit) as exit_info:
         main(["run-exp", "--recipe", "imagenet-fast"])
     assert exit_info.value.code == 2
 
 
 def test_compile_with_graphs_of_its_own_takes_the_place_of_the_recipes_cuda_graph():
-    assert recipe_fields("cifar10-muon")["cuda_graph"] is True
-    assert recipe_config("cifar10-muon").speed.cuda_graph
-    both = recipe_config("cifar10-muon", compile=True)  # mode default: inside the step's graph
+    assert recipe_fields("cifar10-fast")["cuda_graph"] is True
+    assert recipe_config("cifar10-fast").speed.cuda_graph
+    both = recipe_config("cifar10-fast", compile=True)  # mode default: inside the step's graph
     assert both.speed.compile and both.speed.cuda_graph
-    compiled = recipe_config("cifar10-muon", compile=True, compile_mode="reduce-overhead")
+    compiled = recipe_config("cifar10-fast", compile=True, compile_mode="reduce-overhead")
     assert compiled.speed.compile and not compiled.speed.cuda_graph
-    parsed = parse(["--recipe", "cifar10-muon", "--compile", "--compile-mode", "reduce-overhead"])
+    parsed = parse(["--recipe", "cifar10-fast", "--compile", "--compile-mode", "reduce-overhead"])
     assert parsed.speed.compile and not parsed.speed.cuda_graph
     with pytest.raises(ConfigError, match="both replay CUDA graphs"):  # both asked: told
-        recipe_config("cifar10-muon", compile=True, compile_mode="reduce-overhead",
+        recipe_config("cifar10-fast", compile=True, compile_mode="reduce-overhead",
                       cuda_graph=True)
 
 
@@ -154,26 +154,33 @@ def test_the_fast_trainer_gets_the_configs_cudnn_benchmark(monkeypatch):
     monkeypatch.setattr(FastTrainer, "__init__", spy)
     data = RunData(None, None, (3, 32, 32), 10, [str(i) for i in range(10)])
     for value in (True, False):
-        config = recipe_config("cifar10-muon", quick=True, cudnn_benchmark=value)
+        config = recipe_config("cifar10-fast", quick=True, cudnn_benchmark=value)
         build_trainer(config, data, torch.device("cpu"), [])
     assert seen == [True, False]
     autotuned = {name: recipe_config(name).speed.cudnn_benchmark for name in recipe_names()}
-    # cifar10-muon skips the autotuning: no faster once warm, and seconds saved in a cold process
-    assert autotuned == {name: name != "cifar10-muon" for name in recipe_names()}
+    # cifar10-fast skips the autotuning: no faster once warm, and seconds saved in a cold process
+    muon = {"cifar10-fast", "cifar10-muon"}
+    assert autotuned == {name: name not in muon for name in recipe_names()}
+
+
+def test_cifar10_muon_is_the_fast_recipe_under_its_former_name():
+    fast, muon = recipe_fields("cifar10-fast"), recipe_fields("cifar10-muon")
+    assert muon.pop("run_name") == "cifar10-muon" and fast.pop("run_name") == "cifar10-fast"
+    assert muon == fast and fast["filter_optimizer"] == "muon"
 
 
 def test_recipe_fields_are_copies():
-    fields = recipe_fields("cifar10-fast")
+    fields = recipe_fields("cifar10-airbench94")
     fields["filters_per_layer"].append(1)
     fields["model_options"]["bn_momentum"] = 0.9
-    assert recipe_fields("cifar10-fast")["filters_per_layer"] == [64, 256, 256]
-    assert recipe_fields("cifar10-fast")["model_options"]["bn_momentum"] == 0.4
+    assert recipe_fields("cifar10-airbench94")["filters_per_layer"] == [64, 256, 256]
+    assert recipe_fields("cifar10-airbench94")["model_options"]["bn_momentum"] == 0.4
 
 
 def test_the_fast_trainer_gets_the_config_in_the_units_of_every_trainer():
     from scratchlab.experiments import RunData
 
-    config = recipe_config("cifar10-fast", quick=True, reg=0.01, cutout=3)
+    config = recipe_config("cifar10-airbench94", quick=True, reg=0.01, cutout=3)
     data = RunData(None, None, (3, 32, 32), 10, [str(i) for i in range(10)])
     trainer = build_trainer(config, data, torch.device("cpu"), []).trainer
     assert trainer.settings is config.fast and trainer.settings.cutout == 3
@@ -182,7 +189,7 @@ def test_the_fast_trainer_gets_the_config_in_the_units_of_every_trainer():
     assert groups[1]["momentum"] == 0.85 and groups[1]["nesterov"]
     for group in groups:
         assert group["lr"] * group["weight_decay"] == pytest.approx(config.optim.lr * 0.01)
-    sgd = recipe_config("cifar10-fast", quick=True, optimizer="sgd")
+    sgd = recipe_config("cifar10-airbench94", quick=True, optimizer="sgd")
     assert (
         build_trainer(sgd, data, torch.device("cpu"), []).trainer.optimizer.defaults["momentum"]
         == 0.0
@@ -190,10 +197,10 @@ def test_the_fast_trainer_gets_the_config_in_the_units_of_every_trainer():
 
 
 def test_the_recipes_are_airbench_in_scratchlab_units():
-    m = recipe_fields("cifar10-fast")["momentum"]
+    m = recipe_fields("cifar10-airbench94")["momentum"]
     rate = 11.5 / (1024 * (1 + 1 / (1 - m)))  # airbench94: SGD on the loss summed over 1024
-    assert recipe_fields("cifar10-fast")["lr"] / 1024 == pytest.approx(rate, rel=1e-12)
-    assert recipe_fields("cifar10-fast")["reg"] == pytest.approx(0.0153 / 11.5)
+    assert recipe_fields("cifar10-airbench94")["lr"] / 1024 == pytest.approx(rate, rel=1e-12)
+    assert recipe_fields("cifar10-airbench94")["reg"] == pytest.approx(0.0153 / 11.5)
 
 
 def test_fast_trainer_through_run_experiment(tmp_path):

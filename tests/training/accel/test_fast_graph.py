@@ -25,11 +25,11 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA grap
 
 
 def muon_run(device: str, epochs: int = 1, seed: int = 0, **overrides):
-    """The quick `cifar10-muon` config trained on 96 tiny images: (fit, model, trainer)."""
+    """The quick `cifar10-fast` config trained on 96 tiny images: (fit, model, trainer)."""
     seed_everything(seed)
     fields = {"epochs": epochs, "bs_train": 16, "bs_test": 48, "device": device,
               "whiten_samples": 48}
-    config = recipe_config("cifar10-muon", quick=True, **{**fields, **overrides})
+    config = recipe_config("cifar10-fast", quick=True, **{**fields, **overrides})
     x, y = colour_classes(96, seed=1)
     x, y = x.to(device), y.to(device)
     train, test = make_fast_loaders(x, y, x, y, config.fast, 16, 48, seed=seed)
@@ -92,7 +92,7 @@ def test_only_steps_with_device_rates_count_as_graph_safe():
 
 
 def test_the_fast_trainer_takes_cuda_graph_in_configs():
-    config = recipe_config("cifar10-muon", cuda_graph=True)
+    config = recipe_config("cifar10-fast", cuda_graph=True)
     assert config.speed.cuda_graph and config.trainer == "fast"
     assert ExperimentConfig.load(config.to_dict()).speed.cuda_graph
 

@@ -1,4 +1,4 @@
-"""The fast trainer with Muon on the conv filters: recipe `cifar10-muon`, its optimizer groups and
+"""The fast trainer with Muon on the conv filters: recipe `cifar10-fast`, its optimizer groups and
 schedules, a CPU smoke run, resume, and the fields it alone reads."""
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ def colour_classes(n: int, seed: int, size: int = 16) -> tuple[torch.Tensor, tor
 
 
 def tiny_muon_run(seed: int = 0, **overrides):
-    """The quick `cifar10-muon` config on 96 tiny images that are both the training and the
+    """The quick `cifar10-fast` config on 96 tiny images that are both the training and the
     test set: (model, trainer, train loader, test loader, labels)."""
     seed_everything(seed)
     fields = {"epochs": 1, "bs_train": 16, "bs_test": 48, "device": "cpu", "whiten_samples": 48}
-    config = recipe_config("cifar10-muon", quick=True, **{**fields, **overrides})
+    config = recipe_config("cifar10-fast", quick=True, **{**fields, **overrides})
     x, y = colour_classes(96, seed=1)
     train, test = make_fast_loaders(x, y, x, y, config.fast, 16, 48, seed=seed)
     built = build_trainer(config, RunData(train, test, (3, 16, 16), 3, list("rgb")), CPU, [])
@@ -49,7 +49,7 @@ def test_the_recipe_is_airbench94_muon_in_scratchlab_units():
     """airbench94_muon: torch SGD on the loss summed over 2000 images, head rate 0.67, bias rate
     0.053, weight decay 2e-6 x 2000 / rate per group; ours: rates on the batch-mean loss. Where
     the recipe departs from it (8 epochs at label smoothing 0.1 in place of 0.2), it says so."""
-    config = recipe_config("cifar10-muon")
+    config = recipe_config("cifar10-fast")
     batch, o, f = 2000, config.optim, config.fast
     assert config.budget.bs_train == batch and config.budget.epochs == 8
     assert o.lr == pytest.approx(0.67 * batch, rel=1e-12)  # the same step per summed gradient
@@ -144,10 +144,11 @@ def test_resume_after_an_interruption_gives_the_same_run(tmp_path):
 
 def test_muon_fields_are_read_only_with_filter_optimizer_muon():
     with pytest.raises(ConfigError, match=r"muon_lr \(only filter_optimizer muon reads it"):
-        recipe_config("cifar10-fast", muon_lr=0.1)
+        recipe_config("cifar10-airbench94", muon_lr=0.1)
     with pytest.raises(ConfigError, match=r"whiten_bias_decay \(only model_type yourcnn_fast"):
-        recipe_config("cifar10-fast", model_type="cnn", whiten_bias_decay=True)
-    assert recipe_config("cifar10-fast", filter_optimizer="muon", muon_lr=0.1).fast.muon_lr == 0.1
+        recipe_config("cifar10-airbench94", model_type="cnn", whiten_bias_decay=True)
+    config = recipe_config("cifar10-airbench94", filter_optimizer="muon", muon_lr=0.1)
+    assert config.fast.muon_lr == 0.1
 
 
 def airbench_muon_steps(model, loader, epochs, batch, bias_epochs):
