@@ -239,6 +239,22 @@ def test_lr_schedules_warm_up_then_decay_to_zero(schedule):
     assert lrs[10:] == pytest.approx(expected)
 
 
+def test_a_resumed_run_reads_its_last_checkpoint_once(tiny, monkeypatch):
+    from scratchlab.training import checkpoints
+
+    run_experiment({**tiny, "run_name": "once", "epochs": 2}, verbose=False)
+    reads, load = [], torch.load
+
+    def counted(path, *args, **kwargs):
+        reads.append(str(path))
+        return load(path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoints.torch, "load", counted)
+    resumed = run_experiment({**tiny, "run_name": "once", "epochs": 3}, verbose=False)
+    assert resumed.fit.num_epochs == 3
+    assert sum(path.endswith("once_last.pt") for path in reads) == 1
+
+
 def test_resume_continues_the_augmentation_draws(tiny):
     """Augmentation draws from the run's own generator, which the checkpoint keeps."""
     flips = {**tiny, "augment": ["flip", "crop"]}

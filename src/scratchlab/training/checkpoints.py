@@ -47,14 +47,23 @@ class CheckpointFiles:
                            "model_state": model_state}, self.course)
 
     def load_last(self) -> dict[str, Any] | None:
-        """The last state, or None when the run has no checkpoint yet."""
-        return unseal(load_checkpoint(self.last), self.last) if self.last.exists() else None
+        """The last state, or None when the run has no checkpoint yet (read once: a state that
+        `check` read from the unchanged file is handed over, not read again)."""
+        if not self.last.exists():
+            return None
+        key, checked = _CHECKED.pop(self.last.resolve(), (None, None))
+        if checked is not None and key == _file_key(self.last):
+            return checked
+        return unseal(load_checkpoint(self.last), self.last)
 
     def check(self, trainer: Trainer) -> None:
         """Refuse a last or best checkpoint that is damaged or does not fit `trainer`."""
         for path in (self.last, self.best):
             if path.exists() or path.is_symlink():
-                check_state(unseal(load_checkpoint(path), path), trainer, path)
+                state = unseal(load_checkpoint(path), path)
+                check_state(state, trainer, path)
+                if path == self.last:  # for the resume that follows (`load_last`)
+                    _CHECKED[path.resolve()] = (_file_key(path), state)
 
     def remove_stale_temps(self) -> None:
         """Delete temporary files of the run's files whose writer was killed."""
@@ -64,6 +73,14 @@ class CheckpointFiles:
 
     def all(self) -> tuple[Path, Path, Path]:
         return self.last, self.best, self.course
+
+
+_CHECKED: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}  # path -> (file key, state)
+
+
+def _file_key(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
