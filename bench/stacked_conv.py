@@ -1,20 +1,24 @@
 """One convolution of N small models at once, each way the batched trainer can compute it.
 
-    python bench/stacked_conv.py --device cuda [--repeats 200]
+    python bench/stacked_conv.py --device cuda [--repeats 200] [--models 5 15 45 135]
     python bench/stacked_conv.py --device cpu --repeats 5          # a smoke run
 
-For the inductive-bias study's layers (15 models of 3 or 6 filters of 7x7, reflect padding, a
-training batch of 10 and an evaluation chunk of 300 images, 28x28 and 14x14 maps) it times the
-forward and backward pass of one layer (gradients of weights, biases and inputs):
+For the inductive-bias study's layers (15 models, or each count of `--models`, of 3 or 6 filters
+of 7x7, reflect padding, a training batch of 10 and an evaluation chunk of 300 images, 28x28 and
+14x14 maps) it times the forward and backward pass of one layer (gradients of weights, biases and
+inputs):
   vmap     `torch.func.vmap` over the models of `F.conv2d` (the baseline)
   grouped  the models side by side in the channels, one grouped convolution (cuDNN)
   autotune the same with cuDNN's autotuning on (`torch.backends.cudnn.benchmark`)
+  nhwc     the same on a channels-last input (which vmap cannot be asked for)
 (Patches unfolded and one product batched over the models, `F.unfold`, ran 1.04x as fast as vmap
 for the evaluation chunks and 0.38-0.96x for the training batches on an H100, commit fc92a37,
 bench/results.jsonl of 2026-12-06 22:26 UTC; the trainer does not offer it.)
-On a GPU each is captured once as a CUDA graph and replayed, as the study replays its epochs;
-on a CPU it runs eagerly. Prints microseconds per pass and each method's speed over vmap;
-appends one line to bench/results.jsonl (bench `stacked_conv`).
+On a GPU each is captured once as a CUDA graph and replayed, as the study replays its epochs; on a
+CPU it runs eagerly. Prints microseconds per pass and each method's speed over vmap; with several
+`--models`, the time per model says whether more models per kernel (groups of the study merged)
+would pay: flat while the kernels are too small to fill the GPU, falling with N. Appends one line
+to bench/results.jsonl (bench `stacked_conv`).
 """
 
 from __future__ import annotations
@@ -31,15 +35,15 @@ from common import device_name, interleaved, median, record
 from scratchlab.models.stacked import grouped_conv2d, models_into_channels
 from scratchlab.util import resolve_device
 
-# (name, models, batch, in channels, filters, kernel, map size)
+# (name, batch, in channels, filters, kernel, map size)
 LAYERS = [
-    ("SimpleCNN conv1, train", 15, 10, 1, 3, 7, 28),
-    ("SimpleCNN conv2, train", 15, 10, 3, 3, 7, 14),
-    ("WiderCNN conv2, train", 15, 10, 6, 6, 7, 14),
-    ("SimpleCNN conv1, eval", 15, 300, 1, 3, 7, 28),
-    ("SimpleCNN conv2, eval", 15, 300, 3, 3, 7, 14),
+    ("SimpleCNN conv1, train", 10, 1, 3, 7, 28),
+    ("SimpleCNN conv2, train", 10, 3, 3, 7, 14),
+    ("WiderCNN conv2, train", 10, 6, 6, 7, 14),
+    ("SimpleCNN conv1, eval", 300, 1, 3, 7, 28),
+    ("SimpleCNN conv2, eval", 300, 3, 3, 7, 14),
 ]
-METHODS = ["vmap", "grouped", "autotune"]
+METHODS = ["vmap", "grouped", "autotune", "nhwc"]
 
 
 def layer_pass(method: str, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor,
@@ -51,7 +55,10 @@ def layer_pass(method: str, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.
         forward = vmap(one)
         inputs = x
     else:
-        inputs = models_into_channels(x).detach().requires_grad_(True)
+        inputs = models_into_channels(x).detach()
+        if method == "nhwc":
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        inputs.requires_grad_(True)
 
         def forward(w: torch.Tensor, b: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
             return grouped_conv2d(layer, w, b, xi)
@@ -78,8 +85,9 @@ def graphed(fn: Callable[[], Any], device: torch.device) -> Callable[[], Any]:
     return graph.replay
 
 
-def time_layer(spec: tuple[Any, ...], device: torch.device, repeats: int) -> dict[str, Any]:
-    name, models, batch, cin, cout, k, size = spec
+def time_layer(spec: tuple[Any, ...], models: int, device: torch.device, repeats: int
+               ) -> dict[str, Any]:
+    name, batch, cin, cout, k, size = spec
     torch.manual_seed(0)
     layer = nn.Conv2d(cin, cout, k, padding=(k - 1) // 2, padding_mode="reflect").to(device)
     weight = torch.randn(models, cout, cin, k, k, device=device, requires_grad=True)
@@ -93,7 +101,7 @@ def time_layer(spec: tuple[Any, ...], device: torch.device, repeats: int) -> dic
     times = interleaved({m: (lambda fn=fn: [fn() for _ in range(20)])
                          for m, fn in passes.items()}, repeats, device)
     micros = {m: round(1e6 * median(t) / 20, 2) for m, t in times.items()}
-    return {"layer": name, **{f"{m}_us": v for m, v in micros.items()},
+    return {"layer": name, "models": models, **{f"{m}_us": v for m, v in micros.items()},
             **{f"{m}_speedup": round(micros["vmap"] / micros[m], 2) for m in METHODS[1:]}}
 
 
@@ -101,12 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda")
     p.add_argument("--repeats", type=int, default=200, help="timed rounds of 20 passes each")
+    p.add_argument("--models", type=int, nargs="+", default=[15],
+                   help="models per stacked layer (several: one row each; default 15)")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
-    rows = [time_layer(spec, device, args.repeats) for spec in LAYERS]
+    rows = [time_layer(spec, n, device, args.repeats) for spec in LAYERS for n in args.models]
     for row in rows:
-        print(f"{row['layer']:<24} " + "  ".join(
+        per_model = row["grouped_us"] / row["models"]
+        print(f"{row['layer']:<24} x{row['models']:<4} grouped {per_model:6.1f} us per model  "
+              + "  ".join(
             f"{m} {row[f'{m}_us']:8.1f} us" + ("" if m == "vmap" else f" ({row[f'{m}_speedup']}x)")
             for m in METHODS))
     if not args.no_record:

@@ -12,16 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 PER_CHANNEL = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Identity)
+# Devices on which the stacked maps are kept channels-last: on a CPU the grouped convolutions of
+# the inductive-bias study's layers ran 1.5-3x faster so (bench/stacked_conv.py); not yet
+# measured on a GPU (`bench/stacked_conv.py --device cuda` times both layouts).
+CHANNELS_LAST = {"cpu"}
 
 
 def models_into_channels(x: Tensor) -> Tensor:
-    """`(N, B, C, H, W)`, each model's own inputs, as `(B, N * C, H, W)`."""
+    """`(N, B, C, H, W)`, each model's own inputs, as `(B, N * C, H, W)`, channels-last on the
+    devices of `CHANNELS_LAST` (the layers after keep the layout)."""
     n, b = x.shape[:2]
-    return x.transpose(0, 1).reshape(b, n * x.shape[2], *x.shape[3:])
+    maps = x.transpose(0, 1).reshape(b, n * x.shape[2], *x.shape[3:])
+    if x.device.type in CHANNELS_LAST:
+        return maps.contiguous(memory_format=torch.channels_last)
+    return maps
 
 
 def grouped_conv2d(layer: nn.Conv2d, weight: Tensor, bias: Tensor | None, x: Tensor) -> Tensor:
