@@ -24,7 +24,7 @@
 #   groups    the inductive-bias study's batched groups: stream and host time, host time by part
 #   alone     each of those groups alone: time per replayed epoch and kernels (bench/group_alone.py),
 #             each way of computing the models' forward ($FORWARD: vmap grouped), then one
-#             stacked convolution each way (bench/stacked_conv.py)
+#             stacked convolution each way, 5 to 135 models per kernel (bench/stacked_conv.py)
 #   search    cifar10-fast against settings that might keep 90.7% in less time (23 of the 25
 #             batches per epoch, less label smoothing, batch 1536), $RUNS runs each, all in one
 #             process (which also checks that later variants' graphs capture)
@@ -122,7 +122,7 @@ for step in "${STEPS[@]}"; do
         groups) prime_font_cache
                 "$PY" bench/study_groups.py inductive-bias --device cuda ;;
         alone) "$PY" bench/group_alone.py --device cuda --forward ${FORWARD:-vmap grouped}
-               "$PY" bench/stacked_conv.py --device cuda ;;
+               "$PY" bench/stacked_conv.py --device cuda --models 5 15 45 135 ;;
         search) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" \
                     --device cuda --ablate batches=23 --ablate label_smoothing=0.05 \
                     --ablate bs_train=1536 --ablate "batches=23;label_smoothing=0.05" ;;
