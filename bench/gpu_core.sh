@@ -22,9 +22,10 @@
 #             data's folder is made read-only meanwhile, so that no cache is written beside it),
 #             then three that find the decoded images and compiled kernels on disk
 #   groups    the inductive-bias study's batched groups: stream and host time, host time by part
-#   alone     each of those groups alone: time per replayed epoch and kernels (bench/group_alone.py),
-#             each way of computing the models' forward ($FORWARD: vmap grouped), then one
-#             stacked convolution each way, 5 to 135 models per kernel (bench/stacked_conv.py)
+#   alone     each of those groups alone: time per replayed epoch and kernels
+#             (bench/group_alone.py), each way of computing the models' forward ($FORWARD: vmap
+#             grouped), then one stacked convolution each way, 5 to 135 models per kernel
+#             (bench/stacked_conv.py)
 #   search    cifar10-fast against settings that might keep 90.7% in less time (23 of the 25
 #             batches per epoch, less label smoothing, batch 1536), $RUNS runs each, all in one
 #             process (which also checks that later variants' graphs capture)
@@ -79,8 +80,8 @@ for step in "${STEPS[@]}"; do
     echo "=== $step"
     case $step in
         overhead) "$PY" bench/trainer_overhead.py --device cuda --epochs 3 --repeats 7 ;;
-        fast) "$PY" bench/cifar_speed.py --recipe cifar10-airbench94 --runs "${RUNS:-10}" --no-compile \
-                  --device cuda --peak-tflops 989 ;;
+        fast) "$PY" bench/cifar_speed.py --recipe cifar10-airbench94 --runs "${RUNS:-10}" \
+                  --no-compile --device cuda --peak-tflops 989 ;;
         study) rm -rf results/inductive-bias-gpu  # a fresh study: no finished runs to reuse
                prime_font_cache
                "$PY" bench/study_time.py inductive-bias --device cuda \
