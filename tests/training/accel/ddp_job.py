@@ -153,6 +153,7 @@ def main() -> None:
         write_outputs(args.out + ".dl", trainer, fit)
     if args.audit:
         Path(f"{args.audit}.{dd.rank()}").write_text("".join(f"{w}\n" for w in writes))
+    dd.barrier()  # every rank done with its collectives before the group is destroyed
     dd.teardown()
 
 
