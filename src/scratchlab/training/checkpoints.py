@@ -62,7 +62,10 @@ class CheckpointFiles:
             if path.exists() or path.is_symlink():
                 state = unseal(load_checkpoint(path), path)
                 check_state(state, trainer, path)
-                if path == self.last:  # for the resume that follows (`load_last`)
+                if path == self.last:
+                    # for the resume that follows (`load_last`); only the latest is kept, so a
+                    # process that never resumes (a DDP rank other than 0) holds one state at most
+                    _CHECKED.clear()
                     _CHECKED[path.resolve()] = (_file_key(path), state)
 
     def remove_stale_temps(self) -> None:

@@ -64,8 +64,8 @@ class InductiveBias(Study):
 
     def batched(self) -> str:
         """`batched`, else "on" when CPU worker processes train the runs: its nets have a
-        stacked forward, so their groups cut into parts for the workers took 31 s of the quick
-        study against 44-49 s for each run alone (2 cores, docs/speed.md); else "auto"."""
+        stacked forward, so their groups cut into parts for the workers took 28 s of the quick
+        study against 49 s for each run alone (2 cores, docs/speed.md); else "auto"."""
         if (mode := self.options.get("batched")) is not None:
             return str(mode)
         cpu = resolve_device(self.device).type == "cpu"
