@@ -8,7 +8,8 @@ of 7x7, reflect padding, a training batch of 10 and an evaluation chunk of 300 i
 14x14 maps) it times the forward and backward pass of one layer (gradients of weights, biases and
 inputs):
   vmap     `torch.func.vmap` over the models of `F.conv2d` (the baseline)
-  grouped  the models side by side in the channels, one grouped convolution (cuDNN)
+  grouped  the models side by side in the channels, one grouped convolution (cuDNN),
+           channels-first
   autotune the same with cuDNN's autotuning on (`torch.backends.cudnn.benchmark`)
   nhwc     the same on a channels-last input (which vmap cannot be asked for)
 (Patches unfolded and one product batched over the models, `F.unfold`, ran 1.04x as fast as vmap
@@ -55,9 +56,9 @@ def layer_pass(method: str, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.
         forward = vmap(one)
         inputs = x
     else:
-        inputs = models_into_channels(x).detach()
-        if method == "nhwc":
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        # each layout set here, whatever `models.stacked.CHANNELS_LAST` gives this device
+        layout = torch.channels_last if method == "nhwc" else torch.contiguous_format
+        inputs = models_into_channels(x).detach().contiguous(memory_format=layout)
         inputs.requires_grad_(True)
 
         def forward(w: torch.Tensor, b: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:

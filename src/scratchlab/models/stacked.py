@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 PER_CHANNEL = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Identity)
 # Devices on which the stacked maps are kept channels-last: on a CPU the grouped convolutions of
-# the inductive-bias study's layers ran 1.5-3x faster so (bench/stacked_conv.py); not yet
+# the inductive-bias study's layers ran 1.3-2.2x faster so (bench/stacked_conv.py); not yet
 # measured on a GPU (`bench/stacked_conv.py --device cuda` times both layouts).
 CHANNELS_LAST = {"cpu"}
 
