@@ -23,7 +23,7 @@
 #             then three that find the decoded images and compiled kernels on disk
 #   groups    the inductive-bias study's batched groups: stream and host time, host time by part
 #   alone     each of those groups alone: time per replayed epoch and kernels
-#             (bench/group_alone.py), each way of computing the models' forward ($FORWARD: vmap
+#             (bench/group_alone.py), each way of computing the models' forward ($FORWARD: cudnn
 #             grouped), then one stacked convolution each way, 5 to 135 models per kernel
 #             (bench/stacked_conv.py)
 #   search    cifar10-fast against settings that might keep 90.7% in less time (23 of the 25
@@ -122,7 +122,7 @@ for step in "${STEPS[@]}"; do
               "$PY" bench/cold_start.py --recipe cifar10-fast --device cuda --runs 3 ;;
         groups) prime_font_cache
                 "$PY" bench/study_groups.py inductive-bias --device cuda ;;
-        alone) "$PY" bench/group_alone.py --device cuda --forward ${FORWARD:-vmap grouped}
+        alone) "$PY" bench/group_alone.py --device cuda --forward ${FORWARD:-cudnn grouped}
                "$PY" bench/stacked_conv.py --device cuda --models 5 15 45 135 ;;
         search) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" \
                     --device cuda --ablate batches=23 --ablate label_smoothing=0.05 \

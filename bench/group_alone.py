@@ -13,15 +13,17 @@ running the groups side by side on their streams gains. Kernel time against epoc
 whether an epoch is bound by its kernels' work or by the gaps between them. Prints one row per
 group and appends one line to bench/results.jsonl (bench `group_alone`).
 
-`--forward`: how a group's models compute their forward pass, one or both of `vmap` (vmap over
-the models, the baseline) and `grouped` (the trainer's: the model's `forward_stacked`, the models
-side by side in the channels, one grouped convolution per layer; vmap for a model without one).
+`--forward`: how a group's models compute their forward pass, one or more of `vmap` (vmap over
+the models, the baseline), `grouped` (the trainer's: the model's `forward_stacked`, the models
+side by side in the channels, one convolution per layer through `models.tiny_conv`'s kernels on
+a GPU; vmap for a model without one) and `cudnn` (the same with cuDNN's grouped convolutions).
 With both, each group runs each way in the same process, with the totals' speed over the first.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from typing import Any
@@ -32,6 +34,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from common import device_name, record, synchronize
 from scratchlab.experiments import batched as batched_runs
+from scratchlab.models import tiny_conv
 from scratchlab.studies.inductive_bias.plan import experiment_configs
 from scratchlab.training.accel import batched_state
 from scratchlab.util import resolve_device
@@ -73,14 +76,18 @@ def time_group(group: list[Any], epochs: int, device: torch.device) -> dict[str,
 
 def time_groups(groups: list[Any], epochs: int, device: torch.device, forward: str
                 ) -> list[dict[str, Any]]:
-    """`time_group` of every group, the models' forward `grouped` (stacked) or `vmap`."""
+    """`time_group` of every group, the models' forward `grouped` (stacked), `cudnn` (stacked,
+    cuDNN's convolutions instead of `models.tiny_conv`) or `vmap`."""
     chosen = batched_state.stacked_forward
     if forward == "vmap":
         batched_state.stacked_forward = lambda model: None
+    if forward == "cudnn":
+        os.environ[tiny_conv.ENV_OFF] = "0"
     try:
         return [{"forward": forward, **time_group(group, epochs, device)} for group in groups]
     finally:
         batched_state.stacked_forward = chosen
+        os.environ.pop(tiny_conv.ENV_OFF, None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=20, help="epochs timed per group (default 20)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="the study's quick mode")
-    p.add_argument("--forward", nargs="+", choices=["vmap", "grouped"],
+    p.add_argument("--forward", nargs="+", choices=["vmap", "cudnn", "grouped"],
                    default=["grouped"], help="the models' forward pass(es) (default: grouped)")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args = p.parse_args(argv)

@@ -6,12 +6,14 @@
 For the inductive-bias study's layers (15 models, or each count of `--models`, of 3 or 6 filters
 of 7x7, reflect padding, a training batch of 10 and an evaluation chunk of 300 images, 28x28 and
 14x14 maps) it times the forward and backward pass of one layer (gradients of weights, biases and
-inputs):
+inputs), the convolution followed by its ReLU:
   vmap     `torch.func.vmap` over the models of `F.conv2d` (the baseline)
-  grouped  the models side by side in the channels, one grouped convolution (cuDNN),
-           channels-first
-  autotune the same with cuDNN's autotuning on (`torch.backends.cudnn.benchmark`)
+  grouped  the models side by side in the channels, reflect padding then one grouped
+           convolution (cuDNN), channels-first
   nhwc     the same on a channels-last input (which vmap cannot be asked for)
+  tiny     the trainer's: `models.tiny_conv` (Triton; padding, convolution and ReLU in one
+           kernel, their gradients in three or four); on a CPU it is `grouped`
+(cuDNN's autotuning, `torch.backends.cudnn.benchmark`, changed nothing for grouped on an H100.)
 (Patches unfolded and one product batched over the models, `F.unfold`, ran 1.04x as fast as vmap
 for the evaluation chunks and 0.38-0.96x for the training batches on an H100, commit fc92a37,
 bench/results.jsonl of 2026-12-06 22:26 UTC; the trainer does not offer it.)
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import vmap
 
@@ -44,15 +47,15 @@ LAYERS = [
     ("SimpleCNN conv1, eval", 300, 1, 3, 7, 28),
     ("SimpleCNN conv2, eval", 300, 3, 3, 7, 14),
 ]
-METHODS = ["vmap", "grouped", "autotune", "nhwc"]
+METHODS = ["vmap", "grouped", "nhwc", "tiny"]
 
 
 def layer_pass(method: str, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor,
                x: torch.Tensor) -> Callable[[], Any]:
-    """One forward and backward pass of the stacked layer (x: (N, B, C, H, W))."""
+    """One forward and backward pass of the stacked layer and its ReLU (x: (N, B, C, H, W))."""
     if method == "vmap":
         def one(w: torch.Tensor, b: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
-            return layer._conv_forward(xi, w, b)
+            return F.relu(layer._conv_forward(xi, w, b))
         forward = vmap(one)
         inputs = x
     else:
@@ -62,7 +65,10 @@ def layer_pass(method: str, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.
         inputs.requires_grad_(True)
 
         def forward(w: torch.Tensor, b: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
-            return grouped_conv2d(layer, w, b, xi)
+            if method == "tiny":
+                return grouped_conv2d(layer, w, b, xi, relu=True)
+            padded = F.pad(xi, layer._reversed_padding_repeated_twice, mode="reflect")
+            return F.relu(F.conv2d(padded, w.flatten(0, 1), b.flatten(), groups=w.shape[0]))
 
     def run() -> tuple[torch.Tensor, ...]:
         out = forward(weight, bias, inputs)
@@ -96,9 +102,7 @@ def time_layer(spec: tuple[Any, ...], models: int, device: torch.device, repeats
     x = torch.randn(models, batch, cin, size, size, device=device, requires_grad=True)
     passes = {}
     for method in METHODS:
-        torch.backends.cudnn.benchmark = method == "autotune"
         passes[method] = graphed(layer_pass(method, layer, weight, bias, x), device)
-    torch.backends.cudnn.benchmark = False
     times = interleaved({m: (lambda fn=fn: [fn() for _ in range(20)])
                          for m, fn in passes.items()}, repeats, device)
     micros = {m: round(1e6 * median(t) / 20, 2) for m, t in times.items()}
@@ -117,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     rows = [time_layer(spec, n, device, args.repeats) for spec in LAYERS for n in args.models]
     for row in rows:
-        per_model = row["grouped_us"] / row["models"]
-        print(f"{row['layer']:<24} x{row['models']:<4} grouped {per_model:6.1f} us per model  "
+        per_model = row["tiny_us"] / row["models"]
+        print(f"{row['layer']:<24} x{row['models']:<4} tiny {per_model:6.1f} us per model  "
               + "  ".join(
             f"{m} {row[f'{m}_us']:8.1f} us" + ("" if m == "vmap" else f" ({row[f'{m}_speedup']}x)")
             for m in METHODS))

@@ -5,11 +5,13 @@
 
 Runs `python -m scratchlab -q study NAME ...` (any further flags are passed on), shows its output,
 and appends one line to bench/results.jsonl (bench `study_time`): the study seconds it prints,
-the wall seconds of the process (imports and start-up included) and its conclusions line.
+the wall seconds of the process (imports and start-up included), its conclusions line and the
+environment switches set (`SCRATCHLAB_TINY_CONV=0`: cuDNN instead of `models.tiny_conv`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +19,8 @@ import time
 
 from common import device_name, record
 from scratchlab.util import resolve_device
+
+SWITCHES = ("SCRATCHLAB_TINY_CONV",)  # environment settings that change how a study computes
 
 
 def main(argv: list[str]) -> None:
@@ -36,7 +40,8 @@ def main(argv: list[str]) -> None:
     record("study_time", device_name(resolve_device(device)), {
         "study": argv[0], "args": argv[1:], "study_seconds": int(finished[1]),
         "wall_seconds": round(wall, 1),
-        "conclusions": conclusions[1].rstrip(".") if conclusions else None})
+        "conclusions": conclusions[1].rstrip(".") if conclusions else None,
+        "switches": {k: v for k, v in os.environ.items() if k in SWITCHES}})
 
 
 if __name__ == "__main__":

@@ -108,13 +108,16 @@ class EdgeCNN(nn.Module):
         num_classes)`, what `forward` gives model by model. The models stay side by side in the
         channels (`models.stacked`): one grouped convolution per layer, no transposes."""
         maps = models_into_channels(x)
-        for name in self._order:
-            layer = getattr(self, name)
+        layers = [getattr(self, name) for name in self._order]
+        fused = False  # the ReLU was applied with the convolution before it
+        for name, layer, after in zip(self._order, layers, [*layers[1:], None], strict=True):
             if isinstance(layer, nn.Conv2d):
+                fused = isinstance(after, nn.ReLU)
                 maps = grouped_conv2d(layer, params[f"{name}.weight"], params.get(f"{name}.bias"),
-                                      maps)
-            else:  # ReLU and pools act on each channel alone
+                                      maps, relu=fused)
+            elif not (fused and isinstance(layer, nn.ReLU)):  # ReLU, pools: per channel
                 maps = layer(maps)
+                fused = False
         pooled = self.gap(maps).view(maps.shape[0], x.shape[0], -1)
         fc = self.fc_name
         return grouped_linear(params[f"{fc}.weight"], params.get(f"{fc}.bias"), pooled)

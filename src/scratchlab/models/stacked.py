@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from scratchlab.models.tiny_conv import tiny_conv2d
 
 PER_CHANNEL = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Identity)
 # Devices on which the stacked maps are kept channels-last: on a CPU the grouped convolutions of
@@ -33,18 +34,15 @@ def models_into_channels(x: Tensor) -> Tensor:
     return maps
 
 
-def grouped_conv2d(layer: nn.Conv2d, weight: Tensor, bias: Tensor | None, x: Tensor) -> Tensor:
+def grouped_conv2d(layer: nn.Conv2d, weight: Tensor, bias: Tensor | None, x: Tensor,
+                   relu: bool = False) -> Tensor:
     """`layer` applied with N models' stacked `weight` `(N, out, in, k, k)` and `bias` `(N,
-    out)` to their maps side by side `(B, N * in, H, W)`: `(B, N * out, H', W')`."""
+    out)` to their maps side by side `(B, N * in, H, W)`: `(B, N * out, H', W')`, then a ReLU
+    with `relu`. On a GPU through `tiny_conv` (one kernel for padding, convolution and ReLU)."""
     count = weight.shape[0]
     weight = weight.reshape(count * weight.shape[1], *weight.shape[2:])
     bias = None if bias is None else bias.reshape(-1)
-    padding = layer.padding
-    if layer.padding_mode != "zeros":  # as nn.Conv2d does it: pad first, then no padding
-        x = F.pad(x, layer._reversed_padding_repeated_twice, mode=layer.padding_mode)
-        padding = 0
-    return F.conv2d(x, weight, bias, layer.stride, padding, layer.dilation,
-                    groups=count * layer.groups)
+    return tiny_conv2d(layer, weight, bias, x, count * layer.groups, relu)
 
 
 def grouped_linear(weight: Tensor, bias: Tensor | None, x: Tensor) -> Tensor:

@@ -1,0 +1,222 @@
+"""The Triton kernels of `tiny_conv` (imported on first use on a GPU).
+
+Tensors are contiguous NCHW float32. A convolution has `groups` groups of `cin_g` input and
+`cout_g` output channels, stride 1, no dilation, and its padding (zeros or reflect; `top` rows
+and `left` columns before the map) applied as the kernel reads. Each program of the forward pass
+computes a block of one output map, looping over the group's input channels and the filter taps;
+of the input gradient, a block of the gradient of the padded input (`_grad_padded`), which
+`_fold` adds back onto the pixels the padding copied; of the weight gradient, one input channel
+of one filter over a share of the batch. A flag `relu` applies a ReLU after the convolution (and
+its gradient before the backward pass). Every integer argument is left unspecialised, so that one
+compilation serves every layer.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+BLOCK = 256  # pixels per program
+TAPS = 16  # filter taps per pass of the weight-gradient kernel
+
+
+def _unspecialised(names: str) -> list[str]:
+    return names.split()
+
+
+@triton.jit
+def _source(t, size, reflect):
+    """Where padded coordinate `t` (of the unpadded map, may be outside it) reads from, and
+    whether it reads at all (zero padding reads nothing outside)."""
+    mirrored = tl.where(t < 0, -t, t)
+    mirrored = tl.where(mirrored >= size, 2 * (size - 1) - mirrored, mirrored)
+    inside = (t >= 0) & (t < size)
+    return tl.where(reflect != 0, mirrored, t), inside | (reflect != 0)
+
+
+@triton.jit(do_not_specialize=_unspecialised(
+    "C_in H W C_out Ho Wo cin_g cout_g K top left reflect relu has_bias"))
+def _forward(x_ptr, w_ptr, b_ptr, y_ptr, C_in, H, W, C_out, Ho, Wo, cin_g, cout_g, K, top, left,
+             reflect, relu, has_bias, BLOCK: tl.constexpr):
+    plane = tl.program_id(0)  # b * C_out + output channel
+    oc = plane % C_out
+    b = plane // C_out
+    group = oc // cout_g
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    inside = offs < Ho * Wo
+    oy = offs // Wo
+    ox = offs % Wo
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    for ci in range(cin_g):
+        x_plane = x_ptr + (b * C_in + group * cin_g + ci) * H * W
+        w_row = w_ptr + (oc * cin_g + ci) * K * K
+        for dy in range(K):
+            sy, vy = _source(oy + dy - top, H, reflect)
+            for dx in range(K):
+                sx, vx = _source(ox + dx - left, W, reflect)
+                v = tl.load(x_plane + sy * W + sx, mask=inside & vy & vx, other=0.0)
+                acc += v * tl.load(w_row + dy * K + dx)
+    if has_bias != 0:
+        acc += tl.load(b_ptr + oc)
+    if relu != 0:
+        acc = tl.where(acc < 0, 0.0, acc)  # NaN stays NaN, as torch's ReLU keeps it
+    tl.store(y_ptr + plane * Ho * Wo + offs, acc, mask=inside)
+
+
+@triton.jit
+def _output_grad(g_ptr, y_ptr, at, mask, relu):
+    """The output gradient at offsets `at`, through the ReLU's gradient when `relu` is set."""
+    g = tl.load(g_ptr + at, mask=mask, other=0.0)
+    if relu != 0:
+        g = tl.where(tl.load(y_ptr + at, mask=mask, other=0.0) > 0, g, 0.0)
+    return g
+
+
+@triton.jit(do_not_specialize=_unspecialised("C_in Hp Wp C_out Ho Wo cin_g cout_g K relu"))
+def _grad_padded(g_ptr, y_ptr, w_ptr, gp_ptr, C_in, Hp, Wp, C_out, Ho, Wo, cin_g, cout_g, K,
+                 relu, BLOCK: tl.constexpr):
+    plane = tl.program_id(0)  # b * C_in + input channel
+    c = plane % C_in
+    b = plane // C_in
+    group = c // cin_g
+    ci = c % cin_g
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    inside = offs < Hp * Wp
+    py = offs // Wp
+    px = offs % Wp
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    for o in range(cout_g):
+        oc = group * cout_g + o
+        out_plane = (b * C_out + oc) * Ho * Wo
+        w_row = w_ptr + (oc * cin_g + ci) * K * K
+        for dy in range(K):
+            oy = py - dy
+            vy = (oy >= 0) & (oy < Ho)
+            for dx in range(K):
+                ox = px - dx
+                m = inside & vy & (ox >= 0) & (ox < Wo)
+                g = _output_grad(g_ptr, y_ptr, out_plane + oy * Wo + ox, m, relu)
+                acc += g * tl.load(w_row + dy * K + dx)
+    tl.store(gp_ptr + plane * Hp * Wp + offs, acc, mask=inside)
+
+
+@triton.jit(do_not_specialize=_unspecialised("H W Hp Wp top left reflect total"))
+def _fold(gp_ptr, gx_ptr, H, W, Hp, Wp, top, left, reflect, total, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = offs < total
+    j = offs % W
+    i = (offs // W) % H
+    base = gp_ptr + (offs // (H * W)) * Hp * Wp
+    bottom = Hp - H - top
+    right = Wp - W - left
+    r0 = i + top
+    r1 = top - i
+    r2 = 2 * (H - 1) - i + top
+    c0 = j + left
+    c1 = left - j
+    c2 = 2 * (W - 1) - j + left
+    on = reflect != 0
+    ry1 = on & (i >= 1) & (i <= top)
+    ry2 = on & (i <= H - 2) & (i >= H - 1 - bottom)
+    rx1 = on & (j >= 1) & (j <= left)
+    rx2 = on & (j <= W - 2) & (j >= W - 1 - right)
+    acc = tl.load(base + r0 * Wp + c0, mask=inside, other=0.0)
+    acc += tl.load(base + r0 * Wp + c1, mask=inside & rx1, other=0.0)
+    acc += tl.load(base + r0 * Wp + c2, mask=inside & rx2, other=0.0)
+    acc += tl.load(base + r1 * Wp + c0, mask=inside & ry1, other=0.0)
+    acc += tl.load(base + r1 * Wp + c1, mask=inside & ry1 & rx1, other=0.0)
+    acc += tl.load(base + r1 * Wp + c2, mask=inside & ry1 & rx2, other=0.0)
+    acc += tl.load(base + r2 * Wp + c0, mask=inside & ry2, other=0.0)
+    acc += tl.load(base + r2 * Wp + c1, mask=inside & ry2 & rx1, other=0.0)
+    acc += tl.load(base + r2 * Wp + c2, mask=inside & ry2 & rx2, other=0.0)
+    tl.store(gx_ptr + offs, acc, mask=inside)
+
+
+@triton.jit(do_not_specialize=_unspecialised(
+    "B C_in H W C_out Ho Wo cin_g K top left reflect relu cout_g per_split"))
+def _grad_weight(x_ptr, g_ptr, y_ptr, gw_ptr, gb_ptr, B, C_in, H, W, C_out, Ho, Wo, cin_g, K,
+                 top, left, reflect, relu, cout_g, per_split, TAPS: tl.constexpr,
+                 BLOCK: tl.constexpr):
+    row = tl.program_id(0)  # output channel * cin_g + input channel of its group
+    split = tl.program_id(1)
+    oc = row // cin_g
+    ci = row % cin_g
+    group = oc // cout_g
+    b_lo = split * per_split
+    b_hi = tl.minimum(b_lo + per_split, B)
+    pixels = tl.arange(0, BLOCK)
+    for t0 in range(0, K * K, TAPS):
+        taps = t0 + tl.arange(0, TAPS)
+        tap_in = taps < K * K
+        dy = taps // K
+        dx = taps % K
+        acc = tl.zeros([TAPS, BLOCK], dtype=tl.float32)
+        acc_bias = tl.zeros([BLOCK], dtype=tl.float32)
+        for b in range(b_lo, b_hi):
+            out_plane = (b * C_out + oc) * Ho * Wo
+            x_plane = x_ptr + (b * C_in + group * cin_g + ci) * H * W
+            for p0 in range(0, Ho * Wo, BLOCK):
+                offs = p0 + pixels
+                inside = offs < Ho * Wo
+                g = _output_grad(g_ptr, y_ptr, out_plane + offs, inside, relu)
+                acc_bias += g
+                sy, vy = _source((offs // Wo)[None, :] + dy[:, None] - top, H, reflect)
+                sx, vx = _source((offs % Wo)[None, :] + dx[:, None] - left, W, reflect)
+                m = tap_in[:, None] & inside[None, :] & vy & vx
+                acc += tl.load(x_plane + sy * W + sx, mask=m, other=0.0) * g[None, :]
+        out = gw_ptr + (split * C_out * cin_g + row) * K * K
+        tl.store(out + taps, tl.sum(acc, axis=1), mask=tap_in)
+        tl.store(gb_ptr + split * C_out + oc, tl.sum(acc_bias, axis=0), mask=(ci == 0) & (t0 == 0))
+
+
+def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int,
+            pads: tuple[int, int, int, int], reflect: bool, relu: bool) -> torch.Tensor:
+    """The convolution (and ReLU) of `x` (B, C_in, H, W); `pads` (top, bottom, left, right)."""
+    b, c_in, h, w = x.shape
+    c_out, cin_g, k = weight.shape[0], weight.shape[1], weight.shape[2]
+    ho, wo = h + pads[0] + pads[1] - k + 1, w + pads[2] + pads[3] - k + 1
+    y = torch.empty((b, c_out, ho, wo), device=x.device, dtype=x.dtype)
+    grid = (b * c_out, triton.cdiv(ho * wo, BLOCK))
+    _forward[grid](x, weight, weight if bias is None else bias, y, c_in, h, w, c_out, ho, wo,
+                   cin_g, c_out // groups, k, pads[0], pads[2], int(reflect), int(relu),
+                   int(bias is not None), BLOCK=BLOCK)
+    return y
+
+
+def grad_input(g: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, x_shape: torch.Size,
+               groups: int, pads: tuple[int, int, int, int], reflect: bool,
+               relu: bool) -> torch.Tensor:
+    """The gradient of the input from the output gradient `g` (and output `y`, for the ReLU)."""
+    b, c_in, h, w = x_shape
+    c_out, cin_g, k = weight.shape[0], weight.shape[1], weight.shape[2]
+    hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
+    gp = torch.empty((b, c_in, hp, wp), device=g.device, dtype=g.dtype)
+    grid = (b * c_in, triton.cdiv(hp * wp, BLOCK))
+    _grad_padded[grid](g, y, weight, gp, c_in, hp, wp, c_out, g.shape[2], g.shape[3], cin_g,
+                       c_out // groups, k, int(relu), BLOCK=BLOCK)
+    gx = torch.empty(x_shape, device=g.device, dtype=g.dtype)
+    total = gx.numel()
+    _fold[(triton.cdiv(total, BLOCK),)](gp, gx, h, w, hp, wp, pads[0], pads[2], int(reflect),
+                                        total, BLOCK=BLOCK)
+    return gx
+
+
+def grad_weight(x: torch.Tensor, g: torch.Tensor, y: torch.Tensor, weight_shape: torch.Size,
+                groups: int, pads: tuple[int, int, int, int], reflect: bool, relu: bool,
+                splits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradients of the weight and the bias, the batch cut into `splits` shares whose
+    partial sums are added in a fixed order."""
+    b, c_in, h, w = x.shape
+    c_out, cin_g, k = weight_shape[0], weight_shape[1], weight_shape[2]
+    per_split = triton.cdiv(b, splits)
+    splits = triton.cdiv(b, per_split)
+    gw = torch.empty((splits, *weight_shape), device=x.device, dtype=x.dtype)
+    gb = torch.empty((splits, c_out), device=x.device, dtype=x.dtype)
+    _grad_weight[(c_out * cin_g, splits)](x, g, y, gw, gb, b, c_in, h, w, c_out, g.shape[2],
+                                          g.shape[3], cin_g, k, pads[0], pads[2], int(reflect),
+                                          int(relu), c_out // groups, per_split, TAPS=TAPS,
+                                          BLOCK=BLOCK // 2)
+    if splits == 1:
+        return gw[0], gb[0]
+    return gw.sum(0), gb.sum(0)

@@ -1,0 +1,158 @@
+"""tiny_conv2d: F.conv2d (then F.relu) of many tiny groups, through Triton kernels on a GPU."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scratchlab.models.tiny_conv import kernel_applies, padding_of, tiny_conv2d
+
+# (batch, groups, in and out channels per group, kernel, height, width, padding mode, padding)
+GEOMETRIES = [
+    (2, 3, 1, 3, 7, 12, 10, "reflect", 3),
+    (3, 2, 3, 3, 3, 7, 9, "reflect", 1),
+    (2, 2, 2, 1, 2, 6, 6, "reflect", 0),
+    (2, 2, 2, 2, 4, 7, 8, "reflect", "same"),
+    (2, 1, 2, 3, 3, 5, 6, "zeros", 1),
+    (2, 2, 1, 2, 5, 9, 9, "zeros", "same"),
+    (1, 2, 1, 2, 7, 8, 8, "reflect", 5),
+]
+
+
+def reference_and_ours(geometry, relu, device, conv):
+    """Max relative differences of output and input, weight and bias gradients between torch's
+    layer (float64) and `conv` (float32) on the same numbers."""
+    b, groups, cin, cout, k, h, w, mode, padding = geometry
+    gen = torch.Generator().manual_seed(k * h + w)
+    layer = nn.Conv2d(groups * cin, groups * cout, k, padding=padding, padding_mode=mode,
+                      groups=groups).double()
+    x = torch.randn(b, groups * cin, h, w, generator=gen, dtype=torch.float64)
+    grad = None
+    found = []
+    for dtype, run in ((torch.float64, None), (torch.float32, conv)):
+        leaves = [t.detach().to(device, dtype).requires_grad_()
+                  for t in (x, layer.weight, layer.bias)]
+        if run is None:
+            out = layer.to(device)._conv_forward(*leaves)
+            out = F.relu(out) if relu else out
+        else:
+            out = run(layer, leaves[1], leaves[2], leaves[0], groups, relu)
+        if grad is None:
+            grad = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+        out.backward(grad.to(device, dtype))
+        found.append([out.double(), *(t.grad.double() for t in leaves)])
+    return [float((a - r).abs().max() / r.abs().max()) for r, a in zip(*found, strict=True)]
+
+
+INTERPRETED = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_tiny_conv import GEOMETRIES, reference_and_ours
+    from scratchlab.models.tiny_conv import _TinyConv, padding_of
+    def conv(layer, weight, bias, x, groups, relu):
+        return _TinyConv.apply(x, weight, bias, groups, padding_of(layer),
+                               layer.padding_mode == "reflect", relu)
+    worst = max(max(reference_and_ours(g, i % 2 == 0, "cpu", conv))
+                for i, g in enumerate(GEOMETRIES))
+    print(worst)
+""")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs Triton")
+def test_the_kernels_give_torchs_numbers_in_tritons_interpreter_on_a_cpu() -> None:
+    script = INTERPRETED.format(tests=os.path.dirname(__file__))
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.strip()) < 1e-5  # float32 round-off against float64
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_elsewhere_it_is_torchs_convolution(geometry) -> None:
+    errors = reference_and_ours(geometry, True, "cpu", tiny_conv2d)
+    assert max(errors) < 1e-5
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_the_padding_it_reads_is_the_one_torch_applies(geometry) -> None:
+    _, groups, cin, cout, k, h, w, mode, padding = geometry
+    layer = nn.Conv2d(groups * cin, groups * cout, k, padding=padding, padding_mode=mode,
+                      groups=groups)
+    top, bottom, left, right = padding_of(layer)
+    out = layer(torch.zeros(1, groups * cin, h, w))
+    assert out.shape[2:] == (h + top + bottom - k + 1, w + left + right - k + 1)
+
+
+def test_it_leaves_to_torch_what_the_kernels_do_not_cover() -> None:
+    x = torch.zeros(2, 4, 8, 8)
+    plain = nn.Conv2d(4, 4, 3, groups=2)
+    assert not kernel_applies(plain, x, plain.weight, 2)  # a CPU tensor
+    assert padding_of(nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular")) is None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_a_gpu_it_leaves_to_torch_what_the_kernels_do_not_cover() -> None:
+    x = torch.zeros(2, 4, 8, 8, device="cuda")
+    for layer in (nn.Conv2d(4, 4, 3, stride=2, groups=2), nn.Conv2d(4, 4, 3, dilation=2, groups=2),
+                  nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular", groups=2),
+                  nn.Conv2d(4, 4, (3, 5), groups=2)):
+        assert not kernel_applies(layer.cuda(), x, layer.weight, 2)
+    layer = nn.Conv2d(4, 4, 3, groups=2).cuda()
+    assert not kernel_applies(layer, x.double(), layer.weight.double(), 2)
+    assert not kernel_applies(layer, x.contiguous(memory_format=torch.channels_last),
+                              layer.weight, 2)
+
+
+needs_gpu = pytest.mark.skipif(
+    not torch.cuda.is_available() or importlib.util.find_spec("triton") is None,
+    reason="the Triton convolution kernels need a CUDA GPU and Triton",
+)
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_on_a_gpu_the_kernels_give_torchs_numbers(geometry, relu) -> None:
+    layer = nn.Conv2d(4, 4, 3, groups=2).cuda()
+    assert kernel_applies(layer, torch.zeros(2, 4, 8, 8, device="cuda"), layer.weight, 2)
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        assert max(reference_and_ours(geometry, relu, "cuda", tiny_conv2d)) < 1e-5
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_on_a_gpu_the_kernels_replay_in_a_cuda_graph() -> None:
+    layer = nn.Conv2d(6, 9, 7, padding=3, padding_mode="reflect", groups=3).cuda()
+    x = torch.randn(10, 6, 28, 28, device="cuda", requires_grad=True)
+
+    def step():
+        out = tiny_conv2d(layer, layer.weight, layer.bias, x, 3, relu=True)
+        return (out, *torch.autograd.grad(out.square().sum(), [x, layer.weight, layer.bias]))
+
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        eager = [t.clone() for t in step()]
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = step()
+    graph.replay()
+    torch.cuda.synchronize()
+    for a, b in zip(eager, captured, strict=True):
+        assert torch.equal(a, b)
