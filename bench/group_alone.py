@@ -16,7 +16,8 @@ group and appends one line to bench/results.jsonl (bench `group_alone`).
 `--forward`: how a group's models compute their forward pass, one or more of `vmap` (vmap over
 the models, the baseline), `grouped` (the trainer's: the model's `forward_stacked`, the models
 side by side in the channels, one convolution per layer through `models.tiny_conv`'s kernels on
-a GPU; vmap for a model without one) and `cudnn` (the same with cuDNN's grouped convolutions).
+a GPU; vmap for a model without one) and `cudnn` (the same with cuDNN's grouped convolutions and
+torch's cross-entropy instead of `training.accel.stacked_loss`).
 With both, each group runs each way in the same process, with the totals' speed over the first.
 """
 
@@ -36,7 +37,7 @@ from common import device_name, record, synchronize
 from scratchlab.experiments import batched as batched_runs
 from scratchlab.models import tiny_conv
 from scratchlab.studies.inductive_bias.plan import experiment_configs
-from scratchlab.training.accel import batched_state
+from scratchlab.training.accel import batched_state, stacked_loss
 from scratchlab.util import resolve_device
 
 
@@ -81,13 +82,14 @@ def time_groups(groups: list[Any], epochs: int, device: torch.device, forward: s
     chosen = batched_state.stacked_forward
     if forward == "vmap":
         batched_state.stacked_forward = lambda model: None
-    if forward == "cudnn":
-        os.environ[tiny_conv.ENV_OFF] = "0"
+    if forward == "cudnn":  # and torch's loss
+        os.environ[tiny_conv.ENV_OFF] = os.environ[stacked_loss.ENV_OFF] = "0"
     try:
         return [{"forward": forward, **time_group(group, epochs, device)} for group in groups]
     finally:
         batched_state.stacked_forward = chosen
         os.environ.pop(tiny_conv.ENV_OFF, None)
+        os.environ.pop(stacked_loss.ENV_OFF, None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ import time
 from common import device_name, record
 from scratchlab.util import resolve_device
 
-SWITCHES = ("SCRATCHLAB_TINY_CONV",)  # environment settings that change how a study computes
+SWITCHES = ("SCRATCHLAB_TINY_CONV", "SCRATCHLAB_FUSED_LOSS")  # environment settings that change how a study computes
 
 
 def main(argv: list[str]) -> None:

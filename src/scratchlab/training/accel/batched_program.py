@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from scratchlab.errors import ConfigError
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
 from scratchlab.training.accel.batched_state import StackedData, StackedModels
+from scratchlab.training.accel.stacked_loss import stacked_cross_entropy
 from scratchlab.training.callbacks import MONITORS, EarlyStopping
 
 MONITOR_ORDER = ("test_loss", "test_acc", "train_loss", "train_acc")
@@ -46,6 +46,7 @@ class EpochProgram:
         self.eval_chunks = [(lo, min(lo + step, self.test_seen))
                             for lo in range(0, self.test_seen, step)]
         self.order = torch.arange(train.size, device=device).repeat(n, 1)
+        self.ones = torch.ones(n, device=device, dtype=models.flat.dtype)  # d(sum of losses)
         self.epoch = torch.zeros((), dtype=torch.long, device=device)
         self.max_epochs = torch.tensor(list(epochs), dtype=torch.long, device=device)
         self.epochs_done = torch.zeros(n, dtype=torch.long, device=device)
@@ -89,9 +90,8 @@ class EpochProgram:
             self._end_epoch(active, torch.stack(losses, dim=1), correct, test_losses, test_correct)
 
     def _train_step(self, index: Tensor, active: Tensor) -> tuple[Tensor, Tensor]:
-        losses, correct = self._score(*self.train.gather(index))
-        loss = losses.mean(dim=1)
-        grads = torch.autograd.grad(loss.sum(), self.models.trainable_tensors)
+        _, loss, correct = self._score(*self.train.gather(index))
+        grads = torch.autograd.grad(loss, self.models.trainable_tensors, grad_outputs=self.ones)
         self.optimizer.step(self.models.flat, self.models.flat_grad(grads), active)
         return loss.detach(), correct
 
@@ -99,20 +99,17 @@ class EpochProgram:
     def _evaluate(self) -> tuple[Tensor, Tensor]:
         parts, correct = [], torch.zeros_like(self.epochs_done)
         for lo, hi in self.eval_chunks:
-            losses, right = self._score(*self.test.slice(lo, hi))
+            losses, _, right = self._score(*self.test.slice(lo, hi))
             parts.append(losses)
             correct = correct + right
         per_sample = torch.cat(parts, dim=1)
         losses = [per_sample[:, lo:hi].mean(dim=1) for lo, hi in self.test_batches]
         return torch.stack(losses, dim=1), correct
 
-    def _score(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        """Per-sample losses `(N, B)` and correct counts `(N,)` of every model on its inputs."""
-        scores = self.models(x)
-        n, b = y.shape
-        losses = F.cross_entropy(scores.reshape(n * b, -1), y.reshape(-1), reduction="none",
-                                 label_smoothing=self.label_smoothing)
-        return losses.view(n, b), (scores.detach().argmax(dim=-1) == y).sum(dim=1)
+    def _score(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Per-sample losses `(N, B)`, mean losses `(N,)` and correct counts `(N,)` of every
+        model on its inputs."""
+        return stacked_cross_entropy(self.models(x), y, self.label_smoothing)
 
     def _end_epoch(self, active: Tensor, train_losses: Tensor, train_correct: Tensor,
                    test_losses: Tensor, test_correct: Tensor) -> None:
