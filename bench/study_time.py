@@ -20,7 +20,8 @@ import time
 from common import device_name, record
 from scratchlab.util import resolve_device
 
-SWITCHES = ("SCRATCHLAB_TINY_CONV", "SCRATCHLAB_FUSED_LOSS")  # environment settings that change how a study computes
+# environment settings that change how a study computes
+SWITCHES = ("SCRATCHLAB_TINY_CONV", "SCRATCHLAB_FUSED_LOSS")
 
 
 def main(argv: list[str]) -> None:

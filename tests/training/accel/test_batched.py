@@ -314,7 +314,7 @@ def test_equal_data_is_stored_once_and_each_model_gets_its_own_rows():
     stacked = StackedData(loaders_, torch.device("cpu"), "train")
     assert stacked.x.shape[0] == 2 and stacked.ids.tolist() == [0, 0, 1]
     index = torch.tensor([[3, 5], [3, 5], [3, 5]])
-    xs, ys = stacked.gather(index)
+    xs, ys = stacked.gather(index.T)
     assert (
         torch.equal(xs[0], x[[3, 5]])
         and torch.equal(xs[2], x[[3, 5]] + 1)

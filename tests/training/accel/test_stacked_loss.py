@@ -25,7 +25,7 @@ def worst_difference(shape, device, loss) -> float:
     gen = torch.Generator().manual_seed(b)
     scores = torch.randn(n, b, c, generator=gen, dtype=torch.float64) * 3
     scores[0, 0, 1] = scores[0, 0, 0]  # a tie: the first maximum counts
-    labels = torch.randint(0, c, (n, b), generator=gen)
+    labels = torch.randint(0, c, (b, n), generator=gen).T  # sample-major, as the trainer's
     weights = torch.randn(n, b, generator=gen, dtype=torch.float64)
     mean_weights = torch.randn(n, generator=gen, dtype=torch.float64)
     found = []

@@ -45,7 +45,7 @@ class EpochProgram:
         step = max(1, EVAL_ELEMENTS // (n * max(1, test.x[0, 0].numel())))
         self.eval_chunks = [(lo, min(lo + step, self.test_seen))
                             for lo in range(0, self.test_seen, step)]
-        self.order = torch.arange(train.size, device=device).repeat(n, 1)
+        self.order = torch.arange(train.size, device=device)[:, None].repeat(1, n)  # (S, N)
         self.ones = torch.ones(n, device=device, dtype=models.flat.dtype)  # d(sum of losses)
         self.epoch = torch.zeros((), dtype=torch.long, device=device)
         self.max_epochs = torch.tensor(list(epochs), dtype=torch.long, device=device)
@@ -81,7 +81,7 @@ class EpochProgram:
         self.models.base.train(True)
         losses, correct = [], torch.zeros_like(self.epochs_done)
         for lo, hi in self.train_batches:
-            loss, right = self._train_step(self.order[:, lo:hi], active)
+            loss, right = self._train_step(self.order[lo:hi], active)
             losses.append(loss)
             correct = correct + right
         self.models.base.train(False)

@@ -120,13 +120,16 @@ class StackedData:
         self.generators = [loader.generator for loader in loaders]
 
     def gather(self, index: Tensor) -> tuple[Tensor, Tensor]:
-        """Each model's samples at its own indices `(N, B)`: x `(N, B, ...)`, y `(N, B)`."""
-        rows = self.ids[:, None]
-        return self.x[rows, index], self.y[rows, index]
+        """Each model's samples at its own indices, given sample-major `(B, N)`: x `(N, B, ...)`
+        and y `(N, B)`, views of sample-major tensors (a stacked forward, `models.stacked`, wants
+        the samples first and then needs no copy of its own)."""
+        rows = self.ids[None, :]
+        return self.x[rows, index].transpose(0, 1), self.y[rows, index].transpose(0, 1)
 
     def slice(self, lo: int, hi: int) -> tuple[Tensor, Tensor]:
-        """Samples `lo:hi` (in order) of every model's data."""
-        return self.x[self.ids, lo:hi], self.y[self.ids, lo:hi]
+        """Samples `lo:hi` (in order) of every model's data (x laid out as `gather` gives it)."""
+        return (self.x[:, lo:hi].transpose(0, 1)[:, self.ids].transpose(0, 1),
+                self.y[self.ids, lo:hi])
 
     def batches(self, max_batches: int | None) -> list[tuple[int, int]]:
         """The (start, stop) of each batch of an epoch, as the loader would yield them."""
@@ -138,8 +141,9 @@ class StackedData:
         return [(i * b, min((i + 1) * b, n)) for i in range(count)]
 
     def permutations(self) -> Tensor:
-        """This epoch's order of every model's samples `(N, S)`, drawn as each loader would."""
-        return torch.stack([torch.randperm(self.size, generator=g) for g in self.generators])
+        """This epoch's order of every model's samples, sample-major `(S, N)`, drawn as each
+        loader would."""
+        return torch.stack([torch.randperm(self.size, generator=g) for g in self.generators], 1)
 
 
 def _check_loader(loader: Any, first: TensorLoader, what: str) -> None:

@@ -40,7 +40,7 @@ def stacked_cross_entropy(scores: Tensor, labels: Tensor, label_smoothing: float
     """Per-sample losses `(N, B)`, per-model mean losses `(N,)` and correct counts `(N,)` of the
     scores `(N, B, C)` of N models for their labels `(N, B)`."""
     if kernel_applies(scores, labels):
-        return _CrossEntropy.apply(scores.contiguous(), labels.contiguous(), label_smoothing)
+        return _CrossEntropy.apply(scores.contiguous(), labels, label_smoothing)
     n, b = labels.shape
     losses = F.cross_entropy(scores.reshape(n * b, -1), labels.reshape(-1), reduction="none",
                              label_smoothing=label_smoothing).view(n, b)

@@ -1,8 +1,9 @@
 """The Triton kernels of `stacked_loss` (imported on first use on a GPU).
 
-Scores `(N, B, C)` float32 and labels `(N, B)` int64, contiguous. The forward kernel gives each
-model (one program) its per-sample losses, their mean and its correct count; the backward kernel
-gives the gradient of the scores from the gradients of the per-sample losses and of the means.
+Scores `(N, B, C)` float32, contiguous, and labels `(N, B)` int64, any strides. The forward
+kernel gives each model (one program) its per-sample losses, their mean and its correct count; the
+backward kernel gives the gradient of the scores from the gradients of the per-sample losses and
+of the means.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ CLASSES = 16  # most classes the kernels take
 
 
 @triton.jit
-def _log_softmax_rows(s_ptr, y_ptr, n, rows, B, C, CLASSES: tl.constexpr):
+def _log_softmax_rows(s_ptr, y_ptr, n, rows, B, C, y_n, y_b, CLASSES: tl.constexpr):
     """Scores of `rows` of model `n` (padded classes at -inf), their labels, the log of the sum
     of their exponentials and the masks."""
     cols = tl.arange(0, CLASSES)
@@ -26,12 +27,12 @@ def _log_softmax_rows(s_ptr, y_ptr, n, rows, B, C, CLASSES: tl.constexpr):
                 other=float("-inf"))
     top = tl.max(s, axis=1)
     lse = top + tl.log(tl.sum(tl.exp(s - top[:, None]), axis=1))
-    y = tl.load(y_ptr + n * B + rows, mask=row_in, other=0)
+    y = tl.load(y_ptr + n * y_n + rows * y_b, mask=row_in, other=0)
     return s, y, top, lse, cols, row_in, mask
 
 
-@triton.jit(do_not_specialize=["B", "C"])
-def _forward(s_ptr, y_ptr, loss_ptr, mean_ptr, correct_ptr, B, C, smoothing,
+@triton.jit(do_not_specialize=["B", "C", "y_n", "y_b"])
+def _forward(s_ptr, y_ptr, loss_ptr, mean_ptr, correct_ptr, B, C, y_n, y_b, smoothing,
              ROWS: tl.constexpr, CLASSES: tl.constexpr):
     n = tl.program_id(0)
     total = tl.zeros([ROWS], dtype=tl.float32)
@@ -39,7 +40,7 @@ def _forward(s_ptr, y_ptr, loss_ptr, mean_ptr, correct_ptr, B, C, smoothing,
     for b0 in range(0, B, ROWS):
         rows = b0 + tl.arange(0, ROWS)
         s, y, top, lse, cols, row_in, mask = _log_softmax_rows(s_ptr, y_ptr, n, rows, B, C,
-                                                               CLASSES)
+                                                               y_n, y_b, CLASSES)
         picked = tl.sum(tl.where(cols[None, :] == y[:, None], s, 0.0), axis=1)
         loss = lse - picked
         if smoothing != 0:  # torch's rule: (1 - e) * nll + e * mean over classes of -log p
@@ -53,12 +54,14 @@ def _forward(s_ptr, y_ptr, loss_ptr, mean_ptr, correct_ptr, B, C, smoothing,
     tl.store(correct_ptr + n, tl.sum(right, axis=0).to(tl.int64))
 
 
-@triton.jit(do_not_specialize=["B", "C", "has_loss_grad", "has_mean_grad"])
-def _backward(s_ptr, y_ptr, g_loss_ptr, g_mean_ptr, gs_ptr, B, C, smoothing, has_loss_grad,
+@triton.jit(do_not_specialize=["B", "C", "y_n", "y_b", "has_loss_grad", "has_mean_grad"])
+def _backward(s_ptr, y_ptr, g_loss_ptr, g_mean_ptr, gs_ptr, B, C, y_n, y_b, smoothing,
+              has_loss_grad,
               has_mean_grad, ROWS: tl.constexpr, CLASSES: tl.constexpr):
     n = tl.program_id(0)
     rows = tl.program_id(1) * ROWS + tl.arange(0, ROWS)
-    s, y, _, lse, cols, row_in, mask = _log_softmax_rows(s_ptr, y_ptr, n, rows, B, C, CLASSES)
+    s, y, _, lse, cols, row_in, mask = _log_softmax_rows(s_ptr, y_ptr, n, rows, B, C, y_n, y_b,
+                                                         CLASSES)
     g = tl.zeros([ROWS], dtype=tl.float32)
     if has_mean_grad != 0:
         g += tl.load(g_mean_ptr + n) / B
@@ -76,8 +79,8 @@ def forward(scores: torch.Tensor, labels: torch.Tensor, smoothing: float
     losses = torch.empty((n, b), device=scores.device, dtype=scores.dtype)
     means = torch.empty(n, device=scores.device, dtype=scores.dtype)
     correct = torch.empty(n, device=scores.device, dtype=torch.long)
-    _forward[(n,)](scores, labels, losses, means, correct, b, c, float(smoothing), ROWS=ROWS,
-                   CLASSES=CLASSES)
+    _forward[(n,)](scores, labels, losses, means, correct, b, c, *labels.stride(),
+                   float(smoothing), ROWS=ROWS, CLASSES=CLASSES)
     return losses, means, correct
 
 
@@ -89,6 +92,6 @@ def backward(scores: torch.Tensor, labels: torch.Tensor, smoothing: float,
     dummy = scores
     _backward[(n, triton.cdiv(b, ROWS))](
         scores, labels, dummy if loss_grad is None else loss_grad,
-        dummy if mean_grad is None else mean_grad, grad, b, c, float(smoothing),
+        dummy if mean_grad is None else mean_grad, grad, b, c, *labels.stride(), float(smoothing),
         int(loss_grad is not None), int(mean_grad is not None), ROWS=ROWS, CLASSES=CLASSES)
     return grad
