@@ -16,8 +16,9 @@ group and appends one line to bench/results.jsonl (bench `group_alone`).
 `--forward`: how a group's models compute their forward pass, one or more of `vmap` (vmap over
 the models, the baseline), `grouped` (the trainer's: the model's `forward_stacked`, the models
 side by side in the channels, one convolution per layer through `models.tiny_conv`'s kernels on
-a GPU; vmap for a model without one) and `cudnn` (the same with cuDNN's grouped convolutions and
-torch's cross-entropy instead of `training.accel.stacked_loss`).
+a GPU; vmap for a model without one) and `cudnn` (the same with cuDNN's grouped convolutions,
+torch's cross-entropy and torch's SGD update instead of the Triton kernels of `tiny_conv`,
+`training.accel.stacked_loss` and `training.accel.batched_optim_kernels`).
 With both, each group runs each way in the same process, with the totals' speed over the first.
 """
 
@@ -37,8 +38,10 @@ from common import device_name, record, synchronize
 from scratchlab.experiments import batched as batched_runs
 from scratchlab.models import tiny_conv
 from scratchlab.studies.inductive_bias.plan import experiment_configs
-from scratchlab.training.accel import batched_state, stacked_loss
+from scratchlab.training.accel import batched_optim, batched_state, stacked_loss
 from scratchlab.util import resolve_device
+
+SWITCHES = (tiny_conv.ENV_OFF, stacked_loss.ENV_OFF, batched_optim.ENV_OFF)  # the Triton kernels
 
 
 def kernel_profile(fit: Any, device: torch.device) -> tuple[int, float, dict[str, float]]:
@@ -83,13 +86,14 @@ def time_groups(groups: list[Any], epochs: int, device: torch.device, forward: s
     if forward == "vmap":
         batched_state.stacked_forward = lambda model: None
     if forward == "cudnn":  # and torch's loss
-        os.environ[tiny_conv.ENV_OFF] = os.environ[stacked_loss.ENV_OFF] = "0"
+        for name in SWITCHES:
+            os.environ[name] = "0"
     try:
         return [{"forward": forward, **time_group(group, epochs, device)} for group in groups]
     finally:
         batched_state.stacked_forward = chosen
-        os.environ.pop(tiny_conv.ENV_OFF, None)
-        os.environ.pop(stacked_loss.ENV_OFF, None)
+        for name in SWITCHES:
+            os.environ.pop(name, None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from common import device_name, record
 from scratchlab.util import resolve_device
 
 # environment settings that change how a study computes
-SWITCHES = ("SCRATCHLAB_TINY_CONV", "SCRATCHLAB_FUSED_LOSS")
+SWITCHES = ("SCRATCHLAB_TINY_CONV", "SCRATCHLAB_FUSED_LOSS", "SCRATCHLAB_FUSED_SGD")
 
 
 def main(argv: list[str]) -> None:

@@ -1,11 +1,13 @@
 """torch.optim updates for N stacked models at once, each model with its own hyper-parameters.
 
 torch.optim's formulas and order of operations, derived scalars in float64 as torch computes them;
-a model whose `active` flag is False stays exactly as it is, state included.
+a model whose `active` flag is False stays exactly as it is, state included. On a GPU, SGD without
+dampening is one Triton kernel (`batched_optim_kernels`) instead of four of torch's.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +15,7 @@ import torch
 from torch import Tensor
 
 from scratchlab.errors import ConfigError
+from scratchlab.models.kernel_support import on_device, triton_module
 from scratchlab.util.tensors import unflatten
 
 KINDS = {torch.optim.SGD: "sgd", torch.optim.Adam: "adam", torch.optim.AdamW: "adamw",
@@ -21,6 +24,7 @@ _STATE = {"sgd": ("momentum_buffer",), "adam": ("exp_avg", "exp_avg_sq"),
           "adamw": ("exp_avg", "exp_avg_sq"), "rmsprop": ("square_avg",)}
 _KEEP = {"sgd": "momentum", "adam": "beta2", "adamw": "beta2", "rmsprop": "alpha"}  # buffer decay
 _UNSUPPORTED = ("maximize", "amsgrad", "centered")  # options that change the formula
+ENV_OFF = "SCRATCHLAB_FUSED_SGD"  # set to 0 for torch's operations (no Triton kernel) on a GPU
 
 
 class BatchedOptimizer:
@@ -75,9 +79,23 @@ class BatchedOptimizer:
         f = self._factors(active, flat.dtype)
         first = self.steps == 0 if self.any_dampening else None
         self.steps.add_(f["a64"])
+        if self._fused_sgd(flat, grad):
+            kernels = triton_module("training.accel.batched_optim_kernels")
+            with on_device(flat.device):
+                kernels.sgd(flat, grad.contiguous(), self.state["momentum_buffer"], f["keep"],
+                            f["a"], f["neg_lr"], self.h["momentum"], self.h["weight_decay"],
+                            self.nesterov, self.any_decay)
+            return
         if self.any_decay and self.kind != "adamw":
             grad = grad.addcmul(flat, self.h["weight_decay"])
         self._update(flat, grad, f, first)
+
+    def _fused_sgd(self, flat: Tensor, grad: Tensor) -> bool:
+        """Whether the step is one Triton kernel: SGD without dampening on a GPU (float32)."""
+        return (self.kind == "sgd" and not self.any_dampening and flat.is_cuda
+                and flat.dtype == torch.float32 == grad.dtype and flat.is_contiguous()
+                and flat.numel() < 2**31 and os.environ.get(ENV_OFF, "1") != "0"
+                and triton_module("training.accel.batched_optim_kernels") is not None)
 
     def _factors(self, active: Tensor, dtype: torch.dtype) -> dict[str, Tensor]:
         if self._active is not active:

@@ -1,0 +1,67 @@
+"""The batched SGD step as one Triton kernel: torch.optim's numbers, inactive models untouched."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from scratchlab.training.accel.batched_optim import ENV_OFF, BatchedOptimizer
+
+
+def run_steps(device: str, nesterov: bool, weight_decay: float, steps: int = 4) -> torch.Tensor:
+    """Three models' parameters after `steps` SGD steps of torch.optim (one optimizer each)
+    and of the batched optimizer, the middle model inactive at every other step."""
+    gen = torch.Generator().manual_seed(int(nesterov) + int(weight_decay > 0))
+    start = torch.randn(3, 1100, generator=gen)
+    grads = torch.randn(steps, 3, 1100, generator=gen)
+    params = [torch.nn.Parameter(start[i].clone()) for i in range(3)]
+    optimizers = [torch.optim.SGD([p], lr=lr, momentum=0.9, nesterov=nesterov,
+                                  weight_decay=weight_decay) for p, lr in
+                  zip(params, (0.1, 0.05, 0.01), strict=True)]
+    flat = start.clone().to(device)
+    batched = BatchedOptimizer(optimizers, flat, [(1100,)])
+    for k in range(steps):
+        active = torch.tensor([True, k % 2 == 0, True], device=device)
+        batched.step(flat, grads[k].to(device), active)
+        for i, (p, opt) in enumerate(zip(params, optimizers, strict=True)):
+            if bool(active[i]):
+                p.grad = grads[k, i].clone()
+                opt.step()
+    return (flat.cpu() - torch.stack([p.detach() for p in params])).abs().max()
+
+
+INTERPRETED = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from scratchlab.training.accel import batched_optim
+    batched_optim.BatchedOptimizer._fused_sgd = lambda self, flat, grad: True  # on a CPU
+    from test_batched_optim_kernel import run_steps
+    print(max(float(run_steps("cpu", n, wd)) for n in (False, True) for wd in (0.0, 1e-2)))
+""")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs Triton")
+def test_the_kernel_gives_torchs_numbers_in_tritons_interpreter_on_a_cpu() -> None:
+    script = INTERPRETED.format(tests=os.path.dirname(__file__))
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.strip()) < 1e-6
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available() or importlib.util.find_spec("triton") is None,
+                    reason="the Triton SGD kernel needs a CUDA GPU and Triton")
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_on_a_gpu_the_kernel_gives_torchs_numbers(nesterov, weight_decay, monkeypatch) -> None:
+    assert float(run_steps("cuda", nesterov, weight_decay)) < 1e-6
+    monkeypatch.setenv(ENV_OFF, "0")
+    assert float(run_steps("cuda", nesterov, weight_decay)) < 1e-6
