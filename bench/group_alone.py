@@ -16,9 +16,10 @@ group and appends one line to bench/results.jsonl (bench `group_alone`).
 `--forward`: how a group's models compute their forward pass, one or more of `vmap` (vmap over
 the models, the baseline), `grouped` (the trainer's: the model's `forward_stacked`, the models
 side by side in the channels, one convolution per layer through `models.tiny_conv`'s kernels on
-a GPU; vmap for a model without one) and `cudnn` (the same with cuDNN's grouped convolutions,
-torch's cross-entropy and torch's SGD update instead of the Triton kernels of `tiny_conv`,
-`training.accel.stacked_loss` and `training.accel.batched_optim_kernels`).
+a GPU; vmap for a model without one) and `cudnn` (the same with cuDNN's grouped convolutions
+and torch's pool, linear layer, cross-entropy and SGD update instead of the Triton kernels of
+`models.tiny_conv`, `models.tiny_head`, `training.accel.stacked_loss` and
+`training.accel.batched_optim_kernels`).
 With both, each group runs each way in the same process, with the totals' speed over the first.
 """
 
@@ -36,12 +37,13 @@ from torch.profiler import ProfilerActivity, profile
 
 from common import device_name, record, synchronize
 from scratchlab.experiments import batched as batched_runs
-from scratchlab.models import tiny_conv
+from scratchlab.models import tiny_conv, tiny_head
 from scratchlab.studies.inductive_bias.plan import experiment_configs
 from scratchlab.training.accel import batched_optim, batched_state, stacked_loss
 from scratchlab.util import resolve_device
 
-SWITCHES = (tiny_conv.ENV_OFF, stacked_loss.ENV_OFF, batched_optim.ENV_OFF)  # the Triton kernels
+# the Triton kernels, each turned off by its variable set to 0
+SWITCHES = (tiny_conv.ENV_OFF, tiny_head.ENV_OFF, stacked_loss.ENV_OFF, batched_optim.ENV_OFF)
 
 
 def kernel_profile(fit: Any, device: torch.device) -> tuple[int, float, dict[str, float]]:

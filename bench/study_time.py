@@ -21,7 +21,8 @@ from common import device_name, record
 from scratchlab.util import resolve_device
 
 # environment settings that change how a study computes
-SWITCHES = ("SCRATCHLAB_TINY_CONV", "SCRATCHLAB_FUSED_LOSS", "SCRATCHLAB_FUSED_SGD")
+SWITCHES = ("SCRATCHLAB_TINY_CONV", "SCRATCHLAB_FUSED_LOSS", "SCRATCHLAB_FUSED_SGD",
+            "SCRATCHLAB_TINY_HEAD")
 
 
 def main(argv: list[str]) -> None:

@@ -17,7 +17,8 @@ from torch import nn
 from scratchlab.errors import ConfigError
 from scratchlab.models.edge_init import init_edge_detectors
 from scratchlab.models.layers import make_pool, positive_int, positive_ints
-from scratchlab.models.stacked import grouped_conv2d, grouped_linear, models_into_channels
+from scratchlab.models.stacked import grouped_conv2d, models_into_channels
+from scratchlab.models.tiny_head import pooled_linear
 
 __all__ = [
     "DeeperCNN",
@@ -118,9 +119,8 @@ class EdgeCNN(nn.Module):
             elif not (fused and isinstance(layer, nn.ReLU)):  # ReLU, pools: per channel
                 maps = layer(maps)
                 fused = False
-        pooled = self.gap(maps).view(maps.shape[0], x.shape[0], -1)
-        fc = self.fc_name
-        return grouped_linear(params[f"{fc}.weight"], params.get(f"{fc}.bias"), pooled)
+        fc = self.fc_name  # global average pool and linear layer at once
+        return pooled_linear(maps, params[f"{fc}.weight"], params.get(f"{fc}.bias"))
 
 
 class SimpleCNN(EdgeCNN):

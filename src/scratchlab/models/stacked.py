@@ -45,13 +45,6 @@ def grouped_conv2d(layer: nn.Conv2d, weight: Tensor, bias: Tensor | None, x: Ten
     return tiny_conv2d(layer, weight, bias, x, count * layer.groups, relu)
 
 
-def grouped_linear(weight: Tensor, bias: Tensor | None, x: Tensor) -> Tensor:
-    """N linear layers `weight` `(N, out, in)`, `bias` `(N, out)` on their inputs `(B, N, in)`:
-    `(N, B, out)`."""
-    out = x.transpose(0, 1) @ weight.transpose(1, 2)
-    return out if bias is None else out + bias.unsqueeze(1)
-
-
 def acts_per_channel(module: nn.Module) -> bool:
     """Whether `module` treats each channel on its own and has no parameters (so it applies to
     N models side by side unchanged)."""

@@ -1,0 +1,79 @@
+"""pooled_linear: global average pooling and a linear layer of N models side by side."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from scratchlab.models.tiny_head import kernel_applies, pooled_linear
+
+# (samples, models, channels and outputs per model, height, width, with a bias)
+SHAPES = [(10, 3, 3, 3, 14, 14, True), (37, 2, 6, 5, 7, 9, False), (5, 4, 16, 16, 17, 17, True)]
+
+
+def worst_difference(shape, device, head) -> float:
+    """Largest relative difference of scores and gradients to each model's own average pool and
+    linear layer in float64."""
+    b, n, f, o, h, w, with_bias = shape
+    gen = torch.Generator().manual_seed(b)
+    maps = torch.randn(b, n * f, h, w, generator=gen, dtype=torch.float64)
+    weight = torch.randn(n, o, f, generator=gen, dtype=torch.float64)
+    bias = torch.randn(n, o, generator=gen, dtype=torch.float64)
+    grad = torch.randn(n, b, o, generator=gen, dtype=torch.float64)
+    found = []
+    for dtype, fn in ((torch.float64, None), (torch.float32, head)):
+        leaves = [t.detach().to(device, dtype).requires_grad_() for t in (maps, weight, bias)]
+        used_bias = leaves[2] if with_bias else None
+        if fn is None:  # model by model, as nn.AdaptiveAvgPool2d(1) and nn.Linear
+            pool = torch.nn.AdaptiveAvgPool2d(1)
+            out = torch.stack([
+                torch.nn.functional.linear(
+                    pool(leaves[0][:, i * f:(i + 1) * f]).flatten(1), leaves[1][i],
+                    None if used_bias is None else used_bias[i]) for i in range(n)])
+        else:
+            out = fn(leaves[0], leaves[1], used_bias)
+        out.backward(grad.to(device, dtype))
+        found.append([out, *(t.grad for t in leaves[: 3 if with_bias else 2])])
+    return max(float((a.double() - r).abs().max() / r.abs().max())
+               for r, a in zip(*found, strict=True))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_elsewhere_it_is_torchs_pool_and_linear_layer(shape) -> None:
+    assert worst_difference(shape, "cpu", pooled_linear) < 1e-6
+
+
+INTERPRETED = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_tiny_head import SHAPES, worst_difference
+    from scratchlab.models.tiny_head import _PooledLinear
+    print(max(worst_difference(shape, "cpu", _PooledLinear.apply) for shape in SHAPES))
+""")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs Triton")
+def test_the_kernels_give_torchs_numbers_in_tritons_interpreter_on_a_cpu() -> None:
+    script = INTERPRETED.format(tests=os.path.dirname(__file__))
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", script], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.strip()) < 1e-5
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available() or importlib.util.find_spec("triton") is None,
+                    reason="the Triton head kernels need a CUDA GPU and Triton")
+@pytest.mark.parametrize("shape", SHAPES)
+def test_on_a_gpu_the_kernels_give_torchs_numbers(shape) -> None:
+    maps = torch.zeros(2, 6, 4, 4, device="cuda")
+    assert kernel_applies(maps, torch.zeros(2, 3, 3, device="cuda"))
+    assert not kernel_applies(maps, torch.zeros(3, 3, 3, device="cuda"))  # 9 channels, not 6
+    assert worst_difference(shape, "cuda", pooled_linear) < 1e-5
