@@ -134,9 +134,9 @@ def _fold(gp_ptr, gx_ptr, H, W, Hp, Wp, top, left, reflect, total, BLOCK: tl.con
 
 
 @triton.jit(do_not_specialize=_unspecialised(
-    "B C_in H W C_out Ho Wo cin_g K top left reflect relu cout_g per_split"))
+    "B C_in H W C_out Ho Wo cin_g K top left reflect relu cout_g per_split split_stride"))
 def _grad_weight(x_ptr, g_ptr, y_ptr, gw_ptr, gb_ptr, B, C_in, H, W, C_out, Ho, Wo, cin_g, K,
-                 top, left, reflect, relu, cout_g, per_split, TAPS: tl.constexpr,
+                 top, left, reflect, relu, cout_g, per_split, split_stride, TAPS: tl.constexpr,
                  BLOCK: tl.constexpr):
     row = tl.program_id(0)  # output channel * cin_g + input channel of its group
     split = tl.program_id(1)
@@ -165,9 +165,10 @@ def _grad_weight(x_ptr, g_ptr, y_ptr, gw_ptr, gb_ptr, B, C_in, H, W, C_out, Ho, 
                 sx, vx = _source((offs % Wo)[None, :] + dx[:, None] - left, W, reflect)
                 m = tap_in[:, None] & inside[None, :] & vy & vx
                 acc += tl.load(x_plane + sy * W + sx, mask=m, other=0.0) * g[None, :]
-        out = gw_ptr + (split * C_out * cin_g + row) * K * K
+        out = gw_ptr + split * split_stride + row * K * K
         tl.store(out + taps, tl.sum(acc, axis=1), mask=tap_in)
-        tl.store(gb_ptr + split * C_out + oc, tl.sum(acc_bias, axis=0), mask=(ci == 0) & (t0 == 0))
+        tl.store(gb_ptr + split * split_stride + oc, tl.sum(acc_bias, axis=0),
+                 mask=(ci == 0) & (t0 == 0))
 
 
 def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int,
@@ -211,12 +212,12 @@ def grad_weight(x: torch.Tensor, g: torch.Tensor, y: torch.Tensor, weight_shape:
     c_out, cin_g, k = weight_shape[0], weight_shape[1], weight_shape[2]
     per_split = triton.cdiv(b, splits)
     splits = triton.cdiv(b, per_split)
-    gw = torch.empty((splits, *weight_shape), device=x.device, dtype=x.dtype)
-    gb = torch.empty((splits, c_out), device=x.device, dtype=x.dtype)
-    _grad_weight[(c_out * cin_g, splits)](x, g, y, gw, gb, b, c_in, h, w, c_out, g.shape[2],
-                                          g.shape[3], cin_g, k, pads[0], pads[2], int(reflect),
-                                          int(relu), c_out // groups, per_split, TAPS=TAPS,
-                                          BLOCK=BLOCK // 2)
-    if splits == 1:
-        return gw[0], gb[0]
-    return gw.sum(0), gb.sum(0)
+    size = weight_shape.numel()
+    # each share's weight and bias gradients side by side, so that one reduction adds them all
+    partial = torch.empty((splits, size + c_out), device=x.device, dtype=x.dtype)
+    _grad_weight[(c_out * cin_g, splits)](x, g, y, partial, partial[:, size:], b, c_in, h, w,
+                                          c_out, g.shape[2], g.shape[3], cin_g, k, pads[0],
+                                          pads[2], int(reflect), int(relu), c_out // groups,
+                                          per_split, size + c_out, TAPS=TAPS, BLOCK=BLOCK // 2)
+    total = partial[0] if splits == 1 else partial.sum(0)
+    return total[:size].view(weight_shape), total[size:]

@@ -102,9 +102,20 @@ class EpochProgram:
             losses, _, right = self._score(*self.test.slice(lo, hi))
             parts.append(losses)
             correct = correct + right
-        per_sample = torch.cat(parts, dim=1)
-        losses = [per_sample[:, lo:hi].mean(dim=1) for lo, hi in self.test_batches]
-        return torch.stack(losses, dim=1), correct
+        per_sample = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        return self._batch_means(per_sample), correct
+
+    def _batch_means(self, per_sample: Tensor) -> Tensor:
+        """Each test batch's mean loss `(N, batches)`: the batches of full size in one reduction,
+        a smaller last one in another."""
+        size = self.test_batches[0][1] - self.test_batches[0][0]
+        full = sum(1 for lo, hi in self.test_batches if hi - lo == size)
+        n = per_sample.shape[0]
+        means = per_sample[:, : full * size].reshape(n, full, size).mean(dim=2)
+        if full == len(self.test_batches):
+            return means
+        lo, hi = self.test_batches[-1]
+        return torch.cat([means, per_sample[:, lo:hi].mean(dim=1, keepdim=True)], dim=1)
 
     def _score(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Per-sample losses `(N, B)`, mean losses `(N,)` and correct counts `(N,)` of every
