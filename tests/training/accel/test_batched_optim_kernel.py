@@ -65,3 +65,26 @@ def test_on_a_gpu_the_kernel_gives_torchs_numbers(nesterov, weight_decay, monkey
     assert float(run_steps("cuda", nesterov, weight_decay)) < 1e-6
     monkeypatch.setenv(ENV_OFF, "0")
     assert float(run_steps("cuda", nesterov, weight_decay)) < 1e-6
+
+
+STEP_COUNTS = textwrap.dedent("""
+    import torch
+    from scratchlab.training.accel import batched_optim
+    batched_optim.BatchedOptimizer._fused_sgd = lambda self, flat, grad: True  # on a CPU
+    params = [torch.nn.Parameter(torch.zeros(5)) for _ in range(2)]
+    optimizers = [torch.optim.SGD([p], lr=0.1, momentum=0.9) for p in params]
+    flat = torch.zeros(2, 5)
+    batched = batched_optim.BatchedOptimizer(optimizers, flat, [(5,)])
+    for k in range(3):
+        batched.step(flat, torch.ones(2, 5), torch.tensor([True, k == 0]))
+    print(batched.steps.flatten().tolist())
+""")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs Triton")
+def test_the_kernel_counts_each_models_steps() -> None:
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    done = subprocess.run([sys.executable, "-c", STEP_COUNTS], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[3.0, 1.0]"

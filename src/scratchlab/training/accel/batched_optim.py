@@ -77,15 +77,15 @@ class BatchedOptimizer:
         The factors are cached per `active` tensor object (the trainer passes one per epoch).
         """
         f = self._factors(active, flat.dtype)
-        first = self.steps == 0 if self.any_dampening else None
-        self.steps.add_(f["a64"])
         if self._fused_sgd(flat, grad):
             kernels = triton_module("training.accel.batched_optim_kernels")
             with on_device(flat.device):
                 kernels.sgd(flat, grad.contiguous(), self.state["momentum_buffer"], f["keep"],
                             f["a"], f["neg_lr"], self.h["momentum"], self.h["weight_decay"],
-                            self.nesterov, self.any_decay)
+                            self.steps, f["a64"], self.nesterov, self.any_decay)
             return
+        first = self.steps == 0 if self.any_dampening else None
+        self.steps.add_(f["a64"])
         if self.any_decay and self.kind != "adamw":
             grad = grad.addcmul(flat, self.h["weight_decay"])
         self._update(flat, grad, f, first)
