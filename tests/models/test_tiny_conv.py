@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratchlab.models.tiny_conv import kernel_applies, padding_of, tiny_conv2d
+from scratchlab.models.tiny_conv import kernel_applies, padding_of, pool_kind, tiny_conv2d
 
 # (batch, groups, in and out channels per group, kernel, height, width, padding mode, padding)
 GEOMETRIES = [
@@ -27,9 +27,10 @@ GEOMETRIES = [
 ]
 
 
-def reference_and_ours(geometry, relu, device, conv):
+def reference_and_ours(geometry, relu, device, conv, pool=None):
     """Max relative differences of output and input, weight and bias gradients between torch's
-    layer (float64) and `conv` (float32) on the same numbers."""
+    layer (float64; then ReLU and a 2x2 `pool`, "max" or "avg") and `conv` (float32) on the same
+    numbers."""
     b, groups, cin, cout, k, h, w, mode, padding = geometry
     gen = torch.Generator().manual_seed(k * h + w)
     layer = nn.Conv2d(groups * cin, groups * cout, k, padding=padding, padding_mode=mode,
@@ -43,8 +44,10 @@ def reference_and_ours(geometry, relu, device, conv):
         if run is None:
             out = layer.to(device)._conv_forward(*leaves)
             out = F.relu(out) if relu else out
+            if pool is not None:
+                out = F.max_pool2d(out, 2) if pool == "max" else F.avg_pool2d(out, 2)
         else:
-            out = run(layer, leaves[1], leaves[2], leaves[0], groups, relu)
+            out = run(layer, leaves[1], leaves[2], leaves[0], groups, relu, pool)
         if grad is None:
             grad = torch.randn(out.shape, generator=gen, dtype=torch.float64)
         out.backward(grad.to(device, dtype))
@@ -56,11 +59,12 @@ INTERPRETED = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
     from test_tiny_conv import GEOMETRIES, reference_and_ours
-    from scratchlab.models.tiny_conv import _TinyConv, padding_of
-    def conv(layer, weight, bias, x, groups, relu):
+    from scratchlab.models.tiny_conv import POOLS, _TinyConv, padding_of
+    def conv(layer, weight, bias, x, groups, relu, pool):
         return _TinyConv.apply(x, weight, bias, groups, padding_of(layer),
-                               layer.padding_mode == "reflect", relu)
-    worst = max(max(reference_and_ours(g, i % 2 == 0, "cpu", conv))
+                               layer.padding_mode == "reflect", relu, POOLS.get(pool, 0))
+    # every geometry once, with and without ReLU, each pool on two or three of them
+    worst = max(max(reference_and_ours(g, i % 2 == 0, "cpu", conv, (None, "max", "avg")[i % 3]))
                 for i, g in enumerate(GEOMETRIES))
     print(worst)
 """)
@@ -76,10 +80,19 @@ def test_the_kernels_give_torchs_numbers_in_tritons_interpreter_on_a_cpu() -> No
     assert float(done.stdout.strip()) < 1e-5  # float32 round-off against float64
 
 
+@pytest.mark.parametrize("pool", [None, "max", "avg"])
 @pytest.mark.parametrize("geometry", GEOMETRIES)
-def test_elsewhere_it_is_torchs_convolution(geometry) -> None:
-    errors = reference_and_ours(geometry, True, "cpu", tiny_conv2d)
+def test_elsewhere_it_is_torchs_convolution(geometry, pool) -> None:
+    errors = reference_and_ours(geometry, True, "cpu", tiny_conv2d, pool)
     assert max(errors) < 1e-5
+
+
+def test_it_fuses_only_plain_two_by_two_pools() -> None:
+    assert pool_kind(nn.MaxPool2d(2)) == "max" and pool_kind(nn.AvgPool2d(2)) == "avg"
+    for other in (nn.MaxPool2d(2, 1), nn.MaxPool2d(3), nn.MaxPool2d(2, padding=1),
+                  nn.MaxPool2d(2, ceil_mode=True), nn.MaxPool2d(2, return_indices=True),
+                  nn.AvgPool2d(2, divisor_override=3), nn.ReLU()):
+        assert pool_kind(other) is None
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
@@ -121,15 +134,16 @@ needs_gpu = pytest.mark.skipif(
 
 @pytest.mark.gpu
 @needs_gpu
+@pytest.mark.parametrize("pool", [None, "max", "avg"])
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("geometry", GEOMETRIES)
-def test_on_a_gpu_the_kernels_give_torchs_numbers(geometry, relu) -> None:
+def test_on_a_gpu_the_kernels_give_torchs_numbers(geometry, relu, pool) -> None:
     layer = nn.Conv2d(4, 4, 3, groups=2).cuda()
     assert kernel_applies(layer, torch.zeros(2, 4, 8, 8, device="cuda"), layer.weight, 2)
     tf32 = torch.backends.cudnn.allow_tf32
     torch.backends.cudnn.allow_tf32 = False
     try:
-        assert max(reference_and_ours(geometry, relu, "cuda", tiny_conv2d)) < 1e-5
+        assert max(reference_and_ours(geometry, relu, "cuda", tiny_conv2d, pool)) < 1e-5
     finally:
         torch.backends.cudnn.allow_tf32 = tf32
 
@@ -141,7 +155,7 @@ def test_on_a_gpu_the_kernels_replay_in_a_cuda_graph() -> None:
     x = torch.randn(10, 6, 28, 28, device="cuda", requires_grad=True)
 
     def step():
-        out = tiny_conv2d(layer, layer.weight, layer.bias, x, 3, relu=True)
+        out = tiny_conv2d(layer, layer.weight, layer.bias, x, 3, relu=True, pool="max")
         return (out, *torch.autograd.grad(out.square().sum(), [x, layer.weight, layer.bias]))
 
     stream = torch.cuda.Stream()

@@ -18,6 +18,7 @@ from scratchlab.errors import ConfigError
 from scratchlab.models.edge_init import init_edge_detectors
 from scratchlab.models.layers import make_pool, positive_int, positive_ints
 from scratchlab.models.stacked import grouped_conv2d, models_into_channels
+from scratchlab.models.tiny_conv import pool_kind
 from scratchlab.models.tiny_head import pooled_linear
 
 __all__ = [
@@ -110,15 +111,20 @@ class EdgeCNN(nn.Module):
         channels (`models.stacked`): one grouped convolution per layer, no transposes."""
         maps = models_into_channels(x)
         layers = [getattr(self, name) for name in self._order]
-        fused = False  # the ReLU was applied with the convolution before it
-        for name, layer, after in zip(self._order, layers, [*layers[1:], None], strict=True):
-            if isinstance(layer, nn.Conv2d):
-                fused = isinstance(after, nn.ReLU)
-                maps = grouped_conv2d(layer, params[f"{name}.weight"], params.get(f"{name}.bias"),
-                                      maps, relu=fused)
-            elif not (fused and isinstance(layer, nn.ReLU)):  # ReLU, pools: per channel
+        done = 0  # layers applied, a convolution with the ReLU and pool after it at once
+        for i, (name, layer) in enumerate(zip(self._order, layers, strict=True)):
+            if i < done:
+                continue
+            done = i + 1
+            if not isinstance(layer, nn.Conv2d):  # ReLU and pools act on each channel alone
                 maps = layer(maps)
-                fused = False
+                continue
+            relu = done < len(layers) and isinstance(layers[done], nn.ReLU)
+            done += relu
+            pool = pool_kind(layers[done]) if relu and done < len(layers) else None
+            done += pool is not None
+            maps = grouped_conv2d(layer, params[f"{name}.weight"], params.get(f"{name}.bias"),
+                                  maps, relu=relu, pool=pool)
         fc = self.fc_name  # global average pool and linear layer at once
         return pooled_linear(maps, params[f"{fc}.weight"], params.get(f"{fc}.bias"))
 

@@ -35,14 +35,15 @@ def models_into_channels(x: Tensor) -> Tensor:
 
 
 def grouped_conv2d(layer: nn.Conv2d, weight: Tensor, bias: Tensor | None, x: Tensor,
-                   relu: bool = False) -> Tensor:
+                   relu: bool = False, pool: str | None = None) -> Tensor:
     """`layer` applied with N models' stacked `weight` `(N, out, in, k, k)` and `bias` `(N,
     out)` to their maps side by side `(B, N * in, H, W)`: `(B, N * out, H', W')`, then a ReLU
-    with `relu`. On a GPU through `tiny_conv` (one kernel for padding, convolution and ReLU)."""
+    with `relu` and a 2x2 "max" or "avg" `pool`. On a GPU through `tiny_conv` (one kernel for
+    padding, convolution, ReLU and pool)."""
     count = weight.shape[0]
     weight = weight.reshape(count * weight.shape[1], *weight.shape[2:])
     bias = None if bias is None else bias.reshape(-1)
-    return tiny_conv2d(layer, weight, bias, x, count * layer.groups, relu)
+    return tiny_conv2d(layer, weight, bias, x, count * layer.groups, relu, pool)
 
 
 def acts_per_channel(module: nn.Module) -> bool:

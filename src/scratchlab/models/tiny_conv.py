@@ -1,13 +1,15 @@
 """A convolution of many tiny groups (the stacked models of `models.stacked`), optionally with the
-ReLU after it, through Triton kernels on a GPU.
+ReLU and a 2x2 pool after it, through Triton kernels on a GPU.
 
 For groups of a few channels and small filters (the inductive-bias study's 1 to 6 channels of
 7x7) cuDNN's grouped convolution runs a generic algorithm with layout transforms around it, and
-the reflect padding and the ReLU are kernels of their own, forward and backward. `tiny_conv2d`
-does the forward pass in one kernel (padding, convolution, bias, ReLU), the input gradient in
-two and the weight and bias gradients in one or two (`tiny_conv_kernels`). Its values are those
-of `F.conv2d` (then `F.relu`) up to float32 round-off (the taps are summed in another order).
-Elsewhere (CPU, no Triton, a layer it does not cover) it is `F.conv2d` and `F.relu`.
+the reflect padding, the ReLU and the pool are kernels of their own, forward and backward.
+`tiny_conv2d` does the forward pass in one kernel (padding, convolution, bias, ReLU, pool), the
+input gradient in two and the weight and bias gradients in one or two (`tiny_conv_kernels`). Its
+values are those of `F.conv2d` (then `F.relu`, `F.max_pool2d` or `F.avg_pool2d`) up to float32
+round-off (the taps are summed in another order); a max pool's ties and NaNs go as in torch's
+(the first maximum of a window, row by row, NaN wins). Elsewhere (CPU, no Triton, a layer it
+does not cover) it is torch's operations.
 """
 
 from __future__ import annotations
@@ -60,48 +62,74 @@ def kernel_applies(layer: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, grou
             and os.environ.get(ENV_OFF, "1") != "0" and _kernels() is not None)
 
 
+POOLS = {"max": 1, "avg": 2}  # the 2x2, stride-2 pools the forward kernel can apply after it
+
+
+def pool_kind(module: nn.Module) -> str | None:
+    """"max" or "avg" for a plain 2x2, stride-2 pool `module` (no padding, no ceil mode, no
+    dilation or divisor), else None."""
+    plain = (getattr(module, "kernel_size", None) in (2, (2, 2))
+             and module.stride in (2, (2, 2)) and module.padding in (0, (0, 0))
+             and not module.ceil_mode)
+    if isinstance(module, nn.MaxPool2d) and plain and module.dilation in (1, (1, 1)):
+        return "max" if not module.return_indices else None
+    if isinstance(module, nn.AvgPool2d) and plain and module.divisor_override is None:
+        return "avg"
+    return None
+
+
 def tiny_conv2d(layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None,
-                x: torch.Tensor, groups: int, relu: bool = False) -> torch.Tensor:
+                x: torch.Tensor, groups: int, relu: bool = False,
+                pool: str | None = None) -> torch.Tensor:
     """`layer`'s convolution of `x` with `weight` `(C_out, C_in / groups, k, k)` in `groups`
-    groups (and a ReLU after it with `relu`), as `F.conv2d` gives it after the layer's padding."""
+    groups (then a ReLU with `relu`, then a 2x2, stride-2 pool with `pool` "max" or "avg"), as
+    `F.conv2d` (`F.relu`, `F.max_pool2d` or `F.avg_pool2d`) give it after the layer's padding."""
     if not kernel_applies(layer, x, weight, groups):
         padding = layer.padding
         if layer.padding_mode != "zeros":  # as nn.Conv2d does it: pad first, then no padding
             x = F.pad(x, layer._reversed_padding_repeated_twice, mode=layer.padding_mode)
             padding = 0
         out = F.conv2d(x, weight, bias, layer.stride, padding, layer.dilation, groups=groups)
-        return F.relu(out) if relu else out
+        out = F.relu(out) if relu else out
+        if pool is None:
+            return out
+        return F.max_pool2d(out, 2) if pool == "max" else F.avg_pool2d(out, 2)
     reflect = layer.padding_mode == "reflect"
     return _TinyConv.apply(x, weight.contiguous(), bias, groups, padding_of(layer), reflect,
-                           relu)
+                           relu, POOLS[pool] if pool else 0)
 
 
 class _TinyConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                groups: int, pads: tuple[int, int, int, int], reflect: bool,
-                relu: bool) -> torch.Tensor:
+                groups: int, pads: tuple[int, int, int, int], reflect: bool, relu: bool,
+                pool: int = 0) -> torch.Tensor:
         with on_device(x.device):
-            y = _kernels().forward(x, weight, bias, groups, pads, reflect, relu)
-        ctx.save_for_backward(x, weight, y)
-        ctx.geometry = groups, pads, reflect, relu
+            out, signs, arg = _kernels().forward(x, weight, bias, groups, pads, reflect, relu,
+                                                 pool)
+        ctx.save_for_backward(x, weight, signs, arg)
+        k = weight.shape[2]
+        ctx.conv_shape = (x.shape[2] + pads[0] + pads[1] - k + 1,
+                          x.shape[3] + pads[2] + pads[3] - k + 1)
+        ctx.geometry = groups, pads, reflect, relu, pool
         ctx.has_bias = bias is not None
-        return y
+        return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, weight, y = ctx.saved_tensors
-        groups, pads, reflect, relu = ctx.geometry
+        x, weight, signs, arg = ctx.saved_tensors
+        groups, pads, reflect, relu, pool = ctx.geometry
         grad = grad.contiguous()
         kernels = _kernels()
         gx = gw = gb = None
         with on_device(x.device):
             if ctx.needs_input_grad[0]:
-                gx = kernels.grad_input(grad, y, weight, x.shape, groups, pads, reflect, relu)
+                gx = kernels.grad_input(grad, signs, arg, weight, x.shape, ctx.conv_shape,
+                                        groups, pads, reflect, relu, pool)
             if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
                 rows = weight.shape[0] * weight.shape[1]
                 splits = min(x.shape[0], max(1, -(-MIN_PROGRAMS // rows)))
-                gw, gb = kernels.grad_weight(x, grad, y, weight.shape, groups, pads, reflect,
-                                             relu, splits)
-        return gx, gw, gb if ctx.has_bias else None, None, None, None, None
+                gw, gb = kernels.grad_weight(x, grad, signs, arg, weight.shape, ctx.conv_shape,
+                                             groups, pads, reflect, relu, pool, splits)
+        return gx, gw, gb if ctx.has_bias else None, None, None, None, None, None

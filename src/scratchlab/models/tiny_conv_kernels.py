@@ -13,6 +13,8 @@ compilation serves every layer.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -65,17 +67,108 @@ def _forward(x_ptr, w_ptr, b_ptr, y_ptr, C_in, H, W, C_out, Ho, Wo, cin_g, cout_
 
 
 @triton.jit
-def _output_grad(g_ptr, y_ptr, at, mask, relu):
-    """The output gradient at offsets `at`, through the ReLU's gradient when `relu` is set."""
-    g = tl.load(g_ptr + at, mask=mask, other=0.0)
+def _later(best, arg, value, position: tl.constexpr):
+    """The maximum and its position after window element `value` at `position`, by torch's
+    rule: a later element replaces the maximum when it is larger or NaN."""
+    take = (value > best) | (value != value)
+    return tl.where(take, value, best), tl.where(take, position, arg)
+
+
+@triton.jit(do_not_specialize=_unspecialised(
+    "C_in H W C_out Ho Wo Hq Wq cin_g cout_g K top left reflect relu has_bias pool"))
+def _forward_pooled(x_ptr, w_ptr, b_ptr, y_ptr, q_ptr, arg_ptr, C_in, H, W, C_out, Ho, Wo, Hq,
+                    Wq, cin_g, cout_g, K, top, left, reflect, relu, has_bias, pool,
+                    BLOCK: tl.constexpr):
+    """The convolution (and ReLU) and a 2x2 pool after it (`pool` 1: max, keeping the window
+    position of each maximum in `arg_ptr`; 2: average, keeping the maps before it in `y_ptr`)."""
+    plane = tl.program_id(0)  # b * C_out + output channel
+    oc = plane % C_out
+    b = plane // C_out
+    group = oc // cout_g
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    inside = offs < Hq * Wq
+    oy = 2 * (offs // Wq)
+    ox = 2 * (offs % Wq)
+    a0 = tl.zeros([BLOCK], dtype=tl.float32)
+    a1 = tl.zeros([BLOCK], dtype=tl.float32)
+    a2 = tl.zeros([BLOCK], dtype=tl.float32)
+    a3 = tl.zeros([BLOCK], dtype=tl.float32)
+    for ci in range(cin_g):
+        x_plane = x_ptr + (b * C_in + group * cin_g + ci) * H * W
+        w_row = w_ptr + (oc * cin_g + ci) * K * K
+        for dy in range(K):
+            sy0, vy0 = _source(oy + dy - top, H, reflect)
+            sy1, vy1 = _source(oy + 1 + dy - top, H, reflect)
+            for dx in range(K):
+                sx0, vx0 = _source(ox + dx - left, W, reflect)
+                sx1, vx1 = _source(ox + 1 + dx - left, W, reflect)
+                wt = tl.load(w_row + dy * K + dx)
+                a0 += tl.load(x_plane + sy0 * W + sx0, mask=inside & vy0 & vx0, other=0.0) * wt
+                a1 += tl.load(x_plane + sy0 * W + sx1, mask=inside & vy0 & vx1, other=0.0) * wt
+                a2 += tl.load(x_plane + sy1 * W + sx0, mask=inside & vy1 & vx0, other=0.0) * wt
+                a3 += tl.load(x_plane + sy1 * W + sx1, mask=inside & vy1 & vx1, other=0.0) * wt
+    if has_bias != 0:
+        bias = tl.load(b_ptr + oc)
+        a0 += bias
+        a1 += bias
+        a2 += bias
+        a3 += bias
     if relu != 0:
-        g = tl.where(tl.load(y_ptr + at, mask=mask, other=0.0) > 0, g, 0.0)
+        a0 = tl.where(a0 < 0, 0.0, a0)
+        a1 = tl.where(a1 < 0, 0.0, a1)
+        a2 = tl.where(a2 < 0, 0.0, a2)
+        a3 = tl.where(a3 < 0, 0.0, a3)
+    out = plane * Hq * Wq + offs
+    if pool == 1:
+        best = a0
+        arg = tl.zeros([BLOCK], dtype=tl.int32)
+        best, arg = _later(best, arg, a1, 1)
+        best, arg = _later(best, arg, a2, 2)
+        best, arg = _later(best, arg, a3, 3)
+        tl.store(q_ptr + out, best, mask=inside)
+        tl.store(arg_ptr + out, arg.to(tl.int8), mask=inside)
+    else:
+        tl.store(q_ptr + out, (a0 + a1 + a2 + a3) / 4, mask=inside)
+        at = y_ptr + plane * Ho * Wo + oy * Wo + ox
+        tl.store(at, a0, mask=inside)
+        tl.store(at + 1, a1, mask=inside)
+        tl.store(at + Wo, a2, mask=inside)
+        tl.store(at + Wo + 1, a3, mask=inside)
+
+
+@triton.jit
+def _output_grad(g_ptr, y_ptr, arg_ptr, plane, oy, ox, Ho, Wo, mask, relu, pool):
+    """The gradient of the convolution's output at (`oy`, `ox`) of `plane` from the gradient
+    of what follows it: the ReLU (its mask read from the output `y_ptr`) and with `pool` a 2x2
+    max pool (1; `y_ptr` the pooled maps, `arg_ptr` each maximum's window position) or average
+    pool (2; `y_ptr` the maps before it)."""
+    if pool == 0:
+        at = plane * Ho * Wo + oy * Wo + ox
+        g = tl.load(g_ptr + at, mask=mask, other=0.0)
+        if relu != 0:
+            g = tl.where(tl.load(y_ptr + at, mask=mask, other=0.0) > 0, g, 0.0)
+    else:
+        hq = Ho // 2
+        wq = Wo // 2
+        pooled = mask & (oy < 2 * hq) & (ox < 2 * wq)
+        at = plane * hq * wq + (oy // 2) * wq + ox // 2
+        g = tl.load(g_ptr + at, mask=pooled, other=0.0)
+        if pool == 1:
+            arg = tl.load(arg_ptr + at, mask=pooled, other=0).to(tl.int32)
+            g = tl.where(arg == (oy % 2) * 2 + ox % 2, g, 0.0)
+            if relu != 0:
+                g = tl.where(tl.load(y_ptr + at, mask=pooled, other=0.0) > 0, g, 0.0)
+        else:
+            g = g / 4
+            if relu != 0:
+                y = tl.load(y_ptr + plane * Ho * Wo + oy * Wo + ox, mask=pooled, other=0.0)
+                g = tl.where(y > 0, g, 0.0)
     return g
 
 
-@triton.jit(do_not_specialize=_unspecialised("C_in Hp Wp C_out Ho Wo cin_g cout_g K relu"))
-def _grad_padded(g_ptr, y_ptr, w_ptr, gp_ptr, C_in, Hp, Wp, C_out, Ho, Wo, cin_g, cout_g, K,
-                 relu, BLOCK: tl.constexpr):
+@triton.jit(do_not_specialize=_unspecialised("C_in Hp Wp C_out Ho Wo cin_g cout_g K relu pool"))
+def _grad_padded(g_ptr, y_ptr, arg_ptr, w_ptr, gp_ptr, C_in, Hp, Wp, C_out, Ho, Wo, cin_g,
+                 cout_g, K, relu, pool, BLOCK: tl.constexpr):
     plane = tl.program_id(0)  # b * C_in + input channel
     c = plane % C_in
     b = plane // C_in
@@ -88,7 +181,6 @@ def _grad_padded(g_ptr, y_ptr, w_ptr, gp_ptr, C_in, Hp, Wp, C_out, Ho, Wo, cin_g
     acc = tl.zeros([BLOCK], dtype=tl.float32)
     for o in range(cout_g):
         oc = group * cout_g + o
-        out_plane = (b * C_out + oc) * Ho * Wo
         w_row = w_ptr + (oc * cin_g + ci) * K * K
         for dy in range(K):
             oy = py - dy
@@ -96,7 +188,8 @@ def _grad_padded(g_ptr, y_ptr, w_ptr, gp_ptr, C_in, Hp, Wp, C_out, Ho, Wo, cin_g
             for dx in range(K):
                 ox = px - dx
                 m = inside & vy & (ox >= 0) & (ox < Wo)
-                g = _output_grad(g_ptr, y_ptr, out_plane + oy * Wo + ox, m, relu)
+                g = _output_grad(g_ptr, y_ptr, arg_ptr, b * C_out + oc, oy, ox, Ho, Wo, m, relu,
+                                 pool)
                 acc += g * tl.load(w_row + dy * K + dx)
     tl.store(gp_ptr + plane * Hp * Wp + offs, acc, mask=inside)
 
@@ -134,9 +227,10 @@ def _fold(gp_ptr, gx_ptr, H, W, Hp, Wp, top, left, reflect, total, BLOCK: tl.con
 
 
 @triton.jit(do_not_specialize=_unspecialised(
-    "B C_in H W C_out Ho Wo cin_g K top left reflect relu cout_g per_split split_stride"))
-def _grad_weight(x_ptr, g_ptr, y_ptr, gw_ptr, gb_ptr, B, C_in, H, W, C_out, Ho, Wo, cin_g, K,
-                 top, left, reflect, relu, cout_g, per_split, split_stride, TAPS: tl.constexpr,
+    "B C_in H W C_out Ho Wo cin_g K top left reflect relu pool cout_g per_split split_stride"))
+def _grad_weight(x_ptr, g_ptr, y_ptr, arg_ptr, gw_ptr, gb_ptr, B, C_in, H, W, C_out, Ho, Wo,
+                 cin_g, K, top, left, reflect, relu, pool, cout_g, per_split, split_stride,
+                 TAPS: tl.constexpr,
                  BLOCK: tl.constexpr):
     row = tl.program_id(0)  # output channel * cin_g + input channel of its group
     split = tl.program_id(1)
@@ -154,12 +248,12 @@ def _grad_weight(x_ptr, g_ptr, y_ptr, gw_ptr, gb_ptr, B, C_in, H, W, C_out, Ho, 
         acc = tl.zeros([TAPS, BLOCK], dtype=tl.float32)
         acc_bias = tl.zeros([BLOCK], dtype=tl.float32)
         for b in range(b_lo, b_hi):
-            out_plane = (b * C_out + oc) * Ho * Wo
             x_plane = x_ptr + (b * C_in + group * cin_g + ci) * H * W
             for p0 in range(0, Ho * Wo, BLOCK):
                 offs = p0 + pixels
                 inside = offs < Ho * Wo
-                g = _output_grad(g_ptr, y_ptr, out_plane + offs, inside, relu)
+                g = _output_grad(g_ptr, y_ptr, arg_ptr, b * C_out + oc, offs // Wo, offs % Wo, Ho,
+                                 Wo, inside, relu, pool)
                 acc_bias += g
                 sy, vy = _source((offs // Wo)[None, :] + dy[:, None] - top, H, reflect)
                 sx, vx = _source((offs % Wo)[None, :] + dx[:, None] - left, W, reflect)
@@ -172,30 +266,47 @@ def _grad_weight(x_ptr, g_ptr, y_ptr, gw_ptr, gb_ptr, B, C_in, H, W, C_out, Ho, 
 
 
 def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int,
-            pads: tuple[int, int, int, int], reflect: bool, relu: bool) -> torch.Tensor:
-    """The convolution (and ReLU) of `x` (B, C_in, H, W); `pads` (top, bottom, left, right)."""
+            pads: tuple[int, int, int, int], reflect: bool, relu: bool, pool: int
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The convolution (and ReLU, and with `pool` 1 or 2 a 2x2 max or average pool) of `x`
+    (B, C_in, H, W); `pads` (top, bottom, left, right). Returns the output, the tensor whose
+    signs the ReLU's gradient reads (`_output_grad`) and the max pool's window positions."""
     b, c_in, h, w = x.shape
     c_out, cin_g, k = weight.shape[0], weight.shape[1], weight.shape[2]
     ho, wo = h + pads[0] + pads[1] - k + 1, w + pads[2] + pads[3] - k + 1
-    y = torch.empty((b, c_out, ho, wo), device=x.device, dtype=x.dtype)
-    grid = (b * c_out, triton.cdiv(ho * wo, BLOCK))
-    _forward[grid](x, weight, weight if bias is None else bias, y, c_in, h, w, c_out, ho, wo,
-                   cin_g, c_out // groups, k, pads[0], pads[2], int(reflect), int(relu),
-                   int(bias is not None), BLOCK=BLOCK)
-    return y
+    empty = functools.partial(torch.empty, device=x.device, dtype=x.dtype)
+    shape = (int(reflect), int(relu), int(bias is not None))
+    if pool == 0:
+        y = empty((b, c_out, ho, wo))
+        grid = (b * c_out, triton.cdiv(ho * wo, BLOCK))
+        _forward[grid](x, weight, weight if bias is None else bias, y, c_in, h, w, c_out, ho, wo,
+                       cin_g, c_out // groups, k, pads[0], pads[2], *shape, BLOCK=BLOCK)
+        return y, y, None
+    hq, wq = ho // 2, wo // 2
+    pooled = empty((b, c_out, hq, wq))
+    arg = torch.empty(pooled.shape, device=x.device, dtype=torch.int8) if pool == 1 else None
+    y = empty((b, c_out, ho, wo)) if pool == 2 else None
+    grid = (b * c_out, triton.cdiv(hq * wq, BLOCK))
+    _forward_pooled[grid](x, weight, weight if bias is None else bias,
+                          pooled if y is None else y, pooled, pooled if arg is None else arg,
+                          c_in, h, w, c_out, ho, wo, hq, wq, cin_g, c_out // groups, k, pads[0],
+                          pads[2], *shape, pool, BLOCK=BLOCK)
+    return pooled, pooled if pool == 1 else y, arg
 
 
-def grad_input(g: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, x_shape: torch.Size,
-               groups: int, pads: tuple[int, int, int, int], reflect: bool,
-               relu: bool) -> torch.Tensor:
-    """The gradient of the input from the output gradient `g` (and output `y`, for the ReLU)."""
+def grad_input(g: torch.Tensor, y: torch.Tensor, arg: torch.Tensor | None, weight: torch.Tensor,
+               x_shape: torch.Size, conv_shape: tuple[int, int], groups: int,
+               pads: tuple[int, int, int, int], reflect: bool, relu: bool,
+               pool: int) -> torch.Tensor:
+    """The gradient of the input from the gradient `g` of the output (`conv_shape`: the
+    convolution's own output size)."""
     b, c_in, h, w = x_shape
     c_out, cin_g, k = weight.shape[0], weight.shape[1], weight.shape[2]
     hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
     gp = torch.empty((b, c_in, hp, wp), device=g.device, dtype=g.dtype)
     grid = (b * c_in, triton.cdiv(hp * wp, BLOCK))
-    _grad_padded[grid](g, y, weight, gp, c_in, hp, wp, c_out, g.shape[2], g.shape[3], cin_g,
-                       c_out // groups, k, int(relu), BLOCK=BLOCK)
+    _grad_padded[grid](g, y, y if arg is None else arg, weight, gp, c_in, hp, wp, c_out,
+                       *conv_shape, cin_g, c_out // groups, k, int(relu), pool, BLOCK=BLOCK)
     gx = torch.empty(x_shape, device=g.device, dtype=g.dtype)
     total = gx.numel()
     _fold[(triton.cdiv(total, BLOCK),)](gp, gx, h, w, hp, wp, pads[0], pads[2], int(reflect),
@@ -203,8 +314,9 @@ def grad_input(g: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, x_shape: 
     return gx
 
 
-def grad_weight(x: torch.Tensor, g: torch.Tensor, y: torch.Tensor, weight_shape: torch.Size,
-                groups: int, pads: tuple[int, int, int, int], reflect: bool, relu: bool,
+def grad_weight(x: torch.Tensor, g: torch.Tensor, y: torch.Tensor, arg: torch.Tensor | None,
+                weight_shape: torch.Size, conv_shape: tuple[int, int], groups: int,
+                pads: tuple[int, int, int, int], reflect: bool, relu: bool, pool: int,
                 splits: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The gradients of the weight and the bias, the batch cut into `splits` shares whose
     partial sums are added in a fixed order."""
@@ -215,9 +327,10 @@ def grad_weight(x: torch.Tensor, g: torch.Tensor, y: torch.Tensor, weight_shape:
     size = weight_shape.numel()
     # each share's weight and bias gradients side by side, so that one reduction adds them all
     partial = torch.empty((splits, size + c_out), device=x.device, dtype=x.dtype)
-    _grad_weight[(c_out * cin_g, splits)](x, g, y, partial, partial[:, size:], b, c_in, h, w,
-                                          c_out, g.shape[2], g.shape[3], cin_g, k, pads[0],
-                                          pads[2], int(reflect), int(relu), c_out // groups,
-                                          per_split, size + c_out, TAPS=TAPS, BLOCK=BLOCK // 2)
+    _grad_weight[(c_out * cin_g, splits)](x, g, y, y if arg is None else arg, partial,
+                                          partial[:, size:], b, c_in, h, w, c_out, *conv_shape,
+                                          cin_g, k, pads[0], pads[2], int(reflect), int(relu),
+                                          pool, c_out // groups, per_split, size + c_out,
+                                          TAPS=TAPS, BLOCK=BLOCK // 2)
     total = partial[0] if splits == 1 else partial.sum(0)
     return total[:size].view(weight_shape), total[size:]
