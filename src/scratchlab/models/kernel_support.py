@@ -1,5 +1,5 @@
-"""What the Triton kernels of `fast_pool` and `fast_norm` share: loading them, and the tensors
-they take."""
+"""What the Triton kernels share: loading them, the tensors they take, and (for the kernels of
+the batched trainer) a check of their numbers against torch's before their first use."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import contextlib
 import functools
 import importlib
 import importlib.util
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
+
+_CHECKED: dict[tuple[str, int], bool] = {}  # (kernel group, device index) -> its check passed
 
 
 @functools.cache
@@ -37,3 +41,33 @@ def channels_last_cuda(x: torch.Tensor) -> bool:
         return x.is_contiguous(memory_format=torch.channels_last)
     except RuntimeError:  # a tensor that cannot say (inside torch.func.vmap)
         return False
+
+
+def checked(name: str, device: torch.device, check: Callable[[torch.device], float],
+            tolerance: float) -> bool:
+    """Whether the kernels `name` give torch's numbers on `device`: `check(device)` (the largest
+    relative difference on a small example) runs once per process and device. Where it raises or
+    exceeds `tolerance` (a Triton or GPU the kernels were not tried on), one warning says so and
+    the caller leaves the work to torch. False, without a check, while a CUDA graph is captured."""
+    key = (name, device.index or 0)
+    if key not in _CHECKED:
+        if torch.cuda.is_current_stream_capturing():
+            return False
+        try:
+            with torch.inference_mode(False), torch.enable_grad():
+                error = check(device)
+            passed, reason = error < tolerance, f"differ from torch's by {error:.1e}"
+        except Exception as exc:  # a compilation or launch failure: torch does the work
+            passed, reason = False, f"failed ({type(exc).__name__}: {exc})"[:300]
+        if not passed:
+            warnings.warn(f"the Triton kernels of {name} {reason}; torch's operations are used "
+                          "instead", RuntimeWarning, stacklevel=2)
+        _CHECKED[key] = passed
+    return _CHECKED[key]
+
+
+def relative_difference(ours: list[torch.Tensor], reference: list[torch.Tensor]) -> float:
+    """The largest relative difference between two lists of tensors (each against its own
+    largest reference value)."""
+    return max(float((a.double() - r.double()).abs().max() / r.double().abs().max().clamp_min(
+        1e-30)) for a, r in zip(ours, reference, strict=True))

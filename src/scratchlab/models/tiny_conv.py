@@ -22,11 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from scratchlab.models.kernel_support import on_device, triton_module
+from scratchlab.models.kernel_support import checked, on_device, relative_difference, triton_module
 
 MAX_TAPS = 1024  # largest channels x taps of a group (per output pixel) the kernels take
 MIN_PROGRAMS = 264  # weight-gradient programs wanted (2 per SM of an H100): more batch shares
 ENV_OFF = "SCRATCHLAB_TINY_CONV"  # set to 0 to use F.conv2d everywhere
+CHECK_TOLERANCE = 1e-4  # largest relative difference to torch's float64 numbers at the check
 
 
 def _kernels() -> Any:
@@ -59,7 +60,8 @@ def kernel_applies(layer: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, grou
             and weight.shape[1] * k_h * k_w <= MAX_TAPS
             and weight.shape[0] // groups * k_h * k_w <= MAX_TAPS
             and not torch.compiler.is_compiling()
-            and os.environ.get(ENV_OFF, "1") != "0" and _kernels() is not None)
+            and os.environ.get(ENV_OFF, "1") != "0" and _kernels() is not None
+            and checked("tiny_conv", x.device, _check, CHECK_TOLERANCE))
 
 
 POOLS = {"max": 1, "avg": 2}  # the 2x2, stride-2 pools the forward kernel can apply after it
@@ -85,18 +87,47 @@ def tiny_conv2d(layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | Non
     groups (then a ReLU with `relu`, then a 2x2, stride-2 pool with `pool` "max" or "avg"), as
     `F.conv2d` (`F.relu`, `F.max_pool2d` or `F.avg_pool2d`) give it after the layer's padding."""
     if not kernel_applies(layer, x, weight, groups):
-        padding = layer.padding
-        if layer.padding_mode != "zeros":  # as nn.Conv2d does it: pad first, then no padding
-            x = F.pad(x, layer._reversed_padding_repeated_twice, mode=layer.padding_mode)
-            padding = 0
-        out = F.conv2d(x, weight, bias, layer.stride, padding, layer.dilation, groups=groups)
-        out = F.relu(out) if relu else out
-        if pool is None:
-            return out
-        return F.max_pool2d(out, 2) if pool == "max" else F.avg_pool2d(out, 2)
+        return _torch_conv(layer, weight, bias, x, groups, relu, pool)
     reflect = layer.padding_mode == "reflect"
     return _TinyConv.apply(x, weight.contiguous(), bias, groups, padding_of(layer), reflect,
                            relu, POOLS[pool] if pool else 0)
+
+
+def _torch_conv(layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None,
+                x: torch.Tensor, groups: int, relu: bool, pool: str | None) -> torch.Tensor:
+    """What `tiny_conv2d` computes, by torch's operations."""
+    padding = layer.padding
+    if layer.padding_mode != "zeros":  # as nn.Conv2d does it: pad first, then no padding
+        x = F.pad(x, layer._reversed_padding_repeated_twice, mode=layer.padding_mode)
+        padding = 0
+    out = F.conv2d(x, weight, bias, layer.stride, padding, layer.dilation, groups=groups)
+    out = F.relu(out) if relu else out
+    if pool is None:
+        return out
+    return F.max_pool2d(out, 2) if pool == "max" else F.avg_pool2d(out, 2)
+
+
+def _check(device: torch.device) -> float:
+    """The kernels' largest relative difference to torch in float64 (values and gradients of a
+    small grouped layer with reflect padding and ReLU, without a pool and with each pool)."""
+    gen = torch.Generator().manual_seed(0)
+    layer = nn.Conv2d(4, 6, 3, padding=1, padding_mode="reflect", groups=2)
+    x = torch.randn(3, 4, 9, 8, generator=gen)
+    worst = 0.0
+    for pool in (None, "max", "avg"):
+        found, grad = [], None
+        for dtype in (torch.float64, torch.float32):
+            leaves = [t.detach().to(device, dtype).requires_grad_()
+                      for t in (x, layer.weight, layer.bias)]
+            if dtype == torch.float64:
+                out = _torch_conv(layer, leaves[1], leaves[2], leaves[0], 2, True, pool)
+                grad = torch.randn(out.shape, generator=gen, dtype=dtype).to(device)
+            else:
+                out = _TinyConv.apply(leaves[0], leaves[1], leaves[2], 2, padding_of(layer),
+                                      True, True, POOLS.get(pool or "", 0))
+            found.append([out, *torch.autograd.grad(out, leaves, grad.to(dtype))])
+        worst = max(worst, relative_difference(found[1], found[0]))
+    return worst
 
 
 class _TinyConv(torch.autograd.Function):

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from scratchlab.models.kernel_support import on_device, triton_module
+from scratchlab.models.kernel_support import checked, on_device, relative_difference, triton_module
 
 ENV_OFF = "SCRATCHLAB_TINY_HEAD"  # set to 0 to use torch's operations everywhere
 
@@ -31,7 +31,8 @@ def kernel_applies(maps: Tensor, weight: Tensor) -> bool:
     return (maps.is_cuda and maps.dtype == torch.float32 == weight.dtype and maps.dim() == 4
             and maps.is_contiguous() and maps.shape[1] == n * f and f <= 16 and o <= 16
             and 0 < maps.numel() < 2**31 and not torch.compiler.is_compiling()
-            and os.environ.get(ENV_OFF, "1") != "0" and _kernels() is not None)
+            and os.environ.get(ENV_OFF, "1") != "0" and _kernels() is not None
+            and checked("tiny_head", maps.device, _check, 1e-4))
 
 
 def pooled_linear(maps: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -40,10 +41,30 @@ def pooled_linear(maps: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     if kernel_applies(maps, weight):
         return _PooledLinear.apply(maps, weight.contiguous(),
                                    None if bias is None else bias.contiguous())
+    return _torch_head(maps, weight, bias)
+
+
+def _torch_head(maps: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     n = weight.shape[0]
     pooled = maps.mean(dim=(2, 3)).view(maps.shape[0], n, -1)
     out = pooled.transpose(0, 1) @ weight.transpose(1, 2)
     return out if bias is None else out + bias.unsqueeze(1)
+
+
+def _check(device: torch.device) -> float:
+    """The kernels' largest relative difference to torch in float64 (scores and gradients of 2
+    models' heads, 5 samples of 3 channels of 7x6 pixels, 4 outputs)."""
+    gen = torch.Generator().manual_seed(0)
+    tensors = (torch.randn(5, 6, 7, 6, generator=gen), torch.randn(2, 4, 3, generator=gen),
+               torch.randn(2, 4, generator=gen))
+    grad = torch.randn(2, 5, 4, generator=gen, dtype=torch.float64).to(device)
+    found = []
+    for dtype in (torch.float64, torch.float32):
+        leaves = [t.to(device, dtype).requires_grad_() for t in tensors]
+        fn = _torch_head if dtype == torch.float64 else _PooledLinear.apply
+        out = fn(*leaves)
+        found.append([out, *torch.autograd.grad(out, leaves, grad.to(dtype))])
+    return relative_difference(found[1], found[0])
 
 
 class _PooledLinear(torch.autograd.Function):

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from scratchlab.errors import ConfigError
-from scratchlab.models.kernel_support import on_device, triton_module
+from scratchlab.models.kernel_support import checked, on_device, relative_difference, triton_module
 from scratchlab.util.tensors import unflatten
 
 KINDS = {torch.optim.SGD: "sgd", torch.optim.Adam: "adam", torch.optim.AdamW: "adamw",
@@ -95,7 +95,8 @@ class BatchedOptimizer:
         return (self.kind == "sgd" and not self.any_dampening and flat.is_cuda
                 and flat.dtype == torch.float32 == grad.dtype and flat.is_contiguous()
                 and flat.numel() < 2**31 and os.environ.get(ENV_OFF, "1") != "0"
-                and triton_module("training.accel.batched_optim_kernels") is not None)
+                and triton_module("training.accel.batched_optim_kernels") is not None
+                and checked("the batched SGD step", flat.device, _check_sgd, 1e-5))
 
     def _factors(self, active: Tensor, dtype: torch.dtype) -> dict[str, Tensor]:
         if self._active is not active:
@@ -185,3 +186,25 @@ def _hyper(kind: str, groups: list[dict[str, Any]]) -> dict[str, Tensor]:
     return hp | {"beta1": beta1, "beta2": beta2, "one_minus_beta1": 1 - beta1,
                  "one_minus_beta2": 1 - beta2, "eps": column("eps"),
                  "decay_factor": 1 - hp["lr"] * hp["weight_decay"]}
+
+
+def _check_sgd(device: torch.device) -> float:
+    """The SGD kernel's largest relative difference to the update in float64 (two models, one
+    inactive, weight decay, with and without Nesterov), step counts included."""
+    kernels = triton_module("training.accel.batched_optim_kernels")
+    gen = torch.Generator().manual_seed(0)
+    p, g, buf = (torch.randn(2, 1100, generator=gen, dtype=torch.float64) for _ in range(3))
+    a, momentum, lr, wd = (torch.tensor(v, dtype=torch.float64)[:, None]
+                           for v in ((1.0, 0.0), (0.9, 0.5), (0.1, 0.2), (0.01, 0.0)))
+    keep = torch.lerp(torch.ones_like(a), momentum, a)
+    worst = 0.0
+    for nesterov in (False, True):
+        grad = g + p * wd
+        new_buf = buf * keep + grad * a
+        new_p = p + (grad + new_buf * momentum if nesterov else new_buf) * (-lr * a)
+        ours = [t.to(device, torch.float32, copy=True) for t in (p, g, buf)]
+        steps = torch.zeros(2, 1, dtype=torch.float64, device=device)
+        factors = [t.to(device, torch.float32) for t in (keep, a, -lr * a, momentum, wd)]
+        kernels.sgd(*ours, *factors, steps, a.to(device), nesterov, True)
+        worst = max(worst, relative_difference([ours[0], ours[2], steps], [new_p, new_buf, a]))
+    return worst
