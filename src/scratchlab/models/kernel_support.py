@@ -51,7 +51,7 @@ def checked(name: str, device: torch.device, check: Callable[[torch.device], flo
     the caller leaves the work to torch. False, without a check, while a CUDA graph is captured."""
     key = (name, device.index or 0)
     if key not in _CHECKED:
-        if torch.cuda.is_current_stream_capturing():
+        if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
             return False
         try:
             with torch.inference_mode(False), torch.enable_grad():
@@ -69,5 +69,6 @@ def checked(name: str, device: torch.device, check: Callable[[torch.device], flo
 def relative_difference(ours: list[torch.Tensor], reference: list[torch.Tensor]) -> float:
     """The largest relative difference between two lists of tensors (each against its own
     largest reference value)."""
-    return max(float((a.double() - r.double()).abs().max() / r.double().abs().max().clamp_min(
-        1e-30)) for a, r in zip(ours, reference, strict=True))
+    pairs = [(a.detach().double().cpu(), r.detach().double().cpu())
+             for a, r in zip(ours, reference, strict=True)]
+    return max(float((a - r).abs().max() / r.abs().max().clamp_min(1e-30)) for a, r in pairs)
