@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pytest
 
 matplotlib.use("Agg")
@@ -58,3 +60,27 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def _interpreter_problem() -> str | None:
+    """Why the interpreter cannot run the kernels here, or None where it can."""
+    if importlib.util.find_spec("triton") is None:
+        return "needs Triton"
+    import triton
+
+    version = tuple(int(part) for part in triton.__version__.split(".")[:2])
+    try:
+        int(np.array([3]))
+    except TypeError:  # NumPy 2.4 and later: only 0-d arrays become Python ints
+        if version < (3, 8):
+            return (f"Triton {triton.__version__}'s interpreter cannot use a kernel's integer "
+                    f"argument as a loop bound under NumPy {np.__version__}")
+    return None
+
+
+@pytest.fixture
+def triton_interpreter() -> None:
+    """Skips a test that runs kernels in Triton's interpreter where it cannot run them."""
+    problem = _interpreter_problem()
+    if problem is not None:
+        pytest.skip(problem)

@@ -46,7 +46,7 @@ INTERPRETED = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs Triton")
+@pytest.mark.usefixtures("triton_interpreter")
 def test_the_kernel_gives_torchs_numbers_in_tritons_interpreter_on_a_cpu() -> None:
     script = INTERPRETED.format(tests=os.path.dirname(__file__))
     env = {**os.environ, "TRITON_INTERPRET": "1"}
@@ -81,7 +81,7 @@ STEP_COUNTS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs Triton")
+@pytest.mark.usefixtures("triton_interpreter")
 def test_the_kernel_counts_each_models_steps() -> None:
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     done = subprocess.run([sys.executable, "-c", STEP_COUNTS], env=env, capture_output=True,

@@ -61,7 +61,7 @@ INTERPRETED = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs Triton")
+@pytest.mark.usefixtures("triton_interpreter")
 def test_the_kernels_give_torchs_numbers_in_tritons_interpreter_on_a_cpu() -> None:
     script = INTERPRETED.format(tests=os.path.dirname(__file__))
     env = {**os.environ, "TRITON_INTERPRET": "1"}
