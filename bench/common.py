@@ -22,7 +22,7 @@ import torch
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results.jsonl"
 SUMMARY = BENCH_DIR / "RESULTS.md"
-VARIANT_KEYS = ("recipe", "run", "part")
+VARIANT_KEYS = ("recipe", "run", "part", "study", "triton_cache", "switches")
 
 
 def device_name(device: torch.device | str) -> str:
@@ -106,6 +106,13 @@ def portable_line(line: dict[str, Any]) -> dict[str, Any]:
     return json.loads(ABSOLUTE.sub(portable, text))
 
 
+def _variant_text(value: Any) -> str:
+    """A variant's value as text (`NAME=VALUE ...` for a dict of settings)."""
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in sorted(value.items()))
+    return str(value)
+
+
 def write_summary() -> None:
     """RESULTS.md: the latest result of each (bench, device, variant), one section per bench.
 
@@ -116,7 +123,7 @@ def write_summary() -> None:
         for text in RESULTS.read_text().splitlines():
             if text.strip():
                 entry = json.loads(text)
-                variant = " ".join(str(entry[k]) for k in VARIANT_KEYS if k in entry)
+                variant = " ".join(_variant_text(entry[k]) for k in VARIANT_KEYS if entry.get(k))
                 if isinstance(entry.get("metrics"), dict):  # one metrics block per method, as rl's
                     variant = " ".join(entry["metrics"])
                 latest[(entry["bench"], f"{entry['device']} {variant}".strip())] = entry
