@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -79,8 +82,19 @@ def _interpreter_problem() -> str | None:
 
 
 @pytest.fixture
-def triton_interpreter() -> None:
-    """Skips a test that runs kernels in Triton's interpreter where it cannot run them."""
+def triton_interpreter(request):
+    """Runs a Python script in Triton's interpreter on a CPU (the requesting test's folder on
+    its path) and returns what it prints; skips where the interpreter cannot run the kernels."""
     problem = _interpreter_problem()
     if problem is not None:
         pytest.skip(problem)
+    folder = str(Path(request.path).parent)
+    env = {**os.environ, "TRITON_INTERPRET": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")]))}
+
+    def interpret(script: str) -> str:
+        done = subprocess.run([sys.executable, "-W", "ignore", "-c", textwrap.dedent(script)],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.strip()
+    return interpret

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
@@ -55,9 +51,7 @@ def reference_and_ours(geometry, relu, device, conv, pool=None):
     return [float((a - r).abs().max() / r.abs().max()) for r, a in zip(*found, strict=True)]
 
 
-INTERPRETED = textwrap.dedent("""
-    import sys
-    sys.path.insert(0, {tests!r})
+INTERPRETED = """
     from test_tiny_conv import GEOMETRIES, reference_and_ours
     from scratchlab.models.tiny_conv import POOLS, _TinyConv, padding_of
     def conv(layer, weight, bias, x, groups, relu, pool):
@@ -67,17 +61,11 @@ INTERPRETED = textwrap.dedent("""
     worst = max(max(reference_and_ours(g, i % 2 == 0, "cpu", conv, (None, "max", "avg")[i % 3]))
                 for i, g in enumerate(GEOMETRIES))
     print(worst)
-""")
+"""
 
 
-@pytest.mark.usefixtures("triton_interpreter")
-def test_the_kernels_give_torchs_numbers_in_tritons_interpreter_on_a_cpu() -> None:
-    script = INTERPRETED.format(tests=os.path.dirname(__file__))
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert float(done.stdout.strip()) < 1e-5  # float32 round-off against float64
+def test_the_kernels_match_torch_in_tritons_interpreter(triton_interpreter) -> None:
+    assert float(triton_interpreter(INTERPRETED)) < 1e-5  # float32 round-off against float64
 
 
 @pytest.mark.parametrize("pool", [None, "max", "avg"])

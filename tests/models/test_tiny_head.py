@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
@@ -49,23 +45,15 @@ def test_elsewhere_it_is_torchs_pool_and_linear_layer(shape) -> None:
     assert worst_difference(shape, "cpu", pooled_linear) < 1e-6
 
 
-INTERPRETED = textwrap.dedent("""
-    import sys
-    sys.path.insert(0, {tests!r})
+INTERPRETED = """
     from test_tiny_head import SHAPES, worst_difference
     from scratchlab.models.tiny_head import _PooledLinear
     print(max(worst_difference(shape, "cpu", _PooledLinear.apply) for shape in SHAPES))
-""")
+"""
 
 
-@pytest.mark.usefixtures("triton_interpreter")
-def test_the_kernels_give_torchs_numbers_in_tritons_interpreter_on_a_cpu() -> None:
-    script = INTERPRETED.format(tests=os.path.dirname(__file__))
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    done = subprocess.run([sys.executable, "-W", "ignore", "-c", script], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert float(done.stdout.strip()) < 1e-5
+def test_the_kernels_match_torch_in_tritons_interpreter(triton_interpreter) -> None:
+    assert float(triton_interpreter(INTERPRETED)) < 1e-5
 
 
 @pytest.mark.gpu

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
@@ -36,24 +32,16 @@ def run_steps(device: str, nesterov: bool, weight_decay: float, steps: int = 4) 
     return (flat.cpu() - torch.stack([p.detach() for p in params])).abs().max()
 
 
-INTERPRETED = textwrap.dedent("""
-    import sys
-    sys.path.insert(0, {tests!r})
+INTERPRETED = """
     from scratchlab.training.accel import batched_optim
     batched_optim.BatchedOptimizer._fused_sgd = lambda self, flat, grad: True  # on a CPU
     from test_batched_optim_kernel import run_steps
     print(max(float(run_steps("cpu", n, wd)) for n in (False, True) for wd in (0.0, 1e-2)))
-""")
+"""
 
 
-@pytest.mark.usefixtures("triton_interpreter")
-def test_the_kernel_gives_torchs_numbers_in_tritons_interpreter_on_a_cpu() -> None:
-    script = INTERPRETED.format(tests=os.path.dirname(__file__))
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert float(done.stdout.strip()) < 1e-6
+def test_the_kernel_matches_torch_in_tritons_interpreter(triton_interpreter) -> None:
+    assert float(triton_interpreter(INTERPRETED)) < 1e-6
 
 
 @pytest.mark.gpu
@@ -67,7 +55,7 @@ def test_on_a_gpu_the_kernel_gives_torchs_numbers(nesterov, weight_decay, monkey
     assert float(run_steps("cuda", nesterov, weight_decay)) < 1e-6
 
 
-STEP_COUNTS = textwrap.dedent("""
+STEP_COUNTS = """
     import torch
     from scratchlab.training.accel import batched_optim
     batched_optim.BatchedOptimizer._fused_sgd = lambda self, flat, grad: True  # on a CPU
@@ -78,13 +66,8 @@ STEP_COUNTS = textwrap.dedent("""
     for k in range(3):
         batched.step(flat, torch.ones(2, 5), torch.tensor([True, k == 0]))
     print(batched.steps.flatten().tolist())
-""")
+"""
 
 
-@pytest.mark.usefixtures("triton_interpreter")
-def test_the_kernel_counts_each_models_steps() -> None:
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    done = subprocess.run([sys.executable, "-c", STEP_COUNTS], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "[3.0, 1.0]"
+def test_the_kernel_counts_each_models_steps(triton_interpreter) -> None:
+    assert triton_interpreter(STEP_COUNTS) == "[3.0, 1.0]"

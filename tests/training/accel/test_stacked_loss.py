@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
@@ -52,23 +48,15 @@ def test_elsewhere_it_is_torchs_loss(shape) -> None:
     assert worst_difference(shape, "cpu", stacked_cross_entropy) < 1e-6
 
 
-INTERPRETED = textwrap.dedent("""
-    import sys
-    sys.path.insert(0, {tests!r})
+INTERPRETED = """
     from test_stacked_loss import SHAPES, worst_difference
     from scratchlab.training.accel.stacked_loss import _CrossEntropy
     print(max(worst_difference(shape, "cpu", _CrossEntropy.apply) for shape in SHAPES))
-""")
+"""
 
 
-@pytest.mark.usefixtures("triton_interpreter")
-def test_the_kernels_give_torchs_numbers_in_tritons_interpreter_on_a_cpu() -> None:
-    script = INTERPRETED.format(tests=os.path.dirname(__file__))
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    done = subprocess.run([sys.executable, "-W", "ignore", "-c", script], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert float(done.stdout.strip()) < 1e-5
+def test_the_kernels_match_torch_in_tritons_interpreter(triton_interpreter) -> None:
+    assert float(triton_interpreter(INTERPRETED)) < 1e-5
 
 
 @pytest.mark.gpu
