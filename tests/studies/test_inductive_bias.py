@@ -294,6 +294,14 @@ def test_verdicts_follow_the_data():
     assert set(fails["verdict"]) <= {"contradicted", "not reached", "inconclusive"}
 
 
+def test_kernels_without_kept_weights_say_why_there_is_no_verdict():
+    unread = {"iid": Stat(()), "permuted": Stat(()), "untrained": Stat(())}
+    row = conclusions(synthetic_table(True), unread).set_index("hypothesis").loc[
+        "Learned kernels are structured only when the image is"]
+    assert row["verdict"] == "no data"
+    assert "runs/checkpoints" in row["measured"]
+
+
 def test_difference_needs_margin_and_standard_error():
     assert difference(Stat((90.0, 91.0)), Stat((80.0, 81.0))) == "higher"
     assert difference(Stat((80.0, 81.0)), Stat((90.0, 91.0))) == "lower"

@@ -95,6 +95,9 @@ def conclusions(table: pd.DataFrame,
             ("neighbour correlation original", kernel_structure.get("iid", NONE)),
             ("permuted", kernel_structure.get("permuted", NONE)), ("higher",), ("lower", "same"),
             margin=0.1)
+        if rows[-1][-1] == "no data":  # runs in the table, but their weights were not kept
+            rows[-1][3] = ("the q5 runs' weights are not in runs/checkpoints (a packed results "
+                           "folder keeps none), so their kernels cannot be read")
 
     cnn6, mlp6, avg6 = (stat(table, "q6", m) for m in ("cnn", "mlp", "cnn_avgpool"))
     add("The CNN's advantage holds with five classes", "q6",
