@@ -9,7 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratchlab.models.tiny_conv import kernel_applies, padding_of, pool_kind, tiny_conv2d
+from scratchlab.models.tiny_conv import (
+    _torch_conv,
+    geometry_fits,
+    kernel_applies,
+    padding_of,
+    pool_kind,
+    tiny_conv2d,
+)
 
 # (batch, groups, in and out channels per group, kernel, height, width, padding mode, padding)
 GEOMETRIES = [
@@ -51,6 +58,37 @@ def reference_and_ours(geometry, relu, device, conv, pool=None):
     return [float((a - r).abs().max() / r.abs().max()) for r, a in zip(*found, strict=True)]
 
 
+# layers and inputs torch refuses: (layer, input shape, weight shape, groups)
+REFUSED = [
+    (nn.Conv2d(2, 2, 5, padding=2, padding_mode="reflect", groups=2), (1, 2, 2, 2),
+     (2, 1, 5, 5), 2),  # reflect padding as large as the map
+    (nn.Conv2d(4, 4, 3, padding=1, groups=2), (1, 2, 5, 5), (4, 2, 3, 3), 2),  # channels
+    (nn.Conv2d(1, 1, 5), (1, 1, 3, 3), (1, 1, 5, 5), 1),  # a filter larger than the map
+]
+
+
+@pytest.mark.parametrize("refused", REFUSED, ids=["reflect", "channels", "filter"])
+def test_the_kernels_take_no_geometry_torch_refuses(refused) -> None:
+    layer, x_shape, weight_shape, groups = refused
+    with pytest.raises(RuntimeError):
+        _torch_conv(layer, torch.zeros(weight_shape), None, torch.zeros(x_shape), groups, True,
+                    None)
+    assert not geometry_fits(layer, torch.Size(x_shape), torch.Size(weight_shape), groups)
+
+
+def test_the_kernels_take_the_tested_geometries_and_no_index_beyond_32_bits() -> None:
+    for b, groups, cin, cout, k, h, w, mode, padding in GEOMETRIES:
+        layer = nn.Conv2d(groups * cin, groups * cout, k, padding=padding, padding_mode=mode,
+                          groups=groups)
+        assert geometry_fits(layer, torch.Size((b, groups * cin, h, w)), layer.weight.shape,
+                             groups)
+    layer = nn.Conv2d(200, 1200, 7, padding=3, groups=200)  # 6 outputs per input channel
+    x_shape = torch.Size((4096, 200, 28, 28))  # 642 million inputs: 3.85 billion outputs
+    assert x_shape.numel() < 2**31
+    assert not geometry_fits(layer, x_shape, layer.weight.shape, 200)
+    assert geometry_fits(layer, torch.Size((256, 200, 28, 28)), layer.weight.shape, 200)
+
+
 INTERPRETED = """
     from test_tiny_conv import GEOMETRIES, reference_and_ours
     from scratchlab.models.tiny_conv import POOLS, _TinyConv, padding_of
@@ -66,6 +104,32 @@ INTERPRETED = """
 
 def test_the_kernels_match_torch_in_tritons_interpreter(triton_interpreter) -> None:
     assert float(triton_interpreter(INTERPRETED)) < 1e-5  # float32 round-off against float64
+
+
+NAN_INPUT = """
+    import torch
+    import torch.nn.functional as F
+    from scratchlab.models.tiny_conv import _TinyConv
+    x = torch.tensor([[[[float("nan"), 1.0], [2.0, -1.0]]]])
+    weight = torch.ones(1, 1, 1, 1)
+    for pool in (0, 1, 2):
+        grads = []
+        for ours in (True, False):
+            leaf = x.clone().requires_grad_()
+            if ours:
+                out = _TinyConv.apply(leaf, weight, None, 1, (0, 0, 0, 0), False, True, pool)
+            else:
+                out = F.relu(F.conv2d(leaf, weight))
+                out = [out, F.max_pool2d(out, 2), F.avg_pool2d(out, 2)][pool]
+            out.sum().backward()
+            grads.append(leaf.grad)
+        print(pool, torch.allclose(*grads, equal_nan=True), grads[0].flatten().tolist())
+"""
+
+
+def test_a_nan_passes_the_relus_gradient_as_in_torch(triton_interpreter) -> None:
+    lines = triton_interpreter(NAN_INPUT).splitlines()
+    assert [line.split()[1] for line in lines] == ["True"] * 3, lines
 
 
 @pytest.mark.parametrize("pool", [None, "max", "avg"])

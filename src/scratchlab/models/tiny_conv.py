@@ -50,15 +50,29 @@ def padding_of(layer: nn.Conv2d) -> tuple[int, int, int, int] | None:
     return p_h, p_h, p_w, p_w
 
 
+def geometry_fits(layer: nn.Conv2d, x_shape: torch.Size, weight_shape: torch.Size,
+                  groups: int) -> bool:
+    """Whether the kernels take `layer` on an input of `x_shape` with a weight of
+    `weight_shape`: a geometry torch takes too (else torch's operations raise torch's error),
+    filters of at most `MAX_TAPS` taps a group, every index within 32 bits."""
+    pads = padding_of(layer)
+    if (len(x_shape) != 4 or len(weight_shape) != 4 or pads is None
+            or layer.stride != (1, 1) or layer.dilation != (1, 1)
+            or x_shape[1] != groups * weight_shape[1] or weight_shape[0] % groups != 0):
+        return False
+    b, c_in, h, w = x_shape
+    c_out, cin_g, k_h, k_w = weight_shape
+    h_pad, w_pad = h + pads[0] + pads[1], w + pads[2] + pads[3]
+    reflect_fits = layer.padding_mode != "reflect" or (max(pads[:2]) < h and max(pads[2:]) < w)
+    return (reflect_fits and k_h == k_w and h_pad >= k_h and w_pad >= k_w and b * c_in * h * w > 0
+            and b * max(c_in, c_out) * h_pad * w_pad < 2**31
+            and cin_g * k_h * k_w <= MAX_TAPS and c_out // groups * k_h * k_w <= MAX_TAPS)
+
+
 def kernel_applies(layer: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, groups: int) -> bool:
     """Whether `tiny_conv2d` runs the Triton kernels for `layer` on `x` with `weight`."""
-    k_h, k_w = layer.kernel_size
-    return (x.is_cuda and x.dtype == torch.float32 == weight.dtype and x.dim() == 4
-            and x.is_contiguous() and 0 < x.numel() < 2**31
-            and layer.stride == (1, 1) and layer.dilation == (1, 1) and k_h == k_w
-            and padding_of(layer) is not None
-            and weight.shape[1] * k_h * k_w <= MAX_TAPS
-            and weight.shape[0] // groups * k_h * k_w <= MAX_TAPS
+    return (x.is_cuda and x.dtype == torch.float32 == weight.dtype and x.is_contiguous()
+            and geometry_fits(layer, x.shape, weight.shape, groups)
             and not torch.compiler.is_compiling()
             and os.environ.get(ENV_OFF, "1") != "0" and _kernels() is not None
             and checked("tiny_conv", x.device, _check, CHECK_TOLERANCE))
@@ -86,7 +100,11 @@ def tiny_conv2d(layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | Non
     """`layer`'s convolution of `x` with `weight` `(C_out, C_in / groups, k, k)` in `groups`
     groups (then a ReLU with `relu`, then a 2x2, stride-2 pool with `pool` "max" or "avg"), as
     `F.conv2d` (`F.relu`, `F.max_pool2d` or `F.avg_pool2d`) give it after the layer's padding."""
-    if not kernel_applies(layer, x, weight, groups):
+    pads, k = padding_of(layer) or (0, 0, 0, 0), weight.shape[-1]
+    conv_size = (x.shape[-2] + pads[0] + pads[1] - k + 1, x.shape[-1] + pads[2] + pads[3] - k + 1)
+    too_small = pool is not None and min(conv_size) < 2  # torch's pool raises there
+    if (too_small or (bias is not None and bias.shape != weight.shape[:1])
+            or not kernel_applies(layer, x, weight, groups)):
         return _torch_conv(layer, weight, bias, x, groups, relu, pool)
     reflect = layer.padding_mode == "reflect"
     return _TinyConv.apply(x, weight.contiguous(), bias, groups, padding_of(layer), reflect,
@@ -138,7 +156,8 @@ class _TinyConv(torch.autograd.Function):
         with on_device(x.device):
             out, signs, arg = _kernels().forward(x, weight, bias, groups, pads, reflect, relu,
                                                  pool)
-        ctx.save_for_backward(x, weight, signs, arg)
+        # a bare convolution's gradient reads no output: it is not kept (an in-place op may follow)
+        ctx.save_for_backward(x, weight, signs if relu or pool else None, arg)
         k = weight.shape[2]
         ctx.conv_shape = (x.shape[2] + pads[0] + pads[1] - k + 1,
                           x.shape[3] + pads[2] + pads[3] - k + 1)
@@ -152,6 +171,7 @@ class _TinyConv(torch.autograd.Function):
         x, weight, signs, arg = ctx.saved_tensors
         groups, pads, reflect, relu, pool = ctx.geometry
         grad = grad.contiguous()
+        signs = grad if signs is None else signs  # read by no kernel then
         kernels = _kernels()
         gx = gw = gb = None
         with on_device(x.device):

@@ -30,14 +30,14 @@ def _source(t, size, reflect):
 @triton.jit
 def _output_grad(g_ptr, y_ptr, arg_ptr, plane, oy, ox, Ho, Wo, mask, relu, pool):
     """The gradient of the convolution's output at (`oy`, `ox`) of `plane` from the gradient
-    of what follows it: the ReLU (its mask read from the output `y_ptr`) and with `pool` a 2x2
-    max pool (1; `y_ptr` the pooled maps, `arg_ptr` each maximum's window position) or average
-    pool (2; `y_ptr` the maps before it)."""
+    of what follows it: the ReLU (its mask read from the output `y_ptr`; a NaN output passes
+    the gradient, as in torch) and with `pool` a 2x2 max pool (1; `y_ptr` the pooled maps,
+    `arg_ptr` each maximum's window position) or average pool (2; `y_ptr` the maps before it)."""
     if pool == 0:
         at = plane * Ho * Wo + oy * Wo + ox
         g = tl.load(g_ptr + at, mask=mask, other=0.0)
         if relu != 0:
-            g = tl.where(tl.load(y_ptr + at, mask=mask, other=0.0) > 0, g, 0.0)
+            g = tl.where(tl.load(y_ptr + at, mask=mask, other=0.0) <= 0, 0.0, g)
     else:
         hq = Ho // 2
         wq = Wo // 2
@@ -48,12 +48,12 @@ def _output_grad(g_ptr, y_ptr, arg_ptr, plane, oy, ox, Ho, Wo, mask, relu, pool)
             arg = tl.load(arg_ptr + at, mask=pooled, other=0).to(tl.int32)
             g = tl.where(arg == (oy % 2) * 2 + ox % 2, g, 0.0)
             if relu != 0:
-                g = tl.where(tl.load(y_ptr + at, mask=pooled, other=0.0) > 0, g, 0.0)
+                g = tl.where(tl.load(y_ptr + at, mask=pooled, other=0.0) <= 0, 0.0, g)
         else:
             g = g / 4
             if relu != 0:
                 y = tl.load(y_ptr + plane * Ho * Wo + oy * Wo + ox, mask=pooled, other=0.0)
-                g = tl.where(y > 0, g, 0.0)
+                g = tl.where(y <= 0, 0.0, g)
     return g
 
 

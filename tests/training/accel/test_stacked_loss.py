@@ -59,6 +59,27 @@ def test_the_kernels_match_torch_in_tritons_interpreter(triton_interpreter) -> N
     assert float(triton_interpreter(INTERPRETED)) < 1e-5
 
 
+EDGES = """
+    import torch
+    from scratchlab.training.accel.stacked_loss import _CrossEntropy
+    scores = torch.randn(2, 4, 3, generator=torch.Generator().manual_seed(0))
+    scores[1, 2, 0] = float("nan")  # argmax takes a NaN for the largest score
+    labels = torch.tensor([[0, 1, 5, 2], [0, 1, 0, 2]])  # label 5 of 3 classes: out of range
+    leaf = scores.clone().requires_grad_()
+    losses, means, correct = _CrossEntropy.apply(leaf, labels, 0.0)
+    means[0].backward()
+    print(losses[0].isnan().tolist(), bool(means[0].isnan()), leaf.grad[0].isnan().any(1).tolist())
+    print(correct.tolist(), (scores.argmax(-1) == labels).sum(1).tolist())
+"""
+
+
+def test_a_label_out_of_range_gives_nan_and_nan_scores_count_as_argmax(triton_interpreter):
+    flags, counts = triton_interpreter(EDGES).splitlines()
+    assert flags == "[False, False, True, False] True [False, False, True, False]"
+    ours, torchs = counts.split("] [")
+    assert ours + "]" == "[" + torchs
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available() or importlib.util.find_spec("triton") is None,
                     reason="the Triton loss kernels need a CUDA GPU and Triton")

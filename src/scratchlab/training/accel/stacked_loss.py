@@ -28,9 +28,11 @@ def _kernels() -> Any:
 
 
 def kernel_applies(scores: Tensor, labels: Tensor) -> bool:
-    """Whether `stacked_cross_entropy` runs the Triton kernels on these tensors."""
+    """Whether `stacked_cross_entropy` runs the Triton kernels on these tensors (a label out of
+    range gives a NaN loss there, where torch raises or asserts on the device)."""
     return (scores.is_cuda and scores.dtype == torch.float32 and scores.dim() == 3
             and 2 <= scores.shape[-1] <= 16 and labels.dtype == torch.long
+            and labels.shape == scores.shape[:2] and labels.device == scores.device
             and 0 < scores.numel() < 2**31 and not torch.compiler.is_compiling()
             and os.environ.get(ENV_OFF, "1") != "0" and _kernels() is not None
             and checked("stacked_loss", scores.device, _check, 1e-4))

@@ -46,10 +46,13 @@ def _forward(s_ptr, y_ptr, loss_ptr, mean_ptr, correct_ptr, B, C, y_n, y_b, smoo
         if smoothing != 0:  # torch's rule: (1 - e) * nll + e * mean over classes of -log p
             spread = lse - tl.sum(tl.where(mask, s, 0.0), axis=1) / C
             loss = (1 - smoothing) * loss + smoothing * spread
+        loss = tl.where((y < 0) | (y >= C), float("nan"), loss)  # a label out of range
         tl.store(loss_ptr + n * B + rows, loss, mask=row_in)
         total += tl.where(row_in, loss, 0.0)
         first_top = tl.min(tl.where(mask & (s == top[:, None]), cols[None, :], CLASSES), axis=1)
-        right += (row_in & (first_top == y)).to(tl.int32)
+        first_nan = tl.min(tl.where(mask & (s != s), cols[None, :], CLASSES), axis=1)
+        guess = tl.where(first_nan < CLASSES, first_nan, first_top)  # as argmax: NaN is largest
+        right += (row_in & (guess == y)).to(tl.int32)
     tl.store(mean_ptr + n, tl.sum(total, axis=0) / B)
     tl.store(correct_ptr + n, tl.sum(right, axis=0).to(tl.int64))
 
@@ -69,6 +72,7 @@ def _backward(s_ptr, y_ptr, g_loss_ptr, g_mean_ptr, gs_ptr, B, C, y_n, y_b, smoo
         g += tl.load(g_loss_ptr + n * B + rows, mask=row_in, other=0.0)
     target = tl.where(cols[None, :] == y[:, None], 1.0 - smoothing, 0.0) + smoothing / C
     grad = g[:, None] * (tl.exp(s - lse[:, None]) - target)
+    grad = tl.where(((y < 0) | (y >= C))[:, None], float("nan"), grad)  # a label out of range
     tl.store(gs_ptr + (n * B + rows)[:, None] * C + cols[None, :], grad, mask=mask)
 
 
