@@ -26,6 +26,9 @@
 #             (bench/group_alone.py), each way of computing the models' forward ($FORWARD: cudnn
 #             grouped), then one stacked convolution each way, 5 to 135 models per kernel
 #             (bench/stacked_conv.py)
+#   kernels   the GPU tests of the Triton kernels of the batched trainer, then each inductive-bias
+#             group alone with them, without any, and without each group of them in turn
+#             (bench/group_alone.py --forward grouped cudnn no-conv no-head no-loss no-sgd)
 #   search    cifar10-fast against settings that might keep 90.7% in less time (23 of the 25
 #             batches per epoch, less label smoothing, batch 1536), $RUNS runs each, all in one
 #             process (which also checks that later variants' graphs capture)
@@ -105,6 +108,12 @@ for step in "${STEPS[@]}"; do
                       tests/training/accel/test_cuda_graph.py \
                       tests/training/accel/test_batched.py tests/models/test_stacked.py \
                       | tail -3 ;;
+        kernels) "$PY" -m pytest -q -p no:cacheprovider tests/models/test_tiny_conv.py \
+                     tests/models/test_tiny_head.py tests/models/test_kernel_support.py \
+                     tests/training/accel/test_stacked_loss.py \
+                     tests/training/accel/test_batched_optim_kernel.py | tail -3
+                 "$PY" bench/group_alone.py --device cuda --epochs 10 \
+                     --forward grouped cudnn no-conv no-head no-loss no-sgd ;;
         muon) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" --device cuda \
                   --set cuda_graph=true --ablate cuda_graph ;;
         compile) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" \

@@ -20,7 +20,9 @@ a GPU; vmap for a model without one) and `cudnn` (the same with cuDNN's grouped 
 and torch's pool, linear layer, cross-entropy and SGD update instead of the Triton kernels of
 `models.tiny_conv`, `models.tiny_head`, `training.accel.stacked_loss` and
 `training.accel.batched_optim_kernels`).
-With both, each group runs each way in the same process, with the totals' speed over the first.
+`no-conv`, `no-head`, `no-loss`, `no-sgd`: `grouped` with one of those kernel groups off, to tell
+what each one gains. With several, each group runs each way in the same process, with the
+totals' speed over the first; each group's line keeps its six costliest kernels of one epoch.
 """
 
 from __future__ import annotations
@@ -43,7 +45,10 @@ from scratchlab.training.accel import batched_optim, batched_state, stacked_loss
 from scratchlab.util import resolve_device
 
 # the Triton kernels, each turned off by its variable set to 0
-SWITCHES = (tiny_conv.ENV_OFF, tiny_head.ENV_OFF, stacked_loss.ENV_OFF, batched_optim.ENV_OFF)
+SWITCHES = {"conv": tiny_conv.ENV_OFF, "head": tiny_head.ENV_OFF, "loss": stacked_loss.ENV_OFF,
+            "sgd": batched_optim.ENV_OFF}
+# the ways a group's models may compute: `no-NAME` is `grouped` with kernel group NAME off
+FORWARDS = ["vmap", "cudnn", "grouped", *(f"no-{name}" for name in SWITCHES)]
 
 
 def kernel_profile(fit: Any, device: torch.device) -> tuple[int, float, dict[str, float]]:
@@ -87,15 +92,22 @@ def time_groups(groups: list[Any], epochs: int, device: torch.device, forward: s
     chosen = batched_state.stacked_forward
     if forward == "vmap":
         batched_state.stacked_forward = lambda model: None
-    if forward == "cudnn":  # and torch's loss
-        for name in SWITCHES:
-            os.environ[name] = "0"
+    off = (list(SWITCHES.values()) if forward == "cudnn"  # and torch's loss, head and SGD
+           else [SWITCHES[forward[3:]]] if forward.startswith("no-") else [])
+    for name in off:
+        os.environ[name] = "0"
     try:
         return [{"forward": forward, **time_group(group, epochs, device)} for group in groups]
     finally:
         batched_state.stacked_forward = chosen
-        for name in SWITCHES:
+        for name in off:
             os.environ.pop(name, None)
+
+
+def top_kernels(by_name: dict[str, float], count: int = 6) -> dict[str, float]:
+    """The `count` kernels of most device time in one eager epoch, ms each (3 decimals)."""
+    top = sorted(by_name.items(), key=lambda kv: -kv[1])[:count]
+    return {name: round(ms, 3) for name, ms in top}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=20, help="epochs timed per group (default 20)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="the study's quick mode")
-    p.add_argument("--forward", nargs="+", choices=["vmap", "cudnn", "grouped"],
+    p.add_argument("--forward", nargs="+", choices=FORWARDS,
                    default=["grouped"], help="the models' forward pass(es) (default: grouped)")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args = p.parse_args(argv)
@@ -144,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         record("group_alone", device_name(device),
                {"groups": len(groups), "plan_seconds": round(plan_seconds, 2),
                 **totals[forwards[-1]], "by_forward": totals, f"speed_over_{first}": speed,
-                "every_group": [{k: v for k, v in r.items() if k != "by_name"} for r in rows]})
+                "every_group": [{**{k: v for k, v in r.items() if k != "by_name"},
+                                 "top_kernels_ms": top_kernels(r["by_name"])} for r in rows]})
     return 0
 
 
