@@ -48,6 +48,16 @@ def test_a_mismatch_or_failure_warns_once_and_falls_back(result) -> None:
     assert len(calls) == 1
 
 
+def test_a_check_that_ran_into_a_graph_capture_is_tried_again_without_a_warning() -> None:
+    check, calls = counting(RuntimeError("operation not permitted when stream is capturing"))
+    name = f"kernels-{uuid.uuid4()}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not checked(name, CPU, check, 1e-5)
+        assert not checked(name, CPU, check, 1e-5)
+    assert len(calls) == 2
+
+
 def test_relative_difference_is_the_worst_pair_against_its_own_scale() -> None:
     gen = torch.Generator().manual_seed(0)
     ref = [torch.randn(5, generator=gen), 100 * torch.randn(3, generator=gen)]

@@ -48,7 +48,8 @@ def checked(name: str, device: torch.device, check: Callable[[torch.device], flo
     """Whether the kernels `name` give torch's numbers on `device`: `check(device)` (the largest
     relative difference on a small example) runs once per process and device. Where it raises or
     exceeds `tolerance` (a Triton or GPU the kernels were not tried on), one warning says so and
-    the caller leaves the work to torch. False, without a check, while a CUDA graph is captured."""
+    the caller leaves the work to torch. False, checking again at the next call, while a CUDA
+    graph is captured (in this thread, or in another one whose capture the check ran into)."""
     key = (name, device.index or 0)
     if key not in _CHECKED:
         if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
@@ -58,6 +59,8 @@ def checked(name: str, device: torch.device, check: Callable[[torch.device], flo
                 error = check(device)
             passed, reason = error < tolerance, f"differ from torch's by {error:.1e}"
         except Exception as exc:  # a compilation or launch failure: torch does the work
+            if "captur" in str(exc).lower():  # another thread's CUDA graph capture: check later
+                return False
             passed, reason = False, f"failed ({type(exc).__name__}: {exc})"[:300]
         if not passed:
             warnings.warn(f"the Triton kernels of {name} {reason}; torch's operations are used "
