@@ -82,6 +82,11 @@ def test_the_kernels_take_the_tested_geometries_and_no_index_beyond_32_bits() ->
                           groups=groups)
         assert geometry_fits(layer, torch.Size((b, groups * cin, h, w)), layer.weight.shape,
                              groups)
+    valid = nn.Conv2d(1, 1, 3)  # a 1x1 output: a convolution, but no 2x2 pool after it
+    with pytest.raises(RuntimeError):
+        _torch_conv(valid, valid.weight, None, torch.zeros(1, 1, 3, 3), 1, True, "max")
+    assert geometry_fits(valid, torch.Size((1, 1, 3, 3)), valid.weight.shape, 1)
+    assert not geometry_fits(valid, torch.Size((1, 1, 3, 3)), valid.weight.shape, 1, "max")
     layer = nn.Conv2d(200, 1200, 7, padding=3, groups=200)  # 6 outputs per input channel
     x_shape = torch.Size((4096, 200, 28, 28))  # 642 million inputs: 3.85 billion outputs
     assert x_shape.numel() < 2**31

@@ -51,10 +51,11 @@ def padding_of(layer: nn.Conv2d) -> tuple[int, int, int, int] | None:
 
 
 def geometry_fits(layer: nn.Conv2d, x_shape: torch.Size, weight_shape: torch.Size,
-                  groups: int) -> bool:
+                  groups: int, pool: str | None = None) -> bool:
     """Whether the kernels take `layer` on an input of `x_shape` with a weight of
-    `weight_shape`: a geometry torch takes too (else torch's operations raise torch's error),
-    filters of at most `MAX_TAPS` taps a group, every index within 32 bits."""
+    `weight_shape` (then a 2x2 `pool`): a geometry torch takes too (else torch's operations
+    raise torch's error), filters of at most `MAX_TAPS` taps a group, every index within 32
+    bits."""
     pads = padding_of(layer)
     if (len(x_shape) != 4 or len(weight_shape) != 4 or pads is None
             or layer.stride != (1, 1) or layer.dilation != (1, 1)
@@ -64,15 +65,20 @@ def geometry_fits(layer: nn.Conv2d, x_shape: torch.Size, weight_shape: torch.Siz
     c_out, cin_g, k_h, k_w = weight_shape
     h_pad, w_pad = h + pads[0] + pads[1], w + pads[2] + pads[3]
     reflect_fits = layer.padding_mode != "reflect" or (max(pads[:2]) < h and max(pads[2:]) < w)
-    return (reflect_fits and k_h == k_w and h_pad >= k_h and w_pad >= k_w and b * c_in * h * w > 0
+    smallest = 2 if pool else 1  # the convolution's output size torch's pool needs
+    return (reflect_fits and k_h == k_w and min(h_pad - k_h, w_pad - k_w) + 1 >= smallest
+            and b * c_in * h * w > 0
             and b * max(c_in, c_out) * h_pad * w_pad < 2**31
             and cin_g * k_h * k_w <= MAX_TAPS and c_out // groups * k_h * k_w <= MAX_TAPS)
 
 
-def kernel_applies(layer: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, groups: int) -> bool:
-    """Whether `tiny_conv2d` runs the Triton kernels for `layer` on `x` with `weight`."""
+def kernel_applies(layer: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, groups: int,
+                   bias: torch.Tensor | None = None, pool: str | None = None) -> bool:
+    """Whether `tiny_conv2d` runs the Triton kernels for `layer` on `x` with `weight` and
+    `bias` (then a 2x2 `pool`)."""
     return (x.is_cuda and x.dtype == torch.float32 == weight.dtype and x.is_contiguous()
-            and geometry_fits(layer, x.shape, weight.shape, groups)
+            and (bias is None or (bias.dtype == x.dtype and bias.shape == weight.shape[:1]))
+            and geometry_fits(layer, x.shape, weight.shape, groups, pool)
             and not torch.compiler.is_compiling()
             and os.environ.get(ENV_OFF, "1") != "0" and _kernels() is not None
             and checked("tiny_conv", x.device, _check, CHECK_TOLERANCE))
@@ -100,15 +106,11 @@ def tiny_conv2d(layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | Non
     """`layer`'s convolution of `x` with `weight` `(C_out, C_in / groups, k, k)` in `groups`
     groups (then a ReLU with `relu`, then a 2x2, stride-2 pool with `pool` "max" or "avg"), as
     `F.conv2d` (`F.relu`, `F.max_pool2d` or `F.avg_pool2d`) give it after the layer's padding."""
-    pads, k = padding_of(layer) or (0, 0, 0, 0), weight.shape[-1]
-    conv_size = (x.shape[-2] + pads[0] + pads[1] - k + 1, x.shape[-1] + pads[2] + pads[3] - k + 1)
-    too_small = pool is not None and min(conv_size) < 2  # torch's pool raises there
-    if (too_small or (bias is not None and bias.shape != weight.shape[:1])
-            or not kernel_applies(layer, x, weight, groups)):
+    if not kernel_applies(layer, x, weight, groups, bias, pool):
         return _torch_conv(layer, weight, bias, x, groups, relu, pool)
     reflect = layer.padding_mode == "reflect"
-    return _TinyConv.apply(x, weight.contiguous(), bias, groups, padding_of(layer), reflect,
-                           relu, POOLS[pool] if pool else 0)
+    return _TinyConv.apply(x, weight.contiguous(), None if bias is None else bias.contiguous(),
+                           groups, padding_of(layer), reflect, relu, POOLS[pool] if pool else 0)
 
 
 def _torch_conv(layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None,
