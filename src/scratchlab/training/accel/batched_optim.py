@@ -27,6 +27,10 @@ _UNSUPPORTED = ("maximize", "amsgrad", "centered")  # options that change the fo
 ENV_OFF = "SCRATCHLAB_FUSED_SGD"  # set to 0 for torch's operations (no Triton kernel) on a GPU
 
 
+def _kernels() -> Any:
+    return triton_module("training.accel.batched_optim_kernels")
+
+
 class BatchedOptimizer:
     """The update rule of N same-kind torch optimizers, applied to all models' parameters at once.
 
@@ -78,9 +82,8 @@ class BatchedOptimizer:
         """
         f = self._factors(active, flat.dtype)
         if self._fused_sgd(flat, grad):
-            kernels = triton_module("training.accel.batched_optim_kernels")
             with on_device(flat.device):
-                kernels.sgd(flat, grad.contiguous(), self.state["momentum_buffer"], f["keep"],
+                _kernels().sgd(flat, grad.contiguous(), self.state["momentum_buffer"], f["keep"],
                             f["a"], f["neg_lr"], self.h["momentum"], self.h["weight_decay"],
                             self.steps, f["a64"], self.nesterov, self.any_decay)
             return
@@ -95,7 +98,7 @@ class BatchedOptimizer:
         return (self.kind == "sgd" and not self.any_dampening and flat.is_cuda
                 and flat.dtype == torch.float32 == grad.dtype and flat.is_contiguous()
                 and flat.numel() < 2**31 and os.environ.get(ENV_OFF, "1") != "0"
-                and triton_module("training.accel.batched_optim_kernels") is not None
+                and _kernels() is not None
                 and checked("the batched SGD step", flat.device, _check_sgd, 1e-5))
 
     def _factors(self, active: Tensor, dtype: torch.dtype) -> dict[str, Tensor]:
@@ -191,7 +194,7 @@ def _hyper(kind: str, groups: list[dict[str, Any]]) -> dict[str, Tensor]:
 def _check_sgd(device: torch.device) -> float:
     """The SGD kernel's largest relative difference to the update in float64 (two models, one
     inactive, weight decay, with and without Nesterov), step counts included."""
-    kernels = triton_module("training.accel.batched_optim_kernels")
+    kernels = _kernels()
     gen = torch.Generator().manual_seed(0)
     p, g, buf = (torch.randn(2, 1100, generator=gen, dtype=torch.float64) for _ in range(3))
     a, momentum, lr, wd = (torch.tensor(v, dtype=torch.float64)[:, None]
