@@ -18,11 +18,12 @@ import sys
 import time
 
 from common import device_name, record
+from scratchlab.models import tiny_conv, tiny_head
+from scratchlab.training.accel import batched_optim, stacked_loss
 from scratchlab.util import resolve_device
 
-# environment settings that change how a study computes
-SWITCHES = ("SCRATCHLAB_TINY_CONV", "SCRATCHLAB_FUSED_LOSS", "SCRATCHLAB_FUSED_SGD",
-            "SCRATCHLAB_TINY_HEAD")
+# environment settings that change how a study computes: the Triton kernels' switches
+SWITCHES = (tiny_conv.ENV_OFF, tiny_head.ENV_OFF, stacked_loss.ENV_OFF, batched_optim.ENV_OFF)
 
 
 def main(argv: list[str]) -> None:
