@@ -3,10 +3,11 @@
 Tensors are contiguous NCHW float32. A convolution has `groups` groups of `cin_g` input and
 `cout_g` output channels, stride 1, no dilation, and its padding (zeros or reflect; `top` rows
 and `left` columns before the map) applied as the kernel reads. Each program of the forward pass
-computes a block of one output map, looping over the group's input channels and the filter taps
+computes a block of pixels of up to `MAX_COUT` output maps of one group, looping over the group's
+input channels and the filter taps, so that each input it loads serves every one of those maps
 (the gradients' kernels are in `tiny_conv_grad_kernels`). A flag `relu` applies a ReLU after the
 convolution, `pool` a 2x2 pool after that. Every integer argument is left unspecialised, so that
-one compilation serves every layer.
+one compilation serves every layer with the same power of 2 of output channels per program.
 """
 
 from __future__ import annotations
@@ -26,36 +27,51 @@ from scratchlab.models.tiny_conv_grad_kernels import (
 )
 
 BLOCK = 256  # pixels per program
+MAX_COUT = 8  # output channels of a group one forward program computes, at most
+CHANNEL_PIXELS = 512  # output channels x pixels of a forward program, about
+MIN_BLOCK = 64  # pixels per forward program, at least
 TAPS = 16  # filter taps per pass of the weight-gradient kernel
 
 
+@triton.jit
+def _channels_of(C_out, cout_g, chunks, COUT: tl.constexpr):
+    """Batch index, first output channel of the group and this program's `COUT` channels of it
+    (offsets in the group, and which of them exist) of the program `program_id(0)`."""
+    pid = tl.program_id(0)  # ((b * groups + group) * chunks + chunk)
+    chunk = pid % chunks
+    bg = pid // chunks
+    groups = C_out // cout_g
+    o = chunk * COUT + tl.arange(0, COUT)
+    return bg // groups, (bg % groups) * cout_g, o, o < cout_g
+
+
 @triton.jit(do_not_specialize=_unspecialised(
-    "C_in H W C_out Ho Wo cin_g cout_g K top left reflect relu has_bias"))
-def _forward(x_ptr, w_ptr, b_ptr, y_ptr, C_in, H, W, C_out, Ho, Wo, cin_g, cout_g, K, top, left,
-             reflect, relu, has_bias, BLOCK: tl.constexpr):
-    plane = tl.program_id(0)  # b * C_out + output channel
-    oc = plane % C_out
-    b = plane // C_out
-    group = oc // cout_g
+    "C_in H W C_out Ho Wo cin_g cout_g chunks K top left reflect relu has_bias"))
+def _forward(x_ptr, w_ptr, b_ptr, y_ptr, C_in, H, W, C_out, Ho, Wo, cin_g, cout_g, chunks, K,
+             top, left, reflect, relu, has_bias, COUT: tl.constexpr, BLOCK: tl.constexpr):
+    b, first, o, o_in = _channels_of(C_out, cout_g, chunks, COUT)
+    oc = first + o
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     inside = offs < Ho * Wo
     oy = offs // Wo
     ox = offs % Wo
-    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    acc = tl.zeros([COUT, BLOCK], dtype=tl.float32)
     for ci in range(cin_g):
-        x_plane = x_ptr + (b * C_in + group * cin_g + ci) * H * W
-        w_row = w_ptr + (oc * cin_g + ci) * K * K
+        x_plane = x_ptr + (b * C_in + (first // cout_g) * cin_g + ci) * H * W
+        w_rows = w_ptr + (oc * cin_g + ci) * K * K
         for dy in range(K):
             sy, vy = _source(oy + dy - top, H, reflect)
             for dx in range(K):
                 sx, vx = _source(ox + dx - left, W, reflect)
                 v = tl.load(x_plane + sy * W + sx, mask=inside & vy & vx, other=0.0)
-                acc += v * tl.load(w_row + dy * K + dx)
+                wt = tl.load(w_rows + dy * K + dx, mask=o_in, other=0.0)
+                acc += wt[:, None] * v[None, :]
     if has_bias != 0:
-        acc += tl.load(b_ptr + oc)
+        acc += tl.load(b_ptr + oc, mask=o_in, other=0.0)[:, None]
     if relu != 0:
         acc = tl.where(acc < 0, 0.0, acc)  # NaN stays NaN, as torch's ReLU keeps it
-    tl.store(y_ptr + plane * Ho * Wo + offs, acc, mask=inside)
+    at = (b * C_out + oc)[:, None] * Ho * Wo + offs[None, :]
+    tl.store(y_ptr + at, acc, mask=o_in[:, None] & inside[None, :])
 
 
 @triton.jit
@@ -67,40 +83,42 @@ def _later(best, arg, value, position: tl.constexpr):
 
 
 @triton.jit(do_not_specialize=_unspecialised(
-    "C_in H W C_out Ho Wo Hq Wq cin_g cout_g K top left reflect relu has_bias pool"))
+    "C_in H W C_out Ho Wo Hq Wq cin_g cout_g chunks K top left reflect relu has_bias pool"))
 def _forward_pooled(x_ptr, w_ptr, b_ptr, y_ptr, q_ptr, arg_ptr, C_in, H, W, C_out, Ho, Wo, Hq,
-                    Wq, cin_g, cout_g, K, top, left, reflect, relu, has_bias, pool,
-                    BLOCK: tl.constexpr):
+                    Wq, cin_g, cout_g, chunks, K, top, left, reflect, relu, has_bias, pool,
+                    COUT: tl.constexpr, BLOCK: tl.constexpr):
     """The convolution (and ReLU) and a 2x2 pool after it (`pool` 1: max, keeping the window
     position of each maximum in `arg_ptr`; 2: average, keeping the maps before it in `y_ptr`)."""
-    plane = tl.program_id(0)  # b * C_out + output channel
-    oc = plane % C_out
-    b = plane // C_out
-    group = oc // cout_g
+    b, first, o, o_in = _channels_of(C_out, cout_g, chunks, COUT)
+    oc = first + o
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     inside = offs < Hq * Wq
     oy = 2 * (offs // Wq)
     ox = 2 * (offs % Wq)
-    a0 = tl.zeros([BLOCK], dtype=tl.float32)
-    a1 = tl.zeros([BLOCK], dtype=tl.float32)
-    a2 = tl.zeros([BLOCK], dtype=tl.float32)
-    a3 = tl.zeros([BLOCK], dtype=tl.float32)
+    a0 = tl.zeros([COUT, BLOCK], dtype=tl.float32)
+    a1 = tl.zeros([COUT, BLOCK], dtype=tl.float32)
+    a2 = tl.zeros([COUT, BLOCK], dtype=tl.float32)
+    a3 = tl.zeros([COUT, BLOCK], dtype=tl.float32)
     for ci in range(cin_g):
-        x_plane = x_ptr + (b * C_in + group * cin_g + ci) * H * W
-        w_row = w_ptr + (oc * cin_g + ci) * K * K
+        x_plane = x_ptr + (b * C_in + (first // cout_g) * cin_g + ci) * H * W
+        w_rows = w_ptr + (oc * cin_g + ci) * K * K
         for dy in range(K):
             sy0, vy0 = _source(oy + dy - top, H, reflect)
             sy1, vy1 = _source(oy + 1 + dy - top, H, reflect)
             for dx in range(K):
                 sx0, vx0 = _source(ox + dx - left, W, reflect)
                 sx1, vx1 = _source(ox + 1 + dx - left, W, reflect)
-                wt = tl.load(w_row + dy * K + dx)
-                a0 += tl.load(x_plane + sy0 * W + sx0, mask=inside & vy0 & vx0, other=0.0) * wt
-                a1 += tl.load(x_plane + sy0 * W + sx1, mask=inside & vy0 & vx1, other=0.0) * wt
-                a2 += tl.load(x_plane + sy1 * W + sx0, mask=inside & vy1 & vx0, other=0.0) * wt
-                a3 += tl.load(x_plane + sy1 * W + sx1, mask=inside & vy1 & vx1, other=0.0) * wt
+                wt = tl.load(w_rows + dy * K + dx, mask=o_in, other=0.0)[:, None]
+                v0 = tl.load(x_plane + sy0 * W + sx0, mask=inside & vy0 & vx0, other=0.0)
+                v1 = tl.load(x_plane + sy0 * W + sx1, mask=inside & vy0 & vx1, other=0.0)
+                v2 = tl.load(x_plane + sy1 * W + sx0, mask=inside & vy1 & vx0, other=0.0)
+                v3 = tl.load(x_plane + sy1 * W + sx1, mask=inside & vy1 & vx1, other=0.0)
+                a0 += wt * v0[None, :]
+                a1 += wt * v1[None, :]
+                a2 += wt * v2[None, :]
+                a3 += wt * v3[None, :]
     if has_bias != 0:
-        bias = tl.load(b_ptr + oc)
+        bias = tl.load(b_ptr + oc, mask=o_in, other=0.0)[:, None]
         a0 += bias
         a1 += bias
         a2 += bias
@@ -110,22 +128,31 @@ def _forward_pooled(x_ptr, w_ptr, b_ptr, y_ptr, q_ptr, arg_ptr, C_in, H, W, C_ou
         a1 = tl.where(a1 < 0, 0.0, a1)
         a2 = tl.where(a2 < 0, 0.0, a2)
         a3 = tl.where(a3 < 0, 0.0, a3)
-    out = plane * Hq * Wq + offs
+    plane = (b * C_out + oc)[:, None]
+    out = plane * Hq * Wq + offs[None, :]
+    keep = o_in[:, None] & inside[None, :]
     if pool == 1:
         best = a0
-        arg = tl.zeros([BLOCK], dtype=tl.int32)
+        arg = tl.zeros([COUT, BLOCK], dtype=tl.int32)
         best, arg = _later(best, arg, a1, 1)
         best, arg = _later(best, arg, a2, 2)
         best, arg = _later(best, arg, a3, 3)
-        tl.store(q_ptr + out, best, mask=inside)
-        tl.store(arg_ptr + out, arg.to(tl.int8), mask=inside)
+        tl.store(q_ptr + out, best, mask=keep)
+        tl.store(arg_ptr + out, arg.to(tl.int8), mask=keep)
     else:
-        tl.store(q_ptr + out, (a0 + a1 + a2 + a3) / 4, mask=inside)
-        at = y_ptr + plane * Ho * Wo + oy * Wo + ox
-        tl.store(at, a0, mask=inside)
-        tl.store(at + 1, a1, mask=inside)
-        tl.store(at + Wo, a2, mask=inside)
-        tl.store(at + Wo + 1, a3, mask=inside)
+        tl.store(q_ptr + out, (a0 + a1 + a2 + a3) / 4, mask=keep)
+        at = y_ptr + plane * Ho * Wo + (oy * Wo + ox)[None, :]
+        tl.store(at, a0, mask=keep)
+        tl.store(at + 1, a1, mask=keep)
+        tl.store(at + Wo, a2, mask=keep)
+        tl.store(at + Wo + 1, a3, mask=keep)
+
+
+def _channel_blocks(cout_g: int) -> tuple[int, int, int]:
+    """Output channels per program (a power of 2, at most `MAX_COUT`), programs per group and
+    pixels per program (fewer where a program computes more channels)."""
+    cout = min(MAX_COUT, triton.next_power_of_2(cout_g))
+    return cout, triton.cdiv(cout_g, cout), max(MIN_BLOCK, min(BLOCK, CHANNEL_PIXELS // cout))
 
 
 def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int,
@@ -139,21 +166,23 @@ def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, gr
     ho, wo = h + pads[0] + pads[1] - k + 1, w + pads[2] + pads[3] - k + 1
     empty = functools.partial(torch.empty, device=x.device, dtype=x.dtype)
     shape = (int(reflect), int(relu), int(bias is not None))
+    cout, chunks, block = _channel_blocks(c_out // groups)
     if pool == 0:
         y = empty((b, c_out, ho, wo))
-        grid = (b * c_out, triton.cdiv(ho * wo, BLOCK))
+        grid = (b * groups * chunks, triton.cdiv(ho * wo, block))
         _forward[grid](x, weight, weight if bias is None else bias, y, c_in, h, w, c_out, ho, wo,
-                       cin_g, c_out // groups, k, pads[0], pads[2], *shape, BLOCK=BLOCK)
+                       cin_g, c_out // groups, chunks, k, pads[0], pads[2], *shape, COUT=cout,
+                       BLOCK=block)
         return y, y, None
     hq, wq = ho // 2, wo // 2
     pooled = empty((b, c_out, hq, wq))
     arg = torch.empty(pooled.shape, device=x.device, dtype=torch.int8) if pool == 1 else None
     y = empty((b, c_out, ho, wo)) if pool == 2 else None
-    grid = (b * c_out, triton.cdiv(hq * wq, BLOCK))
+    grid = (b * groups * chunks, triton.cdiv(hq * wq, block))
     _forward_pooled[grid](x, weight, weight if bias is None else bias,
                           pooled if y is None else y, pooled, pooled if arg is None else arg,
-                          c_in, h, w, c_out, ho, wo, hq, wq, cin_g, c_out // groups, k, pads[0],
-                          pads[2], *shape, pool, BLOCK=BLOCK)
+                          c_in, h, w, c_out, ho, wo, hq, wq, cin_g, c_out // groups, chunks, k,
+                          pads[0], pads[2], *shape, pool, COUT=cout, BLOCK=block)
     return pooled, pooled if pool == 1 else y, arg
 
 
