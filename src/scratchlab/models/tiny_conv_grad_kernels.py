@@ -1,6 +1,8 @@
 """The gradient kernels of `tiny_conv` (see `tiny_conv_kernels`; imported on first use on a GPU).
 
-`_grad_padded` computes a block of the gradient of the padded input, `_fold` adds it back onto
+`_grad_padded` computes a block of the gradient of the padded input (for up to `MAX_CHANNELS`
+input channels of a group at once, each gradient of the output it reads serving all of them),
+`_fold` adds it back onto
 the pixels the padding copied, `_grad_weight` one input channel of one filter over a share of
 the batch; `_output_grad` reads the gradient of the convolution's output through the ReLU and
 pool that followed it.
@@ -57,22 +59,25 @@ def _output_grad(g_ptr, y_ptr, arg_ptr, plane, oy, ox, Ho, Wo, mask, relu, pool)
     return g
 
 
-@triton.jit(do_not_specialize=_unspecialised("C_in Hp Wp C_out Ho Wo cin_g cout_g K relu pool"))
+@triton.jit(do_not_specialize=_unspecialised(
+    "C_in Hp Wp C_out Ho Wo cin_g cout_g chunks K relu pool"))
 def _grad_padded(g_ptr, y_ptr, arg_ptr, w_ptr, gp_ptr, C_in, Hp, Wp, C_out, Ho, Wo, cin_g,
-                 cout_g, K, relu, pool, BLOCK: tl.constexpr):
-    plane = tl.program_id(0)  # b * C_in + input channel
-    c = plane % C_in
-    b = plane // C_in
-    group = c // cin_g
-    ci = c % cin_g
+                 cout_g, chunks, K, relu, pool, CIN: tl.constexpr, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)  # ((b * groups + group) * chunks + chunk): `CIN` input channels
+    bg = pid // chunks
+    groups = C_in // cin_g
+    b = bg // groups
+    group = bg % groups
+    i = (pid % chunks) * CIN + tl.arange(0, CIN)
+    i_in = i < cin_g
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     inside = offs < Hp * Wp
     py = offs // Wp
     px = offs % Wp
-    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    acc = tl.zeros([CIN, BLOCK], dtype=tl.float32)
     for o in range(cout_g):
         oc = group * cout_g + o
-        w_row = w_ptr + (oc * cin_g + ci) * K * K
+        w_rows = w_ptr + (oc * cin_g + i) * K * K
         for dy in range(K):
             oy = py - dy
             vy = (oy >= 0) & (oy < Ho)
@@ -81,8 +86,11 @@ def _grad_padded(g_ptr, y_ptr, arg_ptr, w_ptr, gp_ptr, C_in, Hp, Wp, C_out, Ho, 
                 m = inside & vy & (ox >= 0) & (ox < Wo)
                 g = _output_grad(g_ptr, y_ptr, arg_ptr, b * C_out + oc, oy, ox, Ho, Wo, m, relu,
                                  pool)
-                acc += g * tl.load(w_row + dy * K + dx)
-    tl.store(gp_ptr + plane * Hp * Wp + offs, acc, mask=inside)
+                wt = tl.load(w_rows + dy * K + dx, mask=i_in, other=0.0)
+                acc += wt[:, None] * g[None, :]
+    planes = b * C_in + group * cin_g + i
+    tl.store(gp_ptr + planes[:, None] * Hp * Wp + offs[None, :], acc,
+             mask=i_in[:, None] & inside[None, :])
 
 
 @triton.jit(do_not_specialize=_unspecialised("H W Hp Wp top left reflect total"))

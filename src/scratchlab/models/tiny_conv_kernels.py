@@ -3,11 +3,11 @@
 Tensors are contiguous NCHW float32. A convolution has `groups` groups of `cin_g` input and
 `cout_g` output channels, stride 1, no dilation, and its padding (zeros or reflect; `top` rows
 and `left` columns before the map) applied as the kernel reads. Each program of the forward pass
-computes a block of pixels of up to `MAX_COUT` output maps of one group, looping over the group's
-input channels and the filter taps, so that each input it loads serves every one of those maps
+computes a block of pixels of up to `MAX_CHANNELS` output maps of one group, looping over the
+group's input channels and the filter taps, so that each input it loads serves all those maps
 (the gradients' kernels are in `tiny_conv_grad_kernels`). A flag `relu` applies a ReLU after the
 convolution, `pool` a 2x2 pool after that. Every integer argument is left unspecialised, so that
-one compilation serves every layer with the same power of 2 of output channels per program.
+one compilation serves every layer with the same power of 2 of channels per program.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from scratchlab.models.tiny_conv_grad_kernels import (
 )
 
 BLOCK = 256  # pixels per program
-MAX_COUT = 8  # output channels of a group one forward program computes, at most
-CHANNEL_PIXELS = 512  # output channels x pixels of a forward program, about
-MIN_BLOCK = 64  # pixels per forward program, at least
+MAX_CHANNELS = 8  # channels of a group one program computes, at most
+CHANNEL_PIXELS = 512  # channels x pixels of a program, about
+MIN_BLOCK = 64  # pixels per program, at least
 TAPS = 16  # filter taps per pass of the weight-gradient kernel
 
 
@@ -148,11 +148,13 @@ def _forward_pooled(x_ptr, w_ptr, b_ptr, y_ptr, q_ptr, arg_ptr, C_in, H, W, C_ou
         tl.store(at + Wo + 1, a3, mask=keep)
 
 
-def _channel_blocks(cout_g: int) -> tuple[int, int, int]:
-    """Output channels per program (a power of 2, at most `MAX_COUT`), programs per group and
-    pixels per program (fewer where a program computes more channels)."""
-    cout = min(MAX_COUT, triton.next_power_of_2(cout_g))
-    return cout, triton.cdiv(cout_g, cout), max(MIN_BLOCK, min(BLOCK, CHANNEL_PIXELS // cout))
+def _channel_blocks(per_group: int) -> tuple[int, int, int]:
+    """Channels of a group per program (a power of 2, at most `MAX_CHANNELS`: output channels in the
+    forward pass, input channels in the input's gradient), programs per group and pixels per
+    program (fewer where a program computes more channels)."""
+    count = min(MAX_CHANNELS, triton.next_power_of_2(per_group))
+    pixels = max(MIN_BLOCK, min(BLOCK, CHANNEL_PIXELS // count))
+    return count, triton.cdiv(per_group, count), pixels
 
 
 def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int,
@@ -196,9 +198,11 @@ def grad_input(g: torch.Tensor, y: torch.Tensor, arg: torch.Tensor | None, weigh
     c_out, cin_g, k = weight.shape[0], weight.shape[1], weight.shape[2]
     hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
     gp = torch.empty((b, c_in, hp, wp), device=g.device, dtype=g.dtype)
-    grid = (b * c_in, triton.cdiv(hp * wp, BLOCK))
+    cin, chunks, block = _channel_blocks(cin_g)
+    grid = (b * groups * chunks, triton.cdiv(hp * wp, block))
     _grad_padded[grid](g, y, y if arg is None else arg, weight, gp, c_in, hp, wp, c_out,
-                       *conv_shape, cin_g, c_out // groups, k, int(relu), pool, BLOCK=BLOCK)
+                       *conv_shape, cin_g, c_out // groups, chunks, k, int(relu), pool, CIN=cin,
+                       BLOCK=block)
     gx = torch.empty(x_shape, device=g.device, dtype=g.dtype)
     total = gx.numel()
     _fold[(triton.cdiv(total, BLOCK),)](gp, gx, h, w, hp, wp, pads[0], pads[2], int(reflect),
