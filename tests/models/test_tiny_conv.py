@@ -29,6 +29,7 @@ GEOMETRIES = [
     (1, 2, 1, 2, 7, 8, 8, "reflect", 5),
     (2, 2, 6, 6, 3, 7, 6, "reflect", 1),  # 6 channels a group: a program computes 8
     (1, 1, 11, 11, 3, 6, 5, "zeros", 1),  # 11: two programs of 8 a group, the second not full
+    (3, 2, 2, 3, 9, 11, 10, "reflect", 4),  # 81 taps: two passes of the weight gradient's
 ]
 
 

@@ -30,7 +30,9 @@ BLOCK = 256  # pixels per program
 MAX_CHANNELS = 8  # channels of a group one program computes, at most
 CHANNEL_PIXELS = 512  # channels x pixels of a program, about
 MIN_BLOCK = 64  # pixels per program, at least
-TAPS = 16  # filter taps per pass of the weight-gradient kernel
+MAX_TAPS = 64  # filter taps per pass of the weight-gradient kernel, at most
+TILE = 4096  # output channels x taps x pixels of the weight-gradient kernel's sums
+MIN_BLOCK_TAPS = 8  # pixels per step of the weight-gradient kernel, at least
 
 
 @triton.jit
@@ -213,20 +215,23 @@ def grad_input(g: torch.Tensor, y: torch.Tensor, arg: torch.Tensor | None, weigh
 def grad_weight(x: torch.Tensor, g: torch.Tensor, y: torch.Tensor, arg: torch.Tensor | None,
                 weight_shape: torch.Size, conv_shape: tuple[int, int], groups: int,
                 pads: tuple[int, int, int, int], reflect: bool, relu: bool, pool: int,
-                splits: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The gradients of the weight and the bias, the batch cut into `splits` shares whose
-    partial sums are added in a fixed order."""
+                min_programs: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradients of the weight and the bias, the batch cut into shares (enough for about
+    `min_programs` programs) whose partial sums are added in a fixed order."""
     b, c_in, h, w = x.shape
     c_out, cin_g, k = weight_shape[0], weight_shape[1], weight_shape[2]
-    per_split = triton.cdiv(b, splits)
+    cout, chunks, _ = _channel_blocks(c_out // groups)
+    rows = groups * chunks * cin_g  # programs per share
+    per_split = triton.cdiv(b, min(b, triton.cdiv(min_programs, rows)))
     splits = triton.cdiv(b, per_split)
     size = weight_shape.numel()
+    taps = min(MAX_TAPS, max(16, triton.next_power_of_2(k * k)))  # one pass up to 8x8
     # each share's weight and bias gradients side by side, so that one reduction adds them all
     partial = torch.empty((splits, size + c_out), device=x.device, dtype=x.dtype)
-    _grad_weight[(c_out * cin_g, splits)](x, g, y, y if arg is None else arg, partial,
-                                          partial[:, size:], b, c_in, h, w, c_out, *conv_shape,
-                                          cin_g, k, pads[0], pads[2], int(reflect), int(relu),
-                                          pool, c_out // groups, per_split, size + c_out,
-                                          TAPS=TAPS, BLOCK=BLOCK // 2)
+    _grad_weight[(groups * chunks * cin_g, splits)](
+        x, g, y, y if arg is None else arg, partial, partial[:, size:], b, c_in, h, w, c_out,
+        *conv_shape, cin_g, k, pads[0], pads[2], int(reflect), int(relu), pool, c_out // groups,
+        chunks, per_split, size + c_out, COUT=cout, TAPS=taps,
+        BLOCK=max(MIN_BLOCK_TAPS, TILE // (cout * taps)))
     total = partial[0] if splits == 1 else partial.sum(0)
     return total[:size].view(weight_shape), total[size:]
