@@ -27,9 +27,9 @@ GEOMETRIES = [
     (2, 1, 2, 3, 3, 5, 6, "zeros", 1),
     (2, 2, 1, 2, 5, 9, 9, "zeros", "same"),
     (1, 2, 1, 2, 7, 8, 8, "reflect", 5),
-    (2, 2, 6, 6, 3, 7, 6, "reflect", 1),  # 6 channels a group: a program computes 8
-    (1, 1, 11, 11, 3, 6, 5, "zeros", 1),  # 11: two programs of 8 a group, the second not full
-    (3, 2, 2, 3, 9, 11, 10, "reflect", 4),  # 81 taps: two passes of the weight gradient's
+    (2, 2, 6, 6, 3, 7, 6, "reflect", 1),  # 6 channels a group, in and out
+    (1, 1, 11, 11, 3, 6, 5, "zeros", 1),  # 11 channels a group, in and out
+    (3, 2, 2, 3, 9, 11, 10, "reflect", 4),  # 81 taps: several passes of the weight gradient
 ]
 
 

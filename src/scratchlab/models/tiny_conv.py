@@ -181,6 +181,8 @@ class _TinyConv(torch.autograd.Function):
                 gx = kernels.grad_input(grad, signs, arg, weight, x.shape, ctx.conv_shape,
                                         groups, pads, reflect, relu, pool)
             if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+                rows = weight.shape[0] * weight.shape[1]
+                splits = min(x.shape[0], max(1, -(-MIN_PROGRAMS // rows)))
                 gw, gb = kernels.grad_weight(x, grad, signs, arg, weight.shape, ctx.conv_shape,
-                                             groups, pads, reflect, relu, pool, MIN_PROGRAMS)
+                                             groups, pads, reflect, relu, pool, splits)
         return gx, gw, gb if ctx.has_bias else None, None, None, None, None, None

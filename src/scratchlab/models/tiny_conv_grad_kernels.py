@@ -1,11 +1,9 @@
 """The gradient kernels of `tiny_conv` (see `tiny_conv_kernels`; imported on first use on a GPU).
 
-`_grad_padded` computes a block of the gradient of the padded input for up to `MAX_CHANNELS`
-input channels of a group, `_fold` adds it back onto the pixels the padding copied,
-`_grad_weight` one input channel of up to `MAX_CHANNELS` filters of a group over a share of the
-batch; each value the two read serves all those channels. `_output_grad` reads the gradient of
-the convolution's output through the ReLU and pool that followed it (`MAX_CHANNELS` and the
-launches are in `tiny_conv_kernels`).
+`_grad_padded` computes a block of the gradient of the padded input, `_fold` adds it back onto
+the pixels the padding copied, `_grad_weight` one input channel of one filter over a share of
+the batch; `_output_grad` reads the gradient of the convolution's output through the ReLU and
+pool that followed it.
 """
 
 from __future__ import annotations
@@ -59,25 +57,22 @@ def _output_grad(g_ptr, y_ptr, arg_ptr, plane, oy, ox, Ho, Wo, mask, relu, pool)
     return g
 
 
-@triton.jit(do_not_specialize=_unspecialised(
-    "C_in Hp Wp C_out Ho Wo cin_g cout_g chunks K relu pool"))
+@triton.jit(do_not_specialize=_unspecialised("C_in Hp Wp C_out Ho Wo cin_g cout_g K relu pool"))
 def _grad_padded(g_ptr, y_ptr, arg_ptr, w_ptr, gp_ptr, C_in, Hp, Wp, C_out, Ho, Wo, cin_g,
-                 cout_g, chunks, K, relu, pool, CIN: tl.constexpr, BLOCK: tl.constexpr):
-    pid = tl.program_id(0)  # ((b * groups + group) * chunks + chunk): `CIN` input channels
-    bg = pid // chunks
-    groups = C_in // cin_g
-    b = bg // groups
-    group = bg % groups
-    i = (pid % chunks) * CIN + tl.arange(0, CIN)
-    i_in = i < cin_g
+                 cout_g, K, relu, pool, BLOCK: tl.constexpr):
+    plane = tl.program_id(0)  # b * C_in + input channel
+    c = plane % C_in
+    b = plane // C_in
+    group = c // cin_g
+    ci = c % cin_g
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     inside = offs < Hp * Wp
     py = offs // Wp
     px = offs % Wp
-    acc = tl.zeros([CIN, BLOCK], dtype=tl.float32)
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
     for o in range(cout_g):
         oc = group * cout_g + o
-        w_rows = w_ptr + (oc * cin_g + i) * K * K
+        w_row = w_ptr + (oc * cin_g + ci) * K * K
         for dy in range(K):
             oy = py - dy
             vy = (oy >= 0) & (oy < Ho)
@@ -86,11 +81,8 @@ def _grad_padded(g_ptr, y_ptr, arg_ptr, w_ptr, gp_ptr, C_in, Hp, Wp, C_out, Ho, 
                 m = inside & vy & (ox >= 0) & (ox < Wo)
                 g = _output_grad(g_ptr, y_ptr, arg_ptr, b * C_out + oc, oy, ox, Ho, Wo, m, relu,
                                  pool)
-                wt = tl.load(w_rows + dy * K + dx, mask=i_in, other=0.0)
-                acc += wt[:, None] * g[None, :]
-    planes = b * C_in + group * cin_g + i
-    tl.store(gp_ptr + planes[:, None] * Hp * Wp + offs[None, :], acc,
-             mask=i_in[:, None] & inside[None, :])
+                acc += g * tl.load(w_row + dy * K + dx)
+    tl.store(gp_ptr + plane * Hp * Wp + offs, acc, mask=inside)
 
 
 @triton.jit(do_not_specialize=_unspecialised("H W Hp Wp top left reflect total"))
@@ -126,18 +118,16 @@ def _fold(gp_ptr, gx_ptr, H, W, Hp, Wp, top, left, reflect, total, BLOCK: tl.con
 
 
 @triton.jit(do_not_specialize=_unspecialised(
-    "B C_in H W C_out Ho Wo cin_g K top left reflect relu pool cout_g chunks per_split"
-    " split_stride"))
+    "B C_in H W C_out Ho Wo cin_g K top left reflect relu pool cout_g per_split split_stride"))
 def _grad_weight(x_ptr, g_ptr, y_ptr, arg_ptr, gw_ptr, gb_ptr, B, C_in, H, W, C_out, Ho, Wo,
-                 cin_g, K, top, left, reflect, relu, pool, cout_g, chunks, per_split,
-                 split_stride, COUT: tl.constexpr, TAPS: tl.constexpr, BLOCK: tl.constexpr):
-    pid = tl.program_id(0)  # (group * chunks + chunk) * cin_g + input channel of the group
-    ci = pid % cin_g
-    group = pid // cin_g // chunks
-    o = (pid // cin_g % chunks) * COUT + tl.arange(0, COUT)  # output channels of the group
-    o_in = o < cout_g
-    oc = group * cout_g + o
+                 cin_g, K, top, left, reflect, relu, pool, cout_g, per_split, split_stride,
+                 TAPS: tl.constexpr,
+                 BLOCK: tl.constexpr):
+    row = tl.program_id(0)  # output channel * cin_g + input channel of its group
     split = tl.program_id(1)
+    oc = row // cin_g
+    ci = row % cin_g
+    group = oc // cout_g
     b_lo = split * per_split
     b_hi = tl.minimum(b_lo + per_split, B)
     pixels = tl.arange(0, BLOCK)
@@ -146,24 +136,21 @@ def _grad_weight(x_ptr, g_ptr, y_ptr, arg_ptr, gw_ptr, gb_ptr, B, C_in, H, W, C_
         tap_in = taps < K * K
         dy = taps // K
         dx = taps % K
-        acc = tl.zeros([COUT, TAPS, BLOCK], dtype=tl.float32)
-        acc_bias = tl.zeros([COUT, BLOCK], dtype=tl.float32)
+        acc = tl.zeros([TAPS, BLOCK], dtype=tl.float32)
+        acc_bias = tl.zeros([BLOCK], dtype=tl.float32)
         for b in range(b_lo, b_hi):
             x_plane = x_ptr + (b * C_in + group * cin_g + ci) * H * W
             for p0 in range(0, Ho * Wo, BLOCK):
                 offs = p0 + pixels
                 inside = offs < Ho * Wo
-                oy = offs // Wo
-                ox = offs % Wo
-                g = _output_grad(g_ptr, y_ptr, arg_ptr, (b * C_out + oc)[:, None], oy[None, :],
-                                 ox[None, :], Ho, Wo, o_in[:, None] & inside[None, :], relu, pool)
+                g = _output_grad(g_ptr, y_ptr, arg_ptr, b * C_out + oc, offs // Wo, offs % Wo, Ho,
+                                 Wo, inside, relu, pool)
                 acc_bias += g
-                sy, vy = _source(oy[None, :] + dy[:, None] - top, H, reflect)
-                sx, vx = _source(ox[None, :] + dx[:, None] - left, W, reflect)
+                sy, vy = _source((offs // Wo)[None, :] + dy[:, None] - top, H, reflect)
+                sx, vx = _source((offs % Wo)[None, :] + dx[:, None] - left, W, reflect)
                 m = tap_in[:, None] & inside[None, :] & vy & vx
-                v = tl.load(x_plane + sy * W + sx, mask=m, other=0.0)  # the input under each tap
-                acc += g[:, None, :] * v[None, :, :]
-        out = gw_ptr + split * split_stride + (oc * cin_g + ci)[:, None] * K * K + taps[None, :]
-        tl.store(out, tl.sum(acc, axis=2), mask=o_in[:, None] & tap_in[None, :])
-        tl.store(gb_ptr + split * split_stride + oc, tl.sum(acc_bias, axis=1),
-                 mask=o_in & (ci == 0) & (t0 == 0))
+                acc += tl.load(x_plane + sy * W + sx, mask=m, other=0.0) * g[None, :]
+        out = gw_ptr + split * split_stride + row * K * K
+        tl.store(out + taps, tl.sum(acc, axis=1), mask=tap_in)
+        tl.store(gb_ptr + split * split_stride + oc, tl.sum(acc_bias, axis=0),
+                 mask=(ci == 0) & (t0 == 0))
