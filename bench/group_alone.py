@@ -66,7 +66,7 @@ def kernel_profile(fit: Any, device: torch.device) -> tuple[int, float, dict[str
 
 
 def time_group(group: list[Any], epochs: int, device: torch.device) -> dict[str, Any]:
-    fit = batched_runs._fit_of(group)
+    fit = batched_runs.fit_of(group)
     for _ in range(3):  # two eager epochs, then the capture
         fit.step()
     synchronize(device)

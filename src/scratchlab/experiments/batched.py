@@ -196,7 +196,7 @@ def _train(groups: list[list[Prepared]], collect: Callable[[RunRecord], None],
     """Train groups together and hand back their records; False (none trained) on an error."""
     count = sum(map(len, groups))
     try:
-        fits = [_fit_of(group) for group in groups]
+        fits = [fit_of(group) for group in groups]
         start = time.perf_counter()
         results = fit_many(fits, verbose=verbose)
         seconds = (time.perf_counter() - start) / count
@@ -213,7 +213,9 @@ def _train(groups: list[list[Prepared]], collect: Callable[[RunRecord], None],
     return True
 
 
-def _fit_of(group: list[Prepared]) -> BatchedFit:
+def fit_of(group: list[Prepared]) -> BatchedFit:
+    """The prepared fit of a group of runs (one BatchedTrainer, each run's data, epochs and
+    early stopping), ready for `fit_many` or to be stepped one epoch at a time."""
     c = group[0].config
     trainer = BatchedTrainer([p.model for p in group], [p.optimizer for p in group],
                              label_smoothing=c.optim.label_smoothing, device=group[0].device)
