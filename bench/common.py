@@ -22,7 +22,7 @@ import torch
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results.jsonl"
 SUMMARY = BENCH_DIR / "RESULTS.md"
-VARIANT_KEYS = ("recipe", "run", "part", "study", "triton_cache", "switches")
+VARIANT_KEYS = ("recipe", "run", "part", "study", "mode", "triton_cache", "switches")
 
 
 def device_name(device: torch.device | str) -> str:
