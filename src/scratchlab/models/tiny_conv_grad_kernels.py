@@ -28,6 +28,18 @@ def _source(t, size, reflect):
 
 
 @triton.jit
+def _program_block(C, per_group, pixels, width, BLOCK: tl.constexpr):
+    """The map this program computes (`program_id(0)`: b * `C` + channel) and its block of
+    `BLOCK` of the map's `pixels` (rows `width` wide, `program_id(1)`): the map's plane, batch
+    index, channel and group (`per_group` channels each); the block's offsets, which of them lie
+    in the map, and their rows and columns."""
+    plane = tl.program_id(0)
+    c = plane % C
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    return plane, plane // C, c, c // per_group, offs, offs < pixels, offs // width, offs % width
+
+
+@triton.jit
 def _output_grad(g_ptr, y_ptr, arg_ptr, plane, oy, ox, Ho, Wo, mask, relu, pool):
     """The gradient of the convolution's output at (`oy`, `ox`) of `plane` from the gradient
     of what follows it: the ReLU (its mask read from the output `y_ptr`; a NaN output passes
@@ -60,15 +72,8 @@ def _output_grad(g_ptr, y_ptr, arg_ptr, plane, oy, ox, Ho, Wo, mask, relu, pool)
 @triton.jit(do_not_specialize=_unspecialised("C_in Hp Wp C_out Ho Wo cin_g cout_g K relu pool"))
 def _grad_padded(g_ptr, y_ptr, arg_ptr, w_ptr, gp_ptr, C_in, Hp, Wp, C_out, Ho, Wo, cin_g,
                  cout_g, K, relu, pool, BLOCK: tl.constexpr):
-    plane = tl.program_id(0)  # b * C_in + input channel
-    c = plane % C_in
-    b = plane // C_in
-    group = c // cin_g
+    plane, b, c, group, offs, inside, py, px = _program_block(C_in, cin_g, Hp * Wp, Wp, BLOCK)
     ci = c % cin_g
-    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    inside = offs < Hp * Wp
-    py = offs // Wp
-    px = offs % Wp
     acc = tl.zeros([BLOCK], dtype=tl.float32)
     for o in range(cout_g):
         oc = group * cout_g + o

@@ -21,6 +21,7 @@ from scratchlab.models.tiny_conv_grad_kernels import (
     _fold,
     _grad_padded,
     _grad_weight,
+    _program_block,
     _source,
     _unspecialised,
 )
@@ -33,14 +34,7 @@ TAPS = 16  # filter taps per pass of the weight-gradient kernel
     "C_in H W C_out Ho Wo cin_g cout_g K top left reflect relu has_bias"))
 def _forward(x_ptr, w_ptr, b_ptr, y_ptr, C_in, H, W, C_out, Ho, Wo, cin_g, cout_g, K, top, left,
              reflect, relu, has_bias, BLOCK: tl.constexpr):
-    plane = tl.program_id(0)  # b * C_out + output channel
-    oc = plane % C_out
-    b = plane // C_out
-    group = oc // cout_g
-    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    inside = offs < Ho * Wo
-    oy = offs // Wo
-    ox = offs % Wo
+    plane, b, oc, group, offs, inside, oy, ox = _program_block(C_out, cout_g, Ho * Wo, Wo, BLOCK)
     acc = tl.zeros([BLOCK], dtype=tl.float32)
     for ci in range(cin_g):
         x_plane = x_ptr + (b * C_in + group * cin_g + ci) * H * W
@@ -73,14 +67,9 @@ def _forward_pooled(x_ptr, w_ptr, b_ptr, y_ptr, q_ptr, arg_ptr, C_in, H, W, C_ou
                     BLOCK: tl.constexpr):
     """The convolution (and ReLU) and a 2x2 pool after it (`pool` 1: max, keeping the window
     position of each maximum in `arg_ptr`; 2: average, keeping the maps before it in `y_ptr`)."""
-    plane = tl.program_id(0)  # b * C_out + output channel
-    oc = plane % C_out
-    b = plane // C_out
-    group = oc // cout_g
-    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    inside = offs < Hq * Wq
-    oy = 2 * (offs // Wq)
-    ox = 2 * (offs % Wq)
+    plane, b, oc, group, offs, inside, qy, qx = _program_block(C_out, cout_g, Hq * Wq, Wq, BLOCK)
+    oy = 2 * qy  # the pool window's top left pixel of the convolution's output
+    ox = 2 * qx
     a0 = tl.zeros([BLOCK], dtype=tl.float32)
     a1 = tl.zeros([BLOCK], dtype=tl.float32)
     a2 = tl.zeros([BLOCK], dtype=tl.float32)
