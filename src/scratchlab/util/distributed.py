@@ -130,10 +130,19 @@ def _rank_device(device: torch.device, local_rank: int) -> torch.device:
 
 
 # ---- collectives that also work in a single process --------------------------------------------
+# gloo's worker thread lets go of a finished collective a moment after the waiting rank wakes.
+# Were its handle the last one, and the interpreter already shutting down, freeing it would abort
+# the process ("terminate called without an active exception", a PyTorch issue). This module
+# keeps the latest barrier's handle, so that the main thread is the one that frees it.
+_LATEST_BARRIER: list[Any] = []
+
+
 def barrier() -> None:
     """Wait until every rank gets here (no-op without a process group)."""
     if is_initialized():
-        dist.barrier()
+        work = dist.barrier(async_op=True)
+        work.wait()
+        _LATEST_BARRIER[:] = [work]
 
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:

@@ -327,6 +327,15 @@ def test_world_of_one_trains_like_classifier_trainer(world_of_one, tmp_path):
     assert load_checkpoint(tmp_path / "DistributedClassifierTrainer_last.pt")["world_size"] == 1
 
 
+def test_the_latest_barrier_handle_stays_with_this_module(world_of_one):
+    """Freed by the main thread, never by gloo's worker during interpreter shutdown (an abort)."""
+    dd.barrier()
+    first = dd._LATEST_BARRIER[0]
+    assert first.is_completed()
+    dd.barrier()
+    assert len(dd._LATEST_BARRIER) == 1 and dd._LATEST_BARRIER[0] is not first
+
+
 def test_sync_batchnorm_on_cpu_is_a_user_error(world_of_one):
     with pytest.raises(ConfigError, match="SyncBatchNorm runs on GPUs"):
         small_trainer(DistributedClassifierTrainer, device="cpu", sync_batchnorm=True)
