@@ -16,6 +16,7 @@ LAYER = {
     "scratch": 2,
     "optim": 2,
     "data": 2,
+    "kernels": 2,
     "models": 3,
     "classifiers": 3,
     "training": 3,

@@ -162,7 +162,7 @@ def test_the_kernels_compile_for_an_h100_without_a_gpu(dtype: str) -> None:
     triton = pytest.importorskip("triton")
     compiler = pytest.importorskip("triton.compiler")
     backends = pytest.importorskip("triton.backends.compiler")
-    from scratchlab.models import fast_norm_kernels as k
+    from scratchlab.kernels import fast_norm as k
 
     f32, data, i32 = "*fp32", f"*{dtype}", "i32"
     tiles = {"BLOCK_R": k.BLOCK_R, "BLOCK_C": k.BLOCK_C}

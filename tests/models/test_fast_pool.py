@@ -81,7 +81,7 @@ def test_the_kernels_compile_for_an_h100_without_a_gpu(dtype: str) -> None:
     triton = pytest.importorskip("triton")
     compiler = pytest.importorskip("triton.compiler")
     backends = pytest.importorskip("triton.backends.compiler")
-    from scratchlab.models import fast_pool_kernels as kernels
+    from scratchlab.kernels import fast_pool as kernels
 
     sizes = dict.fromkeys(("total", "C", "H", "W", "Ho", "Wo"), "i32")
     signatures = {
@@ -101,7 +101,7 @@ def test_the_kernels_compile_for_an_h100_without_a_gpu(dtype: str) -> None:
 
 INTERPRETED = textwrap.dedent("""
     import torch, torch.nn.functional as F
-    from scratchlab.models import fast_pool_kernels as kernels
+    from scratchlab.kernels import fast_pool as kernels
     layout = torch.channels_last
     for shape in ((2, 16, 7, 6), (1, 32, 31, 31), (3, 8, 4, 5)):
         x = ((torch.randn(shape) * 2).round() / 2).contiguous(memory_format=layout)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratchlab.models.kernel_support import relative_difference
+from scratchlab.kernels.support import relative_difference
 from scratchlab.models.tiny_conv import (
     _torch_conv,
     geometry_fits,

@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 import torch
 
-from scratchlab.models.kernel_support import relative_difference
+from scratchlab.kernels.support import relative_difference
 from scratchlab.models.tiny_head import kernel_applies, pooled_linear
 
 # (samples, models, channels and outputs per model, height, width, with a bias)

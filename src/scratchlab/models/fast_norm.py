@@ -1,7 +1,7 @@
 """BatchNorm followed by exact GELU in one pass each way: `batch_norm_gelu(norm, x)`.
 
 On a channels-last CUDA tensor (with Triton installed, outside torch.compile and vmap) the
-statistics, the normalisation and the GELU run as the Triton kernels of `fast_norm_kernels`:
+statistics, the normalisation and the GELU run as the Triton kernels of `kernels.fast_norm`:
 the forward pass reads its input twice and writes once, the backward pass reads input and
 gradient twice and writes once, where BatchNorm then GELU read and write every element again
 (a GELU input is stored for the backward pass). Elsewhere it is `F.gelu(norm(x))`. Values and
@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratchlab.models.kernel_support import channels_last_cuda, triton_module
+from scratchlab.kernels.support import channels_last_cuda, triton_module
 
 
 def _kernels() -> Any:
     """The Triton kernel module, or None where Triton is not installed."""
-    return triton_module("fast_norm_kernels")
+    return triton_module("fast_norm")
 
 
 def kernel_applies(x: torch.Tensor) -> bool:

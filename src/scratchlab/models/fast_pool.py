@@ -1,7 +1,7 @@
 """`MaxPool2x2`: `nn.MaxPool2d(2)` with a faster pass on channels-last CUDA tensors (FastCNN).
 
 torch's max pool stores int64 indices and zero-fills the input gradient before scattering into
-it. `fast_pool_kernels` keeps one byte per output and writes each input gradient once: 304 ms
+it. `kernels.fast_pool` keeps one byte per output and writes each input gradient once: 304 ms
 of kernels per fast-recipe run against 570 ms for torch's (docs/speed.md). Values and gradients
 (second-order ones too) equal torch's: the first maximum of a window (row by row) takes the
 gradient, NaN wins; only a window of nothing but -inf may send its gradient elsewhere. Elsewhere
@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratchlab.models.kernel_support import channels_last_cuda, triton_module
+from scratchlab.kernels.support import channels_last_cuda, triton_module
 
 
 def _kernels() -> Any:
     """The Triton kernel module, or None where Triton is not installed."""
-    return triton_module("fast_pool_kernels")
+    return triton_module("fast_pool")
 
 
 def kernel_applies(x: torch.Tensor) -> bool:

@@ -5,7 +5,7 @@ For groups of a few channels and small filters (the inductive-bias study's 1 to 
 7x7) cuDNN's grouped convolution runs a generic algorithm with layout transforms around it, and
 the reflect padding, the ReLU and the pool are kernels of their own, forward and backward.
 `tiny_conv2d` does the forward pass in one kernel (padding, convolution, bias, ReLU, pool), the
-input gradient in two and the weight and bias gradients in one or two (`tiny_conv_kernels`). Its
+input gradient in two and the weight and bias gradients in one or two (`kernels.tiny_conv`). Its
 values are those of `F.conv2d` (then `F.relu`, `F.max_pool2d` or `F.avg_pool2d`) up to float32
 round-off (the taps are summed in another order); a max pool's ties and NaNs go as in torch's
 (the first maximum of a window, row by row, NaN wins). Elsewhere (CPU, no Triton, a layer it
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from scratchlab.models.kernel_support import checked, on_device, relative_difference, triton_module
+from scratchlab.kernels.support import checked, on_device, relative_difference, triton_module
 
 MAX_TAPS = 1024  # largest channels x taps of a group (per output pixel) the kernels take
 MIN_PROGRAMS = 264  # weight-gradient programs wanted (2 per SM of an H100): more batch shares
@@ -31,7 +31,7 @@ CHECK_TOLERANCE = 1e-4  # largest relative difference to torch's float64 numbers
 
 
 def _kernels() -> Any:
-    return triton_module("tiny_conv_kernels")
+    return triton_module("tiny_conv")
 
 
 def padding_of(layer: nn.Conv2d) -> tuple[int, int, int, int] | None:

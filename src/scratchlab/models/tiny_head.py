@@ -3,7 +3,7 @@ stacked forward, `models.stacked`), through Triton kernels on a GPU.
 
 torch computes it as an average pool, a transpose, a batched product and a bias, and their
 gradients as four kernels more; `pooled_linear` is one kernel forward and two backward
-(`tiny_head_kernels`), with torch's values up to float32 round-off. Elsewhere (CPU, no Triton,
+(`kernels.tiny_head`), with torch's values up to float32 round-off. Elsewhere (CPU, no Triton,
 more than 16 channels or outputs per model) it is torch's operations.
 """
 
@@ -16,13 +16,13 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from scratchlab.models.kernel_support import checked, on_device, relative_difference, triton_module
+from scratchlab.kernels.support import checked, on_device, relative_difference, triton_module
 
 ENV_OFF = "SCRATCHLAB_TINY_HEAD"  # set to 0 to use torch's operations everywhere
 
 
 def _kernels() -> Any:
-    return triton_module("tiny_head_kernels")
+    return triton_module("tiny_head")
 
 
 def kernel_applies(maps: Tensor, weight: Tensor) -> bool:

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scratchlab.models.kernel_support import relative_difference
+from scratchlab.kernels.support import relative_difference
 from scratchlab.training.accel.stacked_loss import kernel_applies, stacked_cross_entropy
 
 # (models, samples, classes, label smoothing)

@@ -2,7 +2,7 @@
 
 torch.optim's formulas and order of operations, derived scalars in float64 as torch computes them;
 a model whose `active` flag is False stays exactly as it is, state included. On a GPU, SGD without
-dampening is one Triton kernel (`batched_optim_kernels`) instead of four of torch's.
+dampening is one Triton kernel (`kernels.batched_sgd`) instead of four of torch's.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from scratchlab.errors import ConfigError
-from scratchlab.models.kernel_support import checked, on_device, relative_difference, triton_module
+from scratchlab.kernels.support import checked, on_device, relative_difference, triton_module
 from scratchlab.util.tensors import unflatten
 
 KINDS = {torch.optim.SGD: "sgd", torch.optim.Adam: "adam", torch.optim.AdamW: "adamw",
@@ -28,7 +28,7 @@ ENV_OFF = "SCRATCHLAB_FUSED_SGD"  # set to 0 for torch's operations (no Triton k
 
 
 def _kernels() -> Any:
-    return triton_module("training.accel.batched_optim_kernels")
+    return triton_module("batched_sgd")
 
 
 class BatchedOptimizer:

@@ -18,13 +18,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from scratchlab.models.kernel_support import checked, on_device, relative_difference, triton_module
+from scratchlab.kernels.support import checked, on_device, relative_difference, triton_module
 
 ENV_OFF = "SCRATCHLAB_FUSED_LOSS"  # set to 0 to use torch's operations everywhere
 
 
 def _kernels() -> Any:
-    return triton_module("training.accel.stacked_loss_kernels")
+    return triton_module("stacked_loss")
 
 
 def kernel_applies(scores: Tensor, labels: Tensor) -> bool:

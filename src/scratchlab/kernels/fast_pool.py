@@ -12,7 +12,7 @@ import torch
 import triton
 import triton.language as tl
 
-from scratchlab.models.kernel_support import on_device
+from scratchlab.kernels.support import on_device
 
 BLOCK = 1024
 

@@ -18,12 +18,10 @@ _CHECKED: dict[tuple[str, int], bool] = {}  # (kernel group, device index) -> it
 
 @functools.cache
 def triton_module(name: str) -> Any:
-    """The kernel module `scratchlab.models.<name>` (or `scratchlab.<name>` for a dotted name),
-    or None where Triton is not installed."""
+    """The kernel module `scratchlab.kernels.<name>`, or None where Triton is not installed."""
     if importlib.util.find_spec("triton") is None:
         return None
-    return importlib.import_module(f"scratchlab.{name}" if "." in name else
-                                   f"scratchlab.models.{name}")
+    return importlib.import_module(f"scratchlab.kernels.{name}")
 
 
 def on_device(device: torch.device) -> contextlib.AbstractContextManager:

@@ -9,7 +9,7 @@ import warnings
 import pytest
 import torch
 
-from scratchlab.models.kernel_support import checked, relative_difference
+from scratchlab.kernels.support import checked, relative_difference
 
 CPU = torch.device("cpu")
 

@@ -14,7 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
-from scratchlab.models.kernel_support import on_device
+from scratchlab.kernels.support import on_device
 
 BLOCK_R = 64  # rows of a tile
 BLOCK_C = 64  # channels of a tile

@@ -4,7 +4,7 @@ Tensors are contiguous NCHW float32. A convolution has `groups` groups of `cin_g
 `cout_g` output channels, stride 1, no dilation, and its padding (zeros or reflect; `top` rows
 and `left` columns before the map) applied as the kernel reads. Each program of the forward pass
 computes a block of one output map, looping over the group's input channels and the filter taps
-(the gradients' kernels are in `tiny_conv_grad_kernels`). A flag `relu` applies a ReLU after the
+(the gradients' kernels are in `kernels.tiny_conv_grad`). A flag `relu` applies a ReLU after the
 convolution, `pool` a 2x2 pool after that. Every integer argument is left unspecialised, so that
 one compilation serves every layer.
 """
@@ -17,7 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
-from scratchlab.models.tiny_conv_grad_kernels import (
+from scratchlab.kernels.tiny_conv_grad import (
     _fold,
     _grad_padded,
     _grad_weight,
