@@ -32,10 +32,10 @@ from scratchlab.experiments.run import (
 )
 from scratchlab.experiments.run_data import RunData, load_run_data
 from scratchlab.models import summary as model_summary
-from scratchlab.training import FitResult
+from scratchlab.training import EarlyStopping, FitResult, Timer
 from scratchlab.training.accel.batched import BatchedFit, BatchedTrainer, ModelOutcome, fit_many
 from scratchlab.training.accel.batched_state import architecture, unsupported_reason
-from scratchlab.training.checkpoints import checkpoint_state
+from scratchlab.training.checkpoints import checkpoint_state, make_trainer_state
 from scratchlab.util import Laps, atomic_write_json, resolve_device, seed_everything
 from scratchlab.util.tensors import TensorPool
 
@@ -246,16 +246,14 @@ def _save_checkpoints(p: Prepared, fit: FitResult, outcome: ModelOutcome,
     atomic_write_json(checkpoint_config_path(p.config), p.config.to_dict())
     best_acc = fit.best_test_acc if fit.test_acc else None
     ewi = fit.num_epochs - fit.epochs_to_best
-    callbacks: dict[str, Any] = {"Timer": {"seconds": per_epoch}}
+    callbacks: dict[str, Any] = {Timer.__name__: {"seconds": per_epoch}}  # as train_run's
     if outcome.early_stopping is not None:
-        callbacks["EarlyStopping"] = outcome.early_stopping
-    trainer = {"model": p.model.state_dict(), "optimizer": p.optimizer.state_dict(),
-               "scheduler": None, "history": fit.to_dict(), "should_stop": outcome.stopped,
-               "callbacks": callbacks}
+        callbacks[EarlyStopping.__name__] = outcome.early_stopping
+    trainer = make_trainer_state(p.model.state_dict(), p.optimizer, None, fit, outcome.stopped,
+                                 callbacks)
     files.save_last(checkpoint_state(trainer, p.data.train, best_acc, ewi))
     if outcome.best_state is not None and outcome.best_epoch:
-        best = fit.first_epochs(outcome.best_epoch)
-        state = {"model": outcome.best_state, "optimizer": None, "scheduler": None,
-                 "history": best.to_dict(), "should_stop": False, "callbacks": {}}
-        files.save_best(checkpoint_state(state, None, best_acc, 0))
+        best = make_trainer_state(outcome.best_state, None, None,
+                                  fit.first_epochs(outcome.best_epoch), False, {})
+        files.save_best(checkpoint_state(best, None, best_acc, 0))
         files.save_course(best_acc, 0, outcome.best_state)

@@ -14,7 +14,7 @@ import torch
 
 from scratchlab.errors import CheckpointError
 from scratchlab.training.callbacks import Callback
-from scratchlab.training.results import EpochResult
+from scratchlab.training.results import EpochResult, FitResult
 from scratchlab.util import get_rng_state, set_rng_state, torch_save_atomic
 from scratchlab.util.atomic import remove_stale_temps
 from scratchlab.util.sealing import seal, unseal
@@ -155,6 +155,20 @@ class Checkpoint(Callback):
             self.files.save_best(state)
             self.files.save_course(state["best_acc"], 0, state["trainer"]["model"])
         self.files.save_last(state)
+
+
+def make_trainer_state(model_state: dict[str, Any], optimizer: Any, scheduler: Any,
+                       history: FitResult, should_stop: bool,
+                       callbacks: dict[str, Any]) -> dict[str, Any]:
+    """What `Trainer.state_dict` gives (`callbacks`: state per callback class name); also how a
+    trainer of many runs at once writes one run's state, so that the run resumes alone."""
+    return {"model": model_state, "optimizer": _state_of(optimizer),
+            "scheduler": _state_of(scheduler), "history": history.to_dict(),
+            "should_stop": should_stop, "callbacks": callbacks}
+
+
+def _state_of(obj: Any) -> Any:
+    return obj.state_dict() if obj is not None and hasattr(obj, "state_dict") else None
 
 
 def checkpoint_state(trainer_state: dict[str, Any], loader: Any, best_acc: float | None,

@@ -25,7 +25,7 @@ from scratchlab.training.callbacks import (
     as_early_stopping,
     overrides,
 )
-from scratchlab.training.checkpoints import Checkpoint, CheckpointFiles
+from scratchlab.training.checkpoints import Checkpoint, CheckpointFiles, make_trainer_state
 from scratchlab.training.results import BatchResult, EpochResult, FitResult
 
 
@@ -173,15 +173,9 @@ class Trainer(abc.ABC):
 
     def state_dict(self) -> dict[str, Any]:
         """Model, optimizer, scheduler, history, stop flag and the callbacks' states."""
-        return {
-            "model": self.model_state(),
-            "optimizer": _state_of(self.optimizer),
-            "scheduler": _state_of(self.scheduler),
-            "history": self.history.to_dict(),
-            "should_stop": self.should_stop,
-            "callbacks": {_key(c): s for c in self.fit_callbacks
-                          if (s := c.state_dict()) is not None},
-        }
+        callbacks = {_key(c): s for c in self.fit_callbacks if (s := c.state_dict()) is not None}
+        return make_trainer_state(self.model_state(), self.optimizer, self.scheduler, self.history,
+                                  self.should_stop, callbacks)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.load_model_state(state["model"])
@@ -238,6 +232,3 @@ def _floats(values: list[Any]) -> list[float]:
             return [float(v) for v in values]
     return [float(v) for v in values]
 
-
-def _state_of(obj: Any) -> Any:
-    return obj.state_dict() if obj is not None and hasattr(obj, "state_dict") else None
