@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from scratchlab.util.atomic import TEMP_NAME, atomic_write_bytes, remove_stale_temps
+from scratchlab.util.atomic import HOST_TAG, TEMP_NAME, atomic_write_bytes, remove_stale_temps
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +35,7 @@ def test_temp_file_carries_the_writer_pid(tmp_path, monkeypatch):
     (name,) = seen
     match = TEMP_NAME.fullmatch(name)
     assert match and match["target"] == "run.v1.json" and int(match["pid"]) == os.getpid()
+    assert match["host"] == HOST_TAG
     assert [p.name for p in tmp_path.iterdir()] == ["run.v1.json"]
 
 
@@ -47,6 +48,17 @@ def test_temps_of_a_dead_writer_go_and_everything_else_stays(tmp_path, dead_pid)
         path.write_bytes(b"half")
     assert remove_stale_temps(tmp_path) == [dead]
     assert sorted(tmp_path.iterdir()) == sorted(keep)
+
+
+def test_a_temp_written_on_another_host_stays_whatever_its_pid(tmp_path, dead_pid):
+    """A folder shared between hosts (a Ray cluster): a pid of another host says nothing here."""
+    other_host = "0" * 8 if HOST_TAG != "0" * 8 else "1" * 8
+    theirs = tmp_path / f".r.json.{dead_pid}-{other_host}.abcdefgh.tmp"
+    ours = tmp_path / f".r.json.{dead_pid}-{HOST_TAG}.abcdefgh.tmp"
+    for path in (theirs, ours):
+        path.write_bytes(b"{")
+    assert remove_stale_temps(tmp_path) == [ours]
+    assert list(tmp_path.iterdir()) == [theirs]
 
 
 def test_only_temps_of_the_given_targets_go(tmp_path, dead_pid):

@@ -1,30 +1,36 @@
 """Atomic file writes: write to a temporary file in the same folder, then rename over the target.
 
 A process killed half way leaves either the old file or the new one, never a half-written file.
-The temporary file is named `.<name>.<pid>.<random>.tmp` after its writer's process id, so that
-`remove_stale_temps` can delete those of killed writers and leave those of live ones.
+The temporary file is named `.<name>.<pid>-<host>.<random>.tmp` after its writer's process id and
+a tag of its host, so that `remove_stale_temps` can delete those of killed writers on this host
+and leave those of live ones, and those written from another host that shares the folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import re
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-TEMP_NAME = re.compile(r"\.(?P<target>.+)\.(?P<pid>[1-9][0-9]*)\.[a-z0-9_]{8}\.tmp")
+# `-<host>` is absent from the names written before hosts were tagged: those count as this host's
+TEMP_NAME = re.compile(
+    r"\.(?P<target>.+)\.(?P<pid>[1-9][0-9]*)(?:-(?P<host>[0-9a-f]{8}))?\.[a-z0-9_]{8}\.tmp")
+HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` atomically; create parent folders. Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{path.name}.{os.getpid()}."
+    prefix = f".{path.name}.{os.getpid()}-{HOST_TAG}."
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
@@ -44,8 +50,8 @@ def remove_stale_temps(folder: str | os.PathLike,
     """Delete the temporary files in `folder` left by killed writers of `targets` (file names;
     None: any target).
 
-    Only names of the `.<name>.<pid>.<random>.tmp` scheme whose pid is no live process go;
-    returns the paths removed.
+    Only names of the `.<name>.<pid>-<host>.<random>.tmp` scheme written on this host whose pid
+    is no live process go; returns the paths removed.
     """
     removed: list[Path] = []
     wanted = None if targets is None else set(targets)
@@ -56,7 +62,7 @@ def remove_stale_temps(folder: str | os.PathLike,
     for name in names:
         match = TEMP_NAME.fullmatch(name)
         if match is None or (wanted is not None and match["target"] not in wanted) \
-                or _alive(int(match["pid"])):
+                or match["host"] not in (None, HOST_TAG) or _alive(int(match["pid"])):
             continue
         path = Path(folder, name)
         try:
