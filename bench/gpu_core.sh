@@ -110,7 +110,7 @@ for step in "${STEPS[@]}"; do
                       | tail -3 ;;
         kernels) "$PY" -m pytest -q -p no:cacheprovider tests/models/test_tiny_conv.py \
                      tests/models/test_tiny_head.py tests/kernels/test_support.py \
-                     tests/training/accel/test_stacked_loss.py \
+                     tests/models/test_stacked_loss.py \
                      tests/training/accel/test_batched_optim_kernel.py | tail -3
                  "$PY" bench/group_alone.py --device cuda --epochs 10 \
                      --forward grouped cudnn no-conv no-head no-loss no-sgd ;;

@@ -18,7 +18,7 @@ the models, the baseline), `grouped` (the trainer's: the model's `forward_stacke
 side by side in the channels, one convolution per layer through `models.tiny_conv`'s kernels on
 a GPU; vmap for a model without one) and `cudnn` (the same with cuDNN's grouped convolutions
 and torch's pool, linear layer, cross-entropy and SGD update instead of the Triton kernels of
-`models.tiny_conv`, `models.tiny_head`, `training.accel.stacked_loss` and
+`models.tiny_conv`, `models.tiny_head`, `models.stacked_loss` and
 `kernels.batched_sgd`).
 `no-conv`, `no-head`, `no-loss`, `no-sgd`: `grouped` with one of those kernel groups off, to tell
 what each one gains. With several, each group runs each way in the same process, with the
@@ -39,9 +39,9 @@ from torch.profiler import ProfilerActivity, profile
 
 from common import device_name, record, synchronize
 from scratchlab.experiments import batched as batched_runs
-from scratchlab.models import tiny_conv, tiny_head
+from scratchlab.models import stacked_loss, tiny_conv, tiny_head
 from scratchlab.studies.inductive_bias.plan import experiment_configs
-from scratchlab.training.accel import batched_optim, batched_state, stacked_loss
+from scratchlab.training.accel import batched_optim, batched_state
 from scratchlab.util import resolve_device
 
 # the Triton kernels, each turned off by its variable set to 0

@@ -19,8 +19,8 @@ import sys
 import time
 
 from common import device_name, record
-from scratchlab.models import tiny_conv, tiny_head
-from scratchlab.training.accel import batched_optim, stacked_loss
+from scratchlab.models import stacked_loss, tiny_conv, tiny_head
+from scratchlab.training.accel import batched_optim
 from scratchlab.util import resolve_device
 
 # environment settings that change how a study computes: the Triton kernels' switches

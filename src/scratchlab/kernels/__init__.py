@@ -2,6 +2,6 @@
 
 A module here holds kernels only (it imports Triton); the code that calls one, with its torch
 fallback and its check against torch on first use, sits beside what it speeds up:
-`models.tiny_conv`, `models.tiny_head`, `models.fast_norm`, `models.fast_pool`,
-`training.accel.stacked_loss` and `training.accel.batched_optim`. `support` is what they share.
+`models.tiny_conv`, `models.tiny_head`, `models.stacked_loss`, `models.fast_norm`,
+`models.fast_pool` and `training.accel.batched_optim`. `support` is what they share.
 """

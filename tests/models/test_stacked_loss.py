@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from scratchlab.kernels.support import relative_difference
-from scratchlab.training.accel.stacked_loss import kernel_applies, stacked_cross_entropy
+from scratchlab.models.stacked_loss import kernel_applies, stacked_cross_entropy
 
 # (models, samples, classes, label smoothing)
 SHAPES = [(3, 10, 3, 0.0), (2, 130, 5, 0.1), (4, 7, 16, 0.2), (1, 64, 2, 0.0)]
@@ -51,7 +51,7 @@ def test_elsewhere_it_is_torchs_loss(shape) -> None:
 
 INTERPRETED = """
     from test_stacked_loss import SHAPES, worst_difference
-    from scratchlab.training.accel.stacked_loss import _CrossEntropy
+    from scratchlab.models.stacked_loss import _CrossEntropy
     print(max(worst_difference(shape, "cpu", _CrossEntropy.apply) for shape in SHAPES))
 """
 
@@ -62,7 +62,7 @@ def test_the_kernels_match_torch_in_tritons_interpreter(triton_interpreter) -> N
 
 EDGES = """
     import torch
-    from scratchlab.training.accel.stacked_loss import _CrossEntropy
+    from scratchlab.models.stacked_loss import _CrossEntropy
     scores = torch.randn(2, 4, 3, generator=torch.Generator().manual_seed(0))
     scores[1, 2, 0] = float("nan")  # argmax takes a NaN for the largest score
     labels = torch.tensor([[0, 1, 5, 2], [0, 1, 0, 2]])  # label 5 of 3 classes: out of range
