@@ -141,8 +141,9 @@ def barrier() -> None:
     """Wait until every rank gets here (no-op without a process group)."""
     if is_initialized():
         work = dist.barrier(async_op=True)
-        work.wait()
-        _LATEST_BARRIER[:] = [work]
+        if work is not None:  # None: a backend that waited already
+            work.wait()
+            _LATEST_BARRIER[:] = [work]
 
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:
