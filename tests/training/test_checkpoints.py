@@ -9,7 +9,13 @@ import torch
 from torch import nn
 
 from scratchlab.errors import CheckpointError, TrainingDivergedError
-from scratchlab.training import ClassifierTrainer, FitResult, TensorLoader, load_checkpoint
+from scratchlab.training import (
+    CheckpointFiles,
+    ClassifierTrainer,
+    FitResult,
+    TensorLoader,
+    load_checkpoint,
+)
 from scratchlab.util import atomic_write_bytes
 
 JOB = Path(__file__).with_name("resume_job.py")
@@ -140,6 +146,28 @@ def test_resume_without_checkpoint_starts_from_scratch(tmp_path):
         print_every=0,
     )
     assert fit.num_epochs == 2 and (tmp_path / "new_best.pt").exists()
+
+
+def test_a_checked_last_state_is_handed_to_the_resume_once_and_only_while_unchanged(
+        tmp_path, monkeypatch):
+    from scratchlab.training import checkpoints
+
+    x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
+    loaders = (TensorLoader(x, y, batch_size=10), TensorLoader(x, y, batch_size=10))
+    tiny_trainer().fit(*loaders, 2, checkpoints=tmp_path / "run", print_every=0)
+    reads: list[Path] = []
+    real_load = checkpoints.load_checkpoint
+    monkeypatch.setattr(checkpoints, "load_checkpoint", lambda p: reads.append(p) or real_load(p))
+    files, trainer = CheckpointFiles(tmp_path / "run"), tiny_trainer()
+    files.check(trainer)
+    assert files.load_last() is not None and reads == [files.last, files.best]  # handed over
+    assert files.load_last() is not None and len(reads) == 3  # read again the second time
+    files.check(trainer)
+    atomic_write_bytes(files.last, files.last.read_bytes())  # the same bytes, a new file
+    assert files.load_last() is not None and len(reads) == 6  # changed since the check: read
+    files.check(trainer)
+    fit = trainer.fit(*loaders, 3, checkpoints=files, resume=True, print_every=0)
+    assert fit.num_epochs == 3 and len(reads) == 8  # fit resumed from the handed-over state
 
 
 def test_atomic_files_get_the_usual_mode(tmp_path):

@@ -137,7 +137,7 @@ def train_run(config: ExperimentConfig, verbose: bool = False) -> RunRecord:
               if config.tensorboard is not None and main else [])
     b = config.budget
     fit = built.trainer.fit(
-        data.train, data.test, b.epochs, checkpoints=files.prefix if files else None,
+        data.train, data.test, b.epochs, checkpoints=files,
         early_stopping=early_stopping(config), max_batches=b.batches,
         resume=files is not None, print_every=1 if verbose and main else 0, callbacks=logger)
     laps.mark("fit")

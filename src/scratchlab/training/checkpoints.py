@@ -34,6 +34,12 @@ class CheckpointFiles:
         self.last = prefix.with_name(prefix.name + "_last.pt")
         self.best = prefix.with_name(prefix.name + "_best.pt")
         self.course = prefix.with_name(prefix.name + ".pt")
+        self._checked: tuple[tuple[int, ...], dict[str, Any]] | None = None  # (file key, state)
+
+    @classmethod
+    def of(cls, where: str | Path | CheckpointFiles) -> CheckpointFiles:
+        """`where` itself when it is a `CheckpointFiles`, else the files of that prefix."""
+        return where if isinstance(where, CheckpointFiles) else cls(where)
 
     def save_last(self, state: dict[str, Any]) -> None:
         torch_save_atomic(seal(state), self.last)
@@ -48,12 +54,12 @@ class CheckpointFiles:
 
     def load_last(self) -> dict[str, Any] | None:
         """The last state, or None when the run has no checkpoint yet (read once: a state that
-        `check` read from the unchanged file is handed over, not read again)."""
+        this object's `check` read from the unchanged file is handed over, not read again)."""
+        checked, self._checked = self._checked, None
         if not self.last.exists():
             return None
-        key, checked = _CHECKED.pop(self.last.resolve(), (None, None))
-        if checked is not None and key == _file_key(self.last):
-            return checked
+        if checked is not None and checked[0] == _file_key(self.last):
+            return checked[1]
         return unseal(load_checkpoint(self.last), self.last)
 
     def check(self, trainer: Trainer) -> None:
@@ -62,11 +68,8 @@ class CheckpointFiles:
             if path.exists() or path.is_symlink():
                 state = unseal(load_checkpoint(path), path)
                 check_state(state, trainer, path)
-                if path == self.last:
-                    # for the resume that follows (`load_last`); only the latest is kept, so a
-                    # process that never resumes (a DDP rank other than 0) holds one state at most
-                    _CHECKED.clear()
-                    _CHECKED[path.resolve()] = (_file_key(path), state)
+                if path == self.last:  # for the resume that follows (`load_last`)
+                    self._checked = (_file_key(path), state)
 
     def remove_stale_temps(self) -> None:
         """Delete temporary files of the run's files whose writer was killed."""
@@ -78,12 +81,10 @@ class CheckpointFiles:
         return self.last, self.best, self.course
 
 
-_CHECKED: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}  # path -> (file key, state)
-
-
-def _file_key(path: Path) -> tuple[int, int]:
+def _file_key(path: Path) -> tuple[int, ...]:
+    """Changes when the file does: every atomic write makes a new inode, whatever the clock."""
     stat = path.stat()
-    return stat.st_mtime_ns, stat.st_size
+    return stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -109,8 +110,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 class Checkpoint(Callback):
     """Writes the run's checkpoints every epoch; with `resume`, continues from `_last.pt` if any."""
 
-    def __init__(self, prefix: str | Path, resume: bool = False) -> None:
-        self.files = CheckpointFiles(prefix)
+    def __init__(self, prefix: str | Path | CheckpointFiles, resume: bool = False) -> None:
+        self.files = CheckpointFiles.of(prefix)
         self.resume = resume
         self.best_acc: float | None = None
         self.ewi = 0

@@ -69,7 +69,7 @@ class Trainer(abc.ABC):
 
     # ---- the loop ----------------------------------------------------------------------------
     def fit(self, dl_train: Iterable, dl_test: Iterable, num_epochs: int,
-            checkpoints: str | Path | None = None,
+            checkpoints: str | Path | CheckpointFiles | None = None,
             early_stopping: int | EarlyStopping | None = None,
             print_every: int = 1, post_epoch_fn: Callable | None = None,
             max_batches: int | None = None, resume: bool = False,
@@ -77,7 +77,8 @@ class Trainer(abc.ABC):
         """Train for `num_epochs` epochs, testing after each; returns the whole history.
 
         Args:
-            checkpoints: file prefix of the run's checkpoints (`training.checkpoints`).
+            checkpoints: file prefix of the run's checkpoints, or its `CheckpointFiles`
+                (`training.checkpoints`).
             early_stopping: patience (int) on test loss, or an `EarlyStopping`.
             print_every: print a summary line every this many epochs (0: silent).
             post_epoch_fn: the course's `fn(epoch, train_result, test_result, verbose)`.
@@ -86,10 +87,10 @@ class Trainer(abc.ABC):
             raise ConfigError("resume=True needs checkpoints=<file prefix> to resume from")
         extra = [*callbacks, *([PostEpochFn(post_epoch_fn)] if post_epoch_fn else [])]
         stopper = as_early_stopping(early_stopping)
-        files = CheckpointFiles(checkpoints) if checkpoints else None
+        files = CheckpointFiles.of(checkpoints) if checkpoints else None
         self._use([NaNGuard(files.last if files else None), *self.callbacks,
                    *([stopper] if stopper else []),
-                   *([self.checkpoint_class(checkpoints, resume)] if checkpoints else []),
+                   *([self.checkpoint_class(files, resume)] if files else []),
                    *([EpochPrinter(print_every, num_epochs)] if print_every > 0 else []),
                    *([ProgressBar()] if print_every > 0 and ProgressBar.wanted() else []), *extra])
         self.history, self.should_stop, self.train_loader = FitResult(0), False, dl_train
