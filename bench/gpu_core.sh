@@ -29,6 +29,8 @@
 #   kernels   the GPU tests of the Triton kernels of the batched trainer, then each inductive-bias
 #             group alone with them, without any, and without each group of them in turn
 #             (bench/group_alone.py --forward grouped cudnn no-conv no-head no-loss no-sgd)
+#   probe     the q7 diagnosis at initialisation each way layer_stats_many can measure it (loop,
+#             vmap, the models side by side in the channels), bench/probe_speed.py
 #   search    cifar10-fast against settings that might keep 90.7% in less time (23 of the 25
 #             batches per epoch, less label smoothing, batch 1536), $RUNS runs each, all in one
 #             process (which also checks that later variants' graphs capture)
@@ -133,6 +135,7 @@ for step in "${STEPS[@]}"; do
                 "$PY" bench/study_groups.py inductive-bias --device cuda ;;
         alone) "$PY" bench/group_alone.py --device cuda --forward ${FORWARD:-cudnn grouped}
                "$PY" bench/stacked_conv.py --device cuda --models 5 15 45 135 ;;
+        probe) "$PY" bench/probe_speed.py --device cuda ;;
         search) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" \
                     --device cuda --ablate batches=23 --ablate label_smoothing=0.05 \
                     --ablate bs_train=1536 --ablate "batches=23;label_smoothing=0.05" ;;

@@ -41,21 +41,28 @@ def test_neighbour_correlation_of_a_smooth_kernel_is_high():
     assert neighbour_correlation(ramp) > 0.9
 
 
-@pytest.mark.parametrize("vectorised", [True, False])
-def test_layer_stats_many_equals_layer_stats_model_by_model(vectorised):
+@pytest.mark.parametrize("method", ["stacked", "vmap", "loop", None])
+@pytest.mark.parametrize("network", [DeeperCNN, SimpleCNN])
+def test_layer_stats_many_equals_layer_stats_model_by_model(method, network):
     models = []
     for seed in range(4):
         torch.manual_seed(seed)
-        models.append(DeeperCNN(kernel_size=3))
+        models.append(network(kernel_size=3))
     with torch.no_grad():
         models[1].features[0].bias.fill_(-100.0)  # a draw with every channel dead
     y = torch.arange(6) % 3
-    together = layer_stats_many(models, X, y, vectorised=vectorised)
+    layers = sum(isinstance(m, torch.nn.ReLU) for m in models[0].features)
+    together = layer_stats_many(models, X, y, method=method)
     for model, stats in zip(models, together, strict=True):
         alone = layer_stats(model, X, y)
-        assert len(stats) == len(alone) == 4
+        assert len(stats) == len(alone) == layers
         for mine, theirs in zip(stats, alone, strict=True):
             assert mine["dead"] == theirs["dead"] and mine["constant"] == theirs["constant"]
             for key in ("spread", "grad"):
                 assert abs(mine[key] - theirs[key]) <= 1e-4 * abs(theirs[key]) + 1e-9, key
     assert together[1][0]["dead"] == 1.0 and together[1][0]["grad"] == 0.0
+
+
+def test_layer_stats_many_names_its_methods():
+    with pytest.raises(ValueError, match="one of stacked, vmap, loop"):
+        layer_stats_many([SimpleCNN(kernel_size=3)], X, torch.arange(6) % 3, method="fast")

@@ -7,6 +7,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from scratchlab.models.stacked import grouped_conv2d, models_into_channels
+from scratchlab.models.tiny_head import pooled_linear
+
 
 def first_conv_weights(model: nn.Module) -> torch.Tensor:
     """The weights (out, in, k, k) of the model's first Conv2d, detached, on the CPU."""
@@ -70,20 +73,43 @@ class _ReluProbe(nn.Module):
         return relu_outputs(self.model, x)
 
 
+# How `layer_stats_many` measures by default, per device type: on a 2-core CPU, side by side in
+# the channels beat model by model for each network of the inductive-bias study's diagnosis
+# (`bench/probe_speed.py`, bench/results.jsonl); on a GPU vmap stays until they are timed there.
+DEFAULT_METHOD = {"cpu": "stacked"}
+METHODS = ("stacked", "vmap", "loop")
+
+
 def layer_stats_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor,
-                     vectorised: bool | None = None) -> list[list[dict[str, float]]]:
-    """`layer_stats` of several EdgeCNNs of one architecture. On a GPU in one vectorised pass
-    (`torch.func.vmap` over their stacked weights) and one copy to the host at the end; on a CPU
-    model by model, which is faster there (vmap's grouped convolutions: 19 s against 10 s for the
-    inductive-bias study's diagnosis on 2 cores); `vectorised` chooses."""
-    if not (x.device.type != "cpu" if vectorised is None else vectorised):
+                     method: str | None = None) -> list[list[dict[str, float]]]:
+    """`layer_stats` of several EdgeCNNs of one architecture, all on images `x`, labels `y`.
+
+    `method`: "stacked" (the models side by side in the channels as `models.stacked` trains them:
+    one grouped convolution per layer), "vmap" (`torch.func.vmap` over their stacked weights) or
+    "loop" (model by model); None: `DEFAULT_METHOD` of `x`'s device type, else vmap. One copy to
+    the host at the end, except for the loop."""
+    method = method or DEFAULT_METHOD.get(x.device.type, "vmap")
+    if method not in METHODS:
+        raise ValueError(f"method: one of {', '.join(METHODS)}, got {method!r}")
+    if method == "loop":
         return [layer_stats(model, x, y) for model in models]
-    probe = _ReluProbe(models[0])
     names = {id(t): name for name, t in models[0].named_parameters()}
-    convs = [f"model.{names[id(m.weight)]}" for m in models[0].features
-             if isinstance(m, nn.Conv2d)]
+    convs = [names[id(m.weight)].removesuffix(".weight") for m in models[0].features
+             if isinstance(m, nn.Conv2d)]  # the convolutions' module names
     params, buffers = torch.func.stack_module_state(models)
-    params = {f"model.{k}": v.detach() for k, v in params.items()}
+    params = {k: v.detach() for k, v in params.items()}
+    if method == "stacked":
+        table, spread = _stacked_stats(models[0], params, convs, x, y)
+    else:
+        table, spread = _vmapped_stats(models[0], params, buffers, convs, x, y)
+    return [_stats_rows(rows, s) for rows, s in zip(table.tolist(), spread.tolist(), strict=True)]
+
+
+def _vmapped_stats(model: nn.Module, params: dict[str, torch.Tensor],
+                   buffers: dict[str, torch.Tensor], convs: list[str], x: torch.Tensor,
+                   y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    probe = _ReluProbe(model)
+    params = {f"model.{k}": v for k, v in params.items()}
     buffers = {f"model.{k}": v for k, v in buffers.items()}
 
     def one(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -92,10 +118,36 @@ def layer_stats_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor,
             return nn.functional.cross_entropy(scores, y), (*outputs, scores)
 
         grads, (*outputs, scores) = torch.func.grad(loss, has_aux=True)(p)
-        return _stats_table(outputs, [grads[name] for name in convs], scores)
+        return _stats_table(outputs, [grads[f"model.{name}.weight"] for name in convs], scores)
 
-    table, spread = torch.func.vmap(one)(params, buffers)
-    return [_stats_rows(rows, s) for rows, s in zip(table.tolist(), spread.tolist(), strict=True)]
+    return torch.func.vmap(one)(params, buffers)
+
+
+def _stacked_stats(model: nn.Module, params: dict[str, torch.Tensor], convs: list[str],
+                   x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`_stats_table` of N models at once, their maps `(B, N * C, H, W)` side by side."""
+    count, batch = next(iter(params.values())).shape[0], x.shape[0]
+    weights = {name: params[f"{name}.weight"].requires_grad_() for name in convs}
+    maps, outputs, names = models_into_channels(x.expand(count, *x.shape)), [], iter(convs)
+    for layer in model.features:
+        if isinstance(layer, nn.Conv2d):
+            name = next(names)
+            maps = grouped_conv2d(layer, weights[name], params.get(f"{name}.bias"), maps)
+        else:
+            maps = layer(maps)
+            if isinstance(layer, nn.ReLU):
+                outputs.append(maps.reshape(batch, count, -1, *maps.shape[2:]))
+    fc = model.fc_name  # type: ignore[attr-defined]
+    scores = pooled_linear(maps, params[f"{fc}.weight"], params.get(f"{fc}.bias"))
+    # the models' mean losses summed: each model's gradient is that of its own loss
+    loss = nn.functional.cross_entropy(scores.flatten(0, 1), y.repeat(count), reduction="sum")
+    loss = loss / batch
+    grads = torch.autograd.grad(loss, [weights[name] for name in convs])
+    columns = [torch.stack([(out.detach().amax(dim=(0, 3, 4)) <= 0).float().mean(1),
+                            out.detach().std(dim=0).mean(dim=(1, 2, 3)),
+                            grad.flatten(1).norm(dim=1)], 1)
+               for out, grad in zip(outputs, grads, strict=True)]
+    return torch.stack(columns, 1), scores.detach().std(dim=1).amax(dim=1)
 
 
 @torch.no_grad()
