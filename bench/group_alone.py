@@ -19,7 +19,7 @@ side by side in the channels, one convolution per layer through `models.tiny_con
 a GPU; vmap for a model without one) and `cudnn` (the same with cuDNN's grouped convolutions
 and torch's pool, linear layer, cross-entropy and SGD update instead of the Triton kernels of
 `models.tiny_conv`, `models.tiny_head`, `models.stacked_loss` and
-`kernels.batched_sgd`).
+`training.accel.batched_optim`).
 `no-conv`, `no-head`, `no-loss`, `no-sgd`: `grouped` with one of those kernel groups off, to tell
 what each one gains. With several, each group runs each way in the same process, with the
 totals' speed over the first; each group's line keeps its six costliest kernels of one epoch.

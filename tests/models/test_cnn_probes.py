@@ -66,3 +66,30 @@ def test_layer_stats_many_equals_layer_stats_model_by_model(method, network):
 def test_layer_stats_many_names_its_methods():
     with pytest.raises(ValueError, match="one of stacked, vmap, loop"):
         layer_stats_many([SimpleCNN(kernel_size=3)], X, torch.arange(6) % 3, method="fast")
+
+
+def test_layer_stats_many_takes_no_models_grad_mode_off_and_the_older_switch():
+    y = torch.arange(6) % 3
+    assert layer_stats_many([], X, y, method="stacked") == []
+    torch.manual_seed(0)
+    models = [SimpleCNN(kernel_size=3), SimpleCNN(kernel_size=3)]
+    with torch.no_grad():
+        stacked = layer_stats_many(models, X, y, method="stacked")
+    looped = layer_stats_many(models, X, y, vectorised=False)
+    for mine, theirs in zip(stacked, looped, strict=True):
+        for a, b in zip(mine, theirs, strict=True):
+            assert a["grad"] == pytest.approx(b["grad"], rel=1e-4) and a["grad"] > 0
+
+
+def test_a_layer_that_mixes_channels_is_not_stacked():
+    models = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        model = SimpleCNN(kernel_size=3)
+        model.maxpool = torch.nn.LocalResponseNorm(2, alpha=10.0)  # in the pool's place
+        models.append(model)
+    y = torch.arange(6) % 3
+    stacked = layer_stats_many(models, X, y, method="stacked")
+    for model, stats in zip(models, stacked, strict=True):
+        assert [s["spread"] for s in stats] == pytest.approx(
+            [s["spread"] for s in layer_stats(model, X, y)], rel=1e-4)

@@ -3,10 +3,17 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from scratchlab.util.atomic import HOST_TAG, TEMP_NAME, atomic_write_bytes, remove_stale_temps
+from scratchlab.util.atomic import (
+    ELSEWHERE_STALE_SECONDS,
+    HOST_TAG,
+    TEMP_NAME,
+    atomic_write_bytes,
+    remove_stale_temps,
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +66,9 @@ def test_a_temp_written_on_another_host_stays_whatever_its_pid(tmp_path, dead_pi
         path.write_bytes(b"{")
     assert remove_stale_temps(tmp_path) == [ours]
     assert list(tmp_path.iterdir()) == [theirs]
+    day_old = time.time() - ELSEWHERE_STALE_SECONDS - 60
+    os.utime(theirs, (day_old, day_old))  # no write takes a day: its writer is gone
+    assert remove_stale_temps(tmp_path) == [theirs]
 
 
 def test_only_temps_of_the_given_targets_go(tmp_path, dead_pid):

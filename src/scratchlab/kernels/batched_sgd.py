@@ -1,4 +1,4 @@
-"""The Triton kernel of `batched_optim`'s SGD step (imported on first use on a GPU).
+"""The Triton kernel of `training.accel.batched_optim`'s SGD step (imported on first use on a GPU).
 
 One pass over the `(N, P)` parameters, gradients and momentum buffers of N models, each row with
 its own factors `(N, 1)`: weight decay, then the buffer, then the parameter, in torch.optim's

@@ -1,4 +1,4 @@
-"""The Triton kernels of `fast_norm.batch_norm_gelu` (imported on first use on a GPU).
+"""The Triton kernels of `models.fast_norm.batch_norm_gelu` (imported on first use on a GPU).
 
 A channels-last (N, C, H, W) tensor lies in memory as a (rows = N * H * W, C) matrix; every
 kernel walks tiles of it, channels innermost. Forward: `_partial_stats` (each program: the mean

@@ -1,4 +1,4 @@
-"""The two Triton kernels of `fast_pool.MaxPool2x2` (imported on first use on a GPU).
+"""The two Triton kernels of `models.fast_pool.MaxPool2x2` (imported on first use on a GPU).
 
 Both walk the output of a 2x2, stride-2 max pool over a channels-last (N, H, W, C) tensor in
 memory order, so neighbouring threads read neighbouring channels. The forward pass writes the

@@ -1,4 +1,4 @@
-"""The Triton kernels of `stacked_loss` (imported on first use on a GPU).
+"""The Triton kernels of `models.stacked_loss` (imported on first use on a GPU).
 
 Scores `(N, B, C)` float32, contiguous, and labels `(N, B)` int64, any strides. The forward
 kernel gives each model (one program) its per-sample losses, their mean and its correct count; the

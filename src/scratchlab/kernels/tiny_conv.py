@@ -1,4 +1,4 @@
-"""The Triton kernels of `tiny_conv` (imported on first use on a GPU).
+"""The Triton kernels of `models.tiny_conv` (imported on first use on a GPU).
 
 Tensors are contiguous NCHW float32. A convolution has `groups` groups of `cin_g` input and
 `cout_g` output channels, stride 1, no dilation, and its padding (zeros or reflect; `top` rows

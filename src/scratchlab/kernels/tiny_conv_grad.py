@@ -1,4 +1,4 @@
-"""The gradient kernels of `tiny_conv` (see `kernels.tiny_conv`; imported on first use on a GPU).
+"""The gradient kernels of `models.tiny_conv` (imported on first use on a GPU; see `tiny_conv`).
 
 `_grad_padded` computes a block of the gradient of the padded input, `_fold` adds it back onto
 the pixels the padding copied, `_grad_weight` one input channel of one filter over a share of

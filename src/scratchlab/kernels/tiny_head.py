@@ -1,4 +1,4 @@
-"""The Triton kernels of `tiny_head` (imported on first use on a GPU).
+"""The Triton kernels of `models.tiny_head` (imported on first use on a GPU).
 
 Maps `(B, N * F, H, W)` float32, contiguous: N models' F channels side by side. The forward kernel
 (one program per sample and model) averages the model's maps and applies its linear layer; the

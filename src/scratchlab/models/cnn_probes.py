@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from scratchlab.models.stacked import grouped_conv2d, models_into_channels
+from scratchlab.models.stacked import acts_per_channel, grouped_conv2d, models_into_channels
 from scratchlab.models.tiny_head import pooled_linear
 
 
@@ -82,25 +82,33 @@ METHODS = ("stacked", "vmap", "loop")
 
 
 def layer_stats_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor,
-                     method: str | None = None) -> list[list[dict[str, float]]]:
+                     method: str | None = None, vectorised: bool | None = None
+                     ) -> list[list[dict[str, float]]]:
     """`layer_stats` of several EdgeCNNs of one architecture, all on images `x`, labels `y`.
 
     `method`: "stacked" (the models side by side in the channels as `models.stacked` trains them:
-    one grouped convolution per layer), "vmap" (`torch.func.vmap` over their stacked weights) or
-    "loop" (model by model); None: `DEFAULT_METHOD` of `x`'s device type, else vmap. One copy to
-    the host at the end, except for the loop."""
+    one grouped convolution per layer; vmap instead for a layer that mixes channels), "vmap"
+    (`torch.func.vmap` over their stacked weights) or "loop" (model by model); None:
+    `DEFAULT_METHOD` of `x`'s device type, else vmap. One copy to the host at the end, except for
+    the loop. `vectorised` is the older switch: True for vmap, False for the loop."""
+    if vectorised is not None and method is None:
+        method = "vmap" if vectorised else "loop"
     method = method or DEFAULT_METHOD.get(x.device.type, "vmap")
     if method not in METHODS:
         raise ValueError(f"method: one of {', '.join(METHODS)}, got {method!r}")
-    if method == "loop":
+    if method == "loop" or not models:
         return [layer_stats(model, x, y) for model in models]
+    if method == "stacked" and not all(isinstance(m, nn.Conv2d) or acts_per_channel(m)
+                                       for m in models[0].features):
+        method = "vmap"
     names = {id(t): name for name, t in models[0].named_parameters()}
     convs = [names[id(m.weight)].removesuffix(".weight") for m in models[0].features
              if isinstance(m, nn.Conv2d)]  # the convolutions' module names
     params, buffers = torch.func.stack_module_state(models)
     params = {k: v.detach() for k, v in params.items()}
     if method == "stacked":
-        table, spread = _stacked_stats(models[0], params, convs, x, y)
+        with torch.enable_grad():
+            table, spread = _stacked_stats(models[0], params, convs, x, y)
     else:
         table, spread = _vmapped_stats(models[0], params, buffers, convs, x, y)
     return [_stats_rows(rows, s) for rows, s in zip(table.tolist(), spread.tolist(), strict=True)]

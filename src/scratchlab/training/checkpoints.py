@@ -64,12 +64,18 @@ class CheckpointFiles:
 
     def check(self, trainer: Trainer) -> None:
         """Refuse a last or best checkpoint that is damaged or does not fit `trainer`."""
+        self._checked = None
         for path in (self.last, self.best):
             if path.exists() or path.is_symlink():
-                state = unseal(load_checkpoint(path), path)
+                key = _file_key(path) if path.exists() else None  # before the read: a file
+                state = unseal(load_checkpoint(path), path)  # replaced meanwhile is read again
                 check_state(state, trainer, path)
-                if path == self.last:  # for the resume that follows (`load_last`)
-                    self._checked = (_file_key(path), state)
+                if path == self.last and key is not None:  # for the resume (`load_last`)
+                    self._checked = (key, state)
+
+    def discard_checked(self) -> None:
+        """Let go of the state `check` read (a process that will not resume: a DDP rank > 0)."""
+        self._checked = None
 
     def remove_stale_temps(self) -> None:
         """Delete temporary files of the run's files whose writer was killed."""

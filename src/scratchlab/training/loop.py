@@ -232,4 +232,3 @@ def _floats(values: list[Any]) -> list[float]:
         except RuntimeError:  # tensors of several dtypes or devices
             return [float(v) for v in values]
     return [float(v) for v in values]
-

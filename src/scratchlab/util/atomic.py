@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +25,8 @@ from typing import Any
 TEMP_NAME = re.compile(
     r"\.(?P<target>.+)\.(?P<pid>[1-9][0-9]*)(?:-(?P<host>[0-9a-f]{8}))?\.[a-z0-9_]{8}\.tmp")
 HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+# Another host's temporary file goes once it is this old: no write takes that long.
+ELSEWHERE_STALE_SECONDS = 24 * 3600
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -50,8 +53,8 @@ def remove_stale_temps(folder: str | os.PathLike,
     """Delete the temporary files in `folder` left by killed writers of `targets` (file names;
     None: any target).
 
-    Only names of the `.<name>.<pid>-<host>.<random>.tmp` scheme written on this host whose pid
-    is no live process go; returns the paths removed.
+    Only names of the `.<name>.<pid>-<host>.<random>.tmp` scheme go: this host's whose pid is no
+    live process, another host's once a day old; returns the paths removed.
     """
     removed: list[Path] = []
     wanted = None if targets is None else set(targets)
@@ -61,17 +64,26 @@ def remove_stale_temps(folder: str | os.PathLike,
         return removed
     for name in names:
         match = TEMP_NAME.fullmatch(name)
-        if match is None or (wanted is not None and match["target"] not in wanted) \
-                or match["host"] not in (None, HOST_TAG) or _alive(int(match["pid"])):
+        if match is None or (wanted is not None and match["target"] not in wanted):
             continue
         path = Path(folder, name)
         try:
+            if _writer_may_live(match["host"], int(match["pid"]), path):
+                continue
             if path.is_file() and not path.is_symlink():
                 path.unlink()
                 removed.append(path)
         except OSError:  # gone already, or not ours to delete: leave it
             continue
     return removed
+
+
+def _writer_may_live(host: str | None, pid: int, path: Path) -> bool:
+    """This host's writer (or one of an untagged name): its process exists. Another host's: its
+    file is younger than `ELSEWHERE_STALE_SECONDS` (its pid says nothing here)."""
+    if host in (None, HOST_TAG):
+        return _alive(pid)
+    return time.time() - path.lstat().st_mtime < ELSEWHERE_STALE_SECONDS
 
 
 def _alive(pid: int) -> bool:

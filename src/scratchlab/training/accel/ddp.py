@@ -29,6 +29,8 @@ class DistributedCheckpoint(Checkpoint):
 
     def read_last(self) -> dict[str, Any] | None:
         """Rank 0's last state, sent to every rank (no shared file system needed)."""
+        if not dd.is_main_process():
+            self.files.discard_checked()
         return dd.broadcast_object(super().read_last() if dd.is_main_process() else None)
 
     def restore(self, trainer: Trainer, state: dict[str, Any]) -> None:
