@@ -32,8 +32,9 @@ def relu_outputs(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor],
 
 
 def dead(output: torch.Tensor) -> torch.Tensor:
-    """Per channel of a ReLU output (N, C, H, W): whether it is zero on every image and pixel."""
-    return output.detach().amax(dim=(0, 2, 3)) <= 0
+    """Per channel of a ReLU output (N, C, H, W): whether it is zero on every image and pixel
+    (with leading dimensions, one per model: per model and channel)."""
+    return output.detach().amax(dim=(-4, -2, -1)) <= 0
 
 
 def layer_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[dict[str, float]]:
@@ -51,10 +52,13 @@ def layer_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[dict
 def _stats_table(outputs: list[torch.Tensor], grads: list[torch.Tensor],
                  scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """`layer_stats` as tensors: (dead, spread, grad) per ReLU layer, and the scores' largest std
-    across images."""
-    rows = [torch.stack([dead(out).float().mean(), out.detach().std(dim=0).mean(), grad.norm()])
+    across images. Outputs (B, C, H, W), gradients (C, C_in, k, k) and scores (B, classes) may
+    have leading dimensions, one per model: then the table and the std have them too."""
+    rows = [torch.stack([dead(out).float().mean(-1),
+                         out.detach().std(dim=-4).mean(dim=(-3, -2, -1)),
+                         grad.flatten(-4).norm(dim=-1)], -1)
             for out, grad in zip(outputs, grads, strict=True)]
-    return torch.stack(rows), scores.detach().std(dim=0).max()
+    return torch.stack(rows, -2), scores.detach().std(dim=-2).amax(dim=-1)
 
 
 def _stats_rows(table: list[list[float]], spread: float) -> list[dict[str, float]]:
@@ -144,19 +148,15 @@ def _stacked_stats(model: nn.Module, params: dict[str, torch.Tensor], convs: lis
             maps = grouped_conv2d(layer, weights[name], params.get(f"{name}.bias"), maps)
         else:
             maps = layer(maps)
-            if isinstance(layer, nn.ReLU):
-                outputs.append(maps.reshape(batch, count, -1, *maps.shape[2:]))
+            if isinstance(layer, nn.ReLU):  # (models, B, C, H, W)
+                outputs.append(maps.reshape(batch, count, -1, *maps.shape[2:]).movedim(1, 0))
     fc = model.fc_name  # type: ignore[attr-defined]
     scores = pooled_linear(maps, params[f"{fc}.weight"], params.get(f"{fc}.bias"))
     # the models' mean losses summed: each model's gradient is that of its own loss
     loss = nn.functional.cross_entropy(scores.flatten(0, 1), y.repeat(count), reduction="sum")
     loss = loss / batch
     grads = torch.autograd.grad(loss, [weights[name] for name in convs])
-    columns = [torch.stack([(out.detach().amax(dim=(0, 3, 4)) <= 0).float().mean(1),
-                            out.detach().std(dim=0).mean(dim=(1, 2, 3)),
-                            grad.flatten(1).norm(dim=1)], 1)
-               for out, grad in zip(outputs, grads, strict=True)]
-    return torch.stack(columns, 1), scores.detach().std(dim=1).amax(dim=1)
+    return _stats_table(outputs, list(grads), scores)
 
 
 @torch.no_grad()
