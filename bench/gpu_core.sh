@@ -29,6 +29,12 @@
 #   kernels   the GPU tests of the Triton kernels of the batched trainer, then each inductive-bias
 #             group alone with them, without any, and without each group of them in turn
 #             (bench/group_alone.py --forward grouped cudnn no-conv no-head no-loss no-sgd)
+#   studyprof the inductive-bias study under cProfile: its functions by cumulative time (the
+#             profile itself is kept in $OUT/inductive-bias.prof)
+#   layers    each layer of the inductive-bias study's networks alone, 15 models stacked, each way
+#             it can be computed (vmap, cuDNN channels-first and -last, the Triton kernels),
+#             bench/stacked_conv.py
+#   recipe    cifar10-fast as users run it, $RUNS runs (bench/cifar_speed.py)
 #   probe     the q7 diagnosis at initialisation each way layer_stats_many can measure it (loop,
 #             vmap, the models side by side in the channels), bench/probe_speed.py
 #   search    cifar10-fast against settings that might keep 90.7% in less time (23 of the 25
@@ -136,10 +142,19 @@ for step in "${STEPS[@]}"; do
         alone) "$PY" bench/group_alone.py --device cuda --forward ${FORWARD:-cudnn grouped}
                "$PY" bench/stacked_conv.py --device cuda --models 5 15 45 135 ;;
         probe) "$PY" bench/probe_speed.py --device cuda ;;
+        layers) "$PY" bench/stacked_conv.py --device cuda --repeats "${REPEATS:-50}" ;;
+        recipe) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" \
+                    --device cuda ;;
+        studyprof) rm -rf /tmp/inductive-bias-prof
+                   "$PY" -m cProfile -o "$OUT/inductive-bias.prof" -m scratchlab -q study \
+                       inductive-bias --device cuda --out /tmp/inductive-bias-prof | tail -1
+                   "$PY" -c "import pstats, sys; pstats.Stats(sys.argv[1]).sort_stats(
+                       'cumulative').print_stats('scratchlab|matplotlib|torch', 45)" \
+                       "$OUT/inductive-bias.prof" | cut -c1-150 ;;
         search) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" \
                     --device cuda --ablate batches=23 --ablate label_smoothing=0.05 \
                     --ablate bs_train=1536 --ablate "batches=23;label_smoothing=0.05" ;;
         *) echo "unknown step $step" ;;
     esac
+    tail -n +"$((BEFORE + 1))" bench/results.jsonl > "$OUT/results.jsonl"  # kept at each step
 done
-tail -n +"$((BEFORE + 1))" bench/results.jsonl > "$OUT/results.jsonl"

@@ -6,7 +6,7 @@
 For the inductive-bias study's layers (15 models, or each count of `--models`, of 3 or 6 filters
 of 7x7, reflect padding, a training batch of 10 and an evaluation chunk of 300 images, 28x28 and
 14x14 maps) it times the forward and backward pass of one layer (gradients of weights, biases and
-inputs), the convolution followed by its ReLU:
+inputs; the forward pass alone for the evaluation chunks), the convolution followed by its ReLU:
   vmap     `torch.func.vmap` over the models of `F.conv2d` (the baseline)
   grouped  the models side by side in the channels, reflect padding then one grouped
            convolution (cuDNN), channels-first
@@ -43,16 +43,21 @@ from scratchlab.util import resolve_device
 LAYERS = [
     ("SimpleCNN conv1, train", 10, 1, 3, 7, 28),
     ("SimpleCNN conv2, train", 10, 3, 3, 7, 14),
+    ("WiderCNN conv1, train", 10, 1, 6, 7, 28),
     ("WiderCNN conv2, train", 10, 6, 6, 7, 14),
+    ("DeeperCNN conv2, train", 10, 3, 3, 7, 28),
     ("SimpleCNN conv1, eval", 300, 1, 3, 7, 28),
     ("SimpleCNN conv2, eval", 300, 3, 3, 7, 14),
+    ("WiderCNN conv2, eval", 300, 6, 6, 7, 14),
+    ("DeeperCNN conv2, eval", 300, 3, 3, 7, 28),
 ]
 METHODS = ["vmap", "grouped", "nhwc", "tiny"]
 
 
 def layer_pass(method: str, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor,
-               x: torch.Tensor) -> Callable[[], Any]:
-    """One forward and backward pass of the stacked layer and its ReLU (x: (N, B, C, H, W))."""
+               x: torch.Tensor, train: bool = True) -> Callable[[], Any]:
+    """One forward and backward pass of the stacked layer and its ReLU (x: (N, B, C, H, W));
+    the forward pass alone, without gradients, where not `train`."""
     if method == "vmap":
         def one(w: torch.Tensor, b: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
             return F.relu(layer._conv_forward(xi, w, b))
@@ -73,7 +78,11 @@ def layer_pass(method: str, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.
     def run() -> tuple[torch.Tensor, ...]:
         out = forward(weight, bias, inputs)
         return torch.autograd.grad(out.square().sum(), [weight, bias, inputs])
-    return run
+
+    def run_forward() -> torch.Tensor:
+        with torch.no_grad():
+            return forward(weight, bias, inputs)
+    return run if train else run_forward
 
 
 def graphed(fn: Callable[[], Any], device: torch.device) -> Callable[[], Any]:
@@ -102,7 +111,8 @@ def time_layer(spec: tuple[Any, ...], models: int, device: torch.device, repeats
     x = torch.randn(models, batch, cin, size, size, device=device, requires_grad=True)
     passes = {}
     for method in METHODS:
-        passes[method] = graphed(layer_pass(method, layer, weight, bias, x), device)
+        passes[method] = graphed(layer_pass(method, layer, weight, bias, x,
+                                            train=name.endswith("train")), device)
     times = interleaved({m: (lambda fn=fn: [fn() for _ in range(20)])
                          for m, fn in passes.items()}, repeats, device)
     micros = {m: round(1e6 * median(t) / 20, 2) for m, t in times.items()}

@@ -5,7 +5,8 @@
 
 Runs `python -m scratchlab -q study NAME ...` (any further flags are passed on), shows its output,
 and appends one line to bench/results.jsonl (bench `study_time`): the study seconds it prints,
-the wall seconds of the process (imports and start-up included), its conclusions line, its mode
+the wall seconds of the process (imports and start-up included), the seconds of each phase
+(plan, train, analyse, report, save) as the command prints them, its conclusions line, its mode
 (`quick`, `report-only`; none for full mode) and the environment switches set
 (`SCRATCHLAB_TINY_CONV=0`: cuDNN instead of `models.tiny_conv`).
 """
@@ -41,11 +42,14 @@ def main(argv: list[str]) -> None:
     if done.returncode != 0 or finished is None:
         sys.exit(f"study {argv[0]} failed (exit {done.returncode}); nothing recorded")
     conclusions = re.search(r"conclusions: (.*)", done.stdout)
+    phases = re.search(r"finished in \d+ s \(([^)]*)\)", done.stdout)
     modes = [flag[2:] for flag in ("--quick", "--report-only") if flag in argv]
     record("study_time", device_name(resolve_device(device)), {
         "study": argv[0], **({"mode": " ".join(modes)} if modes else {}), "args": argv[1:],
         "study_seconds": int(finished[1]),
         "wall_seconds": round(wall, 1),
+        "phase_seconds": {name: float(sec) for name, sec in
+                          re.findall(r"([a-z ]+) ([\d.]+) s", phases[1])} if phases else None,
         "conclusions": conclusions[1].rstrip(".") if conclusions else None,
         "switches": {k: v for k, v in os.environ.items() if k in SWITCHES}})
 

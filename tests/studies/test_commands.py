@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 
@@ -56,6 +57,16 @@ def test_prints_the_headline_when_the_study_has_one(register_fake, tmp_path, cap
     assert "more data helps" in printed and "supported" in printed and "acc_mean" not in printed
     assert "- acc 60 +- 14" in printed and f"report: {tmp_path / 'report.html'}" in printed
     assert len(pd.read_csv(tmp_path / "table.csv")) == 2 and (tmp_path / "summary.csv").exists()
+
+
+def test_the_last_line_gives_the_time_of_each_phase(register_fake, tmp_path, capsys):
+    register_fake(None)
+    assert exit_code(["study", "fake", "--out", str(tmp_path)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    phases = re.search(r"finished in \d+ s \((.*)\); report", last)
+    assert phases is not None, last
+    assert [p.rsplit(" ", 2)[0] for p in phases[1].split(", ")] == [
+        "plan", "train", "analyse", "report", "save"]
 
 
 def test_prints_the_summary_otherwise(register_fake, tmp_path, capsys):

@@ -97,5 +97,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     out = result.out_dir or study.out
     report = out / "report.html"
     where = f"report: {report}" if report.exists() else f"results: {out}"
-    print(f"study {args.name} finished in {time.perf_counter() - start:.0f} s; {where}")
+    phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.seconds.items())
+    print(f"study {args.name} finished in {time.perf_counter() - start:.0f} s"
+          f"{f' ({phases})' if phases else ''}; {where}")
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -49,6 +50,9 @@ class StudyResult:
     headline: pd.DataFrame | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Wall seconds of each phase of `run_study`: plan, train (or read back), analyse, report,
+    # save; the command prints them after the study's time.
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def report_html(self) -> str:
         """The study's section of an HTML report (a fragment; `save` writes the full page)."""
@@ -180,23 +184,44 @@ def seed_list(seeds: int | None, quick: bool, full_default: int, quick_default: 
 
 def run_study(study: Study, quick: bool = False, seeds: int | None = None,
               save: bool = True) -> StudyResult:
-    """Configs -> `run_configs` -> `analyze` -> report section; writes the output folder."""
+    """Configs -> `run_configs` -> `analyze` -> report section; writes the output folder. The
+    result's `seconds` says how long each phase took."""
+    clock = _PhaseClock()
     study.quick = quick
     study.seeds = seed_list(seeds, quick, study.full_seeds, study.quick_seeds)
     configs = study.configs(quick, study.seeds)
+    clock.lap("plan")
     phase(f"study {study.name}: {len(configs)} runs to train or read back, "
           f"{len(study.seeds)} seed(s)" if configs else f"study {study.name}: measuring")
     read_only = study.options.get("report_only")
     records = (study.read_back(configs) if read_only else study.train(configs)) if configs else []
+    clock.lap("read back" if read_only else "train")
     phase(f"study {study.name}: analysing")
     result = study.analyze(records)
+    clock.lap("analyse")
     result.out_dir = result.out_dir or study.out
     if result.report is None:
         result.report = study.report(result)
+    clock.lap("report")
     if save:
         phase(f"study {study.name}: writing {result.out_dir}")
         result.save()
+        clock.lap("save")
+    result.seconds = clock.laps
     return result
+
+
+class _PhaseClock:
+    """Wall seconds between successive `lap` calls, by phase name."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
+        self._last = now
 
 
 def phase(line: str) -> None:
