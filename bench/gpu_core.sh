@@ -3,7 +3,8 @@
 #   overhead  bench/trainer_overhead.py: ClassifierTrainer.fit against a hand-written loop
 #   fast      bench/cifar_speed.py: the cifar10-airbench94 recipe, eager, $RUNS runs (default 10)
 #   study     the inductive-bias study in full mode (5 seeds), timed and recorded by
-#             bench/study_time.py; its output folder is packed into $OUT/inductive-bias.tar.gz
+#             bench/study_time.py; its output folder is packed into $OUT/inductive-bias.tar.gz,
+#             its tables and report copied into $OUT/inductive-bias/
 #   cnn       the cnn-architecture study in full mode (5 seeds) for at most $CNN_LIMIT seconds
 #             (default 560), packed into $OUT/cnn-architecture.tar.gz; with $CNN_RESUME (such a
 #             tarball from an earlier call) it continues that study: finished runs are reused
@@ -28,7 +29,8 @@
 #             (bench/stacked_conv.py)
 #   kernels   the GPU tests of the Triton kernels of the batched trainer, then each inductive-bias
 #             group alone with them, without any, and without each group of them in turn
-#             (bench/group_alone.py --forward grouped cudnn no-conv no-head no-loss no-sgd)
+#             (bench/group_alone.py --forward $FORWARD, default grouped cudnn no-conv no-head
+#             no-loss no-sgd)
 #   studyprof the inductive-bias study under cProfile: its functions by cumulative time (the
 #             profile itself is kept in $OUT/inductive-bias.prof)
 #   layers    each layer of the inductive-bias study's networks alone, 15 models stacked, each way
@@ -97,7 +99,9 @@ for step in "${STEPS[@]}"; do
                prime_font_cache
                "$PY" bench/study_time.py inductive-bias --device cuda \
                    --out results/inductive-bias-gpu
-               tar -czf "$OUT/inductive-bias.tar.gz" -C results inductive-bias-gpu ;;
+               tar -czf "$OUT/inductive-bias.tar.gz" -C results inductive-bias-gpu
+               mkdir -p "$OUT/inductive-bias" && cp results/inductive-bias-gpu/*.csv \
+                   results/inductive-bias-gpu/report.html "$OUT/inductive-bias/" ;;
         cnn) [ -n "${CNN_RESUME:-}" ] && tar -xzf "$CNN_RESUME" -C "$OUT"
              time timeout "${CNN_LIMIT:-560}" "$PY" -m scratchlab -q study cnn-architecture \
                  --device cuda --seeds 5 --out "$OUT/cnn-architecture"
@@ -121,7 +125,7 @@ for step in "${STEPS[@]}"; do
                      tests/models/test_stacked_loss.py \
                      tests/training/accel/test_batched_optim_kernel.py | tail -3
                  "$PY" bench/group_alone.py --device cuda --epochs 10 \
-                     --forward grouped cudnn no-conv no-head no-loss no-sgd ;;
+                     --forward ${FORWARD:-grouped cudnn no-conv no-head no-loss no-sgd} ;;
         muon) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" --device cuda \
                   --set cuda_graph=true --ablate cuda_graph ;;
         compile) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" \

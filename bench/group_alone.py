@@ -20,6 +20,8 @@ a GPU; vmap for a model without one) and `cudnn` (the same with cuDNN's grouped 
 and torch's pool, linear layer, cross-entropy and SGD update instead of the Triton kernels of
 `models.tiny_conv`, `models.tiny_head`, `models.stacked_loss` and
 `training.accel.batched_optim`).
+`every-conv`: `grouped` with `models.tiny_conv`'s kernels for every layer they fit, not only
+where they were measured faster than cuDNN (`SCRATCHLAB_TINY_CONV=all`).
 `no-conv`, `no-head`, `no-loss`, `no-sgd`: `grouped` with one of those kernel groups off, to tell
 what each one gains. With several, each group runs each way in the same process, with the
 totals' speed over the first; each group's line keeps its six costliest kernels of one epoch.
@@ -48,7 +50,7 @@ from scratchlab.util import resolve_device
 SWITCHES = {"conv": tiny_conv.ENV_OFF, "head": tiny_head.ENV_OFF, "loss": stacked_loss.ENV_OFF,
             "sgd": batched_optim.ENV_OFF}
 # the ways a group's models may compute: `no-NAME` is `grouped` with kernel group NAME off
-FORWARDS = ["vmap", "cudnn", "grouped", *(f"no-{name}" for name in SWITCHES)]
+FORWARDS = ["vmap", "cudnn", "grouped", "every-conv", *(f"no-{name}" for name in SWITCHES)]
 
 
 def kernel_profile(fit: Any, device: torch.device) -> tuple[int, float, dict[str, float]]:
@@ -92,15 +94,15 @@ def time_groups(groups: list[Any], epochs: int, device: torch.device, forward: s
     chosen = batched_state.stacked_forward
     if forward == "vmap":
         batched_state.stacked_forward = lambda model: None
-    off = (list(SWITCHES.values()) if forward == "cudnn"  # and torch's loss, head and SGD
-           else [SWITCHES[forward[3:]]] if forward.startswith("no-") else [])
-    for name in off:
-        os.environ[name] = "0"
+    settings = ({name: "0" for name in SWITCHES.values()} if forward == "cudnn"  # and torch's
+                else {SWITCHES[forward[3:]]: "0"} if forward.startswith("no-")  # loss, head, SGD
+                else {tiny_conv.ENV_OFF: "all"} if forward == "every-conv" else {})
+    os.environ.update(settings)
     try:
         return [{"forward": forward, **time_group(group, epochs, device)} for group in groups]
     finally:
         batched_state.stacked_forward = chosen
-        for name in off:
+        for name in settings:
             os.environ.pop(name, None)
 
 

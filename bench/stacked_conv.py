@@ -6,13 +6,15 @@
 For the inductive-bias study's layers (15 models, or each count of `--models`, of 3 or 6 filters
 of 7x7, reflect padding, a training batch of 10 and an evaluation chunk of 300 images, 28x28 and
 14x14 maps) it times the forward and backward pass of one layer (gradients of weights, biases and
-inputs; the forward pass alone for the evaluation chunks), the convolution followed by its ReLU:
+inputs; the forward pass alone for the evaluation chunks), the convolution followed by its ReLU
+and, where the network has one there, its 2x2 pool:
   vmap     `torch.func.vmap` over the models of `F.conv2d` (the baseline)
   grouped  the models side by side in the channels, reflect padding then one grouped
            convolution (cuDNN), channels-first
   nhwc     the same on a channels-last input (which vmap cannot be asked for)
-  tiny     the trainer's: `models.tiny_conv` (Triton; padding, convolution and ReLU in one
-           kernel, their gradients in three or four); on a CPU it is `grouped`
+  tiny     `models.tiny_conv`'s kernels, for every layer (`SCRATCHLAB_TINY_CONV=all`; the
+           trainer takes them only where `tiny_conv.pays_off`); Triton: padding, convolution,
+           ReLU and pool in one kernel, their gradients in three or four; on a CPU it is `grouped`
 (cuDNN's autotuning, `torch.backends.cudnn.benchmark`, changed nothing for grouped on an H100.)
 (Patches unfolded and one product batched over the models, `F.unfold`, ran 1.04x as fast as vmap
 for the evaluation chunks and 0.38-0.96x for the training batches on an H100, commit fc92a37,
@@ -27,6 +29,7 @@ to bench/results.jsonl (bench `stacked_conv`).
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -36,31 +39,31 @@ from torch import nn
 from torch.func import vmap
 
 from common import device_name, interleaved, median, record
+from scratchlab.models import tiny_conv
 from scratchlab.models.stacked import grouped_conv2d, models_into_channels
 from scratchlab.util import resolve_device
 
-# (name, batch, in channels, filters, kernel, map size)
-LAYERS = [
-    ("SimpleCNN conv1, train", 10, 1, 3, 7, 28),
-    ("SimpleCNN conv2, train", 10, 3, 3, 7, 14),
-    ("WiderCNN conv1, train", 10, 1, 6, 7, 28),
-    ("WiderCNN conv2, train", 10, 6, 6, 7, 14),
-    ("DeeperCNN conv2, train", 10, 3, 3, 7, 28),
-    ("SimpleCNN conv1, eval", 300, 1, 3, 7, 28),
-    ("SimpleCNN conv2, eval", 300, 3, 3, 7, 14),
-    ("WiderCNN conv2, eval", 300, 6, 6, 7, 14),
-    ("DeeperCNN conv2, eval", 300, 3, 3, 7, 28),
+# (name, batch, in channels, filters, kernel, map size, the 2x2 pool after the ReLU or None): the
+# convolutions of the study's SimpleCNN, WiderCNN and DeeperCNN, in a training step and an
+# evaluation chunk
+NETWORK_LAYERS = [
+    ("SimpleCNN conv1", 1, 3, 7, 28, "max"), ("SimpleCNN conv2", 3, 3, 7, 14, None),
+    ("WiderCNN conv1", 1, 6, 7, 28, "max"), ("WiderCNN conv2", 6, 6, 7, 14, None),
+    ("DeeperCNN conv1", 1, 3, 7, 28, None), ("DeeperCNN conv2", 3, 3, 7, 28, "max"),
 ]
+LAYERS = [(f"{name}, {part}", batch, *rest) for part, batch in (("train", 10), ("eval", 300))
+          for name, *rest in NETWORK_LAYERS]
 METHODS = ["vmap", "grouped", "nhwc", "tiny"]
 
 
 def layer_pass(method: str, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor,
-               x: torch.Tensor, train: bool = True) -> Callable[[], Any]:
-    """One forward and backward pass of the stacked layer and its ReLU (x: (N, B, C, H, W));
-    the forward pass alone, without gradients, where not `train`."""
+               x: torch.Tensor, train: bool = True, pool: str | None = None
+               ) -> Callable[[], Any]:
+    """One forward and backward pass of the stacked layer, its ReLU and its 2x2 `pool` (x: (N,
+    B, C, H, W)); the forward pass alone, without gradients, where not `train`."""
     if method == "vmap":
         def one(w: torch.Tensor, b: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
-            return F.relu(layer._conv_forward(xi, w, b))
+            return pooled(F.relu(layer._conv_forward(xi, w, b)), pool)
         forward = vmap(one)
         inputs = x
     else:
@@ -71,9 +74,10 @@ def layer_pass(method: str, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.
 
         def forward(w: torch.Tensor, b: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
             if method == "tiny":
-                return grouped_conv2d(layer, w, b, xi, relu=True)
+                return grouped_conv2d(layer, w, b, xi, relu=True, pool=pool)
             padded = F.pad(xi, layer._reversed_padding_repeated_twice, mode="reflect")
-            return F.relu(F.conv2d(padded, w.flatten(0, 1), b.flatten(), groups=w.shape[0]))
+            out = F.conv2d(padded, w.flatten(0, 1), b.flatten(), groups=w.shape[0])
+            return pooled(F.relu(out), pool)
 
     def run() -> tuple[torch.Tensor, ...]:
         out = forward(weight, bias, inputs)
@@ -83,6 +87,13 @@ def layer_pass(method: str, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.
         with torch.no_grad():
             return forward(weight, bias, inputs)
     return run if train else run_forward
+
+
+def pooled(x: torch.Tensor, pool: str | None) -> torch.Tensor:
+    """`x` after a 2x2, stride-2 "max" or "avg" `pool` (None: `x`)."""
+    if pool is None:
+        return x
+    return F.max_pool2d(x, 2) if pool == "max" else F.avg_pool2d(x, 2)
 
 
 def graphed(fn: Callable[[], Any], device: torch.device) -> Callable[[], Any]:
@@ -103,7 +114,7 @@ def graphed(fn: Callable[[], Any], device: torch.device) -> Callable[[], Any]:
 
 def time_layer(spec: tuple[Any, ...], models: int, device: torch.device, repeats: int
                ) -> dict[str, Any]:
-    name, batch, cin, cout, k, size = spec
+    name, batch, cin, cout, k, size, pool = spec
     torch.manual_seed(0)
     layer = nn.Conv2d(cin, cout, k, padding=(k - 1) // 2, padding_mode="reflect").to(device)
     weight = torch.randn(models, cout, cin, k, k, device=device, requires_grad=True)
@@ -112,7 +123,7 @@ def time_layer(spec: tuple[Any, ...], models: int, device: torch.device, repeats
     passes = {}
     for method in METHODS:
         passes[method] = graphed(layer_pass(method, layer, weight, bias, x,
-                                            train=name.endswith("train")), device)
+                                            name.endswith("train"), pool), device)
     times = interleaved({m: (lambda fn=fn: [fn() for _ in range(20)])
                          for m, fn in passes.items()}, repeats, device)
     micros = {m: round(1e6 * median(t) / 20, 2) for m, t in times.items()}
@@ -129,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
+    os.environ[tiny_conv.ENV_OFF] = "all"  # `tiny`: the kernels for each layer, paying or not
     rows = [time_layer(spec, n, device, args.repeats) for spec in LAYERS for n in args.models]
     for row in rows:
         per_model = row["tiny_us"] / row["models"]

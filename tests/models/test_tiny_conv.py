@@ -11,10 +11,14 @@ from torch import nn
 
 from scratchlab.kernels.support import relative_difference
 from scratchlab.models.tiny_conv import (
+    ENV_OFF,
+    SMALL_GROUP,
+    SMALL_MAP,
     _torch_conv,
     geometry_fits,
     kernel_applies,
     padding_of,
+    pays_off,
     pool_kind,
     tiny_conv2d,
 )
@@ -173,6 +177,18 @@ def test_it_leaves_to_torch_what_the_kernels_do_not_cover() -> None:
     assert padding_of(nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular")) is None
 
 
+def test_they_pay_off_for_few_channels_a_group_on_small_or_pooled_maps() -> None:
+    side = int(SMALL_MAP**0.5)
+    few, more = SMALL_GROUP, SMALL_GROUP + 1
+    small, large = torch.Size((10, 2 * few, side, side)), torch.Size((10, 2 * few, 28, 28))
+    assert pays_off(small, torch.Size((2 * few, few, 7, 7)), 2)
+    assert pays_off(large, torch.Size((2 * few, few, 7, 7)), 2, pool="max")
+    assert not pays_off(large, torch.Size((2 * few, few, 7, 7)), 2)  # large maps, no pool
+    assert not pays_off(small, torch.Size((2 * more, few, 7, 7)), 2)  # more filters a group
+    wide = torch.Size((10, 2 * more, side, side))
+    assert not pays_off(wide, torch.Size((2 * few, more, 7, 7)), 2, pool="max")  # more inputs
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_on_a_gpu_it_leaves_to_torch_what_the_kernels_do_not_cover() -> None:
@@ -195,10 +211,26 @@ needs_gpu = pytest.mark.skipif(
 
 @pytest.mark.gpu
 @needs_gpu
+def test_on_a_gpu_the_switch_chooses_where_the_kernels_run(monkeypatch) -> None:
+    wide = nn.Conv2d(12, 12, 3, padding=1, groups=2).cuda()  # 6 channels a group
+    small = nn.Conv2d(4, 4, 3, padding=1, groups=2).cuda()
+    x_wide = torch.zeros(2, 12, 8, 8, device="cuda")
+    x_small = torch.zeros(2, 4, 8, 8, device="cuda")
+    assert not kernel_applies(wide, x_wide, wide.weight, 2)  # auto: where they pay off
+    assert kernel_applies(small, x_small, small.weight, 2)
+    monkeypatch.setenv(ENV_OFF, "all")
+    assert kernel_applies(wide, x_wide, wide.weight, 2)
+    monkeypatch.setenv(ENV_OFF, "0")
+    assert not kernel_applies(small, x_small, small.weight, 2)
+
+
+@pytest.mark.gpu
+@needs_gpu
 @pytest.mark.parametrize("pool", [None, "max", "avg"])
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("geometry", GEOMETRIES)
-def test_on_a_gpu_the_kernels_give_torchs_numbers(geometry, relu, pool) -> None:
+def test_on_a_gpu_the_kernels_give_torchs_numbers(geometry, relu, pool, monkeypatch) -> None:
+    monkeypatch.setenv(ENV_OFF, "all")  # every geometry, paying off or not
     layer = nn.Conv2d(4, 4, 3, groups=2).cuda()
     assert kernel_applies(layer, torch.zeros(2, 4, 8, 8, device="cuda"), layer.weight, 2)
     tf32 = torch.backends.cudnn.allow_tf32

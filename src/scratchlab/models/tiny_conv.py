@@ -26,7 +26,14 @@ from scratchlab.kernels.support import checked, on_device, relative_difference, 
 
 MAX_TAPS = 1024  # largest channels x taps of a group (per output pixel) the kernels take
 MIN_PROGRAMS = 264  # weight-gradient programs wanted (2 per SM of an H100): more batch shares
-ENV_OFF = "SCRATCHLAB_TINY_CONV"  # set to 0 to use F.conv2d everywhere
+# 0: F.conv2d everywhere; all: the kernels for every layer they fit; else (auto) where they pay
+ENV_OFF = "SCRATCHLAB_TINY_CONV"
+# Where the kernels beat cuDNN's grouped convolution (bench/stacked_conv.py, 15 models, one H100,
+# 2026-12-07): at most 3 channels in and out per group, on maps of at most 14x14 or with a 2x2
+# pool fused after the convolution. With 6 channels, or 28x28 maps and no pool, cuDNN took
+# 0.6-0.9 times the kernels' time.
+SMALL_GROUP = 3
+SMALL_MAP = 14 * 14
 CHECK_TOLERANCE = 1e-4  # largest relative difference to torch's float64 numbers at the check
 
 
@@ -72,15 +79,25 @@ def geometry_fits(layer: nn.Conv2d, x_shape: torch.Size, weight_shape: torch.Siz
             and cin_g * k_h * k_w <= MAX_TAPS and c_out // groups * k_h * k_w <= MAX_TAPS)
 
 
+def pays_off(x_shape: torch.Size, weight_shape: torch.Size, groups: int,
+             pool: str | None = None) -> bool:
+    """Whether the kernels were measured faster than cuDNN for such a layer (see
+    `SMALL_GROUP`): few channels per group, and small maps or a pool fused after it."""
+    few = max(weight_shape[1], weight_shape[0] // groups) <= SMALL_GROUP
+    return few and (pool is not None or x_shape[-2] * x_shape[-1] <= SMALL_MAP)
+
+
 def kernel_applies(layer: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, groups: int,
                    bias: torch.Tensor | None = None, pool: str | None = None) -> bool:
     """Whether `tiny_conv2d` runs the Triton kernels for `layer` on `x` with `weight` and
-    `bias` (then a 2x2 `pool`)."""
+    `bias` (then a 2x2 `pool`): where they fit and pay off (`ENV_OFF`)."""
+    policy = os.environ.get(ENV_OFF, "auto")
     return (x.is_cuda and x.dtype == torch.float32 == weight.dtype and x.is_contiguous()
             and (bias is None or (bias.dtype == x.dtype and bias.shape == weight.shape[:1]))
             and geometry_fits(layer, x.shape, weight.shape, groups, pool)
+            and (policy == "all" or pays_off(x.shape, weight.shape, groups, pool))
             and not torch.compiler.is_compiling()
-            and os.environ.get(ENV_OFF, "1") != "0" and _kernels() is not None
+            and policy != "0" and _kernels() is not None
             and checked("tiny_conv", x.device, _check, CHECK_TOLERANCE))
 
 
