@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import types
 
 from scratchlab import __version__
 from scratchlab.cli import build_parser
@@ -41,6 +42,21 @@ def test_the_command_exits_with_its_status_output_and_exit_handlers():
     bad = run_command_process(["run-exp", "--epochs", "-3"])
     assert bad.returncode == 2 and bad.stdout == "exit handler ran\n"
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("scratchlab: error:")
+
+
+def test_a_tool_watching_by_sys_monitoring_counts_as_watching(monkeypatch):
+    from scratchlab import cli
+
+    class Monitoring:  # Python 3.12's sys.monitoring with cProfile's tool id (2) in use
+        PROFILER_ID = 2
+
+        def get_tool(self, tool):
+            return "cProfile" if tool == self.PROFILER_ID else None
+
+    monkeypatch.setattr(sys, "monitoring", Monitoring(), raising=False)
+    assert cli.watched()
+    monkeypatch.setattr(sys, "monitoring", types.SimpleNamespace(get_tool=lambda tool: None))
+    assert cli.watched() == (sys.getprofile() is not None or sys.gettrace() is not None)
 
 
 def test_a_profiled_command_still_writes_its_profile(tmp_path):

@@ -12,8 +12,9 @@ from torch import nn
 from scratchlab.kernels.support import relative_difference
 from scratchlab.models.tiny_conv import (
     ENV_OFF,
-    SMALL_GROUP,
-    SMALL_MAP,
+    FORWARD_GROUP,
+    TRAIN_GROUP,
+    TRAIN_MAP,
     _torch_conv,
     geometry_fits,
     kernel_applies,
@@ -177,16 +178,22 @@ def test_it_leaves_to_torch_what_the_kernels_do_not_cover() -> None:
     assert padding_of(nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular")) is None
 
 
-def test_they_pay_off_for_few_channels_a_group_on_small_or_pooled_maps() -> None:
-    side = int(SMALL_MAP**0.5)
-    few, more = SMALL_GROUP, SMALL_GROUP + 1
+def test_in_training_they_pay_off_for_few_channels_a_group_on_small_maps() -> None:
+    side, few = int(TRAIN_MAP**0.5), TRAIN_GROUP
     small, large = torch.Size((10, 2 * few, side, side)), torch.Size((10, 2 * few, 28, 28))
-    assert pays_off(small, torch.Size((2 * few, few, 7, 7)), 2)
-    assert pays_off(large, torch.Size((2 * few, few, 7, 7)), 2, pool="max")
-    assert not pays_off(large, torch.Size((2 * few, few, 7, 7)), 2)  # large maps, no pool
-    assert not pays_off(small, torch.Size((2 * more, few, 7, 7)), 2)  # more filters a group
-    wide = torch.Size((10, 2 * more, side, side))
-    assert not pays_off(wide, torch.Size((2 * few, more, 7, 7)), 2, pool="max")  # more inputs
+    weight = torch.Size((2 * few, few, 7, 7))
+    assert pays_off(small, weight, 2) and pays_off(small, weight, 2, pool="max")
+    assert not pays_off(large, weight, 2) and not pays_off(large, weight, 2, pool="max")
+    assert not pays_off(small, torch.Size((2 * few + 2, few, 7, 7)), 2)  # more filters a group
+    wide = torch.Size((10, 2 * few + 2, side, side))
+    assert not pays_off(wide, torch.Size((2 * few, few + 1, 7, 7)), 2)  # more inputs a group
+
+
+def test_in_a_forward_pass_alone_they_pay_off_with_a_pool_fused() -> None:
+    x, most = torch.Size((300, 2, 28, 28)), FORWARD_GROUP
+    assert pays_off(x, torch.Size((2 * most, 1, 7, 7)), 2, pool="avg", training=False)
+    assert not pays_off(x, torch.Size((2 * most, 1, 7, 7)), 2, training=False)
+    assert not pays_off(x, torch.Size((2 * most + 2, 1, 7, 7)), 2, pool="max", training=False)
 
 
 @pytest.mark.gpu
@@ -213,7 +220,7 @@ needs_gpu = pytest.mark.skipif(
 @needs_gpu
 def test_on_a_gpu_the_switch_chooses_where_the_kernels_run(monkeypatch) -> None:
     wide = nn.Conv2d(12, 12, 3, padding=1, groups=2).cuda()  # 6 channels a group
-    small = nn.Conv2d(4, 4, 3, padding=1, groups=2).cuda()
+    small = nn.Conv2d(4, 4, 3, padding=1, groups=2).cuda()  # weights that ask for gradients
     x_wide = torch.zeros(2, 12, 8, 8, device="cuda")
     x_small = torch.zeros(2, 4, 8, 8, device="cuda")
     assert not kernel_applies(wide, x_wide, wide.weight, 2)  # auto: where they pay off

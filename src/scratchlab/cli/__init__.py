@@ -82,6 +82,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(int(status or 0))
 
 
+def watched() -> bool:
+    """Whether a profiler, tracer or coverage tool watches this process: by `sys.setprofile` or
+    `sys.settrace`, or since Python 3.12 by `sys.monitoring` (cProfile's way there)."""
+    monitoring = getattr(sys, "monitoring", None)
+    tools = monitoring is not None and any(
+        monitoring.get_tool(tool) is not None for tool in range(6))  # the ids sys.monitoring has
+    return sys.getprofile() is not None or sys.gettrace() is not None or tools
+
+
 def run_command() -> None:
     """The `scratchlab` process (`python -m scratchlab`, the console script): `main`, then an exit
     that runs the exit handlers and flushes the output but skips the interpreter's teardown of
@@ -93,8 +102,7 @@ def run_command() -> None:
         main()
     except SystemExit as exc:
         code = 0 if exc.code is None else exc.code
-    watched = sys.getprofile() is not None or sys.gettrace() is not None
-    if watched or not isinstance(code, int) or any(
+    if watched() or not isinstance(code, int) or any(
             t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
         sys.exit(code)
     atexit._run_exitfuncs()

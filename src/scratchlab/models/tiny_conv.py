@@ -28,12 +28,15 @@ MAX_TAPS = 1024  # largest channels x taps of a group (per output pixel) the ker
 MIN_PROGRAMS = 264  # weight-gradient programs wanted (2 per SM of an H100): more batch shares
 # 0: F.conv2d everywhere; all: the kernels for every layer they fit; else (auto) where they pay
 ENV_OFF = "SCRATCHLAB_TINY_CONV"
-# Where the kernels beat cuDNN's grouped convolution (bench/stacked_conv.py, 15 models, one H100,
-# 2026-12-07): at most 3 channels in and out per group, on maps of at most 14x14 or with a 2x2
-# pool fused after the convolution. With 6 channels, or 28x28 maps and no pool, cuDNN took
-# 0.6-0.9 times the kernels' time.
-SMALL_GROUP = 3
-SMALL_MAP = 14 * 14
+# Where the kernels beat cuDNN's grouped convolution (bench/stacked_conv.py, each layer of the
+# study's networks with 15 models, one H100, 2026-12-07 07:45 UTC). In a training step (forward
+# and backward) only on small maps: 3 channels a group on 14x14 maps took 0.78 times cuDNN's
+# time, where 28x28 maps, pooled or not, or 6 channels took 1.1-1.6 times as long. In a forward
+# pass alone only with the 2x2 pool fused: 0.59-0.78 times cuDNN's time for 1 to 6 channels a
+# group (the pool a kernel fewer), 1.1-1.7 times without it.
+TRAIN_GROUP = 3  # most channels a group, in or out, of a training step's kernels
+TRAIN_MAP = 14 * 14  # most pixels of its input maps
+FORWARD_GROUP = 6  # most channels a group of a forward pass alone, with its pool
 CHECK_TOLERANCE = 1e-4  # largest relative difference to torch's float64 numbers at the check
 
 
@@ -80,11 +83,14 @@ def geometry_fits(layer: nn.Conv2d, x_shape: torch.Size, weight_shape: torch.Siz
 
 
 def pays_off(x_shape: torch.Size, weight_shape: torch.Size, groups: int,
-             pool: str | None = None) -> bool:
+             pool: str | None = None, training: bool = True) -> bool:
     """Whether the kernels were measured faster than cuDNN for such a layer (see
-    `SMALL_GROUP`): few channels per group, and small maps or a pool fused after it."""
-    few = max(weight_shape[1], weight_shape[0] // groups) <= SMALL_GROUP
-    return few and (pool is not None or x_shape[-2] * x_shape[-1] <= SMALL_MAP)
+    `TRAIN_GROUP`): in a `training` step (gradients to come) few channels a group on small
+    maps; in a forward pass alone a pool fused after it."""
+    channels = max(weight_shape[1], weight_shape[0] // groups)
+    if training:
+        return channels <= TRAIN_GROUP and x_shape[-2] * x_shape[-1] <= TRAIN_MAP
+    return pool is not None and channels <= FORWARD_GROUP
 
 
 def kernel_applies(layer: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, groups: int,
@@ -92,10 +98,12 @@ def kernel_applies(layer: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, grou
     """Whether `tiny_conv2d` runs the Triton kernels for `layer` on `x` with `weight` and
     `bias` (then a 2x2 `pool`): where they fit and pay off (`ENV_OFF`)."""
     policy = os.environ.get(ENV_OFF, "auto")
+    training = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, weight, bias))
     return (x.is_cuda and x.dtype == torch.float32 == weight.dtype and x.is_contiguous()
             and (bias is None or (bias.dtype == x.dtype and bias.shape == weight.shape[:1]))
             and geometry_fits(layer, x.shape, weight.shape, groups, pool)
-            and (policy == "all" or pays_off(x.shape, weight.shape, groups, pool))
+            and (policy == "all" or pays_off(x.shape, weight.shape, groups, pool, training))
             and not torch.compiler.is_compiling()
             and policy != "0" and _kernels() is not None
             and checked("tiny_conv", x.device, _check, CHECK_TOLERANCE))
