@@ -48,8 +48,8 @@ def main(argv: list[str]) -> None:
         "study": argv[0], **({"mode": " ".join(modes)} if modes else {}), "args": argv[1:],
         "study_seconds": int(finished[1]),
         "wall_seconds": round(wall, 1),
-        "phase_seconds": {name: float(sec) for name, sec in
-                          re.findall(r"([a-z ]+) ([\d.]+) s", phases[1])} if phases else None,
+        "phase_seconds": {name: float(sec) for name, sec in (
+            part.rsplit(" ", 2)[:2] for part in phases[1].split(", "))} if phases else None,
         "conclusions": conclusions[1].rstrip(".") if conclusions else None,
         "switches": {k: v for k, v in os.environ.items() if k in SWITCHES}})
 

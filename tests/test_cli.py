@@ -19,6 +19,17 @@ def test_building_the_parser_imports_no_heavy_library():
     assert out == "[]"
 
 
+def test_a_study_imports_torchvision_and_scikit_learn_only_where_it_uses_them():
+    code = (
+        "import sys, scratchlab.studies.inductive_bias, scratchlab.viz, scratchlab.classifiers; "
+        "print(sorted({'torchvision', 'sklearn'} & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "[]"
+
+
 def test_every_area_registers_its_commands():
     commands = set(build_parser()._subparsers._group_actions[0].choices)
     assert {"run-exp", "sweep", "results", "plot", "report", "study", "detect", "rl"} <= commands

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn import metrics
 
 from scratchlab.errors import ConfigError, ShapeError
 
@@ -79,5 +78,7 @@ def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None) -
             f"labels {sorted(set(outside.tolist()))} are outside 0..{num_classes - 1}; "
             f"pass a larger num_classes"
         )
+    from sklearn import metrics  # imported on first use: scikit-learn takes a while
+
     counts = metrics.confusion_matrix(y_true, y_pred, labels=np.arange(num_classes))
     return ConfusionMatrix(counts)

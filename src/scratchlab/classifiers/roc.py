@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn import metrics
 
 from scratchlab.classifiers.classifier import Classifier
 from scratchlab.errors import ConfigError, ShapeError
@@ -60,6 +59,8 @@ def select_roc_thresh(
     labels = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     if set(np.unique(labels).tolist()) != {0, 1}:
         raise ConfigError("y: ROC thresholds need labels 0 and 1, both present; check the labels")
+    from sklearn import metrics  # imported on first use: scikit-learn takes a while
+
     fpr, tpr, thresholds = metrics.roc_curve(labels == positive, scores)
     finite = np.isfinite(thresholds)  # sklearn puts +inf first
     distance = np.where(finite, fpr**2 + (1 - tpr) ** 2, np.inf)

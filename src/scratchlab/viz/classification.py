@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from matplotlib import pyplot as plt
 from torch import nn
-from torchvision.utils import make_grid
 
 from scratchlab.classifiers import Classifier, ConfusionMatrix, plot_roc
 from scratchlab.errors import ConfigError, ShapeError
@@ -126,6 +125,8 @@ def plot_kernels(weights: torch.Tensor | nn.Conv2d, nrow: int | None = None, ax:
     images = w if colour else w.reshape(out_channels * in_channels, 1, *w.shape[2:])
     if nrow is None:
         nrow = in_channels if in_channels not in (1, 3) else math.ceil(math.sqrt(len(images)))
+    from torchvision.utils import make_grid  # torchvision takes a second to import
+
     grid = make_grid(images, nrow=nrow, normalize=True, scale_each=True, padding=1, pad_value=1)
     fig, ax = _figure(ax, (6, 6))
     ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
