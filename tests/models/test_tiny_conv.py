@@ -178,12 +178,15 @@ def test_it_leaves_to_torch_what_the_kernels_do_not_cover() -> None:
     assert padding_of(nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular")) is None
 
 
-def test_in_training_they_pay_off_for_few_channels_a_group_on_small_maps() -> None:
+def test_in_training_they_pay_off_for_few_channels_on_small_maps_or_a_pooled_first_layer() -> None:
     side, few = int(TRAIN_MAP**0.5), TRAIN_GROUP
     small, large = torch.Size((10, 2 * few, side, side)), torch.Size((10, 2 * few, 28, 28))
     weight = torch.Size((2 * few, few, 7, 7))
     assert pays_off(small, weight, 2) and pays_off(small, weight, 2, pool="max")
     assert not pays_off(large, weight, 2) and not pays_off(large, weight, 2, pool="max")
+    first = torch.Size((2 * few, 1, 7, 7))  # one input channel a group: a first layer
+    images = torch.Size((10, 2, 28, 28))
+    assert pays_off(images, first, 2, pool="max") and not pays_off(images, first, 2)
     assert not pays_off(small, torch.Size((2 * few + 2, few, 7, 7)), 2)  # more filters a group
     wide = torch.Size((10, 2 * few + 2, side, side))
     assert not pays_off(wide, torch.Size((2 * few, few + 1, 7, 7)), 2)  # more inputs a group
@@ -250,7 +253,8 @@ def test_on_a_gpu_the_kernels_give_torchs_numbers(geometry, relu, pool, monkeypa
 
 @pytest.mark.gpu
 @needs_gpu
-def test_on_a_gpu_the_kernels_replay_in_a_cuda_graph() -> None:
+def test_on_a_gpu_the_kernels_replay_in_a_cuda_graph(monkeypatch) -> None:
+    monkeypatch.setenv(ENV_OFF, "all")  # 28x28 maps in training: cuDNN's by default
     layer = nn.Conv2d(6, 9, 7, padding=3, padding_mode="reflect", groups=3).cuda()
     x = torch.randn(10, 6, 28, 28, device="cuda", requires_grad=True)
 

@@ -28,14 +28,16 @@ MAX_TAPS = 1024  # largest channels x taps of a group (per output pixel) the ker
 MIN_PROGRAMS = 264  # weight-gradient programs wanted (2 per SM of an H100): more batch shares
 # 0: F.conv2d everywhere; all: the kernels for every layer they fit; else (auto) where they pay
 ENV_OFF = "SCRATCHLAB_TINY_CONV"
-# Where the kernels beat cuDNN's grouped convolution (bench/stacked_conv.py, each layer of the
-# study's networks with 15 models, one H100, 2026-12-07 07:45 UTC). In a training step (forward
-# and backward) only on small maps: 3 channels a group on 14x14 maps took 0.78 times cuDNN's
-# time, where 28x28 maps, pooled or not, or 6 channels took 1.1-1.6 times as long. In a forward
-# pass alone only with the 2x2 pool fused: 0.59-0.78 times cuDNN's time for 1 to 6 channels a
-# group (the pool a kernel fewer), 1.1-1.7 times without it.
+# Where the kernels beat cuDNN's grouped convolution, layer by layer (bench/stacked_conv.py, 15
+# models, one H100, 2026-12-07 07:45 UTC) and network by network (bench/group_alone.py, 08:3x UTC).
+# In a training step (forward and backward) on small maps: 3 channels a group on 14x14 maps took
+# 0.78 times cuDNN's time, where 28x28 maps or 6 channels took 1.1-1.6 times as long; on 28x28
+# maps only a first layer (one input channel a group) with its pool fused, which alone took 1.25
+# times cuDNN's time but made whole SimpleCNN steps faster (a group of 10: 1.35 s against 1.0 s).
+# In a forward pass alone only with the 2x2 pool fused: 0.59-0.78 times cuDNN's time for 1 to 6
+# channels a group (the pool a kernel fewer), 1.1-1.7 times without it.
 TRAIN_GROUP = 3  # most channels a group, in or out, of a training step's kernels
-TRAIN_MAP = 14 * 14  # most pixels of its input maps
+TRAIN_MAP = 14 * 14  # most pixels of its input maps, unless a first layer with its pool
 FORWARD_GROUP = 6  # most channels a group of a forward pass alone, with its pool
 CHECK_TOLERANCE = 1e-4  # largest relative difference to torch's float64 numbers at the check
 
@@ -86,10 +88,12 @@ def pays_off(x_shape: torch.Size, weight_shape: torch.Size, groups: int,
              pool: str | None = None, training: bool = True) -> bool:
     """Whether the kernels were measured faster than cuDNN for such a layer (see
     `TRAIN_GROUP`): in a `training` step (gradients to come) few channels a group on small
-    maps; in a forward pass alone a pool fused after it."""
+    maps, or a first layer with its pool; in a forward pass alone a pool fused after it."""
     channels = max(weight_shape[1], weight_shape[0] // groups)
     if training:
-        return channels <= TRAIN_GROUP and x_shape[-2] * x_shape[-1] <= TRAIN_MAP
+        small = x_shape[-2] * x_shape[-1] <= TRAIN_MAP
+        first = weight_shape[1] == 1 and pool is not None
+        return channels <= TRAIN_GROUP and (small or first)
     return pool is not None and channels <= FORWARD_GROUP
 
 
