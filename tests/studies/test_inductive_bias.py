@@ -36,7 +36,7 @@ from scratchlab.studies.inductive_bias.plan import (
 )
 from scratchlab.studies.inductive_bias.report import findings
 from scratchlab.studies.inductive_bias.table import COLUMNS, Stat, stat
-from scratchlab.studies.inductive_bias.verdicts import conclusions, difference
+from scratchlab.studies.inductive_bias.verdicts import conclusions, difference, verdict_from
 from scratchlab.util.stats import fmt_pm
 from scratchlab.util.threads import MAX_WORKERS
 
@@ -302,13 +302,30 @@ def test_kernels_without_kept_weights_say_why_there_is_no_verdict():
     assert "runs/checkpoints" in row["measured"]
 
 
-def test_difference_needs_margin_and_standard_error():
-    assert difference(Stat((90.0, 91.0)), Stat((80.0, 81.0))) == "higher"
-    assert difference(Stat((80.0, 81.0)), Stat((90.0, 91.0))) == "lower"
+def test_a_difference_needs_the_margin_and_intervals_apart():
+    high, low = Stat((90.0, 91.0, 90.0, 91.0, 90.0)), Stat((80.0, 81.0, 80.0, 81.0, 80.0))
+    assert difference(high, low) == "higher" and difference(low, high) == "lower"
     assert difference(Stat((90.0, 91.0)), Stat((89.0, 90.0))) == "same"  # below the margin
-    # within 2 standard errors
-    assert difference(Stat((60.0, 100.0)), Stat((70.0, 71.0))) == "same"
+    # a gap beyond the margin, but the 95% intervals overlap (two seeds: wide intervals)
+    assert difference(Stat((90.0, 91.0)), Stat((80.0, 81.0))) == "same or higher"
+    assert difference(Stat((60.0, 100.0)), Stat((70.0, 71.0))) == "same or higher"
+    assert difference(Stat((70.0, 71.0)), Stat((60.0, 100.0))) == "same or lower"
+    assert difference(Stat((70.0,)), Stat((90.0,))) == "same or lower"  # one seed: no interval
     assert difference(Stat(()), Stat((1.0,))) == "no data"
+
+
+def test_against_a_known_number_only_the_measured_interval_counts():
+    near_chance = Stat((33.0, 35.0, 31.0, 34.0, 33.0))
+    assert difference(near_chance, 100 / 3, margin=10.0) == "same"
+    assert difference(Stat((60.0, 62.0, 61.0, 59.0, 60.0)), 100 / 3, margin=10.0) == "higher"
+    assert difference(Stat((20.0, 90.0)), 100 / 3, margin=10.0) == "same or higher"
+
+
+def test_an_outcome_of_two_readings_supports_only_what_both_support():
+    assert verdict_from("same or higher", ("higher", "same"), ("lower",)) == "supported"
+    assert verdict_from("same or higher", ("higher",), ("lower", "same")) == "inconclusive"
+    assert verdict_from("same or lower", ("higher",), ("lower", "same")) == "contradicted"
+    assert verdict_from("higher", ("higher",), ("lower",)) == "supported"
 
 
 def empty_analysis(table: pd.DataFrame) -> Analysis:

@@ -206,6 +206,8 @@ def build_report(table: pd.DataFrame, analysis: Analysis, texts: list[str], quic
             report.figure(analysis.figures[name], alt=name, close=False)
     report.heading("Conclusions").table(analysis.verdicts)
     return report.paragraph(
-        f"A difference counts when it exceeds {MARGIN:g} points and twice its standard error over "
-        "seeds (10 points for 'at chance'); a smaller one is 'no difference', which supports a "
-        "hypothesis that predicts none and is otherwise inconclusive.")
+        f"A difference counts when it exceeds {MARGIN:g} points (10 points for 'at chance') and "
+        "the two 95% confidence intervals over seeds do not overlap. A gap within those points "
+        "is 'no difference', which supports a hypothesis that predicts none and is otherwise "
+        "inconclusive. A larger gap whose intervals overlap reads as 'no difference or that "
+        "gap': it supports a hypothesis only when both readings do (say 'at least as good').")

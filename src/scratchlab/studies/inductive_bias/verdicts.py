@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import pandas as pd
+
+from scratchlab.util.stats import compare
 
 from .table import Stat, per_lr, stat
 
@@ -14,22 +15,31 @@ COLUMNS = ["hypothesis", "experiment", "expected if the hypothesis holds", "meas
 NONE = Stat(())
 
 
-def difference(a: Stat, b: Stat, margin: float = MARGIN) -> str:
-    """`higher`, `lower`, `same` (gap within `margin` or 2 standard errors) or `no data`."""
-    if not a.n or not b.n:
+def difference(a: Stat, b: Stat | float, margin: float = MARGIN) -> str:
+    """`same` (a gap within `margin`), `higher` or `lower` (a larger gap, the 95% intervals
+    over seeds apart), `same or higher` or `same or lower` (a larger gap, but the intervals
+    overlap: always with one seed), or `no data`. `b` may be a known number (chance), with no
+    interval of its own."""
+    known = not isinstance(b, Stat)
+    if not a.n or (not known and not b.n):
         return "no data"
-    se = math.sqrt(a.std**2 / a.n + b.std**2 / b.n)
-    if abs(a.mean - b.mean) <= max(margin, 2 * se):
+    b_values = [b] * 2 if known else list(b.values)  # two equal values: an interval of width 0
+    comparison = compare(list(a.values), b_values)
+    if abs(comparison.difference) <= margin:
         return "same"
-    return "higher" if a.mean > b.mean else "lower"
+    direction = "higher" if comparison.difference > 0 else "lower"
+    return f"same or {direction}" if comparison.overlap else direction
 
 
 def verdict_from(outcome: str, supported: tuple[str, ...], contradicted: tuple[str, ...]) -> str:
+    """`supported` when every reading of `outcome` ("same or higher": both) is one the
+    hypothesis predicts, `contradicted` when every one contradicts it, else `inconclusive`."""
     if outcome == "no data":
         return "no data"
-    if outcome in supported:
+    readings = outcome.split(" or ")
+    if all(r in supported for r in readings):
         return "supported"
-    return "contradicted" if outcome in contradicted else "inconclusive"
+    return "contradicted" if all(r in contradicted for r in readings) else "inconclusive"
 
 
 def reached(s: Stat, threshold: float) -> str:
@@ -76,7 +86,7 @@ def conclusions(table: pd.DataFrame,
         "CNN well above the MLP when validation edges lie in the other half",
         ("CNN", cnn4), ("MLP", mlp4), ("higher",), ("lower", "same"))
     rows.append(["An MLP has no such equivariance", "q4", "MLP at chance (33%) under domain shift",
-                 f"MLP {mlp4}", verdict_from(difference(mlp4, Stat((100 / 3,)), margin=10.0),
+                 f"MLP {mlp4}", verdict_from(difference(mlp4, 100 / 3, margin=10.0),
                                              ("same", "lower"), ("higher",))])
     cnn5, mlp5 = (stat(table, "q5", m, kernel_size=k, condition="permuted")
                   for m, k in (("cnn", 7), ("mlp", None)))
