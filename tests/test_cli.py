@@ -1,5 +1,6 @@
 """The `scratchlab` command itself: fast to start, every area's subcommands registered."""
 
+import json
 import subprocess
 import sys
 import types
@@ -8,26 +9,22 @@ from scratchlab import __version__
 from scratchlab.cli import build_parser
 
 
+def modules_imported(code: str, names: set[str]) -> list[str]:
+    """Which of `names` a fresh interpreter has imported after running `code`."""
+    check = f"{code}; import json, sys; print(json.dumps(sorted({names!r} & set(sys.modules))))"
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    return json.loads(out)
+
+
 def test_building_the_parser_imports_no_heavy_library():
-    code = (
-        "import sys, scratchlab.cli as c; c.build_parser(); "
-        "print(sorted({'torch', 'pandas', 'ultralytics', 'gymnasium'} & set(sys.modules)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert out == "[]"
+    code = "import scratchlab.cli as c; c.build_parser()"
+    assert modules_imported(code, {"torch", "pandas", "ultralytics", "gymnasium"}) == []
 
 
 def test_a_study_imports_torchvision_and_scikit_learn_only_where_it_uses_them():
-    code = (
-        "import sys, scratchlab.studies.inductive_bias, scratchlab.viz, scratchlab.classifiers; "
-        "print(sorted({'torchvision', 'sklearn'} & set(sys.modules)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert out == "[]"
+    code = "import scratchlab.studies.inductive_bias, scratchlab.viz, scratchlab.classifiers"
+    assert modules_imported(code, {"torchvision", "sklearn"}) == []
 
 
 def test_every_area_registers_its_commands():

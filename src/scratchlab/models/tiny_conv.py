@@ -29,7 +29,7 @@ MIN_PROGRAMS = 264  # weight-gradient programs wanted (2 per SM of an H100): mor
 # 0: F.conv2d everywhere; all: the kernels for every layer they fit; else (auto) where they pay
 ENV_OFF = "SCRATCHLAB_TINY_CONV"
 # Where the kernels beat cuDNN's grouped convolution, layer by layer (bench/stacked_conv.py, 15
-# models, one H100, 2026-12-07 07:45 UTC) and network by network (bench/group_alone.py, 08:3x UTC).
+# models, one H100, 2026-12-07 07:45 UTC) and network by network (bench/group_alone.py, 08:07 UTC).
 # In a training step (forward and backward) on small maps: 3 channels a group on 14x14 maps took
 # 0.78 times cuDNN's time, where 28x28 maps or 6 channels took 1.1-1.6 times as long; on 28x28
 # maps only a first layer (one input channel a group) with its pool fused, which alone took 1.25
