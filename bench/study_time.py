@@ -6,8 +6,8 @@
 Runs `python -m scratchlab -q study NAME ...` (any further flags are passed on), shows its output,
 and appends one line to bench/results.jsonl (bench `study_time`): the study seconds it prints,
 the wall seconds of the process (imports and start-up included), the seconds of each phase
-(plan, train, analyse, report, save) as the command prints them, its conclusions line, its mode
-(`quick`, `report-only`; none for full mode) and the environment switches set
+(plan, train or read back, analyse, report, save) as the command prints them, its conclusions
+line, its mode (`quick`, `report-only`; none for full mode) and the environment switches set
 (`SCRATCHLAB_TINY_CONV=0`: cuDNN instead of `models.tiny_conv`).
 """
 

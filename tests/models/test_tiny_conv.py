@@ -22,6 +22,7 @@ from scratchlab.models.tiny_conv import (
     pays_off,
     pool_kind,
     tiny_conv2d,
+    wants_gradients,
 )
 
 # (batch, groups, in and out channels per group, kernel, height, width, padding mode, padding)
@@ -192,6 +193,14 @@ def test_in_training_they_pay_off_for_few_channels_on_small_maps_or_a_pooled_fir
     assert not pays_off(wide, torch.Size((2 * few, few + 1, 7, 7)), 2)  # more inputs a group
 
 
+def test_a_training_step_is_one_whose_tensors_ask_for_gradients() -> None:
+    x, weight = torch.zeros(2, 3), torch.zeros(3, 3, requires_grad=True)
+    assert wants_gradients(x, weight, None)
+    assert not wants_gradients(x, weight.detach(), None)
+    with torch.no_grad():
+        assert not wants_gradients(x, weight, None)
+
+
 def test_in_a_forward_pass_alone_they_pay_off_with_a_pool_fused() -> None:
     x, most = torch.Size((300, 2, 28, 28)), FORWARD_GROUP
     assert pays_off(x, torch.Size((2 * most, 1, 7, 7)), 2, pool="avg", training=False)
@@ -229,6 +238,8 @@ def test_on_a_gpu_the_switch_chooses_where_the_kernels_run(monkeypatch) -> None:
     assert not kernel_applies(wide, x_wide, wide.weight, 2)  # auto: where they pay off
     assert kernel_applies(small, x_small, small.weight, 2)
     monkeypatch.setenv(ENV_OFF, "all")
+    assert kernel_applies(wide, x_wide, wide.weight, 2)
+    monkeypatch.setenv(ENV_OFF, " ALL ")  # case and spaces aside
     assert kernel_applies(wide, x_wide, wide.weight, 2)
     monkeypatch.setenv(ENV_OFF, "0")
     assert not kernel_applies(small, x_small, small.weight, 2)

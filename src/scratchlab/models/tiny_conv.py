@@ -26,7 +26,8 @@ from scratchlab.kernels.support import checked, on_device, relative_difference, 
 
 MAX_TAPS = 1024  # largest channels x taps of a group (per output pixel) the kernels take
 MIN_PROGRAMS = 264  # weight-gradient programs wanted (2 per SM of an H100): more batch shares
-# 0: F.conv2d everywhere; all: the kernels for every layer they fit; else (auto) where they pay
+# 0: F.conv2d everywhere; all: the kernels for every layer they fit; anything else (auto): where
+# they pay off (case and spaces aside)
 ENV_OFF = "SCRATCHLAB_TINY_CONV"
 # Where the kernels beat cuDNN's grouped convolution, layer by layer (bench/stacked_conv.py, 15
 # models, one H100, 2026-12-07 07:45 UTC) and network by network (bench/group_alone.py, 08:07 UTC).
@@ -97,13 +98,17 @@ def pays_off(x_shape: torch.Size, weight_shape: torch.Size, groups: int,
     return pool is not None and channels <= FORWARD_GROUP
 
 
+def wants_gradients(*tensors: torch.Tensor | None) -> bool:
+    """Whether a pass on `tensors` is a training step's: gradients on, and one of them asks."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def kernel_applies(layer: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, groups: int,
                    bias: torch.Tensor | None = None, pool: str | None = None) -> bool:
     """Whether `tiny_conv2d` runs the Triton kernels for `layer` on `x` with `weight` and
     `bias` (then a 2x2 `pool`): where they fit and pay off (`ENV_OFF`)."""
-    policy = os.environ.get(ENV_OFF, "auto")
-    training = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, weight, bias))
+    policy = os.environ.get(ENV_OFF, "auto").strip().lower()
+    training = wants_gradients(x, weight, bias)
     return (x.is_cuda and x.dtype == torch.float32 == weight.dtype and x.is_contiguous()
             and (bias is None or (bias.dtype == x.dtype and bias.shape == weight.shape[:1]))
             and geometry_fits(layer, x.shape, weight.shape, groups, pool)

@@ -211,15 +211,20 @@ def run_study(study: Study, quick: bool = False, seeds: int | None = None,
     return result
 
 
+def _now() -> float:
+    """The clock of the phase times (seconds)."""
+    return time.perf_counter()
+
+
 class _PhaseClock:
     """Wall seconds between successive `lap` calls, by phase name."""
 
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
-        self._last = time.perf_counter()
+        self._last = _now()
 
     def lap(self, name: str) -> None:
-        now = time.perf_counter()
+        now = _now()
         self.laps[name] = self.laps.get(name, 0.0) + now - self._last
         self._last = now
 

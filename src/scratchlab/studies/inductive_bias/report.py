@@ -207,7 +207,8 @@ def build_report(table: pd.DataFrame, analysis: Analysis, texts: list[str], quic
     report.heading("Conclusions").table(analysis.verdicts)
     return report.paragraph(
         f"A difference counts when it exceeds {MARGIN:g} points (10 points for 'at chance') and "
-        "the two 95% confidence intervals over seeds do not overlap. A gap within those points "
-        "is 'no difference', which supports a hypothesis that predicts none and is otherwise "
-        "inconclusive. A larger gap whose intervals overlap reads as 'no difference or that "
-        "gap': it supports a hypothesis only when both readings do (say 'at least as good').")
+        "the two 95% confidence intervals over seeds do not overlap. Otherwise the verdict "
+        "weighs every reading the gap's range (the gap plus or minus both intervals) leaves "
+        "open: lower, the same (within those points) or higher. A hypothesis is supported when "
+        "every open reading is one it predicts, contradicted when every one rules it out, and "
+        "inconclusive otherwise.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import pandas as pd
@@ -16,23 +17,30 @@ NONE = Stat(())
 
 
 def difference(a: Stat, b: Stat | float, margin: float = MARGIN) -> str:
-    """`same` (a gap within `margin`), `higher` or `lower` (a larger gap, the 95% intervals
-    over seeds apart), `same or higher` or `same or lower` (a larger gap, but the intervals
-    overlap: always with one seed), or `no data`. `b` may be a known number (chance), with no
-    interval of its own."""
+    """What the numbers allow of a against b: `higher` or `lower` (a gap beyond `margin`, the
+    95% intervals over seeds apart), else the readings the gap's range (the gap plus or minus
+    both intervals) leaves open, among `lower`, `same` (within `margin`) and `higher`, joined by
+    " or " (one seed: no interval, every reading open); `no data` without numbers. `b` may be a
+    known number (chance), with no interval of its own."""
     known = not isinstance(b, Stat)
     if not a.n or (not known and not b.n):
         return "no data"
     b_values = [b] * 2 if known else list(b.values)  # two equal values: an interval of width 0
     comparison = compare(list(a.values), b_values)
-    if abs(comparison.difference) <= margin:
-        return "same"
-    direction = "higher" if comparison.difference > 0 else "lower"
-    return f"same or {direction}" if comparison.overlap else direction
+    gap = comparison.difference
+    if not math.isfinite(gap):
+        return "no data"
+    if abs(gap) > margin and not comparison.overlap:
+        return "higher" if gap > 0 else "lower"
+    spread = comparison.ci_a + comparison.ci_b
+    spread = math.inf if math.isnan(spread) else spread
+    open_readings = (("lower", gap - spread < -margin), ("same", True),
+                     ("higher", gap + spread > margin))
+    return " or ".join(reading for reading, possible in open_readings if possible)
 
 
 def verdict_from(outcome: str, supported: tuple[str, ...], contradicted: tuple[str, ...]) -> str:
-    """`supported` when every reading of `outcome` ("same or higher": both) is one the
+    """`supported` when every reading `outcome` leaves open ("same or higher": both) is one the
     hypothesis predicts, `contradicted` when every one contradicts it, else `inconclusive`."""
     if outcome == "no data":
         return "no data"
