@@ -18,9 +18,12 @@ import triton
 import triton.language as tl
 
 from scratchlab.kernels.tiny_conv_grad import (
+    _filter,
     _fold,
     _grad_padded,
     _grad_weight,
+    _input_plane,
+    _pixel,
     _program_block,
     _source,
     _unspecialised,
@@ -37,14 +40,13 @@ def _forward(x_ptr, w_ptr, b_ptr, y_ptr, C_in, H, W, C_out, Ho, Wo, cin_g, cout_
     plane, b, oc, group, offs, inside, oy, ox = _program_block(C_out, cout_g, Ho * Wo, Wo, BLOCK)
     acc = tl.zeros([BLOCK], dtype=tl.float32)
     for ci in range(cin_g):
-        x_plane = x_ptr + (b * C_in + group * cin_g + ci) * H * W
-        w_row = w_ptr + (oc * cin_g + ci) * K * K
+        x_plane = _input_plane(x_ptr, b, C_in, group, cin_g, ci, H, W)
+        w_row = _filter(w_ptr, oc, cin_g, ci, K)
         for dy in range(K):
             sy, vy = _source(oy + dy - top, H, reflect)
             for dx in range(K):
                 sx, vx = _source(ox + dx - left, W, reflect)
-                v = tl.load(x_plane + sy * W + sx, mask=inside & vy & vx, other=0.0)
-                acc += v * tl.load(w_row + dy * K + dx)
+                acc += _pixel(x_plane, W, sy, vy, sx, vx, inside) * tl.load(w_row + dy * K + dx)
     if has_bias != 0:
         acc += tl.load(b_ptr + oc)
     if relu != 0:
@@ -75,8 +77,8 @@ def _forward_pooled(x_ptr, w_ptr, b_ptr, y_ptr, q_ptr, arg_ptr, C_in, H, W, C_ou
     a2 = tl.zeros([BLOCK], dtype=tl.float32)
     a3 = tl.zeros([BLOCK], dtype=tl.float32)
     for ci in range(cin_g):
-        x_plane = x_ptr + (b * C_in + group * cin_g + ci) * H * W
-        w_row = w_ptr + (oc * cin_g + ci) * K * K
+        x_plane = _input_plane(x_ptr, b, C_in, group, cin_g, ci, H, W)
+        w_row = _filter(w_ptr, oc, cin_g, ci, K)
         for dy in range(K):
             sy0, vy0 = _source(oy + dy - top, H, reflect)
             sy1, vy1 = _source(oy + 1 + dy - top, H, reflect)
@@ -84,10 +86,10 @@ def _forward_pooled(x_ptr, w_ptr, b_ptr, y_ptr, q_ptr, arg_ptr, C_in, H, W, C_ou
                 sx0, vx0 = _source(ox + dx - left, W, reflect)
                 sx1, vx1 = _source(ox + 1 + dx - left, W, reflect)
                 wt = tl.load(w_row + dy * K + dx)
-                a0 += tl.load(x_plane + sy0 * W + sx0, mask=inside & vy0 & vx0, other=0.0) * wt
-                a1 += tl.load(x_plane + sy0 * W + sx1, mask=inside & vy0 & vx1, other=0.0) * wt
-                a2 += tl.load(x_plane + sy1 * W + sx0, mask=inside & vy1 & vx0, other=0.0) * wt
-                a3 += tl.load(x_plane + sy1 * W + sx1, mask=inside & vy1 & vx1, other=0.0) * wt
+                a0 += _pixel(x_plane, W, sy0, vy0, sx0, vx0, inside) * wt
+                a1 += _pixel(x_plane, W, sy0, vy0, sx1, vx1, inside) * wt
+                a2 += _pixel(x_plane, W, sy1, vy1, sx0, vx0, inside) * wt
+                a3 += _pixel(x_plane, W, sy1, vy1, sx1, vx1, inside) * wt
     if has_bias != 0:
         bias = tl.load(b_ptr + oc)
         a0 += bias

@@ -40,6 +40,25 @@ def _program_block(C, per_group, pixels, width, BLOCK: tl.constexpr):
 
 
 @triton.jit
+def _input_plane(x_ptr, b, C_in, group, cin_g, ci, H, W):
+    """Where input channel `ci` of `group` (`cin_g` channels a group) of image `b` begins."""
+    return x_ptr + (b * C_in + group * cin_g + ci) * H * W
+
+
+@triton.jit
+def _filter(w_ptr, oc, cin_g, ci, K):
+    """Where the K x K filter of output channel `oc` over its group's input `ci` begins."""
+    return w_ptr + (oc * cin_g + ci) * K * K
+
+
+@triton.jit
+def _pixel(plane, W, sy, vy, sx, vx, mask):
+    """Pixel (`sy`, `sx`) of an input `plane` `W` wide: 0 outside the map (`vy` or `vx` false,
+    the zero padding) and where `mask` is false."""
+    return tl.load(plane + sy * W + sx, mask=mask & vy & vx, other=0.0)
+
+
+@triton.jit
 def _output_grad(g_ptr, y_ptr, arg_ptr, plane, oy, ox, Ho, Wo, mask, relu, pool):
     """The gradient of the convolution's output at (`oy`, `ox`) of `plane` from the gradient
     of what follows it: the ReLU (its mask read from the output `y_ptr`; a NaN output passes
@@ -77,7 +96,7 @@ def _grad_padded(g_ptr, y_ptr, arg_ptr, w_ptr, gp_ptr, C_in, Hp, Wp, C_out, Ho, 
     acc = tl.zeros([BLOCK], dtype=tl.float32)
     for o in range(cout_g):
         oc = group * cout_g + o
-        w_row = w_ptr + (oc * cin_g + ci) * K * K
+        w_row = _filter(w_ptr, oc, cin_g, ci, K)
         for dy in range(K):
             oy = py - dy
             vy = (oy >= 0) & (oy < Ho)
@@ -144,7 +163,7 @@ def _grad_weight(x_ptr, g_ptr, y_ptr, arg_ptr, gw_ptr, gb_ptr, B, C_in, H, W, C_
         acc = tl.zeros([TAPS, BLOCK], dtype=tl.float32)
         acc_bias = tl.zeros([BLOCK], dtype=tl.float32)
         for b in range(b_lo, b_hi):
-            x_plane = x_ptr + (b * C_in + group * cin_g + ci) * H * W
+            x_plane = _input_plane(x_ptr, b, C_in, group, cin_g, ci, H, W)
             for p0 in range(0, Ho * Wo, BLOCK):
                 offs = p0 + pixels
                 inside = offs < Ho * Wo
@@ -153,8 +172,8 @@ def _grad_weight(x_ptr, g_ptr, y_ptr, arg_ptr, gw_ptr, gb_ptr, B, C_in, H, W, C_
                 acc_bias += g
                 sy, vy = _source((offs // Wo)[None, :] + dy[:, None] - top, H, reflect)
                 sx, vx = _source((offs % Wo)[None, :] + dx[:, None] - left, W, reflect)
-                m = tap_in[:, None] & inside[None, :] & vy & vx
-                acc += tl.load(x_plane + sy * W + sx, mask=m, other=0.0) * g[None, :]
+                m = tap_in[:, None] & inside[None, :]
+                acc += _pixel(x_plane, W, sy, vy, sx, vx, m) * g[None, :]
         out = gw_ptr + split * split_stride + row * K * K
         tl.store(out + taps, tl.sum(acc, axis=1), mask=tap_in)
         tl.store(gb_ptr + split * split_stride + oc, tl.sum(acc_bias, axis=0),
