@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from scratchlab.studies.base import Study, StudyResult, run_study
+from scratchlab.util import Laps
 
 
 class Tiny(Study):
@@ -31,7 +32,7 @@ def test_quiet_prints_no_phases(tmp_path, capsys, monkeypatch):
 def test_each_phase_is_timed(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SCRATCHLAB_QUIET", "1")
     ticks = iter(range(0, 100, 3))  # each clock reading 3 s after the one before
-    monkeypatch.setattr("scratchlab.studies.base._now", lambda: next(ticks))
+    monkeypatch.setattr("scratchlab.studies.base.Laps", lambda: Laps(clock=lambda: next(ticks)))
     result = run_study(Tiny(out_dir=tmp_path / "tiny"), quick=True)
     assert result.seconds == {"plan": 3, "train": 3, "analyse": 3, "report": 3, "save": 3}
     assert run_study(Tiny(out_dir=tmp_path / "other"), quick=True, save=False).seconds.keys() \

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,6 +24,7 @@ from scratchlab.experiments import (
     same_run,
 )
 from scratchlab.util import (
+    Laps,
     atomic_write_bytes,
     atomic_write_text,
     progress,
@@ -186,47 +186,29 @@ def run_study(study: Study, quick: bool = False, seeds: int | None = None,
               save: bool = True) -> StudyResult:
     """Configs -> `run_configs` -> `analyze` -> report section; writes the output folder. The
     result's `seconds` says how long each phase took."""
-    clock = _PhaseClock()
+    laps = Laps()
     study.quick = quick
     study.seeds = seed_list(seeds, quick, study.full_seeds, study.quick_seeds)
     configs = study.configs(quick, study.seeds)
-    clock.lap("plan")
+    laps.mark("plan")
     phase(f"study {study.name}: {len(configs)} runs to train or read back, "
           f"{len(study.seeds)} seed(s)" if configs else f"study {study.name}: measuring")
     read_only = study.options.get("report_only")
     records = (study.read_back(configs) if read_only else study.train(configs)) if configs else []
-    clock.lap("read back" if read_only else "train")
+    laps.mark("read back" if read_only else "train")
     phase(f"study {study.name}: analysing")
     result = study.analyze(records)
-    clock.lap("analyse")
+    laps.mark("analyse")
     result.out_dir = result.out_dir or study.out
     if result.report is None:
         result.report = study.report(result)
-    clock.lap("report")
+    laps.mark("report")
     if save:
         phase(f"study {study.name}: writing {result.out_dir}")
         result.save()
-        clock.lap("save")
-    result.seconds = clock.laps
+        laps.mark("save")
+    result.seconds = {name.removesuffix("_seconds"): sec for name, sec in laps.seconds.items()}
     return result
-
-
-def _now() -> float:
-    """The clock of the phase times (seconds)."""
-    return time.perf_counter()
-
-
-class _PhaseClock:
-    """Wall seconds between successive `lap` calls, by phase name."""
-
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self._last = _now()
-
-    def lap(self, name: str) -> None:
-        now = _now()
-        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
-        self._last = now
 
 
 def phase(line: str) -> None:
