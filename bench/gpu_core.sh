@@ -11,6 +11,7 @@
 #   baseline  the same three from an older tree in $BASELINE (default .devdata/old, made with
 #             `git archive REV src bench | tar -x -C .devdata/old`), printed, not recorded
 # The speed goals of docs/speed.md (cifar10-fast, a cold process, the inductive-bias groups):
+#   tests     the tests named in $TESTS (default tests/models/test_tiny_conv.py), on the GPU
 #   gputests  the GPU tests of the pool kernels, of the graphed steps and of the batched trainer
 #   muon      cifar10-fast, $RUNS runs with the step as one CUDA graph and $RUNS eager
 #   compile   cifar10-fast compiled (reduce-overhead), $RUNS runs, the warm-up timed apart
@@ -115,6 +116,8 @@ for step in "${STEPS[@]}"; do
                    --no-compile --device cuda --no-record | grep "mean test acc" \
               && time "$PY" -m scratchlab -q study inductive-bias --device cuda \
                    --out "$OUT/baseline-inductive-bias" | tail -1 ) ;;
+        tests) "$PY" -m pytest -q -p no:cacheprovider ${TESTS:-tests/models/test_tiny_conv.py} \
+                   | tail -5 ;;
         gputests) "$PY" -m pytest -q -p no:cacheprovider tests/models/test_fast_pool.py \
                       tests/training/accel/test_fast_graph.py \
                       tests/training/accel/test_cuda_graph.py \
@@ -153,7 +156,7 @@ for step in "${STEPS[@]}"; do
                    "$PY" -m cProfile -o "$OUT/inductive-bias.prof" -m scratchlab -q study \
                        inductive-bias --device cuda --out /tmp/inductive-bias-prof | tail -1
                    "$PY" -c "import pstats, sys; pstats.Stats(sys.argv[1]).sort_stats(
-                       'cumulative').print_stats('scratchlab|matplotlib|torch', 45)" \
+                       'cumulative').print_stats('scratchlab', 70)" \
                        "$OUT/inductive-bias.prof" | cut -c1-150 ;;
         search) "$PY" bench/cifar_speed.py --recipe cifar10-fast --runs "${RUNS:-10}" \
                     --device cuda --ablate batches=23 --ablate label_smoothing=0.05 \

@@ -32,7 +32,8 @@ from scratchlab.util import (
     torch_threads,
 )
 from scratchlab.util.progress_bars import progress_enabled
-from scratchlab.viz import HtmlReport, figure_to_png
+from scratchlab.viz import HtmlReport
+from scratchlab.viz.render import draw_pngs, start_workers
 
 
 @dataclass
@@ -69,9 +70,10 @@ class StudyResult:
         atomic_write_text(out / "table.csv", self.table.to_csv(index=False))
         atomic_write_text(out / "summary.csv", self.summary.to_csv(index=False))
         drawn = self.report.png_of if self.report is not None else {}
+        undrawn = [fig for fig in self.figures.values() if id(fig) not in drawn]
+        drawn = {**drawn, **dict(zip(map(id, undrawn), draw_pngs(undrawn), strict=True))}
         for name, fig in self.figures.items():
-            png = drawn.get(id(fig)) or figure_to_png(fig)
-            atomic_write_bytes(out / "figures" / f"{name}.png", png)
+            atomic_write_bytes(out / "figures" / f"{name}.png", drawn[id(fig)])
         if self.report is not None:
             self.report.save(out / "report.html")
         self.out_dir = out
@@ -194,6 +196,8 @@ def run_study(study: Study, quick: bool = False, seeds: int | None = None,
     phase(f"study {study.name}: {len(configs)} runs to train or read back, "
           f"{len(study.seeds)} seed(s)" if configs else f"study {study.name}: measuring")
     read_only = study.options.get("report_only")
+    if configs:
+        start_workers()  # the figures' drawing processes start while the runs train
     records = (study.read_back(configs) if read_only else study.train(configs)) if configs else []
     laps.mark("read back" if read_only else "train")
     phase(f"study {study.name}: analysing")
@@ -202,6 +206,7 @@ def run_study(study: Study, quick: bool = False, seeds: int | None = None,
     result.out_dir = result.out_dir or study.out
     if result.report is None:
         result.report = study.report(result)
+    result.report.draw_figures()
     laps.mark("report")
     if save:
         phase(f"study {study.name}: writing {result.out_dir}")

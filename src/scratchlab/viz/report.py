@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import io
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from scratchlab.util import atomic_write_text
+from scratchlab.viz.render import draw_pngs, figure_to_png
+
+__all__ = ["HtmlReport", "figure_to_png"]
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -27,21 +29,17 @@ pre { background: #f7f7f7; padding: 0.6rem; overflow-x: auto; }
 """
 
 
-def figure_to_png(fig: Figure, dpi: int = 100) -> bytes:
-    """PNG bytes of a matplotlib figure."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return buffer.getvalue()
-
-
 class HtmlReport:
-    """Builds one HTML page from parts; `save(path)` writes it atomically."""
+    """Builds one HTML page from parts; `save(path)` writes it atomically. Figures are drawn
+    together when the page is first rendered (several at once where the machine has the cores:
+    `viz.render`), so a figure changed after `figure()` shows as it is then."""
 
     def __init__(self, title: str, subtitle: str | None = None) -> None:
         self.title = title
         self.parts: list[str] = []
-        # id(figure) -> its PNG, so a saved figure is not drawn twice
-        self.png_of: dict[int, bytes] = {}
+        self.drawn: dict[int, bytes] = {}  # id(figure) -> its PNG
+        # figures added, not yet drawn: (index of their part, figure, alt text, close after)
+        self.pending: list[tuple[int, Figure, str, bool]] = []
         stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
         self.parts.append(f'<p class="meta">{html.escape(subtitle or "")} generated {stamp}</p>')
 
@@ -78,13 +76,29 @@ class HtmlReport:
         )
 
     def figure(self, fig: Figure, alt: str = "figure", close: bool = True) -> HtmlReport:
-        png = figure_to_png(fig)
-        self.png_of[id(fig)] = png
-        data = base64.b64encode(png).decode("ascii")
-        self.parts.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
-        if close:
-            plt.close(fig)
+        """Add a figure as an embedded PNG; `close`: close it in pyplot once drawn."""
+        self.pending.append((len(self.parts), fig, alt, close))
+        self.parts.append("")  # the image, once drawn
         return self
+
+    @property
+    def png_of(self) -> dict[int, bytes]:
+        """id(figure) -> its PNG, for every figure of the report (so none is drawn twice)."""
+        self.draw_figures()
+        return self.drawn
+
+    def draw_figures(self) -> None:
+        """Draw the figures added since the last call, all in one go."""
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        pngs = draw_pngs([fig for _, fig, _, _ in pending])
+        for (index, fig, alt, close), png in zip(pending, pngs, strict=True):
+            self.drawn[id(fig)] = png
+            data = base64.b64encode(png).decode("ascii")
+            self.parts[index] = f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+            if close:
+                plt.close(fig)
 
     def raw(self, fragment: str) -> HtmlReport:
         """Insert an HTML fragment made by another report (e.g. a study's section)."""
@@ -92,6 +106,7 @@ class HtmlReport:
         return self
 
     def body(self) -> str:
+        self.draw_figures()
         return "\n".join(self.parts)
 
     def render(self) -> str:
