@@ -23,8 +23,11 @@ from scratchlab.studies import get_study, inductive_bias
 from scratchlab.studies.inductive_bias.analysis import Analysis, parameter_counts
 from scratchlab.studies.inductive_bias.diagnosis import (
     HE_VARIANT,
+    INIT_MODELS,
     escape_epoch,
+    fresh_model,
     init_diagnosis,
+    initial_draws,
     spread_drop,
 )
 from scratchlab.studies.inductive_bias.plan import (
@@ -453,6 +456,19 @@ def test_diagnosis_measures_each_relu_layer():
     assert spread_drop(diag, "deeper_cnn") == pytest.approx(deeper[0] / deeper[-1])
     assert escape_epoch([20, 25, 41, 60], chance=20) == 3
     assert escape_epoch([20, 21], chance=20) is None
+
+
+@pytest.mark.parametrize("name", INIT_MODELS)
+def test_the_diagnosis_draws_are_the_models_built_once_per_seed(name):
+    model, params = initial_draws(name, 5, draws=3)
+    for draw in range(3):
+        torch.manual_seed(draw)
+        built = dict(fresh_model(name, 5).named_parameters())
+        assert params.keys() == built.keys()
+        for key, value in built.items():
+            assert torch.equal(params[key][draw], value), (draw, key)
+    assert not torch.equal(params[next(iter(params))][0], params[next(iter(params))][1])
+    assert isinstance(model, type(fresh_model(name, 5)))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="compares a GPU with the CPU")

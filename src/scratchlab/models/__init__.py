@@ -12,6 +12,7 @@ from scratchlab.models.cnn_probes import (
     layer_stats_many,
     neighbour_correlation,
     relu_outputs,
+    stacked_layer_stats,
 )
 from scratchlab.models.edge_init import (
     count_parameters,
@@ -75,6 +76,7 @@ __all__ = [
     "neighbour_correlation",
     "register_model",
     "relu_outputs",
+    "stacked_layer_stats",
     "summary",
     "vis_features",
     "vis_images",

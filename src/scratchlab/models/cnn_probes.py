@@ -102,19 +102,31 @@ def layer_stats_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor,
         raise ValueError(f"method: one of {', '.join(METHODS)}, got {method!r}")
     if method == "loop" or not models:
         return [layer_stats(model, x, y) for model in models]
-    if method == "stacked" and not all(isinstance(m, nn.Conv2d) or acts_per_channel(m)
-                                       for m in models[0].features):
-        method = "vmap"
-    names = {id(t): name for name, t in models[0].named_parameters()}
-    convs = [names[id(m.weight)].removesuffix(".weight") for m in models[0].features
-             if isinstance(m, nn.Conv2d)]  # the convolutions' module names
     params, buffers = torch.func.stack_module_state(models)
-    params = {k: v.detach() for k, v in params.items()}
+    return stacked_layer_stats(models[0], params, buffers, x, y, method)
+
+
+def stacked_layer_stats(model: nn.Module, params: dict[str, torch.Tensor],
+                        buffers: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                        method: str | None = None) -> list[list[dict[str, float]]]:
+    """`layer_stats_many` of the EdgeCNNs of `model`'s architecture whose parameters and buffers
+    are stacked in `params` and `buffers` (name -> (models, ...), as
+    `torch.func.stack_module_state` makes them; moved to `x`'s device here). `method`:
+    "stacked" or "vmap", as `layer_stats_many` says (None: its default)."""
+    method = method or DEFAULT_METHOD.get(x.device.type, "vmap")
+    if method == "stacked" and not all(isinstance(m, nn.Conv2d) or acts_per_channel(m)
+                                       for m in model.features):
+        method = "vmap"
+    names = {id(t): name for name, t in model.named_parameters()}
+    convs = [names[id(m.weight)].removesuffix(".weight") for m in model.features
+             if isinstance(m, nn.Conv2d)]  # the convolutions' module names
+    params = {k: v.detach().to(x.device) for k, v in params.items()}
+    buffers = {k: v.to(x.device) for k, v in buffers.items()}
     if method == "stacked":
         with torch.enable_grad():
-            table, spread = _stacked_stats(models[0], params, convs, x, y)
+            table, spread = _stacked_stats(model, params, convs, x, y)
     else:
-        table, spread = _vmapped_stats(models[0], params, buffers, convs, x, y)
+        table, spread = _vmapped_stats(model, params, buffers, convs, x, y)
     return [_stats_rows(rows, s) for rows, s in zip(table.tolist(), spread.tolist(), strict=True)]
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from scratchlab.models import build_model, layer_stats_many
+from scratchlab.models import build_model, stacked_layer_stats
 
 from .plan import KERNEL, MODEL_TYPES
 
@@ -22,25 +22,45 @@ def fresh_model(name: str, num_classes: int) -> nn.Module:
     model = build_model({"model_type": MODEL_TYPES[name.removesuffix("_he")],
                          "out_classes": num_classes, **options})
     if name == HE_VARIANT:
-        for conv in (m for m in model.modules() if isinstance(m, nn.Conv2d)):
-            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-            nn.init.zeros_(conv.bias)
+        he_init(model)
     return model
+
+
+def he_init(model: nn.Module) -> None:
+    for conv in (m for m in model.modules() if isinstance(m, nn.Conv2d)):
+        nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+        nn.init.zeros_(conv.bias)
+
+
+def initial_draws(name: str, num_classes: int,
+                  draws: int) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    """`fresh_model(name)` and its parameters after `torch.manual_seed(d)` for each draw d,
+    stacked (draws, ...): the values of one model built per draw, from one model initialised
+    again each time (its layers in the order they were built), at a third of the cost."""
+    model = fresh_model(name, num_classes)
+    stacks: dict[str, list[torch.Tensor]] = {k: [] for k, _ in model.named_parameters()}
+    for draw in range(draws):
+        torch.manual_seed(draw)
+        for layer in model.modules():
+            if layer is not model and callable(reset := getattr(layer, "reset_parameters", None)):
+                reset()
+        if name == HE_VARIANT:
+            he_init(model)
+        for key, value in model.named_parameters():
+            stacks[key].append(value.detach().clone())
+    return model, {key: torch.stack(values) for key, values in stacks.items()}
 
 
 def init_diagnosis(x: torch.Tensor, y: torch.Tensor, draws: int,
                    models: tuple[str, ...] = INIT_MODELS) -> pd.DataFrame:
     """`layer_stats` over `draws` initialisations per (model, ReLU layer), on `x`'s device: dead
     (mean), all_dead and constant_output (fractions of draws), spread and grad (medians). The
-    draws of one model are measured together (`layer_stats_many`)."""
+    draws of one model are measured together (`stacked_layer_stats`)."""
     num_classes, rows = int(y.max()) + 1, []
     with torch.random.fork_rng(devices=[]):
         for name in models:
-            built = []
-            for draw in range(draws):
-                torch.manual_seed(draw)
-                built.append(fresh_model(name, num_classes).to(x.device))
-            for stats in layer_stats_many(built, x, y):
+            model, params = initial_draws(name, num_classes, draws)
+            for stats in stacked_layer_stats(model, params, {}, x, y):
                 rows += [{"model": name, "layer": i + 1, **s} for i, s in enumerate(stats)]
     return pd.DataFrame(rows).groupby(["model", "layer"], sort=False).agg(
         dead=("dead", "mean"), all_dead=("dead", lambda d: float((d == 1).mean())),
