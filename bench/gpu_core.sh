@@ -59,7 +59,10 @@ set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1 SCRATCHLAB_QUIET=1
-# byte code kept between processes (a torch installed without it would compile it every time)
+# Byte code written and kept between processes, as pip leaves it in an environment it installs:
+# an image that sets PYTHONDONTWRITEBYTECODE compiles every module in every process (scikit-learn
+# alone took 4 s of the inductive-bias study's analysis on an H100 host, 2026-12-07).
+unset PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-/tmp/pycache}
 export SCRATCHLAB_DATA=${SCRATCHLAB_DATA:-$PWD/.devdata/cifar10-jpeg.npz}
 OUT=${OUT:-/tmp/gpu_core}
@@ -89,6 +92,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null
 "$PY" -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__)"
+# the byte code of the libraries the steps import, compiled once here (see above)
+"$PY" -c "import sklearn.metrics, scipy.special, scipy.stats, pandas, matplotlib.pyplot, \
+    torchvision, tqdm, pydantic, yaml, scratchlab.cli, scratchlab.studies.inductive_bias" 2>&1 | tail -1
 
 for step in "${STEPS[@]}"; do
     echo "=== $step"

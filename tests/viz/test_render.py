@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.ticker import FuncFormatter
 
-from scratchlab.viz import HtmlReport, figure_and_axes, figure_to_png
-from scratchlab.viz import render
+from scratchlab.viz import HtmlReport, figure_and_axes, figure_to_png, render
 
 
 @pytest.fixture(autouse=True)
