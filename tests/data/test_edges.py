@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchlab.data import get_dataset
-from scratchlab.data.edges import EDGE_CLASSES, generate_edges
+from scratchlab.data.edges import EDGE_CLASSES, generate_edges, load_edges
 from scratchlab.errors import ConfigError
 
 BG_HIGH = 0.2  # default background_intensity upper bound; edges are at least 0.25
@@ -126,3 +127,13 @@ def test_splits_differ():
 def test_ten_thousand_images():
     ds = get_dataset("edges", "train", class_type=list(EDGE_CLASSES), data_per_class=2000)
     assert ds.x.shape == (10_000, 1, 28, 28)
+
+
+def test_a_dataset_loaded_again_is_equal_and_its_own_copy():
+    first = load_edges("train", data_per_class=5, seed=3, edge_width=[1, 2])
+    first.tensors[0].fill_(7.0)  # a caller that changes its images in place
+    again = load_edges("train", data_per_class=5, seed=3, edge_width=(1, 2))
+    fresh = generate_edges("train", data_per_class=5, seed=3, edge_width=(1, 2))
+    assert torch.equal(again.tensors[0], fresh[0]) and torch.equal(again.tensors[1], fresh[1])
+    odd = load_edges("train", data_per_class=5, seed=3, edge_width=np.array([1, 2]))
+    assert torch.equal(odd.tensors[0], fresh[0])  # an unhashable option: generated afresh

@@ -9,6 +9,7 @@ fully connected models.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
@@ -191,6 +192,17 @@ def generate_edges(
     return x[order].contiguous(), y[order]
 
 
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@functools.lru_cache(maxsize=64, typed=True)
+def _generated(*args: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """`generate_edges(*args)`, kept for the next dataset of the same images (a study loads one
+    seed's images for each of its models and learning rates; at most 64 sets of a few MB)."""
+    return generate_edges(*args)
+
+
 @register_dataset("edges", splits=SPLITS)
 def load_edges(
     split: str = "train",
@@ -249,20 +261,15 @@ def load_edges(
         device: Put the tensors on this device.
         transform: Applied to each image in `__getitem__`.
     """
-    x, y = generate_edges(
-        split,
-        class_type,
-        data_per_class,
-        edge_width,
-        edge_intensity,
-        background_intensity,
-        possible_edge_location_ratio,
-        seed,
-        size,
-        background,
-        quantize,
-        shuffle,
-    )
+    args = (split, class_type, data_per_class, edge_width, edge_intensity, background_intensity,
+            possible_edge_location_ratio, seed, size, background, quantize, shuffle)
+    key = tuple(map(_hashable, args))
+    try:
+        hash(key)
+    except TypeError:  # an option of an unusual type: generated afresh
+        x, y = generate_edges(*args)
+    else:
+        x, y = (t.clone() for t in _generated(*key))  # the kept images stay as generated
     perm = make_permutation(permutation, seed, size * size)
     if permutation is not False and permutation is not None:
         x = x.reshape(len(x), -1)[:, perm].reshape(x.shape)
