@@ -114,7 +114,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2)
     return atomic_write_text(path, text + "\n")
 
 
-PLAIN = (int, float, bool, str, type(None))  # types of the values JSON writes as they are
+PLAIN = frozenset((int, float, bool, str, type(None)))  # types JSON writes as they are
 
 
 def readable_json(obj: Any, indent: int = 2) -> str:
@@ -127,7 +127,7 @@ def readable_json(obj: Any, indent: int = 2) -> str:
         if isinstance(value, dict):
             return {k: fold(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            if not value or not all(type(v) in PLAIN for v in value):
+            if not value or not PLAIN.issuperset(map(type, value)):
                 return [fold(v) for v in value]
             runs.append(json.dumps(value))
             return f"{token}{len(runs) - 1}"

@@ -17,6 +17,8 @@ import torch
 from scratchlab.errors import CheckpointError
 from scratchlab.util.atomic import PLAIN
 
+FLOATS = frozenset((float,))
+
 CHECKSUM = "sha256"
 
 
@@ -44,10 +46,10 @@ def _feed(digest: Any, value: Any, plain_runs: bool) -> None:
             _feed(digest, value[key], plain_runs)
     elif isinstance(value, list | tuple):
         digest.update(f"{type(value).__name__[0]}{len(value)}:".encode())
-        if plain_runs and all(type(item) is float for item in value):
+        if plain_runs and FLOATS.issuperset(map(type, value)):
             digest.update(b"F" + array("d", value).tobytes())
             return
-        if plain_runs and all(type(item) in PLAIN for item in value):
+        if plain_runs and PLAIN.issuperset(map(type, value)):
             digest.update(f"P{value!r};".encode())
             return
         for item in value:
