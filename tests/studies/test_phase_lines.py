@@ -37,3 +37,35 @@ def test_each_phase_is_timed(tmp_path, capsys, monkeypatch):
     assert result.seconds == {"plan": 3, "train": 3, "analyse": 3, "report": 3, "save": 3}
     assert run_study(Tiny(out_dir=tmp_path / "other"), quick=True, save=False).seconds.keys() \
         == {"plan", "train", "analyse", "report"}
+
+
+class Training(Tiny):
+    """A study with runs (none trained here) whose analysis imports a slow library."""
+
+    preload = ("a_slow_library",)
+
+    def configs(self, quick, seeds):
+        return ["one run"]
+
+    def train(self, configs):
+        self.started = dict(calls)
+        return []
+
+
+calls: dict[str, object] = {}
+
+
+def test_the_analysis_imports_and_figure_workers_start_before_the_runs_train(tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.setenv("SCRATCHLAB_QUIET", "1")
+    calls.clear()
+    monkeypatch.setattr("scratchlab.studies.base.import_in_background",
+                        lambda *names: calls.update(preload=names))
+    monkeypatch.setattr("scratchlab.studies.base.start_workers",
+                        lambda: calls.update(workers=True))
+    study = Training(out_dir=tmp_path / "t")
+    run_study(study, quick=True)
+    assert study.started == {"preload": ("a_slow_library",), "workers": True}
+    calls.clear()
+    run_study(Tiny(out_dir=tmp_path / "m"), quick=True)  # a study that only measures: neither
+    assert calls == {}

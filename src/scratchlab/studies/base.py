@@ -27,6 +27,7 @@ from scratchlab.util import (
     Laps,
     atomic_write_bytes,
     atomic_write_text,
+    import_in_background,
     progress,
     resolve_device,
     torch_threads,
@@ -90,6 +91,8 @@ class Study:
     option_names: ClassVar[tuple[str, ...]] = ()
     settings_class: ClassVar[Any] = None
     threads: ClassVar[int | None] = None  # torch threads on a CPU (small models: 1 is fastest)
+    # modules `analyze` needs, imported in the background while the runs train (slow imports)
+    preload: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, device: str = "auto", out_dir: str | Path | None = None,
                  settings: Any = None, **options: Any) -> None:
@@ -196,8 +199,9 @@ def run_study(study: Study, quick: bool = False, seeds: int | None = None,
     phase(f"study {study.name}: {len(configs)} runs to train or read back, "
           f"{len(study.seeds)} seed(s)" if configs else f"study {study.name}: measuring")
     read_only = study.options.get("report_only")
-    if configs:
-        start_workers()  # the figures' drawing processes start while the runs train
+    if configs:  # while the runs train: the figures' drawing processes start, imports load
+        start_workers()
+        import_in_background(*study.preload)
     records = (study.read_back(configs) if read_only else study.train(configs)) if configs else []
     laps.mark("read back" if read_only else "train")
     phase(f"study {study.name}: analysing")

@@ -44,6 +44,7 @@ class InductiveBias(Study):
     full_seeds, quick_seeds = 5, 2
     option_names = ("jobs", "batched", "scale", "report_only")
     threads = 1  # torch threads per process on a CPU
+    preload = ("sklearn.metrics",)  # the q4 confusion matrices (2 s to import on a GPU host)
 
     def __init__(self, device: str = "auto", out_dir: str | Path | None = None,
                  verbose: bool = True, **options: Any) -> None:
