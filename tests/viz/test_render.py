@@ -37,7 +37,7 @@ def test_workers_draw_each_figure_as_it_is_drawn_here_in_order():
     assert render.start_workers(2) == 2  # still running, reused
 
 
-def test_a_killed_worker_is_replaced_and_its_figure_drawn_here():
+def test_after_a_killed_worker_the_figures_are_drawn_here_then_by_fresh_workers():
     figures = [figure(seed) for seed in range(3)]
     render.start_workers(2)
     assert render._workers is not None
@@ -45,6 +45,7 @@ def test_a_killed_worker_is_replaced_and_its_figure_drawn_here():
         worker.process.kill()
         worker.process.wait()
     assert render.draw_pngs(figures, workers=2) == [figure_to_png(fig) for fig in figures]
+    assert render._workers is None  # stopped, not restarted for every figure
     assert render.draw_pngs(figures, workers=2) == [figure_to_png(fig) for fig in figures]
     assert all(w.process.poll() is None for w in render._workers.idle.queue)
 
@@ -100,3 +101,24 @@ def test_a_script_without_a_main_guard_is_not_run_again_by_the_workers(tmp_path)
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["script", "ran", "drawn"]
+
+
+def test_workers_import_what_this_process_can_import(tmp_path, monkeypatch):
+    (tmp_path / "custom_artist.py").write_text(textwrap.dedent("""
+        from matplotlib.lines import Line2D
+
+        class ThickLine(Line2D):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, linewidth=6, **kwargs)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))  # only this process's sys.path knows the module
+    from custom_artist import ThickLine
+
+    figures = [figure(seed) for seed in range(3)]
+    for fig in figures:
+        fig.axes[0].add_line(ThickLine([0, 40], [0, 1]))
+    expected = [figure_to_png(fig) for fig in figures]
+    drawn_here = []
+    monkeypatch.setattr(render, "figure_to_png", lambda *a: drawn_here.append(a) or b"")
+    assert render.draw_pngs(figures, workers=2) == expected
+    assert drawn_here == []  # every figure came back from a worker

@@ -64,9 +64,12 @@ class Worker:
     """One drawing process; `draw` sends it a pickled (figure, dpi) and waits for the PNG."""
 
     def __init__(self) -> None:
+        # the import path of this process (a notebook may have added to it), Agg drawing
+        env = {**os.environ, "MPLBACKEND": "Agg",
+               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "scratchlab.viz.render"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env={**os.environ, "MPLBACKEND": "Agg"})
+            stdout=subprocess.PIPE, env=env)
 
     def draw(self, job: bytes) -> bytes:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -87,10 +90,11 @@ class Worker:
 
 
 class Workers:
-    """Drawing processes, each lent to one thread at a time."""
+    """Drawing processes, each lent to one thread at a time. Once one has died (`broken`), the
+    rest of the figures are drawn in the calling process and `draw_pngs` stops them all."""
 
     def __init__(self, count: int) -> None:
-        self.count = count
+        self.count, self.broken = count, False
         self.idle: queue.Queue[Worker] = queue.Queue()
         for _ in range(count):
             self.idle.put(Worker())
@@ -99,10 +103,11 @@ class Workers:
     def draw(self, job: bytes) -> bytes:
         worker = self.idle.get()
         try:
+            if self.broken:
+                raise DrawError("a drawing process died")
             return worker.draw(job)
-        except (OSError, EOFError, pickle.UnpicklingError):  # it died: a fresh one in its place
-            worker.stop()
-            worker = Worker()
+        except (OSError, EOFError, pickle.UnpicklingError):
+            self.broken = True
             raise
         finally:
             self.idle.put(worker)
@@ -156,7 +161,10 @@ def draw_pngs(figures: Sequence[Figure], dpi: int = 100, workers: int | None = N
         return [figure_to_png(fig, dpi) for fig in figures]
     start_workers(workers)
     jobs = [_submit(fig, dpi) for fig in figures]
-    return [_collect(job, fig, dpi) for job, fig in zip(jobs, figures, strict=True)]
+    pngs = [_collect(job, fig, dpi) for job, fig in zip(jobs, figures, strict=True)]
+    if _workers is not None and _workers.broken:
+        stop_workers()  # fresh ones start with the next figures
+    return pngs
 
 
 def _submit(fig: Figure, dpi: int) -> Future[bytes] | None:
