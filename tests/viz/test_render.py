@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.ticker import FuncFormatter
@@ -81,6 +82,16 @@ def test_a_report_draws_its_figures_together_when_rendered(monkeypatch):
     assert page.index("<h2>a</h2>") < page.index("<img") < page.index("<p>x</p>")
     assert report.png_of == {id(fig): figure_to_png(fig) for fig in figures}
     assert batches == [3]
+
+
+def test_a_report_closes_a_pyplot_figure_at_once_and_draws_it_later():
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [1, 0])
+    expected = figure_to_png(fig)
+    report = HtmlReport("t").figure(fig)
+    assert fig.number not in plt.get_fignums()  # pyplot holds no figure of a long report
+    assert report.png_of == {id(fig): expected}
+    assert report.render().count("<img") == 1
 
 
 def test_a_script_without_a_main_guard_is_not_run_again_by_the_workers(tmp_path):

@@ -38,8 +38,8 @@ class HtmlReport:
         self.title = title
         self.parts: list[str] = []
         self.drawn: dict[int, bytes] = {}  # id(figure) -> its PNG
-        # figures added, not yet drawn: (index of their part, figure, alt text, close after)
-        self.pending: list[tuple[int, Figure, str, bool]] = []
+        # figures added, not yet drawn: (index of their part, figure, alt text)
+        self.pending: list[tuple[int, Figure, str]] = []
         stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
         self.parts.append(f'<p class="meta">{html.escape(subtitle or "")} generated {stamp}</p>')
 
@@ -76,9 +76,12 @@ class HtmlReport:
         )
 
     def figure(self, fig: Figure, alt: str = "figure", close: bool = True) -> HtmlReport:
-        """Add a figure as an embedded PNG; `close`: close it in pyplot once drawn."""
-        self.pending.append((len(self.parts), fig, alt, close))
+        """Add a figure as an embedded PNG; `close`: close it in pyplot now (it is drawn all the
+        same, and pyplot does not pile up the figures of a long report meanwhile)."""
+        self.pending.append((len(self.parts), fig, alt))
         self.parts.append("")  # the image, once drawn
+        if close:
+            plt.close(fig)
         return self
 
     @property
@@ -92,13 +95,11 @@ class HtmlReport:
         if not self.pending:
             return
         pending, self.pending = self.pending, []
-        pngs = draw_pngs([fig for _, fig, _, _ in pending])
-        for (index, fig, alt, close), png in zip(pending, pngs, strict=True):
+        pngs = draw_pngs([fig for _, fig, _ in pending])
+        for (index, fig, alt), png in zip(pending, pngs, strict=True):
             self.drawn[id(fig)] = png
             data = base64.b64encode(png).decode("ascii")
             self.parts[index] = f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-            if close:
-                plt.close(fig)
 
     def raw(self, fragment: str) -> HtmlReport:
         """Insert an HTML fragment made by another report (e.g. a study's section)."""

@@ -27,6 +27,7 @@ def fresh_model(name: str, num_classes: int) -> nn.Module:
 
 
 def he_init(model: nn.Module) -> None:
+    """He-normal weights and zero biases for every convolution of `model` (in place)."""
     for conv in (m for m in model.modules() if isinstance(m, nn.Conv2d)):
         nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
         nn.init.zeros_(conv.bias)
