@@ -23,7 +23,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, Any
+from typing import IO
 
 from matplotlib.figure import Figure
 
@@ -42,8 +42,8 @@ def figure_to_png(fig: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
-def send(stream: IO[bytes], message: Any) -> None:
-    data = pickle.dumps(message)
+def send_pickle(stream: IO[bytes], data: bytes) -> None:
+    """One message: its length, then the pickle `data`."""
     stream.write(HEADER.pack(len(data)) + data)
     stream.flush()
 
@@ -73,8 +73,7 @@ class Worker:
 
     def draw(self, job: bytes) -> bytes:
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(HEADER.pack(len(job)) + job)
-        self.process.stdin.flush()
+        send_pickle(self.process.stdin, job)
         png = pickle.loads(receive(self.process.stdout))
         if not isinstance(png, bytes):
             raise DrawError(png)
@@ -202,9 +201,10 @@ def serve() -> None:
             return
         try:
             fig, dpi = pickle.loads(job)
-            send(answers, figure_to_png(fig, dpi))
+            answer: bytes | str = figure_to_png(fig, dpi)
         except Exception as exc:  # the caller draws it again, and sees the error there
-            send(answers, f"{type(exc).__name__}: {exc}")
+            answer = f"{type(exc).__name__}: {exc}"
+        send_pickle(answers, pickle.dumps(answer))
 
 
 if __name__ == "__main__":
