@@ -12,6 +12,7 @@ from scratchlab.models import (
     layer_stats_many,
     neighbour_correlation,
     relu_outputs,
+    stacked_layer_stats,
 )
 
 X = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0))
@@ -66,6 +67,10 @@ def test_layer_stats_many_equals_layer_stats_model_by_model(method, network):
 def test_layer_stats_many_names_its_methods():
     with pytest.raises(ValueError, match="one of stacked, vmap, loop"):
         layer_stats_many([SimpleCNN(kernel_size=3)], X, torch.arange(6) % 3, method="fast")
+    params, buffers = torch.func.stack_module_state([SimpleCNN(kernel_size=3)])
+    with pytest.raises(ValueError, match="stacked or vmap"):
+        stacked_layer_stats(SimpleCNN(kernel_size=3), params, buffers, X, torch.arange(6) % 3,
+                            method="loop")
 
 
 def test_layer_stats_many_takes_no_models_grad_mode_off_and_the_older_switch():

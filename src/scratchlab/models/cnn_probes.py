@@ -114,6 +114,8 @@ def stacked_layer_stats(model: nn.Module, params: dict[str, torch.Tensor],
     `torch.func.stack_module_state` makes them; moved to `x`'s device here). `method`:
     "stacked" or "vmap", as `layer_stats_many` says (None: its default)."""
     method = method or DEFAULT_METHOD.get(x.device.type, "vmap")
+    if method not in ("stacked", "vmap"):
+        raise ValueError(f"method: stacked or vmap (the loop needs the models), got {method!r}")
     if method == "stacked" and not all(isinstance(m, nn.Conv2d) or acts_per_channel(m)
                                        for m in model.features):
         method = "vmap"
