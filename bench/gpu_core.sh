@@ -11,6 +11,7 @@
 #   baseline  the same three from an older tree in $BASELINE (default .devdata/old, made with
 #             `git archive REV src bench | tar -x -C .devdata/old`), printed, not recorded
 # The speed goals of docs/speed.md (cifar10-fast, a cold process, the inductive-bias groups):
+#   basestudy the inductive-bias study (5 seeds) from the older tree in $BASELINE, its last line
 #   tests     the tests named in $TESTS (default tests/models/test_tiny_conv.py), on the GPU
 #   gputests  the GPU tests of the pool kernels, of the graphed steps and of the batched trainer
 #   muon      cifar10-fast, $RUNS runs with the step as one CUDA graph and $RUNS eager
@@ -122,6 +123,10 @@ for step in "${STEPS[@]}"; do
                    --no-compile --device cuda --no-record | grep "mean test acc" \
               && time "$PY" -m scratchlab -q study inductive-bias --device cuda \
                    --out "$OUT/baseline-inductive-bias" | tail -1 ) ;;
+        basestudy) ( cd "${BASELINE:-.devdata/old}" && export PYTHONPATH="$PWD/src:${PYTHONPATH#*:}" \
+                     && rm -rf /tmp/baseline-inductive-bias \
+                     && "$PY" -m scratchlab -q study inductive-bias --device cuda \
+                          --out /tmp/baseline-inductive-bias | tail -1 ) ;;
         tests) "$PY" -m pytest -q -p no:cacheprovider ${TESTS:-tests/models/test_tiny_conv.py} \
                    | tail -5 ;;
         gputests) "$PY" -m pytest -q -p no:cacheprovider tests/models/test_fast_pool.py \

@@ -10,8 +10,8 @@ training steps per epoch, epochs run, the host seconds spent launching its epoch
 the seconds of its stream between the start and the end of each epoch (groups overlap on their
 streams, so these add up to more than the wall time), whether its epochs were replayed as a CUDA
 graph, and the host time split into its parts (`HOST_PARTS`, and the rest: pinning and copying
-each epoch's orders, stream switches), and the study's seconds in building the groups (`plan`) and
-in their epochs (`fit_many`). Prints the groups by time and appends one line to
+each epoch's orders, stream switches), and the study's seconds in building the groups (`build`,
+which overlaps the groups built before) and in all of its batched training (`batched`). Prints the groups by time and appends one line to
 bench/results.jsonl (bench `study_groups`) with the totals and every group. `--queued N` sets
 how many epochs a group may have queued on its stream (`batched.MAX_EPOCHS_QUEUED`; a large N:
 no limit), `--connections N` the device's hardware work queues (`CUDA_DEVICE_MAX_CONNECTIONS`,
@@ -42,9 +42,9 @@ from scratchlab.util import resolve_device
 HOST_PARTS = ("orders", "active_flag", "eager_and_capture", "replay")
 
 
-# the study's wall time outside its batched groups' epochs: building them (data to the device,
-# models, optimizers) and everything else (runs alone, analysis, figures, report)
-STUDY_PARTS = {"plan": 0.0, "fit_many": 0.0}
+# the study's wall time in its batched groups: building them (data to the device, models,
+# optimizers; `_groups`, while the groups built before train) and all of `run_batched`
+STUDY_PARTS = {"_groups": 0.0, "run_batched": 0.0}
 
 
 def timed(totals: dict[str, float], part: str, call: Callable) -> Callable:
@@ -94,8 +94,8 @@ class TimedFit(batched.BatchedFit):
         return ran
 
     def results(self) -> list[Any]:
-        if self.cuda:
-            torch.cuda.synchronize()
+        if self.events:  # the epochs have run (results are read when the stream is idle)
+            self.events[-1][1].synchronize()
         p, events = self.program, self.events
         parts = {f"host_{k}": round(v, 3) for k, v in self.parts.items()}
         parts["host_rest"] = round(self.host - sum(self.parts.values()), 3)
@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     totals = {"groups": len(groups), "wall_seconds": round(wall, 1),
               "host_seconds": round(float(groups.host_seconds.sum()), 2),
               "stream_seconds": round(float(groups.stream_seconds.sum()), 2),
-              "plan_seconds": round(STUDY_PARTS["plan"], 2),
-              "fit_many_seconds": round(STUDY_PARTS["fit_many"], 2),
+              "build_seconds": round(STUDY_PARTS["_groups"], 2),
+              "batched_seconds": round(STUDY_PARTS["run_batched"], 2),
               "queued": args.queued,
               "connections": os.environ.get("CUDA_DEVICE_MAX_CONNECTIONS", "default")}
     print(", ".join(f"{k} {v}" for k, v in totals.items()))

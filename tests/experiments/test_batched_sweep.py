@@ -236,3 +236,34 @@ def test_sweep_command_takes_the_batched_flag(tmp_path, capsys):
     ]
     assert len(results) == 4 and all(r["summary"]["batched_group_size"] == 4 for r in results)
     assert "4 finished, 0 failed" in capsys.readouterr().out
+
+
+def test_each_group_is_built_after_the_one_before_is_collected_and_a_failing_group_runs_alone(
+        tmp_path, monkeypatch):
+    """On a CPU groups train one after another: a group's records are written before the next
+    group is built (on CUDA, while others train); a group whose training fails is left to the
+    runs alone, and the others keep their batched records."""
+    events = []
+    prepare = batched_sweeps.prepare
+
+    def logged_prepare(config, pool):
+        events.append(("build", config.run_name))
+        return prepare(config, pool)
+
+    fit_of = batched_sweeps.fit_of
+
+    def failing_mlp_fit(group):
+        fit = fit_of(group)
+        if "mlp" in group[0].config.run_name:
+            fit.step = lambda: (_ for _ in ()).throw(RuntimeError("out of memory"))
+        return fit
+
+    monkeypatch.setattr(batched_sweeps, "prepare", logged_prepare)
+    monkeypatch.setattr(batched_sweeps, "fit_of", failing_mlp_fit)
+    configs = sweep(tmp_path)
+    with pytest.warns(UserWarning, match="out of memory.*3 runs one by one"):
+        rest = batched_sweeps.run_batched(configs, "on",
+                                          lambda r: events.append(("record", r.config.run_name)))
+    assert [c.run_name for c in rest] == ["mlp_0", "mlp_1", "mlp_2"]
+    kinds = [f"{kind} {name.split('_')[0]}" for kind, name in events]
+    assert kinds == ["build cnn"] * 3 + ["record cnn"] * 3 + ["build mlp"] * 3

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 import warnings
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +32,15 @@ from scratchlab.experiments.run import (
 from scratchlab.experiments.run_data import RunData, load_run_data
 from scratchlab.models import summary as model_summary
 from scratchlab.training import EarlyStopping, FitResult, Timer
-from scratchlab.training.accel.batched import BatchedFit, BatchedTrainer, ModelOutcome, fit_many
+from scratchlab.training.accel.batched import (
+    BatchedFit,
+    BatchedTrainer,
+    ModelOutcome,
+    fits_in_turn,
+)
 from scratchlab.training.accel.batched_state import architecture, unsupported_reason
 from scratchlab.training.checkpoints import checkpoint_state, make_trainer_state
-from scratchlab.util import Laps, atomic_write_json, resolve_device, seed_everything
+from scratchlab.util import Laps, SharedClock, atomic_write_json, resolve_device, seed_everything
 from scratchlab.util.tensors import TensorPool
 
 MAX_AUTO_PARAMS = 1_000_000
@@ -113,15 +117,19 @@ def plan(configs: list[ExperimentConfig],
          mode: str) -> tuple[list[list[Prepared]], list[ExperimentConfig]]:
     """The batched groups (built) and the configs to run one by one (in `configs` order)."""
     pool = TensorPool()
-    groups: list[list[Prepared]] = []
-    for members in candidate_groups(configs, mode)[0]:
-        by_signature: dict[tuple[Any, ...], list[Prepared]] = defaultdict(list)
-        for p in _build(members, mode, pool):
-            by_signature[p.signature()].append(p)
-        groups += [group[i: i + MAX_GROUP] for group in by_signature.values()
-                   if len(group) >= SMALLEST_GROUP[mode] for i in range(0, len(group), MAX_GROUP)]
+    groups = [group for members in candidate_groups(configs, mode)[0]
+              for group in _groups(members, mode, pool)]
     grouped = {id(p.config) for group in groups for p in group}
     return groups, [c for c in configs if id(c) not in grouped]
+
+
+def _groups(members: list[ExperimentConfig], mode: str, pool: TensorPool) -> list[list[Prepared]]:
+    """A candidate group's runs built and grouped by signature (at most `MAX_GROUP` each)."""
+    by_signature: dict[tuple[Any, ...], list[Prepared]] = defaultdict(list)
+    for p in _build(members, mode, pool):
+        by_signature[p.signature()].append(p)
+    return [group[i: i + MAX_GROUP] for group in by_signature.values()
+            if len(group) >= SMALLEST_GROUP[mode] for i in range(0, len(group), MAX_GROUP)]
 
 
 def _build(members: list[ExperimentConfig], mode: str, pool: TensorPool) -> list[Prepared]:
@@ -140,18 +148,57 @@ def _build(members: list[ExperimentConfig], mode: str, pool: TensorPool) -> list
     return built
 
 
+def _steps(members: list[ExperimentConfig]) -> int:
+    """The most training steps one run of a candidate group takes (a run of all the data: many)."""
+    def steps(c: ExperimentConfig) -> int:
+        batches = -(-(c.data.train_limit or 10**9) // c.budget.bs_train)
+        return c.budget.epochs * min(batches, c.budget.batches or batches)
+    return max(map(steps, members))
+
+
 def run_batched(configs: list[ExperimentConfig], mode: str, collect: Callable[[RunRecord], None],
                 verbose: bool = False) -> list[ExperimentConfig]:
-    """Train every run that can be batched, report each through `collect`; return the others."""
-    groups, singles = plan(configs, mode)
-    if not groups:
-        return singles
-    concurrent = all(g[0].device.type == "cuda" for g in groups)  # groups overlap on CUDA streams
+    """Train every run that can be batched, report each through `collect`; return the others.
+
+    The groups are built one at a time, the longest first, each while those before it keep the
+    device busy (on CUDA they train side by side, each on its own stream; on a CPU one after
+    another), and each group's records go to `collect` as soon as it is done. A group whose
+    training fails (say, out of memory) leaves its runs to be run one by one.
+    """
+    candidates = sorted(candidate_groups(configs, mode)[0], key=_steps, reverse=True)
+    pool, clock = TensorPool(), SharedClock()
+    groups: dict[int, list[Prepared]] = {}
+
+    def fits() -> Iterator[BatchedFit]:
+        for members in candidates:
+            for group in _groups(members, mode, pool):
+                try:
+                    fit = fit_of(group)
+                except Exception as exc:  # e.g. out of memory
+                    _failed(group, exc)
+                    continue
+                groups[id(fit)] = group
+                clock.start(id(fit), len(group))
+                yield fit
+
     trained: set[int] = set()
-    for batch in [groups] if concurrent else [[g] for g in groups]:
-        if _train(batch, collect, verbose):
-            trained |= {id(p.config) for group in batch for p in group}
+    for fit, outcome in fits_in_turn(fits(), verbose, isolate=True):
+        group, seconds = groups.pop(id(fit)), clock.stop(id(fit))
+        if isinstance(outcome, Exception):
+            _failed(group, outcome)
+            continue
+        info = model_summary(group[0].model, group[0].data.input_shape)
+        summary = {"params": info.params, "flops": info.flops, "batched": True,
+                   "batched_group_size": len(group)}
+        for p, result, model_outcome in zip(group, outcome, fit.trainer.outcomes, strict=True):
+            collect(_record(p, result, model_outcome, seconds, summary))
+        trained |= {id(p.config) for p in group}
     return [c for c in configs if id(c) not in trained]
+
+
+def _failed(group: list[Prepared], exc: Exception) -> None:
+    warnings.warn(f"batched training failed ({type(exc).__name__}: {exc}); running its "
+                  f"{len(group)} runs one by one", stacklevel=3)
 
 
 def split_for_workers(configs: list[ExperimentConfig], mode: str, jobs: int, parts_per_job: int = 8
@@ -189,28 +236,6 @@ def run_part(config_data: list[dict[str, Any]], mode: str,
     records: list[RunRecord] = []
     rest = run_batched([ExperimentConfig.load(c) for c in config_data], mode, records.append)
     return [r.to_dict() for r in records], [c.to_dict() for c in rest]
-
-
-def _train(groups: list[list[Prepared]], collect: Callable[[RunRecord], None],
-           verbose: bool) -> bool:
-    """Train groups together and hand back their records; False (none trained) on an error."""
-    count = sum(map(len, groups))
-    try:
-        fits = [fit_of(group) for group in groups]
-        start = time.perf_counter()
-        results = fit_many(fits, verbose=verbose)
-        seconds = (time.perf_counter() - start) / count
-    except Exception as exc:  # e.g. out of memory: the runs train one by one instead
-        warnings.warn(f"batched training failed ({type(exc).__name__}: {exc}); running its "
-                      f"{count} runs one by one", stacklevel=2)
-        return False
-    for group, batched_fit, group_fits in zip(groups, fits, results, strict=True):
-        info = model_summary(group[0].model, group[0].data.input_shape)
-        summary = {"params": info.params, "flops": info.flops, "batched": True,
-                   "batched_group_size": len(group)}
-        for p, fit, outcome in zip(group, group_fits, batched_fit.trainer.outcomes, strict=True):
-            collect(_record(p, fit, outcome, seconds, summary))
-    return True
 
 
 def fit_of(group: list[Prepared]) -> BatchedFit:

@@ -168,6 +168,12 @@ def grad_input(g: torch.Tensor, y: torch.Tensor, arg: torch.Tensor | None, weigh
     return gx
 
 
+def weight_programs(weight_shape: torch.Size) -> int:
+    """The programs of `grad_weight` per share of the batch: one per `TAPS` taps of each filter's
+    input channel."""
+    return weight_shape[0] * weight_shape[1] * triton.cdiv(weight_shape[2] * weight_shape[3], TAPS)
+
+
 def grad_weight(x: torch.Tensor, g: torch.Tensor, y: torch.Tensor, arg: torch.Tensor | None,
                 weight_shape: torch.Size, conv_shape: tuple[int, int], groups: int,
                 pads: tuple[int, int, int, int], reflect: bool, relu: bool, pool: int,
@@ -181,10 +187,10 @@ def grad_weight(x: torch.Tensor, g: torch.Tensor, y: torch.Tensor, arg: torch.Te
     size = weight_shape.numel()
     # each share's weight and bias gradients side by side, so that one reduction adds them all
     partial = torch.empty((splits, size + c_out), device=x.device, dtype=x.dtype)
-    _grad_weight[(c_out * cin_g, splits)](x, g, y, y if arg is None else arg, partial,
-                                          partial[:, size:], b, c_in, h, w, c_out, *conv_shape,
-                                          cin_g, k, pads[0], pads[2], int(reflect), int(relu),
-                                          pool, c_out // groups, per_split, size + c_out,
-                                          TAPS=TAPS, BLOCK=BLOCK // 2)
+    grid = (c_out * cin_g, splits, triton.cdiv(k * k, TAPS))
+    _grad_weight[grid](x, g, y, y if arg is None else arg, partial, partial[:, size:], b, c_in, h,
+                       w, c_out, *conv_shape, cin_g, k, pads[0], pads[2], int(reflect), int(relu),
+                       pool, c_out // groups, per_split, size + c_out, TAPS=TAPS,
+                       BLOCK=BLOCK // 2)
     total = partial[0] if splits == 1 else partial.sum(0)
     return total[:size].view(weight_shape), total[size:]

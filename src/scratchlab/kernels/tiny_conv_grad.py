@@ -1,9 +1,9 @@
 """The gradient kernels of `models.tiny_conv` (imported on first use on a GPU; see `tiny_conv`).
 
 `_grad_padded` computes a block of the gradient of the padded input, `_fold` adds it back onto
-the pixels the padding copied, `_grad_weight` one input channel of one filter over a share of
-the batch; `_output_grad` reads the gradient of the convolution's output through the ReLU and
-pool that followed it.
+the pixels the padding copied, `_grad_weight` `TAPS` taps of one input channel of one filter
+over a share of the batch; `_output_grad` reads the gradient of the convolution's output through
+the ReLU and pool that followed it.
 """
 
 from __future__ import annotations
@@ -149,32 +149,32 @@ def _grad_weight(x_ptr, g_ptr, y_ptr, arg_ptr, gw_ptr, gb_ptr, B, C_in, H, W, C_
                  BLOCK: tl.constexpr):
     row = tl.program_id(0)  # output channel * cin_g + input channel of its group
     split = tl.program_id(1)
+    t0 = tl.program_id(2) * TAPS  # this program's share of the taps
     oc = row // cin_g
     ci = row % cin_g
     group = oc // cout_g
     b_lo = split * per_split
     b_hi = tl.minimum(b_lo + per_split, B)
     pixels = tl.arange(0, BLOCK)
-    for t0 in range(0, K * K, TAPS):
-        taps = t0 + tl.arange(0, TAPS)
-        tap_in = taps < K * K
-        dy = taps // K
-        dx = taps % K
-        acc = tl.zeros([TAPS, BLOCK], dtype=tl.float32)
-        acc_bias = tl.zeros([BLOCK], dtype=tl.float32)
-        for b in range(b_lo, b_hi):
-            x_plane = _input_plane(x_ptr, b, C_in, group, cin_g, ci, H, W)
-            for p0 in range(0, Ho * Wo, BLOCK):
-                offs = p0 + pixels
-                inside = offs < Ho * Wo
-                g = _output_grad(g_ptr, y_ptr, arg_ptr, b * C_out + oc, offs // Wo, offs % Wo, Ho,
-                                 Wo, inside, relu, pool)
-                acc_bias += g
-                sy, vy = _source((offs // Wo)[None, :] + dy[:, None] - top, H, reflect)
-                sx, vx = _source((offs % Wo)[None, :] + dx[:, None] - left, W, reflect)
-                m = tap_in[:, None] & inside[None, :]
-                acc += _pixel(x_plane, W, sy, vy, sx, vx, m) * g[None, :]
-        out = gw_ptr + split * split_stride + row * K * K
-        tl.store(out + taps, tl.sum(acc, axis=1), mask=tap_in)
-        tl.store(gb_ptr + split * split_stride + oc, tl.sum(acc_bias, axis=0),
-                 mask=(ci == 0) & (t0 == 0))
+    taps = t0 + tl.arange(0, TAPS)
+    tap_in = taps < K * K
+    dy = taps // K
+    dx = taps % K
+    acc = tl.zeros([TAPS, BLOCK], dtype=tl.float32)
+    acc_bias = tl.zeros([BLOCK], dtype=tl.float32)
+    for b in range(b_lo, b_hi):
+        x_plane = _input_plane(x_ptr, b, C_in, group, cin_g, ci, H, W)
+        for p0 in range(0, Ho * Wo, BLOCK):
+            offs = p0 + pixels
+            inside = offs < Ho * Wo
+            g = _output_grad(g_ptr, y_ptr, arg_ptr, b * C_out + oc, offs // Wo, offs % Wo, Ho,
+                             Wo, inside, relu, pool)
+            acc_bias += g
+            sy, vy = _source((offs // Wo)[None, :] + dy[:, None] - top, H, reflect)
+            sx, vx = _source((offs % Wo)[None, :] + dx[:, None] - left, W, reflect)
+            m = tap_in[:, None] & inside[None, :]
+            acc += _pixel(x_plane, W, sy, vy, sx, vx, m) * g[None, :]
+    out = gw_ptr + split * split_stride + row * K * K
+    tl.store(out + taps, tl.sum(acc, axis=1), mask=tap_in)
+    tl.store(gb_ptr + split * split_stride + oc, tl.sum(acc_bias, axis=0),
+             mask=(ci == 0) & (t0 == 0))

@@ -25,7 +25,7 @@ from torch.autograd.function import once_differentiable
 from scratchlab.kernels.support import checked, on_device, relative_difference, triton_module
 
 MAX_TAPS = 1024  # largest channels x taps of a group (per output pixel) the kernels take
-MIN_PROGRAMS = 264  # weight-gradient programs wanted (2 per SM of an H100): more batch shares
+MIN_PROGRAMS = 2112  # weight-gradient programs wanted (16 per SM of an H100): more batch shares
 # 0: F.conv2d everywhere; all: the kernels for every layer they fit; anything else (auto): where
 # they pay off (case and spaces aside)
 ENV_OFF = "SCRATCHLAB_TINY_CONV"
@@ -215,8 +215,8 @@ class _TinyConv(torch.autograd.Function):
                 gx = kernels.grad_input(grad, signs, arg, weight, x.shape, ctx.conv_shape,
                                         groups, pads, reflect, relu, pool)
             if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-                rows = weight.shape[0] * weight.shape[1]
-                splits = min(x.shape[0], max(1, -(-MIN_PROGRAMS // rows)))
+                programs = kernels.weight_programs(weight.shape)
+                splits = min(x.shape[0], max(1, -(-MIN_PROGRAMS // programs)))
                 gw, gb = kernels.grad_weight(x, grad, signs, arg, weight.shape, ctx.conv_shape,
                                              groups, pads, reflect, relu, pool, splits)
         return gx, gw, gb if ctx.has_bias else None, None, None, None, None, None

@@ -1,6 +1,6 @@
 from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, torch_save_atomic
 from .device import resolve_device
-from .laps import Laps
+from .laps import Laps, SharedClock
 from .preload import import_in_background
 from .progress_bars import progress
 from .seeding import get_rng_state, seed_everything, set_rng_state
@@ -10,6 +10,7 @@ from .threads import cpu_jobs, threads_per_worker, torch_threads, usable_cores
 __all__ = [
     "Comparison",
     "Laps",
+    "SharedClock",
     "Stat",
     "atomic_write_bytes",
     "atomic_write_json",

@@ -339,6 +339,9 @@ class ScriptedFit:
         self.done += 1
         return True
 
+    def idle(self) -> bool:
+        return True
+
     def results(self) -> list[int]:
         return [self.done]
 
@@ -369,3 +372,31 @@ def test_the_epoch_queue_limit_changes_no_number(monkeypatch):
 
     for one, many in zip(run(1), run(10**6), strict=True):
         assert_same_fit(many, one, rtol=0)
+
+
+def test_fits_in_turn_takes_the_next_fit_only_when_every_running_one_is_busy():
+    taken = []
+
+    def lazily():
+        for name, fit in (("a", ScriptedFit(3, {2, 3})), ("b", ScriptedFit(2, set()))):
+            taken.append((name, fit.done))
+            yield fit
+
+    order = [(fit.epochs, results) for fit, results in batched.fits_in_turn(lazily())]
+    # b was built when a's queue was first full (after its first epoch); b finished first
+    assert taken == [("a", 0), ("b", 0)] and order == [(2, [2]), (3, [3])]
+
+
+class FailingFit(ScriptedFit):
+    def step(self) -> bool:
+        if self.done == 1:
+            raise RuntimeError("out of memory")
+        return super().step()
+
+
+def test_fits_in_turn_isolates_a_failing_fit_or_raises():
+    done = list(batched.fits_in_turn([FailingFit(4, set()), ScriptedFit(2, set())], isolate=True))
+    failed, ok = done
+    assert isinstance(failed[1], RuntimeError) and ok[1] == [2]
+    with pytest.raises(RuntimeError, match="out of memory"):
+        list(batched.fits_in_turn([FailingFit(4, set())]))

@@ -11,7 +11,7 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +143,10 @@ class BatchedFit:
             self.queued.popleft()
         return len(self.queued) < MAX_EPOCHS_QUEUED
 
+    def idle(self) -> bool:
+        """Whether every epoch queued has run (always on a CPU)."""
+        return self.ready() and not self.queued
+
     def step(self) -> bool:
         """Run the next epoch; False (running none) once every model is done."""
         if self.done >= self.epochs or (self.done and not self._still_active()):
@@ -221,20 +225,64 @@ class BatchedFit:
 
 
 def fit_many(fits: Sequence[BatchedFit], verbose: bool = False) -> list[list[FitResult]]:
-    """Run prepared fits to the end, interleaving their epochs (on CUDA: each on its own stream,
-    an epoch queued for each group whose stream has fewer than `MAX_EPOCHS_QUEUED` to run)."""
-    with progress(total=sum(f.epochs for f in fits), verbose=verbose,
-                  desc="batched epochs") as bar:
-        pending = list(fits)
-        while pending:
-            ready = [fit for fit in pending if fit.ready()]
+    """Run prepared fits to the end (as `fits_in_turn`); their results in the order of `fits`."""
+    done = {id(fit): results for fit, results in fits_in_turn(fits, verbose)}
+    return [done[id(fit)] for fit in fits]
+
+
+def fits_in_turn(fits: Iterable[BatchedFit], verbose: bool = False, isolate: bool = False
+                 ) -> Iterator[tuple[BatchedFit, list[FitResult] | Exception]]:
+    """Run fits to the end, interleaving their epochs; yield each with its results once it is done.
+
+    On CUDA each fit runs on its own stream, an epoch queued for each fit whose stream has fewer
+    than `MAX_EPOCHS_QUEUED` to run, and a finished fit is read once its stream has run them all,
+    so that the host's work on its results overlaps the other streams. `fits` may build each fit
+    as it is asked for: the next is taken only when every running fit has a full queue (on a CPU,
+    when the fits before it are done), so that building it overlaps the device's work too.
+    With `isolate`, a fit whose epoch or results raise is yielded with the exception, and the
+    others go on; without, the exception propagates.
+    """
+    source = iter(fits)
+    running: list[BatchedFit] = []
+    finished: list[BatchedFit] = []  # done; their streams may still run queued epochs
+    more = True
+    with progress(total=0, verbose=verbose, desc="batched epochs") as bar:
+        while running or finished or more:
+            for fit in [fit for fit in finished if fit.idle()]:
+                finished.remove(fit)
+                yield fit, _guarded(fit.results, isolate)
+            ready = [fit for fit in running if fit.ready()]
             if not ready:
-                time.sleep(POLL_SECONDS)
+                fit = next(source, None) if more else None
+                if fit is not None:
+                    running.append(fit)
+                    bar.total += fit.epochs
+                    bar.refresh()
+                else:
+                    more = False
+                    if running or finished:
+                        time.sleep(POLL_SECONDS)
                 continue
-            finished = {id(fit) for fit in ready if not fit.step()}
-            pending = [fit for fit in pending if id(fit) not in finished]
-            bar.update(len(ready) - len(finished))
-    return [f.results() for f in fits]
+            for fit in ready:
+                stepped = _guarded(fit.step, isolate)
+                if stepped is True:
+                    bar.update(1)
+                    continue
+                running.remove(fit)
+                if isinstance(stepped, Exception):
+                    yield fit, stepped
+                else:
+                    finished.append(fit)
+
+
+def _guarded(call: Callable[[], Any], isolate: bool) -> Any:
+    """`call()`, or with `isolate` the exception it raised."""
+    if not isolate:
+        return call()
+    try:
+        return call()
+    except Exception as exc:  # the caller decides what becomes of this fit's runs
+        return exc
 
 
 def _divergence(fit: FitResult, nb: int, nt: int) -> tuple[FitResult, str]:
