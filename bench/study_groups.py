@@ -11,8 +11,9 @@ the seconds of its stream between the start and the end of each epoch (groups ov
 streams, so these add up to more than the wall time), whether its epochs were replayed as a CUDA
 graph, and the host time split into its parts (`HOST_PARTS`, and the rest: pinning and copying
 each epoch's orders, stream switches), and the study's seconds in building the groups (`build`,
-which overlaps the groups built before) and in all of its batched training (`batched`). Prints the groups by time and appends one line to
-bench/results.jsonl (bench `study_groups`) with the totals and every group. `--queued N` sets
+which overlaps the groups built before) and in all of its batched training (`batched`). Prints
+the groups by time and appends one line to bench/results.jsonl (bench `study_groups`) with the
+totals and every group. `--queued N` sets
 how many epochs a group may have queued on its stream (`batched.MAX_EPOCHS_QUEUED`; a large N:
 no limit), `--connections N` the device's hardware work queues (`CUDA_DEVICE_MAX_CONNECTIONS`,
 read when CUDA starts: 32 once scratchlab is imported, the driver's default 8 otherwise).

@@ -1,4 +1,5 @@
-"""N EdgeCNNs side by side in the channels give each model's own forward, values and gradients."""
+"""N EdgeCNNs side by side in the channels (and N MLPs through batched matrix products) give
+each model's own forward, values and gradients."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ NETS = {
     "simple 3 input channels": lambda: SimpleCNN(num_filters=2, kernel_size=3, in_channels=3),
     "wider": lambda: WiderCNN(kernel_size=3),
     "deeper": lambda: DeeperCNN(kernel_size=3),
+    "mlp": lambda: ThreeLayerMLP((1, 12, 12), (6, 5), 3),
 }
 
 
@@ -47,7 +49,7 @@ def stacked_params(models: list[nn.Module]) -> dict[str, torch.Tensor]:
 def test_stacked_forward_and_gradients_equal_each_models_own(name):
     torch.manual_seed(0)
     models = [NETS[name]().double() for _ in range(COUNT)]
-    channels = models[0].conv1.in_channels
+    channels = models[0].conv1.in_channels if hasattr(models[0], "conv1") else 1
     x = torch.randn(COUNT, BATCH, channels, 12, 12, dtype=torch.float64, requires_grad=True)
     params = stacked_params(models)
     forward = stacked_forward(models[0])
@@ -87,5 +89,10 @@ def test_models_it_cannot_stack_fall_back_to_none():
     gelu.relu1 = nn.GELU()  # per channel, but not one it knows
     assert stacked_forward(OwnForward(num_filters=2, kernel_size=3)) is None
     assert stacked_forward(gelu) is None
-    assert stacked_forward(ThreeLayerMLP(16, (4, 4), 3)) is None
+    class OwnMLP(ThreeLayerMLP):
+        def forward(self, x):
+            return super().forward(x).tanh()
+
+    assert stacked_forward(OwnMLP(16, (4, 4), 3)) is None
+    assert stacked_forward(ThreeLayerMLP(16, (4, 4), 3)) is not None
     assert stacked_forward(SimpleCNN(num_filters=2, kernel_size=3)) is not None

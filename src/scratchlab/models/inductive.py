@@ -17,7 +17,7 @@ from torch import nn
 from scratchlab.errors import ConfigError
 from scratchlab.models.edge_init import init_edge_detectors
 from scratchlab.models.layers import make_pool, positive_int, positive_ints
-from scratchlab.models.stacked import grouped_conv2d, models_into_channels
+from scratchlab.models.stacked import grouped_conv2d, models_into_channels, stacked_linear
 from scratchlab.models.tiny_conv import pool_kind
 from scratchlab.models.tiny_head import pooled_linear
 
@@ -287,3 +287,13 @@ class ThreeLayerMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores (N, num_classes)."""
         return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x.flatten(1))))))
+
+    def forward_stacked(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """N models at once (as `EdgeCNN.forward_stacked`): `x` `(N, B, ...)`, scores `(N, B,
+        num_classes)`; one batched matrix product per layer."""
+        h = x.flatten(2)
+        for name in ("fc1", "fc2", "fc3"):
+            if name != "fc1":
+                h = torch.relu(h)
+            h = stacked_linear(h, params[f"{name}.weight"], params.get(f"{name}.bias"))
+        return h

@@ -46,6 +46,14 @@ def grouped_conv2d(layer: nn.Conv2d, weight: Tensor, bias: Tensor | None, x: Ten
     return tiny_conv2d(layer, weight, bias, x, count * layer.groups, relu, pool)
 
 
+def stacked_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """N models' linear layers at once: inputs `(N, B, in)`, stacked `weight` `(N, out, in)` and
+    `bias` `(N, out)`; `(N, B, out)` from one batched matrix product (the bias added in it)."""
+    if bias is None:
+        return torch.bmm(x, weight.transpose(1, 2))
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
 def acts_per_channel(module: nn.Module) -> bool:
     """Whether `module` treats each channel on its own and has no parameters (so it applies to
     N models side by side unchanged)."""
