@@ -34,24 +34,32 @@ TAPS = 16  # filter taps per pass of the weight-gradient kernel
 
 
 @triton.jit(do_not_specialize=_unspecialised(
-    "C_in H W C_out Ho Wo cin_g cout_g K top left reflect relu has_bias"))
+    "C_in H W C_out Ho Wo cin_g cout_g K top left reflect relu has_bias per_model w_stride "
+    "b_stride"))
 def _forward(x_ptr, w_ptr, b_ptr, y_ptr, C_in, H, W, C_out, Ho, Wo, cin_g, cout_g, K, top, left,
-             reflect, relu, has_bias, BLOCK: tl.constexpr):
+             reflect, relu, has_bias, per_model, w_stride, b_stride, BLOCK: tl.constexpr):
     plane, b, oc, group, offs, inside, oy, ox = _program_block(C_out, cout_g, Ho * Wo, Wo, BLOCK)
     acc = tl.zeros([BLOCK], dtype=tl.float32)
     for ci in range(cin_g):
         x_plane = _input_plane(x_ptr, b, C_in, group, cin_g, ci, H, W)
-        w_row = _filter(w_ptr, oc, cin_g, ci, K)
+        w_row = _filter(w_ptr, oc, cin_g, ci, K, per_model, w_stride)
         for dy in range(K):
             sy, vy = _source(oy + dy - top, H, reflect)
             for dx in range(K):
                 sx, vx = _source(ox + dx - left, W, reflect)
                 acc += _pixel(x_plane, W, sy, vy, sx, vx, inside) * tl.load(w_row + dy * K + dx)
     if has_bias != 0:
-        acc += tl.load(b_ptr + oc)
+        acc += _bias(b_ptr, oc, per_model, b_stride)
     if relu != 0:
         acc = tl.where(acc < 0, 0.0, acc)  # NaN stays NaN, as torch's ReLU keeps it
     tl.store(y_ptr + plane * Ho * Wo + offs, acc, mask=inside)
+
+
+@triton.jit
+def _bias(b_ptr, oc, per_model, b_stride):
+    """Output channel `oc`'s bias (each model's `per_model` biases `b_stride` apart)."""
+    model = oc // per_model
+    return tl.load(b_ptr + model * b_stride + oc - model * per_model)
 
 
 @triton.jit
@@ -63,10 +71,11 @@ def _later(best, arg, value, position: tl.constexpr):
 
 
 @triton.jit(do_not_specialize=_unspecialised(
-    "C_in H W C_out Ho Wo Hq Wq cin_g cout_g K top left reflect relu has_bias pool"))
+    "C_in H W C_out Ho Wo Hq Wq cin_g cout_g K top left reflect relu has_bias pool per_model "
+    "w_stride b_stride"))
 def _forward_pooled(x_ptr, w_ptr, b_ptr, y_ptr, q_ptr, arg_ptr, C_in, H, W, C_out, Ho, Wo, Hq,
-                    Wq, cin_g, cout_g, K, top, left, reflect, relu, has_bias, pool,
-                    BLOCK: tl.constexpr):
+                    Wq, cin_g, cout_g, K, top, left, reflect, relu, has_bias, pool, per_model,
+                    w_stride, b_stride, BLOCK: tl.constexpr):
     """The convolution (and ReLU) and a 2x2 pool after it (`pool` 1: max, keeping the window
     position of each maximum in `arg_ptr`; 2: average, keeping the maps before it in `y_ptr`)."""
     plane, b, oc, group, offs, inside, qy, qx = _program_block(C_out, cout_g, Hq * Wq, Wq, BLOCK)
@@ -78,7 +87,7 @@ def _forward_pooled(x_ptr, w_ptr, b_ptr, y_ptr, q_ptr, arg_ptr, C_in, H, W, C_ou
     a3 = tl.zeros([BLOCK], dtype=tl.float32)
     for ci in range(cin_g):
         x_plane = _input_plane(x_ptr, b, C_in, group, cin_g, ci, H, W)
-        w_row = _filter(w_ptr, oc, cin_g, ci, K)
+        w_row = _filter(w_ptr, oc, cin_g, ci, K, per_model, w_stride)
         for dy in range(K):
             sy0, vy0 = _source(oy + dy - top, H, reflect)
             sy1, vy1 = _source(oy + 1 + dy - top, H, reflect)
@@ -91,7 +100,7 @@ def _forward_pooled(x_ptr, w_ptr, b_ptr, y_ptr, q_ptr, arg_ptr, C_in, H, W, C_ou
                 a2 += _pixel(x_plane, W, sy1, vy1, sx0, vx0, inside) * wt
                 a3 += _pixel(x_plane, W, sy1, vy1, sx1, vx1, inside) * wt
     if has_bias != 0:
-        bias = tl.load(b_ptr + oc)
+        bias = _bias(b_ptr, oc, per_model, b_stride)
         a0 += bias
         a1 += bias
         a2 += bias
@@ -119,14 +128,31 @@ def _forward_pooled(x_ptr, w_ptr, b_ptr, y_ptr, q_ptr, arg_ptr, C_in, H, W, C_ou
         tl.store(at + Wo + 1, a3, mask=inside)
 
 
+def layout(weight: torch.Tensor | torch.Size, bias: torch.Tensor | None = None
+           ) -> tuple[int, int, int, int, int, int]:
+    """(c_out, cin_g, k, per_model, w_stride, b_stride) of a plain weight `(C_out, C_in /
+    groups, k, k)` or of N models' stacked weights `(N, out, in, k, k)` read in place (each
+    model's filters contiguous, the models `w_stride` apart; their biases `(N, out)`)."""
+    shape = weight if isinstance(weight, torch.Size) else weight.shape
+    if len(shape) == 4:
+        return shape[0], shape[1], shape[2], shape[0], 0, 0
+    if isinstance(weight, torch.Size):
+        strides = (0, 0)
+    else:  # a bias of one row per model, or one of all N * out channels
+        b_stride = 0 if bias is None else bias.stride(0) if bias.dim() == 2 else shape[1]
+        strides = (weight.stride(0), b_stride)
+    return shape[0] * shape[1], shape[2], shape[3], shape[1], *strides
+
+
 def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int,
             pads: tuple[int, int, int, int], reflect: bool, relu: bool, pool: int
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """The convolution (and ReLU, and with `pool` 1 or 2 a 2x2 max or average pool) of `x`
     (B, C_in, H, W); `pads` (top, bottom, left, right). Returns the output, the tensor whose
-    signs the ReLU's gradient reads (`_output_grad`) and the max pool's window positions."""
+    signs the ReLU's gradient reads (`_output_grad`) and the max pool's window positions;
+    `weight` as `layout` takes it."""
     b, c_in, h, w = x.shape
-    c_out, cin_g, k = weight.shape[0], weight.shape[1], weight.shape[2]
+    c_out, cin_g, k, *models = layout(weight, bias)
     ho, wo = h + pads[0] + pads[1] - k + 1, w + pads[2] + pads[3] - k + 1
     empty = functools.partial(torch.empty, device=x.device, dtype=x.dtype)
     shape = (int(reflect), int(relu), int(bias is not None))
@@ -134,7 +160,8 @@ def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, gr
         y = empty((b, c_out, ho, wo))
         grid = (b * c_out, triton.cdiv(ho * wo, BLOCK))
         _forward[grid](x, weight, weight if bias is None else bias, y, c_in, h, w, c_out, ho, wo,
-                       cin_g, c_out // groups, k, pads[0], pads[2], *shape, BLOCK=BLOCK)
+                       cin_g, c_out // groups, k, pads[0], pads[2], *shape, *models,
+                       BLOCK=BLOCK)
         return y, y, None
     hq, wq = ho // 2, wo // 2
     pooled = empty((b, c_out, hq, wq))
@@ -144,7 +171,7 @@ def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, gr
     _forward_pooled[grid](x, weight, weight if bias is None else bias,
                           pooled if y is None else y, pooled, pooled if arg is None else arg,
                           c_in, h, w, c_out, ho, wo, hq, wq, cin_g, c_out // groups, k, pads[0],
-                          pads[2], *shape, pool, BLOCK=BLOCK)
+                          pads[2], *shape, pool, *models, BLOCK=BLOCK)
     return pooled, pooled if pool == 1 else y, arg
 
 
@@ -155,12 +182,13 @@ def grad_input(g: torch.Tensor, y: torch.Tensor, arg: torch.Tensor | None, weigh
     """The gradient of the input from the gradient `g` of the output (`conv_shape`: the
     convolution's own output size)."""
     b, c_in, h, w = x_shape
-    c_out, cin_g, k = weight.shape[0], weight.shape[1], weight.shape[2]
+    c_out, cin_g, k, per_model, w_stride, _ = layout(weight)
     hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
     gp = torch.empty((b, c_in, hp, wp), device=g.device, dtype=g.dtype)
     grid = (b * c_in, triton.cdiv(hp * wp, BLOCK))
     _grad_padded[grid](g, y, y if arg is None else arg, weight, gp, c_in, hp, wp, c_out,
-                       *conv_shape, cin_g, c_out // groups, k, int(relu), pool, BLOCK=BLOCK)
+                       *conv_shape, cin_g, c_out // groups, k, int(relu), pool, per_model,
+                       w_stride, BLOCK=BLOCK)
     gx = torch.empty(x_shape, device=g.device, dtype=g.dtype)
     total = gx.numel()
     _fold[(triton.cdiv(total, BLOCK),)](gp, gx, h, w, hp, wp, pads[0], pads[2], int(reflect),
@@ -171,17 +199,19 @@ def grad_input(g: torch.Tensor, y: torch.Tensor, arg: torch.Tensor | None, weigh
 def weight_programs(weight_shape: torch.Size) -> int:
     """The programs of `grad_weight` per share of the batch: one per `TAPS` taps of each filter's
     input channel."""
-    return weight_shape[0] * weight_shape[1] * triton.cdiv(weight_shape[2] * weight_shape[3], TAPS)
+    c_out, cin_g, k, *_ = layout(weight_shape)
+    return c_out * cin_g * triton.cdiv(k * k, TAPS)
 
 
 def grad_weight(x: torch.Tensor, g: torch.Tensor, y: torch.Tensor, arg: torch.Tensor | None,
                 weight_shape: torch.Size, conv_shape: tuple[int, int], groups: int,
                 pads: tuple[int, int, int, int], reflect: bool, relu: bool, pool: int,
                 splits: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The gradients of the weight and the bias, the batch cut into `splits` shares whose
-    partial sums are added in a fixed order."""
+    """The gradients of the weight (shaped `weight_shape`, as `layout` takes it) and the bias
+    (one per output channel), the batch cut into `splits` shares whose partial sums are added in a
+    fixed order."""
     b, c_in, h, w = x.shape
-    c_out, cin_g, k = weight_shape[0], weight_shape[1], weight_shape[2]
+    c_out, cin_g, k, *_ = layout(weight_shape)
     per_split = triton.cdiv(b, splits)
     splits = triton.cdiv(b, per_split)
     size = weight_shape.numel()

@@ -46,9 +46,12 @@ def _input_plane(x_ptr, b, C_in, group, cin_g, ci, H, W):
 
 
 @triton.jit
-def _filter(w_ptr, oc, cin_g, ci, K):
-    """Where the K x K filter of output channel `oc` over its group's input `ci` begins."""
-    return w_ptr + (oc * cin_g + ci) * K * K
+def _filter(w_ptr, oc, cin_g, ci, K, per_model, w_stride):
+    """Where the K x K filter of output channel `oc` over its group's input `ci` begins: the
+    filters of each model (`per_model` output channels) `w_stride` apart (stacked weights read in
+    place; one model, `per_model` all channels, for a plain weight)."""
+    model = oc // per_model
+    return w_ptr + model * w_stride + ((oc - model * per_model) * cin_g + ci) * K * K
 
 
 @triton.jit
@@ -88,15 +91,16 @@ def _output_grad(g_ptr, y_ptr, arg_ptr, plane, oy, ox, Ho, Wo, mask, relu, pool)
     return g
 
 
-@triton.jit(do_not_specialize=_unspecialised("C_in Hp Wp C_out Ho Wo cin_g cout_g K relu pool"))
+@triton.jit(do_not_specialize=_unspecialised(
+    "C_in Hp Wp C_out Ho Wo cin_g cout_g K relu pool per_model w_stride"))
 def _grad_padded(g_ptr, y_ptr, arg_ptr, w_ptr, gp_ptr, C_in, Hp, Wp, C_out, Ho, Wo, cin_g,
-                 cout_g, K, relu, pool, BLOCK: tl.constexpr):
+                 cout_g, K, relu, pool, per_model, w_stride, BLOCK: tl.constexpr):
     plane, b, c, group, offs, inside, py, px = _program_block(C_in, cin_g, Hp * Wp, Wp, BLOCK)
     ci = c % cin_g
     acc = tl.zeros([BLOCK], dtype=tl.float32)
     for o in range(cout_g):
         oc = group * cout_g + o
-        w_row = _filter(w_ptr, oc, cin_g, ci, K)
+        w_row = _filter(w_ptr, oc, cin_g, ci, K, per_model, w_stride)
         for dy in range(K):
             oy = py - dy
             vy = (oy >= 0) & (oy < Ho)

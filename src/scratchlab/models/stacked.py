@@ -39,11 +39,8 @@ def grouped_conv2d(layer: nn.Conv2d, weight: Tensor, bias: Tensor | None, x: Ten
     """`layer` applied with N models' stacked `weight` `(N, out, in, k, k)` and `bias` `(N,
     out)` to their maps side by side `(B, N * in, H, W)`: `(B, N * out, H', W')`, then a ReLU
     with `relu` and a 2x2 "max" or "avg" `pool`. On a GPU through `tiny_conv` (one kernel for
-    padding, convolution, ReLU and pool)."""
-    count = weight.shape[0]
-    weight = weight.reshape(count * weight.shape[1], *weight.shape[2:])
-    bias = None if bias is None else bias.reshape(-1)
-    return tiny_conv2d(layer, weight, bias, x, count * layer.groups, relu, pool)
+    padding, convolution, ReLU and pool, reading the stacked weights in place)."""
+    return tiny_conv2d(layer, weight, bias, x, weight.shape[0] * layer.groups, relu, pool)
 
 
 def stacked_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:

@@ -109,10 +109,11 @@ def kernel_applies(layer: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, grou
     `bias` (then a 2x2 `pool`): where they fit and pay off (`ENV_OFF`)."""
     policy = os.environ.get(ENV_OFF, "auto").strip().lower()
     training = wants_gradients(x, weight, bias)
+    shape = flat_shape(weight)
     return (x.is_cuda and x.dtype == torch.float32 == weight.dtype and x.is_contiguous()
-            and (bias is None or (bias.dtype == x.dtype and bias.shape == weight.shape[:1]))
-            and geometry_fits(layer, x.shape, weight.shape, groups, pool)
-            and (policy == "all" or pays_off(x.shape, weight.shape, groups, pool, training))
+            and (bias is None or (bias.dtype == x.dtype and bias.numel() == shape[0]))
+            and geometry_fits(layer, x.shape, shape, groups, pool)
+            and (policy == "all" or pays_off(x.shape, shape, groups, pool, training))
             and not torch.compiler.is_compiling()
             and policy != "0" and _kernels() is not None
             and checked("tiny_conv", x.device, _check, CHECK_TOLERANCE))
@@ -134,17 +135,39 @@ def pool_kind(module: nn.Module) -> str | None:
     return None
 
 
+def flat_shape(weight: torch.Tensor) -> torch.Size:
+    """The `(C_out, C_in / groups, k, k)` shape of a weight, or of N models' stacked weights
+    `(N, out, in, k, k)` taken as one."""
+    if weight.dim() == 5:
+        return torch.Size((weight.shape[0] * weight.shape[1], *weight.shape[2:]))
+    return weight.shape
+
+
 def tiny_conv2d(layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None,
                 x: torch.Tensor, groups: int, relu: bool = False,
                 pool: str | None = None) -> torch.Tensor:
     """`layer`'s convolution of `x` with `weight` `(C_out, C_in / groups, k, k)` in `groups`
     groups (then a ReLU with `relu`, then a 2x2, stride-2 pool with `pool` "max" or "avg"), as
-    `F.conv2d` (`F.relu`, `F.max_pool2d` or `F.avg_pool2d`) give it after the layer's padding."""
+    `F.conv2d` (`F.relu`, `F.max_pool2d` or `F.avg_pool2d`) give it after the layer's padding.
+    `weight` may also be N models' stacked weights `(N, out, in, k, k)` with biases `(N, out)`,
+    output channel `i * out + o` being model i's channel o: the kernels read them in place where
+    each model's own are contiguous (views of one row per model, as the batched trainer holds
+    them), saving a copy of each per step."""
+    if weight.dim() == 5 and not kernel_applies(layer, x, weight, groups, bias, pool):
+        weight = weight.reshape(flat_shape(weight))
+        bias = None if bias is None else bias.reshape(-1)
     if not kernel_applies(layer, x, weight, groups, bias, pool):
         return _torch_conv(layer, weight, bias, x, groups, relu, pool)
     reflect = layer.padding_mode == "reflect"
-    return _TinyConv.apply(x, weight.contiguous(), None if bias is None else bias.contiguous(),
+    return _TinyConv.apply(x, _in_place(weight), None if bias is None else _in_place(bias),
                            groups, padding_of(layer), reflect, relu, POOLS[pool] if pool else 0)
+
+
+def _in_place(t: torch.Tensor) -> torch.Tensor:
+    """`t` as the kernels can read it: stacked (5-d weights, 2-d biases) with each model's part
+    contiguous, else contiguous."""
+    stacked = t.dim() == 5 or (t.dim() == 2 and t.shape[0] > 0)
+    return t if stacked and t[0].is_contiguous() else t.contiguous()
 
 
 def _torch_conv(layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -194,11 +217,12 @@ class _TinyConv(torch.autograd.Function):
                                                  pool)
         # a bare convolution's gradient reads no output: it is not kept (an in-place op may follow)
         ctx.save_for_backward(x, weight, signs if relu or pool else None, arg)
-        k = weight.shape[2]
+        k = weight.shape[-1]
         ctx.conv_shape = (x.shape[2] + pads[0] + pads[1] - k + 1,
                           x.shape[3] + pads[2] + pads[3] - k + 1)
         ctx.geometry = groups, pads, reflect, relu, pool
         ctx.has_bias = bias is not None
+        ctx.bias_shape = None if bias is None else bias.shape
         return out
 
     @staticmethod
@@ -219,4 +243,5 @@ class _TinyConv(torch.autograd.Function):
                 splits = min(x.shape[0], max(1, -(-MIN_PROGRAMS // programs)))
                 gw, gb = kernels.grad_weight(x, grad, signs, arg, weight.shape, ctx.conv_shape,
                                              groups, pads, reflect, relu, pool, splits)
-        return gx, gw, gb if ctx.has_bias else None, None, None, None, None, None
+                gb = gb.view(ctx.bias_shape) if ctx.has_bias else None
+        return gx, gw, gb, None, None, None, None, None
