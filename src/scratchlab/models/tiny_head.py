@@ -38,10 +38,15 @@ def kernel_applies(maps: Tensor, weight: Tensor) -> bool:
 def pooled_linear(maps: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """Scores `(N, B, O)`: each model's maps (`(B, N * F, H, W)`, side by side) averaged over
     their pixels, then its linear layer `weight` `(N, O, F)`, `bias` `(N, O)`."""
-    if kernel_applies(maps, weight):
-        return _PooledLinear.apply(maps, weight.contiguous(),
-                                   None if bias is None else bias.contiguous())
+    if kernel_applies(maps, weight):  # each model's weights read in place where contiguous
+        return _PooledLinear.apply(maps, _per_model(weight),
+                                   None if bias is None else _per_model(bias))
     return _torch_head(maps, weight, bias)
+
+
+def _per_model(t: Tensor) -> Tensor:
+    """`t` `(N, ...)` with each model's part contiguous (a copy only where it is not)."""
+    return t if t.shape[0] > 0 and t[0].is_contiguous() else t.contiguous()
 
 
 def _torch_head(maps: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
