@@ -8,7 +8,7 @@ then, one group at a time and alone on the device: runs three epochs (two eager,
 of the CUDA graph), times `--epochs` more as the study replays them, and profiles one eager epoch
 with torch.profiler (kernels launched, their summed device time). The sum over groups of the time
 per epoch x planned epochs is what the groups would take one after another (early stopping ends
-some sooner); set against the study's `fit_many` seconds (bench `study_groups`) it says how much
+some sooner); set against the study's batched seconds (bench `study_groups`) it says how much
 running the groups side by side on their streams gains. Kernel time against epoch time says
 whether an epoch is bound by its kernels' work or by the gaps between them. Prints one row per
 group and appends one line to bench/results.jsonl (bench `group_alone`).

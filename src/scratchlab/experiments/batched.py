@@ -240,7 +240,7 @@ def run_part(config_data: list[dict[str, Any]], mode: str,
 
 def fit_of(group: list[Prepared]) -> BatchedFit:
     """The prepared fit of a group of runs (one BatchedTrainer, each run's data, epochs and
-    early stopping), ready for `fit_many` or to be stepped one epoch at a time."""
+    early stopping), ready for `fit_many` (`fits_in_turn`) or to be stepped one epoch at a time."""
     c = group[0].config
     trainer = BatchedTrainer([p.model for p in group], [p.optimizer for p in group],
                              label_smoothing=c.optim.label_smoothing, device=group[0].device)

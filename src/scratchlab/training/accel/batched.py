@@ -244,13 +244,15 @@ def fits_in_turn(fits: Iterable[BatchedFit], verbose: bool = False, isolate: boo
     """
     source = iter(fits)
     running: list[BatchedFit] = []
-    finished: list[BatchedFit] = []  # done; their streams may still run queued epochs
+    # done or failed (with the exception); their streams may still run queued epochs, whose
+    # tensors must live until then
+    finished: list[tuple[BatchedFit, Exception | None]] = []
     more = True
     with progress(total=0, verbose=verbose, desc="batched epochs") as bar:
         while running or finished or more:
-            for fit in [fit for fit in finished if fit.idle()]:
-                finished.remove(fit)
-                yield fit, _guarded(fit.results, isolate)
+            for fit, error in [done for done in finished if done[0].idle()]:
+                finished.remove((fit, error))
+                yield fit, _guarded(fit.results, isolate) if error is None else error
             ready = [fit for fit in running if fit.ready()]
             if not ready:
                 fit = next(source, None) if more else None
@@ -269,10 +271,7 @@ def fits_in_turn(fits: Iterable[BatchedFit], verbose: bool = False, isolate: boo
                     bar.update(1)
                     continue
                 running.remove(fit)
-                if isinstance(stepped, Exception):
-                    yield fit, stepped
-                else:
-                    finished.append(fit)
+                finished.append((fit, stepped if isinstance(stepped, Exception) else None))
 
 
 def _guarded(call: Callable[[], Any], isolate: bool) -> Any:
