@@ -123,7 +123,8 @@ for step in "${STEPS[@]}"; do
                    --no-compile --device cuda --no-record | grep "mean test acc" \
               && time "$PY" -m scratchlab -q study inductive-bias --device cuda \
                    --out "$OUT/baseline-inductive-bias" | tail -1 ) ;;
-        basestudy) ( cd "${BASELINE:-.devdata/old}" && export PYTHONPATH="$PWD/src:${PYTHONPATH#*:}" \
+        basestudy) ( cd "${BASELINE:-.devdata/old}" \
+                     && export PYTHONPATH="$PWD/src:${PYTHONPATH#*:}" \
                      && rm -rf /tmp/baseline-inductive-bias \
                      && "$PY" -m scratchlab -q study inductive-bias --device cuda \
                           --out /tmp/baseline-inductive-bias | tail -1 ) ;;
