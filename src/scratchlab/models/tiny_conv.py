@@ -111,7 +111,8 @@ def kernel_applies(layer: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, grou
     training = wants_gradients(x, weight, bias)
     shape = flat_shape(weight)
     return (x.is_cuda and x.dtype == torch.float32 == weight.dtype and x.is_contiguous()
-            and (bias is None or (bias.dtype == x.dtype and bias.numel() == shape[0]))
+            and (bias is None or (bias.dtype == x.dtype
+                                  and bias.shape == weight.shape[: weight.dim() - 3]))
             and geometry_fits(layer, x.shape, shape, groups, pool)
             and (policy == "all" or pays_off(x.shape, shape, groups, pool, training))
             and not torch.compiler.is_compiling()
