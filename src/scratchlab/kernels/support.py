@@ -29,6 +29,19 @@ def on_device(device: torch.device) -> contextlib.AbstractContextManager:
     return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
+def flat_shape(shape: torch.Size) -> torch.Size:
+    """A convolution weight's `(C_out, C_in / groups, k, k)`; N models' stacked weights `(N, out,
+    in, k, k)` taken as one (output channel `i * out + o` is model i's channel o)."""
+    return torch.Size((shape[0] * shape[1], *shape[2:])) if len(shape) == 5 else shape
+
+
+def each_model_contiguous(t: torch.Tensor) -> torch.Tensor:
+    """N models' stacked `t` `(N, ...)` as the kernels read it in place: each model's part
+    contiguous (views of one row per model, as the batched trainer holds them), the models
+    `t.stride(0)` apart; a contiguous copy only where a model's part is not contiguous."""
+    return t if t.shape[0] > 0 and t[0].is_contiguous() else t.contiguous()
+
+
 def channels_last_cuda(x: torch.Tensor) -> bool:
     """Whether `x` is a 4-d, channels-last CUDA tensor of 1 to 2**31 - 1 elements seen outside
     torch.compile and vmap: the tensors the kernels take."""

@@ -17,6 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
+from scratchlab.kernels.support import flat_shape
 from scratchlab.kernels.tiny_conv_grad import (
     _filter,
     _fold,
@@ -128,20 +129,14 @@ def _forward_pooled(x_ptr, w_ptr, b_ptr, y_ptr, q_ptr, arg_ptr, C_in, H, W, C_ou
         tl.store(at + Wo + 1, a3, mask=inside)
 
 
-def layout(weight: torch.Tensor | torch.Size, bias: torch.Tensor | None = None
-           ) -> tuple[int, int, int, int, int, int]:
-    """(c_out, cin_g, k, per_model, w_stride, b_stride) of a plain weight `(C_out, C_in /
-    groups, k, k)` or of N models' stacked weights `(N, out, in, k, k)` read in place (each
-    model's filters contiguous, the models `w_stride` apart; their biases `(N, out)`)."""
-    shape = weight if isinstance(weight, torch.Size) else weight.shape
-    if len(shape) == 4:
-        return shape[0], shape[1], shape[2], shape[0], 0, 0
-    if isinstance(weight, torch.Size):
-        strides = (0, 0)
-    else:  # a bias of one row per model, or one of all N * out channels
-        b_stride = 0 if bias is None else bias.stride(0) if bias.dim() == 2 else shape[1]
-        strides = (weight.stride(0), b_stride)
-    return shape[0] * shape[1], shape[2], shape[3], shape[1], *strides
+def layout(weight: torch.Tensor, bias: torch.Tensor | None = None) -> tuple[int, int, int]:
+    """(per_model, w_stride, b_stride): a plain weight `(C_out, C_in / groups, k, k)` is one model
+    of C_out channels; N models' stacked weights `(N, out, in, k, k)` and biases `(N, out)` are
+    read in place, each model's own contiguous and the models `stride(0)` apart
+    (`support.each_model_contiguous`)."""
+    if weight.dim() == 4:
+        return weight.shape[0], 0, 0
+    return weight.shape[1], weight.stride(0), 0 if bias is None else bias.stride(0)
 
 
 def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int,
@@ -150,9 +145,10 @@ def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, gr
     """The convolution (and ReLU, and with `pool` 1 or 2 a 2x2 max or average pool) of `x`
     (B, C_in, H, W); `pads` (top, bottom, left, right). Returns the output, the tensor whose
     signs the ReLU's gradient reads (`_output_grad`) and the max pool's window positions;
-    `weight` as `layout` takes it."""
+    `weight` plain or stacked (`layout`)."""
     b, c_in, h, w = x.shape
-    c_out, cin_g, k, *models = layout(weight, bias)
+    c_out, cin_g, k = flat_shape(weight.shape)[:3]
+    models = layout(weight, bias)
     ho, wo = h + pads[0] + pads[1] - k + 1, w + pads[2] + pads[3] - k + 1
     empty = functools.partial(torch.empty, device=x.device, dtype=x.dtype)
     shape = (int(reflect), int(relu), int(bias is not None))
@@ -182,7 +178,8 @@ def grad_input(g: torch.Tensor, y: torch.Tensor, arg: torch.Tensor | None, weigh
     """The gradient of the input from the gradient `g` of the output (`conv_shape`: the
     convolution's own output size)."""
     b, c_in, h, w = x_shape
-    c_out, cin_g, k, per_model, w_stride, _ = layout(weight)
+    c_out, cin_g, k = flat_shape(weight.shape)[:3]
+    per_model, w_stride, _ = layout(weight)
     hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
     gp = torch.empty((b, c_in, hp, wp), device=g.device, dtype=g.dtype)
     grid = (b * c_in, triton.cdiv(hp * wp, BLOCK))
@@ -199,7 +196,7 @@ def grad_input(g: torch.Tensor, y: torch.Tensor, arg: torch.Tensor | None, weigh
 def weight_programs(weight_shape: torch.Size) -> int:
     """The programs of `grad_weight` per share of the batch: one per `TAPS` taps of each filter's
     input channel."""
-    c_out, cin_g, k, *_ = layout(weight_shape)
+    c_out, cin_g, k = flat_shape(weight_shape)[:3]
     return c_out * cin_g * triton.cdiv(k * k, TAPS)
 
 
@@ -207,11 +204,11 @@ def grad_weight(x: torch.Tensor, g: torch.Tensor, y: torch.Tensor, arg: torch.Te
                 weight_shape: torch.Size, conv_shape: tuple[int, int], groups: int,
                 pads: tuple[int, int, int, int], reflect: bool, relu: bool, pool: int,
                 splits: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The gradients of the weight (shaped `weight_shape`, as `layout` takes it) and the bias
+    """The gradients of the weight (shaped `weight_shape`, plain or stacked) and the bias
     (one per output channel), the batch cut into `splits` shares whose partial sums are added in a
     fixed order."""
     b, c_in, h, w = x.shape
-    c_out, cin_g, k, *_ = layout(weight_shape)
+    c_out, cin_g, k = flat_shape(weight_shape)[:3]
     per_split = triton.cdiv(b, splits)
     splits = triton.cdiv(b, per_split)
     size = weight_shape.numel()

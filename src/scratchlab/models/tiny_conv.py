@@ -22,7 +22,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from scratchlab.kernels.support import checked, on_device, relative_difference, triton_module
+from scratchlab.kernels.support import (
+    checked,
+    each_model_contiguous,
+    flat_shape,
+    on_device,
+    relative_difference,
+    triton_module,
+)
 
 MAX_TAPS = 1024  # largest channels x taps of a group (per output pixel) the kernels take
 MIN_PROGRAMS = 2112  # weight-gradient programs wanted (16 per SM of an H100): more batch shares
@@ -109,7 +116,7 @@ def kernel_applies(layer: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, grou
     `bias` (then a 2x2 `pool`): where they fit and pay off (`ENV_OFF`)."""
     policy = os.environ.get(ENV_OFF, "auto").strip().lower()
     training = wants_gradients(x, weight, bias)
-    shape = flat_shape(weight)
+    shape = flat_shape(weight.shape)
     return (x.is_cuda and x.dtype == torch.float32 == weight.dtype and x.is_contiguous()
             and (bias is None or (bias.dtype == x.dtype
                                   and bias.shape == weight.shape[: weight.dim() - 3]))
@@ -136,14 +143,6 @@ def pool_kind(module: nn.Module) -> str | None:
     return None
 
 
-def flat_shape(weight: torch.Tensor) -> torch.Size:
-    """The `(C_out, C_in / groups, k, k)` shape of a weight, or of N models' stacked weights
-    `(N, out, in, k, k)` taken as one."""
-    if weight.dim() == 5:
-        return torch.Size((weight.shape[0] * weight.shape[1], *weight.shape[2:]))
-    return weight.shape
-
-
 def tiny_conv2d(layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None,
                 x: torch.Tensor, groups: int, relu: bool = False,
                 pool: str | None = None) -> torch.Tensor:
@@ -154,21 +153,16 @@ def tiny_conv2d(layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | Non
     output channel `i * out + o` being model i's channel o: the kernels read them in place where
     each model's own are contiguous (views of one row per model, as the batched trainer holds
     them), saving a copy of each per step."""
-    if weight.dim() == 5 and not kernel_applies(layer, x, weight, groups, bias, pool):
-        weight = weight.reshape(flat_shape(weight))
-        bias = None if bias is None else bias.reshape(-1)
+    stacked = weight.dim() == 5
     if not kernel_applies(layer, x, weight, groups, bias, pool):
+        if stacked:  # torch's convolution takes the N models' weights as one
+            weight = weight.reshape(flat_shape(weight.shape))
+            bias = None if bias is None else bias.reshape(-1)
         return _torch_conv(layer, weight, bias, x, groups, relu, pool)
-    reflect = layer.padding_mode == "reflect"
-    return _TinyConv.apply(x, _in_place(weight), None if bias is None else _in_place(bias),
-                           groups, padding_of(layer), reflect, relu, POOLS[pool] if pool else 0)
-
-
-def _in_place(t: torch.Tensor) -> torch.Tensor:
-    """`t` as the kernels can read it: stacked (5-d weights, 2-d biases) with each model's part
-    contiguous, else contiguous."""
-    stacked = t.dim() == 5 or (t.dim() == 2 and t.shape[0] > 0)
-    return t if stacked and t[0].is_contiguous() else t.contiguous()
+    readable = each_model_contiguous if stacked else torch.Tensor.contiguous
+    return _TinyConv.apply(x, readable(weight), None if bias is None else readable(bias), groups,
+                           padding_of(layer), layer.padding_mode == "reflect", relu,
+                           POOLS[pool] if pool else 0)
 
 
 def _torch_conv(layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None,

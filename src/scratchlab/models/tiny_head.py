@@ -16,7 +16,13 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from scratchlab.kernels.support import checked, on_device, relative_difference, triton_module
+from scratchlab.kernels.support import (
+    checked,
+    each_model_contiguous,
+    on_device,
+    relative_difference,
+    triton_module,
+)
 
 ENV_OFF = "SCRATCHLAB_TINY_HEAD"  # set to 0 to use torch's operations everywhere
 
@@ -39,14 +45,9 @@ def pooled_linear(maps: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """Scores `(N, B, O)`: each model's maps (`(B, N * F, H, W)`, side by side) averaged over
     their pixels, then its linear layer `weight` `(N, O, F)`, `bias` `(N, O)`."""
     if kernel_applies(maps, weight):  # each model's weights read in place where contiguous
-        return _PooledLinear.apply(maps, _per_model(weight),
-                                   None if bias is None else _per_model(bias))
+        return _PooledLinear.apply(maps, each_model_contiguous(weight),
+                                   None if bias is None else each_model_contiguous(bias))
     return _torch_head(maps, weight, bias)
-
-
-def _per_model(t: Tensor) -> Tensor:
-    """`t` `(N, ...)` with each model's part contiguous (a copy only where it is not)."""
-    return t if t.shape[0] > 0 and t[0].is_contiguous() else t.contiguous()
 
 
 def _torch_head(maps: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
