@@ -127,7 +127,7 @@ def check_runs(configs: Sequence[ExperimentConfig], on_this_machine: bool = True
         return
     shapes: dict[str, tuple[tuple[int, ...], int, int | None]] = {}
     sized: set[str] = set()
-    free = functools.cache(available_memory)  # read once per device (a GPU's takes ~17 ms)
+    free = functools.cache(available_memory)  # read once per device (a GPU's is slow)
     for config in configs:
         data_key = json.dumps(config.data.model_dump(mode="json"), sort_keys=True)
         if data_key not in shapes:
