@@ -25,9 +25,10 @@
 #             data's folder is made read-only meanwhile, so that no cache is written beside it),
 #             then three that find the decoded images and compiled kernels on disk
 #   groups    the inductive-bias study's batched groups: stream and host time, host time by part
-#   timeline  the inductive-bias study with every kernel of a window of its batched training
-#             profiled ($WINDOW seconds from $AFTER seconds in; default 1 and 6): how busy the
-#             GPU was, kernels running at once, gaps on each stream (bench/study_timeline.py)
+#   timeline  the inductive-bias study with every kernel of windows of its batched training
+#             profiled ($WINDOW seconds from each of $AFTER seconds in; default 1 s at 3, 9 and
+#             15): how busy the GPU was, kernels at once, gaps on each stream
+#             (bench/study_timeline.py)
 #   alone     each of those groups alone: time per replayed epoch and kernels
 #             (bench/group_alone.py), each way of computing the models' forward ($FORWARD: cudnn
 #             grouped), then one stacked convolution each way, 5 to 135 models per kernel
@@ -162,7 +163,7 @@ for step in "${STEPS[@]}"; do
         groups) prime_font_cache
                 "$PY" bench/study_groups.py inductive-bias --device cuda ;;
         timeline) prime_font_cache
-                  "$PY" bench/study_timeline.py --after "${AFTER:-6}" --window "${WINDOW:-1}" \
+                  "$PY" bench/study_timeline.py --after ${AFTER:-3 9 15} --window "${WINDOW:-1}" \
                       inductive-bias --device cuda ;;
         alone) "$PY" bench/group_alone.py --device cuda --forward ${FORWARD:-cudnn grouped}
                "$PY" bench/stacked_conv.py --device cuda --models 5 15 45 135 ;;

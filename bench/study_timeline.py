@@ -1,18 +1,18 @@
 """What binds a study's batched groups side by side on one GPU: a kernel timeline of a window.
 
-    python bench/study_timeline.py inductive-bias --device cuda
-    python bench/study_timeline.py --after 6 --window 1 inductive-bias --device cuda --no-record
+    python bench/study_timeline.py inductive-bias --device cuda --no-record
+    python bench/study_timeline.py --after 3 9 15 --window 1 inductive-bias --device cuda
 
 Runs `scratchlab study NAME` (flags after the name are the study's own) in this process, into a
 fresh temporary output folder, and records every GPU kernel with torch's profiler (CUPTI) for
-`--window` seconds, starting `--after` seconds into the study's batched training. From the
-kernels of the window it prints how busy the GPU was (the time at least one kernel ran), how many
-kernels ran at once on average while it was busy, how many streams had work, the kernels' time
-by name, and on each stream the gaps between one kernel's end and the next one's start (the
-launch latency of kernels that depend on each other). The profiler slows the kernels' launches:
-compare the window's kernels per second with a study's kernels (`bench/group_alone.py`) over its
-batched seconds (`bench/study_groups.py`). Appends one line to bench/results.jsonl (bench
-`study_timeline`).
+`--window` seconds, starting at each of the `--after` seconds into the study's batched training.
+From the kernels of each window it prints how busy the GPU was (the time at least one kernel
+ran), how many kernels ran at once on average while it was busy, how many streams had work, the
+kernels' time by name, and on each stream the gaps between one kernel's end and the next one's
+start (the launch latency of kernels that depend on each other). The profiler slows the kernels'
+launches: compare the window's kernels per second with a study's kernels
+(`bench/group_alone.py`) over its batched seconds (`bench/study_groups.py`). Appends one line to
+bench/results.jsonl (bench `study_timeline`).
 """
 
 from __future__ import annotations
@@ -34,31 +34,35 @@ from scratchlab.cli import main as scratchlab_main
 from scratchlab.training.accel import batched
 from scratchlab.util import resolve_device
 
-WINDOW: dict[str, Any] = {"after": 6.0, "seconds": 1.0, "start": None, "profiler": None,
-                          "trace": None, "wall": None}
+WINDOWS: dict[str, Any] = {"after": [6.0], "seconds": 1.0, "start": None, "profiler": None,
+                           "opened": 0.0, "traces": []}
 
 
 class WindowedFit(batched.BatchedFit):
-    """A `BatchedFit` whose epochs open and close the profiler's window (on the host's thread
+    """A `BatchedFit` whose epochs open and close the profiler's windows (on the host's thread
     that queues every group's epochs)."""
 
     def step(self) -> bool:
         now = time.perf_counter()
-        if WINDOW["start"] is None:
-            WINDOW["start"] = now
-        elapsed = now - WINDOW["start"]
-        prof = WINDOW["profiler"]
-        if prof is None and WINDOW["trace"] is None and WINDOW["seconds"] > 0 \
-                and elapsed >= WINDOW["after"]:
-            prof = WINDOW["profiler"] = profile(activities=[ProfilerActivity.CUDA])
-            prof.__enter__()
-            WINDOW["opened"] = time.perf_counter()
-        elif prof is not None and elapsed >= WINDOW["after"] + WINDOW["seconds"]:
-            torch.cuda.synchronize()
-            prof.__exit__(None, None, None)
-            WINDOW["wall"] = time.perf_counter() - WINDOW["opened"]
-            WINDOW["trace"], WINDOW["profiler"] = prof, None
+        w = WINDOWS
+        if w["start"] is None:
+            w["start"] = now
+        elapsed, done = now - w["start"], len(w["traces"])
+        if w["profiler"] is None and done < len(w["after"]) and elapsed >= w["after"][done]:
+            w["profiler"] = profile(activities=[ProfilerActivity.CUDA])
+            w["profiler"].__enter__()
+            w["opened"] = elapsed
+        elif w["profiler"] is not None and elapsed >= w["opened"] + w["seconds"]:
+            close_window()
         return super().step()
+
+
+def close_window() -> None:
+    """Stop the profiler of the open window and keep its trace with its start."""
+    torch.cuda.synchronize()
+    WINDOWS["profiler"].__exit__(None, None, None)
+    WINDOWS["traces"].append((WINDOWS["opened"], WINDOWS["profiler"]))
+    WINDOWS["profiler"] = None
 
 
 def kernels_of(prof: Any) -> list[dict[str, Any]]:
@@ -116,11 +120,12 @@ def analyse(kernels: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("study", help="a study that trains through the batched trainer")
-    p.add_argument("--after", type=float, default=6.0, help="seconds into the batched training")
-    p.add_argument("--window", type=float, default=1.0, help="seconds profiled (0: none)")
+    p.add_argument("--after", type=float, nargs="+", default=[6.0],
+                   help="seconds into the batched training at which each window opens")
+    p.add_argument("--window", type=float, default=1.0, help="seconds profiled per window")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args, study_flags = p.parse_known_args(argv)
-    WINDOW.update(after=args.after, seconds=args.window)
+    WINDOWS.update(after=sorted(args.after), seconds=args.window)
     batched.BatchedFit = WindowedFit  # what BatchedTrainer.prepare builds each group's fit from
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -130,17 +135,15 @@ def main(argv: list[str] | None = None) -> int:
             if exc.code:
                 return int(exc.code)
         wall = time.perf_counter() - start
-    if WINDOW["profiler"] is not None:  # the training ended inside the window
-        torch.cuda.synchronize()
-        WINDOW["profiler"].__exit__(None, None, None)
-        WINDOW["trace"], WINDOW["profiler"] = WINDOW["profiler"], None
+    if WINDOWS["profiler"] is not None:  # the training ended inside a window
+        close_window()
     metrics: dict[str, Any] = {"study": args.study, "args": study_flags,
-                               "study_wall_seconds": round(wall, 1), "after": args.after,
-                               "window": args.window}
-    if WINDOW["trace"] is None:
-        print(f"no window profiled (the batched training lasted less than {args.after} s?)")
-    else:
-        metrics.update(analyse(kernels_of(WINDOW["trace"])))
+                               "study_wall_seconds": round(wall, 1), "window": args.window,
+                               "windows": [{"after": round(opened, 2),
+                                            **analyse(kernels_of(trace))}
+                                           for opened, trace in WINDOWS["traces"]]}
+    if not metrics["windows"]:
+        print(f"no window profiled (the batched training lasted less than {args.after[0]} s?)")
     print(json.dumps(metrics, indent=2))
     if not args.no_record:
         device = study_flags[study_flags.index("--device") + 1] if "--device" in study_flags \
