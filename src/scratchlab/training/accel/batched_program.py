@@ -14,6 +14,7 @@ from torch import Tensor
 
 from scratchlab.errors import ConfigError
 from scratchlab.models.stacked_loss import stacked_cross_entropy
+from scratchlab.training.accel import batched_epoch_end
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
 from scratchlab.training.accel.batched_state import StackedData, StackedModels
 from scratchlab.training.callbacks import MONITORS, EarlyStopping
@@ -124,6 +125,17 @@ class EpochProgram:
 
     def _end_epoch(self, active: Tensor, train_losses: Tensor, train_correct: Tensor,
                    test_losses: Tensor, test_correct: Tensor) -> None:
+        """Record the epoch, early stopping and the best accuracy: in one kernel on a GPU
+        (`batched_epoch_end`), else `_end_epoch_torch`."""
+        results = (active, train_losses, train_correct, test_losses, test_correct)
+        if batched_epoch_end.applies(self, train_losses, test_losses):
+            batched_epoch_end.end_epoch(self, *results)
+        else:
+            self._end_epoch_torch(*results)
+
+    def _end_epoch_torch(self, active: Tensor, train_losses: Tensor, train_correct: Tensor,
+                         test_losses: Tensor, test_correct: Tensor) -> None:
+        """The end of an epoch in torch's operations (the definition of the kernel's work)."""
         train_acc = 100.0 * train_correct.double() / self.train_seen
         test_acc = 100.0 * test_correct.double() / self.test_seen
         finite = torch.isfinite(train_losses).all(dim=1) & torch.isfinite(test_losses).all(dim=1)
