@@ -14,7 +14,7 @@ from torch import nn
 from scratchlab.errors import ConfigError, ShapeError
 from scratchlab.models.inductive import SimpleCNN, ThreeLayerMLP, init_edge_detectors
 from scratchlab.training import ClassifierTrainer, EarlyStopping, TensorLoader
-from scratchlab.training.accel import BatchedTrainer, batched
+from scratchlab.training.accel import BatchedTrainer
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
 from scratchlab.training.accel.batched_state import StackedData
 
@@ -272,39 +272,6 @@ def test_batched_update_equals_torch_optim_per_model(kind, lrs, wds, active, see
         )
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("model_kind", ["mlp", "cnn"])
-def test_cuda_graph_epochs_equal_eager_epochs_and_the_single_path(model_kind):
-    def run(cuda_graphs):
-        models = [make_model(model_kind, s) for s in (0, 1, 2)]
-        optimizers = [make_optimizer("momentum", m, 0.05, 1e-3) for m in models]
-        pairs = [loaders(s, False) for s in (0, 1, 2)]
-        moved = [
-            (
-                TensorLoader(*(t.cuda() for t in tr.tensors), batch_size=8, shuffle=True, seed=s),
-                TensorLoader(*(t.cuda() for t in te.tensors), batch_size=6),
-            )
-            for s, (tr, te) in enumerate(pairs)
-        ]
-        stoppers = [None, EarlyStopping(patience=1, min_delta=100.0), None]
-        return BatchedTrainer(models, optimizers, device="cuda", cuda_graphs=cuda_graphs).fit(
-            [m[0] for m in moved], [m[1] for m in moved], 5, early_stopping=stoppers
-        )
-
-    tf32 = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False  # full float32 convolutions, as on the CPU
-    try:
-        graphed, eager = run(True), run(False)
-        for a, b in zip(graphed, eager, strict=True):
-            assert_same_fit(b, a, rtol=1e-6)
-        assert graphed[1].num_epochs == 2
-        fit, *_ = train_alone(model_kind, "momentum", 0, 0.05, 1e-3, 5)
-        assert_same_fit(fit, graphed[0], rtol=1e-4)
-    finally:
-        torch.backends.cudnn.allow_tf32 = tf32
-
-
 def test_equal_data_is_stored_once_and_each_model_gets_its_own_rows():
     x, y, _, _ = data(0)
     loaders_ = [
@@ -320,21 +287,3 @@ def test_equal_data_is_stored_once_and_each_model_gets_its_own_rows():
         and torch.equal(xs[2], x[[3, 5]] + 1)
         and torch.equal(ys[1], y[[3, 5]])
     )
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_the_epoch_queue_limit_changes_no_number(monkeypatch):
-    def run(queued):
-        monkeypatch.setattr(batched, "MAX_EPOCHS_QUEUED", queued)
-        models = [make_model("cnn", s) for s in (0, 1)]
-        optimizers = [make_optimizer("momentum", m, 0.05, 1e-3) for m in models]
-        moved = [(TensorLoader(*(t.cuda() for t in tr.tensors), batch_size=8, shuffle=True,
-                               seed=s), TensorLoader(*(t.cuda() for t in te.tensors), batch_size=6))
-                 for s, (tr, te) in enumerate(loaders(s, False) for s in (0, 1))]
-        trainer = BatchedTrainer(models, optimizers, device="cuda")
-        fits = [trainer.prepare([m[0] for m in moved], [m[1] for m in moved], 6)]
-        return batched.fit_many(fits)[0]
-
-    for one, many in zip(run(1), run(10**6), strict=True):
-        assert_same_fit(many, one, rtol=0)
