@@ -18,6 +18,7 @@ from scratchlab.kernels.support import checked, on_device, triton_module
 
 ENV_OFF = "SCRATCHLAB_FUSED_EPOCH_END"  # set to 0 for torch's operations on a GPU
 TOLERANCE = 1e-12  # largest difference of any number at the check (the losses' float64 means)
+MAX_KEPT_PARAMS = 2**16  # one program copies a model's best weights: larger models keep torch's
 
 
 def _kernels() -> Any:
@@ -25,9 +26,11 @@ def _kernels() -> Any:
 
 
 def applies(program: Any, train_losses: Tensor, test_losses: Tensor) -> bool:
-    """Whether `program`'s epoch may end in the kernel: float32 losses and weights on a GPU."""
+    """Whether `program`'s epoch may end in the kernel: float32 losses and weights on a GPU (with
+    best weights kept, at most `MAX_KEPT_PARAMS` per model)."""
     flat = program.models.flat
-    return (flat.is_cuda and flat.dtype == torch.float32 == program.history.dtype
+    return (flat.is_cuda and (program.best is None or flat.shape[1] <= MAX_KEPT_PARAMS)
+            and flat.dtype == torch.float32 == program.history.dtype
             and train_losses.dtype == torch.float32 == test_losses.dtype
             and flat.is_contiguous() and program.history.is_contiguous()
             and os.environ.get(ENV_OFF, "1") != "0" and _kernels() is not None
