@@ -58,10 +58,12 @@ class WindowedFit(batched.BatchedFit):
 
 
 def close_window() -> None:
-    """Stop the profiler of the open window and keep its trace with its start."""
+    """Stop the profiler of the open window and keep its figures with its start (read at once:
+    the next window's profiler would clear its events)."""
     torch.cuda.synchronize()
     WINDOWS["profiler"].__exit__(None, None, None)
-    WINDOWS["traces"].append((WINDOWS["opened"], WINDOWS["profiler"]))
+    kernels = kernels_of(WINDOWS["profiler"])
+    WINDOWS["traces"].append({"after": round(WINDOWS["opened"], 2), **analyse(kernels)})
     WINDOWS["profiler"] = None
 
 
@@ -90,9 +92,11 @@ def busy_and_overlap(starts: np.ndarray, ends: np.ndarray) -> tuple[float, float
 
 def analyse(kernels: list[dict[str, Any]]) -> dict[str, Any]:
     """The window's figures (module docstring)."""
+    if len(kernels) < 2:
+        return {"kernels": len(kernels)}
     starts = np.array([k["start"] for k in kernels])
     ends = np.array([k["end"] for k in kernels])
-    span = float(ends.max() - starts.min())
+    span = max(float(ends.max() - starts.min()), 1e-3)
     busy, overlap = busy_and_overlap(starts, ends)
     gaps, per_stream = [], Counter(k["stream"] for k in kernels)
     for stream in per_stream:
@@ -139,9 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         close_window()
     metrics: dict[str, Any] = {"study": args.study, "args": study_flags,
                                "study_wall_seconds": round(wall, 1), "window": args.window,
-                               "windows": [{"after": round(opened, 2),
-                                            **analyse(kernels_of(trace))}
-                                           for opened, trace in WINDOWS["traces"]]}
+                               "windows": WINDOWS["traces"]}
     if not metrics["windows"]:
         print(f"no window profiled (the batched training lasted less than {args.after[0]} s?)")
     print(json.dumps(metrics, indent=2))

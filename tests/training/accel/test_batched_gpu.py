@@ -103,7 +103,8 @@ def test_the_fused_epoch_end_gives_the_torch_versions_fits(model_kind, monkeypat
     for a, b in zip(fused_outcomes, plain_outcomes, strict=True):
         assert (a.stopped, a.failure, a.best_epoch, a.early_stopping) == \
             (b.stopped, b.failure, b.best_epoch, b.early_stopping)
-        for name, value in b.best_state.items():
-            assert torch.equal(a.best_state[name], value), name
+        for name, value in b.best_state.items():  # a diverged model's may hold NaNs
+            torch.testing.assert_close(a.best_state[name], value, rtol=0, atol=0,
+                                       equal_nan=True, msg=name)
     assert fused_outcomes[3].failure is not None
     assert any(o.stopped for o in fused_outcomes) and len({f.num_epochs for f in fused}) > 1
