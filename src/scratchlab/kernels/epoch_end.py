@@ -52,8 +52,9 @@ def _end_epoch(train_loss_ptr, test_loss_ptr, train_right_ptr, test_right_ptr, a
     test_mean, test_finite = _mean_and_finite(test_loss_ptr + n * NT, NT, BLOCK)
     train_right = tl.load(train_right_ptr + n)
     test_right = tl.load(test_right_ptr + n)
-    train_acc = 100.0 * train_right.to(tl.float64) / train_seen
-    test_acc = 100.0 * test_right.to(tl.float64) / test_seen
+    # times the reciprocal, as torch divides a CUDA tensor by a number
+    train_acc = (100.0 * train_right.to(tl.float64)) * (1.0 / train_seen.to(tl.float64))
+    test_acc = (100.0 * test_right.to(tl.float64)) * (1.0 / test_seen.to(tl.float64))
     blown = active & ~(train_finite & test_finite)
     tl.store(diverged_ptr + n, (tl.load(diverged_ptr + n) != 0) | blown)
     monitor = tl.load(monitor_ptr + n)  # MONITOR_ORDER: test loss, test acc, train loss, acc

@@ -101,8 +101,13 @@ def test_the_fused_epoch_end_gives_the_torch_versions_fits(model_kind, monkeypat
     for a, b in zip(fused, plain, strict=True):
         assert_same_fit(b, a, rtol=0)
     for a, b in zip(fused_outcomes, plain_outcomes, strict=True):
-        assert (a.stopped, a.failure, a.best_epoch, a.early_stopping) == \
-            (b.stopped, b.failure, b.best_epoch, b.early_stopping)
+        assert (a.stopped, a.failure, a.best_epoch) == (b.stopped, b.failure, b.best_epoch)
+        # the monitored value's float64 mean may differ in its last bit (another order)
+        assert (a.early_stopping or {}).keys() == (b.early_stopping or {}).keys()
+        for key, value in (b.early_stopping or {}).items():
+            mine = a.early_stopping[key]
+            assert mine == (pytest.approx(value, rel=1e-12) if isinstance(value, float)
+                            else value), key
         for name, value in b.best_state.items():  # a diverged model's may hold NaNs
             torch.testing.assert_close(a.best_state[name], value, rtol=0, atol=0,
                                        equal_nan=True, msg=name)
