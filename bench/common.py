@@ -71,6 +71,23 @@ def run_cli(main: Callable[[], int], name: str) -> None:
         sys.exit(2)
 
 
+def study_in_process(study: str, flags: list[str]) -> tuple[float, int]:
+    """Run `scratchlab -q study STUDY FLAGS` in this process into a fresh temporary folder:
+    its wall seconds and exit code (a failure has said why)."""
+    import tempfile
+
+    from scratchlab.cli import main as scratchlab_main
+
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        try:
+            scratchlab_main(["-q", "study", study, "--out", out, *flags])
+        except SystemExit as exc:  # the command line always exits
+            if exc.code:
+                return time.perf_counter() - start, int(exc.code)
+        return time.perf_counter() - start, 0
+
+
 def record(bench: str, device: str, metrics: dict[str, Any]) -> dict[str, Any]:
     """Append one result line to results.jsonl, rewrite RESULTS.md and print the line."""
     line = {

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -32,8 +31,7 @@ from typing import Any, ClassVar
 import pandas as pd
 import torch
 
-from common import device_name, record, run_cli
-from scratchlab.cli import main as scratchlab_main
+from common import device_name, record, run_cli, study_in_process
 from scratchlab.experiments import batched as batched_runs
 from scratchlab.training.accel import batched
 from scratchlab.util import resolve_device
@@ -125,14 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     batched.BatchedFit = TimedFit  # what BatchedTrainer.prepare builds each group's fit from
     for part in STUDY_PARTS:  # the names experiments.batched calls
         setattr(batched_runs, part, timed(STUDY_PARTS, part, getattr(batched_runs, part)))
-    with tempfile.TemporaryDirectory() as out:
-        start = time.perf_counter()
-        try:
-            scratchlab_main(["-q", "study", args.study, "--out", out, *study_flags])
-        except SystemExit as exc:  # the command line always exits; a failure has said why
-            if exc.code:
-                return int(exc.code)
-        wall = time.perf_counter() - start
+    wall, code = study_in_process(args.study, study_flags)
+    if code:
+        return code
     if not TimedFit.rows:
         print(f"study {args.study} trained no batched group (finished runs are read back)")
         return 1

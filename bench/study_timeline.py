@@ -29,8 +29,7 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from common import device_name, record, run_cli
-from scratchlab.cli import main as scratchlab_main
+from common import device_name, record, run_cli, study_in_process
 from scratchlab.training.accel import batched
 from scratchlab.util import resolve_device
 
@@ -60,7 +59,8 @@ class WindowedFit(batched.BatchedFit):
 def close_window() -> None:
     """Stop the profiler of the open window and keep its figures with its start (read at once:
     the next window's profiler would clear its events)."""
-    torch.cuda.synchronize()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     WINDOWS["profiler"].__exit__(None, None, None)
     kernels = kernels_of(WINDOWS["profiler"])
     WINDOWS["traces"].append({"after": round(WINDOWS["opened"], 2), **analyse(kernels)})
@@ -126,19 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("study", help="a study that trains through the batched trainer")
     p.add_argument("--after", type=float, nargs="+", default=[6.0],
                    help="seconds into the batched training at which each window opens")
-    p.add_argument("--window", type=float, default=1.0, help="seconds profiled per window")
+    p.add_argument("--window", type=float, default=1.0,
+                   help="seconds profiled per window (0: none)")
     p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args, study_flags = p.parse_known_args(argv)
-    WINDOWS.update(after=sorted(args.after), seconds=args.window)
+    WINDOWS.update(after=sorted(args.after) if args.window > 0 else [], seconds=args.window)
     batched.BatchedFit = WindowedFit  # what BatchedTrainer.prepare builds each group's fit from
-    with tempfile.TemporaryDirectory() as out:
-        start = time.perf_counter()
-        try:
-            scratchlab_main(["-q", "study", args.study, "--out", out, *study_flags])
-        except SystemExit as exc:  # the command line always exits; a failure has said why
-            if exc.code:
-                return int(exc.code)
-        wall = time.perf_counter() - start
+    wall, code = study_in_process(args.study, study_flags)
+    if code:
+        return code
     if WINDOWS["profiler"] is not None:  # the training ended inside a window
         close_window()
     metrics: dict[str, Any] = {"study": args.study, "args": study_flags,

@@ -7,21 +7,22 @@ import importlib.util
 import pytest
 import torch
 
+from scratchlab.kernels.epoch_end_example import example, largest_difference, state_tensors
 from scratchlab.training.accel import batched_epoch_end as epoch_end
 from scratchlab.training.accel.batched_program import EpochProgram
 
 INTERPRETED = """
-    from scratchlab.training.accel import batched_epoch_end as b
+    from scratchlab.kernels.epoch_end_example import example, largest_difference, state_tensors
+    from scratchlab.training.accel.batched_epoch_end import end_epoch
     from scratchlab.training.accel.batched_program import EpochProgram
     worst = 0.0
     for keep_best in (False, True):
         for seed in range(3):
-            reference, results = b.example("cpu", keep_best, seed)
+            reference, results = example("cpu", keep_best, seed)
             EpochProgram._end_epoch_torch(reference, *results)
-            ours, results = b.example("cpu", keep_best, seed)
-            b.end_epoch(ours, *results)
-            worst = max(worst, b.largest_difference(b.state_tensors(ours),
-                                                    b.state_tensors(reference)))
+            ours, results = example("cpu", keep_best, seed)
+            end_epoch(ours, *results)
+            worst = max(worst, largest_difference(state_tensors(ours), state_tensors(reference)))
     print(worst)
 """
 
@@ -29,8 +30,8 @@ INTERPRETED = """
 def test_the_example_exercises_every_outcome() -> None:
     """The example state's epoch end stops, improves, diverges and keeps weights somewhere, and
     leaves some model's state as it was (else a kernel that skips a part could pass)."""
-    before, results = epoch_end.example("cpu", keep_best=True)
-    after, _ = epoch_end.example("cpu", keep_best=True)
+    before, results = example("cpu", keep_best=True)
+    after, _ = example("cpu", keep_best=True)
     EpochProgram._end_epoch_torch(after, *results)
     for name in ("stopped", "diverged", "es_best", "es_best_epoch", "best_acc", "epochs_done"):
         changed = getattr(after, name) != getattr(before, name)
@@ -43,15 +44,15 @@ def test_the_example_exercises_every_outcome() -> None:
 
 def test_largest_difference_sees_a_changed_number_and_a_nan() -> None:
     a = [torch.tensor([1.0, float("nan"), float("inf")])]
-    assert epoch_end.largest_difference(a, [a[0].clone()]) == 0.0
-    assert epoch_end.largest_difference(a, [torch.tensor([1.5, float("nan"), float("inf")])]) \
+    assert largest_difference(a, [a[0].clone()]) == 0.0
+    assert largest_difference(a, [torch.tensor([1.5, float("nan"), float("inf")])]) \
         == 0.5
-    assert epoch_end.largest_difference(a, [torch.tensor([1.0, 2.0, float("inf")])]) \
+    assert largest_difference(a, [torch.tensor([1.0, 2.0, float("inf")])]) \
         == float("inf")
 
 
 def test_on_a_cpu_the_epoch_ends_in_torchs_operations() -> None:
-    state, results = epoch_end.example("cpu", keep_best=False)
+    state, results = example("cpu", keep_best=False)
     assert not epoch_end.applies(state, results[1], results[3])
 
 
@@ -65,10 +66,10 @@ def test_the_kernel_matches_torch_in_tritons_interpreter(triton_interpreter) -> 
 @pytest.mark.parametrize("keep_best", [False, True])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_on_a_gpu_the_kernel_gives_the_torch_versions_state(keep_best, seed) -> None:
-    reference, results = epoch_end.example("cuda", keep_best, seed)
+    reference, results = example("cuda", keep_best, seed)
     EpochProgram._end_epoch_torch(reference, *results)
-    ours, results = epoch_end.example("cuda", keep_best, seed)
+    ours, results = example("cuda", keep_best, seed)
     assert epoch_end.applies(ours, results[1], results[3])
     epoch_end.end_epoch(ours, *results)
-    assert epoch_end.largest_difference(epoch_end.state_tensors(ours),
-                                        epoch_end.state_tensors(reference)) <= epoch_end.TOLERANCE
+    assert largest_difference(state_tensors(ours),
+                                        state_tensors(reference)) <= epoch_end.TOLERANCE
