@@ -39,11 +39,11 @@ def _copy_row(src_ptr, dst_ptr, count, BLOCK: tl.constexpr):
         tl.store(dst_ptr + offs, tl.load(src_ptr + offs, mask=inside), mask=inside)
 
 
-@triton.jit(do_not_specialize=["NB", "NT", "N", "P", "train_seen", "test_seen"])
+@triton.jit(do_not_specialize=["NB", "NT", "N", "P", "E", "train_seen", "test_seen"])
 def _end_epoch(train_loss_ptr, test_loss_ptr, train_right_ptr, test_right_ptr, active_ptr,
                epoch_ptr, diverged_ptr, stopped_ptr, done_ptr, best_acc_ptr, on_ptr,
                patience_ptr, delta_ptr, sign_ptr, monitor_ptr, es_best_ptr, es_epoch_ptr,
-               es_bad_ptr, history_ptr, flat_ptr, best_ptr, NB, NT, N, P, train_seen, test_seen,
+               es_bad_ptr, history_ptr, flat_ptr, best_ptr, NB, NT, N, P, E, train_seen, test_seen,
                KEEP_BEST: tl.constexpr, BLOCK: tl.constexpr):
     n = tl.program_id(0)
     epoch = tl.load(epoch_ptr)
@@ -77,11 +77,12 @@ def _end_epoch(train_loss_ptr, test_loss_ptr, train_right_ptr, test_right_ptr, a
     halt = (watch & (bad >= tl.load(patience_ptr + n))) | blown
     tl.store(stopped_ptr + n, (tl.load(stopped_ptr + n) != 0) | halt)
     tl.store(done_ptr + n, tl.load(done_ptr + n) + active.to(tl.int64))
-    row = history_ptr + (epoch * N + n) * (NB + NT + 2)
-    _copy_row(train_loss_ptr + n * NB, row, NB, BLOCK)
-    _copy_row(test_loss_ptr + n * NT, row + NB, NT, BLOCK)
-    tl.store(row + NB + NT, train_right.to(tl.float32))
-    tl.store(row + NB + NT + 1, test_right.to(tl.float32))
+    if epoch < E:  # the history's rows (torch's index_copy_ would raise beyond them)
+        row = history_ptr + (epoch * N + n) * (NB + NT + 2)
+        _copy_row(train_loss_ptr + n * NB, row, NB, BLOCK)
+        _copy_row(test_loss_ptr + n * NT, row + NB, NT, BLOCK)
+        tl.store(row + NB + NT, train_right.to(tl.float32))
+        tl.store(row + NB + NT + 1, test_right.to(tl.float32))
 
 
 def end_epoch(program, active: torch.Tensor, train_losses: torch.Tensor,
@@ -96,4 +97,5 @@ def end_epoch(program, active: torch.Tensor, train_losses: torch.Tensor,
                      p.diverged, p.stopped, p.epochs_done, p.best_acc, p.es_on, p.es_patience,
                      p.es_delta, p.es_sign, p.es_monitor, p.es_best, p.es_best_epoch, p.es_bad,
                      p.history, flat, best, nb, test_losses.shape[1], n, flat.shape[1],
-                     p.train_seen, p.test_seen, KEEP_BEST=p.best is not None, BLOCK=BLOCK)
+                     p.history.shape[0], p.train_seen, p.test_seen,
+                     KEEP_BEST=p.best is not None, BLOCK=BLOCK)

@@ -26,6 +26,17 @@ INTERPRETED = """
     print(worst)
 """
 
+BEYOND_THE_HISTORY = """
+    import torch
+    from scratchlab.kernels.epoch_end_example import example
+    from scratchlab.training.accel.batched_epoch_end import end_epoch
+    state, results = example("cpu", keep_best=False)
+    state.epoch.fill_(state.history.shape[0])  # one epoch past the rows
+    before = state.history.clone()
+    end_epoch(state, *results)
+    print(int(torch.equal(state.history.isnan(), before.isnan())))
+"""
+
 
 def test_the_example_exercises_every_outcome() -> None:
     """The example state's epoch end stops, improves, diverges and keeps weights somewhere, and
@@ -58,6 +69,10 @@ def test_on_a_cpu_the_epoch_ends_in_torchs_operations() -> None:
 
 def test_the_kernel_matches_torch_in_tritons_interpreter(triton_interpreter) -> None:
     assert float(triton_interpreter(INTERPRETED)) <= epoch_end.TOLERANCE
+
+
+def test_the_kernel_writes_no_row_beyond_the_history(triton_interpreter) -> None:
+    assert triton_interpreter(BEYOND_THE_HISTORY) == "1"
 
 
 @pytest.mark.gpu
