@@ -73,7 +73,8 @@ def kernels_of(prof: Any) -> list[dict[str, Any]]:
         prof.export_chrome_trace(f.name)
         with open(f.name) as trace:
             events = json.load(trace)["traceEvents"]
-    return [{"name": e["name"], "stream": e.get("args", {}).get("stream", e.get("tid")),
+    return [{"name": e["name"], "stream": (e.get("args", {}).get("device"),
+                                           e.get("args", {}).get("stream", e.get("tid"))),
              "start": float(e["ts"]), "end": float(e["ts"]) + float(e.get("dur", 0))}
             for e in events if e.get("cat") == "kernel"]
 
@@ -102,7 +103,7 @@ def analyse(kernels: list[dict[str, Any]]) -> dict[str, Any]:
     for stream in per_stream:
         mine = sorted((k["start"], k["end"]) for k in kernels if k["stream"] == stream)
         gaps += [b[0] - a[1] for a, b in itertools.pairwise(mine)]
-    gaps_us = np.array(gaps) if gaps else np.zeros(1)
+    gaps_us = np.array(gaps).clip(0) if gaps else np.zeros(1)  # kernels of one stream may overlap
     by_name: Counter = Counter()
     for k in kernels:
         by_name[k["name"][:60]] += k["end"] - k["start"]
@@ -116,7 +117,7 @@ def analyse(kernels: list[dict[str, Any]]) -> dict[str, Any]:
         "streams": len(per_stream),
         "gap_us_percentiles": {str(q): round(float(np.percentile(gaps_us, q)), 2)
                                for q in (10, 50, 90, 99)},
-        "gap_ms_sum": round(float(gaps_us.clip(0).sum()) / 1e3, 1),
+        "gap_ms_sum": round(float(gaps_us.sum()) / 1e3, 1),
         "top_kernels_ms": {n: round(t / 1e3, 1) for n, t in by_name.most_common(12)},
     }
 
@@ -133,14 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     WINDOWS.update(after=sorted(args.after) if args.window > 0 else [], seconds=args.window)
     batched.BatchedFit = WindowedFit  # what BatchedTrainer.prepare builds each group's fit from
     wall, code = study_in_process(args.study, study_flags)
+    if WINDOWS["profiler"] is not None:  # the training ended (or failed) inside a window
+        close_window()
     if code:
         return code
-    if WINDOWS["profiler"] is not None:  # the training ended inside a window
-        close_window()
     metrics: dict[str, Any] = {"study": args.study, "args": study_flags,
                                "study_wall_seconds": round(wall, 1), "window": args.window,
                                "windows": WINDOWS["traces"]}
-    if not metrics["windows"]:
+    if not metrics["windows"] and args.window > 0:
         print(f"no window profiled (the batched training lasted less than {args.after[0]} s?)")
     print(json.dumps(metrics, indent=2))
     if not args.no_record:

@@ -1,7 +1,7 @@
 """The Triton kernel of `training.accel.batched_program`'s end of an epoch (imported on first use
 on a GPU).
 
-One program per model does what `EpochProgram._end_epoch` does with about fifty small torch
+One program per model does what `EpochProgram._end_epoch_torch` does with about fifty small torch
 operations: accuracies, the divergence check, early stopping, the best accuracy (and the best
 weights with `KEEP_BEST`), the epochs done and the history row. Means of the losses are summed
 in float64, as torch's, in blocks of `BLOCK` (another order: the last bit may differ).
@@ -28,7 +28,8 @@ def _mean_and_finite(ptr, count, BLOCK: tl.constexpr):
         total += x.to(tl.float64)
         ok = (x == x) & (tl.abs(x) != float("inf"))
         finite = tl.minimum(finite, tl.where(inside & ~ok, 0, 1))
-    return tl.sum(total, axis=0) / count, tl.min(finite, axis=0) == 1
+    # times the reciprocal, as torch's mean on a GPU
+    return tl.sum(total, axis=0) * (1.0 / count.to(tl.float64)), tl.min(finite, axis=0) == 1
 
 
 @triton.jit
@@ -45,7 +46,7 @@ def _end_epoch(train_loss_ptr, test_loss_ptr, train_right_ptr, test_right_ptr, a
                patience_ptr, delta_ptr, sign_ptr, monitor_ptr, es_best_ptr, es_epoch_ptr,
                es_bad_ptr, history_ptr, flat_ptr, best_ptr, NB, NT, N, P, E, train_seen, test_seen,
                KEEP_BEST: tl.constexpr, BLOCK: tl.constexpr):
-    n = tl.program_id(0)
+    n = tl.program_id(0).to(tl.int64)  # 64-bit offsets below
     epoch = tl.load(epoch_ptr)
     active = tl.load(active_ptr + n) != 0
     train_mean, train_finite = _mean_and_finite(train_loss_ptr + n * NB, NB, BLOCK)

@@ -35,7 +35,7 @@ MAX_TAPS = 1024  # largest channels x taps of a group (per output pixel) the ker
 # weight-gradient programs wanted (16 per SM of an H100; more batch shares), or $ENV_PROGRAMS
 ENV_PROGRAMS = "SCRATCHLAB_TINY_CONV_PROGRAMS"
 _WANTED = os.environ.get(ENV_PROGRAMS, "").strip()
-MIN_PROGRAMS = int(_WANTED) if _WANTED.isdigit() and int(_WANTED) > 0 else 2112  # else ignored
+MIN_PROGRAMS = int(_WANTED) if _WANTED.isdecimal() and int(_WANTED) > 0 else 2112  # else ignored
 # 0: F.conv2d everywhere; all: the kernels for every layer they fit; anything else (auto): where
 # they pay off (case and spaces aside)
 ENV_OFF = "SCRATCHLAB_TINY_CONV"

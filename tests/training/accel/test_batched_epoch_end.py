@@ -7,40 +7,31 @@ import importlib.util
 import pytest
 import torch
 
-from scratchlab.kernels.epoch_end_example import example, largest_difference, state_tensors
+from scratchlab.kernels.epoch_end_example import compare, example, largest_difference
 from scratchlab.training.accel import batched_epoch_end as epoch_end
 from scratchlab.training.accel.batched_program import EpochProgram
 
 INTERPRETED = """
-    from scratchlab.kernels.epoch_end_example import example, largest_difference, state_tensors
+    from scratchlab.kernels.epoch_end_example import compare
     from scratchlab.training.accel.batched_epoch_end import end_epoch
     from scratchlab.training.accel.batched_program import EpochProgram
-    worst = 0.0
-    for keep_best in (False, True):
-        for seed in range(3):
-            reference, results = example("cpu", keep_best, seed)
-            EpochProgram._end_epoch_torch(reference, *results)
-            ours, results = example("cpu", keep_best, seed)
-            end_epoch(ours, *results)
-            worst = max(worst, largest_difference(state_tensors(ours), state_tensors(reference)))
-    print(worst)
+    print(max(compare("cpu", keep, seed, end_epoch, EpochProgram._end_epoch_torch)
+              for keep in (False, True) for seed in range(3)))
 """
 
 BEYOND_THE_HISTORY = """
-    import torch
     from scratchlab.kernels.epoch_end_example import example
     from scratchlab.training.accel.batched_epoch_end import end_epoch
     state, results = example("cpu", keep_best=False)
     state.epoch.fill_(state.history.shape[0])  # one epoch past the rows
-    before = state.history.clone()
     end_epoch(state, *results)
-    print(int(torch.equal(state.history.isnan(), before.isnan())))
+    print(int(state.guarded.isnan().all()))
 """
 
 
 def test_the_example_exercises_every_outcome() -> None:
-    """The example state's epoch end stops, improves, diverges and keeps weights somewhere, and
-    leaves some model's state as it was (else a kernel that skips a part could pass)."""
+    """The example's epoch end stops, improves, diverges and keeps weights for some models and not
+    for others (else a kernel that skips a part could pass), and meets the rules' edges."""
     before, results = example("cpu", keep_best=True)
     after, _ = example("cpu", keep_best=True)
     EpochProgram._end_epoch_torch(after, *results)
@@ -51,15 +42,27 @@ def test_the_example_exercises_every_outcome() -> None:
     assert rows_kept.any() and not rows_kept.all()
     assert (after.es_bad == 0).any() and (after.es_bad > before.es_bad).any()
     assert not after.history[2].isnan().all() and after.history[3].isnan().all()
+    edges = [i for i in range(24) if i % 8 in (0, 1, 2, 3, 5)]  # no gain beyond min_delta
+    assert all(after.es_bad[i] == before.es_bad[i] + 1 for i in edges)
+    assert all(after.best_acc[i] == before.best_acc[i] for i in range(0, 24, 5))
+
+
+def test_a_rule_off_by_its_edge_is_seen() -> None:
+    """Ignoring min_delta, or improving on a tie, changes the example's outcome."""
+    def loose(state, active, train_losses, train_correct, test_losses, test_correct):
+        state.es_delta.zero_()
+        state.best_acc.sub_(1e-9)
+        EpochProgram._end_epoch_torch(state, active, train_losses, train_correct, test_losses,
+                                      test_correct)
+
+    assert compare("cpu", True, 0, loose, EpochProgram._end_epoch_torch) > 0
 
 
 def test_largest_difference_sees_a_changed_number_and_a_nan() -> None:
     a = [torch.tensor([1.0, float("nan"), float("inf")])]
     assert largest_difference(a, [a[0].clone()]) == 0.0
-    assert largest_difference(a, [torch.tensor([1.5, float("nan"), float("inf")])]) \
-        == 0.5
-    assert largest_difference(a, [torch.tensor([1.0, 2.0, float("inf")])]) \
-        == float("inf")
+    assert largest_difference(a, [torch.tensor([1.5, float("nan"), float("inf")])]) == 0.5
+    assert largest_difference(a, [torch.tensor([1.0, 2.0, float("inf")])]) == float("inf")
 
 
 def test_on_a_cpu_the_epoch_ends_in_torchs_operations() -> None:
@@ -81,10 +84,7 @@ def test_the_kernel_writes_no_row_beyond_the_history(triton_interpreter) -> None
 @pytest.mark.parametrize("keep_best", [False, True])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_on_a_gpu_the_kernel_gives_the_torch_versions_state(keep_best, seed) -> None:
-    reference, results = example("cuda", keep_best, seed)
-    EpochProgram._end_epoch_torch(reference, *results)
-    ours, results = example("cuda", keep_best, seed)
-    assert epoch_end.applies(ours, results[1], results[3])
-    epoch_end.end_epoch(ours, *results)
-    assert largest_difference(state_tensors(ours),
-                                        state_tensors(reference)) <= epoch_end.TOLERANCE
+    state, results = example("cuda", keep_best, seed)
+    assert epoch_end.applies(state, results[1], results[3])
+    assert compare("cuda", keep_best, seed, epoch_end.end_epoch,
+                   EpochProgram._end_epoch_torch) <= epoch_end.TOLERANCE

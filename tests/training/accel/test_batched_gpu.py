@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from scratchlab.training import EarlyStopping, TensorLoader
-from scratchlab.training.accel import BatchedTrainer, batched
+from scratchlab.training.accel import BatchedTrainer, batched, batched_epoch_end
 from scratchlab.training.accel.batched_epoch_end import ENV_OFF
 
 
@@ -76,11 +76,16 @@ def test_the_epoch_queue_limit_changes_no_number(monkeypatch):
         assert_same_fit(many, one, rtol=0)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="the kernel needs Triton")
 @pytest.mark.parametrize("model_kind", ["mlp", "cnn"])
 def test_the_fused_epoch_end_gives_the_torch_versions_fits(model_kind, monkeypatch):
     """Early stopping on each monitor, a diverging model and the best weights: the same fits and
     outcomes with the epoch's end in one kernel as in torch's operations."""
     seeds = (0, 1, 2, 3, 4)
+    launches = []  # epochs ended by the kernel
+    fused_end = batched_epoch_end.end_epoch
+    monkeypatch.setattr(batched_epoch_end, "end_epoch",
+                        lambda *args: launches.append(1) or fused_end(*args))
 
     def run(fused):
         monkeypatch.setenv(ENV_OFF, "1" if fused else "0")
@@ -97,7 +102,9 @@ def test_the_fused_epoch_end_gives_the_torch_versions_fits(model_kind, monkeypat
                            early_stopping=stoppers, keep_best=True)
         return fits, trainer.outcomes
 
-    (fused, fused_outcomes), (plain, plain_outcomes) = run(True), run(False)
+    (fused, fused_outcomes), count = run(True), len(launches)
+    plain, plain_outcomes = run(False)
+    assert count > 0 and len(launches) == count  # the kernel ran, and only in the first
     for a, b in zip(fused, plain, strict=True):
         assert_same_fit(b, a, rtol=0)
     for a, b in zip(fused_outcomes, plain_outcomes, strict=True):

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from scratchlab.kernels.epoch_end_example import example, largest_difference, state_tensors
+from scratchlab.kernels.epoch_end_example import compare
 from scratchlab.kernels.support import checked, on_device, triton_module
 
 ENV_OFF = "SCRATCHLAB_FUSED_EPOCH_END"  # set to 0 for torch's operations on a GPU
@@ -50,12 +50,5 @@ def end_epoch(program: Any, active: Tensor, train_losses: Tensor, train_correct:
 def _check(device: torch.device) -> float:
     from scratchlab.training.accel.batched_program import EpochProgram
 
-    worst = 0.0
-    for keep_best in (False, True):
-        reference, results = example(device, keep_best)
-        with torch.no_grad():
-            EpochProgram._end_epoch_torch(reference, *results)  # type: ignore[arg-type]
-        ours, results = example(device, keep_best)
-        end_epoch(ours, *results)
-        worst = max(worst, largest_difference(state_tensors(ours), state_tensors(reference)))
-    return worst
+    return max(compare(device, keep, 0, end_epoch, EpochProgram._end_epoch_torch)
+               for keep in (False, True))
