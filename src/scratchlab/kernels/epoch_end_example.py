@@ -54,12 +54,10 @@ def _edges(state: SimpleNamespace, results: tuple[Tensor, ...]) -> None:
     """Active watched models at the edges of the rules: a gain of a quarter of `min_delta` 0.5
     (models 0, 2, 5 of every 8: no improvement), an accuracy equal to the best seen (models 1 and
     3 of every 8: no improvement; every fifth model: no better accuracy)."""
-    active, train_losses, train_right, test_losses, test_right = results
-    train_acc = 100.0 * train_right.double() / state.train_seen
-    test_acc = 100.0 * test_right.double() / state.test_seen
-    monitored = torch.stack([test_losses.double().mean(dim=1), test_acc,
-                             train_losses.double().mean(dim=1), train_acc], dim=1)
-    value = state.es_sign * monitored.gather(1, state.es_monitor[:, None]).squeeze(1)
+    from scratchlab.training.accel.batched_program import monitored  # (it imports this)
+
+    active, *scores = results
+    test_acc, value = monitored(state, *scores)  # type: ignore[arg-type]
     for i in range(len(active)):
         if i % 8 in (0, 2, 5):
             state.es_delta[i], state.es_best[i] = 0.5, value[i] + 0.125

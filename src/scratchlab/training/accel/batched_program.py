@@ -136,13 +136,9 @@ class EpochProgram:
     def _end_epoch_torch(self, active: Tensor, train_losses: Tensor, train_correct: Tensor,
                          test_losses: Tensor, test_correct: Tensor) -> None:
         """The end of an epoch in torch's operations (the definition of the kernel's work)."""
-        train_acc = 100.0 * train_correct.double() / self.train_seen
-        test_acc = 100.0 * test_correct.double() / self.test_seen
+        test_acc, value = monitored(self, train_losses, train_correct, test_losses, test_correct)
         finite = torch.isfinite(train_losses).all(dim=1) & torch.isfinite(test_losses).all(dim=1)
         self.diverged |= active & ~finite
-        monitored = torch.stack([test_losses.double().mean(dim=1), test_acc,
-                                 train_losses.double().mean(dim=1), train_acc], dim=1)
-        value = self.es_sign * monitored.gather(1, self.es_monitor[:, None]).squeeze(1)
         watch = active & self.es_on
         improved = watch & (value < self.es_best - self.es_delta)
         self.es_best.copy_(torch.where(improved, value, self.es_best))
@@ -159,3 +155,13 @@ class EpochProgram:
         self.history.index_copy_(0, self.epoch.view(1), row.unsqueeze(0))
         self.epoch += 1
 
+
+def monitored(program: EpochProgram, train_losses: Tensor, train_correct: Tensor,
+              test_losses: Tensor, test_correct: Tensor) -> tuple[Tensor, Tensor]:
+    """Each model's test accuracy (%, float64) and the number its early stopping watches, signed
+    so that lower is better (`program`: an `EpochProgram` or a state with its fields)."""
+    train_acc = 100.0 * train_correct.double() / program.train_seen
+    test_acc = 100.0 * test_correct.double() / program.test_seen
+    values = torch.stack([test_losses.double().mean(dim=1), test_acc,
+                          train_losses.double().mean(dim=1), train_acc], dim=1)
+    return test_acc, program.es_sign * values.gather(1, program.es_monitor[:, None]).squeeze(1)
