@@ -7,12 +7,12 @@ import importlib.util
 import pytest
 import torch
 
-from scratchlab.kernels.epoch_end_example import compare, example, largest_difference
 from scratchlab.training.accel import batched_epoch_end as epoch_end
+from scratchlab.training.accel.batched_epoch_end_example import compare, example, largest_difference
 from scratchlab.training.accel.batched_program import EpochProgram
 
 INTERPRETED = """
-    from scratchlab.kernels.epoch_end_example import compare
+    from scratchlab.training.accel.batched_epoch_end_example import compare
     from scratchlab.training.accel.batched_epoch_end import end_epoch
     from scratchlab.training.accel.batched_program import EpochProgram
     print(max(compare("cpu", keep, seed, end_epoch, EpochProgram._end_epoch_torch)
@@ -20,7 +20,7 @@ INTERPRETED = """
 """
 
 BEYOND_THE_HISTORY = """
-    from scratchlab.kernels.epoch_end_example import example
+    from scratchlab.training.accel.batched_epoch_end_example import example
     from scratchlab.training.accel.batched_epoch_end import end_epoch
     state, results = example("cpu", keep_best=False)
     state.epoch.fill_(state.history.shape[0])  # one epoch past the rows

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from scratchlab.kernels.epoch_end_example import compare
 from scratchlab.kernels.support import checked, on_device, triton_module
+from scratchlab.training.accel.batched_epoch_end_example import compare
 
 ENV_OFF = "SCRATCHLAB_FUSED_EPOCH_END"  # set to 0 for torch's operations on a GPU
 TOLERANCE = 1e-12  # largest difference of any number at the check (the losses' float64 means)
