@@ -21,12 +21,12 @@ import time
 
 from common import device_name, record
 from scratchlab.models import stacked_loss, tiny_conv, tiny_head
-from scratchlab.training.accel import batched_epoch_end, batched_optim
+from scratchlab.training.accel import batched_optim
 from scratchlab.util import resolve_device
 
 # environment settings that change how a study computes: the Triton kernels' switches
 SWITCHES = (tiny_conv.ENV_OFF, tiny_conv.ENV_PROGRAMS, tiny_head.ENV_OFF, stacked_loss.ENV_OFF,
-            batched_optim.ENV_OFF, batched_epoch_end.ENV_OFF)
+            batched_optim.ENV_OFF)
 
 
 def main(argv: list[str]) -> None:

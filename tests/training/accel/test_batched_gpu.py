@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from scratchlab.training import EarlyStopping, TensorLoader
-from scratchlab.training.accel import BatchedTrainer, batched, batched_epoch_end
-from scratchlab.training.accel.batched_epoch_end import ENV_OFF
+from scratchlab.training.accel import BatchedTrainer, batched
 
 
 def _helpers():
@@ -74,49 +73,3 @@ def test_the_epoch_queue_limit_changes_no_number(monkeypatch):
 
     for one, many in zip(run(1), run(10**6), strict=True):
         assert_same_fit(many, one, rtol=0)
-
-
-@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="the kernel needs Triton")
-@pytest.mark.parametrize("model_kind", ["mlp", "cnn"])
-def test_the_fused_epoch_end_gives_the_torch_versions_fits(model_kind, monkeypatch):
-    """Early stopping on each monitor, a diverging model and the best weights: the same fits and
-    outcomes with the epoch's end in one kernel as in torch's operations."""
-    seeds = (0, 1, 2, 3, 4)
-    launches = []  # epochs ended by the kernel
-    fused_end = batched_epoch_end.end_epoch
-    monkeypatch.setattr(batched_epoch_end, "end_epoch",
-                        lambda *args: launches.append(1) or fused_end(*args))
-
-    def run(fused):
-        monkeypatch.setenv(ENV_OFF, "1" if fused else "0")
-        models = [make_model(model_kind, s) for s in seeds]
-        optimizers = [make_optimizer("momentum", m, lr, 0.0)
-                      for m, lr in zip(models, (0.05, 0.05, 0.05, 1e30, 0.2), strict=True)]
-        stoppers = [EarlyStopping(patience=1, monitor="test_loss", min_delta=0.05),
-                    EarlyStopping(patience=2, monitor="test_acc"),
-                    EarlyStopping(patience=1, monitor="train_loss", min_delta=0.01), None,
-                    EarlyStopping(patience=2, monitor="train_acc")]
-        moved = on_gpu(seeds)
-        trainer = BatchedTrainer(models, optimizers, device="cuda")
-        fits = trainer.fit([m[0] for m in moved], [m[1] for m in moved], 8,
-                           early_stopping=stoppers, keep_best=True)
-        return fits, trainer.outcomes
-
-    (fused, fused_outcomes), count = run(True), len(launches)
-    plain, plain_outcomes = run(False)
-    assert count > 0 and len(launches) == count  # the kernel ran, and only in the first
-    for a, b in zip(fused, plain, strict=True):
-        assert_same_fit(b, a, rtol=0)
-    for a, b in zip(fused_outcomes, plain_outcomes, strict=True):
-        assert (a.stopped, a.failure, a.best_epoch) == (b.stopped, b.failure, b.best_epoch)
-        # the monitored value's float64 mean may differ in its last bit (another order)
-        assert (a.early_stopping or {}).keys() == (b.early_stopping or {}).keys()
-        for key, value in (b.early_stopping or {}).items():
-            mine = a.early_stopping[key]
-            assert mine == (pytest.approx(value, rel=1e-12) if isinstance(value, float)
-                            else value), key
-        for name, value in b.best_state.items():  # a diverged model's may hold NaNs
-            torch.testing.assert_close(a.best_state[name], value, rtol=0, atol=0,
-                                       equal_nan=True, msg=name)
-    assert fused_outcomes[3].failure is not None
-    assert any(o.stopped for o in fused_outcomes) and len({f.num_epochs for f in fused}) > 1

@@ -14,7 +14,6 @@ from torch import Tensor
 
 from scratchlab.errors import ConfigError
 from scratchlab.models.stacked_loss import stacked_cross_entropy
-from scratchlab.training.accel import batched_epoch_end
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
 from scratchlab.training.accel.batched_state import StackedData, StackedModels
 from scratchlab.training.callbacks import MONITORS, EarlyStopping
@@ -125,18 +124,12 @@ class EpochProgram:
 
     def _end_epoch(self, active: Tensor, train_losses: Tensor, train_correct: Tensor,
                    test_losses: Tensor, test_correct: Tensor) -> None:
-        """Record the epoch, early stopping and the best accuracy: in one kernel on a GPU
-        (`batched_epoch_end`), else `_end_epoch_torch`."""
-        results = (active, train_losses, train_correct, test_losses, test_correct)
-        if batched_epoch_end.applies(self, train_losses, test_losses):
-            batched_epoch_end.end_epoch(self, *results)
-        else:
-            self._end_epoch_torch(*results)
-
-    def _end_epoch_torch(self, active: Tensor, train_losses: Tensor, train_correct: Tensor,
-                         test_losses: Tensor, test_correct: Tensor) -> None:
-        """The end of an epoch in torch's operations (the definition of the kernel's work)."""
-        test_acc, value = monitored(self, train_losses, train_correct, test_losses, test_correct)
+        """Record the epoch: divergence, early stopping, the best accuracy and weights, history."""
+        train_acc = 100.0 * train_correct.double() / self.train_seen
+        test_acc = 100.0 * test_correct.double() / self.test_seen
+        monitored = torch.stack([test_losses.double().mean(dim=1), test_acc,
+                                 train_losses.double().mean(dim=1), train_acc], dim=1)
+        value = self.es_sign * monitored.gather(1, self.es_monitor[:, None]).squeeze(1)
         finite = torch.isfinite(train_losses).all(dim=1) & torch.isfinite(test_losses).all(dim=1)
         self.diverged |= active & ~finite
         watch = active & self.es_on
@@ -155,13 +148,3 @@ class EpochProgram:
         self.history.index_copy_(0, self.epoch.view(1), row.unsqueeze(0))
         self.epoch += 1
 
-
-def monitored(program: EpochProgram, train_losses: Tensor, train_correct: Tensor,
-              test_losses: Tensor, test_correct: Tensor) -> tuple[Tensor, Tensor]:
-    """Each model's test accuracy (%, float64) and the number its early stopping watches, signed
-    so that lower is better (`program`: an `EpochProgram` or a state with its fields)."""
-    train_acc = 100.0 * train_correct.double() / program.train_seen
-    test_acc = 100.0 * test_correct.double() / program.test_seen
-    values = torch.stack([test_losses.double().mean(dim=1), test_acc,
-                          train_losses.double().mean(dim=1), train_acc], dim=1)
-    return test_acc, program.es_sign * values.gather(1, program.es_monitor[:, None]).squeeze(1)
