@@ -52,7 +52,8 @@ def main(argv: list[str]) -> None:
         "phase_seconds": {name: float(sec) for name, sec in (
             part.rsplit(" ", 2)[:2] for part in phases[1].split(", "))} if phases else None,
         "conclusions": conclusions[1].rstrip(".") if conclusions else None,
-        "switches": {k: v for k, v in os.environ.items() if k in SWITCHES}})
+        "switches": {k: v for k, v in os.environ.items() if k in SWITCHES},
+        "tiny_conv_programs": tiny_conv.MIN_PROGRAMS})  # in effect (an invalid setting: ignored)
 
 
 if __name__ == "__main__":
