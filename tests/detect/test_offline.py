@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from scratchlab.detect.data_file import check_data
 from scratchlab.detect.offline import check_model, load_ultralytics
-from scratchlab.detect.yolo import check_data
 from scratchlab.errors import (
     CheckpointError,
     ConfigError,
@@ -89,3 +89,31 @@ def test_dataset_yaml_is_checked_before_ultralytics_sees_it(tmp_path):
     data.write_text("train: images/train\nval: images/val\n")
     with pytest.raises(ConfigError, match="names"):
         check_data(data)
+
+
+@pytest.mark.parametrize("text, field", [
+    ("path: 3\ntrain: a\nval: a\nnames: [x]\n", "'path'"),
+    ("train: 5\nval: a\nnames: [x]\n", "'train'"),
+    ("train: a\nval: [a, 1]\nnames: [x]\n", "'val"),
+    ("train: a\nval: a\nnames: x\n", "'names'"),
+    ("train: a\nval: a\nnc: two\n", "'nc'"),
+    ("3: a\ntrain: a\nval: a\n", "names"),
+])
+def test_a_dataset_yaml_field_of_the_wrong_type_is_one_line_naming_it(tmp_path, text, field):
+    (tmp_path / "a").mkdir()
+    data = tmp_path / "data.yaml"
+    data.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        check_data(data)
+    assert field in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_cli_turns_a_bad_dataset_yaml_into_exit_2(tmp_path, capsys):
+    from scratchlab.cli import main
+
+    data = tmp_path / "data.yaml"
+    data.write_text("train: 5\nval: [1]\nnames: [a]\n")
+    with pytest.raises(SystemExit) as info:
+        main(["detect", "train", str(data), "--epochs", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1 and "'train'" in err[0]

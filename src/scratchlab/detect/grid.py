@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from scratchlab.detect.data_file import check_data
 from scratchlab.detect.offline import check_model
 from scratchlab.detect.results import RESULTS_FILE, DetectMetrics, load_results
-from scratchlab.detect.yolo import OPTIMIZERS, TrainConfig, check_data, train
+from scratchlab.detect.yolo import OPTIMIZERS, TrainConfig, train
 from scratchlab.errors import ConfigError
 from scratchlab.util import atomic_write_bytes, atomic_write_json, atomic_write_text
 

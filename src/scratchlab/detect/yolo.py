@@ -8,13 +8,11 @@ print(result.metrics.map50, result.run_dir)
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from scratchlab.detect.data_file import check_data
 from scratchlab.detect.offline import keep_torch_settings, load_model, no_amp_download
 from scratchlab.detect.results import (
     RESULTS_FILE,
@@ -116,34 +114,6 @@ def ultralytics_device(device: str) -> str:
     """scratchlab device name (``auto``/``cpu``/``cuda:N``) -> ultralytics device string."""
     dev = resolve_device(device)
     return "cpu" if dev.type == "cpu" else str(dev.index or 0) if dev.type == "cuda" else dev.type
-
-
-def check_data(data: str | Path, splits: Sequence[str] = ("train", "val")) -> str:
-    """The absolute path of a dataset YAML whose `splits` exist on disk.
-
-    ultralytics would try to download a dataset it does not find; this stops first, in one line.
-    """
-    path = Path(data).expanduser()
-    hint = "pass the data.yaml of a YOLO-format folder (scratchlab detect prepare-coco writes one)"
-    if path.suffix.lower() not in {".yaml", ".yml"} or not path.is_file():
-        raise DatasetNotFoundError(f"dataset file {data} not found; {hint}")
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
-        raise ConfigError(
-            f"dataset file {data} is not valid YAML: {' '.join(str(exc).split())}"
-        ) from None
-    if not isinstance(spec, dict) or ("names" not in spec and "nc" not in spec):
-        raise ConfigError(f"dataset file {data} needs 'train', 'val' and 'names'; {hint}")
-    root = Path(spec["path"]).expanduser() if spec.get("path") else path.resolve().parent
-    for split in splits:
-        entries = spec.get(split)
-        if not entries:
-            raise DatasetNotFoundError(f"dataset file {data} has no {split!r} split; {hint}")
-        for entry in entries if isinstance(entries, list) else [entries]:
-            if not (root / entry).exists():
-                raise DatasetNotFoundError(f"{split} images of {data} not found at {root / entry}")
-    return str(path.resolve())
 
 
 class _EpochTimer:
