@@ -208,9 +208,8 @@ def check_state(state: dict[str, Any], trainer: Any, path: str | Path) -> None:
         raise CheckpointError(f"checkpoint {path} does not fit this run ({problem}); delete it "
                               "to start over")
 
-    rng = (dict, list)  # one process's generators, or those of every rank
-    for key, kinds in (("trainer", dict), ("rng", rng), ("best_acc", (int, float, type(None))),
-                       ("ewi", int)):
+    for key, kinds in (("trainer", dict), ("rng", (dict, list)),  # rng: one rank's, or every rank's
+                       ("best_acc", (int, float, type(None))), ("ewi", int)):
         value = state.get(key, 0 if key == "ewi" else ...)
         if not isinstance(value, kinds) or isinstance(value, bool):
             fail(f"{key!r} is missing" if value is ... else

@@ -35,7 +35,10 @@ class ClassifierTrainer(Trainer):
         if precision not in PRECISIONS:
             raise ConfigError(f"precision {precision!r} is unknown; use one of "
                               f"{sorted(PRECISIONS)}")
-        self.device = torch.device(device) if device is not None else _model_device(model)
+        if device is None:  # the model's (the CPU for a model without parameters)
+            param = next(model.parameters(), None)
+            device = param.device if param is not None else "cpu"
+        self.device = torch.device(device)
         if self.device.type == "cuda" and self.device.index is None:  # equal to tensors' devices
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.model = model.to(self.device)
@@ -77,11 +80,8 @@ class ClassifierTrainer(Trainer):
         return BatchResult(loss.item(), int(correct))
 
     def to_device(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = batch[0], batch[1]
-        if x.device != self.device:
-            x = x.to(self.device, non_blocking=True)
-        if y.device != self.device:
-            y = y.to(self.device, non_blocking=True)
+        x = batch[0].to(self.device, non_blocking=True)  # the same tensor when already there
+        y = batch[1].to(self.device, non_blocking=True)
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y
@@ -93,8 +93,7 @@ class ClassifierTrainer(Trainer):
                               cache_enabled=self.cache_casts)
 
     def loss(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if scores.dtype != torch.float32:  # the loss in float32 under mixed precision
-            scores = scores.float()
+        scores = scores.float()  # the loss in float32 under mixed precision (no copy if float32)
         if _is_single_logit(scores):
             return self.loss_fn(scores.reshape(-1), y.float())
         return self.loss_fn(scores, y)
@@ -111,8 +110,3 @@ class ClassifierTrainer(Trainer):
 
 def _is_single_logit(scores: torch.Tensor) -> bool:
     return scores.dim() == 1 or (scores.dim() == 2 and scores.shape[1] == 1)
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")

@@ -30,17 +30,11 @@ class TensorLoader:
         transform_generator: `transform`'s own generator, saved and restored with the shuffling one.
     """
 
-    def __init__(
-        self,
-        *tensors: torch.Tensor,
-        batch_size: int = 128,
-        shuffle: bool = False,
-        drop_last: bool = False,
-        seed: int | None = None,
-        device: str | torch.device | None = None,
-        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        transform_generator: torch.Generator | None = None,
-    ) -> None:
+    def __init__(self, *tensors: torch.Tensor, batch_size: int = 128, shuffle: bool = False,
+                 drop_last: bool = False, seed: int | None = None,
+                 device: str | torch.device | None = None,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 transform_generator: torch.Generator | None = None) -> None:
         if not tensors:
             raise ConfigError("TensorLoader needs at least one tensor")
         if batch_size < 1:
@@ -84,11 +78,8 @@ class TensorLoader:
         for i in range(len(self)):
             lo, hi = i * self.batch_size, min((i + 1) * self.batch_size, n)
             rows = slice(lo + self.rank, hi, self.world_size)
-            if order is None:
-                batch = [t[rows] for t in self.tensors]
-            else:
-                index = order[rows]
-                batch = [t[index] for t in self.tensors]
+            index = rows if order is None else order[rows]
+            batch = [t[index] for t in self.tensors]
             if self.transform is not None:
                 batch[0] = self.transform(batch[0])
             yield batch if self.world_size == 1 else ShardBatch(batch, hi - lo)

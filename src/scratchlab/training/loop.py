@@ -6,6 +6,7 @@ Subclasses implement the two batch methods; everything else a fit does is a call
 from __future__ import annotations
 
 import abc
+import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -85,14 +86,17 @@ class Trainer(abc.ABC):
         """
         if resume and not checkpoints:
             raise ConfigError("resume=True needs checkpoints=<file prefix> to resume from")
-        extra = [*callbacks, *([PostEpochFn(post_epoch_fn)] if post_epoch_fn else [])]
         stopper = as_early_stopping(early_stopping)
         files = CheckpointFiles.of(checkpoints) if checkpoints else None
-        self._use([NaNGuard(files.last if files else None), *self.callbacks,
-                   *([stopper] if stopper else []),
-                   *([self.checkpoint_class(files, resume)] if files else []),
-                   *([EpochPrinter(print_every, num_epochs)] if print_every > 0 else []),
-                   *([ProgressBar()] if print_every > 0 and ProgressBar.wanted() else []), *extra])
+        self.fit_callbacks = [
+            NaNGuard(files.last if files else None), *self.callbacks,
+            *([stopper] if stopper else []),
+            *([self.checkpoint_class(files, resume)] if files else []),
+            *([EpochPrinter(print_every, num_epochs)] if print_every > 0 else []),
+            *([ProgressBar()] if print_every > 0 and ProgressBar.wanted() else []),
+            *callbacks, *([PostEpochFn(post_epoch_fn)] if post_epoch_fn else [])]
+        self._hooks = {hook: [c for c in self.fit_callbacks if overrides(c, hook)]
+                       for hook in HOOKS}
         self.history, self.should_stop, self.train_loader = FitResult(0), False, dl_train
         self.notify("on_fit_start")
         while self.epochs_done < num_epochs and not self.should_stop:
@@ -135,7 +139,7 @@ class Trainer(abc.ABC):
     def batches(self, loader: Iterable, max_batches: int | None) -> Iterator[Any]:
         """The batches of one pass (`last_batch_size` says how many samples each holds)."""
         for batch in itertools.islice(loader, max_batches):
-            self.last_batch_size = _batch_size(batch)
+            self.last_batch_size = len(batch[-1] if isinstance(batch, (list, tuple)) else batch)
             yield batch
 
     def epoch_result(self, results: list[BatchResult], sizes: list[int], phase: str) -> EpochResult:
@@ -153,10 +157,6 @@ class Trainer(abc.ABC):
         """Call `hook` of every callback in use that implements it."""
         for callback in self._hooks[hook]:
             getattr(callback, hook)(self, *args)
-
-    def _use(self, callbacks: list[Callback]) -> None:
-        self.fit_callbacks = callbacks
-        self._hooks = {hook: [c for c in callbacks if overrides(c, hook)] for hook in HOOKS}
 
     def set_mode(self, train: bool) -> None:
         if hasattr(self.model, "train"):
@@ -212,10 +212,6 @@ def _key(callback: Callback) -> str:
     return type(callback).__name__
 
 
-def _batch_size(batch: Any) -> int:
-    return len(batch[-1]) if isinstance(batch, (list, tuple)) else len(batch)
-
-
 def num_batches(loader: Any, max_batches: int | None) -> int | None:
     try:
         n = len(loader)
@@ -227,8 +223,6 @@ def num_batches(loader: Any, max_batches: int | None) -> int | None:
 def _floats(values: list[Any]) -> list[float]:
     """Python floats of numbers or one-element tensors, reading tensors in one transfer."""
     if values and all(isinstance(v, torch.Tensor) for v in values):
-        try:
+        with contextlib.suppress(RuntimeError):  # tensors of several dtypes or devices
             return torch.stack(values).detach().reshape(-1).double().tolist()
-        except RuntimeError:  # tensors of several dtypes or devices
-            return [float(v) for v in values]
     return [float(v) for v in values]

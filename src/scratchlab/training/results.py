@@ -90,13 +90,9 @@ class FitResult(_FitFields, _JsonTuple):
 
     def with_epoch(self, train: EpochResult, test: EpochResult) -> FitResult:
         """A new result: this one followed by one epoch's train and test results."""
-        return FitResult(
-            self.num_epochs + 1,
-            [*self.train_loss, *train.losses],
-            [*self.train_acc, train.accuracy],
-            [*self.test_loss, *test.losses],
-            [*self.test_acc, test.accuracy],
-        )
+        return FitResult(self.num_epochs + 1, [*self.train_loss, *train.losses],
+                         [*self.train_acc, train.accuracy], [*self.test_loss, *test.losses],
+                         [*self.test_acc, test.accuracy])
 
     def first_epochs(self, epochs: int) -> FitResult:
         """The result of the first `epochs` epochs (batch losses split evenly by epoch)."""
@@ -112,9 +108,7 @@ class FitResult(_FitFields, _JsonTuple):
     @property
     def epochs_to_best(self) -> int:
         """1-based epoch of the best test accuracy (0 when there is none)."""
-        if not self.test_acc:
-            return 0
-        return self.test_acc.index(self.best_test_acc) + 1
+        return self.test_acc.index(self.best_test_acc) + 1 if self.test_acc else 0
 
     def epoch_mean(self, which: str) -> list[float]:
         """Mean per epoch of `train_loss` or `test_loss` (batch losses split evenly by epoch)."""

@@ -21,8 +21,6 @@ from scratchlab.training.classifier import ClassifierTrainer
 from scratchlab.training.loop import num_batches
 from scratchlab.training.results import BatchResult, EpochResult, FitResult
 
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
 
 def compiled(model: nn.Module, mode: str = "default") -> Callable:
     """`torch.compile(model, mode=mode, dynamic=False)`, kept on the model for later trainers."""
@@ -122,10 +120,8 @@ class FastTrainer(ClassifierTrainer):
         self.plain = [0, []]
         result = super().test_epoch(dl_test, max_batches=max_batches, **kw)
         seen, corrects = self.plain
-        if self.tta_level == 0 or not seen:
-            self.final_plain_acc = result.accuracy
-        else:
-            self.final_plain_acc = 100.0 * float(torch.stack(corrects).sum()) / seen
+        self.final_plain_acc = (result.accuracy if self.tta_level == 0 or not seen
+                                else 100.0 * float(torch.stack(corrects).sum()) / seen)
         return result
 
     def train_batch(self, batch: Any) -> BatchResult:

@@ -68,9 +68,8 @@ class FastLoader:
     def reseed(self, seed: int) -> None:
         """Start afresh from `seed`: new generator state, new alternating-flip halves, epoch 0."""
         self.generator.manual_seed(seed)
-        n = self.dataset_size
-        self.base_mask = (flip_mask(n, self.generator, self.device) if self.flip == "alternating"
-                          else None)
+        self.base_mask = (flip_mask(self.dataset_size, self.generator, self.device)
+                          if self.flip == "alternating" else None)
         self.epoch = 0
 
     @property
@@ -108,11 +107,8 @@ class FastLoader:
                  else None)
         for i in range(len(self)):
             lo, hi = i * self.batch_size, min((i + 1) * self.batch_size, n)
-            if order is None:
-                yield [images[lo:hi], self.labels[lo:hi]]
-            else:
-                index = order[lo:hi]
-                yield [images[index], self.labels[index]]
+            index = slice(lo, hi) if order is None else order[lo:hi]
+            yield [images[index], self.labels[index]]
 
     def head(self, n: int) -> torch.Tensor:
         """The first `n` normalised, unaugmented images (e.g. to fit the whitening layer)."""

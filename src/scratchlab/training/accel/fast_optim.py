@@ -32,12 +32,10 @@ def sgd_param_groups(model: nn.Module, lr: float, reg: float, bias_lr_scale: flo
     trainable = [p for p in model.parameters() if p.requires_grad and id(p) not in left_out]
     norms = [p for p in trainable if id(p) in norm_ids]
     others = [p for p in trainable if id(p) not in norm_ids]
-    groups = []
     bias_lr = lr * bias_lr_scale
-    for params, group_lr in ((norms, bias_lr), (others, lr), (own, bias_lr)):
-        if params:
-            groups.append({"params": params, "lr": group_lr, "initial_lr": group_lr,
-                           "weight_decay": lr * reg / group_lr, "whiten_bias": params is own})
+    groups = [{"params": params, "lr": group_lr, "initial_lr": group_lr,
+               "weight_decay": lr * reg / group_lr, "whiten_bias": params is own}
+              for params, group_lr in ((norms, bias_lr), (others, lr), (own, bias_lr)) if params]
     if not groups:
         raise ConfigError("the model has no trainable parameters")
     return groups

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import contextvars
+import functools
 import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
@@ -66,12 +67,7 @@ class SharedDeviceMixin:
             return super().test_batch(batch)  # type: ignore[misc]
 
 
-_SHARED: dict[type, type] = {}
-
-
+@functools.cache
 def shared(trainer_class: T) -> T:
     """`trainer_class` with `SharedDeviceMixin`: the class a run on a shared GPU trains with."""
-    if trainer_class not in _SHARED:
-        _SHARED[trainer_class] = type(f"Shared{trainer_class.__name__}",
-                                      (SharedDeviceMixin, trainer_class), {})
-    return _SHARED[trainer_class]  # type: ignore[return-value]
+    return type(f"Shared{trainer_class.__name__}", (SharedDeviceMixin, trainer_class), {})

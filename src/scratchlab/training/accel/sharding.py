@@ -45,16 +45,10 @@ def _distributed_dataloader(loader: DataLoader, rank: int, world_size: int,
         loader.dataset, num_replicas=world_size, rank=rank,
         shuffle=isinstance(sampler, RandomSampler), seed=seed, drop_last=loader.drop_last,
     )
-    options: dict[str, Any] = {
-        "num_workers": loader.num_workers, "collate_fn": loader.collate_fn,
-        "pin_memory": loader.pin_memory,
-        "drop_last": loader.drop_last, "timeout": loader.timeout,
-        "worker_init_fn": loader.worker_init_fn,
-        "generator": loader.generator,
-    }
+    kept = ["num_workers", "collate_fn", "pin_memory", "drop_last", "timeout", "worker_init_fn",
+            "generator"]
     if loader.num_workers > 0:
-        options.update(persistent_workers=loader.persistent_workers,
-                       prefetch_factor=loader.prefetch_factor,
-                       multiprocessing_context=loader.multiprocessing_context)
+        kept += ["persistent_workers", "prefetch_factor", "multiprocessing_context"]
+    options = {name: getattr(loader, name) for name in kept}
     return DataLoader(loader.dataset, batch_size=batch_size // world_size, sampler=distributed,
                       **options)
