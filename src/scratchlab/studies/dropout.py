@@ -18,9 +18,9 @@ import pandas as pd
 
 from scratchlab.experiments import ExperimentConfig, RunRecord
 from scratchlab.studies.base import Study, StudyResult
-from scratchlab.studies.common import auto_dataset, final, new_figure
+from scratchlab.studies.common import auto_dataset, final
 from scratchlab.util.stats import compare, mean_std
-from scratchlab.viz import plot_exp_results
+from scratchlab.viz import figure_and_axes, plot_exp_results
 
 NAME = "dropout"
 DESCRIPTION = ("scratch MLP (1 x 400) with dropout 0, 0.4, 0.8 on 400 training images: over- "
@@ -125,8 +125,7 @@ def make_figures(table: pd.DataFrame, runs: list[RunRecord]) -> dict:
     first = min(r.config.seed for r in runs)
     fits = {f"dropout {r.config.model.dropout:g}": r.fit for r in runs if r.config.seed == first}
     curves, _ = plot_exp_results(fits, log_loss=True)
-    fig, axes = new_figure(1, 1, (5.5, 3.8))
-    ax = axes[0, 0]
+    fig, ax = figure_and_axes(figsize=(5.5, 3.8))
     stats = table.groupby("dropout")[["train_acc", "test_acc"]].agg(["mean", "std"]).fillna(0)
     for column in ("train_acc", "test_acc"):
         ax.errorbar(stats.index, stats[(column, "mean")], yerr=stats[(column, "std")], marker="o",

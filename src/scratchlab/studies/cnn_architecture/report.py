@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
 from scratchlab.studies.common import new_figure
 from scratchlab.training import FitResult
-from scratchlab.viz import HtmlReport, plot_exp_results
+from scratchlab.viz import HtmlReport, figure_and_axes, plot_exp_results
 
 from .analysis import MODEL_NAMES, model_name, summarize
 
@@ -34,7 +33,7 @@ def figures(table: pd.DataFrame, fits: dict[str, FitResult]) -> dict[str, Figure
         curves = {f"L{r['L']}_K{r['K']}": fits[r["run_name"]] for _, r in rows.iterrows()
                   if r["run_name"] in fits}
         if curves:
-            grid = plt.subplots(2, 2, figsize=(11, 7), sharex="col")[0]
+            grid = figure_and_axes(2, 2, figsize=(11, 7), sharex="col")[0]  # closed in pyplot
             fig, _ = plot_exp_results(curves, fig=grid)
             fig.suptitle(f"{experiment}: {EXPERIMENT_TEXT.get(experiment, '')}")
             figs[f"curves_{experiment}"] = fig
@@ -42,8 +41,6 @@ def figures(table: pd.DataFrame, fits: dict[str, FitResult]) -> dict[str, Figure
     if not summary.empty:
         figs["accuracy_vs_depth"] = _accuracy_vs_depth(summary)
         figs["accuracy_vs_params"] = _accuracy_vs_params(summary)
-    for fig in figs.values():
-        plt.close(fig)  # kept by the result, not by pyplot (no duplicate display, no leak)
     return figs
 
 

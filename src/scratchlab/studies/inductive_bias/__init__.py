@@ -77,8 +77,7 @@ class InductiveBias(Study):
         with self.cpu_threads(), progress(total=len(configs), desc=f"{NAME} runs",
                                           verbose=self.verbose) as bar:
             return run_configs(configs, jobs=self.jobs(), on_record=lambda _: bar.update(1),
-                               batched=self.batched(),
-                               restart_changed=True)
+                               batched=self.batched(), restart_changed=True)
 
     def analyze(self, records: list[RunRecord]) -> InductiveBiasResult:
         table = build_table(self.runs, {r.config.run_name: r for r in records}, NAME)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
@@ -14,18 +15,18 @@ from scratchlab.classifiers import ConfusionMatrix, confusion_matrix
 from scratchlab.errors import ScratchlabError
 from scratchlab.experiments import RunRecord, build_run_model, load_model, load_run_data
 from scratchlab.models import dead_channels, first_conv_weights, neighbour_correlation, summary
-from scratchlab.studies.common import split_tensors
+from scratchlab.studies.common import new_figure, split_tensors
 from scratchlab.training import FitResult
 from scratchlab.util import seed_everything
-from scratchlab.viz import epoch_curves, kernel_row, panel_row, plot_confusion_matrix
+from scratchlab.viz import epoch_curves, kernel_row, panel_row, plot_confusion_matrix, seed_bars
 
-from . import figures as figs
 from .diagnosis import escape_epoch, fresh_model, init_diagnosis
-from .plan import CLASSES3, MODEL_TYPES, SHIFT_MODELS, Budget
-from .table import Stat, select
+from .plan import CLASSES3, MODEL_TYPES, SHIFT_MODELS, SIZES, Budget
+from .table import Stat, per_lr, select, stat
 from .verdicts import conclusions
 
 DIAGNOSIS_IMAGES = 100  # validation images the q7 diagnosis is measured on
+COLOURS = {"cnn": "tab:blue", "mlp": "tab:orange", "cnn_edge_init": "tab:green"}
 
 
 @dataclass
@@ -159,11 +160,68 @@ def trained_diagnosis(table: pd.DataFrame, runs: Runs) -> pd.DataFrame:
         dead_channels=dead)
 
 
+def sample_efficiency(table: pd.DataFrame) -> Figure:
+    """q2: validation accuracy against training images per class (mean, 95% CI over seeds)."""
+    fig, axes = new_figure(1, 1, (6, 4))
+    ax = axes[0, 0]
+    for model in ("cnn", "mlp", "cnn_edge_init"):
+        stats = [stat(table, "q2", model, kernel_size=None if model == "mlp" else 7,
+                      images_per_class=n) for n in SIZES]
+        mean, ci = np.array([s.mean for s in stats]), np.array([s.ci for s in stats])
+        ax.plot(SIZES, mean, "o-", color=COLOURS[model], label=model)
+        ax.fill_between(SIZES, mean - ci, mean + ci, color=COLOURS[model], alpha=0.2)
+    ax.axhline(100 / 3, color="grey", ls=":", label="chance")
+    ax.set(xlabel="training images per class", ylabel="validation accuracy (%)", xscale="log",
+           title="q2: sample efficiency (mean and 95% CI over seeds)")
+    ax.set_xticks(SIZES, [str(n) for n in SIZES])
+    ax.legend()
+    return fig
+
+
+def diagnosis_figure(init: pd.DataFrame, histories: dict[str, FitResult], chance: float) -> Figure:
+    """q7: ReLU output spread per layer at initialisation; DeeperCNN runs' validation curves."""
+    fig, axes = new_figure(1, 2, (5, 3.6))
+    for i, (model, rows) in enumerate(init.groupby("model", sort=False)):
+        axes[0, 0].plot(rows["layer"], rows["spread"], "o-", color=f"C{i}", label=model)
+    axes[0, 0].set(xlabel="ReLU layer", ylabel="std of activations across images", yscale="log",
+                   title="at initialisation (median over draws)")
+    axes[0, 0].legend(fontsize=7)
+    for label, fit in histories.items():
+        axes[0, 1].plot(np.arange(1, fit.num_epochs + 1), fit.test_acc, label=label, lw=1)
+    axes[0, 1].axhline(chance, color="grey", ls=":")
+    axes[0, 1].set(xlabel="epoch", ylabel="validation accuracy (%)", title="deeper_cnn runs")
+    if histories:
+        axes[0, 1].legend(fontsize=6)
+    return fig
+
+
+def table_figures(table: pd.DataFrame) -> dict[str, Figure]:
+    """The figures drawn from the table alone: q2 curves and bars, q4/q5, q6 and q7 bars."""
+    edge_init = [(f"{m} k={k}", stat(table, "q2", m, kernel_size=k, images_per_class=10))
+                 for k in (2, 3, 7) for m in ("cnn", "cnn_edge_init")]
+    shifted = [(f"{label} {cond}", stat(table, exp, m, kernel_size=k, condition=cond))
+               for exp, cond in (("q4", "iid"), ("q4", "domain_shift"), ("q5", "permuted"))
+               for label, (m, k) in SHIFT_MODELS.items()]
+    search = [("cnn lr=0.01", stat(table, "q7", "cnn"))] + [
+        (f"{m} lr={lr:g}", s) for m in ("wider_cnn", "deeper_cnn")
+        for lr, s in per_lr(table, m).items()]
+    q6 = [(m, stat(table, "q6", m)) for m in ("cnn", "cnn_avgpool", "mlp")]
+    return {
+        "q2_sample_efficiency": sample_efficiency(table),
+        "q2_edge_init": seed_bars(
+            edge_init, "q2: random vs edge-detector first layer, 10 per class", 100 / 3),
+        "q4_q5_accuracy": seed_bars([(label, s) for label, s in shifted if s.n],
+                                    "q4/q5: 100 per class", 100 / 3),
+        "q6_five_classes": seed_bars(q6, "q6: five classes, 100 per class", 20.0),
+        "q7_search": seed_bars(search, "q7: five classes, 30 images per class", chance=20.0),
+    }
+
+
 def analyse(table: pd.DataFrame, records: Iterable[RunRecord], budget: Budget,
             device: torch.device | None = None) -> Analysis:
     """Everything the report quotes or shows besides the table."""
     runs = Runs(records)
-    figures = figs.table_figures(table)
+    figures = table_figures(table)
     structure = kernel_analysis(table, runs, figures)
     q3 = select(table, "q3")
     first = q3[(q3["seed"] == q3["seed"].min()) & q3["run_name"].isin(runs.fits)]
@@ -176,7 +234,7 @@ def analyse(table: pd.DataFrame, records: Iterable[RunRecord], budget: Budget,
     if not deeper.empty:
         x, y = (t[:DIAGNOSIS_IMAGES].to(device) for t in runs.valid_data(deeper.run_name.iloc[0]))
         init = init_diagnosis(x, y, budget.init_draws)
-        figures["q7_diagnosis"] = figs.diagnosis(init, {
+        figures["q7_diagnosis"] = diagnosis_figure(init, {
             f"lr={r.lr:g} seed {r.seed}": runs.fits[r.run_name] for r in deeper.itertuples()
             if r.run_name in runs.fits}, 20.0)
     return Analysis(
