@@ -32,12 +32,7 @@ from scratchlab.experiments.run import (
 from scratchlab.experiments.run_data import RunData, load_run_data
 from scratchlab.models import summary as model_summary
 from scratchlab.training import EarlyStopping, FitResult, Timer
-from scratchlab.training.accel.batched import (
-    BatchedFit,
-    BatchedTrainer,
-    ModelOutcome,
-    fits_in_turn,
-)
+from scratchlab.training.accel.batched import BatchedFit, BatchedTrainer, ModelOutcome, fits_in_turn
 from scratchlab.training.accel.batched_state import architecture, unsupported_reason
 from scratchlab.training.checkpoints import checkpoint_state, make_trainer_state
 from scratchlab.util import Laps, SharedClock, atomic_write_json, resolve_device, seed_everything
@@ -46,20 +41,18 @@ from scratchlab.util.tensors import TensorPool
 MAX_AUTO_PARAMS = 1_000_000
 MAX_GROUP = 256  # models per batched group (larger groups are split)
 SMALLEST_GROUP = {"auto": 2, "on": 1}  # `auto` trains a lone run alone, `on` batches it too
-PER_RUN = frozenset({
-    "run_name", "out_dir", "seed", "lr", "reg", "momentum", "epochs", "early_stopping",
-    "early_stopping_monitor", "early_stopping_min_delta", "checkpoints", "dataset_options",
-    "data_root", "train_limit", "test_limit", "normalize",
-})
+PER_RUN = frozenset({"run_name", "out_dir", "seed", "lr", "reg", "momentum", "epochs",
+                     "early_stopping", "early_stopping_monitor", "early_stopping_min_delta",
+                     "checkpoints", "dataset_options", "data_root", "train_limit", "test_limit",
+                     "normalize"})
 
 
 def batchable(config: ExperimentConfig) -> bool:
     """Whether the batched trainer can train a run, judged from its config alone."""
     m, o, s = config.model, config.optim, config.speed
     return (m.engine == "torch" and config.trainer == "classic" and o.optimizer_impl == "torch"
-            and o.lr_schedule == "constant" and not config.data.augment
-            and s.precision == "fp32" and not (s.compile or s.ddp or s.cuda_graph)
-            and m.dropout <= 0 and not m.batchnorm
+            and o.lr_schedule == "constant" and not config.data.augment and s.precision == "fp32"
+            and not (s.compile or s.ddp or s.cuda_graph) and m.dropout <= 0 and not m.batchnorm
             and not (config.budget.eval_train or config.tensorboard is not None))
 
 
@@ -258,10 +251,9 @@ def _record(p: Prepared, fit: FitResult, outcome: ModelOutcome, seconds: float,
     per_epoch = [seconds / fit.num_epochs] * fit.num_epochs
     if p.config.budget.checkpoints:
         _save_checkpoints(p, fit, outcome, per_epoch)
-    return make_record(p.config, fit, fit_summary(fit, **summary),
-                       Timings(train_seconds=seconds, seconds_per_epoch=per_epoch,
-                               started_at=p.laps.started_at, **p.laps.seconds,
-                               fit_seconds=seconds), p.device)
+    timings = Timings(train_seconds=seconds, seconds_per_epoch=per_epoch,
+                      started_at=p.laps.started_at, **p.laps.seconds, fit_seconds=seconds)
+    return make_record(p.config, fit, fit_summary(fit, **summary), timings, p.device)
 
 
 def _save_checkpoints(p: Prepared, fit: FitResult, outcome: ModelOutcome,

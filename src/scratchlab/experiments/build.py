@@ -34,14 +34,12 @@ def model_spec(config: ExperimentConfig, input_shape: tuple[int, ...],
                num_classes: int) -> dict[str, Any]:
     """The `build_model` spec of a config: one mapping every family reads what it needs from."""
     m = config.model
-    spec = {
-        "model_type": m.model_type, "in_size": input_shape, "out_classes": num_classes,
-        "channels": m.channels, "pool_every": m.pool_every, "hidden_dims": m.hidden_dims,
-        "activation_type": m.activation, "activation_params": m.activation_params,
-        "pooling_type": m.pooling, "pooling_params": m.pooling_params,
-        "conv_params": m.conv_params, "batchnorm": m.batchnorm, "dropout": m.dropout,
-        "bottleneck": m.bottleneck,
-    }
+    spec = {"model_type": m.model_type, "in_size": input_shape, "out_classes": num_classes,
+            "channels": m.channels, "pool_every": m.pool_every, "hidden_dims": m.hidden_dims,
+            "activation_type": m.activation, "activation_params": m.activation_params,
+            "pooling_type": m.pooling, "pooling_params": m.pooling_params,
+            "conv_params": m.conv_params, "batchnorm": m.batchnorm, "dropout": m.dropout,
+            "bottleneck": m.bottleneck}
     if m.model_type == "yourcnn_fast":
         spec.update(whiten=config.fast.whiten, identity_init=config.fast.identity_init)
     spec.update(m.model_options)
@@ -73,25 +71,24 @@ def build_optimizer(config: ExperimentConfig, model: Any) -> Any:
     if not params:
         raise ConfigError(f"model {config.model.model_type!r} has no trainable parameters")
     o = config.optim
-    lr, reg, mu = o.lr, o.reg, o.momentum
+    lr, reg, mu, betas = o.lr, o.reg, o.momentum, (o.momentum, 0.999)
     if o.optimizer_impl == "scratch":
         return {
             "sgd": lambda: scratch_optim.VanillaSGD(params, learn_rate=lr, reg=reg),
             "momentum": lambda: scratch_optim.MomentumSGD(
                 params, learn_rate=lr, reg=reg, momentum=mu),
             "rmsprop": lambda: scratch_optim.RMSProp(params, learn_rate=lr, reg=reg),
-            "adam": lambda: scratch_optim.Adam(params, learn_rate=lr, reg=reg, betas=(mu, 0.999)),
+            "adam": lambda: scratch_optim.Adam(params, learn_rate=lr, reg=reg, betas=betas),
             "muon": lambda: scratch_optim.Muon(params, learn_rate=lr, reg=reg, momentum=mu),
         }[o.optimizer]()
     if config.speed.cuda_graph:  # a step a CUDA graph can capture (model already on the GPU)
-        return accel.capturable_optimizer(o.optimizer, params, lr, betas=(mu, 0.999),
-                                          weight_decay=reg)
+        return accel.capturable_optimizer(o.optimizer, params, lr, betas=betas, weight_decay=reg)
     return {
         "sgd": lambda: torch.optim.SGD(params, lr=lr, weight_decay=reg),
         "momentum": lambda: torch.optim.SGD(params, lr=lr, momentum=mu, weight_decay=reg),
         "rmsprop": lambda: torch.optim.RMSprop(params, lr=lr, weight_decay=reg),
-        "adam": lambda: torch.optim.Adam(params, lr=lr, betas=(mu, 0.999), weight_decay=reg),
-        "adamw": lambda: torch.optim.AdamW(params, lr=lr, betas=(mu, 0.999), weight_decay=reg),
+        "adam": lambda: torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=reg),
+        "adamw": lambda: torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=reg),
     }[o.optimizer]()
 
 
@@ -141,7 +138,8 @@ def build_trainer(config: ExperimentConfig, data: RunData, device: torch.device,
     common: dict[str, Any] = {"device": device, "precision": s.precision,
                               "channels_last": s.channels_last, "callbacks": callbacks}
     if config.trainer == "fast":
-        trainer = cls(model, config.fast, lr=o.lr, reg=o.reg, momentum=_momentum(config),
+        momentum = o.momentum if o.optimizer == "momentum" else 0.0
+        trainer = cls(model, config.fast, lr=o.lr, reg=o.reg, momentum=momentum,
                       label_smoothing=o.label_smoothing, compile=s.compile,
                       compile_mode=s.compile_mode, cuda_graph=s.cuda_graph,
                       cudnn_benchmark=s.cudnn_benchmark, **common)
@@ -149,8 +147,7 @@ def build_trainer(config: ExperimentConfig, data: RunData, device: torch.device,
         if s.cuda_graph:  # a capturable optimizer keeps its state where the parameters are
             model = model.to(device)
         optimizer = build_optimizer(config, model)
-        batches = (len(data.train) if config.budget.batches is None
-                   else min(config.budget.batches, len(data.train)))
+        batches = min(config.budget.batches or len(data.train), len(data.train))
         extra = {"sync_batchnorm": s.sync_batchnorm} if s.ddp else {}
         if not s.cuda_graph:
             extra["compile"] = s.compile
@@ -158,7 +155,3 @@ def build_trainer(config: ExperimentConfig, data: RunData, device: torch.device,
                       scheduler=build_scheduler(config, optimizer, batches),
                       scheduler_step="batch", **common, **extra)
     return Built(model, trainer, info.params, info.flops)
-
-
-def _momentum(config: ExperimentConfig) -> float:
-    return config.optim.momentum if config.optim.optimizer == "momentum" else 0.0

@@ -23,14 +23,11 @@ from scratchlab.training.accel.fast_settings import FastSettings
 
 SECTIONS: dict[str, type[BaseModel]] = {
     "data": DataSection, "model": ModelSection, "optim": OptimSection, "budget": BudgetSection,
-    "speed": SpeedSection, "fast": FastSettings,
-}
+    "speed": SpeedSection, "fast": FastSettings}
 TOP_FIELDS = ("run_name", "out_dir", "seed", "device", "trainer", "tensorboard")
 # flat field name -> its section ("" for the top level)
-SECTION_OF: dict[str, str] = {
-    **{name: "" for name in TOP_FIELDS},
-    **{name: section for section, cls in SECTIONS.items() for name in cls.model_fields},
-}
+SECTION_OF: dict[str, str] = dict.fromkeys(TOP_FIELDS, "") | {
+    name: section for section, cls in SECTIONS.items() for name in cls.model_fields}
 
 
 def not_empty_folder(folder: Any) -> Any:
@@ -49,13 +46,12 @@ class ExperimentConfig(BaseModel):
                           description="name of the run; its results file is "
                           "<out_dir>/<run_name>.json (run-exp names it <name>_L<L>_K<K> when "
                           "the model family reads K and L)")
-    out_dir: Path = Field(Path("results"), description="folder of results files (and "
-                          "checkpoints/)")
+    out_dir: Path = Field(Path("results"), description="folder of results files (and checkpoints/)")
     seed: int = Field(42, ge=0, lt=2**63, description="seeds python, numpy and torch")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                         description="auto, cpu, cuda or cuda:N")
-    trainer: Literal["classic", "fast"] = Field("classic", description="classic "
-                                                "(ClassifierTrainer) or fast (airbench-style)")
+    trainer: Literal["classic", "fast"] = Field(
+        "classic", description="classic (ClassifierTrainer) or fast (airbench-style)")
     tensorboard: Path | None = Field(None, description="write TensorBoard logs of the run to "
                                      "this folder (needs the tensorboard extra)")
     data: DataSection = Field(default_factory=DataSection)
@@ -72,7 +68,7 @@ class ExperimentConfig(BaseModel):
         return nest(data) if isinstance(data, dict) else data
 
     _not_empty = field_validator("out_dir", "tensorboard", mode="before")(
-        classmethod(lambda cls, folder: not_empty_folder(folder)))
+        staticmethod(not_empty_folder))
 
     @field_validator("run_name")
     @classmethod
@@ -111,11 +107,7 @@ class ExperimentConfig(BaseModel):
 
     def replace(self, **fields: Any) -> ExperimentConfig:
         """A copy with `fields` (flat names) changed, validated and checked for consistency."""
-        from scratchlab.experiments.config_checks import check_consistent
-
-        config = ExperimentConfig.load({**self.flat(), **fields})
-        check_consistent(config)
-        return config
+        return ExperimentConfig.checked({**self.flat(), **fields}, given=set())
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -123,8 +115,6 @@ class ExperimentConfig(BaseModel):
 
 def nest(fields: dict[str, Any]) -> dict[str, Any]:
     """Flat keys sorted into their sections; section mappings are merged in (flat keys win)."""
-    if not isinstance(fields, dict):
-        raise ConfigError(f"a config is a mapping of fields, got {type(fields).__name__}")
     out: dict[str, Any] = {}
     for key, value in fields.items():
         if key in SECTIONS and isinstance(value, dict):
@@ -138,12 +128,9 @@ def nest(fields: dict[str, Any]) -> dict[str, Any]:
 
 def given_fields(fields: dict[str, Any]) -> set[str]:
     """The flat names of the fields a mapping (flat or in sections) sets."""
-    names = set()
+    names: set[str] = set()
     for key, value in fields.items():
-        if key in SECTIONS and isinstance(value, dict):
-            names |= set(value)
-        else:
-            names.add(key)
+        names |= set(value) if key in SECTIONS and isinstance(value, dict) else {key}
     return names
 
 
@@ -159,11 +146,7 @@ def describe_validation_error(exc: ValidationError, what: str = "experiment conf
         if err["type"] == "extra_forbidden":
             msg = f"unknown field (known fields: {', '.join(known)})"
         elif "input" in err and err["type"] != "missing":
-            msg = f"{msg} (got {_short(err['input'])})"
+            got = repr(err["input"])
+            msg = f"{msg} (got {got if len(got) <= 80 else got[:77] + '...'})"
         parts.append(f"{field}: {msg}")
     return f"invalid {what}: " + "; ".join(parts)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."

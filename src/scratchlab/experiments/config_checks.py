@@ -13,14 +13,9 @@ from scratchlab.experiments.config import SECTION_OF, ExperimentConfig
 CUDA_GRAPH_OPTIMIZERS = ("adam", "adamw")
 # torch.compile modes with CUDA graphs of their own (training.accel.cuda_graph, kept equal too)
 GRAPHING_COMPILE_MODES = ("reduce-overhead", "max-autotune")
-# model config field -> the build_model spec key it becomes (models read spec keys)
-SPEC_KEY = {
-    "filters_per_layer": "channels", "layers_per_block": "channels", "pool_every": "pool_every",
-    "hidden_dims": "hidden_dims", "activation": "activation_type",
-    "activation_params": "activation_params", "batchnorm": "batchnorm", "dropout": "dropout",
-    "bottleneck": "bottleneck", "pooling": "pooling_type", "pooling_params": "pooling_params",
-    "conv_params": "conv_params",
-}
+# model config fields that become a build_model spec key of another name (models read spec keys)
+SPEC_KEY = {"filters_per_layer": "channels", "layers_per_block": "channels",
+            "activation": "activation_type", "pooling": "pooling_type"}
 SCRATCH_MLP_READS = {"hidden_dims", "activation", "dropout", "model_options"}
 FAST_MODEL_FIELDS = ("whiten", "identity_init", "whiten_bias_decay")  # read by yourcnn_fast only
 MOMENTUM_OPTIMIZERS = ("momentum", "adam", "adamw", "muon")
@@ -69,10 +64,9 @@ def check_consistent(c: ExperimentConfig) -> None:
 
 def check_fields_read(config: ExperimentConfig, given: Iterable[str]) -> None:
     """Refuse fields in `given` (flat names) that this run would not read."""
-    ignored = [(name, why) for name in sorted(set(given))
-               if SECTION_OF.get(name) and (why := ignored_by(config, name))]
-    if ignored:
-        parts = [f"{name} ({why})" for name, why in ignored]
+    parts = [f"{name} ({why})" for name in sorted(set(given))
+             if SECTION_OF.get(name) and (why := ignored_by(config, name))]
+    if parts:
         raise ConfigError("invalid experiment config: field(s) set that this run does not read: "
                           + "; ".join(parts) + "; remove them")
 
@@ -105,8 +99,7 @@ def _trainer_ignores(c: ExperimentConfig, name: str) -> str | None:
         return "engine scratch does not read it"
     if name == "compile_mode" and not c.speed.compile:
         return "only compile reads it"
-    if name in ("early_stopping_monitor", "early_stopping_min_delta") and \
-            c.budget.early_stopping is None:
+    if name.startswith("early_stopping_") and c.budget.early_stopping is None:
         return "early stopping is off"
     return None
 
@@ -121,8 +114,7 @@ def _model_ignores(c: ExperimentConfig, name: str) -> str | None:
     if name == "model_options":
         unread = sorted(set(c.model.model_options) - params)
         return f"model_type {family} does not take {unread}" if unread else None
-    key = SPEC_KEY.get(name)
-    return None if key is None or key in params else f"model_type {family} does not read it"
+    return None if SPEC_KEY.get(name, name) in params else f"model_type {family} does not read it"
 
 
 def family_parameters(family: str) -> set[str] | None:

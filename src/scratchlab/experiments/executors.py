@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from scratchlab.errors import ConfigError, ScratchlabError, require
+from scratchlab.errors import ScratchlabError, require
 from scratchlab.experiments.config import ExperimentConfig
 from scratchlab.experiments.records import RunRecord
 from scratchlab.util.threads import threads_per_worker
@@ -37,8 +37,6 @@ def train_or_fail(config: ExperimentConfig, verbose: bool = False) -> RunRecord:
 
     try:
         return train_run(config, verbose=verbose)
-    except KeyboardInterrupt:
-        raise
     except Exception as exc:  # a failing run is recorded, the sweep goes on
         return failed_record(config, exc)
 
@@ -47,8 +45,6 @@ def execute(todo: Sequence[ExperimentConfig], collect: Collect, executor: str = 
             jobs: int = 1, verbose: bool = False, address: str | None = None,
             gpus_per_run: float | None = None) -> None:
     """Train every config of `todo` on `executor`, handing each record to `collect`."""
-    if executor not in EXECUTORS:
-        raise ConfigError(f"executor {executor!r} is unknown; use one of {', '.join(EXECUTORS)}")
     if executor == "ray":
         _run_ray(todo, collect, address, gpus_per_run)
     elif executor == "threads" and jobs > 1:
@@ -112,15 +108,13 @@ def _run_ray(todo: Sequence[ExperimentConfig], collect: Collect, address: str | 
              gpus_per_run: float | None) -> None:
     ray = require("ray", "distributed")
     if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
-                 runtime_env={"env_vars": {"SCRATCHLAB_QUIET": os.environ.get(
-                     "SCRATCHLAB_QUIET", "1")}})
-    refs = []
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, runtime_env={
+            "env_vars": {"SCRATCHLAB_QUIET": os.environ.get("SCRATCHLAB_QUIET", "1")}})
+    remaining = []
     for config in todo:
         gpus = gpus_per_run if gpus_per_run is not None else int(config.device.startswith("cuda"))
         task = ray.remote(num_cpus=1, num_gpus=gpus)(run_one)
-        refs.append(task.remote(config.to_dict(), False, 1))
-    remaining = list(refs)
+        remaining.append(task.remote(config.to_dict(), False, 1))
     while remaining:
         ready, remaining = ray.wait(remaining, num_returns=1)
         collect(RunRecord.model_validate(ray.get(ready[0])))

@@ -28,8 +28,7 @@ def check_data(config: ExperimentConfig) -> None:
 
     d = config.data
     splits = dataset_splits(d.dataset)
-    task = dataset_task(d.dataset)
-    if task != "classification":
+    if (task := dataset_task(d.dataset)) != "classification":
         raise ConfigError(f"dataset {d.dataset!r} is a {task} dataset; runs, sweeps and studies "
                           "train classifiers (detection: scratchlab detect)")
     for split in dict.fromkeys((d.train_split, d.test_split)):
@@ -140,5 +139,4 @@ def check_runs(configs: Sequence[ExperimentConfig], on_this_machine: bool = True
                               sort_keys=True)
         if size_key not in sized:
             sized.add(size_key)
-            check_model_size(config, shape, classes, samples, resolve_device(config.device),
-                             free)
+            check_model_size(config, shape, classes, samples, resolve_device(config.device), free)

@@ -164,8 +164,7 @@ def find_records(directory: str | Path, pattern: str = "*") -> list[Path]:
         p for p in directory.rglob("*.json")
         if "checkpoints" not in p.relative_to(directory).parts[:-1]
         and not p.name.endswith(NOT_RESULTS) and fnmatch.fnmatchcase(p.stem, pattern)
-        and _looks_like_record(p)
-    )
+        and _looks_like_record(p))
 
 
 def load_records(directory: str | Path, pattern: str = "*") -> list[RunRecord]:
@@ -180,8 +179,7 @@ def _looks_like_record(path: Path) -> bool:
             head = f.read(4096)
     except OSError:
         return True  # load_record names the problem
-    text = head.lstrip()
-    return not text.startswith(b"{") or b'"config"' in head or b'"schema"' in head
+    return not head.lstrip().startswith(b"{") or b'"config"' in head or b'"schema"' in head
 
 
 def _from_classic(data: dict[str, Any]) -> dict[str, Any]:
@@ -189,13 +187,11 @@ def _from_classic(data: dict[str, Any]) -> dict[str, Any]:
     environment = data.get("environment") or {}
     summary = dict(data.get("summary") or {})
     timings = {k: summary.pop(k) for k in ("train_seconds", "seconds_per_epoch") if k in summary}
-    return {
-        "schema": SCHEMA, "config": _classic_config(data["config"]),
-        "results": data.get("results"), "status": data.get("status", "ok"),
-        "error": data.get("error"), "summary": summary, "timings": timings,
-        "env": {k: v for k, v in environment.items() if k != "git_commit"},
-        "commit": environment.get("git_commit"),
-    }
+    return {"schema": SCHEMA, "config": _classic_config(data["config"]),
+            "results": data.get("results"), "status": data.get("status", "ok"),
+            "error": data.get("error"), "summary": summary, "timings": timings,
+            "env": {k: v for k, v in environment.items() if k != "git_commit"},
+            "commit": environment.get("git_commit")}
 
 
 def _classic_config(config: Any) -> Any:

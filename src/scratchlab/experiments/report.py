@@ -34,8 +34,8 @@ def add_runs_section(report: HtmlReport, title: str, runs: list[RunRecord]) -> N
     if not runs:
         report.paragraph("No results yet.")
         return
-    report.heading("Shared configuration",
-                   3).mapping(shared_config([r.config.flat() for r in runs]))
+    report.heading("Shared configuration", 3).mapping(
+        shared_config([r.config.flat() for r in runs]))
     table = records_table(runs)
     groups = aggregate(table)
     if len(table) <= MAX_ROWS:
@@ -47,8 +47,7 @@ def add_runs_section(report: HtmlReport, title: str, runs: list[RunRecord]) -> N
         report.heading("Best test accuracy over seeds (mean, std, 95% CI)", 3).table(groups)
     fits = {strip_seed(r.config.run_name): r.fit for r in runs if r.fit is not None}
     if fits:
-        shown_fits = dict(list(fits.items())[:MAX_CURVES])
-        fig, _ = plot_exp_results(shown_fits)
+        fig, _ = plot_exp_results(dict(list(fits.items())[:MAX_CURVES]))
         more = f" (first {MAX_CURVES})" if len(fits) > MAX_CURVES else ""
         fig.suptitle(f"{title}: learning curves{more}")
         report.figure(fig, alt=f"{title} learning curves")

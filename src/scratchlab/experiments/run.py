@@ -23,7 +23,7 @@ from scratchlab.experiments.records import (
     result_path,
     write_record,
 )
-from scratchlab.experiments.run_data import RunData, load_run_data
+from scratchlab.experiments.run_data import load_run_data
 from scratchlab.training import (
     CheckpointFiles,
     EarlyStopping,
@@ -46,14 +46,8 @@ from scratchlab.util.sealing import unseal
 RESUME_NEUTRAL = frozenset({"run_name", "out_dir", "device", "data_root", "epochs", "checkpoints",
                             "compile", "compile_mode", "cudnn_benchmark", "cuda_graph",
                             "tensorboard"})
-
-
 # Fields that do not change what a finished run computed: where it ran and speed-only switches.
 LOCATION_NEUTRAL = RESUME_NEUTRAL - {"run_name", "epochs"}
-
-
-def as_config(config: ExperimentConfig | dict[str, Any]) -> ExperimentConfig:
-    return config if isinstance(config, ExperimentConfig) else ExperimentConfig.create(**config)
 
 
 def checkpoint_files(config: ExperimentConfig) -> CheckpointFiles:
@@ -77,19 +71,18 @@ def check_resumable(config: ExperimentConfig) -> None:
         raise ConfigError(f"{path} is damaged; delete {last.parent / config.run_name}* to start "
                           "the run over") from None
     now = config.flat()
-    changed = sorted(k for k in now if k not in RESUME_NEUTRAL and saved.get(k) != now[k])
-    if changed:
+    if changed := sorted(k for k in now if k not in RESUME_NEUTRAL and saved.get(k) != now[k]):
         diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed[:4])
         more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
-        raise ConfigError(
-            f"run {config.run_name} has a checkpoint {last} made with another config ({diff}"
-            f"{more}); give the run a new run_name or out_dir, or delete "
-            f"{last.parent / config.run_name}_*.pt to start it over")
+        raise ConfigError(f"run {config.run_name} has a checkpoint {last} made with another "
+                          f"config ({diff}{more}); give the run a new run_name or out_dir, or "
+                          f"delete {last.parent / config.run_name}_*.pt to start it over")
 
 
 def run_experiment(config: ExperimentConfig | dict[str, Any], verbose: bool = True) -> RunRecord:
     """Train one run and write its results file; a rerun resumes. User errors: `ScratchlabError`."""
-    config = as_config(config)
+    if not isinstance(config, ExperimentConfig):
+        config = ExperimentConfig.create(**config)
     context = dd.setup(config.device) if config.speed.ddp else None
     try:
         record = train_run(config, verbose)
@@ -126,7 +119,9 @@ def train_run(config: ExperimentConfig, verbose: bool = False) -> RunRecord:
             check_resumable(config)
         data = load_run_data(config, device)
         laps.mark("data")
-        check_model_size(config, data.input_shape, data.num_classes, train_samples(data), device)
+        tensors = getattr(data.train, "tensors", None)  # training samples held (None: unknown)
+        samples = len(tensors[0]) if tensors else None
+        check_model_size(config, data.input_shape, data.num_classes, samples, device)
         built = build_trainer(config, data, device, [timer])
         laps.mark("build")
         if files is not None:
@@ -144,34 +139,21 @@ def train_run(config: ExperimentConfig, verbose: bool = False) -> RunRecord:
     summary = fit_summary(fit, built.params, built.flops, world_size=dd.world_size())
     if config.trainer == "fast":  # the last epoch's accuracy without test-time augmentation
         summary["plain_test_acc"] = built.trainer.final_plain_acc
-    if b.eval_train:
-        summary["train_eval_acc"] = eval_accuracy(built.trainer, data)
+    if b.eval_train:  # accuracy (percent) on the training samples, in evaluation mode
+        loader = TensorLoader(*data.train.tensors[:2], batch_size=data.test.batch_size)
+        summary["train_eval_acc"] = built.trainer.test_epoch(loader).accuracy
     return make_record(config, fit, summary,
                        Timings(train_seconds=sum(timer.seconds), seconds_per_epoch=timer.seconds,
                                started_at=laps.started_at, **laps.seconds), device)
 
 
-def train_samples(data: RunData) -> int | None:
-    """How many training samples a run's loader holds (None: unknown)."""
-    tensors = getattr(data.train, "tensors", None)
-    return len(tensors[0]) if tensors else None
-
-
 def fit_summary(fit: FitResult, params: int, flops: int | None, **extra: Any) -> dict[str, Any]:
     """The numbers tables and reports show of a run."""
-    return {
-        "best_test_acc": fit.best_test_acc,
-        "final_test_acc": fit.test_acc[-1] if fit.test_acc else None,
-        "final_train_acc": fit.train_acc[-1] if fit.train_acc else None,
-        "epochs": fit.num_epochs, "epochs_to_best": fit.epochs_to_best,
-        "params": params, "flops": flops, **extra,
-    }
-
-
-def eval_accuracy(trainer: Any, data: RunData) -> float:
-    """Accuracy (percent) of the trained model on the training samples, in evaluation mode."""
-    x, y = data.train.tensors[0], data.train.tensors[1]
-    return trainer.test_epoch(TensorLoader(x, y, batch_size=data.test.batch_size)).accuracy
+    return {"best_test_acc": fit.best_test_acc,
+            "final_test_acc": fit.test_acc[-1] if fit.test_acc else None,
+            "final_train_acc": fit.train_acc[-1] if fit.train_acc else None,
+            "epochs": fit.num_epochs, "epochs_to_best": fit.epochs_to_best,
+            "params": params, "flops": flops, **extra}
 
 
 def make_record(config: ExperimentConfig, fit: FitResult | None, summary: dict[str, Any],
@@ -181,10 +163,9 @@ def make_record(config: ExperimentConfig, fit: FitResult | None, summary: dict[s
     if found != config.data.data_root:
         config = config.model_copy(update={"data": config.data.model_copy(
             update={"data_root": found})})
-    return RunRecord(
-        config=config, results=None if fit is None else Results(**fit.to_dict()),
-        status="failed" if error else "ok", error=error, summary=summary, timings=timings,
-        env=environment(device), commit=git_commit())
+    return RunRecord(config=config, results=None if fit is None else Results(**fit.to_dict()),
+                     status="failed" if error else "ok", error=error, summary=summary,
+                     timings=timings, env=environment(device), commit=git_commit())
 
 
 def failed_record(config: ExperimentConfig, error: BaseException) -> RunRecord:
@@ -204,18 +185,15 @@ def early_stopping(config: ExperimentConfig) -> EarlyStopping | None:
 def load_model(run: RunRecord | str | Path, which: str = "last",
                device: str | torch.device = "cpu") -> Any:
     """A run's model, rebuilt from its config, with its `last` or `best` checkpoint's weights."""
-    record = run if isinstance(run, RunRecord) else load_record(run)
-    config = record.config
+    config = (run if isinstance(run, RunRecord) else load_record(run)).config
     if which not in ("last", "best"):
         raise ConfigError(f"which must be 'last' or 'best', got {which!r}")
-    files = checkpoint_files(config)
-    path = files.last if which == "last" else files.best
+    path = getattr(checkpoint_files(config), which)
     if not path.exists():
         raise ConfigError(f"run {config.run_name} has no checkpoint {path} (was it run with "
                           "checkpoints off?)")
-    cpu = torch.device("cpu")
-    data = load_run_data(config.replace(device="cpu"), cpu)
-    model = build_trainer(config.replace(device="cpu"), data, cpu, []).model
+    on_cpu, cpu = config.replace(device="cpu"), torch.device("cpu")
+    model = build_trainer(on_cpu, load_run_data(on_cpu, cpu), cpu, []).model
     model.load_state_dict(unseal(load_checkpoint(path), path)["trainer"]["model"])
     model = model.to(device=torch.device(device))
     return model.train(False) if config.model.engine == "scratch" else model.eval()
@@ -223,12 +201,9 @@ def load_model(run: RunRecord | str | Path, which: str = "last",
 
 def is_finished(config: ExperimentConfig) -> RunRecord | None:
     """The run's record if its results file succeeded with this config (see `same_run`)."""
-    path = result_path(config)
-    if not path.exists():
-        return None
     try:
-        record = load_record(path)
-    except ConfigError:
+        record = load_record(result_path(config))
+    except ConfigError:  # not there (yet), or unreadable
         return None
     return record if record.ok and same_run(record.config, config) else None
 

@@ -56,9 +56,14 @@ def load_split(config: ExperimentConfig, split: str, count: int | None, target: 
 
 def load_run_data(config: ExperimentConfig, device: torch.device) -> RunData:
     """Both splits of a run on `device`, in the loaders of its trainer."""
-    if config.trainer == "fast":
-        return _fast_data(config, device)
-    d = config.data
+    d, b = config.data, config.budget
+    if config.trainer == "fast":  # both splits held on `device` in `FastLoader`s
+        x_train, y_train, x_test, y_test, classes = fast_tensors(config, device)
+        train, test = make_fast_loaders(
+            x_train, y_train, x_test, y_test, config.fast, b.bs_train, b.test_batch_size,
+            bf16=config.speed.precision == "bf16", channels_last=config.speed.channels_last,
+            seed=config.seed)
+        return RunData(train, test, tuple(x_train.shape[1:]), len(classes), classes)
     x_train, y_train, classes = load_split(config, d.train_split, d.train_limit, device)
     x_test, y_test, _ = load_split(config, d.test_split, d.test_limit, device)
     x_train, x_test = x_train.float(), x_test.float()
@@ -72,7 +77,6 @@ def load_run_data(config: ExperimentConfig, device: torch.device) -> RunData:
     generator = (torch.Generator(device=x_train.device).manual_seed(config.seed) if d.augment
                  else None)
     augment = make_augmentation(d.augment, generator) if d.augment else None
-    b = config.budget
     train = TensorLoader(x_train, y_train, batch_size=b.bs_train, shuffle=True, seed=config.seed,
                          transform=augment, transform_generator=generator)
     test = TensorLoader(x_test, y_test, batch_size=b.test_batch_size)
@@ -84,21 +88,8 @@ def fast_tensors(config: ExperimentConfig, device: torch.device) -> tuple[Any, .
     the class names."""
     d = config.data
     splits = []
-    for split, limit in ((d.train_split, d.train_limit), (d.test_split, d.test_limit)):
-        options = {"dtype": "uint8", "device": device}
-        if limit is not None:
-            options.update(limit=limit, stratified=True)
-        splits.append(load_split(config, split, limit, device, **options))
+    for name, limit in ((d.train_split, d.train_limit), (d.test_split, d.test_limit)):
+        kw = {} if limit is None else {"limit": limit, "stratified": True}
+        splits.append(load_split(config, name, limit, device, dtype="uint8", device=device, **kw))
     (x_train, y_train, classes), (x_test, y_test, _) = splits
     return x_train, y_train, x_test, y_test, classes
-
-
-def _fast_data(config: ExperimentConfig, device: torch.device) -> RunData:
-    """Both splits held on `device` in `FastLoader`s."""
-    x_train, y_train, x_test, y_test, classes = fast_tensors(config, device)
-    b = config.budget
-    train, test = make_fast_loaders(
-        x_train, y_train, x_test, y_test, config.fast, b.bs_train, b.test_batch_size,
-        bf16=config.speed.precision == "bf16", channels_last=config.speed.channels_last,
-        seed=config.seed)
-    return RunData(train, test, tuple(x_train.shape[1:]), len(classes), classes)

@@ -6,13 +6,14 @@ results file.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from scratchlab.errors import ConfigError, ScratchlabError
 from scratchlab.experiments import batched as batched_path
 from scratchlab.experiments.config import ExperimentConfig
-from scratchlab.experiments.executors import EXECUTORS, device_of, execute, in_processes
+from scratchlab.experiments.executors import EXECUTORS, Collect, device_of, execute, in_processes
 from scratchlab.experiments.preflight import check_runs
 from scratchlab.experiments.records import RunRecord, load_record, result_path, write_record
 from scratchlab.experiments.run import (
@@ -89,20 +90,17 @@ def _check(configs: Sequence[ExperimentConfig], executor: str, jobs: int, batche
     if jobs < 1:
         raise ConfigError(f"jobs must be >= 1, got {jobs}")
     paths = [str(result_path(c)) for c in configs]
-    twice = sorted({p for p in paths if paths.count(p) > 1})
-    if twice:
+    if twice := sorted({p for p in paths if paths.count(p) > 1}):
         raise ConfigError(f"two runs would write the same results file(s) {twice[:3]}; give each "
                           "run its own name or out_dir")
 
 
 def _write(record: RunRecord) -> None:
     """Write a record, except a failed one over a successful results file already there."""
-    if not record.ok and record.path.exists():
-        try:
+    if not record.ok:
+        with contextlib.suppress(ConfigError):  # none there, or unreadable: nothing worth keeping
             if load_record(record.path).ok:
                 return
-        except ConfigError:
-            pass  # unreadable: nothing worth keeping
     write_record(record)
 
 
@@ -120,8 +118,7 @@ def _on_cpu(config: ExperimentConfig) -> bool:
     return device is not None and device.type == "cpu"
 
 
-def _batched_in_processes(todo: list[ExperimentConfig], mode: str,
-                          collect: Callable[[RunRecord], None],
+def _batched_in_processes(todo: list[ExperimentConfig], mode: str, collect: Collect,
                           jobs: int) -> list[ExperimentConfig]:
     """CPU sweeps: batched groups cut into parts for `jobs` workers; returns the runs left."""
     parts, rest = batched_path.split_for_workers(todo, mode, jobs)

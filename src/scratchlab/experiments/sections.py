@@ -27,10 +27,14 @@ def shallow(value: Any) -> Any:
     return value
 
 
-class DataSection(BaseModel):
-    """What the run trains and is evaluated on."""
+class Section(BaseModel):
+    """A section of the config: unknown fields are refused, assignments validated."""
 
     model_config = SECTION_RULES
+
+
+class DataSection(Section):
+    """What the run trains and is evaluated on."""
 
     dataset: str = Field("cifar10", description="dataset name (scratchlab.data.dataset_names())")
     data_root: str | None = Field(None, description="folder or file of the dataset "
@@ -49,8 +53,7 @@ class DataSection(BaseModel):
         default_factory=list, description="augmentation of training batches on their device: "
         "crop (pad 4 pixels, random translation), flip (horizontal, p=0.5)")
 
-    _shallow_options = field_validator("dataset_options", mode="before")(
-        classmethod(lambda cls, v: shallow(v)))
+    _shallow_options = field_validator("dataset_options", mode="before")(staticmethod(shallow))
 
     @field_validator("data_root", mode="before")
     @classmethod
@@ -82,10 +85,8 @@ def portable_data_root(root: str | None) -> str | None:
     return f"${DATA_ENV}" + ("" if rest == "." else f"/{rest}")
 
 
-class ModelSection(BaseModel):
+class ModelSection(Section):
     """The model: its family (`model_type`) and what the family reads."""
-
-    model_config = SECTION_RULES
 
     engine: Literal["torch", "scratch"] = Field("torch", description="torch.nn model with "
                                                 "autograd, or the from-scratch engine (mlp only)")
@@ -111,8 +112,7 @@ class ModelSection(BaseModel):
                                           "of the family, e.g. {kernel_size: 7}")
 
     _shallow_options = field_validator("activation_params", "pooling_params", "conv_params",
-                                       "model_options", mode="before")(
-        classmethod(lambda cls, v: shallow(v)))
+                                       "model_options", mode="before")(staticmethod(shallow))
 
     @field_validator("filters_per_layer", "hidden_dims")
     @classmethod
@@ -127,10 +127,8 @@ class ModelSection(BaseModel):
         return [k for k in self.filters_per_layer for _ in range(self.layers_per_block)]
 
 
-class OptimSection(BaseModel):
+class OptimSection(Section):
     """The optimizer, its learning rate and schedule, and the loss."""
-
-    model_config = SECTION_RULES
 
     optimizer: Optimizer = Field("adam", description="sgd, momentum (SGD with momentum), "
                                  "rmsprop, adam, adamw or muon (scratchlab.optim.Muon; "
@@ -152,10 +150,8 @@ class OptimSection(BaseModel):
                                  "(cosine, onecycle)")
 
 
-class BudgetSection(BaseModel):
+class BudgetSection(Section):
     """How much the run trains, when it stops and what it keeps."""
-
-    model_config = SECTION_RULES
 
     bs_train: int = Field(128, ge=1, description="training batch size (samples per step)")
     bs_test: int | None = Field(None, ge=1, description="evaluation batch size in samples "
@@ -181,10 +177,8 @@ class BudgetSection(BaseModel):
         return self.bs_test or max(self.bs_train // 4, 1)
 
 
-class SpeedSection(BaseModel):
+class SpeedSection(Section):
     """Switches that change how fast a run trains, not what it computes (up to rounding)."""
-
-    model_config = SECTION_RULES
 
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast on GPUs")
     compile: bool = Field(False, description="torch.compile the model")

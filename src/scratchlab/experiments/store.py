@@ -20,8 +20,6 @@ METRICS = ["best_test_acc", "final_test_acc", "final_train_acc", "epochs", "epoc
 
 def varied_fields(configs: Sequence[dict[str, Any]]) -> list[str]:
     """Config fields (flat names) whose value differs between runs (seed, name, folder aside)."""
-    if len(configs) < 2:
-        return []
     keys = sorted(set().union(*configs) - NOT_VARIED)
     return [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
 
@@ -42,13 +40,11 @@ def records_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     varied = [f"config_{k}" if k in METRICS else k for k in fields]
     rows = []
     for record, config in zip(records, configs, strict=True):
-        row = {"run_name": config["run_name"], "status": record.status}
-        row.update({c: _display(config.get(k)) for c, k in zip(varied, fields, strict=True)})
-        row["seed"] = config["seed"]
         numbers = {**record.summary, "train_seconds": record.timings.train_seconds}
-        row.update({m: _number(numbers.get(m)) for m in METRICS})
-        row["error"] = record.error
-        rows.append(row)
+        rows.append({"run_name": config["run_name"], "status": record.status,
+                     **{c: _display(config.get(k)) for c, k in zip(varied, fields, strict=True)},
+                     "seed": config["seed"], **{m: _number(numbers.get(m)) for m in METRICS},
+                     "error": record.error})
     return pd.DataFrame(rows, columns=["run_name", "status", *varied, "seed", *METRICS, "error"])
 
 
@@ -64,15 +60,10 @@ def aggregate(table: pd.DataFrame, metric: str = "best_test_acc") -> pd.DataFram
         return pd.DataFrame(columns=["run", "mean", "std", "ci95", "n"])
     ok["run"] = ok["run_name"].map(strip_seed)
     ok[metric] = pd.to_numeric(ok[metric], errors="coerce")
-    grouped = ok.groupby("run", sort=True)[metric]
-    out = pd.DataFrame({
-        "mean": grouped.mean(),
-        "std": grouped.std(ddof=1),
-        "ci95": grouped.apply(lambda v: ci95(v.to_numpy())),
-        "n": grouped.count(),
-    }).reset_index()
-    extra = ok.groupby("run", sort=True)[["epochs", "train_seconds"]].mean().reset_index()
-    return out.merge(extra, on="run")
+    return ok.groupby("run", sort=True).agg(
+        mean=(metric, "mean"), std=(metric, "std"), ci95=(metric, lambda v: ci95(v.to_numpy())),
+        n=(metric, "count"), epochs=("epochs", "mean"), train_seconds=("train_seconds", "mean"),
+    ).reset_index()
 
 
 def strip_seed(run_name: str) -> str:

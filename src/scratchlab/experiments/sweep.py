@@ -37,8 +37,7 @@ class SweepSpec(BaseModel):
     seeds: int = Field(1, ge=1, le=MAX_RUNS, strict=True)
     out_dir: Path | None = None
 
-    _not_empty = field_validator("out_dir", mode="before")(
-        classmethod(lambda cls, out_dir: not_empty_folder(out_dir)))
+    _not_empty = field_validator("out_dir", mode="before")(staticmethod(not_empty_folder))
 
     @field_validator("grid")
     @classmethod
@@ -58,9 +57,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
     try:
         return SweepSpec(**data)
     except ValidationError as exc:
-        raise ConfigError(
-            describe_validation_error(exc, f"sweep file {path}",
-                                      list(SweepSpec.model_fields))) from None
+        raise ConfigError(describe_validation_error(exc, f"sweep file {path}",
+                                                    list(SweepSpec.model_fields))) from None
 
 
 def format_value(value: Any) -> str:
@@ -80,9 +78,8 @@ def run_name(prefix: str, config: ExperimentConfig, varied: list[str], seed_suff
     m, flat = config.model, config.flat()
     if "layers_per_block" in varied or "filters_per_layer" in varied:
         parts.append(f"L{m.layers_per_block}_K{format_value(m.filters_per_layer)}")
-    for key in varied:
-        if key not in ("layers_per_block", "filters_per_layer"):
-            parts.append(f"{SHORT_NAMES.get(key, key)}{format_value(flat[key])}")
+    parts += [f"{SHORT_NAMES.get(key, key)}{format_value(flat[key])}" for key in varied
+              if key not in ("layers_per_block", "filters_per_layer")]
     if seed_suffix:
         parts.append(f"s{config.seed}")
     return "_".join(parts)
@@ -130,14 +127,11 @@ def expand(spec: SweepSpec, out_dir: str | Path | None = None) -> list[Experimen
 def _spec_problems(spec: SweepSpec) -> list[str]:
     """What is wrong with a sweep's keys before any run is made of them."""
     problems = []
-    unknown = sorted(set(spec.grid) - set(SECTION_OF))
-    if unknown:
+    if unknown := sorted(set(spec.grid) - set(SECTION_OF)):
         problems.append(f"grid field(s) {unknown} are not config fields")
-    fixed = [k for k in NAMED_BY_KEYS if k in spec.grid]
-    if fixed:
+    if fixed := [k for k in NAMED_BY_KEYS if k in spec.grid]:
         problems.append(f"the grid cannot vary {fixed}: use the name, seeds and out_dir keys")
-    in_base = [k for k in ("run_name", "out_dir") if k in spec.base]
-    if in_base:
+    if in_base := [k for k in ("run_name", "out_dir") if k in spec.base]:
         problems.append(f"base cannot set {in_base}: use the name and out_dir keys")
     seed = spec.base.get("seed", 42)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -148,8 +142,6 @@ def _spec_problems(spec: SweepSpec) -> list[str]:
 def write_manifest(spec: SweepSpec, configs: list[ExperimentConfig]) -> Path:
     """`<out_dir>/<name>.sweep.json`: the sweep's shared fields, grid and run names."""
     directory = Path(configs[0].out_dir) if configs else Path(spec.out_dir or ".")
-    return atomic_write_json(
-        directory / f"{spec.name}.sweep.json",
-        {"name": spec.name, "base": spec.base, "grid": spec.grid, "seeds": spec.seeds,
-         "runs": [c.run_name for c in configs]},
-    )
+    manifest = {"name": spec.name, "base": spec.base, "grid": spec.grid, "seeds": spec.seeds,
+                "runs": [c.run_name for c in configs]}
+    return atomic_write_json(directory / f"{spec.name}.sweep.json", manifest)
