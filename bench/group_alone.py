@@ -41,9 +41,9 @@ from torch.profiler import ProfilerActivity, profile
 
 from common import device_name, record, synchronize
 from scratchlab.experiments import batched as batched_runs
-from scratchlab.models import stacked_loss, tiny_conv, tiny_head
+from scratchlab.models import stacked, stacked_loss, tiny_conv, tiny_head
 from scratchlab.studies.inductive_bias.plan import experiment_configs
-from scratchlab.training.accel import batched_optim, batched_state
+from scratchlab.training.accel import batched_optim
 from scratchlab.util import resolve_device
 
 # the Triton kernels, each turned off by its variable set to 0
@@ -91,9 +91,9 @@ def time_groups(groups: list[Any], epochs: int, device: torch.device, forward: s
                 ) -> list[dict[str, Any]]:
     """`time_group` of every group, the models' forward `grouped` (stacked), `cudnn` (stacked,
     cuDNN's convolutions instead of `models.tiny_conv`) or `vmap`."""
-    chosen = batched_state.stacked_forward
+    chosen = stacked.stacked_forward
     if forward == "vmap":
-        batched_state.stacked_forward = lambda model: None
+        stacked.stacked_forward = lambda model: None
     settings = ({name: "0" for name in SWITCHES.values()} if forward == "cudnn"  # and torch's
                 else {SWITCHES[forward[3:]]: "0"} if forward.startswith("no-")  # loss, head, SGD
                 else {tiny_conv.ENV_OFF: "all"} if forward == "every-conv" else {})
@@ -101,7 +101,7 @@ def time_groups(groups: list[Any], epochs: int, device: torch.device, forward: s
     try:
         return [{"forward": forward, **time_group(group, epochs, device)} for group in groups]
     finally:
-        batched_state.stacked_forward = chosen
+        stacked.stacked_forward = chosen
         for name in settings:
             os.environ.pop(name, None)
 

@@ -31,9 +31,9 @@ from scratchlab.experiments.run import (
 )
 from scratchlab.experiments.run_data import RunData, load_run_data
 from scratchlab.models import summary as model_summary
+from scratchlab.models.stacked import architecture, unsupported_reason
 from scratchlab.training import EarlyStopping, FitResult, Timer
 from scratchlab.training.accel.batched import BatchedFit, BatchedTrainer, ModelOutcome, fits_in_turn
-from scratchlab.training.accel.batched_state import architecture, unsupported_reason
 from scratchlab.training.checkpoints import checkpoint_state, make_trainer_state
 from scratchlab.util import Laps, SharedClock, atomic_write_json, resolve_device, seed_everything
 from scratchlab.util.tensors import TensorPool

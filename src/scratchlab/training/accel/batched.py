@@ -19,9 +19,10 @@ import torch
 from torch import nn
 
 from scratchlab.errors import ConfigError
+from scratchlab.models.stacked import StackedModels
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
 from scratchlab.training.accel.batched_program import EpochProgram
-from scratchlab.training.accel.batched_state import StackedData, StackedModels
+from scratchlab.training.accel.batched_state import StackedData
 from scratchlab.training.accel.cuda_graph import try_capture
 from scratchlab.training.callbacks import as_early_stopping, divergence
 from scratchlab.training.loaders import TensorLoader

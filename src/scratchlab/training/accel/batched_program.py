@@ -13,9 +13,10 @@ import torch
 from torch import Tensor
 
 from scratchlab.errors import ConfigError
+from scratchlab.models.stacked import StackedModels
 from scratchlab.models.stacked_loss import stacked_cross_entropy
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
-from scratchlab.training.accel.batched_state import StackedData, StackedModels
+from scratchlab.training.accel.batched_state import StackedData
 from scratchlab.training.callbacks import MONITORS, EarlyStopping
 
 MONITOR_ORDER = ("test_loss", "test_acc", "train_loss", "train_acc")

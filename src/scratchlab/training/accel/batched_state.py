@@ -1,95 +1,16 @@
-"""N same-architecture models as stacked tensors with one forward for all; their data stacked."""
+"""The data of N models trained at once, stacked, with one copy per distinct dataset."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 import torch
-from torch import Tensor, nn
-from torch.func import functional_call, vmap
+from torch import Tensor
 
 from scratchlab.errors import ConfigError, ShapeError
-from scratchlab.models.stacked import stacked_forward
 from scratchlab.training.loaders import TensorLoader
-from scratchlab.util.tensors import TensorPool, unflatten
-
-
-def unsupported_reason(model: nn.Module) -> str | None:
-    """Why the batched trainer cannot train `model` (None when it can)."""
-    for name, module in model.named_modules():
-        if isinstance(module, nn.modules.batchnorm._NormBase):
-            return (f"it has a {type(module).__name__} ({name}), whose running statistics are "
-                    "not batched")
-        if isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0:
-            return (f"it has a {type(module).__name__} ({name}) whose random masks would differ "
-                    "from single training")
-    if hasattr(model, "classify_scores"):
-        return "it classifies its scores with its own rule (classify_scores)"
-    if not any(p.requires_grad for p in model.parameters()):
-        return "it has no trainable parameters"
-    return None
-
-
-def architecture(model: nn.Module) -> tuple[Any, ...]:
-    """What must be equal for models to be stacked: class, layers, parameter and buffer shapes."""
-    params = tuple((n, tuple(p.shape), p.dtype, p.requires_grad)
-                   for n, p in model.named_parameters())
-    buffers = tuple((n, tuple(b.shape), b.dtype) for n, b in model.named_buffers())
-    return type(model), repr(model), params, buffers
-
-
-class StackedModels:
-    """N models of one architecture as stacked tensors on `device`, with one forward for all:
-    the model's own `forward_stacked` where it has one (`models.stacked.stacked_forward`: the
-    models side by side in the channels), else `forward` vmapped over the models."""
-
-    def __init__(self, models: Sequence[nn.Module], device: torch.device) -> None:
-        if not models:
-            raise ConfigError("the batched trainer needs at least one model")
-        reason = unsupported_reason(models[0])
-        if reason:
-            raise ConfigError(f"the batched trainer cannot train {type(models[0]).__name__}: "
-                              f"{reason}; train it alone")
-        first = architecture(models[0])
-        for i, model in enumerate(models[1:], start=1):
-            if architecture(model) != first:
-                raise ConfigError(f"model {i} differs in architecture from model 0; models trained "
-                                  "together must be identical but for their weights")
-        self.count = len(models)
-        self.base = copy.deepcopy(models[0]).to(device)
-        self.state_names = list(models[0].state_dict())
-        named = [dict(m.named_parameters()) | dict(m.named_buffers()) for m in models]
-        self.trainable = [n for n, p in models[0].named_parameters() if p.requires_grad]
-        self.shapes = [tuple(named[0][n].shape) for n in self.trainable]
-        # Trainable parameters: one row per model, each parameter a view into it (so one optimizer
-        # step updates them all); frozen parameters and buffers: one stacked tensor each.
-        rows = [torch.stack([m[n].detach().reshape(-1) for m in named]) for n in self.trainable]
-        self.flat = torch.cat(rows, dim=1).to(device)
-        self.trainable_tensors = [view.requires_grad_(True)
-                                  for view in unflatten(self.flat, self.shapes)]
-        self.tensors = dict(zip(self.trainable, self.trainable_tensors, strict=True))
-        self.tensors |= {n: torch.stack([m[n].detach() for m in named]).to(device)
-                         for n in named[0] if n not in self.tensors}
-        self._forward = (stacked_forward(self.base)
-                         or vmap(partial(functional_call, self.base)))
-
-    def __call__(self, x: Tensor) -> Tensor:
-        """Every model's scores `(N, B, C)` for its own inputs `(N, B, ...)`."""
-        return self._forward(self.tensors, x)
-
-    def flat_grad(self, grads: Sequence[Tensor]) -> Tensor:
-        """Gradients of the trainable parameters laid out like `flat`."""
-        return torch.cat([g.reshape(self.count, -1) for g in grads], dim=1)
-
-    def state_dict(self, index: int, flat: Tensor | None = None) -> dict[str, Tensor]:
-        """Model `index`'s state dict (CPU copies); its trainable values from `flat` when given."""
-        values = dict(self.tensors)
-        if flat is not None:
-            values.update(zip(self.trainable, unflatten(flat, self.shapes), strict=True))
-        return {name: values[name][index].detach().cpu().clone() for name in self.state_names}
+from scratchlab.util.tensors import TensorPool
 
 
 class StackedData:
