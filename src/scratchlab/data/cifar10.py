@@ -20,10 +20,10 @@ from scratchlab.data.base import LabeledTensorDataset
 from scratchlab.data.cache import cache_dir, load_cached, save_cached, source_key
 from scratchlab.data.cifar_formats import PickleSource, Source, check_split, find_cifar10
 from scratchlab.data.registry import register_dataset
+from scratchlab.data.roots import DATA_ENV
 from scratchlab.errors import ConfigError, DatasetNotFoundError, ScratchlabError
 from scratchlab.util import resolve_device
 
-DATA_ENV = "SCRATCHLAB_DATA"
 CIFAR10_CLASSES = (
     "airplane",
     "automobile",
@@ -88,7 +88,7 @@ def locate_cifar10(split: str, root=None, download: bool = False) -> Source:
 def data_location(dataset: str, data_root: str | None) -> str | None:
     """The data root a results file records: the user's; else, for CIFAR-10 found in
     `$SCRATCHLAB_DATA`, that source (written as `$SCRATCHLAB_DATA/NAME`)."""
-    env = os.environ.get("SCRATCHLAB_DATA")
+    env = os.environ.get(DATA_ENV)
     if data_root is not None or dataset != "cifar10" or not env:
         return data_root
     try:

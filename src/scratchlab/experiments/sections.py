@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from scratchlab.data.roots import expand_data_root, portable_data_root
 
 Optimizer = Literal["sgd", "momentum", "rmsprop", "adam", "adamw", "muon"]
 SECTION_RULES = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(),
                            allow_inf_nan=False)
 MAX_DEPTH = 16  # nesting of an option mapping (deeper is a mistake, and slow to copy or print)
-DATA_ENV = "SCRATCHLAB_DATA"
 
 
 def shallow(value: Any) -> Any:
@@ -55,34 +55,13 @@ class DataSection(Section):
 
     _shallow_options = field_validator("dataset_options", mode="before")(staticmethod(shallow))
 
-    @field_validator("data_root", mode="before")
-    @classmethod
-    def _expand_data_env(cls, root: Any) -> Any:
-        """`$SCRATCHLAB_DATA/NAME` (as results files record it) is NAME in `$SCRATCHLAB_DATA`."""
-        env = os.environ.get(DATA_ENV)
-        if isinstance(root, str) and env and root.split("/")[0] in (f"${DATA_ENV}",
-                                                                    f"${{{DATA_ENV}}}"):
-            return os.path.join(env, *root.split("/")[1:])
-        return root
+    _expand_data_env = field_validator("data_root", mode="before")(
+        staticmethod(expand_data_root))
 
     @field_serializer("data_root", when_used="json")
     def _portable_data_root(self, root: str | None) -> str | None:
         """A data root inside `$SCRATCHLAB_DATA` is written relative to it (no machine paths)."""
         return portable_data_root(root)
-
-
-def portable_data_root(root: str | None) -> str | None:
-    """`root`, or `$SCRATCHLAB_DATA/<part below it>` when it is an absolute path inside
-    `$SCRATCHLAB_DATA` (a relative path stays as given)."""
-    env = os.environ.get(DATA_ENV)
-    if root is None or not env or not os.path.isabs(os.path.expanduser(root)):
-        return root
-    base = os.path.abspath(os.path.expanduser(env))
-    path = os.path.normpath(os.path.expanduser(root))
-    if path != base and not path.startswith(base.rstrip(os.sep) + os.sep):
-        return root
-    rest = os.path.relpath(path, base).replace(os.sep, "/")
-    return f"${DATA_ENV}" + ("" if rest == "." else f"/{rest}")
 
 
 class ModelSection(Section):
