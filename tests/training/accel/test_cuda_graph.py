@@ -17,9 +17,9 @@ from scratchlab.training.accel.cuda_graph import (
     GraphedClassifierTrainer,
     GraphedTrainStep,
     capturable_optimizer,
-    gc_paused,
 )
 from scratchlab.training.loop import load_optimizer_state
+from scratchlab.util.cuda_graphs import gc_paused
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
 

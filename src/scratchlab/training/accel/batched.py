@@ -23,11 +23,11 @@ from scratchlab.models.stacked import StackedModels
 from scratchlab.training.accel.batched_optim import BatchedOptimizer
 from scratchlab.training.accel.batched_program import EpochProgram
 from scratchlab.training.accel.batched_state import StackedData
-from scratchlab.training.accel.cuda_graph import try_capture
 from scratchlab.training.callbacks import as_early_stopping, divergence
 from scratchlab.training.loaders import TensorLoader
 from scratchlab.training.results import FitResult
 from scratchlab.util import progress
+from scratchlab.util.cuda_graphs import try_capture
 
 WARMUP_EPOCHS = 2  # eager epochs before the CUDA graph capture (they also warm up cuBLAS/cuDNN)
 # epochs a group may have queued on its stream: launching more would make the host wait for the
