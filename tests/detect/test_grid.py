@@ -139,3 +139,24 @@ def test_bad_grid_is_a_config_error(setup):
     grid.optimizers = ["RMSProp"]
     with pytest.raises(ConfigError, match="optimizers"):
         run_grid(grid, base)
+
+
+@pytest.mark.parametrize("field, values", [("lrs", [0.01, -1.0]), ("lrs", [math.nan]),
+                                           ("lrs", [0.0]), ("momentums", [0.9, 1.0]),
+                                           ("momentums", [-0.1])])
+def test_a_bad_value_anywhere_in_the_grid_stops_it_before_any_run(setup, field, values):
+    grid, base, use = setup
+    train = use(FakeTrain())
+    setattr(grid, field, values)
+    with pytest.raises(ConfigError, match=field):
+        run_grid(grid, base)
+    assert train.calls == [] and not (Path(grid.out) / "runs").exists()
+
+
+def test_an_unreadable_set_value_is_one_line(capsys):
+    from scratchlab.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["detect", "grid", "data.yaml", "--set", "lr0=[1,2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1 and "--set lr0" in err[0]

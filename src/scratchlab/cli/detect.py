@@ -27,7 +27,12 @@ def _parse_set(items: list[str] | None) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            reason = getattr(exc, "problem", None) or type(exc).__name__
+            raise ConfigError(f"--set {key.strip()}: {value!r} is not a YAML value ({reason})"
+                              ) from None
     return out
 
 

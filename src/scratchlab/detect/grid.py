@@ -52,6 +52,11 @@ class GridConfig:
             raise ConfigError(f"grid metric {self.metric!r} is not one of {', '.join(METRICS)}")
         if self.epochs < 1 or self.final_epochs < 0:
             raise ConfigError("grid epochs must be >= 1 and final epochs >= 0")
+        bad_lrs = [lr for lr in self.lrs if not (math.isfinite(lr) and lr > 0)]
+        bad_momentums = [m for m in self.momentums if not 0 <= m < 1]
+        if bad_lrs or bad_momentums:  # every combination checked before the first one trains
+            raise ConfigError(f"grid needs lrs > 0 and 0 <= momentums < 1 (bad lrs: {bad_lrs}, "
+                              f"bad momentums: {bad_momentums})")
 
 
 @dataclass

@@ -7,6 +7,7 @@ print(result.metrics.map50, result.run_dir)
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -83,7 +84,7 @@ class TrainConfig:
             raise ConfigError(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
         if self.epochs < 1 or self.batch < 1 or self.imgsz < 32:
             raise ConfigError("epochs and batch must be >= 1 and imgsz >= 32")
-        if self.lr <= 0 or not 0 <= self.momentum < 1:
+        if not (math.isfinite(self.lr) and self.lr > 0) or not 0 <= self.momentum < 1:
             raise ConfigError(
                 f"need lr > 0 and 0 <= momentum < 1 (got lr={self.lr}, momentum={self.momentum})"
             )
