@@ -134,6 +134,8 @@ OTHER = [
     ["study", "cnn-architecture", "--quick", "--data-root", "{missing}"],
     ["study", "cnn-architecture", "--quick", "--experiments", "exp9"],
     ["study", "cnn-architecture", "--quick", "--jobs", "0"],
+    ["study", "cnn-architecture", "--quick", "--jobs", "-2"],
+    ["study", "inductive-bias", "--quick", "--jobs", "x"],
     # rl
     ["rl"], ["rl", "frobnicate"], ["rl", "train", "--env", "NoSuchEnv-v0"],
     ["rl", "train", "--method", "x"], ["rl", "train", "--steps", "0"],
