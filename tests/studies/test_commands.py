@@ -81,3 +81,12 @@ def test_a_flag_the_study_does_not_take_is_a_one_line_error(register_fake, tmp_p
     err = capsys.readouterr().err
     assert code == 2 and "does not take --jobs" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "table.csv").exists()
+
+
+@pytest.mark.parametrize("jobs", [0, -2, 1.5, True])
+def test_a_study_refuses_jobs_that_are_not_a_count_before_anything_runs(jobs):
+    from scratchlab.errors import ConfigError
+    from scratchlab.studies.inductive_bias import InductiveBias
+
+    with pytest.raises(ConfigError, match="jobs must be a whole number of at least 1"):
+        InductiveBias(jobs=jobs)

@@ -6,22 +6,9 @@ import argparse
 import time
 from pathlib import Path
 
-
-def _positive_int(text: str) -> int:
-    """A whole number of at least 1 (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
-
-
 # study options as flags: name -> (flag, argparse keyword arguments)
 OPTION_FLAGS: dict[str, tuple[str, dict]] = {
-    "jobs": ("--jobs", {"type": _positive_int,
-                        "help": "runs at a time, where the study takes it"}),
+    "jobs": ("--jobs", {"type": int, "help": "runs at a time, where the study takes it"}),
     "data_root": (
         "--data-root",
         {"help": "where the study's dataset lives (e.g. the CIFAR-10 file)"},

@@ -100,6 +100,9 @@ class Study:
         if unknown:
             flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
             raise ConfigError(f"study {self.name!r} does not take {flags}")
+        jobs = options.get("jobs")
+        if jobs is not None and (type(jobs) is not int or jobs < 1):  # bool is not a count
+            raise ConfigError(f"jobs must be a whole number of at least 1, got {jobs!r}")
         self.device = device
         self.out = Path(out_dir) if out_dir is not None else Path("results") / "studies" / self.name
         self.options = options
