@@ -68,8 +68,8 @@ def check_data(data: str | Path, splits: Sequence[str] = ("train", "val")) -> st
         ) from None
     if not isinstance(doc, dict):
         raise ConfigError(f"dataset file {data} needs 'train', 'val' and 'names'; {HINT}")
+    doc = {str(key): value for key, value in doc.items()}
     try:
-        doc = {str(key): value for key, value in doc.items()}
         spec = DataFile.model_validate(doc)
     except ValidationError as exc:
         raise ConfigError(f"dataset file {data}: {_reason(exc, doc)}; {HINT}") from None
