@@ -57,11 +57,10 @@ def channels_last_cuda(x: torch.Tensor) -> bool:
 def checked(name: str, device: torch.device, check: Callable[[torch.device], float],
             tolerance: float) -> bool:
     """Whether the kernels `name` give torch's numbers on `device`: `check(device)` (the largest
-    difference on a small example, as the check measures it) runs once per process and device.
-    Where it raises or exceeds `tolerance` (a Triton or GPU the kernels were not tried on), one
-    warning says so and the caller leaves the work to torch. False, checking again at the next
-    call, while a CUDA graph is captured (in this thread, or in another one whose capture the
-    check ran into)."""
+    relative difference on a small example) runs once per process and device. Where it raises or
+    exceeds `tolerance` (a Triton or GPU the kernels were not tried on), one warning says so and
+    the caller leaves the work to torch. False, checking again at the next call, while a CUDA
+    graph is captured (in this thread, or in another one whose capture the check ran into)."""
     key = (name, device.index or 0)
     if key not in _CHECKED:
         if device.type == "cuda" and torch.cuda.is_current_stream_capturing():

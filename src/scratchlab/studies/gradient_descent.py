@@ -8,7 +8,6 @@ network (no configs); gradient descent is deterministic, so every setting runs o
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import asdict, dataclass
 
@@ -121,12 +120,16 @@ def run_grid(settings: Settings) -> tuple[pd.DataFrame, dict[str, np.ndarray], n
     """(table, paths by run name, argmin, min): every setting of both experiments."""
     x_star, f_star = global_minimum()
     rows, paths = [], {}
-    for lr in settings.step_sizes:  # a shorter run is this run's prefix: read every count from it
-        paths[f"constant_lr{lr:g}"] = path = descend(lr, max(settings.steps))
+    longest = max(settings.steps)
+    for lr in settings.step_sizes:
+        path = descend(lr, longest)  # a shorter run is this run's prefix: read every count from it
+        paths[f"constant_lr{lr:g}"] = path
         rows += [_row("constant", lr, n, 1.0, path, f_star, x_star) for n in settings.steps]
-    for lr0, decay in itertools.product(settings.decay_lr0, settings.decays):
-        paths[f"decay_lr{lr0:g}_d{decay:g}"] = path = descend(lr0, settings.decay_steps, decay)
-        rows.append(_row("decay", lr0, settings.decay_steps, decay, path, f_star, x_star))
+    for lr0 in settings.decay_lr0:
+        for decay in settings.decays:
+            path = descend(lr0, settings.decay_steps, decay)
+            paths[f"decay_lr{lr0:g}_d{decay:g}"] = path
+            rows.append(_row("decay", lr0, settings.decay_steps, decay, path, f_star, x_star))
     return pd.DataFrame(rows), paths, x_star, f_star
 
 

@@ -128,11 +128,11 @@ class EpochProgram:
         """Record the epoch: divergence, early stopping, the best accuracy and weights, history."""
         train_acc = 100.0 * train_correct.double() / self.train_seen
         test_acc = 100.0 * test_correct.double() / self.test_seen
+        finite = torch.isfinite(train_losses).all(dim=1) & torch.isfinite(test_losses).all(dim=1)
+        self.diverged |= active & ~finite
         monitored = torch.stack([test_losses.double().mean(dim=1), test_acc,
                                  train_losses.double().mean(dim=1), train_acc], dim=1)
         value = self.es_sign * monitored.gather(1, self.es_monitor[:, None]).squeeze(1)
-        finite = torch.isfinite(train_losses).all(dim=1) & torch.isfinite(test_losses).all(dim=1)
-        self.diverged |= active & ~finite
         watch = active & self.es_on
         improved = watch & (value < self.es_best - self.es_delta)
         self.es_best.copy_(torch.where(improved, value, self.es_best))
