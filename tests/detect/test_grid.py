@@ -153,10 +153,11 @@ def test_a_bad_value_anywhere_in_the_grid_stops_it_before_any_run(setup, field, 
     assert train.calls == [] and not (Path(grid.out) / "runs").exists()
 
 
-def test_an_unreadable_set_value_is_one_line(capsys):
+@pytest.mark.parametrize("value", ["[1,2", "[" * 100_000])
+def test_an_unreadable_set_value_is_one_line(capsys, value):
     from scratchlab.cli import main
 
     with pytest.raises(SystemExit) as info:
-        main(["detect", "grid", "data.yaml", "--set", "lr0=[1,2"])
+        main(["detect", "grid", "data.yaml", "--set", f"lr0={value}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert info.value.code == 2 and len(err) == 1 and "--set lr0" in err[0]

@@ -29,10 +29,10 @@ def _parse_set(items: list[str] | None) -> dict[str, Any]:
             raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
         try:
             out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, RecursionError) as exc:  # as config_flags._mapping reads YAML
             reason = getattr(exc, "problem", None) or type(exc).__name__
-            raise ConfigError(f"--set {key.strip()}: {value!r} is not a YAML value ({reason})"
-                              ) from None
+            raise ConfigError(f"--set {key.strip()}: {value[:60]!r} is not a YAML value "
+                              f"({reason})") from None
     return out
 
 
