@@ -117,3 +117,14 @@ def test_the_cli_turns_a_bad_dataset_yaml_into_exit_2(tmp_path, capsys):
         main(["detect", "train", str(data), "--epochs", "1"])
     err = capsys.readouterr().err.strip().splitlines()
     assert info.value.code == 2 and len(err) == 1 and "'train'" in err[0]
+
+
+@pytest.mark.parametrize("text, words", [("train: a\ntrain: b\nnames: [x]\n", "given twice"),
+                                         ("train: " + "[" * 100_000, "nested too deeply"),
+                                         ("train: [a\n", "not valid YAML")])
+def test_an_unreadable_dataset_yaml_is_one_line(tmp_path, text, words):
+    data = tmp_path / "data.yaml"
+    data.write_text(text)
+    with pytest.raises(ConfigError, match=words) as info:
+        check_data(data)
+    assert "\n" not in str(info.value)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from scratchlab.errors import ConfigError, DatasetNotFoundError
+from scratchlab.util.yaml_files import read_yaml
 
 HINT = "pass the data.yaml of a YOLO-format folder (scratchlab detect prepare-coco writes one)"
 
@@ -60,12 +60,7 @@ def check_data(data: str | Path, splits: Sequence[str] = ("train", "val")) -> st
     path = Path(data).expanduser()
     if path.suffix.lower() not in {".yaml", ".yml"} or not path.is_file():
         raise DatasetNotFoundError(f"dataset file {data} not found; {HINT}")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
-        raise ConfigError(
-            f"dataset file {data} is not valid YAML: {' '.join(str(exc).split())}"
-        ) from None
+    doc = read_yaml(path, "dataset file")
     if not isinstance(doc, dict):
         raise ConfigError(f"dataset file {data} needs 'train', 'val' and 'names'; {HINT}")
     doc = {str(key): value for key, value in doc.items()}
