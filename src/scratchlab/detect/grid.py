@@ -52,11 +52,6 @@ class GridConfig:
             raise ConfigError(f"grid metric {self.metric!r} is not one of {', '.join(METRICS)}")
         if self.epochs < 1 or self.final_epochs < 0:
             raise ConfigError("grid epochs must be >= 1 and final epochs >= 0")
-        bad_lrs = [lr for lr in self.lrs if not (math.isfinite(lr) and lr > 0)]
-        bad_momentums = [m for m in self.momentums if not 0 <= m < 1]
-        if bad_lrs or bad_momentums:  # every combination checked before the first one trains
-            raise ConfigError(f"grid needs lrs > 0 and 0 <= momentums < 1 (bad lrs: {bad_lrs}, "
-                              f"bad momentums: {bad_momentums})")
 
 
 @dataclass
@@ -113,13 +108,15 @@ def _run_one(base: TrainConfig, runs: Path, name: str, **changes: Any) -> GridEn
 def run_grid(grid: GridConfig, base: TrainConfig, log: Any = print) -> GridResult:
     """Run (or resume) the grid, draw heatmaps, retrain the best combination; see module doc."""
     grid.validate()
+    combos = [(o, lr, m) for o in grid.optimizers for lr in grid.lrs for m in grid.momentums]
+    for opt, lr, mom in combos:  # every combination's settings, before the first one trains
+        replace(base, optimizer=opt, lr=lr, momentum=mom, epochs=grid.epochs).validate()
     base.validate()
     check_data(base.data)
     check_model(base.model)
     out = Path(grid.out)
     runs = out / "runs"
     entries = []
-    combos = [(o, lr, m) for o in grid.optimizers for lr in grid.lrs for m in grid.momentums]
     for i, (opt, lr, mom) in enumerate(combos, 1):
         name = combination_name(opt, lr, mom)
         entry = _run_one(base, runs, name, optimizer=opt, lr=lr, momentum=mom, epochs=grid.epochs)
