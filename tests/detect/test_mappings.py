@@ -85,6 +85,14 @@ def test_bad_mappings_are_config_errors(tmp_path):
         load_mapping_yaml(flat)
     with pytest.raises(ConfigError, match="taco7"):
         resolve_mapping("no-such-file.yaml", [])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("glass: [Glass bottle\n")
+    with pytest.raises(ConfigError, match=r"^mapping .*broken.yaml is not valid YAML"):
+        load_mapping_yaml(broken)
+    given_twice = tmp_path / "given_twice.yaml"
+    given_twice.write_text("glass: [Glass jar]\nglass: [Glass bottle]\n")
+    with pytest.raises(ConfigError, match="'glass' is given twice"):
+        load_mapping_yaml(given_twice)
 
 
 def test_identity_mapping_keeps_categories_in_id_order():

@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from scratchlab.errors import ConfigError
+from scratchlab.util.yaml_files import read_yaml
 
 TACO7_CLASSES = (
     "bio",
@@ -113,11 +112,7 @@ def load_mapping_yaml(path: str | Path) -> CategoryMapping:
     Class order in the file is the output order. A listed name that is a category name matches
     that category; otherwise it matches every category of that super-category.
     """
-    try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise ConfigError(f"cannot read mapping {path}: {reason}") from None
+    doc = read_yaml(path, "mapping")
     if not isinstance(doc, dict) or not doc or not all(isinstance(v, list) for v in doc.values()):
         raise ConfigError(f"mapping {path} must map each target class to a list of COCO names")
     rules: dict[str, str] = {}
