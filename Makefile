@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= dev,detect,rl,distributed,tensorboard
+# test workers (pytest-xdist): one per core, at most 4; TEST_WORKERS=0 runs the tests in one process
+TEST_WORKERS ?= auto
 
 .PHONY: install test lint demo clean
 
@@ -17,7 +19,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 
 test: lint
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist worksteal
 
 demo: install
 	$(BIN)/scratchlab study inductive-bias --quick --out results/demo

@@ -15,6 +15,18 @@ import pytest
 
 matplotlib.use("Agg")
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With several test workers (`make test`), each computes on its share of the cores, and so
+    do the processes its tests start: they would otherwise each use every core."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        import torch
+
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import textwrap
 
 import pytest
 import torch
@@ -110,18 +111,29 @@ INTERPRETED = """
     def conv(layer, weight, bias, x, groups, relu, pool):
         return _TinyConv.apply(x, weight, bias, groups, padding_of(layer),
                                layer.padding_mode == "reflect", relu, POOLS.get(pool, 0))
-    # every geometry once, with and without ReLU, each pool on two or three of them
+    # the geometries of one part (PART), with and without ReLU, each pool on some of them
     import scratchlab.models.tiny_conv as tiny
     # few weight-gradient programs (the interpreter runs one at a time): the batch in shares of
     # one image for the small geometries, in one share of three for the last
     tiny.MIN_PROGRAMS = 64
     print(max(reference_and_ours(g, i % 2 == 0, "cpu", conv, (None, "max", "avg")[i % 3])
-              for i, g in enumerate(GEOMETRIES)))
+              for i, g in enumerate(GEOMETRIES) if i in PART))
 """
 
 
-def test_the_kernels_match_torch_in_tritons_interpreter(triton_interpreter) -> None:
-    assert float(triton_interpreter(INTERPRETED)) < 1e-5  # float32 round-off against float64
+# the geometries in two parts of about equal time in the interpreter (100 s each on a 2-core
+# machine), so that two test workers share them
+INTERPRETER_PARTS = [(0, 1, 9), (2, 3, 4, 5, 6, 7, 8)]
+
+
+def test_the_interpreter_parts_hold_every_geometry_once() -> None:
+    assert sorted(sum(INTERPRETER_PARTS, ())) == list(range(len(GEOMETRIES)))
+
+
+@pytest.mark.parametrize("part", INTERPRETER_PARTS, ids=["part1", "part2"])
+def test_the_kernels_match_torch_in_tritons_interpreter(triton_interpreter, part) -> None:
+    script = f"PART = {part}\n" + textwrap.dedent(INTERPRETED)
+    assert float(triton_interpreter(script)) < 1e-5  # float32 round-off against float64
 
 
 NAN_INPUT = """
