@@ -512,3 +512,17 @@ def test_on_a_cpu_the_study_runs_one_process_per_core_up_to_a_cap(monkeypatch, t
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     assert study.jobs() == MAX_WORKERS < 64
     assert inductive_bias.InductiveBias(device="cpu", out_dir=tmp_path, jobs=3).jobs() == 3
+
+
+@pytest.mark.parametrize("scale", [0, -1, float("nan"), float("inf"), "x", True, None])
+def test_a_scale_that_is_not_a_finite_positive_number_is_refused_before_training(scale, tmp_path):
+    study = get_study("inductive-bias")(device="cpu", out_dir=tmp_path, scale=scale)
+    with pytest.raises(ConfigError, match="scale must be a finite number > 0"):
+        study.configs(True, [0])
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_scale_multiplies_every_epoch_count() -> None:
+    full, half = inductive_bias.plan.budget_for(False), inductive_bias.plan.budget_for(False, 0.5)
+    assert half.q12 == math.ceil(full.q12 / 2) and half.q45 == math.ceil(full.q45 / 2)
+    assert half.q3_patience == math.ceil(full.q3_patience / 2)

@@ -52,7 +52,7 @@ class InductiveBias(Study):
         self.verbose = verbose
 
     def configs(self, quick: bool, seeds: list[int]) -> list[ExperimentConfig]:
-        scale = float(self.options.get("scale", 1.0))
+        scale = self.options.get("scale", 1.0)
         self.budget = budget_for(quick, scale)
         self.runs = study_runs(quick, seeds, self.runs_dir, self.device, scale)
         return unique_configs(self.runs)

@@ -48,8 +48,9 @@ class Budget:
 
     def scaled(self, scale: float) -> Budget:
         """The same budget with every epoch count (and patience) multiplied by `scale`."""
-        if not scale > 0:
-            raise ConfigError(f"scale must be > 0, got {scale}")
+        number = isinstance(scale, int | float) and not isinstance(scale, bool)
+        if not (number and 0 < scale < math.inf):
+            raise ConfigError(f"scale must be a finite number > 0, got {scale!r}")
 
         def s(epochs: int) -> int:
             return max(2, math.ceil(epochs * scale))
