@@ -27,6 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
